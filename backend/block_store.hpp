@@ -1,0 +1,52 @@
+#pragma once
+// The block store interface: what every LUN backend provides to the SCSI layer.
+// Calls may block (file, RocksDB); the SCSI layer runs them on the I/O worker pool, never on an
+// iSCSI I/O thread, unless blocking() is false (the memory store).
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace atsarray::backend {
+
+enum class StoreErrc : uint8_t {
+    ok = 0,
+    out_of_range,  // offset/length beyond the store's size
+    io_error,      // the medium failed (EIO and friends)
+    no_space,      // ENOSPC/EDQUOT while allocating a thin region
+    read_only,     // the store was opened read-only
+};
+
+// A status value (RocksDB style): no exceptions on the I/O path.
+struct [[nodiscard]] Status {
+    StoreErrc code = StoreErrc::ok;
+    int sys_errno = 0;  // errno of the failing system call, 0 if none
+
+    bool ok() const { return code == StoreErrc::ok; }
+    static Status success() { return {}; }
+    static Status error(StoreErrc c, int e = 0) { return {c, e}; }
+};
+
+std::string to_string(const Status& s);
+
+class BlockStore {
+  public:
+    virtual ~BlockStore() = default;
+
+    virtual uint64_t size_bytes() const = 0;
+
+    // Reads out.size() bytes at byte offset. Reads of never-written regions return zeros.
+    virtual Status read(uint64_t offset, std::span<uint8_t> out) = 0;
+    // Writes in.size() bytes at byte offset; with fua the data is stable before returning.
+    virtual Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) = 0;
+    // Makes everything written so far stable (SYNCHRONIZE CACHE, shutdown).
+    virtual Status flush() = 0;
+
+    // False when calls never block (memory store): they may then run on the caller's thread.
+    virtual bool blocking() const { return true; }
+    // "file", "memory", ... for logs and the console.
+    virtual std::string kind() const = 0;
+};
+
+}  // namespace atsarray::backend

@@ -1,0 +1,272 @@
+#include "backend/file_store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <system_error>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace atsarray::backend {
+
+namespace {
+
+Status from_errno(int e) {
+    switch (e) {
+        case ENOSPC:
+        case EDQUOT:
+            return Status::error(StoreErrc::no_space, e);
+        case EROFS:
+        case EBADF:  // a write on a descriptor opened O_RDONLY
+            return Status::error(StoreErrc::read_only, e);
+        default:  // EIO and anything else the medium reports
+            return Status::error(StoreErrc::io_error, e);
+    }
+}
+
+std::string errno_text(int e) {
+    return std::error_code(e, std::generic_category()).message();
+}
+
+// Closes `fd` on every failure path of open() so the flock is never left behind.
+struct FdGuard {
+    int fd = -1;
+    ~FdGuard() {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+    int release() { return std::exchange(fd, -1); }
+};
+
+}  // namespace
+
+std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t size_bytes,
+                                           bool read_only, std::string& error_message) {
+    if (size_bytes == 0) {
+        error_message = "image " + path + ": LUN size must be greater than 0";
+        return nullptr;
+    }
+    if (size_bytes > static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
+        error_message = "image " + path + ": LUN size " + std::to_string(size_bytes) +
+                        " is too large for a file";
+        return nullptr;
+    }
+
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(path, ec);
+    if (!existed && !read_only) {
+        const auto parent = std::filesystem::path(path).parent_path();
+        if (!parent.empty()) {
+            std::filesystem::create_directories(parent, ec);
+            if (ec) {
+                error_message = "image " + path + ": cannot create folder " + parent.string() +
+                                ": " + ec.message();
+                return nullptr;
+            }
+        }
+    }
+
+    FdGuard guard;
+    const int flags = read_only ? (O_RDONLY | O_CLOEXEC) : (O_RDWR | O_CREAT | O_CLOEXEC);
+    do {
+        guard.fd = ::open(path.c_str(), flags, 0644);
+    } while (guard.fd < 0 && errno == EINTR);
+    if (guard.fd < 0) {
+        const int e = errno;
+        error_message = "image " + path + ": cannot open: " + errno_text(e);
+        if (e == ENOENT && read_only) {
+            error_message += " (a read-only LUN needs an existing image)";
+        }
+        return nullptr;
+    }
+
+    // The lock goes with the open file description: a second open, in this process or another,
+    // fails here rather than interleaving writes to one image.
+    int rc = 0;
+    do {
+        rc = ::flock(guard.fd, LOCK_EX | LOCK_NB);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        const int e = errno;
+        if (e == EWOULDBLOCK) {
+            error_message =
+                "image " + path + ": in use by another process or LUN (exclusive flock is held)";
+        } else {
+            error_message = "image " + path + ": cannot lock: " + errno_text(e);
+        }
+        return nullptr;
+    }
+
+    struct stat st = {};
+    if (::fstat(guard.fd, &st) != 0) {
+        error_message = "image " + path + ": cannot stat: " + errno_text(errno);
+        return nullptr;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error_message = "image " + path + ": not a regular file";
+        return nullptr;
+    }
+    const auto existing = static_cast<uint64_t>(st.st_size);
+    if (existing > size_bytes) {
+        error_message = "image " + path + ": LUN size " + std::to_string(size_bytes) +
+                        " is smaller than existing image " + std::to_string(existing) +
+                        " (shrinking would lose data; raise size or use another path)";
+        return nullptr;
+    }
+    if (existing < size_bytes) {
+        if (read_only) {
+            error_message = "image " + path + ": existing image " + std::to_string(existing) +
+                            " is smaller than LUN size " + std::to_string(size_bytes) +
+                            " and the LUN is read-only, so it cannot be grown";
+            return nullptr;
+        }
+        // ftruncate extends with a hole: the new range costs no blocks until written.
+        do {
+            rc = ::ftruncate(guard.fd, static_cast<off_t>(size_bytes));
+        } while (rc != 0 && errno == EINTR);
+        if (rc != 0) {
+            error_message = "image " + path + ": cannot set size to " + std::to_string(size_bytes) +
+                            ": " + errno_text(errno);
+            return nullptr;
+        }
+        if (existed) {
+            spdlog::info("image {}: grown from {} to {} bytes", path, existing, size_bytes);
+        } else {
+            spdlog::info("image {}: created sparse, {} bytes", path, size_bytes);
+        }
+    }
+
+    return std::unique_ptr<FileStore>(new FileStore(guard.release(), path, size_bytes, read_only));
+}
+
+FileStore::FileStore(int fd, std::string path, uint64_t size_bytes, bool read_only)
+    : fd_(fd), path_(std::move(path)), size_bytes_(size_bytes), read_only_(read_only) {}
+
+FileStore::~FileStore() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
+bool FileStore::in_range(uint64_t offset, size_t length) const {
+    return offset <= size_bytes_ && length <= size_bytes_ - offset;
+}
+
+Status FileStore::read(uint64_t offset, std::span<uint8_t> out) {
+    if (!in_range(offset, out.size())) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    size_t done = 0;
+    while (done < out.size()) {
+        const ssize_t n =
+            ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return from_errno(errno);
+        }
+        if (n == 0) {
+            // End of file inside the LUN: someone shrank the image under us. Zeros would hide
+            // lost data, so report a medium error.
+            return Status::error(StoreErrc::io_error, EIO);
+        }
+        done += static_cast<size_t>(n);
+    }
+    return Status::success();
+}
+
+Status FileStore::write_all(uint64_t offset, std::span<const uint8_t> in) {
+    size_t done = 0;
+    while (done < in.size()) {
+        const ssize_t n =
+            ::pwrite(fd_, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return from_errno(errno);
+        }
+        if (n == 0) {
+            return Status::error(StoreErrc::io_error, EIO);  // no progress: do not spin
+        }
+        done += static_cast<size_t>(n);
+    }
+    return Status::success();
+}
+
+Status FileStore::write_all_dsync(uint64_t offset, std::span<const uint8_t> in, bool& unsupported) {
+    unsupported = false;
+    size_t done = 0;
+    while (done < in.size()) {
+        iovec iov = {};
+        iov.iov_base = const_cast<uint8_t*>(in.data() + done);
+        iov.iov_len = in.size() - done;
+        const ssize_t n = ::pwritev2(fd_, &iov, 1, static_cast<off_t>(offset + done), RWF_DSYNC);
+        if (n < 0) {
+            const int e = errno;
+            if (e == EINTR) {
+                continue;
+            }
+            if (done == 0 && (e == EOPNOTSUPP || e == ENOSYS || e == EINVAL)) {
+                unsupported = true;  // old kernel or file system: caller falls back
+                return Status::success();
+            }
+            return from_errno(e);
+        }
+        if (n == 0) {
+            return Status::error(StoreErrc::io_error, EIO);
+        }
+        done += static_cast<size_t>(n);
+    }
+    return Status::success();
+}
+
+Status FileStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) {
+    if (!in_range(offset, in.size())) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    if (read_only_) {
+        return Status::error(StoreErrc::read_only, EBADF);
+    }
+    if (fua && native_fua()) {
+        bool unsupported = false;
+        Status s = write_all_dsync(offset, in, unsupported);
+        if (!unsupported) {
+            return s;
+        }
+        spdlog::warn("image {}: pwritev2(RWF_DSYNC) unsupported, FUA falls back to fdatasync",
+                     path_);
+        disable_native_fua();
+    }
+    Status s = write_all(offset, in);
+    if (!s.ok() || !fua) {
+        return s;
+    }
+    return flush();
+}
+
+Status FileStore::flush() {
+    if (read_only_) {
+        return Status::success();  // nothing of ours can be dirty
+    }
+    int rc = 0;
+    do {
+        rc = ::fdatasync(fd_);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        return from_errno(errno);
+    }
+    return Status::success();
+}
+
+}  // namespace atsarray::backend

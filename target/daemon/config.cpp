@@ -1,0 +1,732 @@
+#include "target/daemon/config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/ip/address.hpp>
+#include <boost/system/error_code.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <toml++/toml.h>
+
+namespace atsarray::daemon {
+
+namespace {
+
+// SAM-5 §4.7.3 peripheral/flat space LUN addressing carries a 14-bit LUN.
+constexpr uint64_t max_lun_id = 16383;
+// RFC 7143 §13.12: MaxRecvDataSegmentLength, MaxBurstLength, FirstBurstLength are 512..2^24-1.
+constexpr uint64_t min_data_length = 512;
+constexpr uint64_t max_data_length = 16777215;
+// RFC 7143 §9.2.1: CHAP secrets of at least 96 bits; 255 bytes is the longest most initiators take.
+constexpr size_t min_chap_secret = 12;
+constexpr size_t max_chap_secret = 255;
+// RFC 3720 §3.2.6.1: an iSCSI name is at most 223 bytes.
+constexpr size_t max_iscsi_name = 223;
+
+std::string in_quotes(std::string_view s) {
+    return "\"" + std::string(s) + "\"";
+}
+
+std::string join_path(const std::string& prefix, std::string_view key) {
+    if (prefix.empty()) {
+        return std::string(key);
+    }
+    return prefix + "." + std::string(key);
+}
+
+std::string index_path(const std::string& prefix, size_t i) {
+    return prefix + "[" + std::to_string(i) + "]";
+}
+
+std::string type_name(toml::node_type t) {
+    switch (t) {
+        case toml::node_type::string:
+            return "a string";
+        case toml::node_type::integer:
+            return "an integer";
+        case toml::node_type::floating_point:
+            return "a floating-point number";
+        case toml::node_type::boolean:
+            return "a boolean";
+        case toml::node_type::table:
+            return "a table";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::date:
+            return "a date";
+        case toml::node_type::time:
+            return "a time";
+        case toml::node_type::date_time:
+            return "a date-time";
+        case toml::node_type::none:
+            break;
+    }
+    return "nothing";
+}
+
+bool is_printable_ascii(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+bool is_hex(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    });
+}
+
+bool is_digits(std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// RFC 3720 §3.2.6.2 (after RFC 3722 stringprep): lowercase letters, digits, '-', '.', ':'.
+bool is_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':';
+}
+
+// Checks an iSCSI name against RFC 3720 §3.2.6.3; returns what is wrong, empty when valid.
+std::string check_iscsi_name(std::string_view name) {
+    const std::string form =
+        "expected iqn.yyyy-mm.reversed.domain[:identifier], eui. + 16 hex digits or naa. + 16 "
+        "or 32 hex digits (RFC 3720 §3.2.6)";
+    if (name.empty()) {
+        return "must not be empty; " + form;
+    }
+    if (name.size() > max_iscsi_name) {
+        return "longer than " + std::to_string(max_iscsi_name) + " bytes (RFC 3720 §3.2.6.1)";
+    }
+    if (name.starts_with("eui.")) {
+        const auto hex = name.substr(4);
+        if (hex.size() != 16 || !is_hex(hex)) {
+            return "invalid EUI name " + in_quotes(name) + ": expected eui. + 16 hex digits";
+        }
+        return {};
+    }
+    if (name.starts_with("naa.")) {
+        const auto hex = name.substr(4);
+        if ((hex.size() != 16 && hex.size() != 32) || !is_hex(hex)) {
+            return "invalid NAA name " + in_quotes(name) + ": expected naa. + 16 or 32 hex digits";
+        }
+        return {};
+    }
+    if (!name.starts_with("iqn.")) {
+        return "invalid iSCSI name " + in_quotes(name) + ": " + form;
+    }
+    if (std::any_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+        return "invalid iSCSI name " + in_quotes(name) +
+               ": must be lowercase (names are compared after RFC 3722 normalization)";
+    }
+    if (!std::all_of(name.begin(), name.end(), is_name_char)) {
+        return "invalid iSCSI name " + in_quotes(name) +
+               ": only a-z, 0-9, '-', '.' and ':' are allowed (RFC 3720 §3.2.6.2)";
+    }
+    const std::string iqn_form =
+        ": expected iqn.yyyy-mm.reversed.domain[:identifier] (RFC 3720 §3.2.6.3.1)";
+    // iqn. yyyy-mm . naming-authority [ : anything ]
+    const auto rest = name.substr(4);
+    const auto colon = rest.find(':');
+    const auto authority_part = rest.substr(0, colon);
+    if (authority_part.size() < 9 || authority_part[4] != '-' || authority_part[7] != '.' ||
+        !is_digits(authority_part.substr(0, 4)) || !is_digits(authority_part.substr(5, 2))) {
+        return "invalid iSCSI name " + in_quotes(name) + iqn_form;
+    }
+    const int month = (authority_part[5] - '0') * 10 + (authority_part[6] - '0');
+    if (month < 1 || month > 12) {
+        return "invalid iSCSI name " + in_quotes(name) + ": month " +
+               std::string(authority_part.substr(5, 2)) + " is not 01..12";
+    }
+    const auto domain = authority_part.substr(8);
+    size_t start = 0;
+    while (true) {
+        const auto dot = domain.find('.', start);
+        const auto label = domain.substr(start, dot == std::string_view::npos ? dot : dot - start);
+        if (label.empty()) {
+            return "invalid iSCSI name " + in_quotes(name) +
+                   ": empty label in the reversed domain name" + iqn_form;
+        }
+        if (dot == std::string_view::npos) {
+            break;
+        }
+        start = dot + 1;
+    }
+    if (colon != std::string_view::npos && colon + 1 == rest.size()) {
+        return "invalid iSCSI name " + in_quotes(name) + ": nothing after ':'";
+    }
+    return {};
+}
+
+// 64-bit FNV-1a: stable across compilers and runs, unlike std::hash.
+uint64_t fnv1a(std::string_view s) {
+    uint64_t h = 14695981039346656037ull;
+    for (char c : s) {
+        h ^= static_cast<uint8_t>(c);
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+// "ATS" + 16 hex digits: 19 characters, within the 20 of the unit serial number VPD page.
+std::string derive_serial(const std::string& target_name, uint64_t lun_id) {
+    const uint64_t h = fnv1a(target_name + '\0' + std::to_string(lun_id));
+    static constexpr std::array<char, 16> digits = {'0', '1', '2', '3', '4', '5', '6', '7',
+                                                    '8', '9', 'A', 'B', 'C', 'D', 'E', 'F'};
+    std::string serial = "ATS";
+    for (int shift = 60; shift >= 0; shift -= 4) {
+        serial += digits[(h >> shift) & 0xf];
+    }
+    return serial;
+}
+
+class Parser {
+  public:
+    Parser(std::string origin, std::filesystem::path base_dir)
+        : origin_(std::move(origin)), base_dir_(std::move(base_dir)) {}
+
+    DaemonConfig parse(const toml::table& root) {
+        DaemonConfig config;
+        config.source_path = origin_;
+        check_keys(root, "",
+                   {"log_level", "io_threads", "worker_threads", "portal", "iscsi", "target"});
+
+        if (auto level = get_string(root, "", "log_level")) {
+            static constexpr std::array<std::string_view, 5> levels = {"trace", "debug", "info",
+                                                                       "warn", "error"};
+            if (std::find(levels.begin(), levels.end(), *level) == levels.end()) {
+                fail("log_level",
+                     "must be one of trace, debug, info, warn, error, got " + in_quotes(*level));
+            }
+            config.log_level = *level;
+        }
+        config.io_threads =
+            static_cast<uint32_t>(get_uint(root, "", "io_threads", 0, 1024, config.io_threads));
+        config.worker_threads = static_cast<uint32_t>(
+            get_uint(root, "", "worker_threads", 1, 1024, config.worker_threads));
+
+        parse_portals(root, config);
+        if (const auto* iscsi = get_table(root, "", "iscsi")) {
+            parse_iscsi(*iscsi, config.iscsi);
+        }
+        parse_targets(root, config);
+        return config;
+    }
+
+  private:
+    [[noreturn]] void fail(const std::string& key_path, const std::string& what) const {
+        throw ConfigError(origin_ + ": " + key_path + ": " + what);
+    }
+
+    void check_keys(const toml::table& table, const std::string& path,
+                    std::initializer_list<std::string_view> allowed) const {
+        for (const auto& [key, node] : table) {
+            if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) {
+                continue;
+            }
+            std::string list;
+            for (auto a : allowed) {
+                list += list.empty() ? "" : ", ";
+                list += a;
+            }
+            fail(join_path(path, key.str()), "unknown key; allowed keys: " + list);
+        }
+    }
+
+    const toml::node* get_node(const toml::table& table, const std::string& path,
+                               std::string_view key, toml::node_type type,
+                               const std::string& expected) const {
+        const toml::node* node = table.get(key);
+        if (node == nullptr) {
+            return nullptr;
+        }
+        if (node->type() != type) {
+            fail(join_path(path, key), "expected " + expected + ", got " + type_name(node->type()));
+        }
+        return node;
+    }
+
+    std::optional<std::string> get_string(const toml::table& table, const std::string& path,
+                                          std::string_view key) const {
+        const auto* node = get_node(table, path, key, toml::node_type::string, "a string");
+        if (node == nullptr) {
+            return std::nullopt;
+        }
+        return node->as_string()->get();
+    }
+
+    std::string require_string(const toml::table& table, const std::string& path,
+                               std::string_view key) const {
+        auto value = get_string(table, path, key);
+        if (!value) {
+            fail(join_path(path, key), "required key is missing");
+        }
+        return *value;
+    }
+
+    bool get_bool(const toml::table& table, const std::string& path, std::string_view key,
+                  bool fallback) const {
+        const auto* node =
+            get_node(table, path, key, toml::node_type::boolean, "a boolean (true or false)");
+        if (node == nullptr) {
+            return fallback;
+        }
+        return node->as_boolean()->get();
+    }
+
+    std::optional<uint64_t> get_optional_uint(const toml::table& table, const std::string& path,
+                                              std::string_view key, uint64_t min,
+                                              uint64_t max) const {
+        const auto* node = get_node(table, path, key, toml::node_type::integer, "an integer");
+        if (node == nullptr) {
+            return std::nullopt;
+        }
+        const int64_t v = node->as_integer()->get();
+        if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max) {
+            fail(join_path(path, key), "must be between " + std::to_string(min) + " and " +
+                                           std::to_string(max) + ", got " + std::to_string(v));
+        }
+        return static_cast<uint64_t>(v);
+    }
+
+    uint64_t get_uint(const toml::table& table, const std::string& path, std::string_view key,
+                      uint64_t min, uint64_t max, uint64_t fallback) const {
+        return get_optional_uint(table, path, key, min, max).value_or(fallback);
+    }
+
+    const toml::table* get_table(const toml::table& table, const std::string& path,
+                                 std::string_view key) const {
+        const auto* node = get_node(table, path, key, toml::node_type::table, "a table");
+        return node == nullptr ? nullptr : node->as_table();
+    }
+
+    // [[name]] sections: an array whose every element is a table.
+    std::vector<const toml::table*> get_table_array(const toml::table& table,
+                                                    std::string_view key) const {
+        std::vector<const toml::table*> tables;
+        const toml::node* node = table.get(key);
+        if (node == nullptr) {
+            return tables;
+        }
+        const std::string expected = "an array of tables ([[" + std::string(key) + "]])";
+        if (!node->is_array()) {
+            fail(std::string(key), "expected " + expected + ", got " + type_name(node->type()));
+        }
+        const auto& array = *node->as_array();
+        for (size_t i = 0; i < array.size(); ++i) {
+            if (!array[i].is_table()) {
+                fail(index_path(std::string(key), i),
+                     "expected a table, got " + type_name(array[i].type()));
+            }
+            tables.push_back(array[i].as_table());
+        }
+        return tables;
+    }
+
+    std::optional<ChapCredentials> get_chap(const toml::table& table, const std::string& path,
+                                            std::string_view key) const {
+        const auto* chap = get_table(table, path, key);
+        if (chap == nullptr) {
+            return std::nullopt;
+        }
+        const std::string chap_path = join_path(path, key);
+        check_keys(*chap, chap_path, {"user", "secret"});
+        ChapCredentials credentials;
+        credentials.user = require_string(*chap, chap_path, "user");
+        if (credentials.user.empty() || credentials.user.size() > 255 ||
+            !is_printable_ascii(credentials.user)) {
+            fail(join_path(chap_path, "user"), "must be 1 to 255 printable ASCII characters");
+        }
+        credentials.secret = require_string(*chap, chap_path, "secret");
+        const size_t n = credentials.secret.size();
+        if (n < min_chap_secret || n > max_chap_secret) {
+            fail(join_path(chap_path, "secret"), "must be " + std::to_string(min_chap_secret) +
+                                                     " to " + std::to_string(max_chap_secret) +
+                                                     " bytes long (RFC 7143 §9.2.1), got " +
+                                                     std::to_string(n));
+        }
+        return credentials;
+    }
+
+    void parse_portals(const toml::table& root, DaemonConfig& config) const {
+        const auto tables = get_table_array(root, "portal");
+        std::map<std::pair<std::string, uint16_t>, size_t> seen;
+        for (size_t i = 0; i < tables.size(); ++i) {
+            const auto& table = *tables[i];
+            const std::string path = index_path("portal", i);
+            check_keys(table, path, {"address", "port"});
+            PortalConfig portal;
+            if (auto address = get_string(table, path, "address")) {
+                boost::system::error_code ec;
+                const auto parsed = boost::asio::ip::make_address(*address, ec);
+                if (ec) {
+                    fail(join_path(path, "address"),
+                         "not an IPv4 or IPv6 address: " + in_quotes(*address));
+                }
+                portal.address = parsed.to_string();
+            }
+            portal.port = static_cast<uint16_t>(get_uint(table, path, "port", 1, 65535, 3260));
+            const auto [it, inserted] = seen.emplace(std::pair(portal.address, portal.port), i);
+            if (!inserted) {
+                fail(path, "duplicate of portal[" + std::to_string(it->second) + "] (" +
+                               portal.address + " port " + std::to_string(portal.port) + ")");
+            }
+            config.portals.push_back(portal);
+        }
+        if (config.portals.empty()) {
+            config.portals.push_back(PortalConfig{});  // 0.0.0.0:3260
+        }
+    }
+
+    void parse_iscsi(const toml::table& table, IscsiConfig& iscsi) const {
+        const std::string path = "iscsi";
+        check_keys(table, path,
+                   {"max_recv_data_segment_length", "max_burst_length", "first_burst_length",
+                    "max_outstanding_r2t", "initial_r2t", "immediate_data", "queue_depth",
+                    "nop_in_interval", "nop_in_timeout", "login_timeout", "discovery_chap",
+                    "abort_answered_task"});
+        const auto u32 = [&](std::string_view key, uint64_t min, uint64_t max, uint32_t fallback) {
+            return static_cast<uint32_t>(get_uint(table, path, key, min, max, fallback));
+        };
+        iscsi.max_recv_data_segment_length =
+            u32("max_recv_data_segment_length", min_data_length, max_data_length,
+                iscsi.max_recv_data_segment_length);
+        iscsi.max_burst_length =
+            u32("max_burst_length", min_data_length, max_data_length, iscsi.max_burst_length);
+        iscsi.first_burst_length =
+            u32("first_burst_length", min_data_length, max_data_length, iscsi.first_burst_length);
+        if (iscsi.first_burst_length > iscsi.max_burst_length) {
+            fail("iscsi.first_burst_length",
+                 "must not exceed max_burst_length (" + std::to_string(iscsi.max_burst_length) +
+                     "), got " + std::to_string(iscsi.first_burst_length) + " (RFC 7143 §13.14)");
+        }
+        iscsi.max_outstanding_r2t = u32("max_outstanding_r2t", 1, 65535, iscsi.max_outstanding_r2t);
+        iscsi.initial_r2t = get_bool(table, path, "initial_r2t", iscsi.initial_r2t);
+        iscsi.immediate_data = get_bool(table, path, "immediate_data", iscsi.immediate_data);
+        iscsi.queue_depth = u32("queue_depth", 1, 1024, iscsi.queue_depth);
+        iscsi.nop_in_interval_s = u32("nop_in_interval", 0, 3600, iscsi.nop_in_interval_s);
+        iscsi.nop_in_timeout_s = u32("nop_in_timeout", 1, 3600, iscsi.nop_in_timeout_s);
+        iscsi.login_timeout_s = u32("login_timeout", 1, 3600, iscsi.login_timeout_s);
+        iscsi.discovery_chap = get_chap(table, path, "discovery_chap");
+        if (const auto* node = table.get("abort_answered_task"); node != nullptr) {
+            const auto value = node->value<std::string>();
+            if (!value || (*value != "task_does_not_exist" && *value != "function_complete")) {
+                fail("iscsi.abort_answered_task",
+                     "must be \"task_does_not_exist\" (RFC 7143 §11.5.1) or \"function_complete\" "
+                     "(what ESXi expects)");
+            }
+            iscsi.abort_answered_task_function_complete = *value == "function_complete";
+        }
+    }
+
+    void parse_targets(const toml::table& root, DaemonConfig& config) {
+        const auto tables = get_table_array(root, "target");
+        if (tables.empty()) {
+            fail("target", "at least one [[target]] is required");
+        }
+        for (size_t i = 0; i < tables.size(); ++i) {
+            TargetConfig target = parse_target(*tables[i], index_path("target", i));
+            config.targets.push_back(std::move(target));
+        }
+    }
+
+    TargetConfig parse_target(const toml::table& table, const std::string& path) {
+        check_keys(table, path,
+                   {"name", "alias", "portal_group_tag", "allowed_initiators", "chap",
+                    "mutual_chap", "lun"});
+        TargetConfig target;
+        target.name = require_string(table, path, "name");
+        if (auto problem = check_iscsi_name(target.name); !problem.empty()) {
+            fail(join_path(path, "name"), problem);
+        }
+        // eui./naa. hex digits are case-insensitive; iqn. names are already lowercase.
+        std::string folded = target.name;
+        std::transform(folded.begin(), folded.end(), folded.begin(), [](char c) {
+            return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        });
+        if (const auto [it, inserted] = target_names_.emplace(folded, path); !inserted) {
+            fail(join_path(path, "name"), "duplicate target name " + in_quotes(target.name) +
+                                              " (also " + it->second + ".name)");
+        }
+        if (auto alias = get_string(table, path, "alias")) {
+            // TargetAlias (RFC 7143 §13.6) is free text up to 255 bytes.
+            if (alias->size() > 255 || !is_printable_ascii(*alias)) {
+                fail(join_path(path, "alias"), "must be at most 255 printable ASCII characters");
+            }
+            target.alias = *alias;
+        }
+        target.portal_group_tag =
+            static_cast<uint16_t>(get_uint(table, path, "portal_group_tag", 0, 65535, 1));
+        parse_initiators(table, path, target);
+
+        target.chap = get_chap(table, path, "chap");
+        target.mutual_chap = get_chap(table, path, "mutual_chap");
+        if (target.mutual_chap && !target.chap) {
+            fail(join_path(path, "mutual_chap"),
+                 "requires [target.chap]: the initiator authenticates first, then the target");
+        }
+        if (target.mutual_chap && target.mutual_chap->secret == target.chap->secret) {
+            fail(join_path(path, "mutual_chap.secret"),
+                 "must differ from chap.secret (RFC 7143 §9.2.1: one secret per direction)");
+        }
+
+        const std::string lun_key = join_path(path, "lun");
+        const toml::node* luns = table.get("lun");
+        if (luns == nullptr || (luns->is_array() && luns->as_array()->empty())) {
+            fail(lun_key, "at least one [[target.lun]] is required");
+        }
+        if (!luns->is_array()) {
+            fail(lun_key,
+                 "expected an array of tables ([[target.lun]]), got " + type_name(luns->type()));
+        }
+        lun_ids_.clear();  // LUN ids are numbered per target
+        const auto& array = *luns->as_array();
+        for (size_t j = 0; j < array.size(); ++j) {
+            const std::string lun_path = index_path(lun_key, j);
+            if (!array[j].is_table()) {
+                fail(lun_path, "expected a table, got " + type_name(array[j].type()));
+            }
+            LunConfig lun = parse_lun(*array[j].as_table(), lun_path, target.name);
+            target.luns.push_back(std::move(lun));
+        }
+        return target;
+    }
+
+    void parse_initiators(const toml::table& table, const std::string& path,
+                          TargetConfig& target) const {
+        const std::string key = join_path(path, "allowed_initiators");
+        const auto* node = get_node(table, path, "allowed_initiators", toml::node_type::array,
+                                    "an array of strings");
+        if (node == nullptr) {
+            return;
+        }
+        const auto& array = *node->as_array();
+        for (size_t k = 0; k < array.size(); ++k) {
+            const std::string item_path = index_path(key, k);
+            if (!array[k].is_string()) {
+                fail(item_path, "expected a string, got " + type_name(array[k].type()));
+            }
+            const std::string name = array[k].as_string()->get();
+            if (auto problem = check_iscsi_name(name); !problem.empty()) {
+                fail(item_path, problem);
+            }
+            const auto dup =
+                std::find(target.allowed_initiators.begin(), target.allowed_initiators.end(), name);
+            if (dup != target.allowed_initiators.end()) {
+                fail(item_path, "duplicate initiator " + in_quotes(name) + " (also " +
+                                    index_path(key, static_cast<size_t>(
+                                                        dup - target.allowed_initiators.begin())) +
+                                    ")");
+            }
+            target.allowed_initiators.push_back(name);
+        }
+    }
+
+    // An integer number of bytes, or a string "<n>" / "<n> KiB|MiB|GiB|TiB".
+    uint64_t parse_size(const toml::node& node, const std::string& key) const {
+        if (node.is_integer()) {
+            const int64_t v = node.as_integer()->get();
+            if (v <= 0) {
+                fail(key, "must be greater than 0, got " + std::to_string(v));
+            }
+            return static_cast<uint64_t>(v);
+        }
+        if (!node.is_string()) {
+            fail(key,
+                 "expected an integer or a string like \"1GiB\", got " + type_name(node.type()));
+        }
+        const std::string& text = node.as_string()->get();
+        const std::string bad = "invalid size " + in_quotes(text) +
+                                ": expected bytes or a whole number with suffix KiB, MiB, GiB "
+                                "or TiB";
+        uint64_t number = 0;
+        const char* begin = text.data();
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(begin, end, number);
+        if (ptr == begin) {
+            fail(key, bad);
+        }
+        if (ec == std::errc::result_out_of_range) {
+            fail(key, "size " + in_quotes(text) + " is too large");
+        }
+        std::string_view suffix(ptr, static_cast<size_t>(end - ptr));
+        while (!suffix.empty() && suffix.front() == ' ') {
+            suffix.remove_prefix(1);
+        }
+        static constexpr std::array<std::pair<std::string_view, unsigned>, 5> units = {
+            {{"", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}}};
+        const auto unit = std::find_if(units.begin(), units.end(),
+                                       [&](const auto& u) { return u.first == suffix; });
+        if (unit == units.end()) {
+            fail(key, bad);
+        }
+        if (number == 0) {
+            fail(key, "must be greater than 0, got " + in_quotes(text));
+        }
+        // Sizes become file offsets (off_t): keep them below 2^63.
+        const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+        if (number > (limit >> unit->second)) {
+            fail(key, "size " + in_quotes(text) + " is too large");
+        }
+        return number << unit->second;
+    }
+
+    void check_inquiry_text(const std::string& value, const std::string& key, size_t max) const {
+        if (value.size() > max) {
+            fail(key, "must be at most " + std::to_string(max) + " characters, got " +
+                          std::to_string(value.size()) + " (" + in_quotes(value) + ")");
+        }
+        if (!is_printable_ascii(value)) {
+            fail(key, "must be printable ASCII (0x20..0x7e)");
+        }
+    }
+
+    LunConfig parse_lun(const toml::table& table, const std::string& path,
+                        const std::string& target_name) {
+        check_keys(table, path,
+                   {"id", "backend", "path", "size", "block_size", "serial", "vendor", "product",
+                    "write_cache", "read_only"});
+        LunConfig lun;
+        const auto id = get_optional_uint(table, path, "id", 0, max_lun_id);
+        if (!id) {
+            fail(join_path(path, "id"), "required key is missing");
+        }
+        lun.id = *id;
+        if (const auto [it, inserted] = lun_ids_.emplace(lun.id, path); !inserted) {
+            fail(join_path(path, "id"),
+                 "duplicate LUN id " + std::to_string(lun.id) + " (also " + it->second + ")");
+        }
+
+        if (auto backend = get_string(table, path, "backend")) {
+            if (*backend != "file" && *backend != "memory") {
+                fail(join_path(path, "backend"),
+                     "must be \"file\" or \"memory\", got " + in_quotes(*backend));
+            }
+            lun.backend = *backend;
+        }
+
+        const std::string path_key = join_path(path, "path");
+        auto image = get_string(table, path, "path");
+        if (lun.backend == "file") {
+            if (!image || image->empty()) {
+                fail(path_key, "required for backend \"file\"");
+            }
+            std::filesystem::path p(*image);
+            if (p.is_relative() && !base_dir_.empty()) {
+                p = base_dir_ / p;
+            }
+            lun.path = p.lexically_normal().string();
+            const auto [it, inserted] = images_.emplace(lun.path, path_key);
+            if (!inserted) {
+                fail(path_key,
+                     "image " + in_quotes(lun.path) + " is already used by " + it->second);
+            }
+        } else if (image) {
+            fail(path_key, "not allowed for backend \"memory\" (it keeps data in RAM)");
+        }
+
+        const std::string size_key = join_path(path, "size");
+        const toml::node* size = table.get("size");
+        if (size == nullptr) {
+            fail(size_key, "required key is missing");
+        }
+        lun.size_bytes = parse_size(*size, size_key);
+
+        const auto block_size =
+            get_optional_uint(table, path, "block_size", 0, std::numeric_limits<int64_t>::max());
+        if (block_size) {
+            if (*block_size != 512 && *block_size != 4096) {
+                fail(join_path(path, "block_size"),
+                     "must be 512 or 4096, got " + std::to_string(*block_size));
+            }
+            lun.block_size = static_cast<uint32_t>(*block_size);
+        }
+        if (lun.size_bytes % lun.block_size != 0) {
+            fail(size_key, "size " + std::to_string(lun.size_bytes) +
+                               " is not a multiple of block_size " +
+                               std::to_string(lun.block_size));
+        }
+
+        lun.serial = get_string(table, path, "serial").value_or("");
+        check_inquiry_text(lun.serial, join_path(path, "serial"), 20);
+        if (lun.serial.empty()) {
+            lun.serial = derive_serial(target_name, lun.id);
+        }
+        // Two LUNs with one serial look like two paths to one disk to a multipath initiator.
+        const auto [it, inserted] = serials_.emplace(lun.serial, join_path(path, "serial"));
+        if (!inserted) {
+            fail(join_path(path, "serial"),
+                 "serial " + in_quotes(lun.serial) + " is already used by " + it->second);
+        }
+
+        if (auto vendor = get_string(table, path, "vendor")) {
+            lun.vendor = *vendor;
+        }
+        check_inquiry_text(lun.vendor, join_path(path, "vendor"), 8);
+        if (auto product = get_string(table, path, "product")) {
+            lun.product = *product;
+        }
+        check_inquiry_text(lun.product, join_path(path, "product"), 16);
+        if (lun.vendor.empty() || lun.product.empty()) {
+            fail(join_path(path, lun.vendor.empty() ? "vendor" : "product"), "must not be empty");
+        }
+
+        lun.write_cache = get_bool(table, path, "write_cache", lun.write_cache);
+        lun.read_only = get_bool(table, path, "read_only", lun.read_only);
+        return lun;
+    }
+
+    std::string origin_;
+    std::filesystem::path base_dir_;
+    std::map<std::string, std::string> target_names_;  // case-folded name -> target's key
+    std::map<uint64_t, std::string> lun_ids_;          // LUN id -> key, of the current target
+    std::map<std::string, std::string> images_;        // resolved image path -> key that uses it
+    std::map<std::string, std::string> serials_;       // serial -> key that uses it
+};
+
+}  // namespace
+
+DaemonConfig parse_config(const std::string& text, const std::string& origin,
+                          const std::string& base_dir) {
+    toml::table root;
+    try {
+        root = toml::parse(text, origin);
+    } catch (const toml::parse_error& e) {
+        const auto& where = e.source().begin;
+        throw ConfigError(origin + ":" + std::to_string(where.line) + ":" +
+                          std::to_string(where.column) + ": " + std::string(e.description()));
+    }
+    Parser parser(origin, std::filesystem::path(base_dir));
+    return parser.parse(root);
+}
+
+DaemonConfig load_config(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        throw ConfigError("cannot read " + path + ": is a directory");
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        const int e = errno;
+        throw ConfigError("cannot read " + path + ": " +
+                          std::error_code(e, std::generic_category()).message());
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+        throw ConfigError("cannot read " + path + ": read error");
+    }
+    // Absolute, so LUN paths stay right if the daemon later changes its working folder.
+    const auto base = std::filesystem::absolute(path, ec).parent_path();
+    return parse_config(text.str(), path, base.string());
+}
+
+}  // namespace atsarray::daemon

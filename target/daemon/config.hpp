@@ -1,0 +1,84 @@
+#pragma once
+// The daemon's configuration as read from TOML (configs/*.toml). Parsing validates everything and
+// throws ConfigError naming the file, the key and what is wrong; the daemon prints it and exits 2.
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace atsarray::daemon {
+
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct ChapCredentials {
+    std::string user;
+    std::string secret;
+};
+
+struct LunConfig {
+    uint64_t id = 0;
+    std::string backend = "file";     // "file" | "memory"
+    std::string path;                 // file backend: image path (relative to the config's folder)
+    uint64_t size_bytes = 0;          // must be a multiple of block_size
+    uint32_t block_size = 512;        // 512 | 4096
+    std::string serial;               // VPD 0x80; derived from target+lun when empty
+    std::string vendor = "ATSARRAY";  // INQUIRY T10 VENDOR IDENTIFICATION, <= 8 ASCII
+    std::string product = "VIRTUAL-DISK";  // <= 16 ASCII
+    bool write_cache = true;               // caching mode page WCE
+    bool read_only = false;
+};
+
+struct TargetConfig {
+    std::string name;   // IQN
+    std::string alias;  // TargetAlias, may be empty
+    uint16_t portal_group_tag = 1;
+    std::vector<std::string> allowed_initiators;  // empty: any initiator may log in
+    std::optional<ChapCredentials> chap;          // initiator authenticates to the target
+    std::optional<ChapCredentials> mutual_chap;   // target authenticates to the initiator
+    std::vector<LunConfig> luns;
+};
+
+struct PortalConfig {
+    std::string address = "0.0.0.0";
+    uint16_t port = 3260;
+};
+
+struct IscsiConfig {
+    uint32_t max_recv_data_segment_length = 262144;  // what the target accepts per PDU
+    uint32_t max_burst_length = 1048576;
+    uint32_t first_burst_length = 262144;
+    uint32_t max_outstanding_r2t = 8;
+    bool initial_r2t = false;
+    bool immediate_data = true;
+    uint32_t queue_depth = 128;       // CmdSN window: MaxCmdSN = ExpCmdSN + queue_depth - 1
+    uint32_t nop_in_interval_s = 30;  // target keepalive NOP-In; 0 disables
+    uint32_t nop_in_timeout_s = 30;   // no answer to a NOP-In within this: drop the connection
+    uint32_t login_timeout_s = 15;    // a login that does not finish in time is dropped
+    std::optional<ChapCredentials> discovery_chap;  // CHAP for discovery sessions
+    // ABORT TASK for a command the target already answered: RFC 7143 §11.5.1 c) says TASK DOES
+    // NOT EXIST (libiscsi checks it); ESXi escalates to a reset on that answer and wants FUNCTION
+    // COMPLETE (../shared/REFERENCES.md). Config key iscsi.abort_answered_task.
+    bool abort_answered_task_function_complete = false;
+};
+
+struct DaemonConfig {
+    std::string source_path;  // the config file, for messages
+    std::string log_level = "info";
+    uint32_t io_threads = 0;      // iSCSI io_contexts; 0 = one per core
+    uint32_t worker_threads = 4;  // blocking backend calls
+    std::vector<PortalConfig> portals;
+    IscsiConfig iscsi;
+    std::vector<TargetConfig> targets;
+};
+
+// Reads and validates a config file. Relative LUN paths are resolved against the config's folder.
+DaemonConfig load_config(const std::string& path);
+// Same from text already in memory (tests); `origin` names it in messages.
+DaemonConfig parse_config(const std::string& text, const std::string& origin,
+                          const std::string& base_dir);
+
+}  // namespace atsarray::daemon

@@ -1,0 +1,215 @@
+#include "target/daemon/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <thread>
+
+#include "backend/file_store.hpp"
+#include "backend/io_pool.hpp"
+#include "backend/memory_store.hpp"
+#include "target/iscsi/connection.hpp"
+#include "target/iscsi/portal.hpp"
+#include "target/iscsi/server_state.hpp"
+#include "target/scsi/lun.hpp"
+#include "target/scsi/target_device.hpp"
+
+namespace atsarray::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::shared_ptr<backend::BlockStore> open_store(const TargetConfig& target, const LunConfig& lun) {
+    if (lun.backend == "memory") {
+        return std::make_shared<backend::MemoryStore>(lun.size_bytes);
+    }
+    std::string error;
+    auto store = backend::FileStore::open(lun.path, lun.size_bytes, lun.read_only, error);
+    if (!store) {
+        throw ConfigError("target " + target.name + " lun " + std::to_string(lun.id) + ": " +
+                          error);
+    }
+    return store;
+}
+
+std::optional<iscsi::ChapSecret> to_secret(const std::optional<ChapCredentials>& c) {
+    if (!c) {
+        return std::nullopt;
+    }
+    return iscsi::ChapSecret{c->user, c->secret};
+}
+
+}  // namespace
+
+struct Daemon::Impl {
+    DaemonConfig config;
+    backend::IoPool io_pool;
+    iscsi::ServerState state;
+    asio::io_context accept_context{1};
+    std::vector<std::unique_ptr<asio::io_context>> io_contexts;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+    std::vector<std::thread> threads;
+    std::vector<std::unique_ptr<iscsi::Portal>> portals;
+    std::atomic<size_t> next_context{0};
+
+    explicit Impl(const DaemonConfig& c) : config(c), io_pool(std::max(1U, c.worker_threads)) {}
+
+    asio::io_context& pick_context() {
+        return *io_contexts[next_context.fetch_add(1) % io_contexts.size()];
+    }
+
+    std::vector<std::shared_ptr<iscsi::Connection>> all_connections() {
+        std::vector<std::shared_ptr<iscsi::Connection>> out;
+        for (auto& portal : portals) {
+            auto conns = portal->connections();
+            out.insert(out.end(), conns.begin(), conns.end());
+        }
+        return out;
+    }
+};
+
+Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config)) {
+    Impl& d = *impl_;
+    const IscsiConfig& ic = config.iscsi;
+    iscsi::ConnectionSettings& s = d.state.settings;
+    s.limits.max_recv_data_segment_length = ic.max_recv_data_segment_length;
+    s.limits.max_burst_length = ic.max_burst_length;
+    s.limits.first_burst_length = ic.first_burst_length;
+    s.limits.max_outstanding_r2t = ic.max_outstanding_r2t;
+    s.limits.initial_r2t = ic.initial_r2t;
+    s.limits.immediate_data = ic.immediate_data;
+    s.queue_depth = ic.queue_depth;
+    s.nop_in_interval_s = ic.nop_in_interval_s;
+    s.nop_in_timeout_s = ic.nop_in_timeout_s;
+    s.login_timeout_s = ic.login_timeout_s;
+    s.discovery_chap = to_secret(ic.discovery_chap);
+    s.abort_answered_task_function_complete = ic.abort_answered_task_function_complete;
+
+    auto submit = [&pool = d.io_pool](std::function<void()> work) { pool.submit(std::move(work)); };
+    for (const TargetConfig& tc : config.targets) {
+        auto device = std::make_shared<scsi::TargetDevice>();
+        for (const LunConfig& lc : tc.luns) {
+            scsi::LunSettings ls;
+            ls.id = lc.id;
+            ls.block_size = lc.block_size;
+            ls.block_count = lc.size_bytes / lc.block_size;
+            ls.vendor = lc.vendor;
+            ls.product = lc.product;
+            ls.serial = lc.serial;
+            ls.target_name = tc.name;
+            ls.write_cache = lc.write_cache;
+            ls.read_only = lc.read_only;
+            auto store = open_store(tc, lc);
+            spdlog::info("target {} lun {}: {} store, {} blocks of {} bytes{}", tc.name, lc.id,
+                         store->kind(), ls.block_count, ls.block_size,
+                         lc.read_only ? ", read-only" : "");
+            device->add_lun(lc.id, std::make_shared<scsi::Lun>(ls, std::move(store), submit));
+        }
+        iscsi::TargetNode node;
+        node.info.name = tc.name;
+        node.info.alias = tc.alias;
+        node.info.portal_group_tag = tc.portal_group_tag;
+        node.info.allowed_initiators = tc.allowed_initiators;
+        node.info.chap = to_secret(tc.chap);
+        node.info.mutual_chap = to_secret(tc.mutual_chap);
+        node.device = std::move(device);
+        d.state.targets.add(std::move(node));
+    }
+
+    const unsigned threads = config.io_threads != 0
+                                 ? config.io_threads
+                                 : std::max(1U, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < threads; ++i) {
+        d.io_contexts.push_back(std::make_unique<asio::io_context>(1));
+        d.guards.push_back(asio::make_work_guard(*d.io_contexts.back()));
+    }
+    for (const PortalConfig& pc : config.portals) {
+        const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(pc.address), pc.port);
+        try {
+            d.portals.push_back(std::make_unique<iscsi::Portal>(
+                d.accept_context, endpoint,
+                [&d]() -> asio::io_context& { return d.pick_context(); }, d.state));
+        } catch (const boost::system::system_error& e) {
+            throw ConfigError(config.source_path + ": portal " + pc.address + ":" +
+                              std::to_string(pc.port) + ": cannot listen: " + e.code().message());
+        }
+        d.state.portal_addresses.push_back(d.portals.back()->address());
+    }
+}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+    Impl& d = *impl_;
+    for (auto& ctx : d.io_contexts) {
+        d.threads.emplace_back([&ctx] { ctx->run(); });
+    }
+    for (auto& portal : d.portals) {
+        portal->start();
+        spdlog::info("iscsi portal listening on {}", portal->address());
+    }
+    for (const auto& node : d.state.targets.nodes()) {
+        spdlog::info("target {} ready with {} LUN(s)", node->info.name,
+                     node->device->lun_ids().size());
+    }
+
+    // Shutdown: stop accepting, ask every session to log out (Async Message, RFC 7143 §11.9),
+    // give them a few seconds, close what is left, then flush every LUN.
+    asio::signal_set signals(d.accept_context, SIGINT, SIGTERM);
+    asio::steady_timer drain(d.accept_context);
+    int polls = 0;
+    std::function<void()> wait_for_sessions = [&] {
+        drain.expires_after(std::chrono::milliseconds(100));
+        drain.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) {
+                return;
+            }
+            auto left = d.all_connections();
+            if (left.empty() || ++polls > 40) {
+                for (auto& conn : left) {
+                    conn->post_close("daemon shutting down");
+                }
+                return;  // accept_context runs out of work and run() returns
+            }
+            wait_for_sessions();
+        });
+    };
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+        if (ec) {
+            return;
+        }
+        spdlog::info("signal {}: shutting down", signal);
+        for (auto& portal : d.portals) {
+            portal->stop();
+        }
+        for (auto& conn : d.all_connections()) {
+            conn->post_request_logout(2);
+        }
+        wait_for_sessions();
+    });
+    d.accept_context.run();
+
+    // Let the I/O threads finish what the closes started, then stop them.
+    for (int i = 0; i < 50 && !d.all_connections().empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    d.guards.clear();
+    for (auto& ctx : d.io_contexts) {
+        ctx->stop();
+    }
+    for (auto& t : d.threads) {
+        t.join();
+    }
+    d.io_pool.join();
+    for (const auto& node : d.state.targets.nodes()) {
+        node->device->flush_all();
+    }
+    spdlog::info("atsarray stopped; all LUNs flushed");
+    return 0;
+}
+
+}  // namespace atsarray::daemon

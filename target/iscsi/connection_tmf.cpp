@@ -1,0 +1,182 @@
+// Task management (RFC 7143 §11.5, §11.6; SAM-5 §7).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "target/iscsi/connection.hpp"
+#include "target/iscsi/serial.hpp"
+#include "target/iscsi/server_state.hpp"
+#include "target/scsi/target_device.hpp"
+
+namespace atsarray::iscsi {
+
+void Connection::send_tmf_response(uint32_t itt, TmfResponse response) {
+    OutPdu& out = queue_pdu();
+    out.hdr.set_opcode(Opcode::task_management_response);
+    out.hdr.set_flags(0x80);
+    out.hdr.b[2] = static_cast<uint8_t>(response);
+    out.hdr.set_itt(itt);
+    fill_sequence(out.hdr, true);
+    finish_pdu(out);
+}
+
+// Aborts the tasks `match` selects: those still receiving data end at once and never execute;
+// those executing are marked and finish in the SCSI layer without an answer. Returns how many are
+// still executing; each of those reports to the task management request `tmf_id` when done.
+uint32_t Connection::abort_tasks_where(const auto& match, uint32_t tmf_id) {
+    std::vector<Task*> selected;
+    for (auto& [itt, task] : tasks_) {
+        if (!task->aborted && match(*task)) {
+            selected.push_back(task);
+        }
+    }
+    uint32_t executing = 0;
+    for (Task* task : selected) {
+        if (task->state == Task::State::receiving) {
+            drop_task(task);
+        } else {
+            task->aborted = true;
+            task->waiting_tmf = tmf_id;
+            ++executing;
+        }
+    }
+    return executing;
+}
+
+void Connection::abort_lun_tasks(uint64_t lun) {
+    abort_tasks_where([lun](const Task& t) { return t.lun == lun; }, 0);
+    write_more();
+}
+
+void Connection::tmf_task_finished(Task* task) {
+    const auto it = std::find_if(pending_tmfs_.begin(), pending_tmfs_.end(),
+                                 [task](const PendingTmf& p) { return p.id == task->waiting_tmf; });
+    if (it == pending_tmfs_.end()) {
+        return;
+    }
+    if (--it->remaining == 0) {
+        const uint32_t itt = it->itt;
+        pending_tmfs_.erase(it);
+        if (phase_ != Phase::closed) {
+            send_tmf_response(itt, TmfResponse::function_complete);
+        }
+    }
+}
+
+void Connection::handle_task_management(const PduView& pdu) {
+    const Bhs& bhs = pdu.bhs;
+    const auto function = static_cast<TmfFunction>(bhs.flags() & 0x7f);
+    const uint32_t itt = bhs.initiator_task_tag();
+    const uint32_t referenced_tag = bhs.field32(20);
+    const uint32_t referenced_cmd_sn = bhs.field32(32);
+    if (!bhs.immediate()) {
+        ++max_cmd_sn_;
+    }
+    uint64_t lun = UINT64_MAX;
+    const bool lun_known = decode_lun(bhs.lun_field(), lun) && target_->device->has_lun(lun);
+    const uint32_t tmf_id = next_tmf_id_++;
+    uint32_t waiting = 0;
+
+    switch (function) {
+        case TmfFunction::abort_task: {
+            const auto it = tasks_.find(referenced_tag);
+            if (it != tasks_.end() && !it->second->aborted) {
+                waiting = abort_tasks_where(
+                    [referenced_tag](const Task& t) { return t.itt == referenced_tag; }, tmf_id);
+                spdlog::info("iscsi {}: ABORT TASK ITT {:#x} ({})", peer_, referenced_tag,
+                             waiting ? "in execution, answered when it ends" : "never executed");
+                break;
+            }
+            // RFC 7143 §11.5.1: the task is not here. One we already answered (its CmdSN is below
+            // ExpCmdSN) gets c) TASK DOES NOT EXIST, or FUNCTION COMPLETE where the config asks
+            // for ESXi's expectation; one still in the window that has not arrived yet is b)
+            // taken as received, will never execute, and gets FUNCTION COMPLETE.
+            if (serial_lt(referenced_cmd_sn, exp_cmd_sn_)) {
+                send_tmf_response(itt, state_.settings.abort_answered_task_function_complete
+                                           ? TmfResponse::function_complete
+                                           : TmfResponse::task_does_not_exist);
+            } else if (in_window(referenced_cmd_sn, exp_cmd_sn_, max_cmd_sn_) &&
+                       serial_lt(referenced_cmd_sn, bhs.cmd_sn())) {
+                aborted_cmd_sns_.push_back(referenced_cmd_sn);
+                send_tmf_response(itt, TmfResponse::function_complete);
+            } else {
+                send_tmf_response(itt, TmfResponse::task_does_not_exist);
+            }
+            return;
+        }
+        case TmfFunction::abort_task_set:
+        case TmfFunction::clear_task_set:
+            if (!lun_known) {
+                send_tmf_response(itt, TmfResponse::lun_does_not_exist);
+                return;
+            }
+            waiting = abort_tasks_where([lun](const Task& t) { return t.lun == lun; }, tmf_id);
+            if (function == TmfFunction::clear_task_set) {
+                // With TST=000b one task set serves every I_T nexus (SAM-5 §8.?), so CLEAR TASK
+                // SET also ends other sessions' tasks on the LUN.
+                for (const auto& conn : state_.sessions.snapshot()) {
+                    if (conn.get() != this) {
+                        conn->post_abort_lun_tasks(target_, lun);
+                    }
+                }
+            }
+            break;
+        case TmfFunction::logical_unit_reset:
+            if (!lun_known) {
+                send_tmf_response(itt, TmfResponse::lun_does_not_exist);
+                return;
+            }
+            spdlog::info("iscsi {}: LOGICAL UNIT RESET of LUN {} by {}", peer_, lun,
+                         initiator_name_);
+            waiting = abort_tasks_where([lun](const Task& t) { return t.lun == lun; }, tmf_id);
+            for (const auto& conn : state_.sessions.snapshot()) {
+                if (conn.get() != this) {
+                    conn->post_abort_lun_tasks(target_, lun);
+                }
+            }
+            target_->device->lun_reset(lun);
+            break;
+        case TmfFunction::target_warm_reset:
+        case TmfFunction::target_cold_reset: {
+            spdlog::info("iscsi {}: TARGET {} RESET by {}", peer_,
+                         function == TmfFunction::target_warm_reset ? "WARM" : "COLD",
+                         initiator_name_);
+            waiting = abort_tasks_where([](const Task&) { return true; }, tmf_id);
+            for (const auto& conn : state_.sessions.snapshot()) {
+                if (conn.get() == this) {
+                    continue;
+                }
+                for (uint64_t id : target_->device->lun_ids()) {
+                    conn->post_abort_lun_tasks(target_, id);
+                }
+                if (function == TmfFunction::target_cold_reset && conn->target() == target_) {
+                    // A cold reset ends every connection to the target (RFC 7143 §11.5.1).
+                    conn->post_close("TARGET COLD RESET");
+                }
+            }
+            target_->device->target_reset();
+            if (function == TmfFunction::target_cold_reset) {
+                close_after_write_ = true;
+            }
+            break;
+        }
+        case TmfFunction::clear_aca:
+            // NACA is never accepted, so there is no ACA to clear.
+            send_tmf_response(itt, TmfResponse::function_not_supported);
+            return;
+        case TmfFunction::task_reassign:
+            send_tmf_response(itt, TmfResponse::task_allegiance_reassignment_not_supported);
+            return;
+        default:
+            send_tmf_response(itt, TmfResponse::function_rejected);
+            return;
+    }
+    if (waiting == 0) {
+        send_tmf_response(itt, TmfResponse::function_complete);
+        return;
+    }
+    // The response goes out when the last affected task has finished (RFC 7143 §11.5.1).
+    pending_tmfs_.push_back({tmf_id, itt, waiting});
+}
+
+}  // namespace atsarray::iscsi

@@ -1,0 +1,43 @@
+#pragma once
+// A network portal (RFC 7143 §3.?): one listening socket. Each accepted connection is placed on
+// the next I/O context of the pool and lives there.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace atsarray::iscsi {
+
+class Connection;
+struct ServerState;
+
+class Portal {
+  public:
+    using ContextPicker = std::function<boost::asio::io_context&()>;
+
+    // Binds and listens; throws boost::system::system_error when the address cannot be used.
+    Portal(boost::asio::io_context& accept_context, const boost::asio::ip::tcp::endpoint& endpoint,
+           ContextPicker next_context, ServerState& state);
+
+    void start();
+    void stop();  // no more accepts; existing connections stay
+    std::string address() const;
+
+    // Every connection accepted here that is still alive (for shutdown).
+    std::vector<std::shared_ptr<Connection>> connections();
+
+  private:
+    void accept_next();
+
+    boost::asio::ip::tcp::acceptor acceptor_;
+    ContextPicker next_context_;
+    ServerState& state_;
+    std::mutex mu_;
+    std::vector<std::weak_ptr<Connection>> connections_;
+};
+
+}  // namespace atsarray::iscsi

@@ -1,0 +1,92 @@
+#pragma once
+// What every connection of the daemon shares (the Beast "shared_state" shape): the targets, the
+// session table, and the negotiation limits. Read-only after start-up except the session table,
+// which has its own lock.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "target/iscsi/chap.hpp"
+#include "target/iscsi/login_negotiation.hpp"
+#include "target/iscsi/params.hpp"
+
+namespace atsarray::scsi {
+class TargetDevice;
+}
+
+namespace atsarray::iscsi {
+
+class Connection;
+
+struct TargetNode {
+    TargetInfo info;
+    std::shared_ptr<scsi::TargetDevice> device;
+};
+
+class TargetCatalog : public TargetDirectory {
+  public:
+    void add(TargetNode node);
+    const TargetInfo* find(std::string_view name) const override;
+    TargetNode* node(std::string_view name) const;
+    const std::vector<std::unique_ptr<TargetNode>>& nodes() const { return nodes_; }
+
+  private:
+    std::vector<std::unique_ptr<TargetNode>> nodes_;
+};
+
+// Live sessions. With MaxConnections=1 a session has exactly one connection, which owns the
+// session state; the table maps the session identity (RFC 7143 §4.4.? initiator name, ISID,
+// target) and the TSIH to it.
+class SessionTable {
+  public:
+    uint16_t allocate_tsih();
+    // Adds a session; returns the connection of an existing session with the same identity, which
+    // the caller must close (session reinstatement, RFC 7143 §6.3.5).
+    std::shared_ptr<Connection> add(const std::string& initiator_name, uint64_t isid,
+                                    const std::string& target_name, uint16_t tsih,
+                                    const std::shared_ptr<Connection>& conn);
+    void remove(uint16_t tsih, const Connection* conn);
+    std::shared_ptr<Connection> find(uint16_t tsih) const;
+    std::vector<std::shared_ptr<Connection>> snapshot() const;
+    size_t size() const;
+
+  private:
+    struct Entry {
+        std::string initiator_name;
+        uint64_t isid;
+        std::string target_name;
+        uint16_t tsih;
+        std::weak_ptr<Connection> conn;
+    };
+    mutable std::mutex mu_;
+    std::vector<Entry> entries_;
+    uint16_t next_tsih_ = 1;
+};
+
+struct ConnectionSettings {
+    TargetLimits limits;
+    uint32_t queue_depth = 128;
+    uint32_t nop_in_interval_s = 30;
+    uint32_t nop_in_timeout_s = 30;
+    uint32_t login_timeout_s = 15;
+    std::optional<ChapSecret> discovery_chap;
+    bool abort_answered_task_function_complete = false;
+};
+
+struct ServerState {
+    TargetCatalog targets;
+    SessionTable sessions;
+    ConnectionSettings settings;
+    // "address:port" of every portal, for SendTargets when a portal listens on a wildcard address
+    // the reply names the address the connection arrived on instead.
+    std::vector<std::string> portal_addresses;
+    uint16_t default_portal_group_tag = 1;
+};
+
+}  // namespace atsarray::iscsi

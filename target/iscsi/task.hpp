@@ -1,0 +1,68 @@
+#pragma once
+// One SCSI command as the iSCSI layer tracks it (SPDK's iscsi task): the CDB, the Data-Out
+// sequences being received, the data for Data-In, and the scsi::Command handed to the SCSI layer.
+// Tasks are pooled per connection and reused, keeping their buffers' capacity.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "target/scsi/command.hpp"
+
+namespace atsarray::iscsi {
+
+struct R2tState {
+    uint32_t ttt = 0;
+    uint32_t offset = 0;   // buffer offset the R2T asked for
+    uint32_t length = 0;   // desired data transfer length
+    uint32_t next = 0;     // next offset expected (DataPDUInOrder=Yes)
+    uint32_t data_sn = 0;  // next DataSN expected in this sequence
+};
+
+struct Task {
+    enum class State : uint8_t { receiving, executing };
+
+    uint32_t itt = 0;
+    uint32_t cmd_sn = 0;
+    bool immediate = false;
+    uint64_t lun_field = 0;
+    uint64_t lun = 0;
+    std::array<uint8_t, 260> cdb{};
+    uint16_t cdb_length = 0;
+    uint32_t expected_length = 0;  // Expected Data Transfer Length
+    bool read = false;
+    bool write = false;
+    State state = State::receiving;
+    bool aborted = false;
+    uint32_t waiting_tmf = 0;  // id of a task management request waiting for this task, 0 none
+
+    // Data-Out reception (RFC 7143 §10.7, §11.7).
+    std::vector<uint8_t> data_out;
+    uint32_t received = 0;
+    uint32_t unsolicited_end = 0;   // immediate + unsolicited data end here
+    uint32_t unsolicited_next = 0;  // next unsolicited offset expected
+    uint32_t unsolicited_data_sn = 0;
+    uint32_t solicit_next = 0;   // next offset an R2T will ask for
+    uint32_t r2t_sn = 0;         // R2Ts sent so far
+    std::vector<R2tState> r2ts;  // outstanding
+
+    std::vector<uint8_t> data_in;
+    uint32_t data_in_pdus = 0;
+    scsi::Command cmd;
+
+    void reset() {
+        itt = cmd_sn = 0;
+        immediate = aborted = read = write = false;
+        lun_field = lun = 0;
+        cdb_length = 0;
+        expected_length = received = unsolicited_end = unsolicited_next = 0;
+        unsolicited_data_sn = solicit_next = r2t_sn = data_in_pdus = waiting_tmf = 0;
+        state = State::receiving;
+        data_out.clear();
+        data_in.clear();
+        r2ts.clear();
+        cmd = scsi::Command{};
+    }
+};
+
+}  // namespace atsarray::iscsi

@@ -1,0 +1,106 @@
+#pragma once
+// The command table (STYLE.md: LIO's one descriptor per opcode, tgt's 256-slot table whose
+// default is INVALID COMMAND OPERATION CODE). A descriptor names the CDB size, the CDB usage data
+// (SPC-4 §6.35.3: a 1 bit for every CDB bit the device server looks at; every other bit is
+// reserved and must be zero), the data direction, the flags the dispatcher acts on, and two
+// steps: parse() validates and decodes the CDB only; execute() does the work.
+// Adding a command = adding one entry to kCommands in command_table.cpp plus its two functions.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "target/scsi/command.hpp"
+#include "target/scsi/sense.hpp"
+
+namespace atsarray::scsi {
+
+class Lun;
+struct LunSettings;
+struct CommandDescriptor;
+
+// Flags the dispatcher (Lun::execute and TargetDevice) acts on; handlers never test them.
+enum CommandFlag : uint32_t {
+    // SAM-5 §5.14 / SPC-4 §5.14: INQUIRY, REPORT LUNS and REQUEST SENSE neither report nor
+    // clear a pending unit attention (REQUEST SENSE returns it as data, REPORT LUNS clears
+    // REPORTED LUNS DATA HAS CHANGED).
+    flag_allowed_with_unit_attention = 1u << 0,
+    // SAM-5 incorrect LUN selection; SPC-4 §6.6, §6.39, §6.33: answered for a LUN that does not
+    // exist.
+    flag_answers_without_lun = 1u << 1,
+    // Changes the medium: DATA PROTECT / WRITE PROTECTED on a read-only LUN; takes LBA locks.
+    flag_writes_medium = 1u << 2,
+    // Calls the block store: runs through the LUN's blocking-work hook when the store blocks.
+    flag_accesses_medium = 1u << 3,
+};
+
+// What parse() decodes from the CDB (and from the transport's expected transfer length) for
+// execute(). One struct for every command keeps handlers free of CDB offsets in execute().
+struct DecodedCdb {
+    uint64_t lba = 0;
+    uint32_t blocks = 0;             // TRANSFER LENGTH / VERIFICATION LENGTH / NUMBER OF BLOCKS
+    uint32_t data_out_blocks = 0;    // blocks whose data the command really consumes (EDTL rules)
+    uint32_t allocation_length = 0;  // data-in commands
+    uint32_t parameter_list_length = 0;
+    uint8_t page_code = 0;
+    uint8_t subpage_code = 0;
+    uint8_t page_control = 0;
+    uint8_t select_report = 0;
+    bool fua = false;
+    bool evpd = false;
+    bool dbd = false;
+    bool llbaa = false;
+    bool desc = false;
+    bool save_pages = false;
+    uint8_t bytchk = 0;
+};
+
+struct CommandContext {
+    Command& cmd;
+    const CommandDescriptor& descriptor;
+    Lun* lun = nullptr;  // nullptr: the addressed LUN does not exist (flag_answers_without_lun)
+    // LUN numbers of the target device, for REPORT LUNS; valid only while execute() runs inline.
+    std::span<const uint64_t> lun_inventory;
+    // Identity answered in standard INQUIRY for a LUN that does not exist; may be nullptr.
+    const LunSettings* identity = nullptr;
+    DecodedCdb cdb;
+};
+
+using ParseFn = CommandResult (*)(CommandContext&);
+using ExecuteFn = CommandResult (*)(CommandContext&);
+
+struct CommandDescriptor {
+    std::string_view name;
+    uint8_t opcode = 0;
+    std::optional<uint8_t> service_action;  // for 0x9E, 0xA3, ... (SPC-4 §4.2.5.1)
+    uint8_t cdb_length = 0;
+    std::array<uint8_t, 16> usage{};  // CDB usage data; [0] is the opcode itself
+    DataDirection direction = DataDirection::none;
+    uint32_t flags = 0;
+    ParseFn parse = nullptr;
+    ExecuteFn execute = nullptr;
+
+    bool has(CommandFlag f) const { return (flags & f) != 0; }
+};
+
+// Every descriptor, in table order (REPORT SUPPORTED OPERATION CODES will walk this).
+std::span<const CommandDescriptor> all_commands();
+
+// The descriptor for a CDB. nullptr with `error` set when none matches: INVALID COMMAND
+// OPERATION CODE for an unknown opcode, INVALID FIELD IN CDB (pointing at SERVICE ACTION) for an
+// unknown service action of a known opcode.
+const CommandDescriptor* find_command(std::span<const uint8_t> cdb, CommandResult& error);
+
+// The fixed first steps for a found descriptor: CDB size, reserved bits (INVALID FIELD IN CDB
+// with a field pointer at the most significant offending bit), then parse().
+CommandResult prepare_command(CommandContext& ctx);
+// execute(), with any exception turned into INTERNAL TARGET FAILURE (bad input never crashes).
+CommandResult execute_command(CommandContext& ctx);
+
+// Puts `natural` (the command's full parameter data) into cmd.data_in, truncated to the
+// allocation length (SPC-4 §4.2.5.6); the transport truncates further to EDTL.
+void set_data_in(Command& cmd, std::span<const uint8_t> natural, uint32_t allocation_length);
+
+}  // namespace atsarray::scsi

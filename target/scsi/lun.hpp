@@ -1,0 +1,97 @@
+#pragma once
+// One logical unit (SAM-5): a block store, its identity, its mode parameters and its
+// per-nexus unit attentions. Lun::execute() runs the fixed per-command steps (STYLE.md "The
+// flow of one command").
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+
+#include "backend/block_store.hpp"
+#include "target/scsi/command.hpp"
+#include "target/scsi/command_table.hpp"
+#include "target/scsi/sense.hpp"
+#include "target/scsi/unit_attention.hpp"
+
+namespace atsarray::scsi {
+
+struct LunSettings {
+    uint64_t id = 0;  // LUN number, 0..16383 (SAM-5 single level, REPORT LUNS encoding)
+    uint32_t block_size = 512;
+    uint64_t block_count = 0;
+    std::string vendor = "ATSARRAY";       // T10 VENDOR IDENTIFICATION, 8 ASCII max
+    std::string product = "VIRTUAL-DISK";  // PRODUCT IDENTIFICATION, 16 ASCII max
+    std::string revision = "0001";         // PRODUCT REVISION LEVEL, 4 ASCII max
+    std::string serial;                    // VPD 0x80 PRODUCT SERIAL NUMBER
+    std::string target_name;               // iSCSI target name, part of the NAA derivation
+    bool write_cache = true;               // default WCE of the caching mode page
+    bool read_only = false;
+    // Block Limits VPD (SBC-3 §6.5.3); larger transfers end in INVALID FIELD IN CDB.
+    uint32_t max_transfer_bytes = 8u << 20;
+    uint32_t optimal_transfer_bytes = 1u << 20;
+};
+
+// Mode parameters the initiator may change (SPC-4 §7.5.7 control page, SBC-3 §6.4.5 caching).
+struct ModeState {
+    bool write_cache_enabled = true;  // caching page WCE
+    bool descriptor_sense = false;    // control page D_SENSE
+};
+
+class Lun : public std::enable_shared_from_this<Lun> {
+  public:
+    // Runs blocking work (a block-store call) off the caller's thread, e.g. on backend::IoPool.
+    using SubmitBlocking = std::function<void(std::function<void()>)>;
+
+    // Throws std::invalid_argument (start-up only) when the settings do not fit the store.
+    // Without submit_blocking, or with a store whose blocking() is false, work runs inline.
+    Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
+        SubmitBlocking submit_blocking = {});
+
+    // Runs one command; `done` is called exactly once, possibly on a worker thread. The Command
+    // must stay alive until then. `lun_inventory` (REPORT LUNS) is only read before execute()
+    // returns; the two-argument form reports this LUN alone.
+    void execute(Command& cmd, Completion done);
+    void execute(Command& cmd, Completion done, std::span<const uint64_t> lun_inventory);
+
+    const LunSettings& settings() const { return settings_; }
+    uint64_t id() const { return settings_.id; }
+    backend::BlockStore& store() { return *store_; }
+
+    ModeState mode() const;
+    ModeState default_mode() const;
+    // Applies MODE SELECT; other nexuses get MODE PARAMETERS CHANGED (SPC-4 §7.5.1).
+    void set_mode(const ModeState& mode, uint64_t changed_by_nexus);
+    SenseFormat sense_format() const;
+
+    UnitAttentions& unit_attentions() { return unit_attentions_; }
+
+    // Makes all written data stable (shutdown, target flush).
+    [[nodiscard]] backend::Status flush();
+
+  private:
+    void run_medium_step(Command& cmd, Completion done, CommandContext ctx);
+    void finish(Command& cmd, const Completion& done, const CommandResult& result) const;
+
+    LunSettings settings_;
+    std::shared_ptr<backend::BlockStore> store_;
+    SubmitBlocking submit_blocking_;
+    UnitAttentions unit_attentions_;
+    mutable std::mutex mode_mutex_;
+    ModeState mode_;
+};
+
+// The NAA IEEE Registered Extended designator (NAA 6, SPC-4 §7.8.6.6.5) of a LUN: 16 bytes,
+// derived only from the target name and the unit serial so it is stable across restarts.
+std::array<uint8_t, 16> derive_naa_designator(std::string_view target_name,
+                                              std::string_view serial);
+
+uint64_t nexus_id_of(const Command& cmd);
+
+enum class StoreOp : uint8_t { read, write, flush };
+// The one mapping of a block-store status to a SCSI failure (STYLE.md "Backend errors").
+SenseReason sense_reason_for(const backend::Status& status, StoreOp op);
+
+}  // namespace atsarray::scsi

@@ -1,0 +1,410 @@
+// Hostile and malformed input over a raw socket: each gets the answer RFC 7143 names, the daemon
+// stays up, and a session that was already logged in keeps working.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <poll.h>
+
+extern "C" {
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+}
+
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tests/integration/daemon_process.hpp"
+
+namespace atsarray::testing {
+namespace {
+
+constexpr const char* target_name = "iqn.2026-11.org.atsarray:test";
+constexpr const char* initiator = "iqn.2026-11.org.atsarray:raw";
+
+void put32(std::vector<uint8_t>& b, size_t at, uint32_t v) {
+    b[at] = static_cast<uint8_t>(v >> 24);
+    b[at + 1] = static_cast<uint8_t>(v >> 16);
+    b[at + 2] = static_cast<uint8_t>(v >> 8);
+    b[at + 3] = static_cast<uint8_t>(v);
+}
+uint32_t get32(const std::vector<uint8_t>& b, size_t at) {
+    return (uint32_t{b[at]} << 24) | (uint32_t{b[at + 1]} << 16) | (uint32_t{b[at + 2]} << 8) |
+           b[at + 3];
+}
+
+std::string keys(std::initializer_list<std::string> kv) {
+    std::string s;
+    for (const auto& k : kv) {
+        s += k;
+        s.push_back('\0');
+    }
+    return s;
+}
+
+// A PDU with the given opcode byte, flags, data segment and ITT.
+std::vector<uint8_t> pdu(uint8_t opcode, uint8_t flags, const std::string& data, uint32_t itt = 1,
+                         uint32_t dsl_override = 0) {
+    std::vector<uint8_t> b(48, 0);
+    b[0] = opcode;
+    b[1] = flags;
+    const uint32_t dsl = dsl_override != 0 ? dsl_override : static_cast<uint32_t>(data.size());
+    b[5] = static_cast<uint8_t>(dsl >> 16);
+    b[6] = static_cast<uint8_t>(dsl >> 8);
+    b[7] = static_cast<uint8_t>(dsl);
+    put32(b, 16, itt);
+    b.insert(b.end(), data.begin(), data.end());
+    while (b.size() % 4 != 0) {
+        b.push_back(0);
+    }
+    return b;
+}
+
+// Login Request (RFC 7143 §11.12): I bit, T/C/CSG/NSG, ISID 0x400000123456.
+std::vector<uint8_t> login_pdu(uint8_t flags, const std::string& data, uint32_t cmd_sn = 1) {
+    auto b = pdu(0x43, flags, data);
+    const uint8_t isid[6] = {0x40, 0x00, 0x00, 0x12, 0x34, 0x56};
+    std::memcpy(&b[8], isid, 6);
+    put32(b, 24, cmd_sn);
+    return b;
+}
+
+std::vector<uint8_t> from_hex(const std::string& hex) {
+    std::vector<uint8_t> out;
+    for (size_t i = 2; i + 1 < hex.size(); i += 2) {
+        out.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    }
+    return out;
+}
+
+// CHAP response MD5(id || secret || challenge) (RFC 1994 §4.1), as "0x" hex.
+std::string chap_response(uint8_t id, const std::string& secret, const std::vector<uint8_t>& c) {
+    std::vector<uint8_t> in{id};
+    in.insert(in.end(), secret.begin(), secret.end());
+    in.insert(in.end(), c.begin(), c.end());
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    EVP_Digest(in.data(), in.size(), md, &len, EVP_md5(), nullptr);
+    static const char* digits = "0123456789abcdef";
+    std::string out = "0x";
+    for (unsigned i = 0; i < len; ++i) {
+        out.push_back(digits[md[i] >> 4]);
+        out.push_back(digits[md[i] & 15]);
+    }
+    return out;
+}
+
+std::string key_value(const std::string& data, const std::string& key) {
+    const auto at = data.find(key + "=");
+    if (at == std::string::npos) {
+        return {};
+    }
+    const auto start = at + key.size() + 1;
+    return data.substr(start, data.find('\0', start) - start);
+}
+
+class RawConnection {
+  public:
+    explicit RawConnection(uint16_t port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    }
+    ~RawConnection() { ::close(fd_); }
+    bool connected() const { return connected_; }
+
+    void send(const std::vector<uint8_t>& bytes) {
+        // A peer that closed on us makes send fail; the tests look at what came back.
+        (void)::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    }
+
+    // Reads one PDU (BHS + data); false on timeout or close.
+    bool read_pdu(std::vector<uint8_t>& bhs, std::string& data, int timeout_ms = 5000) {
+        bhs.assign(48, 0);
+        if (!read_exact(bhs.data(), 48, timeout_ms)) {
+            return false;
+        }
+        const uint32_t dsl = (uint32_t{bhs[5]} << 16) | (uint32_t{bhs[6]} << 8) | bhs[7];
+        std::vector<uint8_t> d((dsl + 3) & ~3U);
+        if (!d.empty() && !read_exact(d.data(), d.size(), timeout_ms)) {
+            return false;
+        }
+        data.assign(d.begin(), d.begin() + dsl);
+        return true;
+    }
+
+    // True when the peer closes the connection within the timeout (after any pending PDUs).
+    bool closed_by_peer(int timeout_ms = 5000) {
+        uint8_t buf[4096];
+        for (;;) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, timeout_ms) <= 0) {
+                return false;
+            }
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                return true;
+            }
+        }
+    }
+
+  private:
+    bool read_exact(uint8_t* p, size_t n, int timeout_ms) {
+        while (n > 0) {
+            pollfd pfd{fd_, POLLIN, 0};
+            if (::poll(&pfd, 1, timeout_ms) <= 0) {
+                return false;
+            }
+            const ssize_t got = ::recv(fd_, p, n, 0);
+            if (got <= 0) {
+                return false;
+            }
+            p += got;
+            n -= static_cast<size_t>(got);
+        }
+        return true;
+    }
+
+    int fd_ = -1;
+    bool connected_ = false;
+};
+
+class HostileTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        daemon_ = std::make_unique<DaemonProcess>(
+            std::string("[[target]]\nname = \"") + target_name +
+            "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"1MiB\"\n"
+            "[[target]]\nname = \"iqn.2026-11.org.atsarray:chap\"\n"
+            "[target.chap]\nuser = \"host1\"\nsecret = \"initiator-secret-1\"\n"
+            "[target.mutual_chap]\nuser = \"array\"\nsecret = \"target-secret-22\"\n"
+            "[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"1MiB\"\n");
+        // A bystander session that must keep working whatever the hostile peer does.
+        bystander_ = iscsi_create_context("iqn.2026-11.org.atsarray:bystander");
+        iscsi_set_targetname(bystander_, target_name);
+        iscsi_set_session_type(bystander_, ISCSI_SESSION_NORMAL);
+        iscsi_set_noautoreconnect(bystander_, 1);
+        ASSERT_EQ(iscsi_full_connect_sync(bystander_, daemon_->portal().c_str(), 0), 0)
+            << iscsi_get_error(bystander_);
+    }
+    void TearDown() override {
+        EXPECT_TRUE(daemon_->alive()) << daemon_->log();
+        scsi_task* t = iscsi_testunitready_sync(bystander_, 0);
+        EXPECT_NE(t, nullptr) << "bystander session disturbed: " << iscsi_get_error(bystander_);
+        if (t != nullptr) {
+            EXPECT_EQ(t->status, SCSI_STATUS_GOOD);
+            scsi_free_scsi_task(t);
+        }
+        iscsi_destroy_context(bystander_);
+    }
+
+    // Logs in with AuthMethod=None straight to full feature phase; returns the response BHS.
+    std::vector<uint8_t> login_full(RawConnection& c, const std::string& extra = "") {
+        c.send(login_pdu(0x87, keys({"InitiatorName=" + std::string(initiator),
+                                     "TargetName=" + std::string(target_name), "SessionType=Normal",
+                                     "HeaderDigest=None", "DataDigest=None"}) +
+                                   extra));
+        std::vector<uint8_t> bhs;
+        std::string data;
+        EXPECT_TRUE(c.read_pdu(bhs, data));
+        return bhs;
+    }
+
+    std::unique_ptr<DaemonProcess> daemon_;
+    iscsi_context* bystander_ = nullptr;
+};
+
+TEST_F(HostileTest, NonLoginPduDuringLoginIsRefusedAndClosed) {
+    RawConnection c(daemon_->port());
+    ASSERT_TRUE(c.connected());
+    c.send(pdu(0x01, 0x80, ""));  // SCSI Command before any login
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x23);  // Login Response
+    EXPECT_EQ(bhs[36], 0x02);        // initiator error
+    EXPECT_EQ(bhs[37], 0x0b);        // invalid request during login
+    EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST_F(HostileTest, OversizedDataSegmentLengthClosesTheConnection) {
+    RawConnection c(daemon_->port());
+    c.send(pdu(0x43, 0x87, "", 1, 0xffffff));
+    EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST_F(HostileTest, RandomGarbageNeverCrashes) {
+    std::mt19937 rng(42);
+    for (int round = 0; round < 20; ++round) {
+        RawConnection c(daemon_->port());
+        std::vector<uint8_t> junk(4096);
+        for (auto& b : junk) {
+            b = static_cast<uint8_t>(rng());
+        }
+        c.send(junk);
+        c.closed_by_peer(2000);
+    }
+}
+
+TEST_F(HostileTest, TextKeyTooLongFailsTheLogin) {
+    RawConnection c(daemon_->port());
+    c.send(login_pdu(
+        0x87, keys({"InitiatorName=" + std::string(initiator),
+                    "TargetName=" + std::string(target_name), std::string(64, 'K') + "=1"})));
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[36], 0x02);
+    EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST_F(HostileTest, KeyWithoutNulTerminatorFailsTheLogin) {
+    RawConnection c(daemon_->port());
+    std::string body = keys({"InitiatorName=" + std::string(initiator)}) + "TargetName=x";
+    c.send(login_pdu(0x87, body));
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[36], 0x02);
+}
+
+TEST_F(HostileTest, DuplicateKeysFailTheLogin) {
+    RawConnection c(daemon_->port());
+    c.send(login_pdu(0x87, keys({"InitiatorName=" + std::string(initiator),
+                                 "TargetName=" + std::string(target_name), "MaxBurstLength=65536",
+                                 "MaxBurstLength=65536"})));
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[36], 0x02);
+}
+
+TEST_F(HostileTest, EndlessContinuationIsBounded) {
+    RawConnection c(daemon_->port());
+    const std::string chunk = "X-Filler=" + std::string(8000, 'a');
+    bool refused = false;
+    for (int i = 0; i < 40 && !refused; ++i) {
+        c.send(login_pdu(0x40 | 0x04,
+                         i == 0 ? keys({"InitiatorName=" + std::string(initiator)}) : chunk));
+        std::vector<uint8_t> bhs;
+        std::string data;
+        if (!c.read_pdu(bhs, data)) {
+            refused = true;
+            break;
+        }
+        refused = bhs[36] != 0;
+    }
+    EXPECT_TRUE(refused);
+}
+
+TEST_F(HostileTest, DataOutWithUnknownTagIsRejected) {
+    RawConnection c(daemon_->port());
+    auto rsp = login_full(c);
+    ASSERT_EQ(rsp[36], 0) << daemon_->log();
+    ASSERT_EQ(rsp[1] & 0x83, 0x83);  // T=1, NSG=3
+    auto data_out = pdu(0x05, 0x80, std::string(512, 'd'), 0x1234);
+    put32(data_out, 20, 0x77);  // a TTT the target never issued
+    c.send(data_out);
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x3f);  // Reject
+    EXPECT_EQ(bhs[2], 0x09);         // invalid PDU field
+    ASSERT_EQ(data.size(), 48U);     // the rejected header comes back
+    EXPECT_EQ(get32(std::vector<uint8_t>(data.begin(), data.end()), 16), 0x1234U);
+}
+
+TEST_F(HostileTest, CommandOutsideTheCmdSnWindowIsIgnored) {
+    RawConnection c(daemon_->port());
+    auto rsp = login_full(c);
+    ASSERT_EQ(rsp[36], 0);
+    const uint32_t max_cmd_sn = get32(rsp, 32);
+    auto nop = pdu(0x00, 0x80, "", 0x10);  // NOP-Out ping, non-immediate
+    put32(nop, 20, 0xffffffff);
+    put32(nop, 24, max_cmd_sn + 1);
+    c.send(nop);
+    std::vector<uint8_t> bhs;
+    std::string data;
+    EXPECT_FALSE(c.read_pdu(bhs, data, 1000));  // silently ignored
+    put32(nop, 24, get32(rsp, 28));             // at ExpCmdSN: answered
+    c.send(nop);
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x20);  // NOP-In
+    EXPECT_EQ(get32(bhs, 16), 0x10U);
+}
+
+TEST_F(HostileTest, ShortChapResponseIsAnAuthenticationFailure) {
+    RawConnection c(daemon_->port());
+    const std::string chap_target = "iqn.2026-11.org.atsarray:chap";
+    std::vector<uint8_t> bhs;
+    std::string data;
+    c.send(login_pdu(0x01,
+                     keys({"InitiatorName=" + std::string(initiator), "TargetName=" + chap_target,
+                           "SessionType=Normal", "AuthMethod=CHAP"})));  // CSG=0 NSG=1
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    ASSERT_EQ(bhs[36], 0) << data;
+    c.send(login_pdu(0x01, keys({"CHAP_A=5"})));
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    ASSERT_EQ(bhs[36], 0);
+    ASSERT_NE(data.find("CHAP_C="), std::string::npos) << data;
+    c.send(login_pdu(0x81, keys({"CHAP_N=host1", "CHAP_R=0x00"})));
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[36], 0x02);
+    EXPECT_EQ(bhs[37], 0x01);  // authentication failure
+    EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST_F(HostileTest, ReflectedChapChallengeIsRefused) {
+    RawConnection c(daemon_->port());
+    const std::string chap_target = "iqn.2026-11.org.atsarray:chap";
+    std::vector<uint8_t> bhs;
+    std::string data;
+    c.send(login_pdu(0x01, keys({"InitiatorName=" + std::string(initiator),
+                                 "TargetName=" + chap_target, "AuthMethod=CHAP"})));
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    c.send(login_pdu(0x01, keys({"CHAP_A=5"})));
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    const std::string challenge = key_value(data, "CHAP_C");
+    const std::string id = key_value(data, "CHAP_I");
+    ASSERT_FALSE(challenge.empty());
+    ASSERT_FALSE(id.empty());
+    // A correct response, but the target's own challenge sent back for mutual CHAP (a reflection
+    // attack, RFC 7143 §12.1.3): refused.
+    const std::string response = chap_response(static_cast<uint8_t>(std::stoi(id)),
+                                               "initiator-secret-1", from_hex(challenge));
+    c.send(login_pdu(
+        0x81, keys({"CHAP_N=host1", "CHAP_R=" + response, "CHAP_I=1", "CHAP_C=" + challenge})));
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[36], 0x02);
+    EXPECT_EQ(bhs[37], 0x01);
+    EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST_F(HostileTest, CorrectChapResponseLogsIn) {
+    // The same exchange as above with an honest mutual challenge succeeds: the refusals above are
+    // about the faults they inject, not about the exchange itself.
+    RawConnection c(daemon_->port());
+    std::vector<uint8_t> bhs;
+    std::string data;
+    c.send(login_pdu(0x01, keys({"InitiatorName=" + std::string(initiator),
+                                 "TargetName=iqn.2026-11.org.atsarray:chap", "AuthMethod=CHAP"})));
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    c.send(login_pdu(0x01, keys({"CHAP_A=5"})));
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    const std::string response =
+        chap_response(static_cast<uint8_t>(std::stoi(key_value(data, "CHAP_I"))),
+                      "initiator-secret-1", from_hex(key_value(data, "CHAP_C")));
+    c.send(login_pdu(0x81, keys({"CHAP_N=host1", "CHAP_R=" + response, "CHAP_I=9",
+                                 "CHAP_C=0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"})));
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[36], 0) << data;
+    EXPECT_EQ(key_value(data, "CHAP_N"), "array");
+    EXPECT_FALSE(key_value(data, "CHAP_R").empty());
+}
+
+}  // namespace
+}  // namespace atsarray::testing

@@ -1,0 +1,86 @@
+// Every shipped config must load: a config that only fails when an operator starts it is a bug.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "target/daemon/config.hpp"
+
+namespace atsarray::daemon {
+namespace {
+
+const std::filesystem::path configs_dir = std::filesystem::path(ATSARRAY_SOURCE_DIR) / "configs";
+
+std::vector<std::filesystem::path> shipped_configs() {
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(configs_dir)) {
+        if (entry.is_regular_file() && entry.path().extension() == ".toml") {
+            files.push_back(entry.path());
+        }
+    }
+    return files;
+}
+
+TEST(ShippedConfigsTest, EveryConfigLoads) {
+    const auto files = shipped_configs();
+    ASSERT_GE(files.size(), 3u);
+    for (const auto& file : files) {
+        SCOPED_TRACE(file.string());
+        try {
+            const DaemonConfig config = load_config(file.string());
+            EXPECT_FALSE(config.targets.empty());
+            EXPECT_FALSE(config.portals.empty());
+        } catch (const ConfigError& e) {
+            ADD_FAILURE() << e.what();
+        }
+    }
+}
+
+TEST(ShippedConfigsTest, DefaultServesLabTarget) {
+    const DaemonConfig config = load_config((configs_dir / "default.toml").string());
+    ASSERT_EQ(config.portals.size(), 1u);
+    EXPECT_EQ(config.portals[0].address, "0.0.0.0");
+    EXPECT_EQ(config.portals[0].port, 3260);
+    ASSERT_EQ(config.targets.size(), 1u);
+    const TargetConfig& target = config.targets[0];
+    EXPECT_EQ(target.name, "iqn.2026-11.org.atsarray:lab");
+    EXPECT_EQ(target.alias, "atsarray-lab");
+    ASSERT_EQ(target.luns.size(), 1u);
+    const LunConfig& lun = target.luns[0];
+    EXPECT_EQ(lun.id, 0u);
+    EXPECT_EQ(lun.backend, "file");
+    EXPECT_EQ(lun.size_bytes, 1024ull * 1024 * 1024);
+    EXPECT_EQ(lun.block_size, 512u);
+    const auto expected =
+        (std::filesystem::absolute(configs_dir) / "data/lun0.img").lexically_normal();
+    EXPECT_EQ(lun.path, expected.string());
+}
+
+TEST(ShippedConfigsTest, MultiHasFourKAndMemoryLuns) {
+    const DaemonConfig config = load_config((configs_dir / "example-multi.toml").string());
+    EXPECT_GE(config.targets.size(), 2u);
+    bool four_k = false;
+    bool memory = false;
+    for (const auto& target : config.targets) {
+        for (const auto& lun : target.luns) {
+            four_k = four_k || lun.block_size == 4096;
+            memory = memory || lun.backend == "memory";
+        }
+    }
+    EXPECT_TRUE(four_k);
+    EXPECT_TRUE(memory);
+}
+
+TEST(ShippedConfigsTest, ChapExampleHasMutualChapAndAcl) {
+    const DaemonConfig config = load_config((configs_dir / "example-chap.toml").string());
+    ASSERT_FALSE(config.targets.empty());
+    const TargetConfig& target = config.targets[0];
+    EXPECT_TRUE(target.chap.has_value());
+    EXPECT_TRUE(target.mutual_chap.has_value());
+    EXPECT_FALSE(target.allowed_initiators.empty());
+}
+
+}  // namespace
+}  // namespace atsarray::daemon

@@ -17,9 +17,6 @@ namespace atsarray::iscsi {
 namespace asio = boost::asio;
 
 namespace {
-// Login PDUs are bounded by the RFC default MaxRecvDataSegmentLength (RFC 7143 §13.12); a full
-// feature phase PDU by what the target declared.
-constexpr uint32_t login_max_data_segment_length = 8192;
 constexpr size_t max_gather_pdus = 64;
 }  // namespace
 

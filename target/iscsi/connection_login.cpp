@@ -129,6 +129,14 @@ void Connection::handle_login(const PduView& pdu) {
     }
 
     LoginStep step = login_->step(request);
+    if (!step.failed() && step.text.size() > login_max_data_segment_length) {
+        // During login the initiator accepts 8192 bytes per PDU (RFC 7143 §13.12); only a flood of
+        // keys (each answered NotUnderstood) gets here, and it ends the login.
+        spdlog::warn("iscsi {}: login response of {} bytes: too many keys", peer_,
+                     step.text.size());
+        send_login_reject(bhs, status_initiator_error, detail_misc);
+        return;
+    }
     if (!step.failed() && step.complete && tsih_ != 0) {
         auto existing = state_.sessions.find(tsih_);
         // MaxConnections is 1: a second connection may only replace the one it names by CID

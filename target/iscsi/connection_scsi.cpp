@@ -118,6 +118,17 @@ void Connection::handle_scsi_command(const PduView& pdu) {
         drop_task(task);
         return;
     }
+    if (task->write && task->expected_length > state_.settings.max_data_out_length) {
+        // Never allocate what an Expected Data Transfer Length from the wire asks for beyond the
+        // largest write any LUN accepts: the SCSI layer sees the immediate data only and answers
+        // (INVALID FIELD IN CDB or INVALID FIELD IN COMMAND INFORMATION UNIT) without waiting.
+        spdlog::warn("iscsi {}: write ITT {:#x} expects {} bytes, more than the {} accepted", peer_,
+                     itt, task->expected_length, state_.settings.max_data_out_length);
+        task->data_out.assign(pdu.data.begin(), pdu.data.end());
+        task->received = immediate_length;
+        execute(task);
+        return;
+    }
     if (task->write) {
         task->data_out.resize(task->expected_length);
         std::copy(pdu.data.begin(), pdu.data.end(), task->data_out.begin());

@@ -12,6 +12,8 @@ namespace atsarray::iscsi {
 
 inline constexpr size_t bhs_length = 48;
 inline constexpr uint32_t reserved_tag = 0xffffffff;  // "no task" ITT/TTT value
+// MaxRecvDataSegmentLength in force during login, both directions (RFC 7143 §13.12 default).
+inline constexpr uint32_t login_max_data_segment_length = 8192;
 
 // RFC 7143 §11.2.1.2 opcodes.
 enum class Opcode : uint8_t {

@@ -77,6 +77,8 @@ struct ConnectionSettings {
     uint32_t login_timeout_s = 15;
     std::optional<ChapSecret> discovery_chap;
     bool abort_answered_task_function_complete = false;
+    // The largest Data-Out one command may bring (twice a LUN's MAXIMUM TRANSFER LENGTH).
+    uint32_t max_data_out_length = 16U << 20;
 };
 
 struct ServerState {

@@ -15,6 +15,7 @@ extern "C" {
 #include <string>
 #include <vector>
 
+#include "target/iscsi/digest.hpp"
 #include "tests/integration/daemon_process.hpp"
 
 namespace atsarray::testing {
@@ -152,6 +153,12 @@ class RawConnection {
         }
     }
 
+    // Reads n raw bytes (a digest that follows a PDU read by read_pdu).
+    bool read_bytes(std::string& out, size_t n, int timeout_ms = 5000) {
+        out.assign(n, '\0');
+        return read_exact(reinterpret_cast<uint8_t*>(out.data()), n, timeout_ms);
+    }
+
   private:
     bool read_exact(uint8_t* p, size_t n, int timeout_ms) {
         while (n > 0) {
@@ -203,11 +210,10 @@ class HostileTest : public ::testing::Test {
     }
 
     // Logs in with AuthMethod=None straight to full feature phase; returns the response BHS.
-    std::vector<uint8_t> login_full(RawConnection& c, const std::string& extra = "") {
+    std::vector<uint8_t> login_full(RawConnection& c, const std::string& data_digest = "None") {
         c.send(login_pdu(0x87, keys({"InitiatorName=" + std::string(initiator),
                                      "TargetName=" + std::string(target_name), "SessionType=Normal",
-                                     "HeaderDigest=None", "DataDigest=None"}) +
-                                   extra));
+                                     "HeaderDigest=None", "DataDigest=" + data_digest})));
         std::vector<uint8_t> bhs;
         std::string data;
         EXPECT_TRUE(c.read_pdu(bhs, data));
@@ -335,6 +341,87 @@ TEST_F(HostileTest, CommandOutsideTheCmdSnWindowIsIgnored) {
     ASSERT_TRUE(c.read_pdu(bhs, data));
     EXPECT_EQ(bhs[0] & 0x3f, 0x20);  // NOP-In
     EXPECT_EQ(get32(bhs, 16), 0x10U);
+}
+
+TEST_F(HostileTest, HugeExpectedTransferLengthIsAnsweredWithoutAllocating) {
+    RawConnection c(daemon_->port());
+    auto rsp = login_full(c);
+    ASSERT_EQ(rsp[36], 0);
+    std::vector<uint8_t> bhs;
+    std::string data;
+    // Clear the new nexus' power-on unit attention first.
+    auto tur = pdu(0x01, 0x80, "", 0x41);
+    put32(tur, 24, get32(rsp, 28));
+    c.send(tur);
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    // WRITE(10) of 16 blocks with 512 bytes of immediate data, whose Expected Data Transfer Length
+    // claims 4 GiB - 1: nothing is allocated for it, nothing is waited for, nothing is written.
+    auto cmd = pdu(0x01, 0x80 | 0x20, std::string(512, 'w'), 0x42);
+    put32(cmd, 20, 0xffffffff);
+    put32(cmd, 24, get32(rsp, 28) + 1);
+    cmd[32] = 0x2a;  // WRITE(10), LBA 0
+    cmd[40] = 16;    // blocks
+    c.send(cmd);
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x21);  // SCSI Response
+    EXPECT_EQ(bhs[3], 0x02);         // CHECK CONDITION
+    ASSERT_GE(data.size(), 2U + 14U);
+    EXPECT_EQ(data[2 + 2] & 0x0f, 0x05);  // ILLEGAL REQUEST
+}
+
+TEST_F(HostileTest, DataDigestIsCheckedAndAnsweredWithReject) {
+    RawConnection c(daemon_->port());
+    auto rsp = login_full(c, "CRC32C");
+    ASSERT_EQ(rsp[36], 0) << daemon_->log();
+    uint32_t cmd_sn = get32(rsp, 28);
+    // NOP-Out ping with 5 bytes of data, padding and a correct data digest: echoed with a digest.
+    auto ping = [&](bool corrupt) {
+        auto nop = pdu(0x00, 0x80, "hello", 0x51);
+        put32(nop, 20, 0xffffffff);
+        put32(nop, 24, cmd_sn);
+        const uint32_t crc = iscsi::crc32c({nop.data() + 48, 8});
+        nop.resize(nop.size() + 4);
+        iscsi::store_digest(&nop[56], corrupt ? crc ^ 1 : crc);
+        c.send(nop);
+    };
+    ping(false);
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x20);
+    EXPECT_EQ(data, "hello");
+    std::string digest;
+    ASSERT_TRUE(c.read_bytes(digest, 4));
+    const std::string padded = data + std::string(3, '\0');
+    EXPECT_EQ(iscsi::load_digest(reinterpret_cast<const uint8_t*>(digest.data())),
+              iscsi::crc32c({reinterpret_cast<const uint8_t*>(padded.data()), 8}));
+    ++cmd_sn;
+    ping(true);
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x3f);  // Reject
+    EXPECT_EQ(bhs[2], 0x02);         // data digest error
+}
+
+TEST_F(HostileTest, FloodOfUnknownKeysEndsTheLogin) {
+    RawConnection c(daemon_->port());
+    std::string body =
+        keys({"InitiatorName=" + std::string(initiator), "TargetName=" + std::string(target_name)});
+    for (int i = 0; i < 600; ++i) {
+        body += keys({"X-com.example.k" + std::to_string(i) + "=1"});
+    }
+    // CSG=1 NSG=3 without T, continued (C bit) across PDUs of at most 8000 bytes.
+    std::vector<uint8_t> bhs;
+    std::string data;
+    for (size_t at = 0; at < body.size(); at += 8000) {
+        const bool last = at + 8000 >= body.size();
+        c.send(login_pdu(last ? 0x07 : 0x47, body.substr(at, 8000)));
+        ASSERT_TRUE(c.read_pdu(bhs, data));
+        if (!last) {
+            ASSERT_EQ(bhs[36], 0);  // the empty response that asks for more
+        }
+    }
+    EXPECT_EQ(bhs[36], 0x02);
+    EXPECT_LE(data.size(), 8192U);
 }
 
 TEST_F(HostileTest, ShortChapResponseIsAnAuthenticationFailure) {

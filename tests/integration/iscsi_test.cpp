@@ -11,6 +11,7 @@ extern "C" {
 #include <vector>
 
 #include "tests/integration/daemon_process.hpp"
+#include "tests/integration/libiscsi_handles.hpp"
 
 namespace atsarray::testing {
 namespace {
@@ -27,24 +28,6 @@ std::string base_config(const std::string& extra_target_keys = "",
            "[[target.lun]]\nid = 0\nbackend = \"file\"\npath = \"lun0.img\"\nsize = \"4MiB\"\n"
            "[[target.lun]]\nid = 1\nbackend = \"memory\"\nsize = \"1MiB\"\nblock_size = 4096\n";
 }
-
-struct ContextDeleter {
-    void operator()(iscsi_context* c) const {
-        if (c != nullptr) {
-            iscsi_destroy_context(c);
-        }
-    }
-};
-using Context = std::unique_ptr<iscsi_context, ContextDeleter>;
-
-struct TaskDeleter {
-    void operator()(scsi_task* t) const {
-        if (t != nullptr) {
-            scsi_free_scsi_task(t);
-        }
-    }
-};
-using Task = std::unique_ptr<scsi_task, TaskDeleter>;
 
 struct LoginOptions {
     const char* initiator_name = initiator;

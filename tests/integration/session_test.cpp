@@ -1,0 +1,257 @@
+// Session-level behaviour over the wire: task management answers and their effect on other
+// sessions, target keepalive NOP-Ins, and SendTargets replies longer than the initiator accepts.
+#include <gtest/gtest.h>
+
+extern "C" {
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+}
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/integration/daemon_process.hpp"
+#include "tests/integration/libiscsi_handles.hpp"
+#include "tests/integration/raw_iscsi.hpp"
+
+namespace atsarray::testing {
+namespace {
+
+constexpr const char* target_name = "iqn.2026-11.org.atsarray:tmf";
+constexpr const char* initiator = "iqn.2026-11.org.atsarray:raw";
+
+std::string config(const std::string& iscsi_section = "") {
+    return iscsi_section + "[[target]]\nname = \"" + std::string(target_name) +
+           "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"1MiB\"\n";
+}
+
+// A raw session logged straight into full feature phase; tracks the next CmdSN.
+struct RawSession {
+    explicit RawSession(const DaemonProcess& d) : conn(d.port()) {
+        conn.send(login_pdu(0x87, keys({"InitiatorName=" + std::string(initiator),
+                                        "TargetName=" + std::string(target_name),
+                                        "HeaderDigest=None", "DataDigest=None"})));
+        std::string data;
+        EXPECT_TRUE(conn.read_pdu(login_response, data));
+        cmd_sn = get32(login_response, 28);
+    }
+
+    // Sends a SCSI command with a 16-byte CDB; returns the CmdSN it used.
+    uint32_t command(uint32_t itt, const std::vector<uint8_t>& cdb, uint8_t flags = 0x80,
+                     const std::string& data = "", uint32_t edtl = 0) {
+        auto p = pdu(0x01, flags, data, itt);
+        put32(p, 20, edtl);
+        put32(p, 24, cmd_sn);
+        for (size_t i = 0; i < cdb.size() && i < 16; ++i) {
+            p[32 + i] = cdb[i];
+        }
+        conn.send(p);
+        return cmd_sn++;
+    }
+
+    // ABORT TASK (immediate); returns the TMF response code.
+    int abort_task(uint32_t itt, uint32_t referenced_itt, uint32_t referenced_cmd_sn) {
+        auto p = pdu(0x42, 0x80 | 1, "", itt);
+        put32(p, 20, referenced_itt);
+        put32(p, 24, cmd_sn);
+        put32(p, 32, referenced_cmd_sn);
+        conn.send(p);
+        std::vector<uint8_t> bhs;
+        std::string data;
+        if (!conn.read_pdu(bhs, data) || (bhs[0] & 0x3f) != 0x22) {
+            return -1;
+        }
+        return bhs[2];
+    }
+
+    RawConnection conn;
+    std::vector<uint8_t> login_response;
+    uint32_t cmd_sn = 0;
+};
+
+Context make_session(const DaemonProcess& d, const char* name) {
+    Context ctx(iscsi_create_context(name));
+    iscsi_set_targetname(ctx.get(), target_name);
+    iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
+    iscsi_set_noautoreconnect(ctx.get(), 1);
+    EXPECT_EQ(iscsi_full_connect_sync(ctx.get(), d.portal().c_str(), 0), 0)
+        << iscsi_get_error(ctx.get());
+    return ctx;
+}
+
+// TEST UNIT READY; returns the sense ASC/ASCQ of a unit attention, 0 for GOOD, -1 otherwise.
+int tur_unit_attention(iscsi_context* ctx) {
+    scsi_task* t = iscsi_testunitready_sync(ctx, 0);
+    if (t == nullptr) {
+        return -1;
+    }
+    int result = -1;
+    if (t->status == SCSI_STATUS_GOOD) {
+        result = 0;
+    } else if (t->status == SCSI_STATUS_CHECK_CONDITION &&
+               t->sense.key == SCSI_SENSE_UNIT_ATTENTION) {
+        result = t->sense.ascq;
+    }
+    scsi_free_scsi_task(t);
+    return result;
+}
+
+TEST(TaskManagement, LunResetGivesEverySessionAUnitAttention) {
+    DaemonProcess d(config());
+    Context a = make_session(d, "iqn.2026-11.org.atsarray:a");
+    Context b = make_session(d, "iqn.2026-11.org.atsarray:b");
+    ASSERT_EQ(tur_unit_attention(b.get()), 0);  // libiscsi's connect consumed the power-on UA
+    ASSERT_EQ(iscsi_task_mgmt_lun_reset_sync(a.get(), 0), 0) << iscsi_get_error(a.get());
+    EXPECT_EQ(tur_unit_attention(b.get()),
+              SCSI_SENSE_ASCQ_BUS_DEVICE_RESET_FUNCTION_OCCURED);  // 29/03, reported...
+    EXPECT_EQ(tur_unit_attention(b.get()), 0);                     // ...once
+}
+
+TEST(TaskManagement, TargetWarmResetGivesEverySessionAUnitAttention) {
+    DaemonProcess d(config());
+    Context a = make_session(d, "iqn.2026-11.org.atsarray:a");
+    Context b = make_session(d, "iqn.2026-11.org.atsarray:b");
+    ASSERT_EQ(tur_unit_attention(b.get()), 0);
+    ASSERT_EQ(iscsi_task_mgmt_target_warm_reset_sync(a.get()), 0) << iscsi_get_error(a.get());
+    EXPECT_EQ(tur_unit_attention(b.get()), SCSI_SENSE_ASCQ_BUS_DEVICE_RESET_FUNCTION_OCCURED);
+    EXPECT_EQ(tur_unit_attention(b.get()), 0);
+}
+
+TEST(TaskManagement, AbortTaskSetCompletes) {
+    DaemonProcess d(config());
+    Context a = make_session(d, "iqn.2026-11.org.atsarray:a");
+    EXPECT_EQ(iscsi_task_mgmt_abort_task_set_sync(a.get(), 0), 0) << iscsi_get_error(a.get());
+    EXPECT_EQ(tur_unit_attention(a.get()), 0);
+}
+
+TEST(TaskManagement, AbortOfAnAnsweredTaskFollowsRfc7143ByDefault) {
+    DaemonProcess d(config());
+    RawSession s(d);
+    const uint32_t sn = s.command(5, {0x00});  // TEST UNIT READY
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(s.conn.read_pdu(bhs, data));
+    EXPECT_EQ(s.abort_task(6, 5, sn), 1);  // TASK DOES NOT EXIST (RFC 7143 §11.5.1 c)
+}
+
+TEST(TaskManagement, AbortOfAnAnsweredTaskCanAnswerAsEsxiExpects) {
+    DaemonProcess d(config("[iscsi]\nabort_answered_task = \"function_complete\"\n"));
+    RawSession s(d);
+    const uint32_t sn = s.command(5, {0x00});
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(s.conn.read_pdu(bhs, data));
+    EXPECT_EQ(s.abort_task(6, 5, sn), 0);  // FUNCTION COMPLETE
+}
+
+TEST(TaskManagement, AbortBeforeArrivalMeansTheCommandNeverExecutes) {
+    DaemonProcess d(config());
+    RawSession s(d);
+    std::vector<uint8_t> bhs;
+    std::string data;
+    // Clear the power-on unit attention.
+    s.command(1, {0x00});
+    ASSERT_TRUE(s.conn.read_pdu(bhs, data));
+    // The initiator "sent" a WRITE with CmdSN n that the target has not seen yet, and aborts it
+    // (RFC 7143 §11.5.1 b): FUNCTION COMPLETE, and when the WRITE shows up it is dropped.
+    const uint32_t lost = s.cmd_sn++;
+    EXPECT_EQ(s.abort_task(2, 9, lost), 0);
+    auto write = pdu(0x01, 0x80 | 0x20, std::string(512, 'Z'), 9);
+    put32(write, 20, 512);
+    put32(write, 24, lost);
+    write[32] = 0x2a;  // WRITE(10) LBA 7, one block
+    write[37] = 7;
+    write[40] = 1;
+    s.conn.send(write);
+    EXPECT_FALSE(s.conn.read_pdu(bhs, data, 500));  // no answer for an aborted command
+    // READ(10) of LBA 7: still zeros.
+    s.command(10, {0x28, 0, 0, 0, 0, 7, 0, 0, 1, 0}, 0x80 | 0x40, "", 512);
+    ASSERT_TRUE(s.conn.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x25);  // Data-In with status
+    EXPECT_EQ(get32(bhs, 16), 10U);
+    EXPECT_EQ(data, std::string(512, '\0'));
+}
+
+TEST(Keepalive, SilentInitiatorIsDroppedAfterTheNopInTimeout) {
+    DaemonProcess d(config("[iscsi]\nnop_in_interval = 1\nnop_in_timeout = 1\n"));
+    RawSession s(d);
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(s.conn.read_pdu(bhs, data, 4000));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x20);            // NOP-In
+    EXPECT_EQ(get32(bhs, 16), 0xffffffffU);    // target-initiated: no ITT
+    EXPECT_NE(get32(bhs, 20), 0xffffffffU);    // a TTT to echo
+    EXPECT_TRUE(s.conn.closed_by_peer(5000));  // never answered: the connection ends
+    EXPECT_NE(d.log().find("no answer to NOP-In"), std::string::npos);
+}
+
+TEST(Keepalive, AnsweringInitiatorStaysLoggedIn) {
+    DaemonProcess d(config("[iscsi]\nnop_in_interval = 1\nnop_in_timeout = 1\n"));
+    RawSession s(d);
+    std::vector<uint8_t> bhs;
+    std::string data;
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(s.conn.read_pdu(bhs, data, 4000));
+        ASSERT_EQ(bhs[0] & 0x3f, 0x20);
+        auto reply = pdu(0x40, 0x80, "", 0xffffffff);  // NOP-Out, immediate, echoes the TTT
+        put32(reply, 20, get32(bhs, 20));
+        put32(reply, 24, s.cmd_sn);
+        s.conn.send(reply);
+    }
+    s.command(3, {0x00});
+    ASSERT_TRUE(s.conn.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x21);
+}
+
+TEST(SendTargets, LongReplyIsSplitToTheInitiatorsMaxRecvDataSegmentLength) {
+    std::string many;
+    for (int i = 0; i < 40; ++i) {
+        many += "[[target]]\nname = \"iqn.2026-11.org.atsarray:a-rather-long-target-name-" +
+                std::to_string(i) +
+                "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = "
+                "\"1MiB\"\n";
+    }
+    DaemonProcess d(many);
+    RawConnection c(d.port());
+    c.send(login_pdu(
+        0x87, keys({"InitiatorName=" + std::string(initiator), "SessionType=Discovery",
+                    "HeaderDigest=None", "DataDigest=None", "MaxRecvDataSegmentLength=512"})));
+    std::vector<uint8_t> bhs;
+    std::string data;
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    ASSERT_EQ(bhs[36], 0) << data;
+    uint32_t cmd_sn = get32(bhs, 28);
+    auto text = pdu(0x04, 0x80, keys({"SendTargets=All"}), 0x77);
+    put32(text, 20, 0xffffffff);
+    put32(text, 24, cmd_sn++);
+    c.send(text);
+    std::string all;
+    int pdus = 0;
+    for (;;) {
+        ASSERT_TRUE(c.read_pdu(bhs, data));
+        ASSERT_EQ(bhs[0] & 0x3f, 0x24);  // Text Response
+        EXPECT_LE(data.size(), 512U);
+        all += data;
+        ++pdus;
+        if ((bhs[1] & 0x40) == 0) {  // C=0: the last part
+            EXPECT_EQ(bhs[1] & 0x80, 0x80);
+            break;
+        }
+        auto more = pdu(0x04, 0x80, "", 0x77);  // empty request echoing the TTT
+        put32(more, 20, get32(bhs, 20));
+        put32(more, 24, cmd_sn++);
+        c.send(more);
+    }
+    EXPECT_GT(pdus, 5);
+    std::set<std::string> names;
+    for (size_t at = all.find("TargetName="); at != std::string::npos;
+         at = all.find("TargetName=", at + 1)) {
+        names.insert(all.substr(at + 11, all.find('\0', at) - at - 11));
+    }
+    EXPECT_EQ(names.size(), 40U);
+}
+
+}  // namespace
+}  // namespace atsarray::testing

@@ -169,6 +169,35 @@ TEST_F(HostileTest, DataOutWithUnknownTagIsRejected) {
     EXPECT_EQ(get32(std::vector<uint8_t>(data.begin(), data.end()), 16), 0x1234U);
 }
 
+TEST_F(HostileTest, UnknownOpcodeAndMalformedAhsAreRejected) {
+    RawConnection c(daemon_->port());
+    auto rsp = login_full(c);
+    ASSERT_EQ(rsp[36], 0);
+    std::vector<uint8_t> bhs;
+    std::string data;
+    c.send(pdu(0x1c, 0x80, "", 0x31));  // no such initiator opcode
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x3f);
+    EXPECT_EQ(bhs[2], 0x04);  // protocol error
+    // A SCSI command whose AHS claims more bytes than it has.
+    auto cmd = pdu(0x01, 0x80, "", 0x32);
+    cmd[4] = 1;  // TotalAHSLength: one word
+    const uint8_t ahs[4] = {0x00, 0x40, 0x01, 0x00};
+    cmd.insert(cmd.begin() + 48, ahs, ahs + 4);
+    put32(cmd, 24, get32(rsp, 28));
+    c.send(cmd);
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x3f);
+    EXPECT_EQ(bhs[2], 0x09);  // invalid PDU field
+    // The connection still works.
+    auto nop = pdu(0x40, 0x80, "", 0x33);
+    put32(nop, 20, 0xffffffff);
+    put32(nop, 24, get32(rsp, 28) + 1);
+    c.send(nop);
+    ASSERT_TRUE(c.read_pdu(bhs, data));
+    EXPECT_EQ(bhs[0] & 0x3f, 0x20);
+}
+
 TEST_F(HostileTest, CommandOutsideTheCmdSnWindowIsIgnored) {
     RawConnection c(daemon_->port());
     auto rsp = login_full(c);

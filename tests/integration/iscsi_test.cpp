@@ -235,6 +235,33 @@ TEST_F(IscsiTest, SigtermShutsDownCleanly) {
     EXPECT_NE(daemon_->log().find("all LUNs flushed"), std::string::npos) << daemon_->log();
 }
 
+TEST(Startup, BadConfigNamesTheKeyAndExitsWithStatus2) {
+    TempDir dir;
+    const auto path = dir.path() / "bad.toml";
+    std::ofstream(path)
+        << "[[target]]\nname = \"iqn.2026-11.org.atsarray:x\"\n[[target.lun]]\nid = 0\n"
+           "backend = \"memory\"\nsize = \"1MiB\"\nblock_size = 1000\n";
+    std::string out;
+    EXPECT_EQ(run_command(std::string(ATSARRAY_BINARY) + " --config " + path.string(), out), 2);
+    EXPECT_NE(out.find("bad.toml"), std::string::npos) << out;
+    EXPECT_NE(out.find("target[0].lun[0].block_size"), std::string::npos) << out;
+    EXPECT_EQ(run_command(std::string(ATSARRAY_BINARY) + " --config /nonexistent.toml", out), 2);
+    EXPECT_NE(out.find("/nonexistent.toml"), std::string::npos) << out;
+}
+
+TEST(Startup, PortInUseExitsWithStatus2) {
+    DaemonProcess first(base_config());
+    TempDir dir;
+    const auto path = dir.path() / "second.toml";
+    std::ofstream(path) << "[[portal]]\naddress = \"127.0.0.1\"\nport = " << first.port() << "\n"
+                        << "[[target]]\nname = \"iqn.2026-11.org.atsarray:x\"\n[[target.lun]]\n"
+                           "id = 0\nbackend = \"memory\"\nsize = \"1MiB\"\n";
+    std::string out;
+    EXPECT_EQ(run_command(std::string(ATSARRAY_BINARY) + " --config " + path.string(), out), 2);
+    EXPECT_NE(out.find("cannot listen"), std::string::npos) << out;
+    EXPECT_TRUE(first.alive());
+}
+
 // --- CHAP and ACLs -----------------------------------------------------------------------------
 
 class ChapTest : public ::testing::Test {

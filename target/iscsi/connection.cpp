@@ -36,11 +36,7 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerState& state)
     frame_limits_.max_data_segment_length = login_max_data_segment_length;
 }
 
-Connection::~Connection() {
-    for (auto& t : task_pool_) {
-        (void)t;
-    }
-}
+Connection::~Connection() = default;
 
 void Connection::start() {
     rx_.resize(64 * 1024);
@@ -293,7 +289,6 @@ void Connection::handle_text(const PduView& pdu) {
     const Bhs& bhs = pdu.bhs;
     const uint32_t itt = bhs.initiator_task_tag();
     const uint32_t ttt = bhs.field32(20);
-    const bool final_bit = bhs.final_bit();
     const bool continue_bit = (bhs.flags() & 0x40) != 0;
     if (!bhs.immediate()) {
         ++max_cmd_sn_;
@@ -315,12 +310,10 @@ void Connection::handle_text(const PduView& pdu) {
         send_reject(bhs, RejectReason::protocol_error);
         return;
     }
-    if (continue_bit || !final_bit) {
-        if (continue_bit) {
-            // More of the request follows: acknowledge with an empty response.
-            send_text_chunk(itt, bhs.lun_field());
-            return;
-        }
+    if (continue_bit) {
+        // More of the request follows: acknowledge with an empty response (RFC 7143 §11.10.2).
+        send_text_chunk(itt, bhs.lun_field());
+        return;
     }
     std::vector<TextKey> keys;
     const std::error_code parse_ec = parse_text(text_request_.data(), keys);

@@ -4,21 +4,54 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "target/daemon/config.hpp"
 #include "target/daemon/daemon.hpp"
+#include "target/scsi/command_table.hpp"
+
+namespace {
+
+// The README's table of supported commands, printed from the command table itself so that the two
+// cannot disagree (tests/docs/check_readme_commands.sh compares them).
+void print_command_table() {
+    std::printf("| opcode | service action | command | CDB bytes |\n|---|---|---|---|\n");
+    for (const auto& d : atsarray::scsi::all_commands()) {
+        std::string sa = "-";
+        if (d.service_action) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "0x%02X", *d.service_action);
+            sa = buf;
+        }
+        std::printf("| 0x%02X | %s | %.*s | %u |\n", d.opcode, sa.c_str(),
+                    static_cast<int>(d.name.size()), d.name.data(), d.cdb_length);
+    }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"atsarray - iSCSI target for ATS (COMPARE AND WRITE) labs"};
     std::string config_path;
     std::string log_level;
-    app.add_option("-c,--config", config_path, "TOML configuration file")->required();
+    auto* config_option = app.add_option("-c,--config", config_path, "TOML configuration file");
     app.add_option("--log-level", log_level, "trace|debug|info|warn|error (overrides the config)");
     app.set_version_flag("--version", std::string("atsarray 0.1.0"));
+    bool list_commands = false;
+    app.add_flag("--list-commands", list_commands,
+                 "print the supported SCSI commands as a Markdown table and exit");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
+    }
+    if (list_commands) {
+        print_command_table();
+        return 0;
+    }
+    if (config_option->count() == 0) {
+        std::fprintf(stderr, "atsarray: --config FILE is required\n%s", app.help().c_str());
+        return 2;
     }
     try {
         atsarray::daemon::DaemonConfig config = atsarray::daemon::load_config(config_path);

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Starts atsarray on a loopback port with a file LUN (512-byte blocks) and a memory LUN (4096-byte
-# blocks), runs libiscsi's conformance suite (iscsi-test-cu, Debian libiscsi-bin) on each, and
-# fails on any failed test or any skip not listed in expected_skips.txt.
-# usage: run_suite.sh ATSARRAY_BINARY [TESTS]   (TESTS: iscsi-test-cu -t patterns, comma separated)
+# blocks), runs libiscsi's whole conformance suite (iscsi-test-cu, Debian libiscsi-bin) on each
+# with a second URL for the multipath tests, and fails on any failed test or any skip not listed
+# in expected_skips.txt.
+# usage: run_suite.sh ATSARRAY_BINARY [TESTS]   (TESTS: iscsi-test-cu -t patterns, comma separated;
+#                                                default: every test)
 set -u
 binary=${1:?usage: run_suite.sh ATSARRAY_BINARY [TESTS]}
-tests=${2:-iSCSI,ALL.Read10,ALL.Read12,ALL.Read16,ALL.Write10,ALL.Write12,ALL.Write16,ALL.Inquiry,ALL.ReadCapacity10,ALL.ReadCapacity16,ALL.TestUnitReady}
+tests=${2:-ALL}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -40,8 +42,8 @@ for lun in 0 1; do
   : >"$work/cu-$lun.txt"
   IFS=, read -ra patterns <<<"$tests"
   for t in "${patterns[@]}"; do
-    timeout 600 iscsi-test-cu --dataloss -v -t "$t" "iscsi://127.0.0.1:$port/$target/$lun" \
-      >>"$work/cu-$lun.txt" 2>&1
+    url="iscsi://127.0.0.1:$port/$target/$lun"
+    timeout 900 iscsi-test-cu --dataloss -v -t "$t" "$url" "$url" >>"$work/cu-$lun.txt" 2>&1
   done
   python3 "$here/classify.py" "$work/cu-$lun.txt" "$here/expected_skips.txt" || status=1
 done

@@ -1,0 +1,89 @@
+#pragma once
+// The striped LBA lock table (RocksDB's Striped<CacheAligned<Mutex>> shape): a block (LUN, LBA)
+// maps to one of N cache-aligned stripes; a command that writes or read-modify-writes a range
+// takes every covering stripe in ascending order, so two commands touching a common block never
+// overlap and two commands on unrelated blocks rarely wait for each other. Waiting is a FIFO
+// queue per stripe, not a blocked thread: acquire() returns at once and calls `granted` when the
+// last stripe is held (possibly on the thread of the command that released it). Ascending order
+// makes deadlock impossible, FIFO order makes starvation impossible.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace atsarray::ats {
+
+class LockTable;
+
+// The stripes one command holds. Released exactly once: by release() or by the destructor.
+class LockGuard {
+  public:
+    LockGuard() = default;
+    LockGuard(LockGuard&& other) noexcept;
+    LockGuard& operator=(LockGuard&& other) noexcept;
+    LockGuard(const LockGuard&) = delete;
+    LockGuard& operator=(const LockGuard&) = delete;
+    ~LockGuard();
+
+    void release();
+    bool held() const { return table_ != nullptr; }
+    size_t stripe_count() const { return stripes_.size(); }
+
+  private:
+    friend class LockTable;
+    LockTable* table_ = nullptr;
+    std::vector<uint32_t> stripes_;
+};
+
+struct LockTableStats {
+    uint64_t acquisitions = 0;  // ranges granted
+    uint64_t contended = 0;     // ranges that had to queue for at least one stripe
+    uint64_t waiting = 0;       // ranges queued right now
+};
+
+class LockTable {
+  public:
+    using Granted = std::function<void(LockGuard)>;
+
+    // `stripes` is rounded up to a power of two; `granularity_blocks` consecutive blocks share a
+    // stripe key (1: every block is its own key).
+    explicit LockTable(uint32_t stripes = 4096, uint32_t granularity_blocks = 1);
+    ~LockTable();
+    LockTable(const LockTable&) = delete;
+    LockTable& operator=(const LockTable&) = delete;
+
+    // Locks blocks [lba, lba + blocks) of LUN `lun_key` (a number unique per LUN in the process).
+    // A zero-length range locks nothing and is granted at once. `granted` runs exactly once.
+    void acquire(uint64_t lun_key, uint64_t lba, uint64_t blocks, Granted granted);
+
+    // The sorted, distinct stripes covering a range (for tests and the benchmark).
+    std::vector<uint32_t> stripes_for(uint64_t lun_key, uint64_t lba, uint64_t blocks) const;
+
+    uint32_t stripe_count() const { return static_cast<uint32_t>(stripes_.size()); }
+    LockTableStats stats() const;
+
+  private:
+    friend class LockGuard;
+    struct Waiter;
+    struct alignas(64) Stripe {
+        std::mutex mutex;
+        bool held = false;
+        std::vector<Waiter*> queue;  // FIFO: front is queue[head]
+        size_t head = 0;
+    };
+
+    // Takes stripes of `w` from w->next on; returns true when all are held, false when it queued.
+    bool advance(Waiter* w);
+    void release(const std::vector<uint32_t>& stripes);
+    void grant(Waiter* w);
+
+    std::vector<Stripe> stripes_;
+    uint32_t mask_;
+    uint32_t granularity_;
+    mutable std::mutex stats_mutex_;
+    LockTableStats stats_;
+};
+
+}  // namespace atsarray::ats

@@ -1,6 +1,8 @@
 #include "backend/block_store.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace atsarray::backend {
 
@@ -37,6 +39,31 @@ std::string to_string(const Status& s) {
         text += ")";
     }
     return text;
+}
+
+Status BlockStore::unmap(uint64_t offset, uint64_t length) {
+    if (offset > size_bytes() || length > size_bytes() - offset) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    constexpr uint64_t kPiece = 1u << 20;
+    const std::vector<uint8_t> zeros(static_cast<size_t>(std::min(length, kPiece)), 0);
+    for (uint64_t done = 0; done < length;) {
+        const auto n = static_cast<size_t>(std::min(length - done, kPiece));
+        if (Status s = write(offset + done, std::span(zeros).first(n), false); !s.ok()) {
+            return s;
+        }
+        done += n;
+    }
+    return Status::success();
+}
+
+Status BlockStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length) {
+    if (offset >= size_bytes() || limit == 0) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    mapped = true;
+    length = std::min(limit, size_bytes() - offset);
+    return Status::success();
 }
 
 }  // namespace atsarray::backend

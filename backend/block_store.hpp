@@ -43,6 +43,18 @@ class BlockStore {
     // Makes everything written so far stable (SYNCHRONIZE CACHE, shutdown).
     virtual Status flush() = 0;
 
+    // Thin provisioning (SBC-4 §4.7). Deallocates [offset, offset + length): afterwards the
+    // range reads as zeros (the SCSI layer reports LBPRZ=1). Parts smaller than allocation_unit()
+    // are zeroed in place. The default writes zeros: a store that cannot deallocate stays fully
+    // provisioned but keeps the zero-read guarantee.
+    virtual Status unmap(uint64_t offset, uint64_t length);
+    // Whether the byte at `offset` is mapped (holds allocated storage), and over how many bytes
+    // from `offset` (at least 1, at most `limit`) that state holds (GET LBA STATUS). The
+    // default reports everything mapped.
+    virtual Status mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length);
+    // The store's allocation granularity in bytes (OPTIMAL UNMAP GRANULARITY); 0 when unknown.
+    virtual uint64_t allocation_unit() const { return 0; }
+
     // False when calls never block (memory store): they may then run on the caller's thread.
     virtual bool blocking() const { return true; }
     // "file", "memory", ... for logs and the console.

@@ -1,11 +1,13 @@
 #include "backend/file_store.hpp"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -145,7 +147,10 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
         }
     }
 
-    return std::unique_ptr<FileStore>(new FileStore(guard.release(), path, size_bytes, read_only));
+    auto store =
+        std::unique_ptr<FileStore>(new FileStore(guard.release(), path, size_bytes, read_only));
+    store->allocation_unit_ = st.st_blksize > 0 ? static_cast<uint64_t>(st.st_blksize) : 0;
+    return store;
 }
 
 FileStore::FileStore(int fd, std::string path, uint64_t size_bytes, bool read_only)
@@ -266,6 +271,68 @@ Status FileStore::flush() {
     if (rc != 0) {
         return from_errno(errno);
     }
+    return Status::success();
+}
+
+Status FileStore::unmap(uint64_t offset, uint64_t length) {
+    if (!in_range(offset, 0) || length > size_bytes_ - offset) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    if (read_only_) {
+        return Status::error(StoreErrc::read_only, EBADF);
+    }
+    if (length == 0) {
+        return Status::success();
+    }
+    if (can_punch_.load(std::memory_order_relaxed)) {
+        int rc = 0;
+        do {
+            // Punching zeroes partial file-system blocks and frees whole ones; KEEP_SIZE keeps
+            // the image at the LUN's size.
+            rc = ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                             static_cast<off_t>(offset), static_cast<off_t>(length));
+        } while (rc != 0 && errno == EINTR);
+        if (rc == 0) {
+            return Status::success();
+        }
+        const int e = errno;
+        if (e != EOPNOTSUPP && e != ENOSYS) {
+            return from_errno(e);
+        }
+        spdlog::warn("image {}: hole punching unsupported, UNMAP writes zeros", path_);
+        can_punch_.store(false, std::memory_order_relaxed);
+    }
+    return BlockStore::unmap(offset, length);
+}
+
+Status FileStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length) {
+    if (offset >= size_bytes_ || limit == 0) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    const uint64_t end = offset + std::min(limit, size_bytes_ - offset);
+    const off_t data = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
+    if (data < 0) {
+        if (errno == ENXIO) {  // no data at or after offset: a hole to the end of the file
+            mapped = false;
+            length = end - offset;
+            return Status::success();
+        }
+        if (errno == EINVAL || errno == EOPNOTSUPP) {  // the file system cannot tell
+            return BlockStore::mapped_extent(offset, limit, mapped, length);
+        }
+        return from_errno(errno);
+    }
+    if (static_cast<uint64_t>(data) > offset) {
+        mapped = false;
+        length = std::min(static_cast<uint64_t>(data), end) - offset;
+        return Status::success();
+    }
+    const off_t hole = ::lseek(fd_, static_cast<off_t>(offset), SEEK_HOLE);
+    if (hole < 0) {
+        return from_errno(errno);
+    }
+    mapped = true;
+    length = std::min(std::max(static_cast<uint64_t>(hole), offset + 1), end) - offset;
     return Status::success();
 }
 

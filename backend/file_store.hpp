@@ -30,6 +30,11 @@ class FileStore : public BlockStore {
     Status read(uint64_t offset, std::span<uint8_t> out) override;
     Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
     Status flush() override;
+    // fallocate(PUNCH_HOLE | KEEP_SIZE); zeros written where the file system cannot punch.
+    Status unmap(uint64_t offset, uint64_t length) override;
+    // lseek(SEEK_DATA / SEEK_HOLE); everything mapped where the file system cannot tell.
+    Status mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length) override;
+    uint64_t allocation_unit() const override { return allocation_unit_; }
     std::string kind() const override { return "file"; }
 
     const std::string& path() const { return path_; }
@@ -52,6 +57,8 @@ class FileStore : public BlockStore {
     uint64_t size_bytes_;
     bool read_only_;
     std::atomic<bool> native_fua_{true};
+    std::atomic<bool> can_punch_{true};
+    uint64_t allocation_unit_ = 0;  // st_blksize of the image
 };
 
 }  // namespace atsarray::backend

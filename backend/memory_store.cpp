@@ -72,6 +72,46 @@ Status MemoryStore::write(uint64_t offset, std::span<const uint8_t> in, bool /*f
     return Status::success();
 }
 
+Status MemoryStore::unmap(uint64_t offset, uint64_t length) {
+    if (offset > size_bytes_ || length > size_bytes_ - offset) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    std::unique_lock lock(mutex_);
+    uint64_t done = 0;
+    while (done < length) {
+        const uint64_t pos = offset + done;
+        const uint64_t index = pos / chunk_size;
+        const size_t within = static_cast<size_t>(pos % chunk_size);
+        const size_t n =
+            static_cast<size_t>(std::min<uint64_t>(length - done, chunk_size - within));
+        auto it = chunks_.find(index);
+        if (it != chunks_.end()) {
+            if (n == chunk_size) {
+                chunks_.erase(it);
+            } else {
+                std::memset(it->second.get() + within, 0, n);
+            }
+        }
+        done += n;
+    }
+    return Status::success();
+}
+
+Status MemoryStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length) {
+    if (offset >= size_bytes_ || limit == 0) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    const uint64_t end = offset + std::min(limit, size_bytes_ - offset);
+    std::shared_lock lock(mutex_);
+    mapped = chunks_.contains(offset / chunk_size);
+    uint64_t pos = (offset / chunk_size + 1) * chunk_size;  // start of the next chunk
+    while (pos < end && chunks_.contains(pos / chunk_size) == mapped) {
+        pos += chunk_size;
+    }
+    length = std::min(pos, end) - offset;
+    return Status::success();
+}
+
 uint64_t MemoryStore::allocated_bytes() const {
     std::shared_lock lock(mutex_);
     return static_cast<uint64_t>(chunks_.size()) * chunk_size;

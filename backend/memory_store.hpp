@@ -25,6 +25,11 @@ class MemoryStore : public BlockStore {
     Status read(uint64_t offset, std::span<uint8_t> out) override;
     Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
     Status flush() override { return Status::success(); }
+    // Frees whole chunks and zeroes the covered part of partial ones.
+    Status unmap(uint64_t offset, uint64_t length) override;
+    // Mapped = the chunk holding the byte is allocated.
+    Status mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length) override;
+    uint64_t allocation_unit() const override { return chunk_size; }
     bool blocking() const override { return false; }
     std::string kind() const override { return "memory"; }
 

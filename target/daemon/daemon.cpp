@@ -103,6 +103,9 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             ls.target_name = tc.name;
             ls.write_cache = lc.write_cache;
             ls.read_only = lc.read_only;
+            // Persistent reservations with APTPL live next to the image (SPC-4 §5.13.4); a
+            // memory LUN has nothing that survives a restart and refuses APTPL.
+            ls.state_path = lc.backend == "file" ? lc.path + ".pr" : std::string();
             auto store = open_store(tc, lc);
             spdlog::info("target {} lun {}: {} store, {} blocks of {} bytes{}", tc.name, lc.id,
                          store->kind(), ls.block_count, ls.block_size,

@@ -18,6 +18,7 @@
 namespace atsarray::scsi {
 
 class Lun;
+class TargetDevice;
 struct LunSettings;
 struct CommandDescriptor;
 
@@ -34,6 +35,21 @@ enum CommandFlag : uint32_t {
     flag_writes_medium = 1u << 2,
     // Calls the block store: runs through the LUN's blocking-work hook when the store blocks.
     flag_accesses_medium = 1u << 3,
+    // SPC-4 §5.13.1 Table 53, SBC-3 §4.17 Table 13: "Allowed" in every column, whatever
+    // persistent reservation another I_T nexus holds.
+    flag_allowed_with_reservation = 1u << 4,
+    // A medium read in those tables: allowed under the Write Exclusive types for an I_T nexus
+    // without access, a conflict under the Exclusive Access types.
+    flag_reads_medium = 1u << 5,
+    // May save LUN state to a file (APTPL): runs through the blocking-work hook when it does.
+    flag_saves_state = 1u << 6,
+    // Reads and then changes the medium as one atomic step (COMPARE AND WRITE, ORWRITE) or
+    // deallocates it (UNMAP, WRITE SAME): runs holding the LUN's medium lock exclusively, while
+    // every other flag_writes_medium command holds it shared (Lun::execute_under_medium_lock).
+    flag_exclusive_medium = 1u << 7,
+    // Reaches the block stores of other LUNs of the target (EXTENDED COPY): always runs through
+    // the blocking-work hook, whether or not this LUN's own store blocks.
+    flag_reaches_other_luns = 1u << 8,
 };
 
 // What parse() decodes from the CDB (and from the transport's expected transfer length) for
@@ -41,7 +57,8 @@ enum CommandFlag : uint32_t {
 struct DecodedCdb {
     uint64_t lba = 0;
     uint32_t blocks = 0;             // TRANSFER LENGTH / VERIFICATION LENGTH / NUMBER OF BLOCKS
-    uint32_t data_out_blocks = 0;    // blocks whose data the command really consumes (EDTL rules)
+    uint32_t data_out_blocks = 0;    // whole blocks whose data the command consumes (EDTL rules)
+    uint32_t data_out_bytes = 0;     // bytes a WRITE stores: may end in a partial block
     uint32_t allocation_length = 0;  // data-in commands
     uint32_t parameter_list_length = 0;
     uint8_t page_code = 0;
@@ -55,6 +72,19 @@ struct DecodedCdb {
     bool desc = false;
     bool save_pages = false;
     uint8_t bytchk = 0;
+    uint8_t service_action = 0;  // PERSISTENT RESERVE IN/OUT
+    uint8_t pr_type = 0;         // PERSISTENT RESERVE OUT TYPE
+    bool unmap = false;          // WRITE SAME UNMAP bit
+    bool ndob = false;           // WRITE SAME(16) NO DATA-OUT BUFFER
+    // REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35): REQUESTED OPERATION CODE is page_code,
+    // REPORTING OPTIONS select_report.
+    uint16_t requested_service_action = 0;
+    bool rctd = false;
+    uint8_t list_identifier = 0;  // RECEIVE COPY RESULTS
+    uint8_t power_condition = 0;  // START STOP UNIT
+    bool start = false;           // START STOP UNIT START
+    bool no_flush = false;        // START STOP UNIT NO_FLUSH
+    bool prevent = false;         // PREVENT ALLOW MEDIUM REMOVAL
 };
 
 struct CommandContext {
@@ -66,6 +96,9 @@ struct CommandContext {
     // Identity answered in standard INQUIRY for a LUN that does not exist; may be nullptr.
     const LunSettings* identity = nullptr;
     DecodedCdb cdb;
+    // The target device the LUN belongs to (other LUNs for EXTENDED COPY, per-nexus medium
+    // state); nullptr for a LUN used on its own (unit tests).
+    TargetDevice* device = nullptr;
 };
 
 using ParseFn = CommandResult (*)(CommandContext&);

@@ -1,7 +1,10 @@
 #pragma once
 // Private to target/scsi: the parse/execute steps the command table points at.
 // spc.cpp: primary commands (SPC-4 §6); mode.cpp: MODE SENSE/SELECT (SPC-4 §6.9-6.12, §7.5);
-// sbc.cpp: block commands (SBC-3 §5).
+// sbc.cpp: block commands (SBC-3 §5); sbc_vaai.cpp: COMPARE AND WRITE, WRITE SAME, UNMAP, GET
+// LBA STATUS (SBC-4); sbc_extra.cpp: ORWRITE, PRE-FETCH (SBC-4); persistent_reserve.cpp:
+// PERSISTENT RESERVE IN/OUT (SPC-4 §6.15-6.16); reserve_release.cpp: RESERVE/RELEASE(6/10)
+// (SPC-2 §7.21-7.24).
 
 #include "target/scsi/command_table.hpp"
 
@@ -38,5 +41,53 @@ CommandResult parse_verify(CommandContext& ctx);
 CommandResult execute_verify(CommandContext& ctx);
 CommandResult parse_synchronize_cache(CommandContext& ctx);
 CommandResult execute_synchronize_cache(CommandContext& ctx);
+
+// sbc_vaai.cpp
+CommandResult parse_compare_and_write(CommandContext& ctx);
+CommandResult execute_compare_and_write(CommandContext& ctx);
+CommandResult parse_write_same(CommandContext& ctx);
+CommandResult execute_write_same(CommandContext& ctx);
+CommandResult parse_unmap(CommandContext& ctx);
+CommandResult execute_unmap(CommandContext& ctx);
+CommandResult parse_get_lba_status(CommandContext& ctx);
+CommandResult execute_get_lba_status(CommandContext& ctx);
+
+// sbc_extra.cpp
+CommandResult parse_orwrite(CommandContext& ctx);
+CommandResult execute_orwrite(CommandContext& ctx);
+CommandResult parse_prefetch(CommandContext& ctx);
+CommandResult execute_prefetch(CommandContext& ctx);
+
+// persistent_reserve.cpp
+CommandResult parse_persistent_reserve_in(CommandContext& ctx);
+CommandResult execute_persistent_reserve_in(CommandContext& ctx);
+CommandResult parse_persistent_reserve_out(CommandContext& ctx);
+CommandResult execute_persistent_reserve_out(CommandContext& ctx);
+
+// reserve_release.cpp
+CommandResult parse_reserve_release(CommandContext& ctx);
+CommandResult execute_reserve(CommandContext& ctx);
+CommandResult execute_release(CommandContext& ctx);
+
+// report.cpp: REPORT SUPPORTED OPERATION CODES, REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS,
+// REPORT TARGET PORT GROUPS (SPC-4 §6.35, §6.36, §6.37)
+CommandResult parse_report_supported_opcodes(CommandContext& ctx);
+CommandResult execute_report_supported_opcodes(CommandContext& ctx);
+CommandResult parse_report_supported_tmfs(CommandContext& ctx);
+CommandResult execute_report_supported_tmfs(CommandContext& ctx);
+CommandResult parse_report_target_port_groups(CommandContext& ctx);
+CommandResult execute_report_target_port_groups(CommandContext& ctx);
+
+// medium.cpp: START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL (SBC-4 §5.25, §5.13)
+CommandResult parse_start_stop_unit(CommandContext& ctx);
+CommandResult execute_start_stop_unit(CommandContext& ctx);
+CommandResult parse_prevent_allow(CommandContext& ctx);
+CommandResult execute_prevent_allow(CommandContext& ctx);
+
+// extended_copy.cpp: EXTENDED COPY (LID1), RECEIVE COPY RESULTS (SPC-4 §6.4, §6.18)
+CommandResult parse_extended_copy(CommandContext& ctx);
+CommandResult execute_extended_copy(CommandContext& ctx);
+CommandResult parse_receive_copy_results(CommandContext& ctx);
+CommandResult execute_receive_copy_results(CommandContext& ctx);
 
 }  // namespace atsarray::scsi::handlers

@@ -15,7 +15,8 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
          SubmitBlocking submit_blocking)
     : settings_(std::move(settings)),
       store_(std::move(store)),
-      submit_blocking_(std::move(submit_blocking)) {
+      submit_blocking_(std::move(submit_blocking)),
+      reservations_(settings_.state_path) {
     if (!store_) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) + ": no block store");
     }
@@ -40,7 +41,11 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
 }
 
 ModeState Lun::default_mode() const {
-    return ModeState{settings_.write_cache, false};
+    return ModeState{settings_.write_cache, false, false};
+}
+
+bool Lun::write_protected() const {
+    return settings_.read_only || mode().software_write_protect;
 }
 
 ModeState Lun::mode() const {
@@ -53,7 +58,8 @@ void Lun::set_mode(const ModeState& mode, uint64_t changed_by_nexus) {
     {
         std::lock_guard lock(mode_mutex_);
         changed = mode.write_cache_enabled != mode_.write_cache_enabled ||
-                  mode.descriptor_sense != mode_.descriptor_sense;
+                  mode.descriptor_sense != mode_.descriptor_sense ||
+                  mode.software_write_protect != mode_.software_write_protect;
         mode_ = mode;
     }
     if (changed) {
@@ -61,6 +67,23 @@ void Lun::set_mode(const ModeState& mode, uint64_t changed_by_nexus) {
         // other nexus MODE PARAMETERS CHANGED.
         unit_attentions_.queue_all_except(changed_by_nexus, SenseReason::mode_parameters_changed);
     }
+}
+
+void Lun::nexus_added(const Nexus& nexus) {
+    unit_attentions_.add_nexus(nexus.id);
+    reservations_.nexus_added(nexus);
+}
+
+void Lun::nexus_removed(const Nexus& nexus) {
+    unit_attentions_.remove_nexus(nexus.id);
+    reservations_.nexus_removed(nexus);
+}
+
+void Lun::reset() {
+    // SAM-5 LOGICAL UNIT RESET: BUS DEVICE RESET FUNCTION OCCURRED for every I_T nexus; the
+    // SPC-2 reservation ends, persistent reservations stay (SPC-4 §5.13.1).
+    unit_attentions_.queue_all(SenseReason::bus_device_reset);
+    reservations_.reset();
 }
 
 SenseFormat Lun::sense_format() const {
@@ -82,7 +105,7 @@ void Lun::execute(Command& cmd, Completion done) {
 }
 
 // The fixed order of steps for one command (STYLE.md): descriptor lookup, unit attention,
-// (reservations: a later issue), CDB checks and parse, write protection, then execute under
+// reservation conflict, CDB checks and parse, write protection, then execute under
 // (a later issue) the LBA lock table, on the blocking-work hook when the store blocks.
 void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_inventory) {
     cmd.status = Status::good;
@@ -104,8 +127,12 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
         finish(cmd, done, lookup_error);
         return;
     }
+    if (CommandResult conflict = reservations_.check(cmd.nexus, *descriptor); !conflict.ok()) {
+        finish(cmd, done, conflict);
+        return;
+    }
 
-    CommandContext ctx{cmd, *descriptor, this, lun_inventory, &settings_, {}};
+    CommandContext ctx{cmd, *descriptor, this, lun_inventory, &settings_, {}, device_};
     CommandResult result = prepare_command(ctx);
     if (!result.ok()) {
         finish(cmd, done, result);
@@ -113,26 +140,43 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     }
     // SBC-3 (write protection): a write to a write-protected medium ends in DATA PROTECT, WRITE
     // PROTECTED.
-    if (descriptor->has(flag_writes_medium) && settings_.read_only) {
+    if (descriptor->has(flag_writes_medium) && write_protected()) {
         finish(cmd, done, CommandResult::fail(SenseReason::write_protected));
         return;
     }
     if (descriptor->has(flag_accesses_medium)) {
-        run_medium_step(cmd, std::move(done), ctx);
+        run_blocking_step(cmd, std::move(done), ctx,
+                          store_->blocking() || descriptor->has(flag_reaches_other_luns));
+        return;
+    }
+    if (descriptor->has(flag_saves_state)) {
+        run_blocking_step(cmd, std::move(done), ctx, reservations_.persist_supported());
         return;
     }
     finish(cmd, done, execute_command(ctx));
 }
 
-void Lun::run_medium_step(Command& cmd, Completion done, CommandContext ctx) {
-    if (!store_->blocking() || !submit_blocking_) {
-        finish(cmd, done, execute_command(ctx));
+CommandResult Lun::execute_under_medium_lock(CommandContext& ctx) {
+    if (ctx.descriptor.has(flag_exclusive_medium)) {
+        std::unique_lock lock(medium_mutex_);
+        return execute_command(ctx);
+    }
+    if (ctx.descriptor.has(flag_writes_medium)) {
+        std::shared_lock lock(medium_mutex_);
+        return execute_command(ctx);
+    }
+    return execute_command(ctx);
+}
+
+void Lun::run_blocking_step(Command& cmd, Completion done, CommandContext ctx, bool blocks) {
+    if (!blocks || !submit_blocking_) {
+        finish(cmd, done, execute_under_medium_lock(ctx));
         return;
     }
     ctx.lun_inventory = {};
     std::shared_ptr<Lun> keep_alive = weak_from_this().lock();
     submit_blocking_([this, keep_alive, &cmd, done = std::move(done), ctx]() mutable {
-        finish(cmd, done, execute_command(ctx));
+        finish(cmd, done, execute_under_medium_lock(ctx));
     });
 }
 

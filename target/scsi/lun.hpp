@@ -7,12 +7,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 
 #include "backend/block_store.hpp"
 #include "target/scsi/command.hpp"
 #include "target/scsi/command_table.hpp"
+#include "target/scsi/reservations.hpp"
 #include "target/scsi/sense.hpp"
 #include "target/scsi/unit_attention.hpp"
 
@@ -32,12 +34,16 @@ struct LunSettings {
     // Block Limits VPD (SBC-3 §6.5.3); larger transfers end in INVALID FIELD IN CDB.
     uint32_t max_transfer_bytes = 8u << 20;
     uint32_t optimal_transfer_bytes = 1u << 20;
+    // Where persistent reservations are kept when an initiator sets APTPL (SPC-4 §5.13.4);
+    // empty: APTPL is not supported (PTPL_C=0) and APTPL=1 is refused.
+    std::string state_path;
 };
 
 // Mode parameters the initiator may change (SPC-4 §7.5.7 control page, SBC-3 §6.4.5 caching).
 struct ModeState {
-    bool write_cache_enabled = true;  // caching page WCE
-    bool descriptor_sense = false;    // control page D_SENSE
+    bool write_cache_enabled = true;      // caching page WCE
+    bool descriptor_sense = false;        // control page D_SENSE
+    bool software_write_protect = false;  // control page SWP (SPC-4 §7.5.8): writes DATA PROTECT
 };
 
 class Lun : public std::enable_shared_from_this<Lun> {
@@ -59,6 +65,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     const LunSettings& settings() const { return settings_; }
     uint64_t id() const { return settings_.id; }
     backend::BlockStore& store() { return *store_; }
+    const backend::BlockStore& store() const { return *store_; }
 
     ModeState mode() const;
     ModeState default_mode() const;
@@ -67,19 +74,45 @@ class Lun : public std::enable_shared_from_this<Lun> {
     SenseFormat sense_format() const;
 
     UnitAttentions& unit_attentions() { return unit_attentions_; }
+    Reservations& reservations() { return reservations_; }
+
+    // The target device this LUN belongs to, set once by TargetDevice::add_lun (start-up).
+    void attach_device(TargetDevice* device) { device_ = device; }
+    // True when the medium takes no writes: read_only in the config or SWP in the control page.
+    bool write_protected() const;
+    // The medium lock held shared, as every write holds it: EXTENDED COPY writing into this LUN
+    // on behalf of a command received by another one.
+    std::shared_lock<std::shared_mutex> lock_medium_shared() {
+        return std::shared_lock(medium_mutex_);
+    }
+
+    // I_T nexus events and resets, as TargetDevice reports them: unit attentions and
+    // reservations both follow them.
+    void nexus_added(const Nexus& nexus);
+    void nexus_removed(const Nexus& nexus);
+    void reset();
 
     // Makes all written data stable (shutdown, target flush).
     [[nodiscard]] backend::Status flush();
 
   private:
-    void run_medium_step(Command& cmd, Completion done, CommandContext ctx);
+    void run_blocking_step(Command& cmd, Completion done, CommandContext ctx, bool blocks);
+    CommandResult execute_under_medium_lock(CommandContext& ctx);
     void finish(Command& cmd, const Completion& done, const CommandResult& result) const;
 
     LunSettings settings_;
     std::shared_ptr<backend::BlockStore> store_;
     SubmitBlocking submit_blocking_;
     UnitAttentions unit_attentions_;
+    Reservations reservations_;
+    TargetDevice* device_ = nullptr;
     mutable std::mutex mode_mutex_;
+    // The medium lock: COMPARE AND WRITE, ORWRITE, UNMAP and WRITE SAME hold it exclusively, every
+    // other write shared, plain reads not at all, so a read-compare-write is atomic with respect
+    // to every other write to the LUN (SBC-4 §5.3). Taken only inside the blocking work (or
+    // inline for a non-blocking store, whose calls are short), never while an I/O thread waits
+    // on the block store. The striped LBA lock table replaces it with per-range locks.
+    std::shared_mutex medium_mutex_;
     ModeState mode_;
 };
 

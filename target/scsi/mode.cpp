@@ -44,9 +44,13 @@ void fill_control(std::span<uint8_t> p, const ModeState& v, bool mask) {
     if (!mask) {
         p[3] = 0x10;  // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering allowed
     }
+    if (mask || v.software_write_protect) {
+        p[4] |= 0x08;  // SWP (SPC-4 §7.5.8): the medium is write protected while set
+    }
 }
 void apply_control(std::span<const uint8_t> p, ModeState& v) {
     v.descriptor_sense = (p[2] & 0x04) != 0;
+    v.software_write_protect = (p[4] & 0x08) != 0;
 }
 
 void fill_informational_exceptions(std::span<uint8_t> p, const ModeState&, bool mask) {
@@ -122,7 +126,8 @@ CommandResult execute_mode_sense(CommandContext& ctx) {
 
     std::vector<uint8_t> d(ten ? 8 : 4, 0);
     // SBC-3 §6.4.1: device-specific parameter WP and DPOFUA (DPO and FUA supported).
-    const uint8_t device_specific = static_cast<uint8_t>((s.read_only ? 0x80 : 0x00) | 0x10);
+    const uint8_t device_specific =
+        static_cast<uint8_t>((lun.write_protected() ? 0x80 : 0x00) | 0x10);
     if (!ctx.cdb.dbd) {
         // SBC-3 §6.4.2: block descriptor with the number of blocks and the block length.
         if (long_lba) {

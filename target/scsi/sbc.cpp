@@ -11,6 +11,7 @@
 #include "target/scsi/cdb.hpp"
 #include "target/scsi/handlers.hpp"
 #include "target/scsi/lun.hpp"
+#include "target/scsi/sbc_common.hpp"
 
 namespace atsarray::scsi {
 
@@ -47,6 +48,10 @@ size_t transfer_length_offset(size_t cdb_length) {
             return 10;
     }
 }
+
+}  // namespace
+
+// The helpers below are shared with sbc_vaai.cpp and sbc_extra.cpp (sbc_common.hpp).
 
 CommandResult store_result(const backend::Status& status, StoreOp op, const Lun& lun,
                            uint64_t lba) {
@@ -97,35 +102,31 @@ CommandResult decode_block_range(CommandContext& ctx, bool has_protect_field) {
     return CommandResult::good();
 }
 
-// The iSCSI residual rules for Data-Out (RFC 7143 residual overflow/underflow, libiscsi
-// iSCSIResiduals): with an Expected Data Transfer Length below the CDB's, a whole number of blocks
-// is honoured (the transport reports the overflow); a partial block is INVALID FIELD IN COMMAND
-// INFORMATION UNIT. With a larger EDTL only the CDB's length is used (underflow).
+// The iSCSI residual rules for Data-Out (RFC 7143 §11.4.5 residual overflow/underflow, libiscsi
+// iSCSIResiduals: "if iSCSI EDTL < SCSI TL then we only write iSCSI EDTL amount of data"): with
+// an Expected Data Transfer Length below the CDB's, exactly the EDTL bytes are written, the last
+// block possibly in part, and the transport reports the overflow. With a larger EDTL only the
+// CDB's length is used (underflow).
 CommandResult decode_data_out(CommandContext& ctx, uint32_t blocks) {
     Command& cmd = ctx.cmd;
     const uint64_t block_size = ctx.lun->settings().block_size;
     const uint64_t wanted = uint64_t{blocks} * block_size;
     cmd.data_out_wanted =
         static_cast<uint32_t>(std::min<uint64_t>(wanted, std::numeric_limits<uint32_t>::max()));
-    uint64_t take = wanted;
-    if (cmd.expected_transfer_length < wanted) {
-        if (cmd.expected_transfer_length % block_size != 0) {
-            return CommandResult::fail(SenseReason::invalid_field_in_command_information_unit);
-        }
-        take = cmd.expected_transfer_length;
-    }
+    const uint64_t take = std::min<uint64_t>(wanted, cmd.expected_transfer_length);
     if (cmd.data_out.size() < take) {
         return CommandResult::fail(SenseReason::invalid_field_in_command_information_unit);
     }
     ctx.cdb.data_out_blocks = static_cast<uint32_t>(take / block_size);
+    ctx.cdb.data_out_bytes = static_cast<uint32_t>(take);
     return CommandResult::good();
 }
 
-// Writes the Data-Out of the command's first data_out_blocks blocks.
+// Writes the command's data_out_bytes of Data-Out at its LBA.
 CommandResult write_blocks(CommandContext& ctx, bool fua) {
     Lun& lun = *ctx.lun;
     const uint64_t bs = lun.settings().block_size;
-    const size_t bytes = static_cast<size_t>(ctx.cdb.data_out_blocks * bs);
+    const size_t bytes = ctx.cdb.data_out_bytes;
     // SBC-3 §6.4.5: WCE=0 makes every write write-through.
     const bool stable = fua || !lun.mode().write_cache_enabled;
     const backend::Status st =
@@ -152,8 +153,6 @@ CommandResult compare_blocks(CommandContext& ctx, uint32_t blocks, bool repeat_o
     }
     return CommandResult::good();
 }
-
-}  // namespace
 
 namespace handlers {
 
@@ -193,8 +192,12 @@ CommandResult execute_read_capacity_16(CommandContext& ctx) {
     std::array<uint8_t, 32> d{};
     put_be64(d, 0, s.block_count - 1);
     put_be32(d, 8, s.block_size);
-    // Byte 12 P_TYPE/PROT_EN 0; byte 13 LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT 0;
-    // bytes 14-15 LBPME 0 (no thin provisioning yet), LOWEST ALIGNED LBA 0.
+    // Byte 12 P_TYPE/PROT_EN 0; byte 13 LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT 0 (libiscsi's
+    // GetLBAStatus.UnmapSingle assumes 0: with 2^n blocks per physical block it expects a
+    // descriptor at an LBA other than the one asked for); byte 14 LBPME (thin provisioning:
+    // UNMAP, WRITE SAME with UNMAP, GET LBA STATUS; VPD B2) and LBPRZ (unmapped blocks read
+    // zeros: BlockStore::unmap guarantees it); LOWEST ALIGNED LBA 0.
+    d[14] = 0x80 | 0x40;
     set_data_in(ctx.cmd, d, ctx.cdb.allocation_length);
     return CommandResult::good();
 }
@@ -227,7 +230,7 @@ CommandResult parse_write(CommandContext& ctx) {
 }
 
 CommandResult execute_write(CommandContext& ctx) {
-    if (ctx.cdb.data_out_blocks == 0) {
+    if (ctx.cdb.data_out_bytes == 0) {
         return CommandResult::good();
     }
     return write_blocks(ctx, ctx.cdb.fua);

@@ -21,6 +21,7 @@ enum class SenseKey : uint8_t {
     illegal_request = 0x05,
     unit_attention = 0x06,
     data_protect = 0x07,
+    copy_aborted = 0x0A,
     aborted_command = 0x0B,
     miscompare = 0x0E,
 };
@@ -52,8 +53,21 @@ enum class SenseReason : uint8_t {
     saving_parameters_not_supported,
     internal_target_failure,
     reservation_conflict,
+    reservations_preempted,
+    reservations_released,
+    registrations_preempted,
+    invalid_release_of_persistent_reservation,
+    insufficient_registration_resources,
     busy,
     task_set_full,
+    // EXTENDED COPY (SPC-4 §6.4): parameter list checks and copy manager failures.
+    too_many_target_descriptors,
+    unsupported_target_descriptor_type,
+    too_many_segment_descriptors,
+    unsupported_segment_descriptor_type,
+    operation_in_progress,
+    copy_target_unreachable,
+    copy_aborted,
     count_,  // not a reason: the table's size
 };
 

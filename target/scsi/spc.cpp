@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "target/scsi/cdb.hpp"
+#include "target/scsi/extended_copy.hpp"
 #include "target/scsi/handlers.hpp"
 #include "target/scsi/lun.hpp"
+#include "target/scsi/sbc_common.hpp"
 
 namespace atsarray::scsi {
 namespace {
@@ -30,12 +32,21 @@ enum VpdPage : uint8_t {
     vpd_supported_pages = 0x00,
     vpd_unit_serial_number = 0x80,
     vpd_device_identification = 0x83,
+    vpd_extended_inquiry_data = 0x86,
+    vpd_third_party_copy = 0x8F,
     vpd_block_limits = 0xB0,
     vpd_block_device_characteristics = 0xB1,
+    vpd_logical_block_provisioning = 0xB2,
 };
-constexpr std::array<uint8_t, 5> kVpdPages{vpd_supported_pages, vpd_unit_serial_number,
-                                           vpd_device_identification, vpd_block_limits,
-                                           vpd_block_device_characteristics};
+// Ascending page code order (SPC-4 §7.8.13).
+constexpr std::array<uint8_t, 8> kVpdPages{vpd_supported_pages,
+                                           vpd_unit_serial_number,
+                                           vpd_device_identification,
+                                           vpd_extended_inquiry_data,
+                                           vpd_third_party_copy,
+                                           vpd_block_limits,
+                                           vpd_block_device_characteristics,
+                                           vpd_logical_block_provisioning};
 
 // FNV-1a, 64 bit: stable across builds and platforms (std::hash is not).
 uint64_t fnv1a64(std::string_view a, std::string_view b, uint64_t basis) {
@@ -60,6 +71,9 @@ std::vector<uint8_t> standard_inquiry(const LunSettings* identity, uint8_t perip
     d[2] = 0x06;  // VERSION: SPC-4
     d[3] = 0x12;  // HISUP, RESPONSE DATA FORMAT 2
     d[4] = static_cast<uint8_t>(d.size() - 5);
+    // TPGS 01b: implicit asymmetric access only (one target port group, REPORT TARGET PORT
+    // GROUPS); 3PC: EXTENDED COPY(LID1) (SPC-4 §6.6.2).
+    d[5] = 0x10 | 0x08;
     d[7] = 0x02;  // CMDQUE (SAM-5 task management: full queuing model)
     put_ascii(d, 8, 8, identity != nullptr ? std::string_view(identity->vendor) : "");
     put_ascii(d, 16, 16, identity != nullptr ? std::string_view(identity->product) : "");
@@ -117,17 +131,42 @@ std::vector<uint8_t> vpd_page(const Lun& lun, const Command& cmd, uint8_t page_c
             append_designator(p, 0x51, 0x95, group);
             break;
         }
-        case vpd_block_limits: {
-            // SBC-3 §6.5.3: page length 3Ch.
+        case vpd_extended_inquiry_data:
+            // SPC-4 §7.8.7: page length 3Ch. SIMPSUP (simple task attribute); V_SUP when a
+            // volatile write cache exists (SYNCHRONIZE CACHE makes it stable); LUICLR: a unit
+            // attention is cleared for the I_T nexus that receives it only.
             p.resize(64, 0);
-            // MAXIMUM COMPARE AND WRITE LENGTH stays 0: COMPARE AND WRITE is not implemented
-            // (REFERENCES.md: advertise ATS honestly).
-            p[5] = 0;
-            put_be16(p, 6, 1);  // OPTIMAL TRANSFER LENGTH GRANULARITY
+            p[5] = 0x01;
+            p[6] = s.write_cache ? 0x01 : 0x00;
+            p[7] = 0x01;
+            break;
+        case vpd_third_party_copy:
+            p = xcopy::third_party_copy_vpd_page(kPeripheralDirectAccess);
+            break;
+        case vpd_block_limits: {
+            // SBC-4 §6.6.4: page length 3Ch. Every limit is what the handlers enforce
+            // (sbc_common.hpp; REFERENCES.md: advertise ATS honestly).
+            p.resize(64, 0);
+            p[4] = 0x01;  // WSNZ: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 is rejected
+            p[5] = kMaxCompareAndWriteBlocks;  // MAXIMUM COMPARE AND WRITE LENGTH
+            put_be16(p, 6, 1);                 // OPTIMAL TRANSFER LENGTH GRANULARITY
             put_be32(p, 8, s.max_transfer_bytes / s.block_size);
             put_be32(p, 12, std::max<uint32_t>(1, s.optimal_transfer_bytes / s.block_size));
+            put_be32(p, 20, kMaxUnmapLbaCount);          // MAXIMUM UNMAP LBA COUNT
+            put_be32(p, 24, kMaxUnmapBlockDescriptors);  // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+            // OPTIMAL UNMAP GRANULARITY: the store's allocation unit. UGAVALID 0: unmapping
+            // works at any LBA (partial units are zeroed).
+            put_be32(p, 28, optimal_unmap_granularity(lun));
+            put_be64(p, 36, kMaxWriteSameBlocks);  // MAXIMUM WRITE SAME LENGTH
             break;
         }
+        case vpd_logical_block_provisioning:
+            // SBC-4 §6.6.6: LBPU (UNMAP), LBPWS (WRITE SAME(16) with UNMAP), LBPWS10, LBPRZ 001b
+            // (deallocated blocks read zeros), ANC_SUP 0, DP 0; PROVISIONING TYPE 010b (thin).
+            p.resize(8, 0);
+            p[5] = 0x80 | 0x40 | 0x20 | (0x1 << 2);
+            p[6] = 0x02;
+            break;
         case vpd_block_device_characteristics:
             // SBC-3 §6.5.2: MEDIUM ROTATION RATE 0001h = non-rotating medium.
             p.resize(64, 0);

@@ -1,15 +1,17 @@
 #include "target/scsi/target_device.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
 #include "target/scsi/command_table.hpp"
+#include "target/scsi/extended_copy.hpp"
 #include "target/scsi/lun.hpp"
 
 namespace atsarray::scsi {
 
-TargetDevice::TargetDevice() = default;
+TargetDevice::TargetDevice() : copy_manager_(std::make_unique<CopyManager>()) {}
 TargetDevice::~TargetDevice() = default;
 
 void TargetDevice::add_lun(uint64_t lun_id, std::shared_ptr<Lun> lun) {
@@ -18,6 +20,7 @@ void TargetDevice::add_lun(uint64_t lun_id, std::shared_ptr<Lun> lun) {
                                     " missing or numbered differently");
     }
     // Start-up only: LUNs are not added while commands run (no REPORTED LUNS DATA HAS CHANGED).
+    lun->attach_device(this);
     luns_[lun_id] = std::move(lun);
 }
 
@@ -60,7 +63,7 @@ void TargetDevice::execute(Command& cmd, Completion done) {
         result = CommandResult::fail(SenseReason::logical_unit_not_supported);
     } else {
         const LunSettings* identity = luns_.empty() ? nullptr : &luns_.begin()->second->settings();
-        CommandContext ctx{cmd, *descriptor, nullptr, inventory, identity, {}};
+        CommandContext ctx{cmd, *descriptor, nullptr, inventory, identity, {}, this};
         result = prepare_command(ctx);
         if (result.ok()) {
             result = execute_command(ctx);
@@ -72,28 +75,70 @@ void TargetDevice::execute(Command& cmd, Completion done) {
 
 void TargetDevice::nexus_added(const Nexus& nexus) {
     for (auto& [id, lun] : luns_) {
-        lun->unit_attentions().add_nexus(nexus.id);
+        lun->nexus_added(nexus);
     }
 }
 
 void TargetDevice::nexus_removed(const Nexus& nexus) {
+    // SPC-2 §5.5.1: I_T nexus loss releases its RESERVE(6/10) reservation; persistent
+    // registrations belong to the initiator port and stay (SPC-4 §5.13.1).
     for (auto& [id, lun] : luns_) {
-        lun->unit_attentions().remove_nexus(nexus.id);
+        lun->nexus_removed(nexus);
     }
+    copy_manager_->nexus_removed(nexus.id);
+    std::lock_guard lock(prevent_mutex_);
+    std::erase_if(prevent_, [&](const auto& entry) { return entry.second == nexus.id; });
 }
 
 void TargetDevice::lun_reset(uint64_t lun_id) {
-    // SAM-5 LOGICAL UNIT RESET: establishes BUS DEVICE RESET FUNCTION OCCURRED for
-    // every I_T nexus of the logical unit.
     if (auto l = lun(lun_id)) {
-        l->unit_attentions().queue_all(SenseReason::bus_device_reset);
+        l->reset();
     }
+    copy_manager_->lun_reset(lun_id);
+    std::lock_guard lock(prevent_mutex_);
+    std::erase_if(prevent_, [&](const auto& entry) { return entry.first == lun_id; });
 }
 
 void TargetDevice::target_reset() {
     for (auto& [id, lun] : luns_) {
-        lun->unit_attentions().queue_all(SenseReason::bus_device_reset);
+        lun->reset();
     }
+    copy_manager_->clear();
+    std::lock_guard lock(prevent_mutex_);
+    prevent_.clear();
+}
+
+std::shared_ptr<Lun> TargetDevice::lun_by_designator(uint8_t code_set, uint8_t association,
+                                                     uint8_t designator_type,
+                                                     std::span<const uint8_t> designator) const {
+    // Binary code set (1h), logical unit association (00b), NAA (3h), 16 bytes: the only
+    // designator EXTENDED COPY resolves (extended_copy.cpp).
+    if (code_set != 0x1 || association != 0x0 || designator_type != 0x3 ||
+        designator.size() != 16) {
+        return nullptr;
+    }
+    for (const auto& [id, lun] : luns_) {
+        const auto naa = derive_naa_designator(lun->settings().target_name, lun->settings().serial);
+        if (std::equal(naa.begin(), naa.end(), designator.begin(), designator.end())) {
+            return lun;
+        }
+    }
+    return nullptr;
+}
+
+void TargetDevice::set_medium_removal_prevented(uint64_t lun_id, uint64_t nexus_id, bool prevent) {
+    std::lock_guard lock(prevent_mutex_);
+    if (prevent) {
+        prevent_.emplace(lun_id, nexus_id);
+    } else {
+        prevent_.erase({lun_id, nexus_id});
+    }
+}
+
+bool TargetDevice::medium_removal_prevented(uint64_t lun_id) const {
+    std::lock_guard lock(prevent_mutex_);
+    auto it = prevent_.lower_bound({lun_id, 0});
+    return it != prevent_.end() && it->first == lun_id;
 }
 
 void TargetDevice::flush_all() {

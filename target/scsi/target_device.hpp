@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "target/scsi/command.hpp"
@@ -13,6 +17,7 @@
 namespace atsarray::scsi {
 
 class Lun;
+class CopyManager;
 class IoExecutor;
 
 class TargetDevice {
@@ -37,15 +42,35 @@ class TargetDevice {
     void nexus_added(const Nexus& nexus);
     void nexus_removed(const Nexus& nexus);
     // LOGICAL UNIT RESET / TARGET RESET side effects in the SCSI layer (unit attentions for every
-    // nexus). Aborting the tasks themselves is the transport's job.
+    // nexus, the SPC-2 reservation released, persistent reservations kept). Aborting the tasks
+    // themselves is the transport's job.
     void lun_reset(uint64_t lun_id);
     void target_reset();
 
     // Makes every LUN's data stable (shutdown).
     void flush_all();
 
+    // The LUN of THIS target whose VPD 0x83 NAA designator (binary code set, logical unit
+    // association, SPC-4 §7.8.6.6) is `designator`; nullptr for any other designator. EXTENDED
+    // COPY resolves its copy targets only here, so an initiator cannot reach another target's
+    // backstore (REFERENCES.md: LIO CVE-2020-28374).
+    std::shared_ptr<Lun> lun_by_designator(uint8_t code_set, uint8_t association,
+                                           uint8_t designator_type,
+                                           std::span<const uint8_t> designator) const;
+
+    // EXTENDED COPY held results (RECEIVE COPY RESULTS), per LUN and I_T nexus.
+    CopyManager& copy_manager() { return *copy_manager_; }
+
+    // PREVENT ALLOW MEDIUM REMOVAL state per LUN and I_T nexus (SBC-4 §5.13): cleared on I_T
+    // nexus loss, LOGICAL UNIT RESET and TARGET RESET.
+    void set_medium_removal_prevented(uint64_t lun_id, uint64_t nexus_id, bool prevent);
+    bool medium_removal_prevented(uint64_t lun_id) const;
+
   private:
     std::map<uint64_t, std::shared_ptr<Lun>> luns_;
+    std::unique_ptr<CopyManager> copy_manager_;
+    mutable std::mutex prevent_mutex_;
+    std::set<std::pair<uint64_t, uint64_t>> prevent_;  // (LUN, I_T nexus) with PREVENT=1
 };
 
 }  // namespace atsarray::scsi

@@ -19,6 +19,7 @@ std::vector<uint8_t> expected_standard(uint8_t peripheral) {
     d[2] = 0x06;
     d[3] = 0x12;
     d[4] = 69;
+    d[5] = 0x18;  // TPGS 01b (implicit ALUA), 3PC
     d[7] = 0x02;
     const auto id = ascii("ATSARRAYVIRTUAL-DISK    0001");
     std::copy(id.begin(), id.end(), d.begin() + 8);
@@ -58,7 +59,8 @@ TEST_F(Inquiry, CmdDtBitIsReserved) {
 TEST_F(Inquiry, SupportedVpdPages) {
     auto r = exec(cdb16({0x12, 1, 0x00, 0, 0xFF, 0}));
     EXPECT_EQ(r.status, Status::good);
-    EXPECT_EQ(r.data, (std::vector<uint8_t>{0, 0, 0, 5, 0x00, 0x80, 0x83, 0xB0, 0xB1}));
+    EXPECT_EQ(r.data,
+              (std::vector<uint8_t>{0, 0, 0, 8, 0x00, 0x80, 0x83, 0x86, 0x8F, 0xB0, 0xB1, 0xB2}));
 }
 
 TEST_F(Inquiry, UnitSerialNumber) {
@@ -118,10 +120,16 @@ TEST_F(Inquiry, BlockLimits) {
     std::vector<uint8_t> expected(64, 0);
     expected[1] = 0xB0;
     expected[3] = 0x3C;
-    expected[5] = 0;  // MAXIMUM COMPARE AND WRITE LENGTH: ATS not implemented
+    expected[4] = 0x01;  // WSNZ
+    expected[5] = 1;     // MAXIMUM COMPARE AND WRITE LENGTH (ATS)
     expected[7] = 1;
     expected[10] = 0x40;  // 16384 blocks = 8 MiB
     expected[14] = 0x08;  // 2048 blocks = 1 MiB
+    expected[21] = 0x10;  // MAXIMUM UNMAP LBA COUNT 2^20
+    expected[26] = 0x01;  // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT 256
+    expected[31] = 0x01;  // OPTIMAL UNMAP GRANULARITY: the FakeStore has no allocation unit
+    expected[42] = 0xFF;  // MAXIMUM WRITE SAME LENGTH 0xFFFF blocks
+    expected[43] = 0xFF;
     EXPECT_EQ(r.data, expected);
 }
 

@@ -21,6 +21,7 @@ std::vector<uint8_t> control_page(bool d_sense, bool mask = false) {
     p[1] = 0x0A;
     p[2] = d_sense ? 0x04 : 0x00;
     p[3] = mask ? 0x00 : 0x10;
+    p[4] = mask ? 0x08 : 0x00;  // SWP is changeable
     return p;
 }
 

@@ -66,4 +66,8 @@ Status BlockStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, 
     return Status::success();
 }
 
+Status BlockStore::grow(uint64_t new_size) {
+    return new_size == size_bytes() ? Status::success() : Status::error(StoreErrc::out_of_range);
+}
+
 }  // namespace atsarray::backend

@@ -55,6 +55,10 @@ class BlockStore {
     // The store's allocation granularity in bytes (OPTIMAL UNMAP GRANULARITY); 0 when unknown.
     virtual uint64_t allocation_unit() const { return 0; }
 
+    // Grows the store to `new_size` bytes (a LUN resized at run time); the new range reads as
+    // zeros. Shrinking is refused: it would discard acknowledged data.
+    virtual Status grow(uint64_t new_size);
+
     // False when calls never block (memory store): they may then run on the caller's thread.
     virtual bool blocking() const { return true; }
     // "file", "memory", ... for logs and the console.

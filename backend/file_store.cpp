@@ -336,4 +336,19 @@ Status FileStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, u
     return Status::success();
 }
 
+Status FileStore::grow(uint64_t new_size) {
+    if (read_only_) {
+        return Status::error(StoreErrc::read_only);
+    }
+    if (new_size < size_bytes_) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    // ftruncate extends with a hole: the new range reads zeros and costs no space until written.
+    if (::ftruncate(fd_, static_cast<off_t>(new_size)) != 0) {
+        return Status::error(errno == ENOSPC ? StoreErrc::no_space : StoreErrc::io_error, errno);
+    }
+    size_bytes_ = new_size;
+    return Status::success();
+}
+
 }  // namespace atsarray::backend

@@ -27,6 +27,7 @@ class FileStore : public BlockStore {
     FileStore& operator=(const FileStore&) = delete;
 
     uint64_t size_bytes() const override { return size_bytes_; }
+    Status grow(uint64_t new_size) override;
     Status read(uint64_t offset, std::span<uint8_t> out) override;
     Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
     Status flush() override;
@@ -54,7 +55,7 @@ class FileStore : public BlockStore {
 
     int fd_;
     std::string path_;
-    uint64_t size_bytes_;
+    std::atomic<uint64_t> size_bytes_;  // grows at run time (grow())
     bool read_only_;
     std::atomic<bool> native_fua_{true};
     std::atomic<bool> can_punch_{true};

@@ -117,4 +117,13 @@ uint64_t MemoryStore::allocated_bytes() const {
     return static_cast<uint64_t>(chunks_.size()) * chunk_size;
 }
 
+Status MemoryStore::grow(uint64_t new_size) {
+    std::unique_lock lock(mutex_);
+    if (new_size < size_bytes_) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    size_bytes_ = new_size;  // chunks beyond the old end were never allocated: they read zeros
+    return Status::success();
+}
+
 }  // namespace atsarray::backend

@@ -3,6 +3,7 @@
 // the first non-zero write; never-written regions read as zeros. Calls never block on I/O, so the
 // SCSI layer may run them on the calling thread.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -22,6 +23,7 @@ class MemoryStore : public BlockStore {
     explicit MemoryStore(uint64_t size_bytes);
 
     uint64_t size_bytes() const override { return size_bytes_; }
+    Status grow(uint64_t new_size) override;
     Status read(uint64_t offset, std::span<uint8_t> out) override;
     Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
     Status flush() override { return Status::success(); }
@@ -39,8 +41,8 @@ class MemoryStore : public BlockStore {
   private:
     bool in_range(uint64_t offset, size_t length) const;
 
-    uint64_t size_bytes_;
-    mutable std::shared_mutex mutex_;  // readers share; a writer may insert chunks
+    std::atomic<uint64_t> size_bytes_;  // grows at run time (grow())
+    mutable std::shared_mutex mutex_;   // readers share; a writer may insert chunks
     std::unordered_map<uint64_t, std::unique_ptr<uint8_t[]>> chunks_;  // chunk index -> data
 };
 

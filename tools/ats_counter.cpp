@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include <CLI/CLI.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +19,7 @@ extern "C" {
 #include <string>
 #include <thread>
 #include <vector>
+#include "tools/libiscsi_handles.hpp"
 
 namespace {
 
@@ -32,24 +34,8 @@ struct Options {
     std::string initiator_prefix = "iqn.2026-11.org.atsarray:ats-counter";
 };
 
-struct ContextDeleter {
-    void operator()(iscsi_context* c) const {
-        if (c != nullptr) {
-            iscsi_logout_sync(c);
-            iscsi_destroy_context(c);
-        }
-    }
-};
-using Context = std::unique_ptr<iscsi_context, ContextDeleter>;
-
-struct TaskDeleter {
-    void operator()(scsi_task* t) const {
-        if (t != nullptr) {
-            scsi_free_scsi_task(t);
-        }
-    }
-};
-using Task = std::unique_ptr<scsi_task, TaskDeleter>;
+using atsarray::initiator::Context;
+using atsarray::initiator::Task;
 
 Context connect(const Options& o, const std::string& name, std::string& error) {
     Context ctx(iscsi_create_context(name.c_str()));

@@ -593,7 +593,7 @@ class Parser {
                         const std::string& target_name) {
         check_keys(table, path,
                    {"id", "backend", "path", "size", "block_size", "serial", "vendor", "product",
-                    "write_cache", "read_only"});
+                    "write_cache", "read_only", "removable"});
         LunConfig lun;
         const auto id = get_optional_uint(table, path, "id", 0, max_lun_id);
         if (!id) {
@@ -681,6 +681,7 @@ class Parser {
 
         lun.write_cache = get_bool(table, path, "write_cache", lun.write_cache);
         lun.read_only = get_bool(table, path, "read_only", lun.read_only);
+        lun.removable = get_bool(table, path, "removable", lun.removable);
         return lun;
     }
 

@@ -30,6 +30,7 @@ struct LunConfig {
     std::string product = "VIRTUAL-DISK";  // <= 16 ASCII
     bool write_cache = true;               // caching mode page WCE
     bool read_only = false;
+    bool removable = false;  // INQUIRY RMB, START STOP UNIT LOEJ ejects (not for ESXi datastores)
 };
 
 struct TargetConfig {

@@ -62,6 +62,53 @@ struct Daemon::Impl {
         return *io_contexts[next_context.fetch_add(1) % io_contexts.size()];
     }
 
+    // SIGHUP: re-read the config; a LUN whose size grew is resized at once and every I_T nexus
+    // gets CAPACITY DATA HAS CHANGED (SBC-4 §4.?; SPC-4 2A/09). Anything else that changed needs
+    // a restart and is only logged.
+    void reload() {
+        DaemonConfig fresh;
+        try {
+            fresh = load_config(config.source_path);
+        } catch (const ConfigError& e) {
+            spdlog::error("reload: {} (the running configuration stays)", e.what());
+            return;
+        }
+        for (const TargetConfig& tc : fresh.targets) {
+            iscsi::TargetNode* node = state.targets.node(tc.name);
+            if (node == nullptr) {
+                spdlog::warn("reload: target {} is new: it needs a restart", tc.name);
+                continue;
+            }
+            for (const LunConfig& lc : tc.luns) {
+                auto lun = node->device->lun(lc.id);
+                if (!lun) {
+                    spdlog::warn("reload: target {} lun {} is new: it needs a restart", tc.name,
+                                 lc.id);
+                    continue;
+                }
+                const uint64_t blocks = lc.size_bytes / lun->settings().block_size;
+                const uint64_t current = lun->settings().block_count;
+                if (blocks == current) {
+                    continue;
+                }
+                if (blocks < current) {
+                    spdlog::error(
+                        "reload: target {} lun {}: shrinking from {} to {} blocks would "
+                        "discard data; refused",
+                        tc.name, lc.id, current, blocks);
+                    continue;
+                }
+                if (const backend::Status st = lun->grow(blocks); !st.ok()) {
+                    spdlog::error("reload: target {} lun {}: cannot grow to {} blocks: {}", tc.name,
+                                  lc.id, blocks, backend::to_string(st));
+                    continue;
+                }
+                spdlog::info("reload: target {} lun {} grew from {} to {} blocks", tc.name, lc.id,
+                             current, blocks);
+            }
+        }
+    }
+
     std::vector<std::shared_ptr<iscsi::Connection>> all_connections() {
         std::vector<std::shared_ptr<iscsi::Connection>> out;
         for (auto& portal : portals) {
@@ -103,6 +150,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             ls.target_name = tc.name;
             ls.write_cache = lc.write_cache;
             ls.read_only = lc.read_only;
+            ls.removable = lc.removable;
             // Persistent reservations with APTPL live next to the image (SPC-4 §5.13.4); a
             // memory LUN has nothing that survives a restart and refuses APTPL.
             ls.state_path = lc.backend == "file" ? lc.path + ".pr" : std::string();
@@ -162,6 +210,17 @@ int Daemon::run() {
 
     // Shutdown: stop accepting, ask every session to log out (Async Message, RFC 7143 §11.9),
     // give them a few seconds, close what is left, then flush every LUN.
+    asio::signal_set hangup(d.accept_context, SIGHUP);
+    std::function<void()> wait_for_hangup = [&] {
+        hangup.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) {
+                return;
+            }
+            d.reload();
+            wait_for_hangup();
+        });
+    };
+    wait_for_hangup();
     asio::signal_set signals(d.accept_context, SIGINT, SIGTERM);
     asio::steady_timer drain(d.accept_context);
     int polls = 0;
@@ -186,6 +245,7 @@ int Daemon::run() {
             return;
         }
         spdlog::info("signal {}: shutting down", signal);
+        hangup.cancel();
         for (auto& portal : d.portals) {
             portal->stop();
         }

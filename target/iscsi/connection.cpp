@@ -415,6 +415,10 @@ void Connection::handle_logout(const PduView& pdu) {
                      target_ ? target_->info.name : std::string("discovery"));
         phase_ = Phase::logout;
         close_after_write_ = true;
+        // The session ends with this Logout (RFC 7143 §11.14), not when its response has been
+        // written: a RESERVE held by the nexus is released before any later command of another
+        // session can run into it.
+        end_nexus();
     }
 }
 
@@ -621,6 +625,10 @@ void Connection::close(const std::string& reason) {
         tasks_.erase(task->itt);
         release_task(task);
     }
+    end_nexus();
+}
+
+void Connection::end_nexus() {
     if (registered_) {
         state_.sessions.remove(tsih_, this);
         registered_ = false;

@@ -110,6 +110,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void fill_sequence(TargetBhs& hdr, bool advance_stat_sn);
 
     void close(const std::string& reason);
+    // Ends the I_T nexus in the SCSI layer and leaves the session table (once).
+    void end_nexus();
 
     boost::asio::ip::tcp::socket socket_;
     ServerState& state_;

@@ -38,6 +38,9 @@ uint32_t Connection::abort_tasks_where(const auto& match, uint32_t tmf_id) {
             task->aborted = true;
             task->waiting_tmf = tmf_id;
             ++executing;
+            if (task->cmd.abort) {
+                task->cmd.abort();
+            }
         }
     }
     return executing;

@@ -59,6 +59,12 @@ struct Command {
     // For the transport's residual calculation: how many bytes the command wanted to move in
     // its data-out direction (transfer length x block size); 0 when none.
     uint32_t data_out_wanted = 0;
+
+    // Set by the SCSI layer, while it executes the command, for work that outlives an aborted
+    // command (SANITIZE: SBC-4 §4.11.3, the sanitize operation goes on). The transport calls it
+    // when it aborts the command in execution; the completion then follows without waiting for
+    // the work.
+    std::function<void()> abort;
 };
 
 // Called exactly once per executed command, on any thread.

@@ -19,13 +19,16 @@ using D = DataDirection;
 // persistent reservation, kRead ones are medium reads; everything else conflicts for an I_T
 // nexus without access.
 constexpr uint32_t kAllowed = flag_allowed_with_reservation;
-constexpr uint32_t kUaExempt =
-    flag_allowed_with_unit_attention | flag_answers_without_lun | kAllowed;
-constexpr uint32_t kRead = flag_accesses_medium | flag_reads_medium;
-constexpr uint32_t kSync = flag_accesses_medium;
-constexpr uint32_t kWrite = flag_accesses_medium | flag_writes_medium;
+constexpr uint32_t kUaExempt = flag_allowed_with_unit_attention | flag_answers_without_lun |
+                               kAllowed | flag_allowed_during_sanitize;
+constexpr uint32_t kRead = flag_accesses_medium | flag_reads_medium | flag_needs_medium;
+constexpr uint32_t kSync = flag_accesses_medium | flag_needs_medium;
+constexpr uint32_t kWrite = flag_accesses_medium | flag_writes_medium | flag_needs_medium;
 // Read-modify-write and deallocation: the LUN's medium lock exclusively (Lun).
 constexpr uint32_t kAtomicWrite = kWrite | flag_exclusive_medium;
+// SANITIZE OVERWRITE / BLOCK ERASE: change the whole medium, run on the blocking-work hook in
+// chunks and complete when done (sanitize.cpp).
+constexpr uint32_t kSanitize = flag_writes_medium | flag_completes_later;
 
 // CDB usage data per command (SPC-4 §6.35.3). The last byte of every CDB is CONTROL; its NACA
 // bit is 0 in the usage data because ACA is not supported (SAM-5 §5.10: NACA=1 then ends in
@@ -36,7 +39,8 @@ constexpr uint32_t kAtomicWrite = kWrite | flag_exclusive_medium;
 constexpr std::array kCommands{
     CommandDescriptor{"TEST UNIT READY", 0x00, {}, 6,
         {0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
-        D::none, kAllowed, h::parse_test_unit_ready, h::execute_test_unit_ready},
+        D::none, kAllowed | flag_needs_medium, h::parse_test_unit_ready,
+        h::execute_test_unit_ready},
     CommandDescriptor{"REQUEST SENSE", 0x03, {}, 6,
         {0x03, 0x01, 0x00, 0x00, 0xFF, 0x00},
         D::from_device, kUaExempt, h::parse_request_sense, h::execute_request_sense},
@@ -73,7 +77,8 @@ constexpr std::array kCommands{
         D::none, 0, h::parse_prevent_allow, h::execute_prevent_allow},
     CommandDescriptor{"READ CAPACITY(10)", 0x25, {}, 10,
         {0x25, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x01, 0x00},
-        D::from_device, kAllowed, h::parse_read_capacity_10, h::execute_read_capacity_10},
+        D::from_device, kAllowed | flag_needs_medium, h::parse_read_capacity_10,
+        h::execute_read_capacity_10},
     CommandDescriptor{"READ(10)", 0x28, {}, 10,
         {0x28, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
         D::from_device, kRead, h::parse_read, h::execute_read},
@@ -88,16 +93,33 @@ constexpr std::array kCommands{
         D::to_device, kRead, h::parse_verify, h::execute_verify},
     CommandDescriptor{"PRE-FETCH(10)", 0x34, {}, 10,
         {0x34, 0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::none, flag_reads_medium, h::parse_prefetch, h::execute_prefetch},
+        D::none, flag_reads_medium | flag_needs_medium, h::parse_prefetch, h::execute_prefetch},
     CommandDescriptor{"SYNCHRONIZE CACHE(10)", 0x35, {}, 10,
         {0x35, 0x06, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
         D::none, kSync, h::parse_synchronize_cache, h::execute_synchronize_cache},
+    // READ DEFECT DATA(10) (SBC-4 §5.16): REQ_PLIST, REQ_GLIST, DEFECT LIST FORMAT; ALLOCATION
+    // LENGTH.
+    CommandDescriptor{"READ DEFECT DATA(10)", 0x37, {}, 10,
+        {0x37, 0x00, 0x1F, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
+        D::from_device, flag_reads_medium | flag_needs_medium, h::parse_read_defect_data,
+        h::execute_read_defect_data},
     CommandDescriptor{"WRITE SAME(10)", 0x41, {}, 10,
         {0x41, 0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
         D::to_device, kAtomicWrite, h::parse_write_same, h::execute_write_same},
     CommandDescriptor{"UNMAP", 0x42, {}, 10,
         {0x42, 0x01, 0x00, 0x00, 0x00, 0x00, 0x1F, 0xFF, 0xFF, 0x00},
         D::to_device, kAtomicWrite, h::parse_unmap, h::execute_unmap},
+    // SANITIZE (SBC-4 §5.30): byte 1 IMMED, AUSE, SERVICE ACTION; PARAMETER LIST LENGTH.
+    // CRYPTOGRAPHIC ERASE (03h) has no entry: not supported (sanitize.cpp).
+    CommandDescriptor{"SANITIZE OVERWRITE", 0x48, 0x01, 10,
+        {0x48, 0xBF, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
+        D::to_device, kSanitize, h::parse_sanitize, h::execute_sanitize},
+    CommandDescriptor{"SANITIZE BLOCK ERASE", 0x48, 0x02, 10,
+        {0x48, 0xBF, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
+        D::none, kSanitize, h::parse_sanitize, h::execute_sanitize},
+    CommandDescriptor{"SANITIZE EXIT FAILURE MODE", 0x48, 0x1F, 10,
+        {0x48, 0xBF, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
+        D::none, 0, h::parse_sanitize, h::execute_sanitize},
     CommandDescriptor{"MODE SELECT(10)", 0x55, {}, 10,
         {0x55, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
         D::to_device, 0, h::parse_mode_select, h::execute_mode_select},
@@ -171,7 +193,7 @@ constexpr std::array kCommands{
     CommandDescriptor{"PRE-FETCH(16)", 0x90, {}, 16,
         {0x90, 0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::none, flag_reads_medium, h::parse_prefetch, h::execute_prefetch},
+        D::none, flag_reads_medium | flag_needs_medium, h::parse_prefetch, h::execute_prefetch},
     CommandDescriptor{"SYNCHRONIZE CACHE(16)", 0x91, {}, 16,
         {0x91, 0x06, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
@@ -180,10 +202,17 @@ constexpr std::array kCommands{
         {0x93, 0xF9, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
         D::to_device, kAtomicWrite, h::parse_write_same, h::execute_write_same},
+    // WRITE ATOMIC(16) (SBC-4 §5.48): byte 1 WRPROTECT, DPO, FUA; bytes 10-11 ATOMIC BOUNDARY
+    // (nonzero rejected in parse); bytes 12-13 TRANSFER LENGTH.
+    CommandDescriptor{"WRITE ATOMIC(16)", 0x9C, {}, 16,
+        {0x9C, 0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+         0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
+        D::to_device, kAtomicWrite, h::parse_write_atomic, h::execute_write_atomic},
     CommandDescriptor{"READ CAPACITY(16)", 0x9E, 0x10, 16,
         {0x9E, 0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x00},
-        D::from_device, kAllowed, h::parse_read_capacity_16, h::execute_read_capacity_16},
+        D::from_device, kAllowed | flag_needs_medium, h::parse_read_capacity_16,
+        h::execute_read_capacity_16},
     CommandDescriptor{"GET LBA STATUS", 0x9E, 0x12, 16,
         {0x9E, 0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
@@ -218,6 +247,12 @@ constexpr std::array kCommands{
     CommandDescriptor{"VERIFY(12)", 0xAF, {}, 12,
         {0xAF, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
         D::to_device, kRead, h::parse_verify, h::execute_verify},
+    // READ DEFECT DATA(12) (SBC-4 §5.17): REQ_PLIST, REQ_GLIST, DEFECT LIST FORMAT; ADDRESS
+    // DESCRIPTOR INDEX; ALLOCATION LENGTH.
+    CommandDescriptor{"READ DEFECT DATA(12)", 0xB7, {}, 12,
+        {0xB7, 0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
+        D::from_device, flag_reads_medium | flag_needs_medium, h::parse_read_defect_data,
+        h::execute_read_defect_data},
 };
 // clang-format on
 

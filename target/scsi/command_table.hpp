@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -50,6 +51,16 @@ enum CommandFlag : uint32_t {
     // Reaches the block stores of other LUNs of the target (EXTENDED COPY): always runs through
     // the blocking-work hook, whether or not this LUN's own store blocks.
     flag_reaches_other_luns = 1u << 8,
+    // SBC-4 §4.11.3: still answered while a sanitize operation is in progress (INQUIRY, REPORT
+    // LUNS, REQUEST SENSE); every other command gets NOT READY, SANITIZE IN PROGRESS.
+    flag_allowed_during_sanitize = 1u << 12,
+    // execute() may outlive the call (SANITIZE with IMMED 0): it either returns a failure, or
+    // returns GOOD after arranging for ctx.complete to be called exactly once.
+    flag_completes_later = 1u << 13,
+    // Needs the medium: on a removable LUN whose medium is ejected (START STOP UNIT LOEJ, SBC-4
+    // §5.25) it ends in NOT READY, MEDIUM NOT PRESENT. INQUIRY, REPORT LUNS, REQUEST SENSE, MODE
+    // SENSE, PREVENT ALLOW MEDIUM REMOVAL and START STOP UNIT work without a medium.
+    flag_needs_medium = 1u << 14,
 };
 
 // What parse() decodes from the CDB (and from the transport's expected transfer length) for
@@ -84,7 +95,14 @@ struct DecodedCdb {
     uint8_t power_condition = 0;  // START STOP UNIT
     bool start = false;           // START STOP UNIT START
     bool no_flush = false;        // START STOP UNIT NO_FLUSH
+    bool load_eject = false;      // START STOP UNIT LOEJ (removable LUNs only)
     bool prevent = false;         // PREVENT ALLOW MEDIUM REMOVAL
+    bool immed = false;           // SANITIZE IMMED
+    bool ause = false;            // SANITIZE AUSE
+    // READ DEFECT DATA: REQ_PLIST, REQ_GLIST, DEFECT LIST FORMAT.
+    bool req_plist = false;
+    bool req_glist = false;
+    uint8_t defect_list_format = 0;
 };
 
 struct CommandContext {
@@ -99,6 +117,8 @@ struct CommandContext {
     // The target device the LUN belongs to (other LUNs for EXTENDED COPY, per-nexus medium
     // state); nullptr for a LUN used on its own (unit tests).
     TargetDevice* device = nullptr;
+    // Set by the dispatcher for flag_completes_later commands only.
+    std::function<void(const CommandResult&)> complete;
 };
 
 using ParseFn = CommandResult (*)(CommandContext&);

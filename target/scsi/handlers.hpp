@@ -52,6 +52,10 @@ CommandResult execute_unmap(CommandContext& ctx);
 CommandResult parse_get_lba_status(CommandContext& ctx);
 CommandResult execute_get_lba_status(CommandContext& ctx);
 
+// sbc_atomic.cpp
+CommandResult parse_write_atomic(CommandContext& ctx);
+CommandResult execute_write_atomic(CommandContext& ctx);
+
 // sbc_extra.cpp
 CommandResult parse_orwrite(CommandContext& ctx);
 CommandResult execute_orwrite(CommandContext& ctx);
@@ -83,6 +87,14 @@ CommandResult parse_start_stop_unit(CommandContext& ctx);
 CommandResult execute_start_stop_unit(CommandContext& ctx);
 CommandResult parse_prevent_allow(CommandContext& ctx);
 CommandResult execute_prevent_allow(CommandContext& ctx);
+
+// sanitize.cpp: SANITIZE (SBC-4 §5.30)
+CommandResult parse_sanitize(CommandContext& ctx);
+CommandResult execute_sanitize(CommandContext& ctx);
+
+// defect_data.cpp: READ DEFECT DATA(10/12) (SBC-4 §5.16, §5.17)
+CommandResult parse_read_defect_data(CommandContext& ctx);
+CommandResult execute_read_defect_data(CommandContext& ctx);
 
 // extended_copy.cpp: EXTENDED COPY (LID1), RECEIVE COPY RESULTS (SPC-4 §6.4, §6.18)
 CommandResult parse_extended_copy(CommandContext& ctx);

@@ -86,6 +86,23 @@ void Lun::reset() {
     reservations_.reset();
 }
 
+backend::Status Lun::grow(uint64_t new_block_count) {
+    const uint64_t current = settings_.block_count;
+    if (new_block_count < current) {
+        return backend::Status::error(backend::StoreErrc::out_of_range);
+    }
+    if (new_block_count == current) {
+        return backend::Status::success();
+    }
+    const backend::Status st = store_->grow(new_block_count * settings_.block_size);
+    if (!st.ok()) {
+        return st;
+    }
+    settings_.block_count = new_block_count;
+    unit_attentions_.queue_all(SenseReason::capacity_changed);
+    return st;
+}
+
 SenseFormat Lun::sense_format() const {
     return mode().descriptor_sense ? SenseFormat::descriptor : SenseFormat::fixed;
 }
@@ -115,6 +132,15 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     CommandResult lookup_error;
     const CommandDescriptor* descriptor = find_command(cmd.cdb, lookup_error);
 
+    // SBC-4 §4.11.3: a sanitize operation in progress (or failed) answers before a pending unit
+    // attention, so a new I_T nexus sees SANITIZE IN PROGRESS too (libiscsi Sanitize.Reset).
+    if (descriptor == nullptr || !descriptor->has(flag_allowed_during_sanitize)) {
+        if (auto refused = sanitize_.refuse(descriptor)) {
+            finish(cmd, done, CommandResult::fail(*refused));
+            return;
+        }
+    }
+
     // SAM-5 §5.14: a pending unit attention ends any command that is not exempt, even one
     // with an unknown opcode.
     if (descriptor == nullptr || !descriptor->has(flag_allowed_with_unit_attention)) {
@@ -127,21 +153,36 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
         finish(cmd, done, lookup_error);
         return;
     }
+    // SBC-4 §5.25: with the removable medium ejected, a command that needs it is NOT READY.
+    if (descriptor->has(flag_needs_medium) && !medium_present()) {
+        finish(cmd, done, CommandResult::fail(SenseReason::medium_not_present));
+        return;
+    }
     if (CommandResult conflict = reservations_.check(cmd.nexus, *descriptor); !conflict.ok()) {
         finish(cmd, done, conflict);
         return;
     }
 
+    // SBC-3 (write protection): a write to a write-protected medium ends in DATA PROTECT, WRITE
+    // PROTECTED, whatever else is wrong with it (LIO checks it at LUN lookup as well).
+    if (descriptor->has(flag_writes_medium) && write_protected()) {
+        finish(cmd, done, CommandResult::fail(SenseReason::write_protected));
+        return;
+    }
     CommandContext ctx{cmd, *descriptor, this, lun_inventory, &settings_, {}, device_};
     CommandResult result = prepare_command(ctx);
     if (!result.ok()) {
         finish(cmd, done, result);
         return;
     }
-    // SBC-3 (write protection): a write to a write-protected medium ends in DATA PROTECT, WRITE
-    // PROTECTED.
-    if (descriptor->has(flag_writes_medium) && write_protected()) {
-        finish(cmd, done, CommandResult::fail(SenseReason::write_protected));
+    if (descriptor->has(flag_completes_later)) {
+        std::shared_ptr<Lun> keep_alive = weak_from_this().lock();
+        ctx.complete = [this, keep_alive, &cmd, done](const CommandResult& r) {
+            finish(cmd, done, r);
+        };
+        if (CommandResult started = execute_command(ctx); !started.ok()) {
+            finish(cmd, done, started);
+        }
         return;
     }
     if (descriptor->has(flag_accesses_medium)) {
@@ -156,12 +197,22 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     finish(cmd, done, execute_command(ctx));
 }
 
+bool Lun::submit_blocking(std::function<void()> job) {
+    if (!submit_blocking_) {
+        job();
+        return false;
+    }
+    submit_blocking_(std::move(job));
+    return true;
+}
+
 CommandResult Lun::execute_under_medium_lock(CommandContext& ctx) {
     if (ctx.descriptor.has(flag_exclusive_medium)) {
         std::unique_lock lock(medium_mutex_);
         return execute_command(ctx);
     }
-    if (ctx.descriptor.has(flag_writes_medium)) {
+    // Reads hold it shared too: a read never sees half of a WRITE ATOMIC(16) (SBC-4 §4.29).
+    if (ctx.descriptor.has(flag_writes_medium) || ctx.descriptor.has(flag_reads_medium)) {
         std::shared_lock lock(medium_mutex_);
         return execute_command(ctx);
     }

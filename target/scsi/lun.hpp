@@ -3,6 +3,7 @@
 // per-nexus unit attentions. Lun::execute() runs the fixed per-command steps (STYLE.md "The
 // flow of one command").
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,28 +16,57 @@
 #include "target/scsi/command.hpp"
 #include "target/scsi/command_table.hpp"
 #include "target/scsi/reservations.hpp"
+#include "target/scsi/sanitize.hpp"
 #include "target/scsi/sense.hpp"
 #include "target/scsi/unit_attention.hpp"
 
 namespace atsarray::scsi {
 
+// A value that one thread may change while others read it (the block count of a LUN grown at run
+// time): relaxed atomic loads and stores behind a plain value's interface, copyable like one.
+template <typename T>
+class RunTimeValue {
+  public:
+    RunTimeValue(T v = T{}) : v_(v) {}  // NOLINT(google-explicit-constructor): a plain value
+    RunTimeValue(const RunTimeValue& o) : v_(o.get()) {}
+    RunTimeValue& operator=(const RunTimeValue& o) {
+        v_.store(o.get(), std::memory_order_relaxed);
+        return *this;
+    }
+    RunTimeValue& operator=(T v) {
+        v_.store(v, std::memory_order_relaxed);
+        return *this;
+    }
+    operator T() const { return get(); }  // NOLINT(google-explicit-constructor)
+    T get() const { return v_.load(std::memory_order_relaxed); }
+
+  private:
+    std::atomic<T> v_;
+};
+
 struct LunSettings {
     uint64_t id = 0;  // LUN number, 0..16383 (SAM-5 single level, REPORT LUNS encoding)
     uint32_t block_size = 512;
-    uint64_t block_count = 0;
-    std::string vendor = "ATSARRAY";       // T10 VENDOR IDENTIFICATION, 8 ASCII max
-    std::string product = "VIRTUAL-DISK";  // PRODUCT IDENTIFICATION, 16 ASCII max
-    std::string revision = "0001";         // PRODUCT REVISION LEVEL, 4 ASCII max
-    std::string serial;                    // VPD 0x80 PRODUCT SERIAL NUMBER
-    std::string target_name;               // iSCSI target name, part of the NAA derivation
-    bool write_cache = true;               // default WCE of the caching mode page
+    RunTimeValue<uint64_t> block_count = 0;  // grows at run time (Lun::grow)
+    std::string vendor = "ATSARRAY";         // T10 VENDOR IDENTIFICATION, 8 ASCII max
+    std::string product = "VIRTUAL-DISK";    // PRODUCT IDENTIFICATION, 16 ASCII max
+    std::string revision = "0001";           // PRODUCT REVISION LEVEL, 4 ASCII max
+    std::string serial;                      // VPD 0x80 PRODUCT SERIAL NUMBER
+    std::string target_name;                 // iSCSI target name, part of the NAA derivation
+    bool write_cache = true;                 // default WCE of the caching mode page
     bool read_only = false;
+    // Removable medium (SPC-4 §6.6.2 RMB): START STOP UNIT LOEJ ejects and loads it. Off by
+    // default: ESXi handles removable devices differently and never uses them as datastores.
+    bool removable = false;
     // Block Limits VPD (SBC-3 §6.5.3); larger transfers end in INVALID FIELD IN CDB.
     uint32_t max_transfer_bytes = 8u << 20;
     uint32_t optimal_transfer_bytes = 1u << 20;
     // Where persistent reservations are kept when an initiator sets APTPL (SPC-4 §5.13.4);
     // empty: APTPL is not supported (PTPL_C=0) and APTPL=1 is refused.
     std::string state_path;
+    // SANITIZE OVERWRITE pace (sanitize.cpp): it shares the worker pool and the store with
+    // every other LUN's I/O; 0 = as fast as the store goes.
+    uint64_t sanitize_overwrite_bytes_per_second = 8u << 20;
 };
 
 // Mode parameters the initiator may change (SPC-4 §7.5.7 control page, SBC-3 §6.4.5 caching).
@@ -75,11 +105,19 @@ class Lun : public std::enable_shared_from_this<Lun> {
 
     UnitAttentions& unit_attentions() { return unit_attentions_; }
     Reservations& reservations() { return reservations_; }
+    SanitizeState& sanitize_state() { return sanitize_; }
+    // Runs `job` through the blocking-work hook, inline when there is none (SANITIZE chunks,
+    // whatever the store's blocking()). Returns false when it ran inline.
+    bool submit_blocking(std::function<void()> job);
+    bool has_blocking_hook() const { return static_cast<bool>(submit_blocking_); }
 
     // The target device this LUN belongs to, set once by TargetDevice::add_lun (start-up).
     void attach_device(TargetDevice* device) { device_ = device; }
     // True when the medium takes no writes: read_only in the config or SWP in the control page.
     bool write_protected() const;
+    // False while a removable medium is ejected (START STOP UNIT LOEJ, SBC-4 §5.25).
+    bool medium_present() const { return medium_present_.load(); }
+    void set_medium_present(bool present) { medium_present_.store(present); }
     // The medium lock held shared, as every write holds it: EXTENDED COPY writing into this LUN
     // on behalf of a command received by another one.
     std::shared_lock<std::shared_mutex> lock_medium_shared() {
@@ -91,6 +129,11 @@ class Lun : public std::enable_shared_from_this<Lun> {
     void nexus_added(const Nexus& nexus);
     void nexus_removed(const Nexus& nexus);
     void reset();
+
+    // Grows the LUN at run time (the daemon's SIGHUP reload): the store, then the block count,
+    // then CAPACITY DATA HAS CHANGED (2A/09) for every I_T nexus (SBC-4 §4.? capacity changes).
+    // Shrinking is refused: it would discard acknowledged data.
+    [[nodiscard]] backend::Status grow(uint64_t new_block_count);
 
     // Makes all written data stable (shutdown, target flush).
     [[nodiscard]] backend::Status flush();
@@ -114,6 +157,8 @@ class Lun : public std::enable_shared_from_this<Lun> {
     // on the block store. The striped LBA lock table replaces it with per-range locks.
     std::shared_mutex medium_mutex_;
     ModeState mode_;
+    SanitizeState sanitize_;
+    std::atomic<bool> medium_present_{true};
 };
 
 // The NAA IEEE Registered Extended designator (NAA 6, SPC-4 §7.8.6.6.5) of a LUN: 16 bytes,

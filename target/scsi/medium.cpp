@@ -1,7 +1,6 @@
-// Medium handling for a virtual, non-removable disk (RMB=0): START STOP UNIT (SBC-4 §5.25) and
-// PREVENT ALLOW MEDIUM REMOVAL (SBC-4 §5.13). SANITIZE (SBC-4 §5.29) is not implemented: it
-// would need the sanitize-in-progress state of SBC-4 §4.11 on every command path (libiscsi's
-// Sanitize suite checks it), and atsarray's users erase a LUN by recreating its backing file.
+// Medium handling: START STOP UNIT (SBC-4 §5.25) and PREVENT ALLOW MEDIUM REMOVAL (SBC-4
+// §5.13). A LUN is a non-removable disk (RMB=0) unless LunSettings::removable: then LOEJ ejects
+// and loads the medium and PREVENT keeps it in. SANITIZE (SBC-4 §5.30) is in sanitize.cpp.
 
 #include "target/scsi/cdb.hpp"
 #include "target/scsi/handlers.hpp"
@@ -33,10 +32,11 @@ bool power_condition_valid(uint8_t condition, uint8_t modifier) {
 
 namespace handlers {
 
-// START STOP UNIT, SBC-4 §5.25. The medium cannot be removed (LOEJ is an invalid field, as LIO
-// answers) and never really spins down: START and the power conditions are accepted. A stop
-// with NO_FLUSH 0 writes the cache to the medium first (SBC-4 §5.25: the device server performs
-// a synchronize cache operation).
+// START STOP UNIT, SBC-4 §5.25. The medium never really spins down: START and the power
+// conditions are accepted. A stop with NO_FLUSH 0 writes the cache to the medium first (SBC-4
+// §5.25: the device server performs a synchronize cache operation). LOEJ (counted only with
+// POWER CONDITION 0h) ejects (START 0) or loads (START 1) a removable medium; on a non-removable
+// one it is an invalid field, as LIO answers.
 CommandResult parse_start_stop_unit(CommandContext& ctx) {
     std::span<const uint8_t> cdb = ctx.cmd.cdb;
     const uint8_t modifier = cdb[3] & 0x0F;
@@ -50,20 +50,30 @@ CommandResult parse_start_stop_unit(CommandContext& ctx) {
     if (!power_condition_valid(ctx.cdb.power_condition, modifier)) {
         return CommandResult::invalid_cdb_field(3, 3);
     }
-    // SBC-4 §5.25: LOEJ counts only with POWER CONDITION 0h; the medium is not removable.
-    if (ctx.cdb.power_condition == 0 && load_eject) {
+    ctx.cdb.load_eject = ctx.cdb.power_condition == 0 && load_eject;
+    if (ctx.cdb.load_eject && !ctx.lun->settings().removable) {
         return CommandResult::invalid_cdb_field(4, 1);
     }
     return CommandResult::good();
 }
 
 CommandResult execute_start_stop_unit(CommandContext& ctx) {
+    // SBC-4 §5.25: the medium stays in while any I_T nexus prevents its removal (MEDIUM REMOVAL
+    // PREVENTED). A load is refused the same way, as libiscsi PreventAllow.Eject expects (MMC-6
+    // §6.39: a prevented tray is neither opened nor closed).
+    if (ctx.cdb.load_eject && ctx.device != nullptr &&
+        ctx.device->medium_removal_prevented(ctx.lun->id())) {
+        return CommandResult::fail(SenseReason::medium_removal_prevented);
+    }
     const bool stop = ctx.cdb.power_condition == 0 && !ctx.cdb.start;
-    if (stop && !ctx.cdb.no_flush) {
+    if (stop && !ctx.cdb.no_flush && ctx.lun->medium_present()) {
         const backend::Status st = ctx.lun->flush();
         if (!st.ok()) {
             return CommandResult::fail(sense_reason_for(st, StoreOp::flush));
         }
+    }
+    if (ctx.cdb.load_eject) {
+        ctx.lun->set_medium_present(ctx.cdb.start);
     }
     return CommandResult::good();
 }

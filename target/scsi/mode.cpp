@@ -223,7 +223,7 @@ CommandResult execute_mode_select(CommandContext& ctx) {
         const uint64_t blocks = long_lba ? get_be64(p, at) : get_be32(p, at);
         const uint32_t length = long_lba ? get_be32(p, at + 12) : get_be24(p, at + 5);
         const uint64_t current =
-            long_lba ? s.block_count : std::min<uint64_t>(s.block_count, 0xFFFFFFFF);
+            long_lba ? s.block_count.get() : std::min<uint64_t>(s.block_count, 0xFFFFFFFF);
         if (blocks != 0 && blocks != current) {
             return CommandResult::invalid_parameter_field(static_cast<uint16_t>(at), 7);
         }

@@ -47,5 +47,7 @@ inline constexpr uint32_t kMaxUnmapBlockDescriptors = 256;
 inline constexpr uint32_t kMaxWriteSameBlocks = 0xFFFF;
 // OPTIMAL UNMAP GRANULARITY: the store's allocation unit in blocks, at least 1.
 uint32_t optimal_unmap_granularity(const Lun& lun);
+// MAXIMUM ATOMIC TRANSFER LENGTH in blocks (WRITE ATOMIC(16), sbc_atomic.cpp).
+uint32_t max_atomic_transfer_length(const LunSettings& s);
 
 }  // namespace atsarray::scsi

@@ -87,6 +87,13 @@ constexpr std::array<SenseEntry, static_cast<size_t>(SenseReason::count_)> kSens
     {R::copy_target_unreachable, S::check_condition, K::copy_aborted, 0x08, 0x04,
      "UNREACHABLE COPY TARGET"},
     {R::copy_aborted, S::check_condition, K::copy_aborted, 0x00, 0x00, "COPY ABORTED"},
+    {R::sanitize_in_progress, S::check_condition, K::not_ready, 0x04, 0x1B,
+     "LOGICAL UNIT NOT READY, SANITIZE IN PROGRESS"},
+    {R::sanitize_command_failed, S::check_condition, K::medium_error, 0x31, 0x03,
+     "SANITIZE COMMAND FAILED"},
+    {R::medium_not_present, S::check_condition, K::not_ready, 0x3A, 0x00, "MEDIUM NOT PRESENT"},
+    {R::medium_removal_prevented, S::check_condition, K::illegal_request, 0x53, 0x02,
+     "MEDIUM REMOVAL PREVENTED"},
 }};
 
 constexpr bool table_in_reason_order() {

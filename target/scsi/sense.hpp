@@ -68,6 +68,12 @@ enum class SenseReason : uint8_t {
     operation_in_progress,
     copy_target_unreachable,
     copy_aborted,
+    // SANITIZE (SBC-4 §4.11): commands refused while it runs or after it failed.
+    sanitize_in_progress,
+    sanitize_command_failed,
+    // Removable medium (LunSettings::removable): ejected by START STOP UNIT LOEJ (SBC-4 §5.25).
+    medium_not_present,
+    medium_removal_prevented,
     count_,  // not a reason: the table's size
 };
 

@@ -68,6 +68,9 @@ std::vector<uint8_t> standard_inquiry(const LunSettings* identity, uint8_t perip
     // 58..73 (eight slots, four used).
     std::vector<uint8_t> d(74, 0);
     d[0] = peripheral;
+    if (peripheral == kPeripheralDirectAccess && identity != nullptr && identity->removable) {
+        d[1] = 0x80;  // RMB
+    }
     d[2] = 0x06;  // VERSION: SPC-4
     d[3] = 0x12;  // HISUP, RESPONSE DATA FORMAT 2
     d[4] = static_cast<uint8_t>(d.size() - 5);
@@ -158,6 +161,9 @@ std::vector<uint8_t> vpd_page(const Lun& lun, const Command& cmd, uint8_t page_c
             // works at any LBA (partial units are zeroed).
             put_be32(p, 28, optimal_unmap_granularity(lun));
             put_be64(p, 36, kMaxWriteSameBlocks);  // MAXIMUM WRITE SAME LENGTH
+            // MAXIMUM ATOMIC TRANSFER LENGTH; ATOMIC ALIGNMENT, ATOMIC TRANSFER LENGTH
+            // GRANULARITY and the ATOMIC BOUNDARY limits 0: any range is atomic (sbc_atomic.cpp).
+            put_be32(p, 44, max_atomic_transfer_length(s));
             break;
         }
         case vpd_logical_block_provisioning:
@@ -168,9 +174,11 @@ std::vector<uint8_t> vpd_page(const Lun& lun, const Command& cmd, uint8_t page_c
             p[6] = 0x02;
             break;
         case vpd_block_device_characteristics:
-            // SBC-3 §6.5.2: MEDIUM ROTATION RATE 0001h = non-rotating medium.
+            // SBC-3 §6.5.2: MEDIUM ROTATION RATE 0001h = non-rotating medium. SBC-4 §6.6.2:
+            // WABEREQ 01b: after SANITIZE BLOCK ERASE, reads succeed (unmapped blocks, zeros).
             p.resize(64, 0);
             put_be16(p, 4, 0x0001);
+            p[7] = 0x40;
             break;
         default:
             break;
@@ -303,6 +311,9 @@ CommandResult execute_request_sense(CommandContext& ctx) {
         reason = SenseReason::logical_unit_not_supported;
     } else if (auto ua = ctx.lun->unit_attentions().take(nexus_id_of(ctx.cmd))) {
         reason = *ua;
+    } else if (ctx.lun->sanitize_state().in_progress()) {
+        // SBC-4 §4.11.3: REQUEST SENSE reports the sanitize operation in progress.
+        reason = SenseReason::sanitize_in_progress;
     }
     const SenseData sense =
         build_sense(reason, ctx.cdb.desc ? SenseFormat::descriptor : SenseFormat::fixed);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Starts atsarray on a loopback port with a file LUN (512-byte blocks) and a memory LUN (4096-byte
-# blocks), runs libiscsi's whole conformance suite (iscsi-test-cu, Debian libiscsi-bin) on each
-# with a second URL for the multipath tests, and fails on any failed test or any skip not listed
-# in expected_skips.txt.
+# Starts atsarray on a loopback port, runs libiscsi's whole conformance suite (iscsi-test-cu,
+# Debian libiscsi-bin) with a second URL for the multipath tests on a file LUN with 512-byte blocks
+# and on a memory LUN with 4096-byte blocks, the read-only and removable-medium tests on LUNs
+# configured that way, and fails on any failed test or any skip not listed in expected_skips.txt.
 # usage: run_suite.sh ATSARRAY_BINARY [TESTS]   (TESTS: iscsi-test-cu -t patterns, comma separated;
 #                                                default: every test)
 set -u
@@ -12,6 +12,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 target=iqn.2026-11.org.atsarray:conformance
+# LUN 0: file, 512-byte blocks; LUN 1: memory, 4096-byte blocks (the whole suite on both);
+# LUN 2: read-only file (libiscsi's ReadOnly tests need one); LUN 3: removable memory LUN (its
+# PreventAllow, StartStopUnit and NoMedia tests need RMB=1).
+truncate -s 16M "$work/lun2.img"
 cat >"$work/atsarray.toml" <<TOML
 [[portal]]
 address = "127.0.0.1"
@@ -23,6 +27,21 @@ id = 0
 backend = "file"
 path = "lun0.img"
 size = "64MiB"
+[[target.lun]]
+id = 2
+backend = "file"
+path = "lun2.img"
+size = "16MiB"
+read_only = true
+[[target.lun]]
+id = 3
+backend = "memory"
+size = "16MiB"
+removable = true
+# A target of its own for the 4096-byte LUN, so that the two whole-suite passes can run at the
+# same time: the suite's target resets then stay within their own pass.
+[[target]]
+name = "$target-4k"
 [[target.lun]]
 id = 1
 backend = "memory"
@@ -37,16 +56,61 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 status=0
-for lun in 0 1; do
-  echo "== LUN $lun ($([ $lun = 0 ] && echo 'file, 512-byte blocks' || echo 'memory, 4096-byte blocks'))"
+# run LUN LABEL PATTERNS: runs iscsi-test-cu for each pattern into cu-LUN.txt.
+run() {
+  local lun=$1 label=$2 patterns=$3
+  local name=$target
+  [ "$lun" = 1 ] && name=$target-4k
+  echo "== LUN $lun ($label): $patterns" >"$work/head-$lun.txt"
   : >"$work/cu-$lun.txt"
-  IFS=, read -ra patterns <<<"$tests"
-  for t in "${patterns[@]}"; do
-    url="iscsi://127.0.0.1:$port/$target/$lun"
-    timeout 900 iscsi-test-cu --dataloss -v -t "$t" "$url" "$url" >>"$work/cu-$lun.txt" 2>&1
+  local url="iscsi://127.0.0.1:$port/$name/$lun"
+  IFS=, read -ra list <<<"$patterns"
+  if [ "$patterns" = ALL ]; then
+    # Every suite in its own process, and every SANITIZE test in its own: a SANITIZE test leaves
+    # a background operation or a second session's teardown in flight on another connection,
+    # which the next test of the same process would otherwise race into.
+    mapfile -t list < <(iscsi-test-cu -l | awk -F. 'NF == 2 && $1 == "ALL" && $2 != "Sanitize"')
+    mapfile -t -O "${#list[@]}" list < <(iscsi-test-cu -l | awk -F. 'NF == 3 && $2 == "Sanitize"')
+  fi
+  for t in "${list[@]}"; do
+    timeout 900 iscsi-test-cu --dataloss --allow-sanitize -v -t "$t" "$url" "$url" >>"$work/cu-$lun.txt" 2>&1
   done
-  python3 "$here/classify.py" "$work/cu-$lun.txt" "$here/expected_skips.txt" || status=1
-done
+}
+# classify LUN: prints the pass's verdicts; any failure or unlisted skip fails the run.
+classify() {
+  cat "$work/head-$1.txt"
+  python3 "$here/classify.py" "$work/cu-$1.txt" "$here/expected_skips.txt" "$work/cu-$1.json" ||
+    status=1
+}
+run 0 "file, 512-byte blocks" "$tests" &
+pass0=$!
+run 1 "memory, 4096-byte blocks" "$tests" &
+pass1=$!
+wait "$pass0" "$pass1"
+classify 0
+classify 1
+if [ "$tests" = ALL ]; then
+  run 2 "file, 512-byte blocks, read-only" "ALL.ReadOnly"
+  classify 2
+  run 3 "memory, 512-byte blocks, removable" "ALL.PreventAllow,ALL.StartStopUnit.Simple,ALL.NoMedia"
+  classify 3
+  # The suite's distinct tests, each counted as passed when it passed on a LUN made for it.
+  python3 - "$work"/cu-0.json "$work"/cu-2.json "$work"/cu-3.json <<'PY'
+import json, sys
+merged = {}
+for path in sys.argv[1:]:
+    for name, verdict in json.load(open(path)).items():
+        old = merged.get(name)
+        if old == "fail" or verdict == "fail":
+            merged[name] = "fail"
+        elif old == "pass" or verdict == "pass":
+            merged[name] = "pass"
+        else:
+            merged[name] = verdict
+c = {v: sum(1 for r in merged.values() if r == v) for v in ("pass", "fail", "skip")}
+print(f"distinct tests over LUNs 0, 2, 3: {c['pass']} passed, {c['fail']} failed, {c['skip']} skipped")
+PY
+fi
 if ! kill -0 $pid 2>/dev/null; then
   echo "the daemon died during the suite:"; tail -n 50 "$work/daemon.log"; status=1
 fi

@@ -70,12 +70,23 @@ class DaemonProcess {
     // `config_body` is everything but the portal, which the fixture adds on a free port.
     explicit DaemonProcess(const std::string& config_body) : port_(free_port()) {
         config_path_ = dir_.path() / "atsarray.toml";
-        std::ofstream(config_path_)
-            << "[[portal]]\naddress = \"127.0.0.1\"\nport = " << port_ << "\n\n"
-            << config_body;
+        write_config(config_body);
         start();
     }
     ~DaemonProcess() { stop(); }
+
+    // Replaces the config file (the portal stays); the daemon reads it on start and on SIGHUP.
+    void write_config(const std::string& config_body) {
+        std::ofstream(config_path_)
+            << "[[portal]]\naddress = \"127.0.0.1\"\nport = " << port_ << "\n\n"
+            << config_body;
+    }
+
+    void signal(int sig) const {
+        if (pid_ > 0) {
+            ::kill(pid_, sig);
+        }
+    }
 
     void start() {
         log_path_ = dir_.path() / "daemon.log";

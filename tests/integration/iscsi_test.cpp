@@ -11,10 +11,13 @@ extern "C" {
 #include <vector>
 
 #include "tests/integration/daemon_process.hpp"
-#include "tests/integration/libiscsi_handles.hpp"
+#include "tools/libiscsi_handles.hpp"
 
 namespace atsarray::testing {
 namespace {
+
+using initiator::Context;
+using initiator::Task;
 
 constexpr const char* target_name = "iqn.2026-11.org.atsarray:test";
 constexpr const char* initiator = "iqn.2026-11.org.atsarray:initiator";

@@ -7,17 +7,23 @@ extern "C" {
 #include <iscsi/scsi-lowlevel.h>
 }
 
+#include <chrono>
+#include <csignal>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/daemon_process.hpp"
-#include "tests/integration/libiscsi_handles.hpp"
 #include "tests/integration/raw_iscsi.hpp"
+#include "tools/libiscsi_handles.hpp"
 
 namespace atsarray::testing {
 namespace {
+
+using initiator::Context;
+using initiator::Task;
 
 constexpr const char* target_name = "iqn.2026-11.org.atsarray:tmf";
 constexpr const char* initiator = "iqn.2026-11.org.atsarray:raw";
@@ -172,6 +178,57 @@ TEST(TaskManagement, AbortBeforeArrivalMeansTheCommandNeverExecutes) {
     EXPECT_EQ(bhs[0] & 0x3f, 0x25);  // Data-In with status
     EXPECT_EQ(get32(bhs, 16), 10U);
     EXPECT_EQ(data, std::string(512, '\0'));
+}
+
+std::string sized_config(const std::string& size) {
+    return "[[target]]\nname = \"" + std::string(target_name) +
+           "\"\n[[target.lun]]\nid = 0\nbackend = \"file\"\npath = \"lun0.img\"\nsize = \"" + size +
+           "\"\n";
+}
+
+uint64_t last_lba(iscsi_context* ctx) {
+    Task t(iscsi_readcapacity16_sync(ctx, 0));
+    if (!t || t->status != SCSI_STATUS_GOOD) {
+        return 0;
+    }
+    auto* rc = static_cast<scsi_readcapacity16*>(scsi_datain_unmarshall(t.get()));
+    return rc != nullptr ? rc->returned_lba : 0;
+}
+
+TEST(Resize, SighupGrowsALunAndAnnouncesIt) {
+    DaemonProcess d(sized_config("1MiB"));
+    Context a = make_session(d, "iqn.2026-11.org.atsarray:a");
+    ASSERT_EQ(tur_unit_attention(a.get()), 0);
+    EXPECT_EQ(last_lba(a.get()), 2047U);
+    d.write_config(sized_config("2MiB"));
+    d.signal(SIGHUP);
+    // CAPACITY DATA HAS CHANGED (2A/09), once, then the new size.
+    int ua = 0;
+    for (int i = 0; i < 100 && ua == 0; ++i) {
+        ua = tur_unit_attention(a.get());
+        if (ua == 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    EXPECT_EQ(ua, 0x2a09);
+    EXPECT_EQ(tur_unit_attention(a.get()), 0);
+    EXPECT_EQ(last_lba(a.get()), 4095U);
+    std::vector<uint8_t> block(512, 0x77);
+    Task w(iscsi_write16_sync(a.get(), 0, 4095, block.data(), 512, 512, 0, 0, 0, 0, 0));
+    ASSERT_NE(w, nullptr);
+    EXPECT_EQ(w->status, SCSI_STATUS_GOOD);
+}
+
+TEST(Resize, ShrinkingIsRefused) {
+    DaemonProcess d(sized_config("2MiB"));
+    d.write_config(sized_config("1MiB"));
+    d.signal(SIGHUP);
+    for (int i = 0; i < 100 && d.log().find("refused") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_NE(d.log().find("would discard data; refused"), std::string::npos) << d.log();
+    Context a = make_session(d, "iqn.2026-11.org.atsarray:a");
+    EXPECT_EQ(last_lba(a.get()), 4095U);
 }
 
 TEST(Keepalive, SilentInitiatorIsDroppedAfterTheNopInTimeout) {

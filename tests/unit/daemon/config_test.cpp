@@ -238,7 +238,7 @@ TEST(ConfigTest, UnknownKeysAreRejectedWithTheAllowedList) {
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("blocksize = 4096")),
                         "t.toml: target[0].lun[0].blocksize: unknown key; allowed keys: id, "
                         "backend, path, size, block_size, serial, vendor, product, write_cache, "
-                        "read_only");
+                        "read_only, removable");
     EXPECT_CONFIG_ERROR_HAS("[iscsi]\nqueuedepth = 3\n" + minimal,
                             "t.toml: iscsi.queuedepth: unknown key; allowed keys: "
                             "max_recv_data_segment_length,");

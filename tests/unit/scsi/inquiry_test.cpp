@@ -130,6 +130,7 @@ TEST_F(Inquiry, BlockLimits) {
     expected[31] = 0x01;  // OPTIMAL UNMAP GRANULARITY: the FakeStore has no allocation unit
     expected[42] = 0xFF;  // MAXIMUM WRITE SAME LENGTH 0xFFFF blocks
     expected[43] = 0xFF;
+    expected[46] = 0x40;  // MAXIMUM ATOMIC TRANSFER LENGTH 16384 blocks = MAXIMUM TRANSFER LENGTH
     EXPECT_EQ(r.data, expected);
 }
 

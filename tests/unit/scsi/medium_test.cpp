@@ -108,5 +108,101 @@ TEST(MediumDevice, PreventStateEndsWithNexusAndResets) {
     EXPECT_FALSE(device.medium_removal_prevented(0));
 }
 
+// LunSettings::removable: RMB, LOEJ ejecting and loading, NOT READY while ejected.
+class RemovableMedium : public LunFixture {
+  protected:
+    void SetUp() override {
+        LunSettings s = default_settings();
+        s.removable = true;
+        make_lun(s);
+    }
+};
+
+const std::vector<uint8_t> kMediumNotPresentSense{0x70, 0, 0x02, 0,    0,    0, 0, 0x0A, 0,
+                                                  0,    0, 0,    0x3A, 0x00, 0, 0, 0,    0};
+const std::vector<uint8_t> kRemovalPreventedSense{0x70, 0, 0x05, 0,    0,    0, 0, 0x0A, 0,
+                                                  0,    0, 0,    0x53, 0x02, 0, 0, 0,    0};
+
+TEST_F(Medium, NotRemovableByDefault) {
+    EXPECT_EQ(exec({0x12, 0, 0, 0, 36, 0}).data.at(1), 0x00);
+}
+
+TEST_F(RemovableMedium, InquiryReportsRmb) {
+    EXPECT_EQ(exec({0x12, 0, 0, 0, 36, 0}).data.at(1), 0x80);
+}
+
+TEST_F(RemovableMedium, EjectAndLoad) {
+    EXPECT_EQ(exec(start_stop(0x02)).status, Status::good);  // LOEJ, START 0: eject
+    EXPECT_EQ(store->flushes, 1);  // stopping synchronizes the cache first
+    auto tur = exec({0x00, 0, 0, 0, 0, 0});
+    EXPECT_EQ(tur.status, Status::check_condition);
+    EXPECT_EQ(tur.sense, kMediumNotPresentSense);
+    // Medium access, whatever the opcode.
+    EXPECT_EQ(exec({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}).sense, kMediumNotPresentSense);
+    EXPECT_EQ(exec({0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0}, std::vector<uint8_t>(512)).sense,
+              kMediumNotPresentSense);
+    EXPECT_EQ(exec({0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0}).sense, kMediumNotPresentSense);
+    EXPECT_EQ(exec(cdb16({0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0})).sense,
+              kMediumNotPresentSense);
+    EXPECT_EQ(exec({0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}).sense, kMediumNotPresentSense);
+    EXPECT_EQ(exec({0x34, 0, 0, 0, 0, 0, 0, 0, 1, 0}).sense, kMediumNotPresentSense);
+    EXPECT_EQ(exec({0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}, std::vector<uint8_t>(24)).sense,
+              kMediumNotPresentSense);
+    // Still answered without a medium.
+    EXPECT_EQ(exec({0x12, 0, 0, 0, 36, 0}).status, Status::good);
+    EXPECT_EQ(exec({0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0}).status, Status::good);
+    EXPECT_EQ(exec({0x03, 0, 0, 0, 18, 0}).status, Status::good);
+    EXPECT_EQ(exec({0x1A, 0x08, 0x3F, 0, 0xFF, 0}).status, Status::good);
+    EXPECT_EQ(exec({0x1E, 0, 0, 0, 0x00, 0}).status, Status::good);
+    EXPECT_EQ(exec(start_stop(0x02)).status, Status::good);  // ejecting again is harmless
+    EXPECT_EQ(store->flushes, 1);                            // nothing to write back
+    EXPECT_EQ(exec(start_stop(0x01)).status, Status::good);  // START alone does not load
+    EXPECT_EQ(exec({0x00, 0, 0, 0, 0, 0}).sense, kMediumNotPresentSense);
+
+    EXPECT_EQ(exec(start_stop(0x03)).status, Status::good);  // LOEJ, START 1: load
+    EXPECT_EQ(exec({0x00, 0, 0, 0, 0, 0}).status, Status::good);
+    EXPECT_EQ(exec({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}).status, Status::good);
+}
+
+TEST_F(RemovableMedium, LoadEjectOnlyWithPowerConditionZero) {
+    EXPECT_EQ(exec(start_stop(0x32)).status, Status::good);  // ACTIVE: LOEJ ignored
+    EXPECT_EQ(exec(start_stop(0x00)).status, Status::good);  // LOEJ 0: stop, no eject
+    EXPECT_EQ(exec({0x00, 0, 0, 0, 0, 0}).status, Status::good);
+}
+
+TEST(RemovableMediumDevice, PreventKeepsTheMediumIn) {
+    TargetDevice device;
+    LunSettings s = default_settings(0, 64);
+    s.removable = true;
+    device.add_lun(0, std::make_shared<Lun>(s, std::make_shared<FakeStore>(512 * 64)));
+    Nexus a{1, "iqn.test:a", "iqn.test:a,i,0x1", "127.0.0.1:1", 1};
+    Nexus b{2, "iqn.test:b", "iqn.test:b,i,0x1", "127.0.0.1:2", 1};
+    device.nexus_added(a);
+    device.nexus_added(b);
+    auto send = [&](const Nexus& n, std::vector<uint8_t> cdb) {
+        Request r{std::move(cdb), 0, &n, std::nullopt, {}};
+        Result res = run(device, r);
+        if (res.status == Status::check_condition && res.key() == 0x06) {
+            res = run(device, r);  // the power-on unit attention came first
+        }
+        return res;
+    };
+    ASSERT_EQ(send(a, {0x1E, 0, 0, 0, 0x01, 0}).status, Status::good);
+    auto eject = send(a, start_stop(0x02));
+    EXPECT_EQ(eject.status, Status::check_condition);
+    EXPECT_EQ(eject.sense, kRemovalPreventedSense);
+    EXPECT_EQ(send(b, start_stop(0x02)).sense, kRemovalPreventedSense);  // any nexus's PREVENT
+    EXPECT_EQ(send(a, {0x00, 0, 0, 0, 0, 0}).status, Status::good);      // still loaded
+    ASSERT_EQ(send(a, {0x1E, 0, 0, 0, 0x00, 0}).status, Status::good);
+    EXPECT_EQ(send(b, start_stop(0x02)).status, Status::good);
+    EXPECT_EQ(send(a, {0x00, 0, 0, 0, 0, 0}).sense, kMediumNotPresentSense);
+    // A load is refused too while removal is prevented (libiscsi PreventAllow.Eject).
+    ASSERT_EQ(send(b, {0x1E, 0, 0, 0, 0x01, 0}).status, Status::good);
+    EXPECT_EQ(send(a, start_stop(0x03)).sense, kRemovalPreventedSense);
+    device.nexus_removed(b);  // PREVENT ends with the I_T nexus
+    EXPECT_EQ(send(a, start_stop(0x03)).status, Status::good);
+    EXPECT_EQ(send(a, {0x00, 0, 0, 0, 0, 0}).status, Status::good);
+}
+
 }  // namespace
 }  // namespace atsarray::scsi::test

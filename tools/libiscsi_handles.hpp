@@ -1,5 +1,5 @@
 #pragma once
-// Owning handles for libiscsi's context and task, for the integration tests.
+// Owning handles for libiscsi's context and task, shared by tools/ and the tests.
 
 extern "C" {
 #include <iscsi/iscsi.h>
@@ -8,7 +8,7 @@ extern "C" {
 
 #include <memory>
 
-namespace atsarray::testing {
+namespace atsarray::initiator {
 
 struct ContextDeleter {
     void operator()(iscsi_context* c) const {
@@ -28,4 +28,4 @@ struct TaskDeleter {
 };
 using Task = std::unique_ptr<scsi_task, TaskDeleter>;
 
-}  // namespace atsarray::testing
+}  // namespace atsarray::initiator

@@ -141,7 +141,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     uint32_t login_itt_ = 0;
     uint8_t login_csg_ = 0;
     uint8_t login_nsg_ = 0;
-    bool login_transit_ = false;
 
     // Session (set when the login completes).
     SessionType session_type_ = SessionType::normal;
@@ -181,7 +180,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool nop_outstanding_ = false;
     uint32_t nop_ttt_ = reserved_tag;
     bool received_since_nop_ = false;
-    std::vector<uint8_t> scratch_;
 };
 
 }  // namespace atsarray::iscsi

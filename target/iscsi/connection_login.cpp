@@ -84,7 +84,6 @@ void Connection::handle_login(const PduView& pdu) {
     login_itt_ = bhs.initiator_task_tag();
     login_csg_ = csg;
     login_nsg_ = nsg;
-    login_transit_ = transit;
     if (transit && more) {
         // RFC 7143 §11.12.2: T and C must not both be set.
         send_login_reject(bhs, status_initiator_error, detail_misc);

@@ -57,7 +57,6 @@ CommandResult parse_write_atomic(CommandContext& ctx);
 CommandResult execute_write_atomic(CommandContext& ctx);
 
 // sbc_extra.cpp
-CommandResult parse_orwrite(CommandContext& ctx);
 CommandResult execute_orwrite(CommandContext& ctx);
 CommandResult parse_prefetch(CommandContext& ctx);
 CommandResult execute_prefetch(CommandContext& ctx);

@@ -12,13 +12,8 @@ namespace atsarray::scsi::handlers {
 
 // ORWRITE(16), SBC-4 §5.9: the medium becomes medium OR Data-Out. With the BMOP field of the
 // 32-byte form absent this is the plain OR operation; ORPROTECT must be 0. Transfer length,
-// EDTL and capacity rules are those of WRITE(16). Runs under the exclusive medium lock, so the
-// read-OR-write is atomic with respect to every other write.
-CommandResult parse_orwrite(CommandContext& ctx) {
-    const CommandResult range = decode_block_range(ctx, true);
-    const CommandResult data = decode_data_out(ctx, ctx.cdb.blocks);
-    return range.ok() ? data : range;
-}
+// EDTL and capacity rules are those of WRITE(16), so it parses with parse_write. Runs under the
+// exclusive medium lock, so the read-OR-write is atomic with respect to every other write.
 
 CommandResult execute_orwrite(CommandContext& ctx) {
     if (ctx.cdb.data_out_blocks == 0) {

@@ -1,11 +1,13 @@
 #pragma once
-// Owning handles for libiscsi's context and task, shared by tools/ and the tests.
+// Owning handles for libiscsi's context and task, and the little-endian counter helpers of the
+// ATS workloads; shared by tools/, bench/ and the tests.
 
 extern "C" {
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 }
 
+#include <cstdint>
 #include <memory>
 
 namespace atsarray::initiator {
@@ -27,5 +29,19 @@ struct TaskDeleter {
     }
 };
 using Task = std::unique_ptr<scsi_task, TaskDeleter>;
+
+// The 8-byte little-endian counters the ATS workloads keep in a block (as VMFS keeps its fields).
+inline uint64_t load_le64(const uint8_t* p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+inline void store_le64(uint8_t* p, uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+        p[i] = static_cast<uint8_t>(v >> (8 * i));
+    }
+}
 
 }  // namespace atsarray::initiator

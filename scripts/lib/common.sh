@@ -7,7 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 packages=(
   build-essential cmake ninja-build pkg-config python3 clang libclang-rt-14-dev
   libboost1.81-dev libspdlog-dev libisal-dev libtomlplusplus-dev libcli11-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libiscsi-dev libiscsi-bin
+  libgtest-dev libgmock-dev libbenchmark-dev libiscsi-dev libiscsi-bin librocksdb-dev
 )
 
 install_missing() {

@@ -13,7 +13,7 @@ struct LockTable::Waiter {
 };
 
 LockGuard::LockGuard(LockGuard&& other) noexcept
-    : table_(other.table_), stripes_(std::move(other.stripes_)) {
+    : table_(other.table_), stripes_(std::move(other.stripes_)), waited_(other.waited_) {
     other.table_ = nullptr;
 }
 
@@ -22,6 +22,7 @@ LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
         release();
         table_ = other.table_;
         stripes_ = std::move(other.stripes_);
+        waited_ = other.waited_;
         other.table_ = nullptr;
     }
     return *this;
@@ -93,6 +94,30 @@ void LockTable::acquire(uint64_t lun_key, uint64_t lba, uint64_t blocks, Granted
     }
 }
 
+void LockTable::acquire(std::span<const LockRange> ranges, Granted granted) {
+    std::vector<uint32_t> stripes;
+    if (ranges.size() == 1) {
+        stripes = stripes_for(ranges[0].lun_key, ranges[0].lba, ranges[0].blocks);
+    } else if (!ranges.empty()) {
+        // Mark, then collect in ascending order: linear in the table size however many ranges.
+        std::vector<uint8_t> marked(stripes_.size(), 0);
+        for (const LockRange& r : ranges) {
+            for (uint32_t index : stripes_for(r.lun_key, r.lba, r.blocks)) {
+                marked[index] = 1;
+            }
+        }
+        for (uint32_t i = 0; i < marked.size(); ++i) {
+            if (marked[i] != 0) {
+                stripes.push_back(i);
+            }
+        }
+    }
+    auto* w = new Waiter{std::move(stripes), 0, std::move(granted), false};
+    if (advance(w)) {
+        grant(w);
+    }
+}
+
 bool LockTable::advance(Waiter* w) {
     while (w->next < w->stripes.size()) {
         Stripe& s = stripes_[w->stripes[w->next]];
@@ -126,6 +151,7 @@ void LockTable::grant(Waiter* w) {
     LockGuard guard;
     guard.table_ = this;
     guard.stripes_ = std::move(w->stripes);
+    guard.waited_ = w->contended;
     Granted granted = std::move(w->granted);
     delete w;
     granted(std::move(guard));

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 namespace atsarray::ats {
@@ -30,11 +31,21 @@ class LockGuard {
     void release();
     bool held() const { return table_ != nullptr; }
     size_t stripe_count() const { return stripes_.size(); }
+    // True when the range queued behind another holder (it was granted on a releasing thread).
+    bool waited() const { return waited_; }
 
   private:
     friend class LockTable;
     LockTable* table_ = nullptr;
     std::vector<uint32_t> stripes_;
+    bool waited_ = false;
+};
+
+// Blocks [lba, lba + blocks) of one LUN (`lun_key` is unique per LUN in the process).
+struct LockRange {
+    uint64_t lun_key = 0;
+    uint64_t lba = 0;
+    uint64_t blocks = 0;
 };
 
 struct LockTableStats {
@@ -57,6 +68,9 @@ class LockTable {
     // Locks blocks [lba, lba + blocks) of LUN `lun_key` (a number unique per LUN in the process).
     // A zero-length range locks nothing and is granted at once. `granted` runs exactly once.
     void acquire(uint64_t lun_key, uint64_t lba, uint64_t blocks, Granted granted);
+    // Locks several ranges, possibly of several LUNs, as one: the union of their stripes is
+    // taken in ascending order (UNMAP's descriptors, EXTENDED COPY's destinations).
+    void acquire(std::span<const LockRange> ranges, Granted granted);
 
     // The sorted, distinct stripes covering a range (for tests and the benchmark).
     std::vector<uint32_t> stripes_for(uint64_t lun_key, uint64_t lba, uint64_t blocks) const;

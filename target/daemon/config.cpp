@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <boost/asio/ip/address.hpp>
 #include <boost/system/error_code.hpp>
 #include <cerrno>
@@ -197,7 +198,8 @@ class Parser {
         DaemonConfig config;
         config.source_path = origin_;
         check_keys(root, "",
-                   {"log_level", "io_threads", "worker_threads", "portal", "iscsi", "target"});
+                   {"log_level", "io_threads", "worker_threads", "data_dir", "rocksdb", "ats",
+                    "portal", "iscsi", "target"});
 
         if (auto level = get_string(root, "", "log_level")) {
             static constexpr std::array<std::string_view, 5> levels = {"trace", "debug", "info",
@@ -212,6 +214,26 @@ class Parser {
             static_cast<uint32_t>(get_uint(root, "", "io_threads", 0, 1024, config.io_threads));
         config.worker_threads = static_cast<uint32_t>(
             get_uint(root, "", "worker_threads", 1, 1024, config.worker_threads));
+        const auto data_dir = get_string(root, "", "data_dir").value_or("data");
+        if (data_dir.empty()) {
+            fail("data_dir", "must not be empty");
+        }
+        config.data_dir = resolve(data_dir);
+        if (const auto* rocksdb = get_table(root, "", "rocksdb")) {
+            parse_rocksdb(*rocksdb, config.rocksdb);
+        }
+        data_dir_ = config.data_dir;  // every rocksdb LUN gets them
+        rocksdb_ = config.rocksdb;
+
+        if (const auto* ats = get_table(root, "", "ats")) {
+            check_keys(*ats, "ats", {"lock_stripes"});
+            const uint64_t stripes =
+                get_uint(*ats, "ats", "lock_stripes", 1, 1u << 20, config.ats.lock_stripes);
+            if (!std::has_single_bit(stripes)) {
+                fail("ats.lock_stripes", "must be a power of two, got " + std::to_string(stripes));
+            }
+            config.ats.lock_stripes = static_cast<uint32_t>(stripes);
+        }
 
         parse_portals(root, config);
         if (const auto* iscsi = get_table(root, "", "iscsi")) {
@@ -383,6 +405,46 @@ class Parser {
         }
         if (config.portals.empty()) {
             config.portals.push_back(PortalConfig{});  // 0.0.0.0:3260
+        }
+    }
+
+    // A path from the config, relative to the config's folder.
+    std::string resolve(const std::string& path) const {
+        std::filesystem::path p(path);
+        if (p.is_relative() && !base_dir_.empty()) {
+            p = base_dir_ / p;
+        }
+        return p.lexically_normal().string();
+    }
+
+    void parse_rocksdb(const toml::table& table, RocksDbConfig& rocksdb) const {
+        const std::string path = "rocksdb";
+        check_keys(table, path, {"block_cache", "compression", "background_jobs", "chunk_size"});
+        if (const toml::node* node = table.get("block_cache")) {
+            rocksdb.block_cache_bytes = parse_size(*node, "rocksdb.block_cache");
+            if (rocksdb.block_cache_bytes < (1u << 20)) {
+                fail("rocksdb.block_cache",
+                     "must be at least 1MiB, got " + std::to_string(rocksdb.block_cache_bytes));
+            }
+        }
+        if (auto compression = get_string(table, path, "compression")) {
+            static constexpr std::array<std::string_view, 4> names = {"lz4", "zstd", "snappy",
+                                                                      "none"};
+            if (std::find(names.begin(), names.end(), *compression) == names.end()) {
+                fail("rocksdb.compression",
+                     "must be one of lz4, zstd, snappy, none, got " + in_quotes(*compression));
+            }
+            rocksdb.compression = *compression;
+        }
+        rocksdb.background_jobs = static_cast<uint32_t>(
+            get_uint(table, path, "background_jobs", 1, 64, rocksdb.background_jobs));
+        if (const toml::node* node = table.get("chunk_size")) {
+            const uint64_t bytes = parse_size(*node, "rocksdb.chunk_size");
+            if (!std::has_single_bit(bytes) || bytes < 512 || bytes > (1u << 20)) {
+                fail("rocksdb.chunk_size",
+                     "must be a power of two from 512 to 1MiB, got " + std::to_string(bytes));
+            }
+            rocksdb.chunk_bytes = bytes;
         }
     }
 
@@ -593,7 +655,7 @@ class Parser {
                         const std::string& target_name) {
         check_keys(table, path,
                    {"id", "backend", "path", "size", "block_size", "serial", "vendor", "product",
-                    "write_cache", "read_only", "removable"});
+                    "write_cache", "read_only", "removable", "read_delay_us", "write_delay_us"});
         LunConfig lun;
         const auto id = get_optional_uint(table, path, "id", 0, max_lun_id);
         if (!id) {
@@ -606,9 +668,9 @@ class Parser {
         }
 
         if (auto backend = get_string(table, path, "backend")) {
-            if (*backend != "file" && *backend != "memory") {
+            if (*backend != "file" && *backend != "memory" && *backend != "rocksdb") {
                 fail(join_path(path, "backend"),
-                     "must be \"file\" or \"memory\", got " + in_quotes(*backend));
+                     "must be \"file\", \"memory\" or \"rocksdb\", got " + in_quotes(*backend));
             }
             lun.backend = *backend;
         }
@@ -629,8 +691,14 @@ class Parser {
                 fail(path_key,
                      "image " + in_quotes(lun.path) + " is already used by " + it->second);
             }
+        } else if (image && lun.backend == "rocksdb") {
+            fail(path_key, "not allowed for backend \"rocksdb\" (its data lives in data_dir)");
         } else if (image) {
             fail(path_key, "not allowed for backend \"memory\" (it keeps data in RAM)");
+        }
+        if (lun.backend == "rocksdb") {
+            lun.data_dir = data_dir_;
+            lun.rocksdb = rocksdb_;
         }
 
         const std::string size_key = join_path(path, "size");
@@ -682,6 +750,10 @@ class Parser {
         lun.write_cache = get_bool(table, path, "write_cache", lun.write_cache);
         lun.read_only = get_bool(table, path, "read_only", lun.read_only);
         lun.removable = get_bool(table, path, "removable", lun.removable);
+        lun.read_delay_us =
+            static_cast<uint32_t>(get_uint(table, path, "read_delay_us", 0, 10'000'000, 0));
+        lun.write_delay_us =
+            static_cast<uint32_t>(get_uint(table, path, "write_delay_us", 0, 10'000'000, 0));
         return lun;
     }
 
@@ -691,6 +763,8 @@ class Parser {
     std::map<uint64_t, std::string> lun_ids_;          // LUN id -> key, of the current target
     std::map<std::string, std::string> images_;        // resolved image path -> key that uses it
     std::map<std::string, std::string> serials_;       // serial -> key that uses it
+    std::string data_dir_;                             // resolved data_dir, for rocksdb LUNs
+    RocksDbConfig rocksdb_;                            // [rocksdb], for rocksdb LUNs
 };
 
 }  // namespace

@@ -19,10 +19,20 @@ struct ChapCredentials {
     std::string secret;
 };
 
+// [rocksdb]: the daemon's RocksDB database, shared by every LUN with backend "rocksdb".
+struct RocksDbConfig {
+    uint64_t block_cache_bytes = 64ull << 20;  // block_cache
+    std::string compression = "lz4";           // lz4 | zstd | snappy | none
+    uint32_t background_jobs = 2;              // flushes and compactions at once
+    uint64_t chunk_bytes = 4096;  // chunk_size: a power of two, 512 B..1 MiB; fixed per LUN
+};
+
 struct LunConfig {
     uint64_t id = 0;
-    std::string backend = "file";     // "file" | "memory"
+    std::string backend = "file";     // "file" | "memory" | "rocksdb"
     std::string path;                 // file backend: image path (relative to the config's folder)
+    std::string data_dir;             // rocksdb backend: the daemon's data_dir (resolved)
+    RocksDbConfig rocksdb;            // rocksdb backend: the daemon's [rocksdb] options
     uint64_t size_bytes = 0;          // must be a multiple of block_size
     uint32_t block_size = 512;        // 512 | 4096
     std::string serial;               // VPD 0x80; derived from target+lun when empty
@@ -31,6 +41,9 @@ struct LunConfig {
     bool write_cache = true;               // caching mode page WCE
     bool read_only = false;
     bool removable = false;  // INQUIRY RMB, START STOP UNIT LOEJ ejects (not for ESXi datastores)
+    // A slow medium (SPDK's bdev_delay): reads return, writes land this many µs late.
+    uint32_t read_delay_us = 0;
+    uint32_t write_delay_us = 0;
 };
 
 struct TargetConfig {
@@ -66,17 +79,30 @@ struct IscsiConfig {
     bool abort_answered_task_function_complete = false;
 };
 
+// [ats]: the ATS engine.
+struct AtsConfig {
+    // Stripes of the LBA lock table shared by every LUN (a power of two): more stripes, fewer
+    // unrelated blocks that wait for each other; each costs 64 bytes.
+    uint32_t lock_stripes = 4096;
+};
+
 struct DaemonConfig {
     std::string source_path;  // the config file, for messages
     std::string log_level = "info";
     uint32_t io_threads = 0;      // iSCSI io_contexts; 0 = one per core
     uint32_t worker_threads = 4;  // blocking backend calls
+    // Where state that outlives the daemon lives: the RocksDB database (data_dir/rocksdb) and
+    // its LUNs' persistent reservations. Resolved like LUN paths; default "data".
+    std::string data_dir;
+    RocksDbConfig rocksdb;
+    AtsConfig ats;
     std::vector<PortalConfig> portals;
     IscsiConfig iscsi;
     std::vector<TargetConfig> targets;
 };
 
-// Reads and validates a config file. Relative LUN paths are resolved against the config's folder.
+// Reads and validates a config file. Relative LUN paths and data_dir are resolved against the
+// config's folder.
 DaemonConfig load_config(const std::string& path);
 // Same from text already in memory (tests); `origin` names it in messages.
 DaemonConfig parse_config(const std::string& text, const std::string& origin,

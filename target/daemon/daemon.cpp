@@ -6,11 +6,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <thread>
+#include <utility>
 
+#include "backend/delay_store.hpp"
 #include "backend/file_store.hpp"
 #include "backend/io_pool.hpp"
 #include "backend/memory_store.hpp"
+#include "backend/rocksdb_store.hpp"
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/portal.hpp"
 #include "target/iscsi/server_state.hpp"
@@ -23,17 +27,41 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::shared_ptr<backend::BlockStore> open_store(const TargetConfig& target, const LunConfig& lun) {
+std::shared_ptr<backend::BlockStore> open_medium(const TargetConfig& target, const LunConfig& lun) {
     if (lun.backend == "memory") {
         return std::make_shared<backend::MemoryStore>(lun.size_bytes);
     }
     std::string error;
-    auto store = backend::FileStore::open(lun.path, lun.size_bytes, lun.read_only, error);
+    std::shared_ptr<backend::BlockStore> store;
+    if (lun.backend == "rocksdb") {
+        // One database per data_dir, shared by the daemon's LUNs; a column family per LUN.
+        backend::RocksDbOptions options;
+        options.block_cache_bytes = lun.rocksdb.block_cache_bytes;
+        options.compression = lun.rocksdb.compression;
+        options.background_jobs = static_cast<int>(lun.rocksdb.background_jobs);
+        options.chunk_bytes = lun.rocksdb.chunk_bytes;
+        store = backend::RocksDbStore::open(lun.data_dir + "/rocksdb",
+                                            target.name + "/lun" + std::to_string(lun.id),
+                                            lun.size_bytes, options, lun.read_only, error);
+    } else {
+        store = backend::FileStore::open(lun.path, lun.size_bytes, lun.read_only, error);
+    }
     if (!store) {
         throw ConfigError("target " + target.name + " lun " + std::to_string(lun.id) + ": " +
                           error);
     }
     return store;
+}
+
+// The LUN's store, behind a DelayStore when the config asks for a slow medium.
+std::shared_ptr<backend::BlockStore> open_store(const TargetConfig& target, const LunConfig& lun) {
+    auto store = open_medium(target, lun);
+    if (lun.read_delay_us == 0 && lun.write_delay_us == 0) {
+        return store;
+    }
+    return std::make_shared<backend::DelayStore>(std::move(store),
+                                                 std::chrono::microseconds(lun.read_delay_us),
+                                                 std::chrono::microseconds(lun.write_delay_us));
 }
 
 std::optional<iscsi::ChapSecret> to_secret(const std::optional<ChapCredentials>& c) {
@@ -48,6 +76,11 @@ std::optional<iscsi::ChapSecret> to_secret(const std::optional<ChapCredentials>&
 struct Daemon::Impl {
     DaemonConfig config;
     backend::IoPool io_pool;
+    // Shared by every LUN: one lock table (EXTENDED COPY locks blocks of several LUNs at once)
+    // and one accounting registry.
+    std::shared_ptr<ats::LockTable> locks;
+    std::shared_ptr<ats::Registry> accounting = std::make_shared<ats::Registry>();
+    std::function<void(int)> shutdown;  // set while run() runs
     iscsi::ServerState state;
     asio::io_context accept_context{1};
     std::vector<std::unique_ptr<asio::io_context>> io_contexts;
@@ -56,7 +89,10 @@ struct Daemon::Impl {
     std::vector<std::unique_ptr<iscsi::Portal>> portals;
     std::atomic<size_t> next_context{0};
 
-    explicit Impl(const DaemonConfig& c) : config(c), io_pool(std::max(1U, c.worker_threads)) {}
+    explicit Impl(const DaemonConfig& c)
+        : config(c),
+          io_pool(std::max(1U, c.worker_threads)),
+          locks(std::make_shared<ats::LockTable>(c.ats.lock_stripes)) {}
 
     asio::io_context& pick_context() {
         return *io_contexts[next_context.fetch_add(1) % io_contexts.size()];
@@ -151,14 +187,19 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             ls.write_cache = lc.write_cache;
             ls.read_only = lc.read_only;
             ls.removable = lc.removable;
-            // Persistent reservations with APTPL live next to the image (SPC-4 §5.13.4); a
-            // memory LUN has nothing that survives a restart and refuses APTPL.
-            ls.state_path = lc.backend == "file" ? lc.path + ".pr" : std::string();
+            // Persistent reservations with APTPL live next to the image or the database (SPC-4
+            // §5.13.4); a memory LUN has nothing that survives a restart and refuses APTPL.
+            ls.state_path = lc.backend == "file"      ? lc.path + ".pr"
+                            : lc.backend == "rocksdb" ? lc.data_dir + "/" + tc.name + "-lun" +
+                                                            std::to_string(lc.id) + ".pr"
+                                                      : std::string();
             auto store = open_store(tc, lc);
             spdlog::info("target {} lun {}: {} store, {} blocks of {} bytes{}", tc.name, lc.id,
                          store->kind(), ls.block_count, ls.block_size,
                          lc.read_only ? ", read-only" : "");
-            device->add_lun(lc.id, std::make_shared<scsi::Lun>(ls, std::move(store), submit));
+            device->add_lun(lc.id,
+                            std::make_shared<scsi::Lun>(ls, std::move(store), submit,
+                                                        scsi::LunServices{d.locks, d.accounting}));
         }
         iscsi::TargetNode node;
         node.info.name = tc.name;
@@ -240,11 +281,17 @@ int Daemon::run() {
             wait_for_sessions();
         });
     };
-    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-        if (ec) {
+    bool shutting_down = false;
+    d.shutdown = [&](int signal) {
+        if (std::exchange(shutting_down, true)) {
             return;
         }
-        spdlog::info("signal {}: shutting down", signal);
+        if (signal != 0) {
+            spdlog::info("signal {}: shutting down", signal);
+        } else {
+            spdlog::info("stop requested: shutting down");
+        }
+        signals.cancel();
         hangup.cancel();
         for (auto& portal : d.portals) {
             portal->stop();
@@ -253,8 +300,14 @@ int Daemon::run() {
             conn->post_request_logout(2);
         }
         wait_for_sessions();
+    };
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+        if (!ec) {
+            d.shutdown(signal);
+        }
     });
     d.accept_context.run();
+    d.shutdown = nullptr;
 
     // Let the I/O threads finish what the closes started, then stop them.
     for (int i = 0; i < 50 && !d.all_connections().empty(); ++i) {
@@ -273,6 +326,18 @@ int Daemon::run() {
     }
     spdlog::info("atsarray stopped; all LUNs flushed");
     return 0;
+}
+
+void Daemon::stop() {
+    asio::post(impl_->accept_context, [&d = *impl_] {
+        if (d.shutdown) {
+            d.shutdown(0);
+        }
+    });
+}
+
+const ats::Registry& Daemon::accounting() const {
+    return *impl_->accounting;
 }
 
 }  // namespace atsarray::daemon

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "target/ats/accounting.hpp"
 #include "target/daemon/config.hpp"
 
 namespace atsarray::daemon {
@@ -16,8 +17,13 @@ class Daemon {
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
 
-    // Runs until SIGINT/SIGTERM; returns the process exit status.
+    // Runs until SIGINT/SIGTERM or stop(); returns the process exit status.
     int run();
+    // Starts the same clean shutdown as SIGTERM; from any thread, once run() is running.
+    void stop();
+
+    // ATS and I/O accounting of every LUN (snapshots for the console, tests).
+    const ats::Registry& accounting() const;
 
   private:
     struct Impl;

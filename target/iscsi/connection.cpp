@@ -612,13 +612,16 @@ void Connection::close(const std::string& reason) {
     socket_.close(ignored);
     nop_timer_.cancel();
     login_timer_.cancel();
-    // Tasks still receiving data end here; executing ones finish in the SCSI layer and are
-    // released by on_command_done.
+    // Tasks still receiving data end here; executing ones are aborted in the SCSI layer (SAM-5
+    // I_T nexus loss: one still waiting for its LBA locks or a worker never executes), finish
+    // there and are released by on_command_done.
     std::vector<Task*> receiving;
     for (auto& [itt, task] : tasks_) {
         task->aborted = true;
         if (task->state == Task::State::receiving) {
             receiving.push_back(task);
+        } else if (task->cmd.abort) {
+            task->cmd.abort();
         }
     }
     for (Task* task : receiving) {

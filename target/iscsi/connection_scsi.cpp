@@ -259,7 +259,7 @@ void Connection::execute(Task* task) {
 
 void Connection::on_command_done(Task* task) {
     if (task->aborted || phase_ == Phase::closed) {
-        const bool tmf_waits = task->waiting_tmf != 0;
+        const bool tmf_waits = !task->waiting_tmfs.empty();
         if (tmf_waits) {
             tmf_task_finished(task);
         }

@@ -22,11 +22,13 @@ void Connection::send_tmf_response(uint32_t itt, TmfResponse response) {
 
 // Aborts the tasks `match` selects: those still receiving data end at once and never execute;
 // those executing are marked and finish in the SCSI layer without an answer. Returns how many are
-// still executing; each of those reports to the task management request `tmf_id` when done.
+// still executing; each of those reports to the task management request `tmf_id` when done. A
+// task an earlier request already aborted counts too: a LUN reset is answered only when every
+// task of the LUN has ended (SAM-5), not just those it aborted itself.
 uint32_t Connection::abort_tasks_where(const auto& match, uint32_t tmf_id) {
     std::vector<Task*> selected;
     for (auto& [itt, task] : tasks_) {
-        if (!task->aborted && match(*task)) {
+        if (match(*task)) {
             selected.push_back(task);
         }
     }
@@ -34,10 +36,14 @@ uint32_t Connection::abort_tasks_where(const auto& match, uint32_t tmf_id) {
     for (Task* task : selected) {
         if (task->state == Task::State::receiving) {
             drop_task(task);
-        } else {
-            task->aborted = true;
-            task->waiting_tmf = tmf_id;
+            continue;
+        }
+        if (tmf_id != 0) {
+            task->waiting_tmfs.push_back(tmf_id);
             ++executing;
+        }
+        if (!task->aborted) {
+            task->aborted = true;
             if (task->cmd.abort) {
                 task->cmd.abort();
             }
@@ -52,18 +58,19 @@ void Connection::abort_lun_tasks(uint64_t lun) {
 }
 
 void Connection::tmf_task_finished(Task* task) {
-    const auto it = std::find_if(pending_tmfs_.begin(), pending_tmfs_.end(),
-                                 [task](const PendingTmf& p) { return p.id == task->waiting_tmf; });
-    if (it == pending_tmfs_.end()) {
-        return;
-    }
-    if (--it->remaining == 0) {
+    for (const uint32_t id : task->waiting_tmfs) {
+        const auto it = std::find_if(pending_tmfs_.begin(), pending_tmfs_.end(),
+                                     [id](const PendingTmf& p) { return p.id == id; });
+        if (it == pending_tmfs_.end() || --it->remaining != 0) {
+            continue;
+        }
         const uint32_t itt = it->itt;
         pending_tmfs_.erase(it);
         if (phase_ != Phase::closed) {
             send_tmf_response(itt, TmfResponse::function_complete);
         }
     }
+    task->waiting_tmfs.clear();
 }
 
 void Connection::handle_task_management(const PduView& pdu) {

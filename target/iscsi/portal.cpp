@@ -24,9 +24,19 @@ std::string Portal::address() const {
     if (ec) {
         return "?";
     }
-    const std::string host =
-        ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
-    return host + ":" + std::to_string(ep.port());
+    // Appended piece by piece: GCC 12 -O3 misreads "[" + s + "]" as an overlapping copy
+    // (-Werror=restrict).
+    std::string out;
+    if (ep.address().is_v6()) {
+        out += '[';
+        out += ep.address().to_string();
+        out += ']';
+    } else {
+        out += ep.address().to_string();
+    }
+    out += ':';
+    out += std::to_string(ep.port());
+    return out;
 }
 
 void Portal::start() {

@@ -34,7 +34,8 @@ struct Task {
     bool write = false;
     State state = State::receiving;
     bool aborted = false;
-    uint32_t waiting_tmf = 0;  // id of a task management request waiting for this task, 0 none
+    // Task management requests waiting for this task to end (an ABORT TASK, then a LUN reset).
+    std::vector<uint32_t> waiting_tmfs;
 
     // Data-Out reception (RFC 7143 §10.7, §11.7).
     std::vector<uint8_t> data_out;
@@ -56,7 +57,8 @@ struct Task {
         lun_field = lun = 0;
         cdb_length = 0;
         expected_length = received = unsolicited_end = unsolicited_next = 0;
-        unsolicited_data_sn = solicit_next = r2t_sn = data_in_pdus = waiting_tmf = 0;
+        unsolicited_data_sn = solicit_next = r2t_sn = data_in_pdus = 0;
+        waiting_tmfs.clear();
         state = State::receiving;
         data_out.clear();
         data_in.clear();

@@ -24,8 +24,8 @@ constexpr uint32_t kUaExempt = flag_allowed_with_unit_attention | flag_answers_w
 constexpr uint32_t kRead = flag_accesses_medium | flag_reads_medium | flag_needs_medium;
 constexpr uint32_t kSync = flag_accesses_medium | flag_needs_medium;
 constexpr uint32_t kWrite = flag_accesses_medium | flag_writes_medium | flag_needs_medium;
-// Read-modify-write and deallocation: the LUN's medium lock exclusively (Lun).
-constexpr uint32_t kAtomicWrite = kWrite | flag_exclusive_medium;
+// WRITE ATOMIC: the LUN's read barrier exclusively (Lun), so no read sees half of it.
+constexpr uint32_t kAtomicWrite = kWrite | flag_atomic_to_reads;
 // SANITIZE OVERWRITE / BLOCK ERASE: change the whole medium, run on the blocking-work hook in
 // chunks and complete when done (sanitize.cpp).
 constexpr uint32_t kSanitize = flag_writes_medium | flag_completes_later;
@@ -105,10 +105,10 @@ constexpr std::array kCommands{
         h::execute_read_defect_data},
     CommandDescriptor{"WRITE SAME(10)", 0x41, {}, 10,
         {0x41, 0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::to_device, kAtomicWrite, h::parse_write_same, h::execute_write_same},
+        D::to_device, kWrite, h::parse_write_same, h::execute_write_same},
     CommandDescriptor{"UNMAP", 0x42, {}, 10,
         {0x42, 0x01, 0x00, 0x00, 0x00, 0x00, 0x1F, 0xFF, 0xFF, 0x00},
-        D::to_device, kAtomicWrite, h::parse_unmap, h::execute_unmap},
+        D::to_device, kWrite, h::parse_unmap, h::execute_unmap, h::unmap_lock_ranges},
     // SANITIZE (SBC-4 §5.30): byte 1 IMMED, AUSE, SERVICE ACTION; PARAMETER LIST LENGTH.
     // CRYPTOGRAPHIC ERASE (03h) has no entry: not supported (sanitize.cpp).
     CommandDescriptor{"SANITIZE OVERWRITE", 0x48, 0x01, 10,
@@ -142,13 +142,14 @@ constexpr std::array kCommands{
         {0x5F, 0x1F, 0xFF, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00},
         D::to_device, kAllowed | flag_saves_state, h::parse_persistent_reserve_out,
         h::execute_persistent_reserve_out},
-    // EXTENDED COPY(LID1) (SPC-4 §6.4): the copy reaches other LUNs' stores; the destination's
-    // write protection and medium lock are taken per segment (extended_copy.cpp).
+    // EXTENDED COPY(LID1) (SPC-4 §6.4): the copy reaches other LUNs' stores; it runs holding the
+    // LBA locks of every destination range, and checks each destination's write protection
+    // per segment (extended_copy.cpp).
     CommandDescriptor{"EXTENDED COPY(LID1)", 0x83, 0x00, 16,
         {0x83, 0x1F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
          0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
         D::to_device, flag_accesses_medium | flag_reaches_other_luns, h::parse_extended_copy,
-        h::execute_extended_copy},
+        h::execute_extended_copy, h::extended_copy_lock_ranges},
     // RECEIVE COPY RESULTS (SPC-4 §6.18): LIST IDENTIFIER, ALLOCATION LENGTH.
     CommandDescriptor{"RECEIVE COPY STATUS(LID1)", 0x84, 0x00, 16,
         {0x84, 0x1F, 0xFF, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -173,7 +174,8 @@ constexpr std::array kCommands{
     CommandDescriptor{"COMPARE AND WRITE", 0x89, {}, 16,
         {0x89, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0x00, 0x00, 0x00, 0xFF, 0x1F, 0x00},
-        D::to_device, kAtomicWrite, h::parse_compare_and_write, h::execute_compare_and_write},
+        D::to_device, kWrite | flag_compare_and_write, h::parse_compare_and_write,
+        h::execute_compare_and_write},
     CommandDescriptor{"WRITE(16)", 0x8A, {}, 16,
         {0x8A, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
@@ -181,7 +183,7 @@ constexpr std::array kCommands{
     CommandDescriptor{"ORWRITE(16)", 0x8B, {}, 16,
         {0x8B, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kAtomicWrite, h::parse_write, h::execute_orwrite},
+        D::to_device, kWrite, h::parse_write, h::execute_orwrite},
     CommandDescriptor{"WRITE AND VERIFY(16)", 0x8E, {}, 16,
         {0x8E, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
@@ -201,7 +203,7 @@ constexpr std::array kCommands{
     CommandDescriptor{"WRITE SAME(16)", 0x93, {}, 16,
         {0x93, 0xF9, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kAtomicWrite, h::parse_write_same, h::execute_write_same},
+        D::to_device, kWrite, h::parse_write_same, h::execute_write_same},
     // WRITE ATOMIC(16) (SBC-4 §5.48): byte 1 WRPROTECT, DPO, FUA; bytes 10-11 ATOMIC BOUNDARY
     // (nonzero rejected in parse); bytes 12-13 TRANSFER LENGTH.
     CommandDescriptor{"WRITE ATOMIC(16)", 0x9C, {}, 16,

@@ -12,7 +12,9 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
+#include "target/ats/lock_table.hpp"
 #include "target/scsi/command.hpp"
 #include "target/scsi/sense.hpp"
 
@@ -32,7 +34,8 @@ enum CommandFlag : uint32_t {
     // SAM-5 incorrect LUN selection; SPC-4 §6.6, §6.39, §6.33: answered for a LUN that does not
     // exist.
     flag_answers_without_lun = 1u << 1,
-    // Changes the medium: DATA PROTECT / WRITE PROTECTED on a read-only LUN; takes LBA locks.
+    // Changes the medium: DATA PROTECT / WRITE PROTECTED on a read-only LUN; runs holding the
+    // LBA lock table's stripes for the blocks it writes (CommandDescriptor::lock_ranges).
     flag_writes_medium = 1u << 2,
     // Calls the block store: runs through the LUN's blocking-work hook when the store blocks.
     flag_accesses_medium = 1u << 3,
@@ -44,10 +47,10 @@ enum CommandFlag : uint32_t {
     flag_reads_medium = 1u << 5,
     // May save LUN state to a file (APTPL): runs through the blocking-work hook when it does.
     flag_saves_state = 1u << 6,
-    // Reads and then changes the medium as one atomic step (COMPARE AND WRITE, ORWRITE) or
-    // deallocates it (UNMAP, WRITE SAME): runs holding the LUN's medium lock exclusively, while
-    // every other flag_writes_medium command holds it shared (Lun::execute_under_medium_lock).
-    flag_exclusive_medium = 1u << 7,
+    // Reads never see part of it (WRITE ATOMIC(16), SBC-4 §4.29): runs holding the LUN's read
+    // barrier exclusively while every medium read holds it shared. Writers exclude each other
+    // through the LBA lock table, not through this.
+    flag_atomic_to_reads = 1u << 7,
     // Reaches the block stores of other LUNs of the target (EXTENDED COPY): always runs through
     // the blocking-work hook, whether or not this LUN's own store blocks.
     flag_reaches_other_luns = 1u << 8,
@@ -61,6 +64,8 @@ enum CommandFlag : uint32_t {
     // §5.25) it ends in NOT READY, MEDIUM NOT PRESENT. INQUIRY, REPORT LUNS, REQUEST SENSE, MODE
     // SENSE, PREVENT ALLOW MEDIUM REMOVAL and START STOP UNIT work without a medium.
     flag_needs_medium = 1u << 14,
+    // COMPARE AND WRITE: accounted as ATS (successes, miscompares, latency; target/ats).
+    flag_compare_and_write = 1u << 15,
 };
 
 // What parse() decodes from the CDB (and from the transport's expected transfer length) for
@@ -119,10 +124,18 @@ struct CommandContext {
     TargetDevice* device = nullptr;
     // Set by the dispatcher for flag_completes_later commands only.
     std::function<void(const CommandResult&)> complete;
+    // COMPARE AND WRITE: where the handler leaves what the medium held when it miscompares
+    // (the accounting's hot-block images); nullptr when nobody wants it.
+    std::vector<uint8_t>* miscompare_image = nullptr;
 };
 
 using ParseFn = CommandResult (*)(CommandContext&);
 using ExecuteFn = CommandResult (*)(CommandContext&);
+// The blocks a writer changes, after parse(): for commands whose ranges are in the parameter
+// data (UNMAP descriptors, EXTENDED COPY destinations). Without one, a flag_writes_medium
+// command locks [cdb.lba, cdb.lba + cdb.blocks). Ranges of a list that does not parse are
+// left out: execute() then fails on it before writing anything.
+using LockRangesFn = std::vector<ats::LockRange> (*)(const CommandContext&);
 
 struct CommandDescriptor {
     std::string_view name;
@@ -134,6 +147,7 @@ struct CommandDescriptor {
     uint32_t flags = 0;
     ParseFn parse = nullptr;
     ExecuteFn execute = nullptr;
+    LockRangesFn lock_ranges = nullptr;
 
     bool has(CommandFlag f) const { return (flags & f) != 0; }
 };

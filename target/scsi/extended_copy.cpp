@@ -165,9 +165,9 @@ CommandResult resolve_segment(const CommandContext& ctx, std::span<const uint8_t
     return CommandResult::good();
 }
 
-// Moves one segment in chunks; the destination write takes that LUN's write path (its medium
-// lock shared, write-through when its WCE is 0). Overlapping ranges on one LUN copy backwards
-// when the destination lies above the source, as memmove does.
+// Moves one segment in chunks, write-through when the destination's WCE is 0. The dispatcher
+// holds the LBA locks of every destination range (extended_copy_lock_ranges) meanwhile. Overlapping
+// ranges on one LUN copy backwards when the destination lies above the source, as memmove does.
 CommandResult copy_segment(const Segment& s, uint64_t& bytes_done) {
     Lun& src = *s.source;
     Lun& dst = *s.destination;
@@ -188,11 +188,7 @@ CommandResult copy_segment(const Segment& s, uint64_t& bytes_done) {
                          s.source_offset + at, backend::to_string(st));
             return CommandResult::fail(SenseReason::copy_aborted);
         }
-        backend::Status st;
-        {
-            auto lock = dst.lock_medium_shared();
-            st = dst.store().write(s.destination_offset + at, chunk, stable);
-        }
+        const backend::Status st = dst.store().write(s.destination_offset + at, chunk, stable);
         if (!st.ok()) {
             spdlog::warn("scsi: EXTENDED COPY write of LUN {} at byte {} failed: {}", dst.id(),
                          s.destination_offset + at, backend::to_string(st));
@@ -336,6 +332,22 @@ CommandResult parse_extended_copy(CommandContext& ctx) {
         return CommandResult::fail(SenseReason::invalid_field_in_command_information_unit);
     }
     return CommandResult::good();
+}
+
+std::vector<ats::LockRange> extended_copy_lock_ranges(const CommandContext& ctx) {
+    std::vector<ats::LockRange> ranges;
+    const uint32_t n = ctx.cdb.parameter_list_length;
+    std::vector<Cscd> cscds;
+    std::vector<Segment> segments;
+    if (n == 0 || !parse_parameter_list(ctx, ctx.cmd.data_out.first(n), cscds, segments).ok()) {
+        return ranges;
+    }
+    for (const Segment& s : segments) {
+        const uint64_t bs = s.destination->settings().block_size;
+        ranges.push_back(
+            {s.destination->lock_key(), s.destination_offset / bs, (s.bytes + bs - 1) / bs});
+    }
+    return ranges;
 }
 
 CommandResult execute_extended_copy(CommandContext& ctx) {

@@ -49,6 +49,7 @@ CommandResult parse_write_same(CommandContext& ctx);
 CommandResult execute_write_same(CommandContext& ctx);
 CommandResult parse_unmap(CommandContext& ctx);
 CommandResult execute_unmap(CommandContext& ctx);
+std::vector<ats::LockRange> unmap_lock_ranges(const CommandContext& ctx);
 CommandResult parse_get_lba_status(CommandContext& ctx);
 CommandResult execute_get_lba_status(CommandContext& ctx);
 
@@ -98,6 +99,7 @@ CommandResult execute_read_defect_data(CommandContext& ctx);
 // extended_copy.cpp: EXTENDED COPY (LID1), RECEIVE COPY RESULTS (SPC-4 §6.4, §6.18)
 CommandResult parse_extended_copy(CommandContext& ctx);
 CommandResult execute_extended_copy(CommandContext& ctx);
+std::vector<ats::LockRange> extended_copy_lock_ranges(const CommandContext& ctx);
 CommandResult parse_receive_copy_results(CommandContext& ctx);
 CommandResult execute_receive_copy_results(CommandContext& ctx);
 

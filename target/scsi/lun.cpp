@@ -1,5 +1,8 @@
 #include "target/scsi/lun.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -7,16 +10,62 @@
 
 namespace atsarray::scsi {
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<uint64_t> next_lock_key{1};
+
+uint64_t micros(Clock::duration d) {
+    return static_cast<uint64_t>(
+        std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count()));
+}
+
+// The little-endian integer of up to 8 bytes from `offset`: VMFS fields are little-endian
+// (../shared/VMFS-ATS.md), and so is ats-counter's counter.
+uint64_t le_value_at(std::span<const uint8_t> image, size_t offset) {
+    uint64_t v = 0;
+    const size_t n = offset < image.size() ? std::min<size_t>(8, image.size() - offset) : 0;
+    for (size_t i = 0; i < n; ++i) {
+        v |= static_cast<uint64_t>(image[offset + i]) << (8 * i);
+    }
+    return v;
+}
+
+}  // namespace
+
+// One command past its descriptor lookup: what it needs from its checks to its completion,
+// shared by the lock grant, the worker job and the abort hook.
+struct Lun::Run {
+    Run(Command& c, Completion d) : cmd(c), done(std::move(d)) {}
+
+    Command& cmd;
+    Completion done;
+    Clock::time_point started = Clock::now();
+    const CommandDescriptor* descriptor = nullptr;
+    std::optional<CommandContext> ctx;
+    bool blocks = false;  // runs on the blocking-work hook
+    Clock::time_point lock_requested{};
+    uint64_t lock_wait_us = 0;
+    std::atomic<bool> aborted{false};
+    ats::LockGuard locks;
+    std::vector<uint8_t> miscompare_image;  // COMPARE AND WRITE: the medium's block
+    std::shared_ptr<Lun> keep_alive;        // while a grant or a worker job is pending
+};
+
 uint64_t nexus_id_of(const Command& cmd) {
     return cmd.nexus != nullptr ? cmd.nexus->id : 0;
 }
 
 Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
-         SubmitBlocking submit_blocking)
+         SubmitBlocking submit_blocking, LunServices services)
     : settings_(std::move(settings)),
       store_(std::move(store)),
       submit_blocking_(std::move(submit_blocking)),
-      reservations_(settings_.state_path) {
+      reservations_(settings_.state_path),
+      locks_(services.locks ? std::move(services.locks) : std::make_shared<ats::LockTable>(256)),
+      lock_key_(next_lock_key.fetch_add(1)),
+      accounting_(std::move(services.accounting)) {
     if (!store_) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) + ": no block store");
     }
@@ -111,9 +160,64 @@ backend::Status Lun::flush() {
     return store_->flush();
 }
 
-void Lun::finish(Command& cmd, const Completion& done, const CommandResult& result) const {
-    apply_result(cmd, result, sense_format());
-    done(cmd);
+void Lun::finish(Run& run, const CommandResult& result) {
+    apply_result(run.cmd, result, sense_format());
+    if (accounting_) {
+        account(run, result);
+    }
+    const Completion done = std::move(run.done);
+    done(run.cmd);
+}
+
+// The one place a finished command is accounted (target/ats/accounting.hpp).
+void Lun::account(const Run& run, const CommandResult& result) {
+    const Command& cmd = run.cmd;
+    const CommandDescriptor* d = run.descriptor;
+    ats::CommandRecord r;
+    r.target = settings_.target_name;
+    r.lun = settings_.id;
+    if (cmd.nexus != nullptr) {
+        r.initiator_name = cmd.nexus->initiator_name;
+        r.initiator_port = cmd.nexus->initiator_port;
+        r.address = cmd.nexus->peer_address;
+    }
+    r.op = d == nullptr                     ? ats::Op::other
+           : d->has(flag_compare_and_write) ? ats::Op::ats
+           : d->has(flag_writes_medium)     ? ats::Op::write
+           : d->has(flag_reads_medium)      ? ats::Op::read
+                                            : ats::Op::other;
+    r.failed = cmd.status != Status::good && cmd.status != Status::condition_met;
+    r.latency_us = micros(Clock::now() - run.started);
+    r.lock_wait_us = run.lock_wait_us;
+    const bool miscompare = r.op == ats::Op::ats && result.reason == SenseReason::miscompare;
+    if (r.op == ats::Op::ats && run.ctx) {
+        r.lba = run.ctx->cdb.lba;
+        r.ats_result = miscompare ? ats::AtsResult::miscompare
+                       : r.failed ? ats::AtsResult::error
+                                  : ats::AtsResult::success;
+        if (miscompare) {
+            const size_t length = std::min<size_t>(
+                {ats::Registry::image_bytes, cmd.data_out.size(), run.miscompare_image.size()});
+            r.miscompare_offset = static_cast<uint32_t>(result.information.value_or(0));
+            r.expected = cmd.data_out.first(length);
+            r.actual = std::span<const uint8_t>(run.miscompare_image).first(length);
+        }
+    }
+    accounting_->record(r);
+    if (miscompare) {
+        if (const auto held_back = miscompare_log_.admit()) {
+            const size_t at = r.miscompare_offset;
+            spdlog::warn(
+                "ats miscompare lun {} lba {} initiator {} offset {} expected={} got={} "
+                "(target {}, from {}){}",
+                r.lun, r.lba, r.initiator_name, at,
+                le_value_at(
+                    cmd.data_out.first(std::min(cmd.data_out.size(), run.miscompare_image.size())),
+                    at),
+                le_value_at(run.miscompare_image, at), r.target, r.address,
+                *held_back != 0 ? fmt::format(" ({} more not logged)", *held_back) : "");
+        }
+    }
 }
 
 void Lun::execute(Command& cmd, Completion done) {
@@ -122,21 +226,24 @@ void Lun::execute(Command& cmd, Completion done) {
 }
 
 // The fixed order of steps for one command (STYLE.md): descriptor lookup, unit attention,
-// reservation conflict, CDB checks and parse, write protection, then execute under
-// (a later issue) the LBA lock table, on the blocking-work hook when the store blocks.
+// reservation conflict, CDB checks and parse, write protection, then execute holding the LBA
+// locks of the blocks it writes, on the blocking-work hook when the store blocks.
 void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_inventory) {
     cmd.status = Status::good;
     cmd.sense = SenseData{};
     cmd.data_out_wanted = 0;
+    cmd.abort = nullptr;
+    auto run = std::make_shared<Run>(cmd, std::move(done));
 
     CommandResult lookup_error;
     const CommandDescriptor* descriptor = find_command(cmd.cdb, lookup_error);
+    run->descriptor = descriptor;
 
     // SBC-4 §4.11.3: a sanitize operation in progress (or failed) answers before a pending unit
     // attention, so a new I_T nexus sees SANITIZE IN PROGRESS too (libiscsi Sanitize.Reset).
     if (descriptor == nullptr || !descriptor->has(flag_allowed_during_sanitize)) {
         if (auto refused = sanitize_.refuse(descriptor)) {
-            finish(cmd, done, CommandResult::fail(*refused));
+            finish(*run, CommandResult::fail(*refused));
             return;
         }
     }
@@ -145,56 +252,93 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     // with an unknown opcode.
     if (descriptor == nullptr || !descriptor->has(flag_allowed_with_unit_attention)) {
         if (auto ua = unit_attentions_.take(nexus_id_of(cmd))) {
-            finish(cmd, done, CommandResult::fail(*ua));
+            finish(*run, CommandResult::fail(*ua));
             return;
         }
     }
     if (descriptor == nullptr) {
-        finish(cmd, done, lookup_error);
+        finish(*run, lookup_error);
         return;
     }
     // SBC-4 §5.25: with the removable medium ejected, a command that needs it is NOT READY.
     if (descriptor->has(flag_needs_medium) && !medium_present()) {
-        finish(cmd, done, CommandResult::fail(SenseReason::medium_not_present));
+        finish(*run, CommandResult::fail(SenseReason::medium_not_present));
         return;
     }
     if (CommandResult conflict = reservations_.check(cmd.nexus, *descriptor); !conflict.ok()) {
-        finish(cmd, done, conflict);
+        finish(*run, conflict);
         return;
     }
 
     // SBC-3 (write protection): a write to a write-protected medium ends in DATA PROTECT, WRITE
     // PROTECTED, whatever else is wrong with it (LIO checks it at LUN lookup as well).
     if (descriptor->has(flag_writes_medium) && write_protected()) {
-        finish(cmd, done, CommandResult::fail(SenseReason::write_protected));
+        finish(*run, CommandResult::fail(SenseReason::write_protected));
         return;
     }
-    CommandContext ctx{cmd, *descriptor, this, lun_inventory, &settings_, {}, device_};
+    CommandContext& ctx = run->ctx.emplace(
+        CommandContext{cmd, *descriptor, this, lun_inventory, &settings_, {}, device_});
     CommandResult result = prepare_command(ctx);
     if (!result.ok()) {
-        finish(cmd, done, result);
+        finish(*run, result);
         return;
     }
     if (descriptor->has(flag_completes_later)) {
-        std::shared_ptr<Lun> keep_alive = weak_from_this().lock();
-        ctx.complete = [this, keep_alive, &cmd, done](const CommandResult& r) {
-            finish(cmd, done, r);
-        };
-        if (CommandResult started = execute_command(ctx); !started.ok()) {
-            finish(cmd, done, started);
+        // The completion goes to a copy of the context, so the Run does not own what owns it.
+        CommandContext later = ctx;
+        run->keep_alive = weak_from_this().lock();
+        later.complete = [this, run](const CommandResult& r) { finish(*run, r); };
+        if (CommandResult started = execute_command(later); !started.ok()) {
+            finish(*run, started);
         }
         return;
     }
-    if (descriptor->has(flag_accesses_medium)) {
-        run_blocking_step(cmd, std::move(done), ctx,
-                          store_->blocking() || descriptor->has(flag_reaches_other_luns));
+    const bool medium = descriptor->has(flag_accesses_medium);
+    if (!medium && !descriptor->has(flag_saves_state)) {
+        finish(*run, execute_command(ctx));
         return;
     }
-    if (descriptor->has(flag_saves_state)) {
-        run_blocking_step(cmd, std::move(done), ctx, reservations_.persist_supported());
+    run->blocks = medium ? store_->blocking() || descriptor->has(flag_reaches_other_luns)
+                         : reservations_.persist_supported();
+    // From here on the command may finish on another thread, after execute() returned.
+    ctx.lun_inventory = {};
+    run->keep_alive = weak_from_this().lock();
+    if (descriptor->has(flag_compare_and_write)) {
+        ctx.miscompare_image = &run->miscompare_image;
+    }
+    cmd.abort = [weak = std::weak_ptr<Run>(run)] {
+        if (auto r = weak.lock()) {
+            r->aborted.store(true);
+        }
+    };
+    lock_and_run(run);
+}
+
+// Every writer holds the stripes covering the blocks it writes from before its first read
+// (COMPARE AND WRITE's compare) until its last write has returned, so no two writers of a
+// block ever overlap and an ATS is atomic with respect to every other writer (SBC-4 §5.3).
+void Lun::lock_and_run(const std::shared_ptr<Run>& run) {
+    const CommandContext& ctx = *run->ctx;
+    const CommandDescriptor& d = ctx.descriptor;
+    std::vector<ats::LockRange> ranges;
+    if (d.lock_ranges != nullptr) {
+        ranges = d.lock_ranges(ctx);
+    } else if (d.has(flag_writes_medium) && ctx.cdb.blocks != 0) {
+        ranges.push_back({lock_key_, ctx.cdb.lba, ctx.cdb.blocks});
+    }
+    if (ranges.empty()) {
+        run_step(run, true);
         return;
     }
-    finish(cmd, done, execute_command(ctx));
+    run->lock_requested = Clock::now();
+    locks_->acquire(ranges, [this, run](ats::LockGuard guard) {
+        run->lock_wait_us = micros(Clock::now() - run->lock_requested);
+        // A grant after a wait runs on the releasing command's thread: hand the work to a
+        // worker rather than run it there (and chain grant after grant down one stack).
+        const bool waited = guard.waited();
+        run->locks = std::move(guard);
+        run_step(run, !waited);
+    });
 }
 
 bool Lun::submit_blocking(std::function<void()> job) {
@@ -206,29 +350,37 @@ bool Lun::submit_blocking(std::function<void()> job) {
     return true;
 }
 
-CommandResult Lun::execute_under_medium_lock(CommandContext& ctx) {
-    if (ctx.descriptor.has(flag_exclusive_medium)) {
-        std::unique_lock lock(medium_mutex_);
+void Lun::run_step(const std::shared_ptr<Run>& run, bool may_run_inline) {
+    if (!submit_blocking_ || (!run->blocks && may_run_inline)) {
+        run_now(*run);
+        return;
+    }
+    submit_blocking_([this, run] { run_now(*run); });
+}
+
+void Lun::run_now(Run& run) {
+    // ABORT TASK, a reset or an I_T nexus loss (SAM-5): a task that has not started never
+    // executes.
+    if (run.aborted.load()) {
+        run.locks.release();
+        finish(run, CommandResult::fail(SenseReason::task_aborted));
+        return;
+    }
+    const CommandResult result = execute_with_read_barrier(*run.ctx);
+    run.locks.release();
+    finish(run, result);
+}
+
+CommandResult Lun::execute_with_read_barrier(CommandContext& ctx) {
+    if (ctx.descriptor.has(flag_atomic_to_reads)) {
+        std::unique_lock lock(read_barrier_);
         return execute_command(ctx);
     }
-    // Reads hold it shared too: a read never sees half of a WRITE ATOMIC(16) (SBC-4 §4.29).
-    if (ctx.descriptor.has(flag_writes_medium) || ctx.descriptor.has(flag_reads_medium)) {
-        std::shared_lock lock(medium_mutex_);
+    if (ctx.descriptor.has(flag_reads_medium)) {
+        std::shared_lock lock(read_barrier_);
         return execute_command(ctx);
     }
     return execute_command(ctx);
-}
-
-void Lun::run_blocking_step(Command& cmd, Completion done, CommandContext ctx, bool blocks) {
-    if (!blocks || !submit_blocking_) {
-        finish(cmd, done, execute_under_medium_lock(ctx));
-        return;
-    }
-    ctx.lun_inventory = {};
-    std::shared_ptr<Lun> keep_alive = weak_from_this().lock();
-    submit_blocking_([this, keep_alive, &cmd, done = std::move(done), ctx]() mutable {
-        finish(cmd, done, execute_under_medium_lock(ctx));
-    });
 }
 
 }  // namespace atsarray::scsi

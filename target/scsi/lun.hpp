@@ -13,6 +13,9 @@
 #include <string>
 
 #include "backend/block_store.hpp"
+#include "target/ats/accounting.hpp"
+#include "target/ats/lock_table.hpp"
+#include "target/ats/rate_limit.hpp"
 #include "target/scsi/command.hpp"
 #include "target/scsi/command_table.hpp"
 #include "target/scsi/reservations.hpp"
@@ -76,6 +79,15 @@ struct ModeState {
     bool software_write_protect = false;  // control page SWP (SPC-4 §7.5.8): writes DATA PROTECT
 };
 
+// What every LUN of a daemon shares.
+struct LunServices {
+    // The striped LBA lock table every writer of every LUN goes through (EXTENDED COPY locks
+    // blocks of several LUNs at once); a LUN given none gets a table of its own.
+    std::shared_ptr<ats::LockTable> locks;
+    // Where finished commands are accounted (ATS, latency); nullptr: nowhere.
+    std::shared_ptr<ats::Registry> accounting;
+};
+
 class Lun : public std::enable_shared_from_this<Lun> {
   public:
     // Runs blocking work (a block-store call) off the caller's thread, e.g. on backend::IoPool.
@@ -84,11 +96,13 @@ class Lun : public std::enable_shared_from_this<Lun> {
     // Throws std::invalid_argument (start-up only) when the settings do not fit the store.
     // Without submit_blocking, or with a store whose blocking() is false, work runs inline.
     Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
-        SubmitBlocking submit_blocking = {});
+        SubmitBlocking submit_blocking = {}, LunServices services = {});
 
     // Runs one command; `done` is called exactly once, possibly on a worker thread. The Command
     // must stay alive until then. `lun_inventory` (REPORT LUNS) is only read before execute()
-    // returns; the two-argument form reports this LUN alone.
+    // returns; the two-argument form reports this LUN alone. While a command that accesses the
+    // medium waits for its LBA locks or for a worker, execute() leaves cmd.abort set: calling it
+    // (task management, I_T nexus loss) makes the command end in TASK ABORTED without executing.
     void execute(Command& cmd, Completion done);
     void execute(Command& cmd, Completion done, std::span<const uint64_t> lun_inventory);
 
@@ -118,11 +132,10 @@ class Lun : public std::enable_shared_from_this<Lun> {
     // False while a removable medium is ejected (START STOP UNIT LOEJ, SBC-4 §5.25).
     bool medium_present() const { return medium_present_.load(); }
     void set_medium_present(bool present) { medium_present_.store(present); }
-    // The medium lock held shared, as every write holds it: EXTENDED COPY writing into this LUN
-    // on behalf of a command received by another one.
-    std::shared_lock<std::shared_mutex> lock_medium_shared() {
-        return std::shared_lock(medium_mutex_);
-    }
+    // The LBA lock table this LUN's writers go through, and this LUN's key in it (unique in
+    // the process).
+    ats::LockTable& lock_table() { return *locks_; }
+    uint64_t lock_key() const { return lock_key_; }
 
     // I_T nexus events and resets, as TargetDevice reports them: unit attentions and
     // reservations both follow them.
@@ -139,9 +152,14 @@ class Lun : public std::enable_shared_from_this<Lun> {
     [[nodiscard]] backend::Status flush();
 
   private:
-    void run_blocking_step(Command& cmd, Completion done, CommandContext ctx, bool blocks);
-    CommandResult execute_under_medium_lock(CommandContext& ctx);
-    void finish(Command& cmd, const Completion& done, const CommandResult& result) const;
+    struct Run;  // one command past its checks (lun.cpp)
+    void lock_and_run(const std::shared_ptr<Run>& run);
+    void run_step(const std::shared_ptr<Run>& run, bool may_run_inline);
+    void run_now(Run& run);
+    CommandResult execute_with_read_barrier(CommandContext& ctx);
+    // Every command ends here: status and sense, accounting, then `done`.
+    void finish(Run& run, const CommandResult& result);
+    void account(const Run& run, const CommandResult& result);
 
     LunSettings settings_;
     std::shared_ptr<backend::BlockStore> store_;
@@ -149,13 +167,16 @@ class Lun : public std::enable_shared_from_this<Lun> {
     UnitAttentions unit_attentions_;
     Reservations reservations_;
     TargetDevice* device_ = nullptr;
+    std::shared_ptr<ats::LockTable> locks_;
+    uint64_t lock_key_;
+    std::shared_ptr<ats::Registry> accounting_;
+    ats::RateLimit miscompare_log_{10.0, 20.0};  // lines per second, burst
     mutable std::mutex mode_mutex_;
-    // The medium lock: COMPARE AND WRITE, ORWRITE, UNMAP and WRITE SAME hold it exclusively, every
-    // other write shared, plain reads not at all, so a read-compare-write is atomic with respect
-    // to every other write to the LUN (SBC-4 §5.3). Taken only inside the blocking work (or
-    // inline for a non-blocking store, whose calls are short), never while an I/O thread waits
-    // on the block store. The striped LBA lock table replaces it with per-range locks.
-    std::shared_mutex medium_mutex_;
+    // The read barrier: WRITE ATOMIC(16) holds it exclusively, medium reads shared, so no read
+    // sees half of an atomic write (SBC-4 §4.29). Writers exclude each other per block through
+    // the LBA lock table instead. Taken only inside the blocking work (or inline for a
+    // non-blocking store, whose calls are short), never while an I/O thread waits on the store.
+    std::shared_mutex read_barrier_;
     ModeState mode_;
     SanitizeState sanitize_;
     std::atomic<bool> medium_present_{true};

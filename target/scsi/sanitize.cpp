@@ -3,12 +3,12 @@
 // reserved service action end in INVALID FIELD IN CDB through the command table's service
 // action lookup, and REPORT SUPPORTED OPERATION CODES does not list it.
 //
-// A sanitize operation runs in chunks on the LUN's blocking-work hook, one chunk per job, so it
-// holds a worker only for one chunk at a time; OVERWRITE is paced (LunSettings) because it
-// shares the pool and the store with every other LUN. While it runs, the LUN answers other
-// commands with NOT READY, SANITIZE IN PROGRESS (Lun::execute asks SanitizeState). Task
-// management and resets do not stop it (SBC-4 §4.11.3: a sanitize operation survives a logical
-// unit reset and an I_T nexus loss).
+// A sanitize operation runs in chunks on the LUN's blocking-work hook, one chunk per job under
+// the LBA locks of its blocks, so it holds a worker only for one chunk at a time; OVERWRITE is
+// paced (LunSettings) because it shares the pool and the store with every other LUN. While it runs,
+// the LUN answers other commands with NOT READY, SANITIZE IN PROGRESS (Lun::execute asks
+// SanitizeState). Task management and resets do not stop it (SBC-4 §4.11.3: a sanitize operation
+// survives a logical unit reset and an I_T nexus loss).
 
 #include <algorithm>
 #include <atomic>
@@ -133,6 +133,9 @@ class SanitizeJob : public std::enable_shared_from_this<SanitizeJob> {
     }
 
   private:
+    // One chunk per turn: take the LBA locks of its blocks (commands that passed the sanitize
+    // check before the operation began may still be writing), then write or erase it on the
+    // blocking-work hook. The lock may be granted later, on the thread of a releasing command.
     void step() {
         for (;;) {
             if (done_ >= total_) {
@@ -142,33 +145,67 @@ class SanitizeJob : public std::enable_shared_from_this<SanitizeJob> {
                 return;
             }
             const uint64_t offset = done_ % capacity_;
-            const bool overwrite = service_action_ == sa_overwrite;
-            const uint64_t n =
-                std::min(overwrite ? chunk_.size() : kEraseChunk, capacity_ - offset);
-            backend::Status st = backend::Status::success();
-            if (overwrite) {
-                pace();
-                const bool inverted = !inverted_.empty() && (done_ / capacity_) % 2 == 1;
-                std::span<const uint8_t> data = inverted ? inverted_ : chunk_;
-                auto lock = lun_.lock_medium_shared();
-                st = lun_.store().write(offset, data.first(n), false);
-            } else {
-                auto lock = lun_.lock_medium_shared();
-                st = lun_.store().unmap(offset, n);
+            const uint64_t n = std::min(
+                service_action_ == sa_overwrite ? chunk_.size() : kEraseChunk, capacity_ - offset);
+            const uint32_t bs = lun_.settings().block_size;
+            auto grant = std::make_shared<Grant>();
+            lun_.lock_table().acquire(
+                lun_.lock_key(), offset / bs, n / bs,
+                [self = shared_from_this(), grant, offset, n](ats::LockGuard guard) {
+                    grant->guard = std::move(guard);
+                    if (grant->state.exchange(Grant::granted) == Grant::caller_gone) {
+                        self->lun_.submit_blocking([self, grant, offset, n] {
+                            if (self->chunk(grant->guard, offset, n)) {
+                                self->step();
+                            }
+                        });
+                    }
+                });
+            if (grant->state.exchange(Grant::caller_gone) != Grant::granted) {
+                return;  // queued: the grant goes on from here
             }
-            if (!st.ok()) {
-                finish(CommandResult::fail(sense_reason_for(st, StoreOp::write)));
+            if (lun_.has_blocking_hook()) {
+                lun_.submit_blocking([self = shared_from_this(), grant, offset, n] {
+                    if (self->chunk(grant->guard, offset, n)) {
+                        self->step();
+                    }
+                });
                 return;
             }
-            done_ += n;
-            const double fraction = static_cast<double>(done_) / static_cast<double>(total_);
-            lun_.sanitize_state().set_progress(
-                static_cast<uint16_t>(std::min(65535.0, fraction * 65536.0)));
-            if (lun_.has_blocking_hook()) {
-                lun_.submit_blocking([self = shared_from_this()] { self->step(); });
+            if (!chunk(grant->guard, offset, n)) {
                 return;
             }
         }
+    }
+
+    // A granted LBA lock, handed from the granting thread to whoever goes on.
+    struct Grant {
+        enum : int { waiting = 0, granted = 1, caller_gone = 2 };
+        ats::LockGuard guard;
+        std::atomic<int> state{waiting};
+    };
+
+    // Writes or erases [offset, offset + n) holding `guard`; false when the operation ended.
+    bool chunk(ats::LockGuard& guard, uint64_t offset, uint64_t n) {
+        backend::Status st = backend::Status::success();
+        if (service_action_ == sa_overwrite) {
+            pace();
+            const bool inverted = !inverted_.empty() && (done_ / capacity_) % 2 == 1;
+            std::span<const uint8_t> data = inverted ? inverted_ : chunk_;
+            st = lun_.store().write(offset, data.first(n), false);
+        } else {
+            st = lun_.store().unmap(offset, n);
+        }
+        guard.release();
+        if (!st.ok()) {
+            finish(CommandResult::fail(sense_reason_for(st, StoreOp::write)));
+            return false;
+        }
+        done_ += n;
+        const double fraction = static_cast<double>(done_) / static_cast<double>(total_);
+        lun_.sanitize_state().set_progress(
+            static_cast<uint16_t>(std::min(65535.0, fraction * 65536.0)));
+        return true;
     }
 
     void pace() const {

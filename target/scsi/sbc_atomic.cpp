@@ -1,7 +1,8 @@
 // WRITE ATOMIC(16), SBC-4 §5.48 and §4.29: a WRITE(16) whose logical blocks every other command
-// sees either all old or all new. The descriptor's flag_exclusive_medium makes Lun run it holding
-// the LUN's medium lock exclusively, while every other medium read and write holds it shared, so
-// nothing interleaves with it. Not atomic across a power loss: the store's write is one pwrite.
+// sees either all old or all new. Like every writer it holds the LBA locks of its blocks, so no
+// other write interleaves; its descriptor's flag_atomic_to_reads makes Lun also hold the LUN's
+// read barrier exclusively, which every medium read holds shared, so no read sees half of it.
+// Not atomic across a power loss: the store's write is one pwrite.
 
 #include <algorithm>
 #include <cstdint>

@@ -1,9 +1,9 @@
 // The VAAI block commands and thin provisioning (SBC-4): COMPARE AND WRITE (§5.3, VMware's
 // ATS), WRITE SAME(10/16) (§5.50, §5.51), UNMAP (§5.30) and GET LBA STATUS (§5.21).
 //
-// COMPARE AND WRITE, WRITE SAME and UNMAP carry flag_exclusive_medium: Lun runs them holding its
-// medium lock exclusively (every other write holds it shared), so the read, compare and write of
-// an ATS are one atomic step with respect to every other write to the LUN.
+// Lun runs every writer holding the LBA lock table's stripes for its blocks (UNMAP: every
+// descriptor's range, unmap_lock_ranges), so the read, compare and write of an ATS are one atomic
+// step with respect to every other write to the same blocks, while writes elsewhere go on.
 
 #include <algorithm>
 #include <array>
@@ -133,6 +133,9 @@ CommandResult execute_compare_and_write(CommandContext& ctx) {
     const auto [at, unused] = std::mismatch(medium.begin(), medium.end(), verify.begin());
     if (at != medium.end()) {
         const auto first_difference = static_cast<uint64_t>(at - medium.begin());
+        if (ctx.miscompare_image != nullptr) {
+            *ctx.miscompare_image = std::move(medium);
+        }
         spdlog::debug("scsi: LUN {} COMPARE AND WRITE at LBA {} miscompares at byte {}", lun.id(),
                       ctx.cdb.lba, first_difference);
         return CommandResult::with_information(SenseReason::miscompare, first_difference);
@@ -217,6 +220,30 @@ CommandResult parse_unmap(CommandContext& ctx) {
     }
     ctx.cdb.parameter_list_length = take;
     return CommandResult::good();
+}
+
+std::vector<ats::LockRange> unmap_lock_ranges(const CommandContext& ctx) {
+    std::vector<ats::LockRange> ranges;
+    const uint32_t n = ctx.cdb.parameter_list_length;
+    if (n < kUnmapHeader) {
+        return ranges;
+    }
+    std::span<const uint8_t> p = ctx.cmd.data_out.first(n);
+    const size_t descriptor_length = get_be16(p, 2);
+    const size_t count =
+        std::min<size_t>(std::min(descriptor_length, p.size() - kUnmapHeader) / kUnmapDescriptor,
+                         kMaxUnmapBlockDescriptors);
+    const uint64_t block_count = ctx.lun->settings().block_count;
+    for (size_t i = 0; i < count; ++i) {
+        const size_t at = kUnmapHeader + i * kUnmapDescriptor;
+        const uint64_t lba = get_be64(p, at);
+        const uint32_t blocks = get_be32(p, at + 8);
+        if (blocks != 0 && lba < block_count) {
+            ranges.push_back(
+                {ctx.lun->lock_key(), lba, std::min<uint64_t>(blocks, block_count - lba)});
+        }
+    }
+    return ranges;
 }
 
 CommandResult execute_unmap(CommandContext& ctx) {

@@ -74,6 +74,7 @@ constexpr std::array<SenseEntry, static_cast<size_t>(SenseReason::count_)> kSens
      "INSUFFICIENT REGISTRATION RESOURCES"},
     {R::busy, S::busy, K::no_sense, 0x00, 0x00, "BUSY"},
     {R::task_set_full, S::task_set_full, K::no_sense, 0x00, 0x00, "TASK SET FULL"},
+    {R::task_aborted, S::task_aborted, K::no_sense, 0x00, 0x00, "TASK ABORTED"},
     {R::too_many_target_descriptors, S::check_condition, K::illegal_request, 0x26, 0x06,
      "TOO MANY TARGET DESCRIPTORS"},
     {R::unsupported_target_descriptor_type, S::check_condition, K::illegal_request, 0x26, 0x07,

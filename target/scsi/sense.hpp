@@ -60,6 +60,7 @@ enum class SenseReason : uint8_t {
     insufficient_registration_resources,
     busy,
     task_set_full,
+    task_aborted,  // TASK ABORTED status (SAM-5 §5.3): a task ended by task management
     // EXTENDED COPY (SPC-4 §6.4): parameter list checks and copy manager failures.
     too_many_target_descriptors,
     unsupported_target_descriptor_type,

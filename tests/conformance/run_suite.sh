@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts atsarray on a loopback port, runs libiscsi's whole conformance suite (iscsi-test-cu,
 # Debian libiscsi-bin) with a second URL for the multipath tests on a file LUN with 512-byte blocks
-# and on a memory LUN with 4096-byte blocks, the read-only and removable-medium tests on LUNs
+# and on a RocksDB LUN with 4096-byte blocks, the read-only and removable-medium tests on LUNs
 # configured that way, and fails on any failed test or any skip not listed in expected_skips.txt.
 # usage: run_suite.sh ATSARRAY_BINARY [TESTS]   (TESTS: iscsi-test-cu -t patterns, comma separated;
 #                                                default: every test)
@@ -12,11 +12,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 target=iqn.2026-11.org.atsarray:conformance
-# LUN 0: file, 512-byte blocks; LUN 1: memory, 4096-byte blocks (the whole suite on both);
+# LUN 0: file, 512-byte blocks; LUN 1: RocksDB, 4096-byte blocks (the whole suite on both);
 # LUN 2: read-only file (libiscsi's ReadOnly tests need one); LUN 3: removable memory LUN (its
 # PreventAllow, StartStopUnit and NoMedia tests need RMB=1).
 truncate -s 16M "$work/lun2.img"
 cat >"$work/atsarray.toml" <<TOML
+data_dir = "data"
 [[portal]]
 address = "127.0.0.1"
 port = $port
@@ -44,7 +45,7 @@ removable = true
 name = "$target-4k"
 [[target.lun]]
 id = 1
-backend = "memory"
+backend = "rocksdb"
 size = "64MiB"
 block_size = 4096
 TOML
@@ -84,7 +85,7 @@ classify() {
 }
 run 0 "file, 512-byte blocks" "$tests" &
 pass0=$!
-run 1 "memory, 4096-byte blocks" "$tests" &
+run 1 "rocksdb, 4096-byte blocks" "$tests" &
 pass1=$!
 wait "$pass0" "$pass1"
 classify 0

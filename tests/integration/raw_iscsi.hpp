@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace atsarray::testing {
 
 inline void put32(std::vector<uint8_t>& b, size_t at, uint32_t v) {
@@ -171,6 +173,50 @@ class RawConnection {
 
     int fd_ = -1;
     bool connected_ = false;
+};
+
+// A raw session logged straight into full feature phase; tracks the next CmdSN.
+struct RawSession {
+    RawSession(uint16_t port, const std::string& target_name, const std::string& initiator)
+        : conn(port) {
+        conn.send(login_pdu(0x87, keys({"InitiatorName=" + initiator, "TargetName=" + target_name,
+                                        "HeaderDigest=None", "DataDigest=None"})));
+        std::string data;
+        EXPECT_TRUE(conn.read_pdu(login_response, data));
+        cmd_sn = get32(login_response, 28);
+    }
+
+    // Sends a SCSI command with a 16-byte CDB; returns the CmdSN it used.
+    uint32_t command(uint32_t itt, const std::vector<uint8_t>& cdb, uint8_t flags = 0x80,
+                     const std::string& data = "", uint32_t edtl = 0) {
+        auto p = pdu(0x01, flags, data, itt);
+        put32(p, 20, edtl);
+        put32(p, 24, cmd_sn);
+        for (size_t i = 0; i < cdb.size() && i < 16; ++i) {
+            p[32 + i] = cdb[i];
+        }
+        conn.send(p);
+        return cmd_sn++;
+    }
+
+    // ABORT TASK (immediate); returns the TMF response code.
+    int abort_task(uint32_t itt, uint32_t referenced_itt, uint32_t referenced_cmd_sn) {
+        auto p = pdu(0x42, 0x80 | 1, "", itt);
+        put32(p, 20, referenced_itt);
+        put32(p, 24, cmd_sn);
+        put32(p, 32, referenced_cmd_sn);
+        conn.send(p);
+        std::vector<uint8_t> bhs;
+        std::string data;
+        if (!conn.read_pdu(bhs, data) || (bhs[0] & 0x3f) != 0x22) {
+            return -1;
+        }
+        return bhs[2];
+    }
+
+    RawConnection conn;
+    std::vector<uint8_t> login_response;
+    uint32_t cmd_sn = 0;
 };
 
 }  // namespace atsarray::testing

@@ -33,50 +33,6 @@ std::string config(const std::string& iscsi_section = "") {
            "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"1MiB\"\n";
 }
 
-// A raw session logged straight into full feature phase; tracks the next CmdSN.
-struct RawSession {
-    explicit RawSession(const DaemonProcess& d) : conn(d.port()) {
-        conn.send(login_pdu(0x87, keys({"InitiatorName=" + std::string(initiator),
-                                        "TargetName=" + std::string(target_name),
-                                        "HeaderDigest=None", "DataDigest=None"})));
-        std::string data;
-        EXPECT_TRUE(conn.read_pdu(login_response, data));
-        cmd_sn = get32(login_response, 28);
-    }
-
-    // Sends a SCSI command with a 16-byte CDB; returns the CmdSN it used.
-    uint32_t command(uint32_t itt, const std::vector<uint8_t>& cdb, uint8_t flags = 0x80,
-                     const std::string& data = "", uint32_t edtl = 0) {
-        auto p = pdu(0x01, flags, data, itt);
-        put32(p, 20, edtl);
-        put32(p, 24, cmd_sn);
-        for (size_t i = 0; i < cdb.size() && i < 16; ++i) {
-            p[32 + i] = cdb[i];
-        }
-        conn.send(p);
-        return cmd_sn++;
-    }
-
-    // ABORT TASK (immediate); returns the TMF response code.
-    int abort_task(uint32_t itt, uint32_t referenced_itt, uint32_t referenced_cmd_sn) {
-        auto p = pdu(0x42, 0x80 | 1, "", itt);
-        put32(p, 20, referenced_itt);
-        put32(p, 24, cmd_sn);
-        put32(p, 32, referenced_cmd_sn);
-        conn.send(p);
-        std::vector<uint8_t> bhs;
-        std::string data;
-        if (!conn.read_pdu(bhs, data) || (bhs[0] & 0x3f) != 0x22) {
-            return -1;
-        }
-        return bhs[2];
-    }
-
-    RawConnection conn;
-    std::vector<uint8_t> login_response;
-    uint32_t cmd_sn = 0;
-};
-
 Context make_session(const DaemonProcess& d, const char* name) {
     Context ctx(iscsi_create_context(name));
     iscsi_set_targetname(ctx.get(), target_name);
@@ -134,7 +90,7 @@ TEST(TaskManagement, AbortTaskSetCompletes) {
 
 TEST(TaskManagement, AbortOfAnAnsweredTaskFollowsRfc7143ByDefault) {
     DaemonProcess d(config());
-    RawSession s(d);
+    RawSession s(d.port(), target_name, initiator);
     const uint32_t sn = s.command(5, {0x00});  // TEST UNIT READY
     std::vector<uint8_t> bhs;
     std::string data;
@@ -144,7 +100,7 @@ TEST(TaskManagement, AbortOfAnAnsweredTaskFollowsRfc7143ByDefault) {
 
 TEST(TaskManagement, AbortOfAnAnsweredTaskCanAnswerAsEsxiExpects) {
     DaemonProcess d(config("[iscsi]\nabort_answered_task = \"function_complete\"\n"));
-    RawSession s(d);
+    RawSession s(d.port(), target_name, initiator);
     const uint32_t sn = s.command(5, {0x00});
     std::vector<uint8_t> bhs;
     std::string data;
@@ -154,7 +110,7 @@ TEST(TaskManagement, AbortOfAnAnsweredTaskCanAnswerAsEsxiExpects) {
 
 TEST(TaskManagement, AbortBeforeArrivalMeansTheCommandNeverExecutes) {
     DaemonProcess d(config());
-    RawSession s(d);
+    RawSession s(d.port(), target_name, initiator);
     std::vector<uint8_t> bhs;
     std::string data;
     // Clear the power-on unit attention.
@@ -233,7 +189,7 @@ TEST(Resize, ShrinkingIsRefused) {
 
 TEST(Keepalive, SilentInitiatorIsDroppedAfterTheNopInTimeout) {
     DaemonProcess d(config("[iscsi]\nnop_in_interval = 1\nnop_in_timeout = 1\n"));
-    RawSession s(d);
+    RawSession s(d.port(), target_name, initiator);
     std::vector<uint8_t> bhs;
     std::string data;
     ASSERT_TRUE(s.conn.read_pdu(bhs, data, 4000));
@@ -246,7 +202,7 @@ TEST(Keepalive, SilentInitiatorIsDroppedAfterTheNopInTimeout) {
 
 TEST(Keepalive, AnsweringInitiatorStaysLoggedIn) {
     DaemonProcess d(config("[iscsi]\nnop_in_interval = 1\nnop_in_timeout = 1\n"));
-    RawSession s(d);
+    RawSession s(d.port(), target_name, initiator);
     std::vector<uint8_t> bhs;
     std::string data;
     for (int i = 0; i < 3; ++i) {

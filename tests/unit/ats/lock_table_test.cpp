@@ -153,5 +153,39 @@ TEST(LockTable, ThreadsNeverShareABlockAndNeverDeadlock) {
     EXPECT_EQ(t.stats().acquisitions, static_cast<uint64_t>(threads) * rounds);
 }
 
+// UNMAP and EXTENDED COPY lock several ranges (and LUNs) at once: the union, as one holder.
+TEST(LockTable, SeveralRangesAreLockedAsOne) {
+    LockTable t(1024);
+    const LockRange ranges[] = {{1, 10, 2}, {2, 500, 3}, {1, 11, 1}};
+    std::optional<LockGuard> all;
+    t.acquire(ranges, [&all](LockGuard g) { all = std::move(g); });
+    ASSERT_TRUE(all.has_value());
+    EXPECT_FALSE(all->waited());
+    EXPECT_LE(all->stripe_count(), 5U);
+
+    // A writer of any block of any range waits; a block outside them does not.
+    std::optional<LockGuard> inside;
+    std::optional<LockGuard> outside;
+    t.acquire(2, 502, 1, [&inside](LockGuard g) { inside = std::move(g); });
+    t.acquire(1, 12, 1, [&outside](LockGuard g) { outside = std::move(g); });
+    EXPECT_FALSE(inside.has_value());
+    bool collides = false;  // block 12 of LUN 1 may share a stripe with a locked block
+    for (const LockRange& r : ranges) {
+        for (uint32_t s : t.stripes_for(r.lun_key, r.lba, r.blocks)) {
+            collides = collides || s == t.stripes_for(1, 12, 1)[0];
+        }
+    }
+    EXPECT_EQ(outside.has_value(), !collides);
+    all->release();
+    ASSERT_TRUE(inside.has_value());
+    EXPECT_TRUE(inside->waited());
+
+    // No range at all: granted at once, holding nothing.
+    std::optional<LockGuard> none;
+    t.acquire(std::span<const LockRange>{}, [&none](LockGuard g) { none = std::move(g); });
+    ASSERT_TRUE(none.has_value());
+    EXPECT_EQ(none->stripe_count(), 0U);
+}
+
 }  // namespace
 }  // namespace atsarray::ats

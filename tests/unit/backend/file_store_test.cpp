@@ -11,10 +11,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/backend/store_test_support.hpp"
 #include "tests/unit/backend/temp_dir.hpp"
 
 namespace atsarray::backend {
 namespace {
+
+using test::expect_out_of_range_refused;
 
 using test::TempDir;
 
@@ -74,11 +77,7 @@ TEST(FileStoreTest, OutOfRange) {
     TempDir dir;
     auto store = open_ok(dir.file("a.img"), mib);
     ASSERT_NE(store, nullptr);
-    std::vector<uint8_t> buf(512);
-    EXPECT_EQ(store->read(mib - 511, buf).code, StoreErrc::out_of_range);
-    EXPECT_EQ(store->write(mib, buf, false).code, StoreErrc::out_of_range);
-    EXPECT_EQ(store->write(UINT64_MAX - 10, buf, true).code, StoreErrc::out_of_range);
-    EXPECT_TRUE(store->write(mib - 512, buf, false).ok());
+    expect_out_of_range_refused(*store, mib);
 }
 
 TEST(FileStoreTest, PersistsAcrossReopen) {

@@ -13,10 +13,14 @@
 
 #include "backend/file_store.hpp"
 #include "backend/memory_store.hpp"
+#include "tests/unit/backend/store_test_support.hpp"
 #include "tests/unit/backend/temp_dir.hpp"
 
 namespace atsarray::backend {
 namespace {
+
+using test::extent;
+using test::Extent;
 
 constexpr uint64_t kib = 1024;
 constexpr uint64_t mib = 1024 * kib;
@@ -27,17 +31,6 @@ std::vector<uint8_t> filled(size_t n, uint8_t v) {
 
 bool all_zero(const std::vector<uint8_t>& v) {
     return std::all_of(v.begin(), v.end(), [](uint8_t b) { return b == 0; });
-}
-
-struct Extent {
-    bool mapped = false;
-    uint64_t length = 0;
-};
-
-Extent extent(BlockStore& store, uint64_t offset, uint64_t limit) {
-    Extent e;
-    EXPECT_TRUE(store.mapped_extent(offset, limit, e.mapped, e.length).ok());
-    return e;
 }
 
 // --- memory store -------------------------------------------------------------------------

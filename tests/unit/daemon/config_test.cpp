@@ -232,13 +232,13 @@ TEST(ConfigTest, SyntaxErrorNamesLineAndColumn) {
 TEST(ConfigTest, UnknownKeysAreRejectedWithTheAllowedList) {
     EXPECT_CONFIG_ERROR("log_levle = \"info\"\n" + minimal,
                         "t.toml: log_levle: unknown key; allowed keys: log_level, io_threads, "
-                        "worker_threads, portal, iscsi, target");
+                        "worker_threads, data_dir, rocksdb, ats, portal, iscsi, target");
     EXPECT_CONFIG_ERROR("[[portal]]\nadress = \"0.0.0.0\"\n" + minimal,
                         "t.toml: portal[0].adress: unknown key; allowed keys: address, port");
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("blocksize = 4096")),
                         "t.toml: target[0].lun[0].blocksize: unknown key; allowed keys: id, "
                         "backend, path, size, block_size, serial, vendor, product, write_cache, "
-                        "read_only, removable");
+                        "read_only, removable, read_delay_us, write_delay_us");
     EXPECT_CONFIG_ERROR_HAS("[iscsi]\nqueuedepth = 3\n" + minimal,
                             "t.toml: iscsi.queuedepth: unknown key; allowed keys: "
                             "max_recv_data_segment_length,");
@@ -438,14 +438,73 @@ TEST(ConfigTest, BackendAndPath) {
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("path = \"x.img\"")),
                         "t.toml: target[0].lun[0].path: not allowed for backend \"memory\" (it "
                         "keeps data in RAM)");
-    EXPECT_CONFIG_ERROR(target_with("", "id = 0\nbackend = \"rocksdb\"\nsize = 4096"),
-                        "t.toml: target[0].lun[0].backend: must be \"file\" or \"memory\", got "
-                        "\"rocksdb\"");
+    EXPECT_CONFIG_ERROR(target_with("", "id = 0\nbackend = \"leveldb\"\nsize = 4096"),
+                        "t.toml: target[0].lun[0].backend: must be \"file\", \"memory\" or "
+                        "\"rocksdb\", got \"leveldb\"");
+    EXPECT_CONFIG_ERROR(
+        target_with("", "id = 0\nbackend = \"rocksdb\"\npath = \"x\"\nsize = 4096"),
+        "t.toml: target[0].lun[0].path: not allowed for backend \"rocksdb\" (its data lives in "
+        "data_dir)");
     const std::string two = target_with("", "id = 0\npath = \"a.img\"\nsize = 4096") +
                             "[[target.lun]]\nid = 1\npath = \"./x/../a.img\"\nsize = 4096\n";
     EXPECT_CONFIG_ERROR(two,
                         "t.toml: target[0].lun[1].path: image \"/etc/atsarray/a.img\" is "
                         "already used by target[0].lun[0].path");
+}
+
+TEST(ConfigTest, RocksDbLunsGetDataDirAndOptions) {
+    const std::string rocksdb_lun = "id = 0\nbackend = \"rocksdb\"\nsize = \"8GiB\"";
+    // Defaults: data_dir "data" next to the config, the [rocksdb] defaults.
+    DaemonConfig c = parse(target_with("", rocksdb_lun));
+    EXPECT_EQ(c.data_dir, "/etc/atsarray/data");
+    const LunConfig& lun = c.targets[0].luns[0];
+    EXPECT_EQ(lun.backend, "rocksdb");
+    EXPECT_EQ(lun.data_dir, "/etc/atsarray/data");
+    EXPECT_TRUE(lun.path.empty());
+    const RocksDbConfig defaults;
+    EXPECT_EQ(lun.rocksdb.block_cache_bytes, 64ull << 20);
+    EXPECT_EQ(lun.rocksdb.compression, defaults.compression);
+    EXPECT_EQ(lun.rocksdb.background_jobs, 2u);
+    EXPECT_EQ(lun.rocksdb.chunk_bytes, 4096u);
+
+    c = parse("data_dir = \"../var/atsarray\"\n" + target_with("", rocksdb_lun) +
+              "[rocksdb]\nblock_cache = \"256MiB\"\ncompression = \"zstd\"\n"
+              "background_jobs = 4\nchunk_size = \"16KiB\"\n");
+    EXPECT_EQ(c.data_dir, "/etc/var/atsarray");
+    EXPECT_EQ(c.rocksdb.compression, "zstd");
+    const LunConfig& tuned = c.targets[0].luns[0];
+    EXPECT_EQ(tuned.data_dir, "/etc/var/atsarray");
+    EXPECT_EQ(tuned.rocksdb.block_cache_bytes, 256ull << 20);
+    EXPECT_EQ(tuned.rocksdb.compression, "zstd");
+    EXPECT_EQ(tuned.rocksdb.background_jobs, 4u);
+    EXPECT_EQ(tuned.rocksdb.chunk_bytes, 16384u);
+    EXPECT_EQ(parse("data_dir = \"/srv/ats\"\n" + minimal).data_dir, "/srv/ats");
+}
+
+TEST(ConfigTest, RocksDbKeysAreChecked) {
+    EXPECT_CONFIG_ERROR("[rocksdb]\ncache = \"1GiB\"\n" + minimal,
+                        "t.toml: rocksdb.cache: unknown key; allowed keys: block_cache, "
+                        "compression, background_jobs, chunk_size");
+    EXPECT_CONFIG_ERROR("[rocksdb]\ncompression = \"lzma\"\n" + minimal,
+                        "t.toml: rocksdb.compression: must be one of lz4, zstd, snappy, none, got "
+                        "\"lzma\"");
+    EXPECT_CONFIG_ERROR("[rocksdb]\nchunk_size = 3000\n" + minimal,
+                        "t.toml: rocksdb.chunk_size: must be a power of two from 512 to 1MiB, got "
+                        "3000");
+    EXPECT_CONFIG_ERROR("[rocksdb]\nchunk_size = \"2MiB\"\n" + minimal,
+                        "t.toml: rocksdb.chunk_size: must be a power of two from 512 to 1MiB, got "
+                        "2097152");
+    EXPECT_CONFIG_ERROR("[rocksdb]\nbackground_jobs = 0\n" + minimal,
+                        "t.toml: rocksdb.background_jobs: must be between 1 and 64, got 0");
+    EXPECT_CONFIG_ERROR("[rocksdb]\nblock_cache = \"64KiB\"\n" + minimal,
+                        "t.toml: rocksdb.block_cache: must be at least 1MiB, got 65536");
+    EXPECT_CONFIG_ERROR_HAS("[rocksdb]\nblock_cache = \"lots\"\n" + minimal,
+                            "t.toml: rocksdb.block_cache: invalid size \"lots\"");
+    EXPECT_CONFIG_ERROR("rocksdb = 3\n" + minimal,
+                        "t.toml: rocksdb: expected a table, got an integer");
+    EXPECT_CONFIG_ERROR("data_dir = \"\"\n" + minimal, "t.toml: data_dir: must not be empty");
+    EXPECT_CONFIG_ERROR("data_dir = 1\n" + minimal,
+                        "t.toml: data_dir: expected a string, got an integer");
 }
 
 TEST(ConfigTest, RelativePathsResolveAgainstTheConfigFolder) {
@@ -614,6 +673,26 @@ TEST(ConfigTest, LogLevel) {
     for (const char* level : {"trace", "debug", "info", "warn", "error"}) {
         EXPECT_EQ(parse("log_level = \"" + std::string(level) + "\"\n" + minimal).log_level, level);
     }
+}
+
+TEST(ConfigTest, AtsLockStripes) {
+    EXPECT_EQ(parse(minimal).ats.lock_stripes, 4096U);
+    EXPECT_EQ(parse("[ats]\nlock_stripes = 256\n" + minimal).ats.lock_stripes, 256U);
+    EXPECT_CONFIG_ERROR("[ats]\nlock_stripes = 1000\n" + minimal,
+                        "t.toml: ats.lock_stripes: must be a power of two, got 1000");
+    EXPECT_CONFIG_ERROR_HAS("[ats]\nlock_stripes = 0\n" + minimal, "ats.lock_stripes");
+    EXPECT_CONFIG_ERROR_HAS("[ats]\nstripes = 64\n" + minimal, "stripes");
+}
+
+TEST(ConfigTest, MediumDelays) {
+    const DaemonConfig c =
+        parse(target_with("", memory_lun("read_delay_us = 1500\nwrite_delay_us = 20\n")));
+    EXPECT_EQ(c.targets[0].luns[0].read_delay_us, 1500U);
+    EXPECT_EQ(c.targets[0].luns[0].write_delay_us, 20U);
+    EXPECT_EQ(parse(minimal).targets[0].luns[0].read_delay_us, 0U);
+    EXPECT_CONFIG_ERROR_HAS(target_with("", memory_lun("read_delay_us = -1\n")), "read_delay_us");
+    EXPECT_CONFIG_ERROR_HAS(target_with("", memory_lun("write_delay_us = 20000000\n")),
+                            "write_delay_us");
 }
 
 }  // namespace

@@ -50,12 +50,31 @@ TEST(ShippedConfigsTest, DefaultServesLabTarget) {
     ASSERT_EQ(target.luns.size(), 1u);
     const LunConfig& lun = target.luns[0];
     EXPECT_EQ(lun.id, 0u);
-    EXPECT_EQ(lun.backend, "file");
-    EXPECT_EQ(lun.size_bytes, 1024ull * 1024 * 1024);
+    EXPECT_EQ(lun.backend, "rocksdb");  // thin, 8 GiB, in data/ next to the config
+    EXPECT_EQ(lun.size_bytes, 8ull * 1024 * 1024 * 1024);
     EXPECT_EQ(lun.block_size, 512u);
-    const auto expected =
-        (std::filesystem::absolute(configs_dir) / "data/lun0.img").lexically_normal();
-    EXPECT_EQ(lun.path, expected.string());
+    const auto expected = (std::filesystem::absolute(configs_dir) / "data").lexically_normal();
+    EXPECT_EQ(lun.data_dir, expected.string());
+    EXPECT_EQ(config.data_dir, expected.string());
+}
+
+TEST(ShippedConfigsTest, FileAndFourKExamples) {
+    const DaemonConfig file = load_config((configs_dir / "example-file.toml").string());
+    for (const auto& target : file.targets) {
+        for (const auto& lun : target.luns) {
+            EXPECT_EQ(lun.backend, "file");
+        }
+    }
+    const DaemonConfig four_k = load_config((configs_dir / "example-4k.toml").string());
+    ASSERT_FALSE(four_k.targets.empty());
+    size_t luns = 0;
+    for (const auto& target : four_k.targets) {
+        for (const auto& lun : target.luns) {
+            EXPECT_EQ(lun.block_size, 4096u);
+            ++luns;
+        }
+    }
+    EXPECT_EQ(luns, 2u);
 }
 
 TEST(ShippedConfigsTest, MultiHasFourKAndMemoryLuns) {

@@ -2,11 +2,13 @@
 // Test support for the SCSI layer: a vector-backed BlockStore that records what it was asked,
 // and a harness that runs raw CDBs through a Lun or TargetDevice synchronously.
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -126,6 +128,8 @@ inline std::vector<uint8_t> cdb16(std::initializer_list<uint8_t> bytes) {
     return c;
 }
 
+// Runs one command and waits for its completion: a command that queued for its LBA locks
+// completes on the thread of the command that released them.
 template <typename Target>
 Result run(Target& target, const Request& r) {
     Command cmd;
@@ -138,13 +142,19 @@ Result run(Target& target, const Request& r) {
         r.edtl ? *r.edtl : (r.data_out.empty() ? 65536u : static_cast<uint32_t>(r.data_out.size()));
     cmd.data_in = &data_in;
     Result out;
-    target.execute(cmd, [&out](Command& c) {
+    std::mutex mutex;
+    std::condition_variable cv;
+    target.execute(cmd, [&](Command& c) {
+        std::lock_guard lock(mutex);
         ++out.completions;
         out.status = c.status;
         auto v = c.sense.view();
         out.sense.assign(v.begin(), v.end());
         out.data_out_wanted = c.data_out_wanted;
+        cv.notify_all();
     });
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&out] { return out.completions > 0; });
     out.data = data_in;
     return out;
 }

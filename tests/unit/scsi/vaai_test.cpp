@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -256,12 +257,18 @@ TEST(VaaiAtomicity, CompareAndWriteOnTheBlockingHookIsAtomic) {
             }
         });
     }
+    // A command that queued for the block's lock is submitted when the holder releases it, from
+    // the holder's worker: wait for every completion, then join the workers.
+    while (good.load() + miscompare.load() < kCommands) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::vector<std::thread> started;
     {
-        // Every submitted job has been queued by now (execute submits before returning).
         std::lock_guard lock(workers_mutex);
-        for (auto& t : workers) {
-            t.join();
-        }
+        started.swap(workers);
+    }
+    for (auto& t : started) {
+        t.join();
     }
     EXPECT_EQ(good.load(), 1);
     EXPECT_EQ(miscompare.load(), kCommands - 1);

@@ -1,0 +1,807 @@
+#include "backend/rocksdb_store.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <bitset>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <set>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+namespace atsarray::backend {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t min_chunk_bytes = 512;
+constexpr uint64_t max_chunk_bytes = 1ull << 20;
+// Runs of whole chunks longer than this are unmapped with one DeleteRange; shorter ones with
+// point deletes, which cost readers nothing once compacted (range tombstones are checked by
+// every read that overlaps them until then).
+constexpr uint64_t delete_range_min_chunks = 64;
+// mapped_extent() walks keys to measure a mapped run; it stops after this many chunks (the
+// caller asks again from there), so one GET LBA STATUS reads a bounded amount of data.
+constexpr uint64_t max_mapped_scan_chunks = 512;
+
+// Keys. A chunk's key is its index as 8 big-endian bytes, so keys sort like indexes and a range
+// of chunks is a range of keys. Sizes stay below 2^63 bytes and chunks are at least 2^9 bytes,
+// so an index is below 2^54 and its key starts with a zero byte; the metadata keys start with
+// 'M' and never fall inside a range of chunks.
+using ChunkKey = std::array<char, 8>;
+
+ChunkKey chunk_key(uint64_t index) {
+    ChunkKey key;
+    for (int i = 7; i >= 0; --i) {
+        key[static_cast<size_t>(i)] = static_cast<char>(index & 0xff);
+        index >>= 8;
+    }
+    return key;
+}
+
+rocksdb::Slice slice(const ChunkKey& key) {
+    return rocksdb::Slice(key.data(), key.size());
+}
+
+bool decode_chunk_key(const rocksdb::Slice& key, uint64_t& index) {
+    if (key.size() != 8) {
+        return false;
+    }
+    index = 0;
+    for (size_t i = 0; i < 8; ++i) {
+        index = (index << 8) | static_cast<uint8_t>(key[i]);
+    }
+    return true;
+}
+
+// The LUN's metadata, kept in its column family: its size in bytes (so a restart with a smaller
+// configured size is caught) and the chunk size its keys were written with.
+const rocksdb::Slice meta_format_key("M/format");
+const rocksdb::Slice meta_size_key("M/size");
+const rocksdb::Slice meta_chunk_key("M/chunk_bytes");
+constexpr uint64_t format_version = 1;
+
+bool decode_u64(const std::string& value, uint64_t& out) {
+    if (value.size() != 8) {
+        return false;
+    }
+    out = 0;
+    for (char c : value) {
+        out = (out << 8) | static_cast<uint8_t>(c);
+    }
+    return true;
+}
+
+bool all_zero(const uint8_t* p, size_t n) {
+    return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
+}
+
+struct Compression {
+    std::string_view name;
+    rocksdb::CompressionType type;
+};
+constexpr std::array<Compression, 4> compressions = {{{"none", rocksdb::kNoCompression},
+                                                      {"lz4", rocksdb::kLZ4Compression},
+                                                      {"zstd", rocksdb::kZSTD},
+                                                      {"snappy", rocksdb::kSnappyCompression}}};
+
+bool is_lock_error(const rocksdb::Status& s) {
+    // "While lock file: DIR/LOCK: Resource temporarily unavailable" (another process) or
+    // "lock hold by current process ... DIR/LOCK" (this one, outside the registry).
+    return s.IsIOError() && s.ToString().find("/LOCK") != std::string::npos;
+}
+
+}  // namespace
+
+// One open database and the column families in it. Created, shared and closed under the
+// registry's mutex: a folder is opened once per process, and closed when its last LUN closes.
+class RocksDatabase {
+  public:
+    RocksDatabase(std::string dir, std::unique_ptr<rocksdb::DB> db,
+                  rocksdb::ColumnFamilyOptions family_options,
+                  const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
+        : dir_(std::move(dir)), db_(std::move(db)), family_options_(std::move(family_options)) {
+        for (auto* handle : handles) {
+            families_.emplace(handle->GetName(), handle);
+        }
+    }
+
+    ~RocksDatabase() {
+        for (auto& [name, handle] : families_) {
+            (void)db_->DestroyColumnFamilyHandle(handle);
+        }
+        if (const rocksdb::Status s = db_->Close(); !s.ok()) {
+            spdlog::warn("rocksdb {}: close: {}", dir_, s.ToString());
+        }
+    }
+
+    RocksDatabase(const RocksDatabase&) = delete;
+    RocksDatabase& operator=(const RocksDatabase&) = delete;
+
+    static std::shared_ptr<RocksDatabase> open(const std::string& dir,
+                                               const RocksDbOptions& options,
+                                               std::string& error_message);
+
+    rocksdb::DB& db() { return *db_; }
+    const std::string& dir() const { return dir_; }
+
+    // The column family `name`, or nullptr when it does not exist.
+    rocksdb::ColumnFamilyHandle* family(const std::string& name) const {
+        const auto it = families_.find(name);
+        return it == families_.end() ? nullptr : it->second;
+    }
+
+    rocksdb::Status create_family(const std::string& name, rocksdb::ColumnFamilyHandle*& handle) {
+        rocksdb::Status s = db_->CreateColumnFamily(family_options_, name, &handle);
+        if (s.ok()) {
+            families_.emplace(name, handle);
+        }
+        return s;
+    }
+
+    // A LUN is open at most once: false when `name` already is.
+    bool claim(const std::string& name) { return open_luns_.insert(name).second; }
+    void release(const std::string& name) { open_luns_.erase(name); }
+    bool unused() const { return open_luns_.empty(); }
+
+  private:
+    std::string dir_;
+    std::unique_ptr<rocksdb::DB> db_;
+    rocksdb::ColumnFamilyOptions family_options_;
+    std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
+    std::set<std::string> open_luns_;
+};
+
+namespace {
+
+struct Registry {
+    std::mutex mutex;
+    std::map<std::string, std::shared_ptr<RocksDatabase>> databases;  // folder -> database
+};
+
+// Never destroyed: a store released during static destruction still finds it.
+Registry& registry() {
+    static auto* r = new Registry;
+    return *r;
+}
+
+}  // namespace
+
+std::shared_ptr<RocksDatabase> RocksDatabase::open(const std::string& dir,
+                                                   const RocksDbOptions& options,
+                                                   std::string& error_message) {
+    const std::string where = "RocksDB database " + dir;
+    std::error_code ec;
+    const bool has_database = fs::exists(fs::path(dir) / "CURRENT", ec);
+    if (!has_database) {
+        // Create only where there is no database at all. Data lives in WAL (*.log) and table
+        // (*.sst) files: a folder holding some but no CURRENT is a damaged database, and a new
+        // one over it would silently lose what it holds.
+        if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+            error_message = where + ": exists and is not a folder";
+            return nullptr;
+        }
+        for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+            const auto extension = it->path().extension();
+            if (extension == ".sst" || extension == ".log") {
+                error_message = where + " is damaged: it holds " + it->path().filename().string() +
+                                " but no CURRENT file; atsarray does not reformat it (restore "
+                                "CURRENT, or move the folder away to start empty)";
+                return nullptr;
+            }
+        }
+        fs::create_directories(dir, ec);
+        if (ec) {
+            error_message = where + ": cannot create the folder: " + ec.message();
+            return nullptr;
+        }
+    }
+
+    Compression compression = compressions[0];
+    const auto known =
+        std::find_if(compressions.begin(), compressions.end(),
+                     [&](const Compression& c) { return c.name == options.compression; });
+    if (known == compressions.end()) {
+        error_message = where + ": unknown compression \"" + options.compression +
+                        "\" (lz4, zstd, snappy or none)";
+        return nullptr;
+    }
+    const auto supported = rocksdb::GetSupportedCompressions();
+    if (known->type == rocksdb::kNoCompression ||
+        std::find(supported.begin(), supported.end(), known->type) != supported.end()) {
+        compression = *known;
+    } else {
+        spdlog::warn("{}: this RocksDB library lacks {} compression; storing uncompressed", where,
+                     options.compression);
+    }
+
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = !has_database;
+    db_options.max_background_jobs = std::max(1, options.background_jobs);
+    // A torn WAL tail after a crash is dropped; every write synced before it is recovered.
+    db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    db_options.db_write_buffer_size = 128ull << 20;  // all LUNs' memtables together
+    db_options.bytes_per_sync = 1ull << 20;          // table files reach the disk as they grow
+    db_options.keep_log_file_num = 4;                // RocksDB's own info LOG files
+    db_options.max_log_file_size = 8ull << 20;
+
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(options.block_cache_bytes));
+    table.block_size = 16 * 1024;
+    // Reads of chunks that were never written are common on a thin LUN: answer them without
+    // touching table files.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    rocksdb::ColumnFamilyOptions family_options;
+    family_options.compression = compression.type;
+    family_options.write_buffer_size = 32ull << 20;
+    family_options.level_compaction_dynamic_level_bytes = true;
+    family_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+    std::vector<std::string> names;
+    if (has_database) {
+        const rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir, &names);
+        if (!s.ok()) {
+            const bool damaged = s.IsCorruption() || s.IsPathNotFound();  // e.g. no MANIFEST
+            error_message = where + (damaged ? " is damaged: " : ": cannot read: ") + s.ToString() +
+                            "; atsarray does not reformat it";
+            return nullptr;
+        }
+    } else {
+        names.push_back(rocksdb::kDefaultColumnFamilyName);
+    }
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& name : names) {
+        descriptors.emplace_back(name, family_options);
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    const rocksdb::Status s = rocksdb::DB::Open(db_options, dir, descriptors, &handles, &raw);
+    if (!s.ok()) {
+        if (is_lock_error(s)) {
+            error_message = where +
+                            " is in use by another process (its LOCK file is held): stop "
+                            "the other atsarray or give this one another data_dir";
+        } else if (s.IsCorruption()) {
+            error_message = where + " is damaged: " + s.ToString() +
+                            "; atsarray does not reformat it (restore it, or move the folder "
+                            "away to start empty)";
+        } else {
+            error_message = where + ": cannot open: " + s.ToString();
+        }
+        return nullptr;
+    }
+    spdlog::info("{}: {} ({} LUN column families, block cache {} MiB, {} compression)", where,
+                 has_database ? "opened" : "created", names.size() - 1,
+                 options.block_cache_bytes >> 20, compression.name);
+    return std::make_shared<RocksDatabase>(dir, std::unique_ptr<rocksdb::DB>(raw),
+                                           std::move(family_options), handles);
+}
+
+// Locks the stripes of chunks [first, last], ascending, each once.
+class RocksDbStore::StripeGuard {
+  public:
+    StripeGuard(std::array<Stripe, stripe_count>& stripes, uint64_t first, uint64_t last)
+        : stripes_(stripes) {
+        if (last - first + 1 >= stripe_count) {
+            held_.set();
+        } else {
+            for (uint64_t index = first; index <= last; ++index) {
+                held_.set(static_cast<size_t>(index % stripe_count));
+            }
+        }
+        for (size_t i = 0; i < stripe_count; ++i) {
+            if (held_.test(i)) {
+                stripes_[i].mutex.lock();
+            }
+        }
+    }
+    ~StripeGuard() {
+        for (size_t i = 0; i < stripe_count; ++i) {
+            if (held_.test(i)) {
+                stripes_[i].mutex.unlock();
+            }
+        }
+    }
+    StripeGuard(const StripeGuard&) = delete;
+    StripeGuard& operator=(const StripeGuard&) = delete;
+
+  private:
+    std::array<Stripe, stripe_count>& stripes_;
+    std::bitset<stripe_count> held_;
+};
+
+std::unique_ptr<RocksDbStore> RocksDbStore::open(const std::string& db_dir,
+                                                 const std::string& lun_name, uint64_t size_bytes,
+                                                 const RocksDbOptions& options, bool read_only,
+                                                 std::string& error_message) {
+    std::error_code ec;
+    const std::string dir = fs::absolute(fs::path(db_dir), ec).lexically_normal().string();
+    const std::string where = "RocksDB database " + dir + ", LUN " + lun_name;
+    if (size_bytes == 0) {
+        error_message = where + ": LUN size must be greater than 0";
+        return nullptr;
+    }
+    if (size_bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        error_message = where + ": LUN size " + std::to_string(size_bytes) + " is too large";
+        return nullptr;
+    }
+    if (!std::has_single_bit(options.chunk_bytes) || options.chunk_bytes < min_chunk_bytes ||
+        options.chunk_bytes > max_chunk_bytes) {
+        error_message = where + ": chunk size " + std::to_string(options.chunk_bytes) +
+                        " is not a power of two from 512 to 1048576";
+        return nullptr;
+    }
+    if (lun_name.empty() || lun_name == rocksdb::kDefaultColumnFamilyName) {
+        error_message = where + ": invalid LUN name";
+        return nullptr;
+    }
+
+    Registry& reg = registry();
+    const std::lock_guard lock(reg.mutex);
+    std::shared_ptr<RocksDatabase> db;
+    if (auto it = reg.databases.find(dir); it != reg.databases.end()) {
+        db = it->second;
+    } else {
+        db = RocksDatabase::open(dir, options, error_message);
+        if (!db) {
+            return nullptr;
+        }
+        reg.databases.emplace(dir, db);
+    }
+    if (!db->claim(lun_name)) {
+        error_message = where + ": already open (two LUNs cannot share one column family)";
+        return nullptr;
+    }
+    // Every failure below: give the LUN back, and close a database no LUN uses any more.
+    const auto fail = [&](std::string message) -> std::unique_ptr<RocksDbStore> {
+        db->release(lun_name);
+        if (db->unused()) {
+            reg.databases.erase(dir);
+        }
+        error_message = std::move(message);
+        return nullptr;  // `db` is released while the registry is still locked
+    };
+
+    rocksdb::WriteOptions synced;
+    synced.sync = true;
+    rocksdb::ColumnFamilyHandle* family = db->family(lun_name);
+    uint64_t stored_size = 0;
+    uint64_t chunk_bytes = options.chunk_bytes;
+    if (family == nullptr) {
+        if (read_only) {
+            return fail(where +
+                        ": does not exist, and a read-only LUN needs existing data "
+                        "(start it writable once)");
+        }
+        if (rocksdb::Status s = db->create_family(lun_name, family); !s.ok()) {
+            return fail(where + ": cannot create the column family: " + s.ToString());
+        }
+        spdlog::info("{}: created, {} bytes in chunks of {} bytes", where, size_bytes, chunk_bytes);
+    } else {
+        std::string value;
+        rocksdb::Status s = db->db().Get(rocksdb::ReadOptions(), family, meta_size_key, &value);
+        if (s.ok() && !decode_u64(value, stored_size)) {
+            s = rocksdb::Status::Corruption("bad size record");
+        }
+        if (s.ok()) {
+            s = db->db().Get(rocksdb::ReadOptions(), family, meta_chunk_key, &value);
+            if (s.ok() && (!decode_u64(value, chunk_bytes) || !std::has_single_bit(chunk_bytes) ||
+                           chunk_bytes < min_chunk_bytes || chunk_bytes > max_chunk_bytes)) {
+                s = rocksdb::Status::Corruption("bad chunk size record");
+            }
+        }
+        if (s.IsNotFound()) {
+            // The column family was created but its metadata never written (a crash between
+            // the two): nothing was acknowledged in it yet.
+            stored_size = 0;
+            chunk_bytes = options.chunk_bytes;
+        } else if (!s.ok()) {
+            return fail(where + ": cannot read the LUN's metadata: " + s.ToString() +
+                        "; atsarray does not reformat it");
+        }
+        if (stored_size > size_bytes) {
+            return fail(where + ": configured size " + std::to_string(size_bytes) +
+                        " is smaller than the " + std::to_string(stored_size) +
+                        " bytes the LUN had; refusing to discard data (raise size, or use "
+                        "another LUN)");
+        }
+        if (stored_size != 0 && stored_size < size_bytes && read_only) {
+            return fail(where + ": holds " + std::to_string(stored_size) +
+                        " bytes, less than the configured size " + std::to_string(size_bytes) +
+                        ", and the LUN is read-only, so it cannot be grown");
+        }
+        if (chunk_bytes != options.chunk_bytes) {
+            spdlog::info("{}: keeps the chunk size it was created with, {} bytes", where,
+                         chunk_bytes);
+        }
+        if (stored_size != 0 && stored_size < size_bytes) {
+            spdlog::info("{}: grown from {} to {} bytes", where, stored_size, size_bytes);
+        }
+    }
+    if (stored_size != size_bytes && !read_only) {
+        rocksdb::WriteBatch batch;
+        rocksdb::Status s = batch.Put(family, meta_format_key, slice(chunk_key(format_version)));
+        if (s.ok()) {
+            s = batch.Put(family, meta_size_key, slice(chunk_key(size_bytes)));
+        }
+        if (s.ok()) {
+            s = batch.Put(family, meta_chunk_key, slice(chunk_key(chunk_bytes)));
+        }
+        if (s.ok()) {
+            s = db->db().Write(synced, &batch);
+        }
+        if (!s.ok()) {
+            return fail(where + ": cannot record the LUN's size: " + s.ToString());
+        }
+    }
+    return std::unique_ptr<RocksDbStore>(
+        new RocksDbStore(db, family, lun_name, size_bytes, chunk_bytes, read_only));
+}
+
+RocksDbStore::RocksDbStore(std::shared_ptr<RocksDatabase> db, rocksdb::ColumnFamilyHandle* family,
+                           std::string lun_name, uint64_t size_bytes, uint64_t chunk_bytes,
+                           bool read_only)
+    : db_(std::move(db)),
+      family_(family),
+      lun_name_(std::move(lun_name)),
+      size_bytes_(size_bytes),
+      chunk_bytes_(chunk_bytes),
+      chunk_shift_(static_cast<unsigned>(std::countr_zero(chunk_bytes))),
+      read_only_(read_only) {}
+
+RocksDbStore::~RocksDbStore() {
+    Registry& reg = registry();
+    const std::lock_guard lock(reg.mutex);
+    db_->release(lun_name_);
+    if (db_->unused()) {
+        reg.databases.erase(db_->dir());
+    }
+    db_.reset();  // the last LUN closes the database, under the registry's lock
+}
+
+const std::string& RocksDbStore::db_dir() const {
+    return db_->dir();
+}
+
+bool RocksDbStore::in_range(uint64_t offset, uint64_t length) const {
+    const uint64_t size = size_bytes_.load();
+    return offset <= size && length <= size - offset;
+}
+
+Status RocksDbStore::failed(const char* operation, const rocksdb::Status& status) const {
+    spdlog::error("rocksdb {} lun {}: {}: {}", db_->dir(), lun_name_, operation, status.ToString());
+    if (status.IsNoSpace()) {
+        return Status::error(StoreErrc::no_space, ENOSPC);
+    }
+    return Status::error(StoreErrc::io_error, EIO);
+}
+
+Status RocksDbStore::load_chunk(uint64_t index, std::span<uint8_t> chunk, bool& present) {
+    const ChunkKey key = chunk_key(index);
+    rocksdb::PinnableSlice value;
+    const rocksdb::Status s = db_->db().Get(rocksdb::ReadOptions(), family_, slice(key), &value);
+    if (s.IsNotFound()) {
+        present = false;
+        std::memset(chunk.data(), 0, chunk.size());
+        return Status::success();
+    }
+    if (!s.ok()) {
+        return failed("read", s);
+    }
+    if (value.size() != chunk.size()) {
+        return failed("read",
+                      rocksdb::Status::Corruption("chunk of " + std::to_string(index) + " has " +
+                                                  std::to_string(value.size()) + " bytes"));
+    }
+    present = true;
+    std::memcpy(chunk.data(), value.data(), chunk.size());
+    return Status::success();
+}
+
+Status RocksDbStore::read(uint64_t offset, std::span<uint8_t> out) {
+    if (!in_range(offset, out.size())) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    if (out.empty()) {
+        return Status::success();
+    }
+    const uint64_t end = offset + out.size();
+    const uint64_t first = offset >> chunk_shift_;
+    const uint64_t last = (end - 1) >> chunk_shift_;
+    // Copies the part of chunk `index` that the read covers from `data` (zeros when null).
+    const auto place = [&](uint64_t index, const char* data) {
+        const uint64_t chunk_start = index << chunk_shift_;
+        const uint64_t from = std::max(offset, chunk_start);
+        const uint64_t to = std::min(end, chunk_start + chunk_bytes_);
+        uint8_t* dst = out.data() + (from - offset);
+        if (data == nullptr) {
+            std::memset(dst, 0, to - from);
+        } else {
+            std::memcpy(dst, data + (from - chunk_start), to - from);
+        }
+    };
+
+    if (first == last) {
+        const ChunkKey key = chunk_key(first);
+        rocksdb::PinnableSlice value;
+        const rocksdb::Status s =
+            db_->db().Get(rocksdb::ReadOptions(), family_, slice(key), &value);
+        if (s.IsNotFound()) {
+            place(first, nullptr);
+            return Status::success();
+        }
+        if (!s.ok()) {
+            return failed("read", s);
+        }
+        if (value.size() != chunk_bytes_) {
+            return failed("read", rocksdb::Status::Corruption("chunk of wrong size"));
+        }
+        place(first, value.data());
+        return Status::success();
+    }
+
+    // Several chunks: one iterator over the covered keys (one consistent view of them); the
+    // chunks it skips were never written and read as zeros.
+    const ChunkKey upper = chunk_key(last + 1);
+    const rocksdb::Slice upper_slice = slice(upper);
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->db().NewIterator(options, family_));
+    uint64_t next = first;  // the first chunk not yet placed
+    for (it->Seek(slice(chunk_key(first))); it->Valid(); it->Next()) {
+        uint64_t index = 0;
+        if (!decode_chunk_key(it->key(), index) || index < next || index > last ||
+            it->value().size() != chunk_bytes_) {
+            return failed("read", rocksdb::Status::Corruption("unexpected key in chunk range"));
+        }
+        for (; next < index; ++next) {
+            place(next, nullptr);
+        }
+        place(index, it->value().data());
+        next = index + 1;
+    }
+    if (!it->status().ok()) {
+        return failed("read", it->status());
+    }
+    for (; next <= last; ++next) {
+        place(next, nullptr);
+    }
+    return Status::success();
+}
+
+Status RocksDbStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) {
+    if (!in_range(offset, in.size())) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    if (read_only_) {
+        return Status::error(StoreErrc::read_only, EBADF);
+    }
+    if (in.empty()) {
+        return fua ? flush() : Status::success();
+    }
+    const uint64_t end = offset + in.size();
+    const uint64_t first = offset >> chunk_shift_;
+    const uint64_t last = (end - 1) >> chunk_shift_;
+    const StripeGuard guard(stripes_, first, last);
+
+    // One batch for the whole command: after a crash it is all there or not at all.
+    rocksdb::WriteBatch batch;
+    std::vector<uint8_t> merged;
+    for (uint64_t index = first; index <= last; ++index) {
+        const uint64_t chunk_start = index << chunk_shift_;
+        const uint64_t from = std::max(offset, chunk_start);
+        const uint64_t to = std::min(end, chunk_start + chunk_bytes_);
+        const uint8_t* data = in.data() + (from - offset);
+        if (to - from != chunk_bytes_) {
+            // A partial chunk: read, modify, write (under its stripe, until the batch commits).
+            merged.resize(chunk_bytes_);
+            bool present = false;
+            if (Status st = load_chunk(index, merged, present); !st.ok()) {
+                return st;
+            }
+            std::memcpy(merged.data() + (from - chunk_start), data, to - from);
+            data = merged.data();
+        }
+        const ChunkKey key = chunk_key(index);
+        // A chunk of zeros needs no key: it reads as zeros without one (WRITE SAME of zeros,
+        // eager zeroing, stays thin).
+        const rocksdb::Status s =
+            all_zero(data, chunk_bytes_)
+                ? batch.Delete(family_, slice(key))
+                : batch.Put(family_, slice(key),
+                            rocksdb::Slice(reinterpret_cast<const char*>(data), chunk_bytes_));
+        if (!s.ok()) {
+            return failed("write", s);
+        }
+    }
+    rocksdb::WriteOptions options;
+    options.sync = fua;
+    if (const rocksdb::Status s = db_->db().Write(options, &batch); !s.ok()) {
+        return failed("write", s);
+    }
+    return Status::success();
+}
+
+Status RocksDbStore::flush() {
+    if (read_only_) {
+        return Status::success();  // nothing of ours can be unsynced
+    }
+    // Syncs the WAL: every write acknowledged before this call is stable after it.
+    if (const rocksdb::Status s = db_->db().FlushWAL(true); !s.ok()) {
+        return failed("flush", s);
+    }
+    return Status::success();
+}
+
+Status RocksDbStore::unmap(uint64_t offset, uint64_t length) {
+    if (!in_range(offset, length)) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    if (read_only_) {
+        return Status::error(StoreErrc::read_only, EBADF);
+    }
+    if (length == 0) {
+        return Status::success();
+    }
+    const uint64_t end = offset + length;
+    const uint64_t first = offset >> chunk_shift_;
+    const uint64_t last = (end - 1) >> chunk_shift_;
+    const StripeGuard guard(stripes_, first, last);
+
+    rocksdb::WriteBatch batch;
+    std::vector<uint8_t> chunk(chunk_bytes_);
+    // Zeroes the covered part of a partial chunk; a chunk left all zeros loses its key.
+    const auto zero_part = [&](uint64_t index) -> Status {
+        bool present = false;
+        if (Status st = load_chunk(index, chunk, present); !st.ok() || !present) {
+            return st;
+        }
+        const uint64_t chunk_start = index << chunk_shift_;
+        const uint64_t from = std::max(offset, chunk_start);
+        const uint64_t to = std::min(end, chunk_start + chunk_bytes_);
+        std::memset(chunk.data() + (from - chunk_start), 0, to - from);
+        const ChunkKey key = chunk_key(index);
+        const rocksdb::Status s =
+            all_zero(chunk.data(), chunk.size())
+                ? batch.Delete(family_, slice(key))
+                : batch.Put(
+                      family_, slice(key),
+                      rocksdb::Slice(reinterpret_cast<const char*>(chunk.data()), chunk.size()));
+        return s.ok() ? Status::success() : failed("unmap", s);
+    };
+
+    // A chunk is whole when the range covers all of it that lies inside the LUN (the last chunk
+    // may reach past the end; those bytes are zeros and never written).
+    const uint64_t size = size_bytes_.load();
+    const auto covers_whole = [&](uint64_t index) {
+        const uint64_t chunk_start = index << chunk_shift_;
+        return offset <= chunk_start && end >= std::min(chunk_start + chunk_bytes_, size);
+    };
+    uint64_t whole_first = first;  // the whole chunks are [whole_first, whole_end)
+    uint64_t whole_end = last + 1;
+    if (!covers_whole(first)) {
+        if (Status st = zero_part(first); !st.ok()) {
+            return st;
+        }
+        whole_first = first + 1;
+    }
+    if (last >= whole_first && !covers_whole(last)) {
+        if (Status st = zero_part(last); !st.ok()) {
+            return st;
+        }
+        whole_end = last;
+    }
+    if (whole_first < whole_end) {
+        rocksdb::Status s;
+        if (whole_end - whole_first >= delete_range_min_chunks) {
+            s = batch.DeleteRange(family_, slice(chunk_key(whole_first)),
+                                  slice(chunk_key(whole_end)));
+        } else {
+            for (uint64_t index = whole_first; s.ok() && index < whole_end; ++index) {
+                s = batch.Delete(family_, slice(chunk_key(index)));
+            }
+        }
+        if (!s.ok()) {
+            return failed("unmap", s);
+        }
+    }
+    // Synced: the SCSI layer has no FUA for UNMAP, and with the write cache off (WCE=0) a GOOD
+    // status must mean stable; unmaps are rare enough that the sync costs little.
+    rocksdb::WriteOptions options;
+    options.sync = true;
+    if (const rocksdb::Status s = db_->db().Write(options, &batch); !s.ok()) {
+        return failed("unmap", s);
+    }
+    return Status::success();
+}
+
+Status RocksDbStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped,
+                                   uint64_t& length) {
+    const uint64_t size = size_bytes_.load();
+    if (offset >= size || limit == 0) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    const uint64_t end = offset + std::min(limit, size - offset);
+    const uint64_t first = offset >> chunk_shift_;
+    const uint64_t last = (end - 1) >> chunk_shift_;
+    const ChunkKey upper = chunk_key(last + 1);
+    const rocksdb::Slice upper_slice = slice(upper);
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &upper_slice;
+    options.fill_cache = false;  // a scan of keys, not data anyone asked to read
+    std::unique_ptr<rocksdb::Iterator> it(db_->db().NewIterator(options, family_));
+    it->Seek(slice(chunk_key(first)));
+    uint64_t index = 0;
+    if (!it->Valid()) {
+        if (!it->status().ok()) {
+            return failed("get lba status", it->status());
+        }
+        mapped = false;  // no key up to the end of the range
+        length = end - offset;
+        return Status::success();
+    }
+    if (!decode_chunk_key(it->key(), index)) {
+        return failed("get lba status", rocksdb::Status::Corruption("unexpected key"));
+    }
+    if (index > first) {
+        mapped = false;
+        length = std::min(index << chunk_shift_, end) - offset;
+        return Status::success();
+    }
+    // A mapped run: count consecutive keys.
+    uint64_t next = first + 1;
+    for (it->Next(); next <= last && next - first < max_mapped_scan_chunks && it->Valid();
+         it->Next()) {
+        if (!decode_chunk_key(it->key(), index) || index != next) {
+            break;
+        }
+        ++next;
+    }
+    if (!it->status().ok()) {
+        return failed("get lba status", it->status());
+    }
+    mapped = true;
+    length = std::min(next << chunk_shift_, end) - offset;
+    return Status::success();
+}
+
+Status RocksDbStore::grow(uint64_t new_size) {
+    if (read_only_) {
+        return Status::error(StoreErrc::read_only);
+    }
+    const std::lock_guard lock(grow_mutex_);
+    const uint64_t size = size_bytes_.load();
+    if (new_size < size || new_size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    if (new_size == size) {
+        return Status::success();
+    }
+    // The new size is recorded (synced) before it is used, so a restart never finds data
+    // beyond the recorded size. The bytes past the old end read as zeros: no write reached them.
+    rocksdb::WriteOptions options;
+    options.sync = true;
+    const ChunkKey value = chunk_key(new_size);
+    if (const rocksdb::Status s = db_->db().Put(options, family_, meta_size_key, slice(value));
+        !s.ok()) {
+        return failed("grow", s);
+    }
+    size_bytes_.store(new_size);
+    return Status::success();
+}
+
+}  // namespace atsarray::backend

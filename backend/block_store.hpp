@@ -54,6 +54,9 @@ class BlockStore {
     virtual Status mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length);
     // The store's allocation granularity in bytes (OPTIMAL UNMAP GRANULARITY); 0 when unknown.
     virtual uint64_t allocation_unit() const { return 0; }
+    // Bytes of storage the data occupies now (thin provisioning, the console); an estimate where
+    // the store only has one. The default: fully provisioned.
+    virtual uint64_t allocated_bytes() const { return size_bytes(); }
 
     // Grows the store to `new_size` bytes (a LUN resized at run time); the new range reads as
     // zeros. Shrinking is refused: it would discard acknowledged data.

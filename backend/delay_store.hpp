@@ -26,6 +26,7 @@ class DelayStore : public BlockStore {
         return inner_->mapped_extent(offset, limit, mapped, length);
     }
     uint64_t allocation_unit() const override { return inner_->allocation_unit(); }
+    uint64_t allocated_bytes() const override { return inner_->allocated_bytes(); }
     Status grow(uint64_t new_size) override { return inner_->grow(new_size); }
     bool blocking() const override { return true; }
     std::string kind() const override { return inner_->kind() + "+delay"; }

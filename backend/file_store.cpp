@@ -351,4 +351,12 @@ Status FileStore::grow(uint64_t new_size) {
     return Status::success();
 }
 
+uint64_t FileStore::allocated_bytes() const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+        return size_bytes();
+    }
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
 }  // namespace atsarray::backend

@@ -36,6 +36,8 @@ class FileStore : public BlockStore {
     // lseek(SEEK_DATA / SEEK_HOLE); everything mapped where the file system cannot tell.
     Status mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length) override;
     uint64_t allocation_unit() const override { return allocation_unit_; }
+    // The image's allocated blocks (st_blocks).
+    uint64_t allocated_bytes() const override;
     std::string kind() const override { return "file"; }
 
     const std::string& path() const { return path_; }

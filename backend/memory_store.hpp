@@ -35,8 +35,8 @@ class MemoryStore : public BlockStore {
     bool blocking() const override { return false; }
     std::string kind() const override { return "memory"; }
 
-    // Bytes of chunk storage actually allocated (thin provisioning, tests).
-    uint64_t allocated_bytes() const;
+    // Bytes of chunk storage actually allocated (thin provisioning, tests, the console).
+    uint64_t allocated_bytes() const override;
 
   private:
     bool in_range(uint64_t offset, size_t length) const;

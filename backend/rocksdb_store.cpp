@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <utility>
@@ -34,6 +35,10 @@ constexpr uint64_t max_chunk_bytes = 1ull << 20;
 // point deletes, which cost readers nothing once compacted (range tombstones are checked by
 // every read that overlaps them until then).
 constexpr uint64_t delete_range_min_chunks = 64;
+// Deleted chunks keep their space until a compaction drops them, and RocksDB picks compactions
+// by level size, not by what was deleted: an UNMAP of at least this many bytes of whole chunks
+// compacts its key range at once, so the space a thin LUN gives back shows on disk.
+constexpr uint64_t compact_after_unmap_bytes = 8ull << 20;
 // mapped_extent() walks keys to measure a mapped run; it stops after this many chunks (the
 // caller asks again from there), so one GET LBA STATUS reads a bounded amount of data.
 constexpr uint64_t max_mapped_scan_chunks = 512;
@@ -660,7 +665,7 @@ Status RocksDbStore::unmap(uint64_t offset, uint64_t length) {
     const uint64_t end = offset + length;
     const uint64_t first = offset >> chunk_shift_;
     const uint64_t last = (end - 1) >> chunk_shift_;
-    const StripeGuard guard(stripes_, first, last);
+    std::optional<StripeGuard> guard(std::in_place, stripes_, first, last);
 
     rocksdb::WriteBatch batch;
     std::vector<uint8_t> chunk(chunk_bytes_);
@@ -725,6 +730,23 @@ Status RocksDbStore::unmap(uint64_t offset, uint64_t length) {
     options.sync = true;
     if (const rocksdb::Status s = db_->db().Write(options, &batch); !s.ok()) {
         return failed("unmap", s);
+    }
+    guard.reset();  // writes may go on while the range compacts: theirs are newer and stay
+    if (whole_first < whole_end &&
+        (whole_end - whole_first) << chunk_shift_ >= compact_after_unmap_bytes) {
+        rocksdb::CompactRangeOptions compact;
+        compact.exclusive_manual_compaction = false;  // automatic compactions keep running
+        const ChunkKey from = chunk_key(whole_first);
+        const ChunkKey to = chunk_key(whole_end);
+        const rocksdb::Slice from_slice = slice(from);
+        const rocksdb::Slice to_slice = slice(to);
+        // The unmap is done and stable either way: a failed compaction only delays the reclaim.
+        if (const rocksdb::Status s =
+                db_->db().CompactRange(compact, family_, &from_slice, &to_slice);
+            !s.ok()) {
+            spdlog::warn("rocksdb {} lun {}: compaction after unmap: {}", db_->dir(), lun_name_,
+                         s.ToString());
+        }
     }
     return Status::success();
 }
@@ -802,6 +824,14 @@ Status RocksDbStore::grow(uint64_t new_size) {
     }
     size_bytes_.store(new_size);
     return Status::success();
+}
+
+uint64_t RocksDbStore::allocated_bytes() const {
+    uint64_t live = 0;
+    uint64_t memtables = 0;
+    db_->db().GetIntProperty(family_, "rocksdb.estimate-live-data-size", &live);
+    db_->db().GetIntProperty(family_, "rocksdb.cur-size-all-mem-tables", &memtables);
+    return live + memtables;
 }
 
 }  // namespace atsarray::backend

@@ -67,6 +67,9 @@ class RocksDbStore : public BlockStore {
     // Mapped = the chunk holding the byte has a key.
     Status mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length) override;
     uint64_t allocation_unit() const override { return chunk_bytes_; }
+    // RocksDB's estimate of the LUN's live data (rocksdb.estimate-live-data-size of its column
+    // family, plus what sits in its memtables).
+    uint64_t allocated_bytes() const override;
     std::string kind() const override { return "rocksdb"; }
 
     uint64_t chunk_bytes() const { return chunk_bytes_; }

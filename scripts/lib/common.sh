@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config python3 clang libclang-rt-14-dev
   libboost1.81-dev libspdlog-dev libisal-dev libtomlplusplus-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libiscsi-dev libiscsi-bin librocksdb-dev
+  nlohmann-json3-dev python3-prometheus-client python3-jsonschema python3-websocket
+  chromium
 )
 
 install_missing() {
@@ -21,6 +23,25 @@ install_missing() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# The web console's npm packages (webui/package.json: uPlot, and playwright-core for the e2e
+# tests, which drives Debian's chromium and never downloads a browser) and the bundle step that
+# copies uPlot into webui/static/vendor/, which the daemon serves. Node.js and npm come from
+# Debian when the machine has none.
+install_web() {
+  if ! command -v npm >/dev/null 2>&1; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  if [ ! -d "$root/webui/node_modules/uplot" ] || [ ! -d "$root/webui/node_modules/playwright-core" ]; then
+    npm ci --prefix "$root/webui" --no-audit --no-fund
+  fi
+  if [ ! -f "$root/webui/static/vendor/uPlot.iife.min.js" ]; then
+    npm run --prefix "$root/webui" bundle
   fi
 }
 

@@ -41,6 +41,16 @@ void Histogram::merge(const Histogram& other) {
     max_ = std::max(max_, other.max_);
 }
 
+Histogram Histogram::since(const Histogram& earlier) const {
+    Histogram d = *this;
+    for (size_t i = 0; i < buckets_.size(); ++i) {
+        d.buckets_[i] -= std::min(d.buckets_[i], earlier.buckets_[i]);
+    }
+    d.count_ -= std::min(count_, earlier.count_);
+    d.sum_ -= std::min(sum_, earlier.sum_);
+    return d;
+}
+
 uint64_t Histogram::percentile_micros(double q) const {
     if (count_ == 0) {
         return 0;

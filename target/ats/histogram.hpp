@@ -16,6 +16,9 @@ class Histogram {
 
     void record(uint64_t micros);
     void merge(const Histogram& other);
+    // What was recorded since `earlier`, a snapshot of this histogram (a console tick). The
+    // maximum stays the running maximum: percentiles of the difference are capped by it.
+    Histogram since(const Histogram& earlier) const;
 
     uint64_t count() const { return count_; }
     uint64_t sum_micros() const { return sum_; }

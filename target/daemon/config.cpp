@@ -199,7 +199,7 @@ class Parser {
         config.source_path = origin_;
         check_keys(root, "",
                    {"log_level", "io_threads", "worker_threads", "data_dir", "rocksdb", "ats",
-                    "portal", "iscsi", "target"});
+                    "console", "portal", "iscsi", "target"});
 
         if (auto level = get_string(root, "", "log_level")) {
             static constexpr std::array<std::string_view, 5> levels = {"trace", "debug", "info",
@@ -233,6 +233,10 @@ class Parser {
                 fail("ats.lock_stripes", "must be a power of two, got " + std::to_string(stripes));
             }
             config.ats.lock_stripes = static_cast<uint32_t>(stripes);
+        }
+
+        if (const auto* console = get_table(root, "", "console")) {
+            parse_console(*console, config.console);
         }
 
         parse_portals(root, config);
@@ -415,6 +419,41 @@ class Parser {
             p = base_dir_ / p;
         }
         return p.lexically_normal().string();
+    }
+
+    void parse_console(const toml::table& table, ConsoleConfig& console) const {
+        const std::string path = "console";
+        check_keys(table, path, {"enabled", "address", "port", "token", "static_dir"});
+        console.enabled = get_bool(table, path, "enabled", true);
+        if (auto address = get_string(table, path, "address")) {
+            boost::system::error_code ec;
+            const auto parsed = boost::asio::ip::make_address(*address, ec);
+            if (ec) {
+                fail("console.address",
+                     "must be an IPv4 or IPv6 address, got " + in_quotes(*address));
+            }
+            console.address = *address;
+            if (!parsed.is_loopback() && table.get("token") == nullptr) {
+                fail("console.token",
+                     "required when console.address is not a loopback address (the console "
+                     "would be open to the network)");
+            }
+        }
+        console.port = static_cast<uint16_t>(get_uint(table, path, "port", 1, 65535, console.port));
+        if (auto token = get_string(table, path, "token")) {
+            if (token->size() < 16 || token->size() > 256) {
+                fail("console.token", "must be 16..256 characters");
+            }
+            for (const char c : *token) {
+                if (c <= 0x20 || c > 0x7e) {
+                    fail("console.token", "must be printable ASCII without spaces");
+                }
+            }
+            console.token = *token;
+        }
+        if (auto dir = get_string(table, path, "static_dir")) {
+            console.static_dir = resolve(*dir);
+        }
     }
 
     void parse_rocksdb(const toml::table& table, RocksDbConfig& rocksdb) const {

@@ -79,6 +79,18 @@ struct IscsiConfig {
     bool abort_answered_task_function_complete = false;
 };
 
+// [console]: the web console and its REST API (webui/server). Without the section there is no
+// console.
+struct ConsoleConfig {
+    bool enabled = false;
+    std::string address = "127.0.0.1";
+    uint16_t port = 8080;
+    // Bearer token for state-changing requests (and every request when bound beyond loopback);
+    // required then. Empty on loopback: a random one per start, handed to the page.
+    std::string token;
+    std::string static_dir;  // the page's files; default: the source tree's webui/static
+};
+
 // [ats]: the ATS engine.
 struct AtsConfig {
     // Stripes of the LBA lock table shared by every LUN (a power of two): more stripes, fewer
@@ -96,6 +108,7 @@ struct DaemonConfig {
     std::string data_dir;
     RocksDbConfig rocksdb;
     AtsConfig ats;
+    ConsoleConfig console;
     std::vector<PortalConfig> portals;
     IscsiConfig iscsi;
     std::vector<TargetConfig> targets;

@@ -20,6 +20,7 @@
 #include "target/iscsi/server_state.hpp"
 #include "target/scsi/lun.hpp"
 #include "target/scsi/target_device.hpp"
+#include "webui/server/console_server.hpp"
 
 namespace atsarray::daemon {
 
@@ -80,6 +81,9 @@ struct Daemon::Impl {
     // and one accounting registry.
     std::shared_ptr<ats::LockTable> locks;
     std::shared_ptr<ats::Registry> accounting = std::make_shared<ats::Registry>();
+    std::shared_ptr<ats::EventLog> events = std::make_shared<ats::EventLog>();
+    std::unique_ptr<webui::ConsoleModel> console_model;
+    std::unique_ptr<webui::ConsoleServer> console;
     std::function<void(int)> shutdown;  // set while run() runs
     iscsi::ServerState state;
     asio::io_context accept_context{1};
@@ -171,6 +175,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     s.login_timeout_s = ic.login_timeout_s;
     s.discovery_chap = to_secret(ic.discovery_chap);
     s.abort_answered_task_function_complete = ic.abort_answered_task_function_complete;
+    d.state.events = d.events;
 
     auto submit = [&pool = d.io_pool](std::function<void()> work) { pool.submit(std::move(work)); };
     for (const TargetConfig& tc : config.targets) {
@@ -197,9 +202,9 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             spdlog::info("target {} lun {}: {} store, {} blocks of {} bytes{}", tc.name, lc.id,
                          store->kind(), ls.block_count, ls.block_size,
                          lc.read_only ? ", read-only" : "");
-            device->add_lun(lc.id,
-                            std::make_shared<scsi::Lun>(ls, std::move(store), submit,
-                                                        scsi::LunServices{d.locks, d.accounting}));
+            device->add_lun(lc.id, std::make_shared<scsi::Lun>(
+                                       ls, std::move(store), submit,
+                                       scsi::LunServices{d.locks, d.accounting, d.events}));
         }
         iscsi::TargetNode node;
         node.info.name = tc.name;
@@ -231,6 +236,21 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         }
         d.state.portal_addresses.push_back(d.portals.back()->address());
     }
+    if (config.console.enabled) {
+        d.console_model = std::make_unique<webui::ConsoleModel>(
+            webui::ConsoleModel{d.state, *d.accounting, *d.events});
+        webui::ConsoleSettings cs;
+        cs.address = config.console.address;
+        cs.port = config.console.port;
+        cs.token = config.console.token;
+        cs.static_dir =
+            config.console.static_dir.empty() ? ATSARRAY_STATIC_DIR : config.console.static_dir;
+        try {
+            d.console = std::make_unique<webui::ConsoleServer>(cs, *d.console_model);
+        } catch (const std::runtime_error& e) {
+            throw ConfigError(config.source_path + ": " + e.what());
+        }
+    }
 }
 
 Daemon::~Daemon() = default;
@@ -243,6 +263,10 @@ int Daemon::run() {
     for (auto& portal : d.portals) {
         portal->start();
         spdlog::info("iscsi portal listening on {}", portal->address());
+    }
+    if (d.console) {
+        d.console->start();
+        spdlog::info("console on http://{}/", d.console->address());
     }
     for (const auto& node : d.state.targets.nodes()) {
         spdlog::info("target {} ready with {} LUN(s)", node->info.name,
@@ -308,6 +332,9 @@ int Daemon::run() {
     });
     d.accept_context.run();
     d.shutdown = nullptr;
+    if (d.console) {
+        d.console->stop();
+    }
 
     // Let the I/O threads finish what the closes started, then stop them.
     for (int i = 0; i < 50 && !d.all_connections().empty(); ++i) {
@@ -338,6 +365,14 @@ void Daemon::stop() {
 
 const ats::Registry& Daemon::accounting() const {
     return *impl_->accounting;
+}
+
+uint16_t Daemon::console_port() const {
+    return impl_->console ? impl_->console->port() : 0;
+}
+
+std::string Daemon::console_token() const {
+    return impl_->console ? impl_->console->token() : std::string();
 }
 
 }  // namespace atsarray::daemon

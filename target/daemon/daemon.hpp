@@ -3,7 +3,9 @@
 // runs one io_context per core, and shuts down cleanly on SIGINT/SIGTERM (sessions asked to log
 // out, data flushed).
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "target/ats/accounting.hpp"
 #include "target/daemon/config.hpp"
@@ -24,6 +26,9 @@ class Daemon {
 
     // ATS and I/O accounting of every LUN (snapshots for the console, tests).
     const ats::Registry& accounting() const;
+    // The console's port (0 without a console) and access token (tests).
+    uint16_t console_port() const;
+    std::string console_token() const;
 
   private:
     struct Impl;

@@ -1,5 +1,7 @@
 #include "target/iscsi/connection.hpp"
 
+#include "target/ats/event_log.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -604,6 +606,9 @@ void Connection::close(const std::string& reason) {
     phase_ = Phase::closed;
     if (was_logged_in) {
         spdlog::info("iscsi {}: connection of {} closed: {}", peer_, initiator_name_, reason);
+        if (registered_) {
+            event("logout", fmt::format("{} from {}: {}", nexus_.initiator_port, peer_, reason));
+        }
     } else {
         spdlog::info("iscsi {}: connection closed during login: {}", peer_, reason);
     }
@@ -629,6 +634,28 @@ void Connection::close(const std::string& reason) {
         release_task(task);
     }
     end_nexus();
+}
+
+SessionInfo Connection::session_info() const {
+    SessionInfo info;
+    info.tsih = tsih_;
+    info.target = target_ != nullptr ? target_->info.name : std::string();
+    info.initiator_name = initiator_name_;
+    info.isid = isid_;
+    info.initiator_port = nexus_.initiator_port;
+    info.address = peer_;
+    info.login_time = login_time_;
+    info.params = params_;
+    info.commands_in_flight = in_flight_.load(std::memory_order_relaxed);
+    return info;
+}
+
+void Connection::event(const char* kind, std::string message, std::optional<uint64_t> lun) const {
+    if (state_.events) {
+        state_.events->add(kind, std::move(message),
+                           target_ != nullptr ? target_->info.name : std::string(), lun,
+                           nexus_.initiator_port.empty() ? initiator_name_ : nexus_.initiator_port);
+    }
 }
 
 void Connection::end_nexus() {

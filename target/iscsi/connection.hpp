@@ -3,11 +3,14 @@
 // login phase, full feature phase dispatch, and an ordered send queue. A connection lives on one
 // io_context and is touched only from it; other threads reach it through the post_* methods.
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -39,6 +42,19 @@ struct OutPdu {
     Task* release_task = nullptr;    // return this task to the pool once written
 };
 
+// A logged-in session as the console shows it.
+struct SessionInfo {
+    uint16_t tsih = 0;
+    std::string target;
+    std::string initiator_name;
+    uint64_t isid = 0;
+    std::string initiator_port;  // IQN + ",i,0x" + ISID
+    std::string address;         // the initiator's ip:port
+    std::chrono::system_clock::time_point login_time{};
+    SessionParams params;
+    uint32_t commands_in_flight = 0;
+};
+
 class Connection : public std::enable_shared_from_this<Connection> {
   public:
     Connection(boost::asio::ip::tcp::socket socket, ServerState& state);
@@ -57,6 +73,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const std::string& peer() const { return peer_; }
     const TargetNode* target() const { return target_; }
     uint16_t tsih() const { return tsih_; }
+    // From any thread, for a connection found in the session table (logged in to a target).
+    SessionInfo session_info() const;
 
   private:
     enum class Phase : uint8_t { login, full_feature, logout, closed };
@@ -112,6 +130,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void close(const std::string& reason);
     // Ends the I_T nexus in the SCSI layer and leaves the session table (once).
     void end_nexus();
+    // Records an event for the console (ServerState::events), when there is a log.
+    void event(const char* kind, std::string message, std::optional<uint64_t> lun = {}) const;
 
     boost::asio::ip::tcp::socket socket_;
     ServerState& state_;
@@ -149,6 +169,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     SessionParams params_;
     scsi::Nexus nexus_;
     bool registered_ = false;
+    std::chrono::system_clock::time_point login_time_{};
+    std::atomic<uint32_t> in_flight_{0};  // tasks taken from the pool and not yet returned
     uint32_t stat_sn_ = 0;
     uint32_t exp_cmd_sn_ = 0;
     uint32_t max_cmd_sn_ = 0;

@@ -204,6 +204,7 @@ void Connection::finish_login() {
         nexus_.initiator_name = initiator_name_;
         nexus_.initiator_port = initiator_name_ + ",i,0x" + isid_hex(isid_);
         nexus_.peer_address = peer_;
+        login_time_ = std::chrono::system_clock::now();
         auto previous = state_.sessions.add(initiator_name_, isid_, target_->info.name, tsih_,
                                             shared_from_this());
         registered_ = true;
@@ -214,6 +215,10 @@ void Connection::finish_login() {
             previous->post_close("session reinstated by a new login");
         }
         target_->device->nexus_added(nexus_);
+        event("login", fmt::format("{} logged in to {} from {} (TSIH {}, digests {}/{})",
+                                   nexus_.initiator_port, target_->info.name, peer_, tsih_,
+                                   params_.header_digest ? "CRC32C" : "None",
+                                   params_.data_digest ? "CRC32C" : "None"));
         spdlog::info("iscsi {}: {} logged in to {} (TSIH {}, digests {}/{})", peer_,
                      initiator_name_, target_->info.name, tsih_,
                      params_.header_digest ? "CRC32C" : "None",

@@ -20,6 +20,7 @@ constexpr uint8_t ahs_type_bidi_read_length = 2;
 }  // namespace
 
 Task* Connection::acquire_task() {
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
     if (free_tasks_.empty()) {
         task_pool_.push_back(std::make_unique<Task>());
         return task_pool_.back().get();
@@ -30,6 +31,7 @@ Task* Connection::acquire_task() {
 }
 
 void Connection::release_task(Task* task) {
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
     task->reset();
     free_tasks_.push_back(task);
 }

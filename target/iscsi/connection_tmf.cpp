@@ -95,6 +95,11 @@ void Connection::handle_task_management(const PduView& pdu) {
                     [referenced_tag](const Task& t) { return t.itt == referenced_tag; }, tmf_id);
                 spdlog::info("iscsi {}: ABORT TASK ITT {:#x} ({})", peer_, referenced_tag,
                              waiting ? "in execution, answered when it ends" : "never executed");
+                event(
+                    "abort",
+                    fmt::format("ABORT TASK ITT {:#x} by {} ({})", referenced_tag, initiator_name_,
+                                waiting ? "in execution, answered when it ends" : "never executed"),
+                    lun_known ? std::optional<uint64_t>(lun) : std::nullopt);
                 break;
             }
             // RFC 7143 §11.5.1: the task is not here. One we already answered (its CmdSN is below
@@ -121,6 +126,12 @@ void Connection::handle_task_management(const PduView& pdu) {
                 return;
             }
             waiting = abort_tasks_where([lun](const Task& t) { return t.lun == lun; }, tmf_id);
+            event("abort",
+                  fmt::format(
+                      "{} of LUN {} by {}",
+                      function == TmfFunction::clear_task_set ? "CLEAR TASK SET" : "ABORT TASK SET",
+                      lun, initiator_name_),
+                  lun);
             if (function == TmfFunction::clear_task_set) {
                 // With TST=000b one task set serves every I_T nexus (SAM-5 §8.?), so CLEAR TASK
                 // SET also ends other sessions' tasks on the LUN.
@@ -138,6 +149,8 @@ void Connection::handle_task_management(const PduView& pdu) {
             }
             spdlog::info("iscsi {}: LOGICAL UNIT RESET of LUN {} by {}", peer_, lun,
                          initiator_name_);
+            event("reset", fmt::format("LOGICAL UNIT RESET of LUN {} by {}", lun, initiator_name_),
+                  lun);
             waiting = abort_tasks_where([lun](const Task& t) { return t.lun == lun; }, tmf_id);
             for (const auto& conn : state_.sessions.snapshot()) {
                 if (conn.get() != this) {
@@ -151,6 +164,9 @@ void Connection::handle_task_management(const PduView& pdu) {
             spdlog::info("iscsi {}: TARGET {} RESET by {}", peer_,
                          function == TmfFunction::target_warm_reset ? "WARM" : "COLD",
                          initiator_name_);
+            event("reset", fmt::format("TARGET {} RESET by {}",
+                                       function == TmfFunction::target_warm_reset ? "WARM" : "COLD",
+                                       initiator_name_));
             waiting = abort_tasks_where([](const Task&) { return true; }, tmf_id);
             for (const auto& conn : state_.sessions.snapshot()) {
                 if (conn.get() == this) {

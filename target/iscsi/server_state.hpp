@@ -19,6 +19,9 @@
 namespace atsarray::scsi {
 class TargetDevice;
 }
+namespace atsarray::ats {
+class EventLog;
+}
 
 namespace atsarray::iscsi {
 
@@ -89,6 +92,8 @@ struct ServerState {
     // the reply names the address the connection arrived on instead.
     std::vector<std::string> portal_addresses;
     uint16_t default_portal_group_tag = 1;
+    // Logins, logouts, aborts and resets for the console; nullptr: not recorded.
+    std::shared_ptr<ats::EventLog> events;
 };
 
 }  // namespace atsarray::iscsi

@@ -65,7 +65,8 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
       reservations_(settings_.state_path),
       locks_(services.locks ? std::move(services.locks) : std::make_shared<ats::LockTable>(256)),
       lock_key_(next_lock_key.fetch_add(1)),
-      accounting_(std::move(services.accounting)) {
+      accounting_(std::move(services.accounting)),
+      events_(std::move(services.events)) {
     if (!store_) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) + ": no block store");
     }
@@ -207,15 +208,19 @@ void Lun::account(const Run& run, const CommandResult& result) {
     if (miscompare) {
         if (const auto held_back = miscompare_log_.admit()) {
             const size_t at = r.miscompare_offset;
-            spdlog::warn(
-                "ats miscompare lun {} lba {} initiator {} offset {} expected={} got={} "
-                "(target {}, from {}){}",
-                r.lun, r.lba, r.initiator_name, at,
+            const std::string line = fmt::format(
+                "ats miscompare lun {} lba {} initiator {} offset {} expected={} got={}", r.lun,
+                r.lba, r.initiator_name, at,
                 le_value_at(
                     cmd.data_out.first(std::min(cmd.data_out.size(), run.miscompare_image.size())),
                     at),
-                le_value_at(run.miscompare_image, at), r.target, r.address,
-                *held_back != 0 ? fmt::format(" ({} more not logged)", *held_back) : "");
+                le_value_at(run.miscompare_image, at));
+            spdlog::warn("{} (target {}, from {}){}", line, r.target, r.address,
+                         *held_back != 0 ? fmt::format(" ({} more not logged)", *held_back) : "");
+            if (events_) {
+                events_->add("miscompare", line, std::string(r.target), r.lun,
+                             std::string(r.initiator_port));
+            }
         }
     }
 }

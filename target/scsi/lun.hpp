@@ -14,6 +14,7 @@
 
 #include "backend/block_store.hpp"
 #include "target/ats/accounting.hpp"
+#include "target/ats/event_log.hpp"
 #include "target/ats/lock_table.hpp"
 #include "target/ats/rate_limit.hpp"
 #include "target/scsi/command.hpp"
@@ -86,6 +87,8 @@ struct LunServices {
     std::shared_ptr<ats::LockTable> locks;
     // Where finished commands are accounted (ATS, latency); nullptr: nowhere.
     std::shared_ptr<ats::Registry> accounting;
+    // Where miscompares are reported for the console (as often as the log line); nullptr: not.
+    std::shared_ptr<ats::EventLog> events;
 };
 
 class Lun : public std::enable_shared_from_this<Lun> {
@@ -170,6 +173,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     std::shared_ptr<ats::LockTable> locks_;
     uint64_t lock_key_;
     std::shared_ptr<ats::Registry> accounting_;
+    std::shared_ptr<ats::EventLog> events_;
     ats::RateLimit miscompare_log_{10.0, 20.0};  // lines per second, burst
     mutable std::mutex mode_mutex_;
     // The read barrier: WRITE ATOMIC(16) holds it exclusively, medium reads shared, so no read

@@ -232,7 +232,7 @@ TEST(ConfigTest, SyntaxErrorNamesLineAndColumn) {
 TEST(ConfigTest, UnknownKeysAreRejectedWithTheAllowedList) {
     EXPECT_CONFIG_ERROR("log_levle = \"info\"\n" + minimal,
                         "t.toml: log_levle: unknown key; allowed keys: log_level, io_threads, "
-                        "worker_threads, data_dir, rocksdb, ats, portal, iscsi, target");
+                        "worker_threads, data_dir, rocksdb, ats, console, portal, iscsi, target");
     EXPECT_CONFIG_ERROR("[[portal]]\nadress = \"0.0.0.0\"\n" + minimal,
                         "t.toml: portal[0].adress: unknown key; allowed keys: address, port");
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("blocksize = 4096")),
@@ -693,6 +693,28 @@ TEST(ConfigTest, MediumDelays) {
     EXPECT_CONFIG_ERROR_HAS(target_with("", memory_lun("read_delay_us = -1\n")), "read_delay_us");
     EXPECT_CONFIG_ERROR_HAS(target_with("", memory_lun("write_delay_us = 20000000\n")),
                             "write_delay_us");
+}
+
+TEST(ConfigTest, Console) {
+    EXPECT_FALSE(parse(minimal).console.enabled);
+    const DaemonConfig c = parse("[console]\nport = 9090\n" + minimal);
+    EXPECT_TRUE(c.console.enabled);
+    EXPECT_EQ(c.console.address, "127.0.0.1");
+    EXPECT_EQ(c.console.port, 9090);
+    EXPECT_TRUE(c.console.token.empty());
+    EXPECT_CONFIG_ERROR("[console]\naddress = \"0.0.0.0\"\n" + minimal,
+                        "t.toml: console.token: required when console.address is not a loopback "
+                        "address (the console would be open to the network)");
+    EXPECT_EQ(parse("[console]\naddress = \"0.0.0.0\"\ntoken = \"0123456789abcdef\"\n" + minimal)
+                  .console.token,
+              "0123456789abcdef");
+    EXPECT_CONFIG_ERROR("[console]\ntoken = \"short\"\n" + minimal,
+                        "t.toml: console.token: must be 16..256 characters");
+    EXPECT_CONFIG_ERROR_HAS("[console]\ntoken = \"0123456789 abcdef\"\n" + minimal,
+                            "printable ASCII without spaces");
+    EXPECT_CONFIG_ERROR_HAS("[console]\naddress = \"localhost\"\n" + minimal,
+                            "console.address: must be an IPv4 or IPv6 address");
+    EXPECT_CONFIG_ERROR_HAS("[console]\nport = 0\n" + minimal, "console.port");
 }
 
 }  // namespace

@@ -1,0 +1,311 @@
+// End-to-end test of the web console in real headless Chromium (Debian's, driven by
+// playwright-core). Two modes:
+//   real (default): starts the atsarray daemon ($ATSARRAY_BINARY) with a temp config, opens its
+//     console, starts ATS contention with tools/ats-counter ($ATS_COUNTER_BINARY) and watches
+//     the page: sessions, the miscompare counter, latency figures, hot blocks, all updated live
+//     over the WebSocket stream; then posts a lab note and finds it in the event log.
+//   --fake: the same against tests/e2e/fake_server.mjs (webui/API.md with made-up data), plus the
+//     VMFS decoding of hot blocks and the stream's reconnect.
+// Waits for DOM changes with generous timeouts and never asserts timings. Saves a full-page
+// screenshot in $E2E_ARTIFACTS or the working directory (ctest's: build/tests/e2e).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launchChromium, webuiDir } from './lib/browser.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const FAKE = process.argv.includes('--fake');
+const ARTIFACTS = process.env.E2E_ARTIFACTS ?? process.cwd();
+const SHOT = path.join(ARTIFACTS, FAKE ? 'console-e2e-fake.png' : 'console-e2e.png');
+const TARGET = 'iqn.2026-11.org.atsarray:e2e';
+const WAIT = { timeout: 90_000 };
+const TEST = { timeout: 300_000 };
+
+// ------------------------------------------------------------------------------ processes
+const children = [];
+let tmp = null;
+let browser = null;
+let page = null;
+let base = '';
+const pageErrors = [];
+
+// A free loopback port: from $E2E_PORT_RANGE ("8091-8099") when set, else the kernel's choice.
+async function freePort() {
+    const tryPort = (p) => new Promise((resolve) => {
+        const s = net.createServer();
+        s.once('error', () => resolve(null));
+        s.listen(p, '127.0.0.1', () => {
+            const port = s.address().port;
+            s.close(() => resolve(port));
+        });
+    });
+    const range = process.env.E2E_PORT_RANGE;
+    if (range) {
+        const [lo, hi] = range.split('-').map(Number);
+        for (let p = lo; p <= hi; p++) {
+            if (!freePort.taken.has(p) && (await tryPort(p)) !== null) {
+                freePort.taken.add(p);
+                return p;
+            }
+        }
+        throw new Error(`no free port in ${range}`);
+    }
+    return tryPort(0);
+}
+freePort.taken = new Set();
+
+function canConnect(port) {
+    return new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('connect', () => { s.destroy(); resolve(true); });
+        s.once('error', () => resolve(false));
+    });
+}
+
+function startProcess(cmd, args, opts = {}) {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    child.output = '';
+    child.stdout.on('data', (d) => { child.output += d; });
+    child.stderr.on('data', (d) => { child.output += d; });
+    child.exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve(code ?? 128)));
+    children.push(child);
+    return child;
+}
+
+async function stopProcess(child) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+        return;
+    }
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await child.exited;
+    clearTimeout(t);
+}
+
+async function waitListening(port, child, what) {
+    for (let i = 0; i < 400; i++) {
+        if (await canConnect(port)) {
+            return;
+        }
+        if (child.exitCode !== null) {
+            throw new Error(`${what} exited at start (${child.exitCode}):\n${child.output}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${what} did not listen on ${port}:\n${child.output}`);
+}
+
+async function startFake() {
+    const port = await freePort();
+    const fake = startProcess(process.execPath, [path.join(here, 'fake_server.mjs'), '--port', String(port), '--static', path.join(webuiDir, 'static')]);
+    await waitListening(port, fake, 'fake server');
+    return { url: `http://127.0.0.1:${port}`, startWorkload: async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/__fake/workload?sessions=4&writers=1`, { method: 'POST' });
+        assert.equal(r.status, 200);
+        return null;
+    } };
+}
+
+async function startDaemon() {
+    const binary = process.env.ATSARRAY_BINARY;
+    const counter = process.env.ATS_COUNTER_BINARY;
+    assert.ok(binary && fs.existsSync(binary), `ATSARRAY_BINARY (${binary}) must name the built daemon`);
+    assert.ok(counter && fs.existsSync(counter), `ATS_COUNTER_BINARY (${counter}) must name tools/ats-counter`);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atsarray-e2e-'));
+    const portal = await freePort();
+    const consolePort = await freePort();
+    const token = crypto.randomBytes(24).toString('hex');
+    const config = path.join(tmp, 'atsarray.toml');
+    fs.writeFileSync(config, `# written by tests/e2e/console.test.mjs
+log_level = "info"
+io_threads = 2
+data_dir = "data"
+
+[[portal]]
+address = "127.0.0.1"
+port = ${portal}
+
+[console]
+address = "127.0.0.1"
+port = ${consolePort}
+token = "${token}"
+static_dir = "${path.join(webuiDir, 'static')}"
+
+[[target]]
+name = "${TARGET}"
+alias = "e2e"
+
+[[target.lun]]
+id = 0
+backend = "memory"
+size = "64MiB"
+block_size = 512
+write_delay_us = 3000   # widens every ATS's window, so the contention lasts several ticks
+`);
+    const daemon = startProcess(binary, ['--config', config]);
+    await waitListening(portal, daemon, 'atsarray');
+    await waitListening(consolePort, daemon, 'atsarray console');
+    return {
+        url: `http://127.0.0.1:${consolePort}`,
+        daemon,
+        startWorkload: async () => startProcess(counter, ['--portal', `127.0.0.1:${portal}`, '--target', TARGET, '--lba', '1000',
+                                                          '--sessions', '4', '--writers', '1', '--increments', '300']),
+    };
+}
+
+// --------------------------------------------------------------------------------- helpers
+const text = (sel) => page.locator(sel).first().textContent();
+const number = (s) => Number(String(s).replace(/[^0-9.]/g, '')) || 0;
+
+// Waits until the text of `sel` differs from `previous` (a live update seen in the DOM).
+async function waitTextChange(sel, previous) {
+    await page.waitForFunction(([s, p]) => {
+        const el = document.querySelector(s);
+        return el && el.textContent !== p;
+    }, [sel, previous], WAIT);
+    return text(sel);
+}
+
+let env = null;
+
+before(async () => {
+    env = FAKE ? await startFake() : await startDaemon();
+    base = env.url;
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => {
+        if (m.type() === 'error') {
+            console.log(`# browser console: ${m.text()}`);
+        }
+    });
+}, { timeout: 120_000 });
+
+after(async () => {
+    if (browser) {
+        await browser.close();
+    }
+    for (const c of children) {
+        await stopProcess(c);
+    }
+    if (env?.daemon) {
+        fs.writeFileSync(path.join(ARTIFACTS, 'console-e2e-daemon.log'), env.daemon.output);
+    }
+    if (tmp) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
+});
+
+// ------------------------------------------------------------------------------------ tests
+test('the console loads from the daemon and its stream goes live', TEST, async () => {
+    await page.goto(base + '/');
+    await page.locator('#conn[data-state="live"]').waitFor(WAIT);
+    await page.locator('#luns-table tbody tr[data-key]').first().waitFor(WAIT);
+    assert.match(await text('#kpi-luns'), /^[1-9]/);
+    // No URL the page used carries the token.
+    assert.ok(!page.url().includes('token'), page.url());
+    // The tick clock moves: the page is fed by the stream.
+    const t0 = await text('#last-tick');
+    await waitTextChange('#last-tick', t0);
+});
+
+test('ATS contention: sessions, miscompares and latency update live', TEST, async () => {
+    const m0 = number(await text('#kpi-miscompares'));
+    const counter = await env.startWorkload();
+    try {
+        // The incrementing sessions log in and show up in the sessions table.
+        await page.waitForFunction(() => [...document.querySelectorAll('#sessions-table tbody tr[data-key]')]
+            .filter((tr) => tr.textContent.includes('ats-counter')).length >= 4, null, WAIT);
+        // The miscompare counter rises above its value before the run, then moves again.
+        await page.waitForFunction(([m]) => {
+            const v = Number(document.querySelector('#kpi-miscompares').textContent.replace(/[^0-9]/g, ''));
+            return v > m && v > 0;
+        }, [m0], WAIT);
+        const m1 = await text('#kpi-miscompares');
+        const m2 = await waitTextChange('#kpi-miscompares', m1);
+        assert.ok(number(m2) > 0);
+        // The per-LUN ATS row and a per-initiator row with miscompares.
+        await page.waitForFunction(() => [...document.querySelectorAll('#ats-initiators-table tbody tr[data-key]')]
+            .some((tr) => tr.textContent.includes('ats-counter') && Number(tr.children[6].textContent.replace(/[^0-9]/g, '')) > 0), null, WAIT);
+        // Latency figures for the counters' ATS: p50/p99/p99.9 with a unit.
+        await page.waitForFunction(() => [...document.querySelectorAll('#latency-table tbody tr[data-key]')]
+            .some((tr) => tr.textContent.includes('ats-counter') && /\d+(\.\d+)? (µs|ms|s)$/.test(tr.children[4].textContent)), null, WAIT);
+        // The charts are drawn.
+        for (const id of ['#chart-ats-luns', '#chart-ats-initiators', '#chart-latency']) {
+            await page.locator(`${id} canvas`).first().waitFor(WAIT);
+        }
+        // The counter block turns up among the hot blocks with its images decoded.
+        await page.locator('#hot-blocks-table tbody tr[data-key]', { hasText: '1000' }).first().click(WAIT);
+        await page.waitForFunction(() => /first difference at byte 0x/.test(document.querySelector('#hot-block-decode')?.textContent ?? ''), null, WAIT);
+        assert.ok(await page.locator('#hot-block-detail .byte.diff').count() > 0, 'differing bytes highlighted');
+        // The histogram of one counter session's ATS, fetched on request.
+        const first = await page.locator('#hist-initiator option', { hasText: 'ats-counter' }).first().getAttribute('value');
+        await page.selectOption('#hist-initiator', first);
+        await page.selectOption('#hist-op', 'ats');
+        await page.click('#hist-refresh');
+        await page.waitForFunction(() => document.querySelectorAll('#histogram .hist-row:not(.head)').length > 0, null, WAIT);
+        await page.evaluate(() => window.scrollTo(0, 0));  // the sticky bar stays at the top
+        await page.screenshot({ path: SHOT, fullPage: true });
+        console.log(`# screenshot: ${SHOT}`);
+        if (counter) {
+            // tools/ats-counter checks the counter itself; then the console's totals must agree.
+            const code = await counter.exited;
+            assert.equal(code, 0, `ats-counter failed:\n${counter.output}`);
+            const m = /miscompares (\d+)/.exec(counter.output);
+            assert.ok(m, counter.output);
+            await page.waitForFunction(([want]) =>
+                Number(document.querySelector('#kpi-miscompares').textContent.replace(/[^0-9]/g, '')) === want, [m0 + Number(m[1])], WAIT);
+        }
+    } finally {
+        if (counter) {
+            await stopProcess(counter);
+        }
+    }
+});
+
+test('a lab note posted from the form appears in the event log', TEST, async () => {
+    const note = `e2e note ${crypto.randomBytes(4).toString('hex')}: pulled the cable on esx-02`;
+    await page.fill('#note-text', note);
+    await page.click('#note-submit');
+    await page.waitForFunction(() => /posted as event #\d+/.test(document.querySelector('#note-status').textContent), null, WAIT);
+    await page.locator('#events-table tbody tr.ev-note', { hasText: note }).first().waitFor(WAIT);
+    // The daemon kept it: GET /api/v1/events has it as a note.
+    const r = await fetch(`${base}/api/v1/events?since=0&limit=1000`);
+    const body = await r.json();
+    assert.ok(body.events.some((e) => e.kind === 'note' && e.message === note), 'the note is in GET /api/v1/events');
+    // Without the token the same POST is refused (the page sent it as a bearer header).
+    const denied = await fetch(`${base}/api/v1/events`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ message: 'x' }) });
+    assert.equal(denied.status, 401);
+});
+
+// Only the fake server has VMFS records among its hot blocks and can drop the stream at will.
+if (FAKE) {
+    test('VMFS hot blocks decode into heartbeat and lock terms', TEST, async () => {
+        await page.locator('#hot-blocks-table tbody tr[data-key]', { hasText: '34816' }).first().click();
+        await page.waitForFunction(() => (document.querySelector('#hot-block-decode')?.textContent ?? '').startsWith(
+            'expected: heartbeat of host 5f3c1a2b…:00:50:56:aa:bb:01 gen 41 stamp 93784.567890 s; on disk: gen 42, owner host 44332211…:00:50:56:aa:bb:02'), null, WAIT);
+        assert.match(await text('#hot-block-decode'), /first differing field: gen \(0x0c\)/);
+        const retry = page.locator('#hot-blocks-table tbody tr[data-key]', { hasText: '34817' }).first();
+        assert.match(await retry.textContent(), /late retry/);
+        await page.locator('#hot-blocks-table tbody tr[data-key]', { hasText: '40960' }).first().click();
+        await page.waitForFunction(() => /^expected: free file descriptor lock/.test(document.querySelector('#hot-block-decode')?.textContent ?? ''), null, WAIT);
+    });
+
+    test('the stream reconnects after it drops', TEST, async () => {
+        await fetch(`${base}/__fake/drop`, { method: 'POST' });
+        await page.locator('#conn[data-state="down"]').waitFor(WAIT);
+        await page.locator('#conn[data-state="live"]').waitFor(WAIT);
+        const t0 = await text('#last-tick');
+        await waitTextChange('#last-tick', t0);
+    });
+}
+
+test('the page raised no script errors', async () => {
+    assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,536 @@
+// A stand-in for the daemon's console server, for developing and testing the page without the
+// daemon: serves webui/static at / and answers webui/API.md with made-up but consistent data,
+// including a WebSocket stream of ticks (a minimal RFC 6455 server: text frames out, close and
+// ping in). Contention starts when the test asks for it (POST /__fake/workload), the way the
+// real test starts tools/ats-counter; POST /__fake/drop closes the streams (reconnect test).
+//
+//   node tests/e2e/fake_server.mjs [--port 8091] [--static webui/static] [--interval-ms 1000]
+// Prints "listening http://127.0.0.1:PORT" once it listens.
+import http from 'node:http';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
+    if (a.startsWith('--')) {
+        acc.push([a.slice(2), all[i + 1]]);
+    }
+    return acc;
+}, []));
+const PORT = Number(args.port ?? 8091);
+const STATIC = path.resolve(args.static ?? path.join(here, '../../webui/static'));
+const INTERVAL = Number(args['interval-ms'] ?? 1000);
+const TOKEN = crypto.randomBytes(16).toString('hex');
+const TARGET = 'iqn.2026-11.org.atsarray:lab';
+const VMFS_TARGET = 'iqn.2026-11.org.atsarray:vmfs';
+const started = new Date();
+
+// ---------------------------------------------------------------------------------- the model
+const lat = (mean, p50, p99, p999, max, count) => ({ count, mean_us: mean, p50_us: p50, p99_us: p99, p999_us: p999, max_us: max });
+const zeroCounters = () => ({ successes: 0, miscompares: 0, injected_miscompares: 0, errors: 0, sum_suc_us: 0, sum_f_us: 0 });
+const luns = [
+    { target: TARGET, lun: 0, block_size: 512, block_count: 16777216, store: 'rocksdb', write_cache: true, read_only: false, allocated: 1536 * 1024, c: zeroCounters() },
+    { target: VMFS_TARGET, lun: 0, block_size: 512, block_count: 4194304, store: 'file+delay', write_cache: false, read_only: false, allocated: 64 * 1048576, c: zeroCounters() },
+];
+const initiators = [];   // {name, isid, address, tsih, target, login_time, c, ops}
+const events = [];
+let seq = 0;
+let pendingEvents = [];
+let tsih = 1;
+let workload = false;
+
+function addEvent(kind, message, target, lun, initiator) {
+    const e = { seq: ++seq, time: new Date().toISOString(), kind, message, target, lun, initiator };
+    events.push(e);
+    if (events.length > 5000) {
+        events.shift();
+    }
+    pendingEvents.push(e);
+    return e;
+}
+
+function login(name, isid, address, target) {
+    const s = {
+        initiator_name: name, isid, address, tsih: tsih++, target, login_time: new Date().toISOString(),
+        c: zeroCounters(), ops: { read: newOp(), write: newOp(), ats: newOp(), other: newOp() }, tick: null,
+    };
+    initiators.push(s);
+    addEvent('login', `login from ${address}, ISID ${isid}, TSIH ${s.tsih}`, target, null, name);
+    return s;
+}
+function newOp() {
+    return { commands: 0, errors: 0, buckets: new Map(), sum: 0, max: 0 };
+}
+const portOf = (s) => `${s.initiator_name},i,${s.isid}`;
+
+// Two ESXi-like hosts on the VMFS target from the start: their heartbeat and lock images.
+function put32(b, o, v) { b.writeUInt32LE(v >>> 0, o); }
+function put64(b, o, v) { b.writeBigUInt64LE(BigInt(v), o); }
+const HOST_A = Buffer.from('2b1a3c5f009f8e7d3412005056aabb01', 'hex');
+const HOST_B = Buffer.from('11223344556677889900005056aabb02', 'hex');
+function hb({ state = 0xabcdef02, addr = 0x300000, gen = 41, stamp = 93784567890, owner = HOST_A }) {
+    const b = Buffer.alloc(512);
+    put32(b, 0, state); put64(b, 4, addr); put64(b, 0x0c, gen); put64(b, 0x14, stamp);
+    owner.copy(b, 0x1c); put32(b, 0x2c, 7); b[0x30] = 24; b[0x32] = 82;
+    return b;
+}
+function lk({ token = 9, mode = 0, owner = Buffer.alloc(16), hbAddr = 0, hbGen = 0 }) {
+    const b = Buffer.alloc(512);
+    put32(b, 0, 0x10c00001); put64(b, 4, 0x1400000); put64(b, 0x0c, hbAddr); put64(b, 0x14, hbGen);
+    put64(b, 0x1c, token); put32(b, 0x24, mode); owner.copy(b, 0x28); put64(b, 0x38, 1763757601);
+    return b;
+}
+const esxA = login('iqn.1998-01.com.vmware:esx-01-5f3c1a2b', '0x00023d000001', '127.0.0.1:41001', VMFS_TARGET);
+const esxB = login('iqn.1998-01.com.vmware:esx-02-44332211', '0x00023d000002', '127.0.0.1:41002', VMFS_TARGET);
+const hot = new Map();  // key -> hot block
+function miscompare(s, target, lun, lba, expected, actual) {
+    const key = `${target}/${lun}/${lba}`;
+    let b = hot.get(key);
+    if (!b) {
+        b = { target, lun, lba, miscompares: 0, successes: 0, initiators: [] };
+        hot.set(key, b);
+    }
+    b.miscompares++;
+    let off = 0;
+    while (off < expected.length && expected[off] === actual[off]) {
+        off++;
+    }
+    b.last_offset = off;
+    b.last_expected = expected.toString('hex');
+    b.last_actual = actual.toString('hex');
+    b.last_initiator = s.initiator_name;
+    if (!b.initiators.includes(s.initiator_name)) {
+        b.initiators.push(s.initiator_name);
+    }
+    b.last_miscompare = new Date().toISOString();
+    addEvent('miscompare', `ATS miscompare at LBA ${lba}, offset 0x${off.toString(16)}`, target, lun, s.initiator_name);
+}
+// esx-02 took esx-01's heartbeat slot over (gen 41 -> 42): a real conflict.
+miscompare(esxA, VMFS_TARGET, 0, 0x8800, hb({}), hb({ gen: 42, owner: HOST_B, stamp: 1200000 }));
+// esx-02's own refresh landed late: only the stamp moved (KB 2113956).
+miscompare(esxB, VMFS_TARGET, 0, 0x8801, hb({ addr: 0x300200, owner: HOST_B, gen: 7, stamp: 5000000 }),
+           hb({ addr: 0x300200, owner: HOST_B, gen: 7, stamp: 8000000 }));
+// a file-descriptor lock race: esx-01 read it free, esx-02 got there first.
+miscompare(esxA, VMFS_TARGET, 0, 0xa000, lk({}), lk({ token: 10, mode: 1, owner: HOST_B, hbAddr: 0x300200, hbGen: 7 }));
+for (const l of luns) {
+    l.c.miscompares = [...hot.values()].filter((b) => b.target === l.target && b.lun === l.lun).length;
+}
+esxA.c.miscompares = 2;
+esxB.c.miscompares = 1;
+
+let counter = 0n;
+function startWorkload(sessions = 4, writers = 1) {
+    if (workload) {
+        return;
+    }
+    workload = true;
+    for (let i = 0; i < sessions; i++) {
+        login(`iqn.2026-11.org.atsarray:ats-counter-${i}`, `0x40000000${(i + 1).toString(16).padStart(4, '0')}`, `127.0.0.1:${42000 + i}`, TARGET);
+    }
+    for (let i = 0; i < writers; i++) {
+        login(`iqn.2026-11.org.atsarray:ats-counter-writer-${i}`, `0x4000000100${(i + 1).toString(16).padStart(2, '0')}`, `127.0.0.1:${42100 + i}`, TARGET);
+    }
+}
+
+// A latency sample from a log-normal-ish spread around `median` µs.
+function sample(median) {
+    const z = (Math.random() + Math.random() + Math.random() - 1.5) * 1.6;
+    return Math.max(5, Math.round(median * Math.exp(z) * (Math.random() < 0.01 ? 8 : 1)));
+}
+function record(op, us, error = false) {
+    op.commands++;
+    op.errors += error ? 1 : 0;
+    op.sum += us;
+    op.max = Math.max(op.max, us);
+    let ub = 1;
+    while (ub < us) {
+        ub *= 2;
+    }
+    op.buckets.set(ub, (op.buckets.get(ub) ?? 0) + 1);
+}
+function pct(samples, p) {
+    if (!samples.length) {
+        return 0;
+    }
+    const s = [...samples].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+function opSummary(op) {
+    const samples = [];
+    for (const [ub, n] of op.buckets) {
+        for (let i = 0; i < Math.min(n, 200); i++) {
+            samples.push(ub);
+        }
+    }
+    return lat(op.commands ? op.sum / op.commands : 0, pct(samples, 50), pct(samples, 99), pct(samples, 99.9), op.max, op.commands);
+}
+
+// One tick of made-up work; returns the tick message.
+function step() {
+    const lunTick = new Map(luns.map((l) => [l, { ds: 0, dm: 0, de: 0, suc: [], f: [] }]));
+    const iniTick = [];
+    for (const s of initiators) {
+        const t = { d_ats_successes: 0, d_ats_miscompares: 0, ops: {} };
+        const lun = luns.find((l) => l.target === s.target);
+        const lt = lunTick.get(lun);
+        const perOp = { read: [], write: [], ats: [] };
+        const isCounter = s.initiator_name.includes('ats-counter-') && !s.initiator_name.includes('writer');
+        const isWriter = s.initiator_name.includes('writer');
+        if (isCounter && workload) {
+            const n = 30 + Math.floor(Math.random() * 30);
+            for (let i = 0; i < n; i++) {
+                perOp.read.push(sample(60));
+                const us = sample(900);
+                if (Math.random() < 0.28) {
+                    t.d_ats_miscompares++;
+                    lt.dm++;
+                    lt.f.push(us);
+                    s.c.miscompares++;
+                    s.c.sum_f_us += us;
+                    perOp.ats.push(us);
+                    if (Math.random() < 0.08) {
+                        const e = Buffer.alloc(512);
+                        const a = Buffer.alloc(512);
+                        put64(e, 0, counter);
+                        put64(a, 0, counter + 1n + BigInt(Math.floor(Math.random() * 3)));
+                        miscompare(s, s.target, 0, 1000, e, a);
+                    } else {
+                        const key = `${s.target}/0/1000`;
+                        if (hot.has(key)) {
+                            hot.get(key).miscompares++;
+                        }
+                    }
+                } else {
+                    t.d_ats_successes++;
+                    lt.ds++;
+                    lt.suc.push(us);
+                    s.c.successes++;
+                    s.c.sum_suc_us += us;
+                    perOp.ats.push(us);
+                    counter++;
+                    const key = `${s.target}/0/1000`;
+                    if (hot.has(key)) {
+                        hot.get(key).successes++;
+                    }
+                }
+            }
+        } else if (isWriter && workload) {
+            const n = 80 + Math.floor(Math.random() * 40);
+            for (let i = 0; i < n; i++) {
+                perOp.write.push(sample(350));
+            }
+        } else if (!isCounter && !isWriter) {
+            // ESXi-like hosts: a heartbeat refresh every ~3 s and some reads.
+            if (Math.random() < 0.35) {
+                const us = sample(700);
+                perOp.ats.push(us);
+                t.d_ats_successes++;
+                lt.ds++;
+                lt.suc.push(us);
+                s.c.successes++;
+                s.c.sum_suc_us += us;
+            }
+            for (let i = 0; i < 5; i++) {
+                perOp.read.push(sample(180));
+            }
+        }
+        for (const op of ['read', 'write', 'ats']) {
+            for (const us of perOp[op]) {
+                record(s.ops[op], us);
+            }
+            t.ops[op] = { d_commands: perOp[op].length, p50_us: pct(perOp[op], 50), p99_us: pct(perOp[op], 99), p999_us: pct(perOp[op], 99.9) };
+        }
+        iniTick.push({ initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address, ...t });
+    }
+    const mean = (a) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0);
+    const lunsOut = luns.map((l) => {
+        const t = lunTick.get(l);
+        l.c.successes += t.ds;
+        l.c.miscompares += t.dm;
+        l.c.sum_suc_us += t.suc.reduce((x, y) => x + y, 0);
+        l.c.sum_f_us += t.f.reduce((x, y) => x + y, 0);
+        if (l.lun === 0 && l.target === TARGET && t.ds) {
+            l.allocated = Math.min(l.block_count * 512, l.allocated + 4096);
+        }
+        return {
+            target: l.target, lun: l.lun, successes: l.c.successes, miscompares: l.c.miscompares,
+            injected_miscompares: l.c.injected_miscompares, errors: l.c.errors,
+            d_successes: t.ds, d_miscompares: t.dm, d_errors: t.de, aavg_suc_us: mean(t.suc), aavg_f_us: mean(t.f),
+        };
+    });
+    const tick = {
+        type: 'tick', time: new Date().toISOString(), interval_ms: INTERVAL, overview: overview(),
+        luns: lunsOut, initiators: iniTick, sessions: sessionsOut(), events: pendingEvents,
+    };
+    pendingEvents = [];
+    return tick;
+}
+
+// ------------------------------------------------------------------------- API.md responses
+function atsTotals() {
+    const t = { successes: 0, miscompares: 0, injected_miscompares: 0, errors: 0 };
+    for (const l of luns) {
+        t.successes += l.c.successes;
+        t.miscompares += l.c.miscompares;
+        t.injected_miscompares += l.c.injected_miscompares;
+        t.errors += l.c.errors;
+    }
+    return t;
+}
+function overview() {
+    return {
+        version: '0.1.0-fake', started: started.toISOString(), uptime_s: Math.floor((Date.now() - started) / 1000),
+        targets: 2, luns: luns.length, sessions: initiators.length, ats: atsTotals(),
+    };
+}
+function lunOut(l) {
+    return {
+        id: l.lun, block_size: l.block_size, block_count: l.block_count, size_bytes: l.block_size * l.block_count,
+        store: l.store, allocated_bytes: l.allocated, write_cache: l.write_cache, read_only: l.read_only,
+    };
+}
+function targetsOut() {
+    return [
+        { name: TARGET, alias: 'atsarray-lab', portal_group_tag: 1, luns: luns.filter((l) => l.target === TARGET).map(lunOut) },
+        { name: VMFS_TARGET, alias: 'vmfs-datastores', portal_group_tag: 1, luns: luns.filter((l) => l.target === VMFS_TARGET).map(lunOut) },
+    ];
+}
+function sessionsOut() {
+    return initiators.map((s) => ({
+        tsih: s.tsih, target: s.target, initiator_name: s.initiator_name, isid: s.isid, initiator_port: portOf(s),
+        address: s.address, login_time: s.login_time,
+        header_digest: s.target === VMFS_TARGET ? 'CRC32C' : 'None', data_digest: 'None',
+        commands_in_flight: workload ? Math.floor(Math.random() * 4) : 0,
+        params: {
+            max_recv_data_segment_length: 262144, target_max_recv_data_segment_length: 262144,
+            max_burst_length: 1048576, first_burst_length: 262144, immediate_data: true, initial_r2t: false, max_outstanding_r2t: 1,
+        },
+    }));
+}
+function countersOut(c) {
+    const n = (x) => Math.max(1, x);
+    return {
+        successes: c.successes, miscompares: c.miscompares, injected_miscompares: c.injected_miscompares, errors: c.errors,
+        latency_success: lat(c.sum_suc_us / n(c.successes), 800, 4000, 9000, 12000, c.successes),
+        latency_failure: lat(c.sum_f_us / n(c.miscompares), 900, 4200, 9500, 13000, c.miscompares),
+        lock_wait: lat(120, 40, 900, 2500, 4000, c.successes + c.miscompares),
+    };
+}
+function atsOut() {
+    return {
+        luns: luns.map((l) => ({ target: l.target, lun: l.lun, ...countersOut(l.c) })),
+        initiators: initiators.filter((s) => s.c.successes + s.c.miscompares > 0).map((s) => ({
+            target: s.target, lun: 0, initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address, ...countersOut(s.c),
+        })),
+        hot_blocks: [...hot.values()].map((b) => ({ ...b })),
+    };
+}
+function latencyOut() {
+    return initiators.map((s) => ({
+        initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address,
+        ops: Object.fromEntries(Object.entries(s.ops).map(([k, op]) => [k, {
+            commands: op.commands, errors: op.errors, latency: opSummary(op),
+            buckets: [...op.buckets.entries()].sort((a, b) => a[0] - b[0]),
+        }])),
+    }));
+}
+
+// ------------------------------------------------------------------------------ HTTP server
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
+                '.css': 'text/css; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml', '.json': 'application/json', '.txt': 'text/plain', '.LICENSE': 'text/plain' };
+
+function send(res, status, body, type = 'application/json') {
+    const data = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(data) });
+    res.end(data);
+}
+const error = (res, status, message) => send(res, status, { error: { status, message } });
+const authorised = (req) => req.headers.authorization === `Bearer ${TOKEN}`;
+const selfHost = (req) => req.headers.host === `127.0.0.1:${PORT}` || req.headers.host === `localhost:${PORT}`;
+
+function readBody(req, limit = 8192) {
+    return new Promise((resolve, reject) => {
+        let size = 0;
+        const chunks = [];
+        req.on('data', (c) => {
+            size += c.length;
+            if (size > limit) {
+                reject(Object.assign(new Error('request body too large'), { status: 413 }));
+                req.destroy();
+            } else {
+                chunks.push(c);
+            }
+        });
+        req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        req.on('error', reject);
+    });
+}
+
+async function api(req, res, url) {
+    const p = url.pathname;
+    if (req.method === 'POST' && p === '/__fake/workload') {
+        startWorkload(Number(url.searchParams.get('sessions') ?? 4), Number(url.searchParams.get('writers') ?? 1));
+        return send(res, 200, { ok: true });
+    }
+    if (req.method === 'POST' && p === '/__fake/drop') {
+        for (const c of streams) {
+            c.destroy();
+        }
+        return send(res, 200, { dropped: true });
+    }
+    if (req.method === 'POST' && p === '/api/v1/events') {
+        if (!authorised(req)) {
+            return error(res, 401, 'missing or wrong bearer token');
+        }
+        let body;
+        try {
+            body = JSON.parse(await readBody(req));
+        } catch (e) {
+            return error(res, e.status ?? 400, e.status ? e.message : 'body is not JSON');
+        }
+        if (typeof body?.message !== 'string' || body.message.length < 1 || body.message.length > 500) {
+            return error(res, 400, 'message: a string of 1..500 characters');
+        }
+        return send(res, 201, addEvent('note', body.message, null, null, null));
+    }
+    if (req.method !== 'GET') {
+        return error(res, 405, `${req.method} not allowed on ${p}`);
+    }
+    if (p === '/api/v1/session-token') {
+        return selfHost(req) ? send(res, 200, { token: TOKEN }) : error(res, 403, 'the token is given only to the console\'s own page');
+    }
+    if (p === '/api/v1/overview') {
+        return send(res, 200, overview());
+    }
+    if (p === '/api/v1/targets') {
+        return send(res, 200, targetsOut());
+    }
+    const m = /^\/api\/v1\/targets\/([^/]+)\/luns\/([^/]+)$/.exec(p);
+    if (m) {
+        const t = decodeURIComponent(m[1]);
+        const l = luns.find((x) => x.target === t && String(x.lun) === m[2]);
+        return l ? send(res, 200, lunOut(l)) : error(res, 404, `unknown LUN ${m[2]} of target ${t}`);
+    }
+    if (p === '/api/v1/portals') {
+        return send(res, 200, [{ address: '127.0.0.1:3260' }]);
+    }
+    if (p === '/api/v1/sessions') {
+        return send(res, 200, sessionsOut());
+    }
+    if (p === '/api/v1/ats') {
+        return send(res, 200, atsOut());
+    }
+    if (p === '/api/v1/latency') {
+        return send(res, 200, latencyOut());
+    }
+    if (p === '/api/v1/events') {
+        const since = Number(url.searchParams.get('since') ?? 0);
+        const limit = Math.min(1000, Number(url.searchParams.get('limit') ?? 200));
+        if (!Number.isInteger(since) || !Number.isInteger(limit) || since < 0 || limit < 1) {
+            return error(res, 400, 'since and limit are non-negative integers');
+        }
+        const list = events.filter((e) => e.seq > since);
+        return send(res, 200, { last_seq: seq, events: list.slice(Math.max(0, list.length - limit)) });
+    }
+    return error(res, 404, `no such endpoint: ${p}`);
+}
+
+function serveStatic(req, res, url) {
+    let rel = decodeURIComponent(url.pathname);
+    if (rel.endsWith('/')) {
+        rel += 'index.html';
+    }
+    const file = path.resolve(STATIC, '.' + rel);
+    if (!file.startsWith(STATIC + path.sep)) {
+        return error(res, 404, 'not found');
+    }
+    fs.readFile(file, (err, data) => {
+        if (err) {
+            return error(res, 404, `not found: ${url.pathname}`);
+        }
+        send(res, 200, data, TYPES[path.extname(file)] ?? 'application/octet-stream');
+    });
+}
+
+const server = http.createServer((req, res) => {
+    const url = new URL(req.url, `http://${req.headers.host ?? '127.0.0.1'}`);
+    if (url.pathname.startsWith('/api/') || url.pathname.startsWith('/__fake/')) {
+        api(req, res, url).catch((e) => error(res, 500, e.message));
+    } else {
+        serveStatic(req, res, url);
+    }
+});
+
+// ------------------------------------------------------------------------- WebSocket stream
+const streams = new Set();
+function frame(text) {
+    const payload = Buffer.from(text, 'utf8');
+    const n = payload.length;
+    const head = n < 126 ? Buffer.from([0x81, n]) : n < 65536 ? Buffer.from([0x81, 126, n >> 8, n & 255]) : Buffer.concat([Buffer.from([0x81, 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; })()]);
+    return Buffer.concat([head, payload]);
+}
+server.on('upgrade', (req, socket) => {
+    const url = new URL(req.url, 'http://x');
+    const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+    if (url.pathname !== '/api/v1/stream' || !req.headers['sec-websocket-key']) {
+        socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+        return;
+    }
+    if (!protocols.includes('atsarray.v1') || !protocols.includes(`atsarray.bearer.${TOKEN}`)) {
+        socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
+        return;
+    }
+    const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+                 `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: atsarray.v1\r\n\r\n`);
+    streams.add(socket);
+    let buf = Buffer.alloc(0);
+    socket.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2) {
+            const op = buf[0] & 0x0f;
+            let len = buf[1] & 0x7f;
+            let o = 2;
+            if (len === 126) { len = buf.readUInt16BE(2); o = 4; } else if (len === 127) { len = Number(buf.readBigUInt64BE(2)); o = 10; }
+            const masked = (buf[1] & 0x80) !== 0;
+            if (buf.length < o + (masked ? 4 : 0) + len) {
+                return;
+            }
+            const mask = masked ? buf.subarray(o, o + 4) : null;
+            o += masked ? 4 : 0;
+            const payload = Buffer.from(buf.subarray(o, o + len));
+            if (mask) {
+                for (let i = 0; i < payload.length; i++) {
+                    payload[i] ^= mask[i % 4];
+                }
+            }
+            buf = buf.subarray(o + len);
+            if (op === 0x8) {
+                socket.end(Buffer.from([0x88, 0]));
+                streams.delete(socket);
+                return;
+            }
+            if (op === 0x9) {
+                socket.write(Buffer.concat([Buffer.from([0x8a, payload.length]), payload]));
+            }
+        }
+    });
+    socket.on('close', () => streams.delete(socket));
+    socket.on('error', () => streams.delete(socket));
+});
+
+setInterval(() => {
+    const msg = frame(JSON.stringify(step()));
+    for (const s of streams) {
+        s.write(msg);
+    }
+}, INTERVAL);
+
+server.listen(PORT, '127.0.0.1', () => {
+    console.log(`listening http://127.0.0.1:${PORT}`);
+});
+for (const sig of ['SIGTERM', 'SIGINT']) {
+    process.on(sig, () => process.exit(0));
+}

@@ -1,0 +1,72 @@
+// The console's router without sockets: the access rules beyond loopback, errors as JSON.
+#include "webui/server/router.hpp"
+
+#include <gtest/gtest.h>
+
+#include "target/iscsi/server_state.hpp"
+
+namespace atsarray::webui {
+namespace {
+
+constexpr const char* kToken = "0123456789abcdef0123";
+
+class RouterTest : public ::testing::Test {
+  protected:
+    HttpResponse get(const Router& r, std::string target, std::string authorization = "") {
+        HttpRequest req;
+        req.method = "GET";
+        req.target = std::move(target);
+        req.host = "192.0.2.1:8080";
+        req.authorization = std::move(authorization);
+        return r.handle(req);
+    }
+
+    iscsi::ServerState state;
+    ats::Registry registry;
+    ats::EventLog events;
+    ConsoleModel model{state, registry, events};
+};
+
+TEST_F(RouterTest, BeyondLoopbackEveryAnswerWithDataNeedsTheToken) {
+    const Router r(model, AccessPolicy{kToken, false, {"192.0.2.1:8080"}}, "");
+    for (const char* path : {"/api/v1/overview", "/api/v1/ats", "/metrics", "/api/v1/events"}) {
+        EXPECT_EQ(get(r, path).status, 401U) << path;
+        EXPECT_EQ(get(r, path, "Bearer wrong").status, 401U) << path;
+        EXPECT_EQ(get(r, path, std::string("Bearer ") + kToken).status, 200U) << path;
+    }
+    // The page's files carry no data: they load, so the page can ask for the token.
+    EXPECT_EQ(get(r, "/index.html").status, 404U);  // no static folder in this test
+    // And the token is never handed out beyond loopback.
+    EXPECT_EQ(get(r, "/api/v1/session-token").status, 403U);
+}
+
+TEST_F(RouterTest, OnLoopbackReadsAreOpenAndWritesNeedTheToken) {
+    const Router r(model, AccessPolicy{kToken, true, {"127.0.0.1:8080"}}, "");
+    EXPECT_EQ(get(r, "/api/v1/overview").status, 200U);
+    HttpRequest post;
+    post.method = "POST";
+    post.target = "/api/v1/events";
+    post.content_type = "application/json";
+    post.body = R"({"message": "hello"})";
+    EXPECT_EQ(r.handle(post).status, 401U);
+    post.authorization = std::string("Bearer ") + kToken;
+    const HttpResponse created = r.handle(post);
+    EXPECT_EQ(created.status, 201U);
+    EXPECT_EQ(events.last_seq(), 1U);
+    EXPECT_EQ(created.body.find(kToken), std::string::npos);
+}
+
+TEST_F(RouterTest, ErrorsAreJsonWithTheirStatus) {
+    const Router r(model, AccessPolicy{kToken, true, {}}, "");
+    const HttpResponse missing = get(r, "/api/v1/targets/iqn.x/luns/0");
+    EXPECT_EQ(missing.status, 404U);
+    const auto body = nlohmann::json::parse(missing.body);
+    EXPECT_EQ(body["error"]["status"], 404);
+    EXPECT_FALSE(body["error"]["message"].get<std::string>().empty());
+    EXPECT_EQ(get(r, "/api/v2/overview").status, 404U);
+    EXPECT_EQ(get(r, "/api/v1/events?since=x").status, 400U);
+    EXPECT_EQ(get(r, "/../etc/passwd").status, 400U);
+}
+
+}  // namespace
+}  // namespace atsarray::webui

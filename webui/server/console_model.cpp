@@ -1,0 +1,245 @@
+#include "webui/server/console_model.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "target/iscsi/connection.hpp"
+#include "target/iscsi/server_state.hpp"
+#include "target/scsi/lun.hpp"
+#include "target/scsi/target_device.hpp"
+
+namespace atsarray::webui::api {
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
+                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+json latency_summary(const ats::Histogram& h) {
+    return {{"count", h.count()},
+            {"mean_us", h.mean_micros()},
+            {"p50_us", h.percentile_micros(0.50)},
+            {"p99_us", h.percentile_micros(0.99)},
+            {"p999_us", h.percentile_micros(0.999)},
+            {"max_us", h.max_micros()}};
+}
+
+namespace {
+
+json lun_json(const scsi::Lun& lun) {
+    const scsi::LunSettings& s = lun.settings();
+    const uint64_t blocks = s.block_count;
+    return {{"id", s.id},
+            {"block_size", s.block_size},
+            {"block_count", blocks},
+            {"size_bytes", blocks * s.block_size},
+            {"store", lun.store().kind()},
+            {"allocated_bytes", lun.store().allocated_bytes()},
+            {"write_cache", lun.mode().write_cache_enabled},
+            {"read_only", lun.write_protected()}};
+}
+
+json ats_counters(const ats::AtsCounters& c) {
+    return {{"successes", c.successes},
+            {"miscompares", c.miscompares},
+            {"injected_miscompares", c.injected_miscompares},
+            {"errors", c.errors},
+            {"latency_success", latency_summary(c.latency_success)},
+            {"latency_failure", latency_summary(c.latency_failure)},
+            {"lock_wait", latency_summary(c.lock_wait)}};
+}
+
+std::string hex(const std::vector<uint8_t>& bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (const uint8_t b : bytes) {
+        out += digits[b >> 4];
+        out += digits[b & 0x0f];
+    }
+    return out;
+}
+
+}  // namespace
+
+json overview(const ConsoleModel& m, const ats::Snapshot& snap) {
+    size_t luns = 0;
+    for (const auto& node : m.state.targets.nodes()) {
+        luns += node->device->lun_ids().size();
+    }
+    ats::AtsCounters total;
+    for (const auto& [key, c] : snap.ats_per_lun) {
+        total.merge(c);
+    }
+    const auto now = std::chrono::system_clock::now();
+    return {{"version", "0.1"},
+            {"started", rfc3339(m.started)},
+            {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - m.started).count()},
+            {"targets", m.state.targets.nodes().size()},
+            {"luns", luns},
+            {"sessions", sessions(m).size()},
+            {"ats",
+             {{"successes", total.successes},
+              {"miscompares", total.miscompares},
+              {"injected_miscompares", total.injected_miscompares},
+              {"errors", total.errors}}}};
+}
+
+json targets(const ConsoleModel& m) {
+    json out = json::array();
+    for (const auto& node : m.state.targets.nodes()) {
+        json luns = json::array();
+        for (const uint64_t id : node->device->lun_ids()) {
+            luns.push_back(lun_json(*node->device->lun(id)));
+        }
+        out.push_back({{"name", node->info.name},
+                       {"alias", node->info.alias},
+                       {"portal_group_tag", node->info.portal_group_tag},
+                       {"luns", std::move(luns)}});
+    }
+    return out;
+}
+
+std::optional<json> lun(const ConsoleModel& m, std::string_view target, uint64_t id) {
+    const iscsi::TargetNode* node = m.state.targets.node(target);
+    if (node == nullptr) {
+        return std::nullopt;
+    }
+    const auto l = node->device->lun(id);
+    if (!l) {
+        return std::nullopt;
+    }
+    return lun_json(*l);
+}
+
+json portals(const ConsoleModel& m) {
+    json out = json::array();
+    for (const std::string& a : m.state.portal_addresses) {
+        out.push_back({{"address", a}});
+    }
+    return out;
+}
+
+json sessions(const ConsoleModel& m) {
+    json out = json::array();
+    for (const auto& conn : m.state.sessions.snapshot()) {
+        const iscsi::SessionInfo s = conn->session_info();
+        if (s.target.empty()) {
+            continue;  // discovery sessions are not I_T nexuses
+        }
+        out.push_back(
+            {{"tsih", s.tsih},
+             {"target", s.target},
+             {"initiator_name", s.initiator_name},
+             {"isid", fmt::format("{:#014x}", s.isid)},
+             {"initiator_port", s.initiator_port},
+             {"address", s.address},
+             {"login_time", rfc3339(s.login_time)},
+             {"header_digest", s.params.header_digest ? "CRC32C" : "None"},
+             {"data_digest", s.params.data_digest ? "CRC32C" : "None"},
+             {"commands_in_flight", s.commands_in_flight},
+             {"params",
+              {{"max_recv_data_segment_length", s.params.initiator_max_recv_data_segment_length},
+               {"target_max_recv_data_segment_length",
+                s.params.target_max_recv_data_segment_length},
+               {"max_burst_length", s.params.max_burst_length},
+               {"first_burst_length", s.params.first_burst_length},
+               {"immediate_data", s.params.immediate_data},
+               {"initial_r2t", s.params.initial_r2t},
+               {"max_outstanding_r2t", s.params.max_outstanding_r2t}}}});
+    }
+    return out;
+}
+
+json ats(const ats::Snapshot& snap) {
+    json luns = json::array();
+    for (const auto& [key, c] : snap.ats_per_lun) {
+        json j = ats_counters(c);
+        j["target"] = key.first;
+        j["lun"] = key.second;
+        luns.push_back(std::move(j));
+    }
+    json initiators = json::array();
+    for (const auto& [key, c] : snap.ats_per_initiator) {
+        json j = ats_counters(c);
+        j["target"] = std::get<0>(key);
+        j["lun"] = std::get<1>(key);
+        j["initiator_port"] = std::get<2>(key);
+        const auto who = snap.initiators.find(std::get<2>(key));
+        j["initiator_name"] = who != snap.initiators.end() ? who->second.initiator_name : "";
+        j["address"] = who != snap.initiators.end() ? who->second.address : "";
+        initiators.push_back(std::move(j));
+    }
+    json hot = json::array();
+    for (const ats::HotBlock& h : snap.hot_blocks) {
+        hot.push_back({{"target", h.target},
+                       {"lun", h.lun},
+                       {"lba", h.lba},
+                       {"miscompares", h.miscompares},
+                       {"successes", h.successes},
+                       {"last_offset", h.last_offset},
+                       {"last_expected", hex(h.last_expected)},
+                       {"last_actual", hex(h.last_actual)},
+                       {"last_initiator", h.last_initiator},
+                       {"initiators", h.initiators},
+                       {"last_miscompare", rfc3339(h.last_miscompare)}});
+    }
+    return {{"luns", std::move(luns)},
+            {"initiators", std::move(initiators)},
+            {"hot_blocks", std::move(hot)}};
+}
+
+json latency(const ats::Snapshot& snap) {
+    json out = json::array();
+    for (const auto& [port, io] : snap.io_per_initiator) {
+        json ops = json::object();
+        for (size_t op = 0; op < ats::op_count; ++op) {
+            const ats::Histogram& h = io.latency[op];
+            json buckets = json::array();
+            for (int b = 0; b < ats::Histogram::bucket_count; ++b) {
+                if (const uint64_t n = h.buckets()[static_cast<size_t>(b)]; n != 0) {
+                    buckets.push_back({ats::Histogram::lower_bound(b + 1), n});
+                }
+            }
+            ops[std::string(ats::to_string(static_cast<ats::Op>(op)))] = {
+                {"commands", io.commands[op]},
+                {"errors", io.errors[op]},
+                {"latency", latency_summary(h)},
+                {"buckets", std::move(buckets)}};
+        }
+        const auto who = snap.initiators.find(port);
+        out.push_back(
+            {{"initiator_port", port},
+             {"initiator_name", who != snap.initiators.end() ? who->second.initiator_name : ""},
+             {"address", who != snap.initiators.end() ? who->second.address : ""},
+             {"ops", std::move(ops)}});
+    }
+    return out;
+}
+
+json event(const ats::Event& e) {
+    return {{"seq", e.seq},
+            {"time", rfc3339(e.time)},
+            {"kind", e.kind},
+            {"message", e.message},
+            {"target", e.target},
+            {"lun", e.lun ? json(*e.lun) : json(nullptr)},
+            {"initiator", e.initiator}};
+}
+
+json events(const ConsoleModel& m, uint64_t since, size_t limit) {
+    json list = json::array();
+    for (const ats::Event& e : m.events.since(since, limit)) {
+        list.push_back(event(e));
+    }
+    return {{"last_seq", m.events.last_seq()}, {"events", std::move(list)}};
+}
+
+}  // namespace atsarray::webui::api

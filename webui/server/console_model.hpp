@@ -1,0 +1,50 @@
+#pragma once
+// What the console shows, read from the running daemon and turned into the JSON of
+// webui/openapi.json: targets and LUNs, portals, sessions, ATS statistics, latency, events.
+// Everything here only reads (snapshots, the session table's copy), from the console's thread.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "target/ats/accounting.hpp"
+#include "target/ats/event_log.hpp"
+
+namespace atsarray::iscsi {
+struct ServerState;
+}
+
+namespace atsarray::webui {
+
+struct ConsoleModel {
+    const iscsi::ServerState& state;
+    const ats::Registry& accounting;
+    ats::EventLog& events;
+    std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+};
+
+namespace api {
+
+using nlohmann::json;
+
+std::string rfc3339(std::chrono::system_clock::time_point t);
+// {"count", "mean_us", "p50_us", "p99_us", "p999_us", "max_us"}
+json latency_summary(const ats::Histogram& h);
+
+json overview(const ConsoleModel& m, const ats::Snapshot& snap);
+json targets(const ConsoleModel& m);
+// nullopt: no such target or LUN.
+std::optional<json> lun(const ConsoleModel& m, std::string_view target, uint64_t id);
+json portals(const ConsoleModel& m);
+json sessions(const ConsoleModel& m);
+json ats(const ats::Snapshot& snap);
+json latency(const ats::Snapshot& snap);
+json event(const ats::Event& e);
+json events(const ConsoleModel& m, uint64_t since, size_t limit);
+
+}  // namespace api
+}  // namespace atsarray::webui

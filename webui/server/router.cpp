@@ -1,0 +1,266 @@
+#include "webui/server/router.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <openssl/crypto.h>
+
+namespace atsarray::webui {
+
+using nlohmann::json;
+
+HttpResponse error_response(unsigned status, std::string message) {
+    return {status, "application/json",
+            json{{"error", {{"status", status}, {"message", std::move(message)}}}}.dump()};
+}
+
+namespace {
+
+HttpResponse ok(const json& j, unsigned status = 200) {
+    return {status, "application/json", j.dump()};
+}
+
+// The value of `key` in a query string "a=1&b=2"; nullopt when absent.
+std::optional<std::string_view> query_value(std::string_view query, std::string_view key) {
+    while (!query.empty()) {
+        const size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        const size_t eq = pair.find('=');
+        if (pair.substr(0, eq) == key) {
+            return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+        }
+        if (amp == std::string_view::npos) {
+            break;
+        }
+        query.remove_prefix(amp + 1);
+    }
+    return std::nullopt;
+}
+
+bool parse_u64(std::string_view s, uint64_t& out) {
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+}
+
+// Percent-decoding of one path segment (target names carry ':' which browsers may encode).
+std::string decode_segment(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size()) {
+            unsigned v = 0;
+            const auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+            if (ec == std::errc() && end == s.data() + i + 3) {
+                out += static_cast<char>(v);
+                i += 2;
+                continue;
+            }
+        }
+        out += s[i];
+    }
+    return out;
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+    std::vector<std::string> parts;
+    while (!path.empty()) {
+        const size_t slash = path.find('/');
+        if (slash != 0) {
+            parts.push_back(decode_segment(path.substr(0, slash)));
+        }
+        if (slash == std::string_view::npos) {
+            break;
+        }
+        path.remove_prefix(slash + 1);
+    }
+    return parts;
+}
+
+std::string_view mime_type(std::string_view path) {
+    const auto ends = [path](std::string_view ext) {
+        return path.size() >= ext.size() && path.substr(path.size() - ext.size()) == ext;
+    };
+    if (ends(".html"))
+        return "text/html; charset=utf-8";
+    if (ends(".js") || ends(".mjs"))
+        return "text/javascript; charset=utf-8";
+    if (ends(".css"))
+        return "text/css; charset=utf-8";
+    if (ends(".svg"))
+        return "image/svg+xml";
+    if (ends(".png"))
+        return "image/png";
+    if (ends(".json"))
+        return "application/json";
+    if (ends(".ico"))
+        return "image/x-icon";
+    return "application/octet-stream";
+}
+
+}  // namespace
+
+Router::Router(ConsoleModel& model, AccessPolicy policy, std::string static_dir)
+    : model_(model), policy_(std::move(policy)), static_dir_(std::move(static_dir)) {}
+
+bool Router::authorized(std::string_view authorization) const {
+    constexpr std::string_view scheme = "Bearer ";
+    if (policy_.token.empty() || authorization.size() != scheme.size() + policy_.token.size() ||
+        authorization.substr(0, scheme.size()) != scheme) {
+        return false;
+    }
+    // Constant time: the comparison must not tell how much of a guess was right.
+    return CRYPTO_memcmp(authorization.data() + scheme.size(), policy_.token.data(),
+                         policy_.token.size()) == 0;
+}
+
+HttpResponse Router::handle(const HttpRequest& request) const {
+    std::string_view target = request.target;
+    const size_t q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+    // Beyond loopback every answer with data needs the token; the page's own files hold none, so
+    // the page can load and ask the user for it.
+    const bool data = path == "/metrics" || path.substr(0, 5) == "/api/";
+    if (data && !policy_.loopback_only && !authorized(request.authorization) &&
+        path != "/api/v1/session-token") {
+        return error_response(401, "this console needs its access token (Authorization: Bearer)");
+    }
+    if (path == "/metrics") {
+        if (request.method != "GET") {
+            return error_response(405, "method " + request.method + " not allowed on /metrics");
+        }
+        return {200, "text/plain; version=0.0.4; charset=utf-8",
+                render_metrics(model_, model_.accounting.snapshot(50))};
+    }
+    if (path.substr(0, 8) == "/api/v1/" || path == "/api/v1") {
+        return api(request, path, query);
+    }
+    if (path.substr(0, 5) == "/api/") {
+        return error_response(404, "unknown API version or path " + std::string(path));
+    }
+    if (request.method != "GET" && request.method != "HEAD") {
+        return error_response(405, "method " + request.method + " not allowed on static files");
+    }
+    return static_file(path);
+}
+
+HttpResponse Router::api(const HttpRequest& request, std::string_view path,
+                         std::string_view query) const {
+    const std::vector<std::string> parts =
+        split_path(path.substr(std::min<size_t>(8, path.size())));
+    const std::string& method = request.method;
+    const bool get = method == "GET" || method == "HEAD";
+    if (!get && !authorized(request.authorization)) {
+        return error_response(401, method +
+                                       " needs the console's access token "
+                                       "(Authorization: Bearer)");
+    }
+    const auto not_allowed = [&] {
+        return error_response(405, "method " + method + " not allowed on " + std::string(path));
+    };
+    if (parts.empty()) {
+        return error_response(404, "no such API path: " + std::string(path));
+    }
+    const std::string& what = parts[0];
+    if (parts.size() == 1 && what == "session-token") {
+        if (!get) {
+            return not_allowed();
+        }
+        // Only for the page loaded from the console itself, and only on loopback: a page from
+        // any other origin cannot read the answer (no CORS headers), and a rebinding DNS name
+        // shows up in the Host header.
+        const bool own = std::find(policy_.own_hosts.begin(), policy_.own_hosts.end(),
+                                   request.host) != policy_.own_hosts.end();
+        if (!policy_.loopback_only || !own) {
+            return error_response(403,
+                                  "the token is handed out only to the console's own page "
+                                  "on a loopback address");
+        }
+        return ok({{"token", policy_.token}});
+    }
+    if (parts.size() == 1 && what == "overview") {
+        return get ? ok(api::overview(model_, model_.accounting.snapshot(0))) : not_allowed();
+    }
+    if (parts.size() == 1 && what == "targets") {
+        return get ? ok(api::targets(model_)) : not_allowed();
+    }
+    if (what == "targets" && parts.size() == 4 && parts[2] == "luns") {
+        if (!get) {
+            return not_allowed();
+        }
+        uint64_t id = 0;
+        if (!parse_u64(parts[3], id)) {
+            return error_response(400, "LUN must be a number, got \"" + parts[3] + "\"");
+        }
+        if (auto l = api::lun(model_, parts[1], id)) {
+            return ok(*l);
+        }
+        return error_response(404, "unknown LUN " + parts[3] + " of target " + parts[1]);
+    }
+    if (parts.size() == 1 && what == "portals") {
+        return get ? ok(api::portals(model_)) : not_allowed();
+    }
+    if (parts.size() == 1 && what == "sessions") {
+        return get ? ok(api::sessions(model_)) : not_allowed();
+    }
+    if (parts.size() == 1 && what == "ats") {
+        return get ? ok(api::ats(model_.accounting.snapshot(50))) : not_allowed();
+    }
+    if (parts.size() == 1 && what == "latency") {
+        return get ? ok(api::latency(model_.accounting.snapshot(0))) : not_allowed();
+    }
+    if (parts.size() == 1 && what == "events") {
+        if (get) {
+            uint64_t since = 0;
+            uint64_t limit = 200;
+            if (auto v = query_value(query, "since"); v && !parse_u64(*v, since)) {
+                return error_response(400, "since must be a sequence number");
+            }
+            if (auto v = query_value(query, "limit");
+                v && (!parse_u64(*v, limit) || limit == 0 || limit > 1000)) {
+                return error_response(400, "limit must be 1..1000");
+            }
+            return ok(api::events(model_, since, limit));
+        }
+        if (method != "POST") {
+            return not_allowed();
+        }
+        if (request.content_type.rfind("application/json", 0) != 0) {
+            return error_response(415, "a lab note is JSON: Content-Type: application/json");
+        }
+        const json body = json::parse(request.body, nullptr, false);
+        if (body.is_discarded()) {
+            return error_response(400, "the body is not valid JSON");
+        }
+        if (!body.is_object() || !body.contains("message") || !body["message"].is_string()) {
+            return error_response(400, "expected {\"message\": \"...\"}");
+        }
+        const std::string message = body["message"].get<std::string>();
+        if (message.empty() || message.size() > 500) {
+            return error_response(422, "message must be 1..500 characters");
+        }
+        return ok(api::event(model_.events.add("note", message)), 201);
+    }
+    return error_response(404, "no such API path: " + std::string(path));
+}
+
+HttpResponse Router::static_file(std::string_view path) const {
+    std::string relative(path == "/" ? "/index.html" : path);
+    // No way out of the static folder: no "..", no backslashes, no NUL.
+    if (relative.find("..") != std::string::npos || relative.find('\\') != std::string::npos ||
+        relative.find('\0') != std::string::npos) {
+        return error_response(400, "bad path");
+    }
+    const std::filesystem::path file = std::filesystem::path(static_dir_) / relative.substr(1);
+    std::ifstream in(file, std::ios::binary);
+    if (static_dir_.empty() || !in || std::filesystem::is_directory(file)) {
+        return error_response(404, "no such page: " + relative);
+    }
+    std::ostringstream body;
+    body << in.rdbuf();
+    return {200, std::string(mime_type(relative)), body.str()};
+}
+
+}  // namespace atsarray::webui

@@ -1,0 +1,61 @@
+#pragma once
+// The console's HTTP requests, answered without sockets (so tests can call it directly): the
+// REST API under /api/v1/, /metrics, and the page's static files. Authorization: a bearer token
+// for every state-changing request, and for every request when the console listens beyond
+// loopback.
+
+#include <string>
+#include <string_view>
+
+#include "webui/server/console_model.hpp"
+
+namespace atsarray::webui {
+
+struct HttpRequest {
+    std::string method;  // GET, POST, ...
+    std::string target;  // path and query
+    std::string host;    // Host header
+    std::string authorization;
+    std::string content_type;
+    std::string body;
+};
+
+struct HttpResponse {
+    unsigned status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+};
+
+struct AccessPolicy {
+    std::string token;
+    bool loopback_only = true;  // the console listens on a loopback address
+    // Host header values that name the console itself ("127.0.0.1:8080", "localhost:8080").
+    std::vector<std::string> own_hosts;
+};
+
+class Router {
+  public:
+    Router(ConsoleModel& model, AccessPolicy policy, std::string static_dir);
+
+    HttpResponse handle(const HttpRequest& request) const;
+    // True when a request with this Authorization value may use everything.
+    bool authorized(std::string_view authorization) const;
+    const AccessPolicy& policy() const { return policy_; }
+
+  private:
+    HttpResponse api(const HttpRequest& request, std::string_view path,
+                     std::string_view query) const;
+    HttpResponse static_file(std::string_view path) const;
+
+    ConsoleModel& model_;
+    AccessPolicy policy_;
+    std::string static_dir_;
+};
+
+// {"error": {"status": N, "message": "..."}}
+HttpResponse error_response(unsigned status, std::string message);
+
+// /metrics: Prometheus text exposition format 0.0.4.
+std::string render_metrics(const ConsoleModel& model, const ats::Snapshot& snap);
+
+}  // namespace atsarray::webui

@@ -1,0 +1,101 @@
+#include "webui/server/stream.hpp"
+
+namespace atsarray::webui {
+
+using nlohmann::json;
+
+namespace {
+
+template <typename Map, typename Key>
+const typename Map::mapped_type* find_in(const std::optional<ats::Snapshot>& snap,
+                                         Map ats::Snapshot::*member, const Key& key) {
+    if (!snap) {
+        return nullptr;
+    }
+    const Map& m = (*snap).*member;
+    const auto it = m.find(key);
+    return it == m.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+json TickBuilder::next() {
+    const auto now = std::chrono::steady_clock::now();
+    ats::Snapshot snap = model_.accounting.snapshot(0);
+    const ats::AtsCounters empty_ats;
+    const ats::IoCounters empty_io;
+
+    json luns = json::array();
+    for (const auto& [key, c] : snap.ats_per_lun) {
+        const ats::AtsCounters* before = find_in(previous_, &ats::Snapshot::ats_per_lun, key);
+        const ats::AtsCounters& b = before != nullptr ? *before : empty_ats;
+        luns.push_back({{"target", key.first},
+                        {"lun", key.second},
+                        {"successes", c.successes},
+                        {"miscompares", c.miscompares},
+                        {"injected_miscompares", c.injected_miscompares},
+                        {"errors", c.errors},
+                        {"d_successes", c.successes - b.successes},
+                        {"d_miscompares", c.miscompares + c.injected_miscompares - b.miscompares -
+                                              b.injected_miscompares},
+                        {"d_errors", c.errors - b.errors},
+                        {"aavg_suc_us", c.latency_success.since(b.latency_success).mean_micros()},
+                        {"aavg_f_us", c.latency_failure.since(b.latency_failure).mean_micros()}});
+    }
+
+    // ATS per initiator port, summed over LUNs.
+    std::map<std::string, std::pair<uint64_t, uint64_t>> ats_deltas;
+    for (const auto& [key, c] : snap.ats_per_initiator) {
+        const ats::AtsCounters* before = find_in(previous_, &ats::Snapshot::ats_per_initiator, key);
+        const ats::AtsCounters& b = before != nullptr ? *before : empty_ats;
+        auto& d = ats_deltas[std::get<2>(key)];
+        d.first += c.successes - b.successes;
+        d.second += c.miscompares + c.injected_miscompares - b.miscompares - b.injected_miscompares;
+    }
+    json initiators = json::array();
+    for (const auto& [port, io] : snap.io_per_initiator) {
+        const ats::IoCounters* before = find_in(previous_, &ats::Snapshot::io_per_initiator, port);
+        const ats::IoCounters& b = before != nullptr ? *before : empty_io;
+        json ops = json::object();
+        for (const ats::Op op : {ats::Op::read, ats::Op::write, ats::Op::ats}) {
+            const auto i = static_cast<size_t>(op);
+            const ats::Histogram h = io.latency[i].since(b.latency[i]);
+            ops[std::string(ats::to_string(op))] = {{"d_commands", io.commands[i] - b.commands[i]},
+                                                    {"p50_us", h.percentile_micros(0.50)},
+                                                    {"p99_us", h.percentile_micros(0.99)},
+                                                    {"p999_us", h.percentile_micros(0.999)}};
+        }
+        const auto who = snap.initiators.find(port);
+        const auto d = ats_deltas.find(port);
+        initiators.push_back(
+            {{"initiator_port", port},
+             {"initiator_name", who != snap.initiators.end() ? who->second.initiator_name : ""},
+             {"address", who != snap.initiators.end() ? who->second.address : ""},
+             {"d_ats_successes", d != ats_deltas.end() ? d->second.first : 0},
+             {"d_ats_miscompares", d != ats_deltas.end() ? d->second.second : 0},
+             {"ops", std::move(ops)}});
+    }
+
+    json events = json::array();
+    for (const ats::Event& e : model_.events.since(last_event_, 500)) {
+        last_event_ = e.seq;
+        events.push_back(api::event(e));
+    }
+
+    const auto interval =
+        previous_ ? std::chrono::duration_cast<std::chrono::milliseconds>(now - previous_time_)
+                  : std::chrono::milliseconds(0);
+    json tick = {{"type", "tick"},
+                 {"time", api::rfc3339(std::chrono::system_clock::now())},
+                 {"interval_ms", interval.count()},
+                 {"overview", api::overview(model_, snap)},
+                 {"luns", std::move(luns)},
+                 {"initiators", std::move(initiators)},
+                 {"sessions", api::sessions(model_)},
+                 {"events", std::move(events)}};
+    previous_ = std::move(snap);
+    previous_time_ = now;
+    return tick;
+}
+
+}  // namespace atsarray::webui

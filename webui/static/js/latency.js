@@ -1,0 +1,149 @@
+// Latency panel: p50/p99/p99.9 per initiator over time (from the ticks), the figures of the last
+// tick per initiator and operation, and the histogram of one initiator and operation (GET
+// /api/v1/latency, fetched when the engineer asks for it).
+import { updateRows, setText, h } from './dom.js';
+import { fmtUs, fmtRate, fmtCount } from './format.js';
+import { initiatorLabel } from './labels.js';
+import { TimeChart } from './charts.js';
+import { TickHistory } from './history.js';
+
+const $ = (sel) => document.querySelector(sel);
+const OPS = ['ats', 'read', 'write'];
+const PCTS = [['p50', 'p50_us', 'p50'], ['p99', 'p99_us', 'p99'], ['p999', 'p999_us', 'p99.9']];
+
+export class LatencyPanel {
+    constructor(api) {
+        this.api = api;
+        this.history = new TickHistory(300);  // keys `${port}|${op}|${pct}`
+        this.initiators = new Map();          // port -> last tick entry
+        this.last = new Map();                // `${port}|${op}` -> last tick figures with commands
+        this.chart = new TimeChart($('#chart-latency'), { yLabel: 'latency', format: (v) => fmtUs(v), minMax: 100, axisSize: 76 });
+        this.latency = [];                    // GET /api/v1/latency
+        for (const id of ['#lat-op', '#lat-initiator', '#lat-pct']) {
+            $(id).addEventListener('change', () => this.renderChart());
+        }
+        $('#hist-initiator').addEventListener('change', () => this.refreshHistogram());
+        $('#hist-op').addEventListener('change', () => this.renderHistogram());
+        $('#hist-refresh').addEventListener('click', () => this.refreshHistogram());
+    }
+
+    onTick(tick, time) {
+        const secs = Math.max(0.001, (tick.interval_ms ?? 1000) / 1000);
+        const values = {};
+        const inis = tick.initiators ?? [];
+        for (const i of inis) {
+            this.initiators.set(i.initiator_port, i);
+            for (const op of OPS) {
+                const o = i.ops?.[op];
+                const busy = o && (o.d_commands ?? 0) > 0;
+                for (const [pct, field] of PCTS) {
+                    values[`${i.initiator_port}|${op}|${pct}`] = busy ? o[field] : null;
+                }
+            }
+        }
+        this.history.push(time, values);
+        const rows = inis.map((i) => {
+            const cells = [
+                { text: initiatorLabel(i, inis), class: 'mono', title: i.initiator_port },
+                { text: i.address ?? '', class: 'mono' },
+            ];
+            for (const op of OPS) {
+                const o = i.ops?.[op];
+                const busy = o && (o.d_commands ?? 0) > 0;
+                cells.push({ text: busy ? fmtRate(o.d_commands / secs) : '0', class: 'num' });
+                for (const [, field] of PCTS) {
+                    cells.push({ text: busy ? fmtUs(o[field]) : '—', class: busy ? 'num lat' : 'num muted' });
+                }
+            }
+            return [i.initiator_port, cells];
+        });
+        updateRows($('#latency-table tbody'), rows, 'no initiator has sent commands yet', 14);
+        this.syncInitiatorSelects();
+    }
+
+    syncInitiatorSelects() {
+        const all = [...this.initiators.values()];
+        for (const l of this.latency) {
+            if (!this.initiators.has(l.initiator_port)) {
+                all.push(l);
+            }
+        }
+        for (const [sel, keepFirst] of [['#lat-initiator', true], ['#hist-initiator', false]]) {
+            const select = $(sel);
+            const have = new Set([...select.options].map((o) => o.value));
+            for (const i of all) {
+                if (!have.has(i.initiator_port)) {
+                    select.append(h('option', { value: i.initiator_port }, `${initiatorLabel(i, all)} (${i.address ?? ''})`));
+                }
+            }
+            if (!keepFirst && select.value === '' && select.options.length > 0) {
+                select.value = select.options[0].value;
+            }
+        }
+    }
+
+    renderChart() {
+        const op = $('#lat-op').value;
+        const one = $('#lat-initiator').value;
+        const pct = $('#lat-pct').value;
+        const all = [...this.initiators.values()];
+        const series = [];
+        const cols = [];
+        const ports = one ? [one] : [...this.initiators.keys()].sort();
+        for (const port of ports) {
+            const i = this.initiators.get(port);
+            const label = i ? initiatorLabel(i, all) : port;
+            const wanted = one ? PCTS : PCTS.filter(([p]) => p === pct);
+            for (const [p, , name] of wanted) {
+                series.push({ key: `${port}|${op}|${p}`, label: `${label} ${name}`, group: one ? `${port}|${p}` : port, dash: p === 'p999', width: p === 'p50' ? 1 : 1.5 });
+                cols.push(this.history.values(`${port}|${op}|${p}`));
+            }
+        }
+        this.chart.update(this.history.times, series, cols);
+    }
+
+    setLatency(list) {
+        this.latency = list ?? [];
+        this.syncInitiatorSelects();
+        this.renderHistogram();
+    }
+
+    async refreshHistogram() {
+        try {
+            this.setLatency(await this.api.get('/api/v1/latency'));
+        } catch (e) {
+            setText($('#hist-summary'), `cannot load: ${e.message}`);
+        }
+    }
+
+    renderHistogram() {
+        const port = $('#hist-initiator').value;
+        const op = $('#hist-op').value;
+        const box = $('#histogram');
+        const entry = this.latency.find((l) => l.initiator_port === port);
+        const o = entry?.ops?.[op];
+        if (!o || !(o.buckets ?? []).length) {
+            box.replaceChildren(h('p', { class: 'muted' }, entry ? `no ${op} commands from this initiator` : 'choose an initiator'));
+            setText($('#hist-summary'), '');
+            return;
+        }
+        const lat = o.latency ?? {};
+        setText($('#hist-summary'),
+            `${fmtCount(o.commands)} commands, ${fmtCount(o.errors)} errors · mean ${fmtUs(lat.mean_us)} · p50 ${fmtUs(lat.p50_us)} · p99 ${fmtUs(lat.p99_us)} · p99.9 ${fmtUs(lat.p999_us)} · max ${fmtUs(lat.max_us)}`);
+        const buckets = [...o.buckets].sort((a, b) => a[0] - b[0]);
+        const total = buckets.reduce((s, [, n]) => s + n, 0);
+        const peak = Math.max(...buckets.map(([, n]) => n));
+        let cum = 0;
+        // Only non-empty buckets come, so a bucket is named by its upper bound alone.
+        const rows = buckets.map(([upper, n]) => {
+            cum += n;
+            const label = `≤ ${fmtUs(upper)}`;
+            return h('div', { class: 'hist-row' },
+                h('span', { class: 'hist-label' }, label),
+                h('span', { class: 'hist-bar' }, h('span', { class: 'hist-fill', style: `width:${Math.max(0.5, (100 * n) / peak)}%` })),
+                h('span', { class: 'hist-count' }, fmtCount(n)),
+                h('span', { class: 'hist-cum' }, `${((100 * cum) / total).toFixed(2)} %`));
+        });
+        box.replaceChildren(h('div', { class: 'hist-row head' }, h('span', {}, 'latency'), h('span', {}, 'commands'), h('span', { class: 'hist-count' }, 'count'), h('span', { class: 'hist-cum' }, 'cumulative')), ...rows);
+    }
+}

@@ -1,0 +1,179 @@
+// The console's start-up and its one stream: the initial GETs (webui/API.md), then every update
+// arrives as a WebSocket tick; the page never polls. The few GETs after start-up are the
+// engineer's own (histogram refresh), the gap after a reconnect, and the hot blocks' images
+// when a tick reports new miscompares (ticks carry counters, not images), at most every 3 s.
+import { Api, Stream } from './api.js';
+import { setText } from './dom.js';
+import { fmtCount, fmtDuration, fmtRate, fmtRatio, fmtTime } from './format.js';
+import { TickHistory } from './history.js';
+import { renderTargets, renderSessions, renderBanner } from './overview.js';
+import { AtsPanel } from './ats.js';
+import { LatencyPanel } from './latency.js';
+import { EventsPanel } from './events.js';
+
+const $ = (sel) => document.querySelector(sel);
+
+const api = new Api();
+const atsHistory = new TickHistory(300);
+const ats = new AtsPanel(atsHistory);
+const latency = new LatencyPanel(api);
+const events = new EventsPanel(api);
+let lastTickTime = 0;
+
+function renderOverview(o) {
+    if (!o) {
+        return;
+    }
+    setText($('#version'), o.version ? `v${o.version}` : '');
+    setText($('#kpi-uptime'), fmtDuration(o.uptime_s));
+    setText($('#kpi-targets'), fmtCount(o.targets));
+    setText($('#kpi-luns'), fmtCount(o.luns));
+    setText($('#kpi-sessions'), fmtCount(o.sessions));
+    const a = o.ats ?? {};
+    setText($('#kpi-successes'), fmtCount(a.successes));
+    setText($('#kpi-miscompares'), fmtCount(a.miscompares));
+    setText($('#kpi-ratio'), fmtRatio(a.miscompares ?? 0, (a.successes ?? 0) + (a.miscompares ?? 0)));
+    setText($('#kpi-injected'), fmtCount(a.injected_miscompares));
+    setText($('#kpi-errors'), fmtCount(a.errors));
+}
+
+function setConnection(state, detail) {
+    const el = $('#conn');
+    el.dataset.state = state;
+    el.className = `conn ${state}`;
+    if (state === 'live') {
+        setText(el, '● live');
+        el.title = 'receiving ticks over the WebSocket stream';
+    } else if (state === 'connecting') {
+        setText(el, 'connecting…');
+    } else {
+        setText(el, `stream down, retrying in ${Math.ceil(detail?.seconds ?? 1)} s`);
+        el.title = detail?.reason ?? '';
+        if (lastTickTime) {
+            atsHistory.gap(Date.now() / 1000);
+        }
+    }
+}
+
+// GET /api/v1/ats again, at most every 3 s, trailing: for the hot blocks' last images.
+let atsTimer = null;
+let atsLast = 0;
+function refreshAtsSoon() {
+    if (atsTimer) {
+        return;
+    }
+    const wait = Math.max(0, 3000 - (Date.now() - atsLast));
+    atsTimer = setTimeout(async () => {
+        atsLast = Date.now();
+        try {
+            ats.setAts(await api.get('/api/v1/ats'));
+        } catch {
+            // the next miscompare asks again
+        }
+        atsTimer = null;
+    }, wait);
+}
+
+function onTick(tick) {
+    const time = Date.parse(tick.time) / 1000 || Date.now() / 1000;
+    lastTickTime = time;
+    setText($('#last-tick'), `tick ${fmtTime(tick.time)}`);
+    renderOverview(tick.overview);
+    if (tick.sessions) {
+        renderSessions(tick.sessions);
+    }
+    atsHistory.push(time, AtsPanel.samples(tick));
+    ats.onTick(tick);
+    latency.onTick(tick, time);
+    let sucS = 0;
+    let misS = 0;
+    let newMiscompares = false;
+    const secs = Math.max(0.001, (tick.interval_ms ?? 1000) / 1000);
+    for (const l of tick.luns ?? []) {
+        sucS += (l.d_successes ?? 0) / secs;
+        misS += (l.d_miscompares ?? 0) / secs;
+        newMiscompares ||= (l.d_miscompares ?? 0) > 0;
+    }
+    setText($('#kpi-ats-rate'), fmtRate(sucS));
+    setText($('#kpi-atsf-rate'), fmtRate(misS));
+    events.add(tick.events);
+    if (newMiscompares) {
+        refreshAtsSoon();
+    }
+    // Charts redraw once per tick, and not at all in a hidden tab (the data still accumulates).
+    if (!document.hidden) {
+        ats.renderCharts();
+        latency.renderChart();
+    }
+}
+
+// Everything but the stream: at start, and again after the stream comes back.
+async function loadAll() {
+    const get = (path) => api.get(path);
+    const [overview, targets, portals, sessions, atsNow, lat] = await Promise.allSettled([
+        get('/api/v1/overview'), get('/api/v1/targets'), get('/api/v1/portals'),
+        get('/api/v1/sessions'), get('/api/v1/ats'), get('/api/v1/latency'),
+    ]);
+    const failed = [overview, targets, portals, sessions, atsNow, lat].filter((r) => r.status === 'rejected');
+    renderBanner(failed.length ? `could not load from the daemon: ${failed[0].reason.message}` : '');
+    if (overview.status === 'fulfilled') {
+        renderOverview(overview.value);
+    }
+    if (targets.status === 'fulfilled') {
+        renderTargets(targets.value, portals.status === 'fulfilled' ? portals.value : []);
+        ats.setTargets(targets.value);
+    }
+    if (sessions.status === 'fulfilled') {
+        renderSessions(sessions.value);
+    }
+    if (atsNow.status === 'fulfilled') {
+        ats.setAts(atsNow.value);
+    }
+    if (lat.status === 'fulfilled') {
+        latency.setLatency(lat.value);
+    }
+}
+
+async function start() {
+    // The token is only needed for the lab note and the stream; a console bound beyond
+    // loopback refuses to hand it out, which the banner then says.
+    let tokenError = null;
+    // Beyond loopback the daemon never hands its token out (403) and answers no data without it
+    // (401): ask the engineer once; the token stays in this page's memory only.
+    try {
+        await api.fetchToken();
+    } catch (e) {
+        tokenError = e;
+        if (e.status === 403) {
+            const typed = window.prompt('This console is reachable beyond loopback: enter its access token ([console] token in the daemon\'s config)');
+            if (typed) {
+                api.token = typed.trim();
+                tokenError = null;
+            }
+        }
+    }
+    await Promise.allSettled([loadAll(), events.load(0).catch(() => null)]);
+    if (tokenError && $('#banner').hidden) {
+        renderBanner(`no access token from the daemon (${tokenError.message}): lab notes cannot be posted`);
+    }
+    const stream = new Stream(api, {
+        onTick,
+        onState: setConnection,
+        onOpen: (reconnect) => {
+            if (reconnect) {
+                loadAll().catch(() => null);
+                events.load(events.lastSeq).catch(() => null);
+            }
+        },
+    });
+    stream.start();
+    window.addEventListener('pagehide', () => stream.stop());
+    document.addEventListener('visibilitychange', () => {
+        if (!document.hidden) {
+            ats.renderCharts();
+            latency.renderChart();
+        }
+    });
+}
+
+start();

@@ -9,6 +9,7 @@ extern "C" {
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace atsarray::initiator {
 
@@ -29,6 +30,23 @@ struct TaskDeleter {
     }
 };
 using Task = std::unique_ptr<scsi_task, TaskDeleter>;
+
+// A normal session to LUN `lun` of `target` at `portal` as initiator `name`, no automatic
+// reconnect, each command given `timeout_s` (0: forever); nullptr and `error` when the login
+// fails.
+inline Context login(const std::string& portal, const std::string& target, const std::string& name,
+                     int lun, int timeout_s, std::string& error) {
+    Context ctx(iscsi_create_context(name.c_str()));
+    iscsi_set_targetname(ctx.get(), target.c_str());
+    iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
+    iscsi_set_noautoreconnect(ctx.get(), 1);
+    iscsi_set_timeout(ctx.get(), timeout_s);
+    if (iscsi_full_connect_sync(ctx.get(), portal.c_str(), lun) != 0) {
+        error = iscsi_get_error(ctx.get());
+        return nullptr;
+    }
+    return ctx;
+}
 
 // The 8-byte little-endian counters the ATS workloads keep in a block (as VMFS keeps its fields).
 inline uint64_t load_le64(const uint8_t* p) {

@@ -199,7 +199,7 @@ class Parser {
         config.source_path = origin_;
         check_keys(root, "",
                    {"log_level", "io_threads", "worker_threads", "data_dir", "rocksdb", "ats",
-                    "console", "portal", "iscsi", "target"});
+                    "console", "fault", "portal", "iscsi", "target"});
 
         if (auto level = get_string(root, "", "log_level")) {
             static constexpr std::array<std::string_view, 5> levels = {"trace", "debug", "info",
@@ -237,6 +237,9 @@ class Parser {
 
         if (const auto* console = get_table(root, "", "console")) {
             parse_console(*console, config.console);
+        }
+        if (const auto* fault = get_table(root, "", "fault")) {
+            parse_fault(*fault, config.fault);
         }
 
         parse_portals(root, config);
@@ -419,6 +422,105 @@ class Parser {
             p = base_dir_ / p;
         }
         return p.lexically_normal().string();
+    }
+
+    void parse_fault(const toml::table& table, FaultConfig& fault) const {
+        check_keys(table, "fault", {"enabled", "presets", "rule"});
+        fault.enabled = get_bool(table, "fault", "enabled", false);
+        const auto rules = get_table_array(table, "rule");
+        if (!rules.empty() && !fault.enabled) {
+            fail("fault.rule", "fault injection is off: set [fault] enabled = true to use rules");
+        }
+        for (size_t i = 0; i < rules.size(); ++i) {
+            fault.rules.push_back(
+                parse_fault_rule(*rules[i], "fault.rule[" + std::to_string(i) + "]"));
+        }
+        if (const toml::node* node = table.get("presets")) {
+            const toml::array* names = node->as_array();
+            if (names == nullptr) {
+                fail("fault.presets", "expected an array of preset names");
+            }
+            if (!fault.enabled && !names->empty()) {
+                fail("fault.presets",
+                     "fault injection is off: set [fault] enabled = true to use presets");
+            }
+            for (const toml::node& n : *names) {
+                const auto name = n.value<std::string>();
+                const fault::Preset* preset = name ? fault::find_preset(*name) : nullptr;
+                if (preset == nullptr) {
+                    std::string known;
+                    for (const fault::Preset& p : fault::presets()) {
+                        known += (known.empty() ? "" : ", ") + std::string(p.name);
+                    }
+                    fail("fault.presets", "unknown preset; known: " + known);
+                }
+                fault.rules.insert(fault.rules.end(), preset->rules.begin(), preset->rules.end());
+            }
+        }
+    }
+
+    fault::RuleSpec parse_fault_rule(const toml::table& t, const std::string& path) const {
+        check_keys(t, path,
+                   {"name",      "action",         "target",  "lun",         "initiator",
+                    "lba_first", "lba_last",       "command", "probability", "every",
+                    "max_hits",  "active_seconds", "stage",   "delay_ms",    "delay_p99_ms",
+                    "status",    "sense_key",      "asc",     "ascq",        "enabled"});
+        fault::RuleSpec r;
+        r.name = get_string(t, path, "name").value_or("");
+        const auto action = get_string(t, path, "action");
+        if (!action || !fault::action_from(*action)) {
+            fail(join_path(path, "action"),
+                 "must be one of false_miscompare, miscompare_after_write, delay, drop_status, "
+                 "status, drop_connection");
+        }
+        r.action = *fault::action_from(*action);
+        r.target = get_string(t, path, "target").value_or("");
+        r.lun = get_optional_uint(t, path, "lun", 0, max_lun_id);
+        r.initiator = get_string(t, path, "initiator").value_or("");
+        r.lba_first = get_uint(t, path, "lba_first", 0, std::numeric_limits<int64_t>::max(), 0);
+        r.lba_last = get_uint(t, path, "lba_last", 0, std::numeric_limits<int64_t>::max(),
+                              std::numeric_limits<int64_t>::max());
+        if (auto c = get_string(t, path, "command")) {
+            if (!fault::command_class_from(*c)) {
+                fail(join_path(path, "command"), "must be ats, read, write or any");
+            }
+            r.command = *fault::command_class_from(*c);
+        } else if (r.action == fault::Action::false_miscompare ||
+                   r.action == fault::Action::miscompare_after_write) {
+            r.command = fault::CommandClass::ats;
+        }
+        if (const toml::node* p = t.get("probability")) {
+            const auto v = p->value<double>();
+            if (!v) {
+                fail(join_path(path, "probability"), "must be a number in (0, 1]");
+            }
+            r.probability = *v;
+        }
+        r.every = get_uint(t, path, "every", 1, 1'000'000'000, 1);
+        r.max_hits = get_uint(t, path, "max_hits", 0, 1'000'000'000, 0);
+        r.active_seconds = get_uint(t, path, "active_seconds", 0, 1'000'000'000, 0);
+        if (auto s = get_string(t, path, "stage")) {
+            if (!fault::delay_stage_from(*s)) {
+                fail(join_path(path, "stage"), "must be before_execute or before_status");
+            }
+            r.stage = *fault::delay_stage_from(*s);
+        }
+        r.delay_ms = static_cast<uint32_t>(get_uint(t, path, "delay_ms", 0, 600'000, 0));
+        r.delay_p99_ms = static_cast<uint32_t>(get_uint(t, path, "delay_p99_ms", 0, 600'000, 0));
+        if (auto s = get_string(t, path, "status")) {
+            if (!fault::status_kind_from(*s)) {
+                fail(join_path(path, "status"), "must be busy, task_set_full or check_condition");
+            }
+            r.status = *fault::status_kind_from(*s);
+        }
+        r.sense_key = static_cast<uint8_t>(get_uint(t, path, "sense_key", 0, 15, r.sense_key));
+        r.asc = static_cast<uint8_t>(get_uint(t, path, "asc", 0, 255, 0));
+        r.ascq = static_cast<uint8_t>(get_uint(t, path, "ascq", 0, 255, 0));
+        r.enabled = get_bool(t, path, "enabled", true);
+        if (const std::string error = fault::validate(r); !error.empty()) {
+            fail(path, error);
+        }
+        return r;
     }
 
     void parse_console(const toml::table& table, ConsoleConfig& console) const {

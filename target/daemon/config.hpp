@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "target/fault/fault.hpp"
+
 namespace atsarray::daemon {
 
 struct ConfigError : std::runtime_error {
@@ -91,6 +93,13 @@ struct ConsoleConfig {
     std::string static_dir;  // the page's files; default: the source tree's webui/static
 };
 
+// [fault]: firmware-bug injection (target/fault). Off unless enabled; rules may also come and go
+// through the console's API while the daemon runs.
+struct FaultConfig {
+    bool enabled = false;
+    std::vector<fault::RuleSpec> rules;  // [[fault.rule]]
+};
+
 // [ats]: the ATS engine.
 struct AtsConfig {
     // Stripes of the LBA lock table shared by every LUN (a power of two): more stripes, fewer
@@ -109,6 +118,7 @@ struct DaemonConfig {
     RocksDbConfig rocksdb;
     AtsConfig ats;
     ConsoleConfig console;
+    FaultConfig fault;
     std::vector<PortalConfig> portals;
     IscsiConfig iscsi;
     std::vector<TargetConfig> targets;

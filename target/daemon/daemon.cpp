@@ -15,6 +15,7 @@
 #include "backend/io_pool.hpp"
 #include "backend/memory_store.hpp"
 #include "backend/rocksdb_store.hpp"
+#include "target/fault/fault.hpp"
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/portal.hpp"
 #include "target/iscsi/server_state.hpp"
@@ -82,6 +83,7 @@ struct Daemon::Impl {
     std::shared_ptr<ats::LockTable> locks;
     std::shared_ptr<ats::Registry> accounting = std::make_shared<ats::Registry>();
     std::shared_ptr<ats::EventLog> events = std::make_shared<ats::EventLog>();
+    std::shared_ptr<fault::Engine> faults;  // only when [fault] enabled
     std::unique_ptr<webui::ConsoleModel> console_model;
     std::unique_ptr<webui::ConsoleServer> console;
     std::function<void(int)> shutdown;  // set while run() runs
@@ -100,6 +102,13 @@ struct Daemon::Impl {
 
     asio::io_context& pick_context() {
         return *io_contexts[next_context.fetch_add(1) % io_contexts.size()];
+    }
+
+    // A timer on an I/O context runs `job` later without holding a thread (fault delays).
+    void schedule_after(std::chrono::milliseconds delay, std::function<void()> job) {
+        auto timer = std::make_shared<asio::steady_timer>(pick_context(), delay);
+        timer->async_wait(
+            [timer, job = std::move(job)](const boost::system::error_code&) { job(); });
     }
 
     // SIGHUP: re-read the config; a LUN whose size grew is resized at once and every I_T nexus
@@ -178,6 +187,23 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     d.state.events = d.events;
 
     auto submit = [&pool = d.io_pool](std::function<void()> work) { pool.submit(std::move(work)); };
+    if (config.fault.enabled) {
+        d.faults = std::make_shared<fault::Engine>();
+        d.faults->on_injection(
+            [events = d.events](const fault::RuleState& rule, const fault::CommandView& cmd) {
+                events->add("fault",
+                            fmt::format("rule {} \"{}\" ({}) hit {} lba {} from {}", rule.id,
+                                        rule.spec.name, fault::to_string(rule.spec.action),
+                                        fault::to_string(cmd.command), cmd.lba, cmd.initiator),
+                            std::string(cmd.target), cmd.lun, std::string(cmd.initiator));
+            });
+        for (const fault::RuleSpec& spec : config.fault.rules) {
+            std::string error;
+            d.faults->add(spec, error);  // validated by the config parser
+        }
+        spdlog::warn("fault injection is ON with {} rule(s): this array lies on purpose",
+                     config.fault.rules.size());
+    }
     for (const TargetConfig& tc : config.targets) {
         auto device = std::make_shared<scsi::TargetDevice>();
         for (const LunConfig& lc : tc.luns) {
@@ -202,9 +228,13 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             spdlog::info("target {} lun {}: {} store, {} blocks of {} bytes{}", tc.name, lc.id,
                          store->kind(), ls.block_count, ls.block_size,
                          lc.read_only ? ", read-only" : "");
-            device->add_lun(lc.id, std::make_shared<scsi::Lun>(
-                                       ls, std::move(store), submit,
-                                       scsi::LunServices{d.locks, d.accounting, d.events}));
+            scsi::LunServices services{d.locks, d.accounting, d.events, d.faults, nullptr};
+            services.schedule_after = [&d](std::chrono::milliseconds delay,
+                                           std::function<void()> job) {
+                d.schedule_after(delay, std::move(job));
+            };
+            device->add_lun(lc.id,
+                            std::make_shared<scsi::Lun>(ls, std::move(store), submit, services));
         }
         iscsi::TargetNode node;
         node.info.name = tc.name;
@@ -238,7 +268,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     }
     if (config.console.enabled) {
         d.console_model = std::make_unique<webui::ConsoleModel>(
-            webui::ConsoleModel{d.state, *d.accounting, *d.events});
+            webui::ConsoleModel{d.state, *d.accounting, *d.events, d.faults.get()});
         webui::ConsoleSettings cs;
         cs.address = config.console.address;
         cs.port = config.console.port;

@@ -274,6 +274,17 @@ void Connection::on_command_done(Task* task) {
         }
         return;
     }
+    if (task->cmd.drop_connection) {
+        close("fault injection: drop_connection");
+        tasks_.erase(task->itt);
+        release_task(task);
+        return;
+    }
+    if (task->cmd.drop_status) {
+        // Fault injection: executed, never answered. The CmdSN window still moves on.
+        drop_task(task);
+        return;
+    }
     send_command_result(task);
     write_more();
 }

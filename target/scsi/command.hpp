@@ -65,6 +65,11 @@ struct Command {
     // when it aborts the command in execution; the completion then follows without waiting for
     // the work.
     std::function<void()> abort;
+
+    // Set by fault injection (target/fault): the transport sends no response at all (the
+    // initiator times out and aborts), or closes the connection instead of answering.
+    bool drop_status = false;
+    bool drop_connection = false;
 };
 
 // Called exactly once per executed command, on any thread.

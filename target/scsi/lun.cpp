@@ -51,6 +51,10 @@ struct Lun::Run {
     ats::LockGuard locks;
     std::vector<uint8_t> miscompare_image;  // COMPARE AND WRITE: the medium's block
     std::shared_ptr<Lun> keep_alive;        // while a grant or a worker job is pending
+    fault::Decision fault;                  // the injection this command gets, if any
+    std::vector<uint64_t> inventory;        // REPORT LUNS's list, kept while a fault delays it
+    bool injected = false;                  // its outcome was forced by a fault rule
+    std::weak_ptr<Run> self;
 };
 
 uint64_t nexus_id_of(const Command& cmd) {
@@ -66,7 +70,9 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
       locks_(services.locks ? std::move(services.locks) : std::make_shared<ats::LockTable>(256)),
       lock_key_(next_lock_key.fetch_add(1)),
       accounting_(std::move(services.accounting)),
-      events_(std::move(services.events)) {
+      events_(std::move(services.events)),
+      faults_(std::move(services.faults)),
+      schedule_after_(std::move(services.schedule_after)) {
     if (!store_) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) + ": no block store");
     }
@@ -161,10 +167,49 @@ backend::Status Lun::flush() {
     return store_->flush();
 }
 
-void Lun::finish(Run& run, const CommandResult& result) {
+void Lun::finish(Run& run, const CommandResult& executed) {
+    CommandResult result = executed;
+    const fault::Decision& f = run.fault;
+    if (f && f.action == fault::Action::miscompare_after_write && result.ok()) {
+        // The firmware bug of the field reports: the new image is written, the answer lies.
+        result = CommandResult::with_information(SenseReason::miscompare, 0);
+        run.injected = true;
+    }
     apply_result(run.cmd, result, sense_format());
+    if (f && f.action == fault::Action::status) {
+        Command& cmd = run.cmd;
+        cmd.sense = SenseData{};
+        cmd.status = f.status == fault::StatusKind::busy            ? Status::busy
+                     : f.status == fault::StatusKind::task_set_full ? Status::task_set_full
+                                                                    : Status::check_condition;
+        if (f.status == fault::StatusKind::check_condition) {
+            // Fixed-format sense with the rule's key, ASC and ASCQ (SPC-4 §4.5.3).
+            cmd.sense.bytes[0] = 0x70;
+            cmd.sense.bytes[2] = f.sense_key;
+            cmd.sense.bytes[7] = 10;
+            cmd.sense.bytes[12] = f.asc;
+            cmd.sense.bytes[13] = f.ascq;
+            cmd.sense.length = 18;
+        }
+    }
+    if (f && f.action == fault::Action::drop_status) {
+        run.cmd.drop_status = true;
+    }
+    if (f && f.action == fault::Action::drop_connection) {
+        run.cmd.drop_connection = true;
+    }
     if (accounting_) {
         account(run, result);
+    }
+    if (f && f.action == fault::Action::delay && f.stage == fault::DelayStage::before_status &&
+        schedule_after_) {
+        if (auto keep = run.self.lock()) {
+            schedule_after_(f.delay, [keep] {
+                const Completion done = std::move(keep->done);
+                done(keep->cmd);
+            });
+            return;
+        }
     }
     const Completion done = std::move(run.done);
     done(run.cmd);
@@ -188,6 +233,7 @@ void Lun::account(const Run& run, const CommandResult& result) {
            : d->has(flag_reads_medium)      ? ats::Op::read
                                             : ats::Op::other;
     r.failed = cmd.status != Status::good && cmd.status != Status::condition_met;
+    r.injected = run.injected;
     r.latency_us = micros(Clock::now() - run.started);
     r.lock_wait_us = run.lock_wait_us;
     const bool miscompare = r.op == ats::Op::ats && result.reason == SenseReason::miscompare;
@@ -238,7 +284,10 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     cmd.sense = SenseData{};
     cmd.data_out_wanted = 0;
     cmd.abort = nullptr;
+    cmd.drop_status = false;
+    cmd.drop_connection = false;
     auto run = std::make_shared<Run>(cmd, std::move(done));
+    run->self = run;
 
     CommandResult lookup_error;
     const CommandDescriptor* descriptor = find_command(cmd.cdb, lookup_error);
@@ -288,6 +337,74 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
         finish(*run, result);
         return;
     }
+    // Set here, on the transport's thread: a command held by a fault delay, its LBA locks or a
+    // worker is aborted through it (run_now() and the delay check the flag).
+    cmd.abort = [weak = std::weak_ptr<Run>(run)] {
+        if (auto r = weak.lock()) {
+            r->aborted.store(true);
+        }
+    };
+    inject_or_dispatch(run);
+}
+
+// The fault hook before execution (target/fault): a rule may answer for the command, hold it,
+// or mark it for a hook after execution (finish()).
+void Lun::inject_or_dispatch(const std::shared_ptr<Run>& run) {
+    const CommandContext& ctx = *run->ctx;
+    const CommandDescriptor& d = ctx.descriptor;
+    if (faults_ && !d.has(flag_completes_later)) {
+        const fault::CommandClass cls = d.has(flag_compare_and_write) ? fault::CommandClass::ats
+                                        : d.has(flag_writes_medium)   ? fault::CommandClass::write
+                                        : d.has(flag_reads_medium)    ? fault::CommandClass::read
+                                                                      : fault::CommandClass::any;
+        const Command& cmd = run->cmd;
+        const fault::CommandView view{
+            settings_.target_name,
+            settings_.id,
+            cmd.nexus != nullptr ? std::string_view(cmd.nexus->initiator_name) : std::string_view(),
+            cls,
+            ctx.cdb.lba,
+            ctx.cdb.blocks};
+        run->fault = faults_->decide(view);
+    }
+    const fault::Decision& f = run->fault;
+    if (f) {
+        switch (f.action) {
+            case fault::Action::false_miscompare:
+                // Nothing is read or written: the firmware lies about the compare.
+                run->injected = true;
+                finish(*run, CommandResult::with_information(SenseReason::miscompare, 0));
+                return;
+            case fault::Action::status:
+            case fault::Action::drop_connection:
+                finish(*run, CommandResult::good());  // finish() applies the injected answer
+                return;
+            case fault::Action::delay:
+                if (f.stage == fault::DelayStage::before_execute && schedule_after_) {
+                    run->inventory.assign(ctx.lun_inventory.begin(), ctx.lun_inventory.end());
+                    run->ctx->lun_inventory = run->inventory;
+                    run->keep_alive = weak_from_this().lock();
+                    schedule_after_(f.delay, [this, run] {
+                        if (run->aborted.load()) {
+                            finish(*run, CommandResult::fail(SenseReason::task_aborted));
+                            return;
+                        }
+                        dispatch(run);
+                    });
+                    return;
+                }
+                break;
+            case fault::Action::miscompare_after_write:
+            case fault::Action::drop_status:
+                break;  // after execution, in finish()
+        }
+    }
+    dispatch(run);
+}
+
+void Lun::dispatch(const std::shared_ptr<Run>& run) {
+    CommandContext& ctx = *run->ctx;
+    const CommandDescriptor* descriptor = &ctx.descriptor;
     if (descriptor->has(flag_completes_later)) {
         // The completion goes to a copy of the context, so the Run does not own what owns it.
         CommandContext later = ctx;
@@ -311,11 +428,6 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     if (descriptor->has(flag_compare_and_write)) {
         ctx.miscompare_image = &run->miscompare_image;
     }
-    cmd.abort = [weak = std::weak_ptr<Run>(run)] {
-        if (auto r = weak.lock()) {
-            r->aborted.store(true);
-        }
-    };
     lock_and_run(run);
 }
 

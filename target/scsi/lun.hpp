@@ -4,6 +4,7 @@
 // flow of one command").
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "target/ats/event_log.hpp"
 #include "target/ats/lock_table.hpp"
 #include "target/ats/rate_limit.hpp"
+#include "target/fault/fault.hpp"
 #include "target/scsi/command.hpp"
 #include "target/scsi/command_table.hpp"
 #include "target/scsi/reservations.hpp"
@@ -89,6 +91,11 @@ struct LunServices {
     std::shared_ptr<ats::Registry> accounting;
     // Where miscompares are reported for the console (as often as the log line); nullptr: not.
     std::shared_ptr<ats::EventLog> events;
+    // Fault injection rules (target/fault); nullptr: none, ever.
+    std::shared_ptr<fault::Engine> faults;
+    // Runs `job` after `delay` without holding a thread meanwhile (fault injection delays);
+    // without it a delay rule is ignored.
+    std::function<void(std::chrono::milliseconds, std::function<void()>)> schedule_after;
 };
 
 class Lun : public std::enable_shared_from_this<Lun> {
@@ -156,6 +163,9 @@ class Lun : public std::enable_shared_from_this<Lun> {
 
   private:
     struct Run;  // one command past its checks (lun.cpp)
+    // After the checks and the parse: the fault hook before execution, then dispatch().
+    void inject_or_dispatch(const std::shared_ptr<Run>& run);
+    void dispatch(const std::shared_ptr<Run>& run);
     void lock_and_run(const std::shared_ptr<Run>& run);
     void run_step(const std::shared_ptr<Run>& run, bool may_run_inline);
     void run_now(Run& run);
@@ -174,6 +184,8 @@ class Lun : public std::enable_shared_from_this<Lun> {
     uint64_t lock_key_;
     std::shared_ptr<ats::Registry> accounting_;
     std::shared_ptr<ats::EventLog> events_;
+    std::shared_ptr<fault::Engine> faults_;
+    std::function<void(std::chrono::milliseconds, std::function<void()>)> schedule_after_;
     ats::RateLimit miscompare_log_{10.0, 20.0};  // lines per second, burst
     mutable std::mutex mode_mutex_;
     // The read barrier: WRITE ATOMIC(16) holds it exclusively, medium reads shared, so no read

@@ -38,14 +38,11 @@ std::string config() {
 }
 
 Context connect(const DaemonProcess& d, const std::string& name) {
-    Context ctx(iscsi_create_context(name.c_str()));
-    iscsi_set_targetname(ctx.get(), kTarget);
-    iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
-    iscsi_set_noautoreconnect(ctx.get(), 1);
+    std::string error;
     // A leaked lock shows as a command that never ends: give each command 10 s, not forever.
-    iscsi_set_timeout(ctx.get(), 10);
-    if (iscsi_full_connect_sync(ctx.get(), d.portal().c_str(), 0) != 0) {
-        ADD_FAILURE() << name << ": " << iscsi_get_error(ctx.get());
+    Context ctx = initiator::login(d.portal(), kTarget, name, 0, 10, error);
+    if (!ctx) {
+        ADD_FAILURE() << name << ": " << error;
         return nullptr;
     }
     // The new I_T nexus has a power-on unit attention pending: take it.

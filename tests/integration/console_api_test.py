@@ -149,6 +149,10 @@ try:
     get_valid("/api/v1/ats")
     get_valid("/api/v1/latency")
     get_valid("/api/v1/events")
+    faults = get_valid("/api/v1/faults")
+    check(faults == {"enabled": False, "rules": []}, f"faults without [fault]: {faults}")
+    presets = get_valid("/api/v1/faults/presets")
+    check(any(p["name"] == "esxi-heartbeat-timeout" for p in presets), f"presets {presets}")
 
     # The WebSocket stream: the page's own origin and non-browser clients stream, another
     # site's page does not (unless it has the token).
@@ -196,6 +200,9 @@ try:
                            headers={"Authorization": "Bearer " + "0" * len(token),
                                     "Content-Type": "application/json"})
     error_valid(status, body, 401, "POST with a wrong token")
+    status, body = request("POST", "/api/v1/faults",
+                           body='{"name": "x", "action": "false_miscompare"}', headers=auth)
+    error_valid(status, body, 409, "a fault rule while injection is off")
     status, body = request("POST", "/api/v1/events", body="{not json", headers=auth)
     error_valid(status, body, 400, "bad JSON")
     status, body = request("POST", "/api/v1/events", body='{"text": "x"}', headers=auth)

@@ -242,4 +242,146 @@ json events(const ConsoleModel& m, uint64_t since, size_t limit) {
     return {{"last_seq", m.events.last_seq()}, {"events", std::move(list)}};
 }
 
+json fault_rule(const fault::RuleState& r) {
+    const fault::RuleSpec& s = r.spec;
+    return {{"id", r.id},
+            {"name", s.name},
+            {"action", fault::to_string(s.action)},
+            {"enabled", s.enabled},
+            {"target", s.target},
+            {"lun", s.lun ? json(*s.lun) : json(nullptr)},
+            {"initiator", s.initiator},
+            {"lba_first", s.lba_first},
+            {"lba_last", s.lba_last},
+            {"command", fault::to_string(s.command)},
+            {"probability", s.probability},
+            {"every", s.every},
+            {"max_hits", s.max_hits},
+            {"active_seconds", s.active_seconds},
+            {"stage", fault::to_string(s.stage)},
+            {"delay_ms", s.delay_ms},
+            {"delay_p99_ms", s.delay_p99_ms},
+            {"status", fault::to_string(s.status)},
+            {"sense_key", s.sense_key},
+            {"asc", s.asc},
+            {"ascq", s.ascq},
+            {"created", rfc3339(r.created)},
+            {"matched", r.matched},
+            {"hits", r.hits}};
+}
+
+namespace {
+
+// Reads an optional field of `j` into `out` with the type `T`; false (and `error`) when present
+// with another type or out of [lo, hi].
+template <typename T>
+bool field(const json& j, const char* key, T& out, std::string& error, double lo = 0,
+           double hi = 1e18) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        return true;
+    }
+    if constexpr (std::is_same_v<T, std::string>) {
+        if (!it->is_string()) {
+            error = std::string(key) + ": must be a string";
+            return false;
+        }
+        out = it->get<std::string>();
+    } else if constexpr (std::is_same_v<T, bool>) {
+        if (!it->is_boolean()) {
+            error = std::string(key) + ": must be true or false";
+            return false;
+        }
+        out = it->get<bool>();
+    } else {
+        if (!it->is_number() || it->get<double>() < lo || it->get<double>() > hi ||
+            (std::is_integral_v<T> && !it->is_number_integer() && !it->is_number_unsigned())) {
+            error = std::string(key) + ": must be a number in [" + fmt::format("{}", lo) + ", " +
+                    fmt::format("{}", hi) + "]";
+            return false;
+        }
+        out = it->get<T>();
+    }
+    return true;
+}
+
+}  // namespace
+
+std::optional<fault::RuleSpec> fault_spec(const json& j, std::string& error) {
+    if (!j.is_object()) {
+        error = "a rule is a JSON object";
+        return std::nullopt;
+    }
+    static const std::vector<std::string> known = {
+        "name",      "action",         "target",  "lun",         "initiator",
+        "lba_first", "lba_last",       "command", "probability", "every",
+        "max_hits",  "active_seconds", "stage",   "delay_ms",    "delay_p99_ms",
+        "status",    "sense_key",      "asc",     "ascq",        "enabled"};
+    for (const auto& [key, value] : j.items()) {
+        if (std::find(known.begin(), known.end(), key) == known.end()) {
+            error = key + ": unknown field";
+            return std::nullopt;
+        }
+    }
+    fault::RuleSpec s;
+    std::string action;
+    std::string command;
+    std::string stage;
+    std::string status;
+    uint64_t lun = 0;
+    const bool has_lun = j.contains("lun") && !j["lun"].is_null();
+    if (!field(j, "name", s.name, error) || !field(j, "action", action, error) ||
+        !field(j, "target", s.target, error) || !field(j, "lun", lun, error, 0, 16383) ||
+        !field(j, "initiator", s.initiator, error) || !field(j, "lba_first", s.lba_first, error) ||
+        !field(j, "lba_last", s.lba_last, error) || !field(j, "command", command, error) ||
+        !field(j, "probability", s.probability, error, 0, 1) ||
+        !field(j, "every", s.every, error, 1, 1e9) ||
+        !field(j, "max_hits", s.max_hits, error, 0, 1e9) ||
+        !field(j, "active_seconds", s.active_seconds, error, 0, 1e9) ||
+        !field(j, "stage", stage, error) || !field(j, "delay_ms", s.delay_ms, error, 0, 600000) ||
+        !field(j, "delay_p99_ms", s.delay_p99_ms, error, 0, 600000) ||
+        !field(j, "status", status, error) || !field(j, "sense_key", s.sense_key, error, 0, 15) ||
+        !field(j, "asc", s.asc, error, 0, 255) || !field(j, "ascq", s.ascq, error, 0, 255) ||
+        !field(j, "enabled", s.enabled, error)) {
+        return std::nullopt;
+    }
+    if (has_lun) {
+        s.lun = lun;
+    }
+    const auto a = fault::action_from(action);
+    if (!a) {
+        error =
+            "action: must be one of false_miscompare, miscompare_after_write, delay, "
+            "drop_status, status, drop_connection";
+        return std::nullopt;
+    }
+    s.action = *a;
+    if (command.empty()) {
+        command = s.action == fault::Action::false_miscompare ||
+                          s.action == fault::Action::miscompare_after_write
+                      ? "ats"
+                      : "any";
+    }
+    const auto c = fault::command_class_from(command);
+    const auto st = fault::delay_stage_from(stage.empty() ? "before_execute" : stage);
+    const auto k = fault::status_kind_from(status.empty() ? "busy" : status);
+    if (!c || !st || !k) {
+        error = !c    ? "command: must be ats, read, write or any"
+                : !st ? "stage: must be before_execute or before_status"
+                      : "status: must be busy, task_set_full or check_condition";
+        return std::nullopt;
+    }
+    s.command = *c;
+    s.stage = *st;
+    s.status = *k;
+    if (!j.contains("lba_last")) {
+        s.lba_last = UINT64_MAX;
+    }
+    error = fault::validate(s);
+    if (!error.empty()) {
+        return std::nullopt;
+    }
+    return s;
+}
+
 }  // namespace atsarray::webui::api

@@ -13,6 +13,7 @@
 
 #include "target/ats/accounting.hpp"
 #include "target/ats/event_log.hpp"
+#include "target/fault/fault.hpp"
 
 namespace atsarray::iscsi {
 struct ServerState;
@@ -24,6 +25,7 @@ struct ConsoleModel {
     const iscsi::ServerState& state;
     const ats::Registry& accounting;
     ats::EventLog& events;
+    fault::Engine* faults = nullptr;  // nullptr: fault injection is off in the config
     std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 };
 
@@ -45,6 +47,9 @@ json ats(const ats::Snapshot& snap);
 json latency(const ats::Snapshot& snap);
 json event(const ats::Event& e);
 json events(const ConsoleModel& m, uint64_t since, size_t limit);
+json fault_rule(const fault::RuleState& r);
+// A rule spec from JSON; nullopt and an error sentence naming the field when it is not one.
+std::optional<fault::RuleSpec> fault_spec(const json& j, std::string& error);
 
 }  // namespace api
 }  // namespace atsarray::webui

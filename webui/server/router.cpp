@@ -243,7 +243,118 @@ HttpResponse Router::api(const HttpRequest& request, std::string_view path,
         }
         return ok(api::event(model_.events.add("note", message)), 201);
     }
+    if (what == "faults") {
+        return faults(request, parts);
+    }
     return error_response(404, "no such API path: " + std::string(path));
+}
+
+// /api/v1/faults[/{id}]: the fault injection rules (target/fault).
+HttpResponse Router::faults(const HttpRequest& request,
+                            const std::vector<std::string>& parts) const {
+    const std::string& method = request.method;
+    fault::Engine* engine = model_.faults;
+    if (parts.size() == 1 && (method == "GET" || method == "HEAD")) {
+        json rules = json::array();
+        if (engine != nullptr) {
+            for (const fault::RuleState& r : engine->rules()) {
+                rules.push_back(api::fault_rule(r));
+            }
+        }
+        return ok({{"enabled", engine != nullptr}, {"rules", std::move(rules)}});
+    }
+    if (parts.size() == 2 && parts[1] == "presets" && (method == "GET" || method == "HEAD")) {
+        json list = json::array();
+        for (const fault::Preset& p : fault::presets()) {
+            list.push_back({{"name", p.name}, {"description", p.description}});
+        }
+        return ok(list);
+    }
+    if (parts.size() > 3 || (parts.size() == 3 && parts[1] != "presets")) {
+        return error_response(404, "no such API path");
+    }
+    if (engine == nullptr) {
+        return error_response(409,
+                              "fault injection is off: set [fault] enabled = true in the "
+                              "daemon's config and restart it");
+    }
+    const bool json_body = request.content_type.rfind("application/json", 0) == 0;
+    if (parts.size() == 1) {
+        if (method != "POST") {
+            return error_response(405, "method " + method + " not allowed on /api/v1/faults");
+        }
+        if (!json_body) {
+            return error_response(415, "a rule is JSON: Content-Type: application/json");
+        }
+        const json body = json::parse(request.body, nullptr, false);
+        if (body.is_discarded()) {
+            return error_response(400, "the body is not valid JSON");
+        }
+        std::string error;
+        const auto spec = api::fault_spec(body, error);
+        if (!spec) {
+            return error_response(422, error);
+        }
+        const uint64_t id = engine->add(*spec, error);
+        if (id == 0) {
+            return error_response(422, error);
+        }
+        model_.events.add("fault", "rule " + std::to_string(id) + " \"" + spec->name + "\" (" +
+                                       std::string(fault::to_string(spec->action)) + ") added");
+        return ok(api::fault_rule(*engine->rule(id)), 201);
+    }
+    if (parts.size() == 3) {
+        // POST /api/v1/faults/presets/{name}: the scenario's rules, added at once.
+        if (method != "POST") {
+            return error_response(405, "method " + method + " not allowed on a preset");
+        }
+        const fault::Preset* preset = fault::find_preset(parts[2]);
+        if (preset == nullptr) {
+            return error_response(404, "no preset \"" + parts[2] + "\"");
+        }
+        json added = json::array();
+        for (const fault::RuleSpec& spec : preset->rules) {
+            std::string error;
+            added.push_back(api::fault_rule(*engine->rule(engine->add(spec, error))));
+        }
+        model_.events.add("fault",
+                          "preset " + parts[2] + " enabled: " + std::string(preset->description));
+        return ok({{"preset", parts[2]}, {"rules", std::move(added)}}, 201);
+    }
+    uint64_t id = 0;
+    if (!parse_u64(parts[1], id)) {
+        return error_response(400, "a rule id is a number, got \"" + parts[1] + "\"");
+    }
+    if (method == "GET" || method == "HEAD") {
+        if (auto r = engine->rule(id)) {
+            return ok(api::fault_rule(*r));
+        }
+        return error_response(404, "no fault rule " + parts[1]);
+    }
+    if (method == "DELETE") {
+        if (!engine->remove(id)) {
+            return error_response(404, "no fault rule " + parts[1]);
+        }
+        model_.events.add("fault", "rule " + parts[1] + " deleted");
+        return ok({{"deleted", id}});
+    }
+    if (method == "PATCH") {
+        if (!json_body) {
+            return error_response(415, "Content-Type: application/json");
+        }
+        const json body = json::parse(request.body, nullptr, false);
+        if (body.is_discarded() || !body.is_object() || !body.contains("enabled") ||
+            !body["enabled"].is_boolean() || body.size() != 1) {
+            return error_response(422, "expected {\"enabled\": true|false}");
+        }
+        if (!engine->set_enabled(id, body["enabled"].get<bool>())) {
+            return error_response(404, "no fault rule " + parts[1]);
+        }
+        model_.events.add(
+            "fault", "rule " + parts[1] + (body["enabled"].get<bool>() ? " enabled" : " disabled"));
+        return ok(api::fault_rule(*engine->rule(id)));
+    }
+    return error_response(405, "method " + method + " not allowed on a fault rule");
 }
 
 HttpResponse Router::static_file(std::string_view path) const {

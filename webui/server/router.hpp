@@ -45,6 +45,7 @@ class Router {
   private:
     HttpResponse api(const HttpRequest& request, std::string_view path,
                      std::string_view query) const;
+    HttpResponse faults(const HttpRequest& request, const std::vector<std::string>& parts) const;
     HttpResponse static_file(std::string_view path) const;
 
     ConsoleModel& model_;

@@ -232,7 +232,8 @@ TEST(ConfigTest, SyntaxErrorNamesLineAndColumn) {
 TEST(ConfigTest, UnknownKeysAreRejectedWithTheAllowedList) {
     EXPECT_CONFIG_ERROR("log_levle = \"info\"\n" + minimal,
                         "t.toml: log_levle: unknown key; allowed keys: log_level, io_threads, "
-                        "worker_threads, data_dir, rocksdb, ats, console, portal, iscsi, target");
+                        "worker_threads, data_dir, rocksdb, ats, console, fault, portal, iscsi, "
+                        "target");
     EXPECT_CONFIG_ERROR("[[portal]]\nadress = \"0.0.0.0\"\n" + minimal,
                         "t.toml: portal[0].adress: unknown key; allowed keys: address, port");
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("blocksize = 4096")),
@@ -715,6 +716,32 @@ TEST(ConfigTest, Console) {
     EXPECT_CONFIG_ERROR_HAS("[console]\naddress = \"localhost\"\n" + minimal,
                             "console.address: must be an IPv4 or IPv6 address");
     EXPECT_CONFIG_ERROR_HAS("[console]\nport = 0\n" + minimal, "console.port");
+}
+
+TEST(ConfigTest, FaultRulesAndPresets) {
+    EXPECT_FALSE(parse(minimal).fault.enabled);
+    const DaemonConfig c = parse(
+        "[fault]\nenabled = true\npresets = [\"lost-ats-ack\"]\n[[fault.rule]]\nname = "
+        "\"slow\"\naction = \"delay\"\ncommand = \"read\"\ndelay_ms = 50\nlun = 0\n" +
+        minimal);
+    ASSERT_EQ(c.fault.rules.size(), 2U);
+    EXPECT_EQ(c.fault.rules[0].name, "slow");
+    EXPECT_EQ(c.fault.rules[0].delay_ms, 50U);
+    EXPECT_EQ(c.fault.rules[1].action, fault::Action::drop_status);
+    EXPECT_CONFIG_ERROR_HAS("[fault]\n[[fault.rule]]\nname = \"x\"\naction = \"delay\"\n" + minimal,
+                            "fault injection is off");
+    EXPECT_CONFIG_ERROR_HAS(
+        "[fault]\nenabled = true\n[[fault.rule]]\nname = \"x\"\naction = "
+        "\"explode\"\n" +
+            minimal,
+        "fault.rule[0].action: must be one of");
+    EXPECT_CONFIG_ERROR_HAS(
+        "[fault]\nenabled = true\n[[fault.rule]]\nname = \"x\"\naction = "
+        "\"false_miscompare\"\ncommand = \"read\"\n" +
+            minimal,
+        "applies to \"ats\" only");
+    EXPECT_CONFIG_ERROR_HAS("[fault]\nenabled = true\npresets = [\"nope\"]\n" + minimal,
+                            "unknown preset; known: esxi-heartbeat-timeout");
 }
 
 }  // namespace

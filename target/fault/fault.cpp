@@ -1,0 +1,280 @@
+#include "target/fault/fault.hpp"
+
+#include <fnmatch.h>
+
+#include <cmath>
+
+namespace atsarray::fault {
+
+namespace {
+
+template <typename E, size_t N>
+std::optional<E> from(std::string_view s, const std::array<std::string_view, N>& names) {
+    for (size_t i = 0; i < N; ++i) {
+        if (names[i] == s) {
+            return static_cast<E>(i);
+        }
+    }
+    return std::nullopt;
+}
+
+constexpr std::array<std::string_view, 4> kClasses = {"ats", "read", "write", "any"};
+constexpr std::array<std::string_view, 6> kActions = {
+    "false_miscompare", "miscompare_after_write", "delay", "drop_status",
+    "status",           "drop_connection"};
+constexpr std::array<std::string_view, 2> kStages = {"before_execute", "before_status"};
+constexpr std::array<std::string_view, 3> kStatuses = {"busy", "task_set_full", "check_condition"};
+
+}  // namespace
+
+std::string_view to_string(CommandClass c) {
+    return kClasses[static_cast<size_t>(c)];
+}
+std::string_view to_string(Action a) {
+    return kActions[static_cast<size_t>(a)];
+}
+std::string_view to_string(DelayStage s) {
+    return kStages[static_cast<size_t>(s)];
+}
+std::string_view to_string(StatusKind s) {
+    return kStatuses[static_cast<size_t>(s)];
+}
+std::optional<CommandClass> command_class_from(std::string_view s) {
+    return from<CommandClass>(s, kClasses);
+}
+std::optional<Action> action_from(std::string_view s) {
+    return from<Action>(s, kActions);
+}
+std::optional<DelayStage> delay_stage_from(std::string_view s) {
+    return from<DelayStage>(s, kStages);
+}
+std::optional<StatusKind> status_kind_from(std::string_view s) {
+    return from<StatusKind>(s, kStatuses);
+}
+
+std::string validate(const RuleSpec& s) {
+    if (s.name.empty() || s.name.size() > 64) {
+        return "name: 1..64 characters";
+    }
+    if (!(s.probability > 0.0 && s.probability <= 1.0)) {
+        return "probability: must be in (0, 1]";
+    }
+    if (s.every == 0) {
+        return "every: must be at least 1";
+    }
+    if (s.lba_first > s.lba_last) {
+        return "lba_first: must not be above lba_last";
+    }
+    const bool ats_only =
+        s.action == Action::false_miscompare || s.action == Action::miscompare_after_write;
+    if (ats_only && s.command != CommandClass::ats) {
+        return "command: " + std::string(to_string(s.action)) + " applies to \"ats\" only";
+    }
+    if (s.action == Action::delay) {
+        if (s.delay_ms == 0 || s.delay_ms > 600'000) {
+            return "delay_ms: 1..600000 for a delay";
+        }
+        if (s.delay_p99_ms != 0 && s.delay_p99_ms < s.delay_ms) {
+            return "delay_p99_ms: must be 0 (fixed) or at least delay_ms";
+        }
+    }
+    if (s.action == Action::status && s.status == StatusKind::check_condition &&
+        (s.sense_key == 0 || s.sense_key > 0x0F)) {
+        return "sense_key: 1..15 for a CHECK CONDITION";
+    }
+    return {};
+}
+
+namespace {
+
+RuleSpec make(std::string name, Action action, CommandClass command) {
+    RuleSpec r;
+    r.name = std::move(name);
+    r.action = action;
+    r.command = command;
+    return r;
+}
+
+std::vector<Preset> build_presets() {
+    std::vector<Preset> out;
+    {
+        // ESXi gives a heartbeat I/O about 8 s, then aborts and reissues it (VMFS-ATS.md): an
+        // ATS that answers after 9-12 s times out, and the reissued ATS meets the first one's
+        // write: "ATS Miscompare detected between test and set HB images".
+        RuleSpec r = make("esxi-heartbeat-timeout", Action::delay, CommandClass::ats);
+        r.stage = DelayStage::before_status;
+        r.delay_ms = 9000;
+        r.delay_p99_ms = 12000;
+        r.probability = 0.05;
+        out.push_back({"esxi-heartbeat-timeout",
+                       "5% of ATS answer after 9-12 s (executed at once): ESXi aborts at 8 s and "
+                       "retries; the retry miscompares; 'Lost access to volume' after 16 s",
+                       {r}});
+    }
+    {
+        RuleSpec r = make("false-ats-firmware", Action::false_miscompare, CommandClass::ats);
+        r.probability = 0.02;
+        out.push_back({"false-ats-firmware",
+                       "2% of ATS answer MISCOMPARE although the block matched and write "
+                       "nothing: 'ATS Miscompare' with identical images",
+                       {r}});
+    }
+    {
+        // KB 2113956: the ATS lands, its status is lost, the host's retry miscompares.
+        RuleSpec r = make("lost-ats-ack", Action::drop_status, CommandClass::ats);
+        r.probability = 0.02;
+        out.push_back({"lost-ats-ack",
+                       "2% of ATS are executed but never answered: the host times out, aborts, "
+                       "retries and gets a miscompare against its own write (KB 2113956)",
+                       {r}});
+    }
+    {
+        RuleSpec r = make("multipath-flap", Action::drop_connection, CommandClass::any);
+        r.every = 2000;
+        out.push_back({"multipath-flap",
+                       "every 2000th command closes its connection: a path goes down, the "
+                       "initiator logs in again (ESXi: path state changes; Linux: session "
+                       "recovery)",
+                       {r}});
+    }
+    {
+        RuleSpec r = make("busy-array", Action::status, CommandClass::any);
+        r.status = StatusKind::busy;
+        r.probability = 0.01;
+        out.push_back({"busy-array", "1% of commands answer BUSY: the initiator retries", {r}});
+    }
+    return out;
+}
+
+}  // namespace
+
+const std::vector<Preset>& presets() {
+    static const std::vector<Preset> all = build_presets();
+    return all;
+}
+
+const Preset* find_preset(std::string_view name) {
+    for (const Preset& p : presets()) {
+        if (p.name == name) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+Engine::Engine() : random_(std::random_device{}()) {}
+
+uint64_t Engine::add(const RuleSpec& spec, std::string& error) {
+    error = validate(spec);
+    if (!error.empty()) {
+        return 0;
+    }
+    std::lock_guard lock(mutex_);
+    RuleState r;
+    r.id = next_id_++;
+    r.spec = spec;
+    r.created = std::chrono::system_clock::now();
+    rules_.push_back(r);
+    count_.store(rules_.size(), std::memory_order_release);
+    return r.id;
+}
+
+bool Engine::remove(uint64_t id) {
+    std::lock_guard lock(mutex_);
+    const auto n = std::erase_if(rules_, [id](const RuleState& r) { return r.id == id; });
+    count_.store(rules_.size(), std::memory_order_release);
+    return n != 0;
+}
+
+bool Engine::set_enabled(uint64_t id, bool enabled) {
+    std::lock_guard lock(mutex_);
+    for (RuleState& r : rules_) {
+        if (r.id == id) {
+            r.spec.enabled = enabled;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::vector<RuleState> Engine::rules() const {
+    std::lock_guard lock(mutex_);
+    return rules_;
+}
+
+std::optional<RuleState> Engine::rule(uint64_t id) const {
+    std::lock_guard lock(mutex_);
+    for (const RuleState& r : rules_) {
+        if (r.id == id) {
+            return r;
+        }
+    }
+    return std::nullopt;
+}
+
+Decision Engine::decide(const CommandView& cmd) {
+    if (count_.load(std::memory_order_acquire) == 0) {
+        return {};
+    }
+    const auto now = std::chrono::system_clock::now();
+    std::unique_lock lock(mutex_);
+    for (RuleState& r : rules_) {
+        const RuleSpec& s = r.spec;
+        if (!s.enabled || (s.max_hits != 0 && r.hits >= s.max_hits) ||
+            (s.active_seconds != 0 && now - r.created > std::chrono::seconds(s.active_seconds))) {
+            continue;
+        }
+        if ((!s.target.empty() && s.target != cmd.target) || (s.lun && *s.lun != cmd.lun) ||
+            (s.command != CommandClass::any && s.command != cmd.command)) {
+            continue;
+        }
+        // The command's blocks must meet the rule's range; commands without blocks only match a
+        // rule that does not narrow the range.
+        const bool narrowed = s.lba_first != 0 || s.lba_last != UINT64_MAX;
+        if (narrowed &&
+            (cmd.blocks == 0 || cmd.lba > s.lba_last || cmd.lba + cmd.blocks - 1 < s.lba_first)) {
+            continue;
+        }
+        if (!s.initiator.empty() &&
+            fnmatch(s.initiator.c_str(), std::string(cmd.initiator).c_str(), 0) != 0) {
+            continue;
+        }
+        ++r.matched;
+        if (r.matched % s.every != 0) {
+            continue;
+        }
+        if (s.probability < 1.0 &&
+            std::uniform_real_distribution<double>(0.0, 1.0)(random_) >= s.probability) {
+            continue;
+        }
+        ++r.hits;
+        Decision d;
+        d.rule = r.id;
+        d.rule_name = s.name;
+        d.action = s.action;
+        d.stage = s.stage;
+        d.status = s.status;
+        d.sense_key = s.sense_key;
+        d.asc = s.asc;
+        d.ascq = s.ascq;
+        if (s.action == Action::delay) {
+            double ms = s.delay_ms;
+            if (s.delay_p99_ms > s.delay_ms) {
+                // Lognormal with the given median and p99: sigma = ln(p99 / median) / z(0.99).
+                const double sigma =
+                    std::log(static_cast<double>(s.delay_p99_ms) / s.delay_ms) / 2.3263478740408408;
+                ms = std::lognormal_distribution<double>(std::log(s.delay_ms), sigma)(random_);
+            }
+            d.delay = std::chrono::milliseconds(static_cast<int64_t>(std::min(ms, 600'000.0)));
+        }
+        const RuleState hit = r;
+        lock.unlock();
+        if (notify_) {
+            notify_(hit, cmd);
+        }
+        return d;
+    }
+    return {};
+}
+
+}  // namespace atsarray::fault

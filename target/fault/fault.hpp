@@ -1,0 +1,143 @@
+#pragma once
+// Firmware-bug injection (FreeBSD ctladm inject / SPDK bdev_error in shape, ATS failure modes in
+// content): rules matched at named hook points of the command path, never inside handlers.
+// A rule has a scope (target, LUN, initiator glob, LBA range, command class), a trigger
+// (probability, every Nth, at most K hits, an active window) and one action. Everything is off
+// until a rule exists; deleting a rule restores exact behaviour at once.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace atsarray::fault {
+
+enum class CommandClass : uint8_t { ats, read, write, any };
+enum class Action : uint8_t {
+    false_miscompare,        // ATS answers MISCOMPARE although it matched; nothing written
+    miscompare_after_write,  // ATS writes the new image, then answers MISCOMPARE
+    delay,                   // latency before execution or before status
+    drop_status,             // executes, never answers: the initiator times out and aborts
+    status,                  // BUSY, TASK SET FULL or CHECK CONDITION with chosen sense
+    drop_connection,         // closes the connection on the command (a path flap)
+};
+enum class DelayStage : uint8_t { before_execute, before_status };
+enum class StatusKind : uint8_t { busy, task_set_full, check_condition };
+
+std::string_view to_string(CommandClass c);
+std::string_view to_string(Action a);
+std::string_view to_string(DelayStage s);
+std::string_view to_string(StatusKind s);
+std::optional<CommandClass> command_class_from(std::string_view s);
+std::optional<Action> action_from(std::string_view s);
+std::optional<DelayStage> delay_stage_from(std::string_view s);
+std::optional<StatusKind> status_kind_from(std::string_view s);
+
+struct RuleSpec {
+    std::string name;
+    Action action = Action::false_miscompare;
+    // Scope: empty / nullopt = any.
+    std::string target;
+    std::optional<uint64_t> lun;
+    std::string initiator;  // glob over the initiator name (fnmatch: *, ?, [...])
+    uint64_t lba_first = 0;
+    uint64_t lba_last = UINT64_MAX;
+    CommandClass command = CommandClass::any;
+    // Trigger.
+    double probability = 1.0;     // 0 < p <= 1
+    uint64_t every = 1;           // every Nth matching command
+    uint64_t max_hits = 0;        // 0: unlimited
+    uint64_t active_seconds = 0;  // 0: until deleted; else for this long after creation
+    // Action parameters.
+    DelayStage stage = DelayStage::before_execute;
+    uint32_t delay_ms = 0;      // median delay
+    uint32_t delay_p99_ms = 0;  // 0: fixed; else lognormal with this p99
+    StatusKind status = StatusKind::busy;
+    uint8_t sense_key = 0x0B;  // ABORTED COMMAND
+    uint8_t asc = 0x00;
+    uint8_t ascq = 0x00;
+    bool enabled = true;
+};
+
+// Checks a spec; an empty string when it is valid, else a sentence naming the field.
+std::string validate(const RuleSpec& spec);
+
+// The field scenarios by name (README "Fault injection"): the rules each one adds.
+struct Preset {
+    std::string_view name;
+    std::string_view description;  // what an ESXi or Linux host shows
+    std::vector<RuleSpec> rules;
+};
+const std::vector<Preset>& presets();
+const Preset* find_preset(std::string_view name);
+
+struct RuleState {
+    uint64_t id = 0;
+    RuleSpec spec;
+    std::chrono::system_clock::time_point created{};
+    uint64_t matched = 0;  // commands in scope
+    uint64_t hits = 0;     // injections
+};
+
+// What one command is, for matching.
+struct CommandView {
+    std::string_view target;
+    uint64_t lun = 0;
+    std::string_view initiator;
+    CommandClass command = CommandClass::any;  // ats, read or write; any for the rest
+    uint64_t lba = 0;
+    uint64_t blocks = 0;
+};
+
+// What to do to one command: at most one injection.
+struct Decision {
+    uint64_t rule = 0;  // 0: nothing to inject
+    std::string rule_name;
+    Action action = Action::false_miscompare;
+    DelayStage stage = DelayStage::before_execute;
+    std::chrono::milliseconds delay{0};
+    StatusKind status = StatusKind::busy;
+    uint8_t sense_key = 0;
+    uint8_t asc = 0;
+    uint8_t ascq = 0;
+
+    explicit operator bool() const { return rule != 0; }
+};
+
+class Engine {
+  public:
+    using Notify = std::function<void(const RuleState& rule, const CommandView& cmd)>;
+
+    Engine();
+
+    // Called for every injection (the event log); set at start-up.
+    void on_injection(Notify notify) { notify_ = std::move(notify); }
+
+    // Adds a rule; returns its id, or 0 and `error` when the spec is invalid.
+    uint64_t add(const RuleSpec& spec, std::string& error);
+    bool remove(uint64_t id);
+    bool set_enabled(uint64_t id, bool enabled);
+    std::vector<RuleState> rules() const;
+    std::optional<RuleState> rule(uint64_t id) const;
+
+    // The first enabled rule that matches and triggers, counted; or an empty decision. Cheap
+    // when there are no rules (one relaxed atomic load).
+    Decision decide(const CommandView& cmd);
+
+  private:
+    mutable std::mutex mutex_;
+    std::vector<RuleState> rules_;
+    std::atomic<size_t> count_{0};
+    uint64_t next_id_ = 1;
+    std::mt19937_64 random_;
+    Notify notify_;
+};
+
+}  // namespace atsarray::fault

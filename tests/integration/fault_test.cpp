@@ -1,0 +1,257 @@
+// Fault injection end to end: rules added and deleted through the console's API change what a
+// libiscsi client sees, are counted apart from genuine outcomes, and leave exact behaviour
+// behind once deleted.
+#include <gtest/gtest.h>
+
+extern "C" {
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+}
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "tests/integration/http_client.hpp"
+#include "tests/integration/in_process_daemon.hpp"
+#include "tools/libiscsi_handles.hpp"
+
+namespace atsarray::testing {
+namespace {
+
+using initiator::Context;
+using initiator::Task;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kTarget = "iqn.2026-11.org.atsarray:fault";
+constexpr uint32_t kBs = 512;
+
+std::string config(bool enabled = true) {
+    return std::string("[console]\nport = ") + std::to_string(free_port()) +
+           "\n[fault]\nenabled = " + (enabled ? "true" : "false") + "\n[[target]]\nname = \"" +
+           kTarget + "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n";
+}
+
+Context connect(const InProcessDaemon& d, const std::string& name) {
+    std::string error;
+    Context ctx = initiator::login(d.portal(), kTarget, name, 0, 10, error);
+    if (!ctx) {
+        ADD_FAILURE() << name << ": " << error;
+        return nullptr;
+    }
+    Task(iscsi_testunitready_sync(ctx.get(), 0));  // the power-on unit attention
+    return ctx;
+}
+
+class Fault : public ::testing::Test {
+  protected:
+    Fault() : d(config()) {}
+
+    uint64_t add_rule(const json& rule) {
+        const HttpAnswer a = http_call(port(), "POST", "/api/v1/faults", token(), rule.dump());
+        EXPECT_EQ(a.status, 201U) << a.body.dump();
+        return a.body.value("id", uint64_t{0});
+    }
+    void delete_rule(uint64_t id) {
+        EXPECT_EQ(
+            http_call(port(), "DELETE", "/api/v1/faults/" + std::to_string(id), token()).status,
+            200U);
+    }
+    json rule(uint64_t id) {
+        return http_call(port(), "GET", "/api/v1/faults/" + std::to_string(id)).body;
+    }
+    uint16_t port() { return d.daemon().console_port(); }
+    std::string token() { return d.daemon().console_token(); }
+
+    std::vector<uint8_t> read_block(iscsi_context* ctx, uint64_t lba) {
+        Task t(iscsi_read16_sync(ctx, 0, lba, kBs, kBs, 0, 0, 0, 0, 0));
+        EXPECT_TRUE(t && t->status == SCSI_STATUS_GOOD);
+        return t ? std::vector<uint8_t>(t->datain.data, t->datain.data + kBs)
+                 : std::vector<uint8_t>();
+    }
+    int ats(iscsi_context* ctx, uint64_t lba, uint8_t expected, uint8_t next) {
+        std::vector<uint8_t> both(2 * kBs, expected);
+        std::fill(both.begin() + kBs, both.end(), next);
+        Task t(iscsi_compareandwrite_sync(ctx, 0, lba, both.data(), 2 * kBs, kBs, 0, 0, 0, 0, 0));
+        if (!t) {
+            return -1;
+        }
+        if (t->status == SCSI_STATUS_CHECK_CONDITION && t->sense.key == SCSI_SENSE_MISCOMPARE) {
+            return 0x0E;
+        }
+        return t->status;
+    }
+
+    InProcessDaemon d;
+};
+
+TEST_F(Fault, FalseMiscompareWritesNothingAndIsCountedAsInjected) {
+    Context c = connect(d, "iqn.2026-11.org.atsarray:fault-a");
+    const uint64_t id = add_rule({{"name", "false-ats"},
+                                  {"action", "false_miscompare"},
+                                  {"lba_first", 100},
+                                  {"lba_last", 100}});
+    EXPECT_EQ(ats(c.get(), 100, 0, 7), 0x0E);  // the data matched: the array lies
+    EXPECT_EQ(read_block(c.get(), 100), std::vector<uint8_t>(kBs, 0));
+    EXPECT_EQ(ats(c.get(), 101, 0, 7), SCSI_STATUS_GOOD);  // outside the rule's range
+    EXPECT_EQ(rule(id)["hits"], 1);
+    const auto snap = d.daemon().accounting().snapshot();
+    const auto& lun = snap.ats_per_lun.at({kTarget, 0});
+    EXPECT_EQ(lun.injected_miscompares, 1U);
+    EXPECT_EQ(lun.miscompares, 0U);
+    delete_rule(id);
+    EXPECT_EQ(ats(c.get(), 100, 0, 7), SCSI_STATUS_GOOD);  // exact behaviour again
+    EXPECT_EQ(read_block(c.get(), 100), std::vector<uint8_t>(kBs, 7));
+}
+
+TEST_F(Fault, MiscompareAfterWriteWritesTheNewImage) {
+    Context c = connect(d, "iqn.2026-11.org.atsarray:fault-b");
+    const uint64_t id = add_rule({{"name", "lying-ats"}, {"action", "miscompare_after_write"}});
+    EXPECT_EQ(ats(c.get(), 200, 0, 5), 0x0E);
+    EXPECT_EQ(read_block(c.get(), 200), std::vector<uint8_t>(kBs, 5));
+    delete_rule(id);
+    EXPECT_EQ(ats(c.get(), 200, 5, 6), SCSI_STATUS_GOOD);
+}
+
+TEST_F(Fault, DelayIsMeasuredByTheClient) {
+    Context c = connect(d, "iqn.2026-11.org.atsarray:fault-c");
+    const uint64_t id = add_rule({{"name", "slow-reads"},
+                                  {"action", "delay"},
+                                  {"command", "read"},
+                                  {"delay_ms", 300},
+                                  {"lba_first", 300},
+                                  {"lba_last", 300}});
+    auto start = Clock::now();
+    read_block(c.get(), 300);
+    EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(300));
+    delete_rule(id);
+    const uint64_t late = add_rule({{"name", "late-status"},
+                                    {"action", "delay"},
+                                    {"command", "write"},
+                                    {"stage", "before_status"},
+                                    {"delay_ms", 300}});
+    std::vector<uint8_t> block(kBs, 9);
+    start = Clock::now();
+    Task w(iscsi_write16_sync(c.get(), 0, 301, block.data(), kBs, kBs, 0, 0, 0, 0, 0));
+    ASSERT_TRUE(w && w->status == SCSI_STATUS_GOOD);
+    EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(300));
+    EXPECT_EQ(rule(late)["hits"], 1);
+}
+
+TEST_F(Fault, StatusRulesAnswerBusyOrTheChosenSense) {
+    Context c = connect(d, "iqn.2026-11.org.atsarray:fault-d");
+    const uint64_t busy =
+        add_rule({{"name", "busy"}, {"action", "status"}, {"status", "busy"}, {"command", "read"}});
+    Task t(iscsi_read16_sync(c.get(), 0, 400, kBs, kBs, 0, 0, 0, 0, 0));
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->status, SCSI_STATUS_BUSY);
+    delete_rule(busy);
+    const uint64_t cc = add_rule({{"name", "hw-error"},
+                                  {"action", "status"},
+                                  {"status", "check_condition"},
+                                  {"command", "read"},
+                                  {"sense_key", 4},
+                                  {"asc", 0x44},
+                                  {"ascq", 0}});
+    Task t2(iscsi_read16_sync(c.get(), 0, 400, kBs, kBs, 0, 0, 0, 0, 0));
+    ASSERT_TRUE(t2);
+    EXPECT_EQ(t2->status, SCSI_STATUS_CHECK_CONDITION);
+    EXPECT_EQ(t2->sense.key, 4);
+    EXPECT_EQ(t2->sense.ascq, 0x4400);
+    delete_rule(cc);
+    Task t3(iscsi_read16_sync(c.get(), 0, 400, kBs, kBs, 0, 0, 0, 0, 0));
+    ASSERT_TRUE(t3);
+    EXPECT_EQ(t3->status, SCSI_STATUS_GOOD);
+}
+
+// KB 2113956: the ATS is executed but its status never comes; the host times out and retries
+// the same ATS, which now miscompares against its own earlier write. The console counts one
+// injected drop (the rule's hit) and one genuine miscompare, exactly what the client saw.
+TEST_F(Fault, DroppedStatusThenRetryGivesOneGenuineMiscompare) {
+    Context c = connect(d, "iqn.2026-11.org.atsarray:fault-e");
+    const uint64_t id = add_rule(
+        {{"name", "lost-ack"}, {"action", "drop_status"}, {"command", "ats"}, {"max_hits", 1}});
+    iscsi_set_timeout(c.get(), 1);
+    std::vector<uint8_t> both(2 * kBs, 0);
+    std::fill(both.begin() + kBs, both.end(), 3);
+    Task first(
+        iscsi_compareandwrite_sync(c.get(), 0, 500, both.data(), 2 * kBs, kBs, 0, 0, 0, 0, 0));
+    ASSERT_TRUE(first == nullptr || first->status == SCSI_STATUS_TIMEOUT)
+        << (first ? first->status : -1);
+    iscsi_set_timeout(c.get(), 10);
+    EXPECT_EQ(ats(c.get(), 500, 0, 3), 0x0E);  // the retry meets its own write
+    EXPECT_EQ(read_block(c.get(), 500), std::vector<uint8_t>(kBs, 3));
+    EXPECT_EQ(rule(id)["hits"], 1);
+    const auto snap = d.daemon().accounting().snapshot();
+    const auto& lun = snap.ats_per_lun.at({kTarget, 0});
+    EXPECT_EQ(lun.miscompares, 1U);
+    EXPECT_EQ(lun.successes, 1U);  // the dropped one did write
+    EXPECT_EQ(lun.injected_miscompares, 0U);
+}
+
+TEST_F(Fault, DropConnectionClosesThePath) {
+    Context c = connect(d, "iqn.2026-11.org.atsarray:fault-f");
+    const uint64_t id = add_rule({{"name", "flap"},
+                                  {"action", "drop_connection"},
+                                  {"command", "read"},
+                                  {"initiator", "*fault-f"}});
+    Task t(iscsi_read16_sync(c.get(), 0, 600, kBs, kBs, 0, 0, 0, 0, 0));
+    EXPECT_TRUE(t == nullptr || t->status != SCSI_STATUS_GOOD);
+    delete_rule(id);
+    Context again = connect(d, "iqn.2026-11.org.atsarray:fault-f");
+    ASSERT_TRUE(again);
+    read_block(again.get(), 600);
+}
+
+TEST_F(Fault, BadRulesGetJsonErrors) {
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults", "", R"({"name":"x"})").status, 401U);
+    const HttpAnswer bad = http_call(port(), "POST", "/api/v1/faults", token(),
+                                     R"({"name": "x", "action": "explode"})");
+    EXPECT_EQ(bad.status, 422U);
+    EXPECT_NE(bad.body["error"]["message"].get<std::string>().find("action"), std::string::npos);
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults", token(),
+                        R"({"name": "x", "action": "false_miscompare", "command": "read"})")
+                  .status,
+              422U);
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults", token(),
+                        R"({"name": "x", "action": "delay", "delay_ms": 0})")
+                  .status,
+              422U);
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults", token(), "{oops").status, 400U);
+    EXPECT_EQ(http_call(port(), "DELETE", "/api/v1/faults/99", token()).status, 404U);
+    EXPECT_EQ(http_call(port(), "GET", "/api/v1/faults").body["enabled"], true);
+}
+
+TEST_F(Fault, PresetsAddTheirRulesByName) {
+    const HttpAnswer list = http_call(port(), "GET", "/api/v1/faults/presets");
+    ASSERT_EQ(list.status, 200U);
+    std::vector<std::string> names;
+    for (const auto& p : list.body) {
+        names.push_back(p["name"]);
+        EXPECT_FALSE(p["description"].get<std::string>().empty());
+    }
+    EXPECT_NE(std::find(names.begin(), names.end(), "esxi-heartbeat-timeout"), names.end());
+    EXPECT_NE(std::find(names.begin(), names.end(), "false-ats-firmware"), names.end());
+    const HttpAnswer added =
+        http_call(port(), "POST", "/api/v1/faults/presets/lost-ats-ack", token());
+    ASSERT_EQ(added.status, 201U);
+    ASSERT_EQ(added.body["rules"].size(), 1U);
+    EXPECT_EQ(added.body["rules"][0]["action"], "drop_status");
+    EXPECT_EQ(http_call(port(), "GET", "/api/v1/faults").body["rules"].size(), 1U);
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults/presets/nope", token()).status, 404U);
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults/presets/lost-ats-ack").status, 401U);
+}
+
+TEST(FaultOff, RulesAreRefusedWhenTheConfigKeepsInjectionOff) {
+    InProcessDaemon d(config(false));
+    const HttpAnswer a =
+        http_call(d.daemon().console_port(), "POST", "/api/v1/faults", d.daemon().console_token(),
+                  R"({"name": "x", "action": "false_miscompare"})");
+    EXPECT_EQ(a.status, 409U);
+    EXPECT_EQ(http_call(d.daemon().console_port(), "GET", "/api/v1/faults").body["enabled"], false);
+}
+
+}  // namespace
+}  // namespace atsarray::testing

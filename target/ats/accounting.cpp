@@ -22,6 +22,7 @@ void AtsCounters::merge(const AtsCounters& o) {
     successes += o.successes;
     miscompares += o.miscompares;
     injected_miscompares += o.injected_miscompares;
+    late_retry_miscompares += o.late_retry_miscompares;
     errors += o.errors;
     latency_success.merge(o.latency_success);
     latency_failure.merge(o.latency_failure);
@@ -40,9 +41,11 @@ namespace {
 void merge_hot(HotBlock& into, const HotBlock& from) {
     into.miscompares += from.miscompares;
     into.successes += from.successes;
+    into.late_retries += from.late_retries;
     if (from.last_miscompare > into.last_miscompare) {
         into.last_miscompare = from.last_miscompare;
         into.last_offset = from.last_offset;
+        into.last_late_retry = from.last_late_retry;
         into.last_expected = from.last_expected;
         into.last_actual = from.last_actual;
         into.last_initiator = from.last_initiator;
@@ -88,6 +91,7 @@ void count_ats(AtsCounters& c, const CommandRecord& r) {
             break;
         case AtsResult::miscompare:
             ++(r.injected ? c.injected_miscompares : c.miscompares);
+            c.late_retry_miscompares += !r.injected && r.late_retry ? 1 : 0;
             c.latency_failure.record(r.latency_us);
             break;
         case AtsResult::error:
@@ -162,6 +166,8 @@ void Registry::record(const CommandRecord& r) {
     } else if (r.ats_result == AtsResult::miscompare) {
         ++h.miscompares;
         h.last_offset = r.miscompare_offset;
+        h.last_late_retry = r.late_retry;
+        h.late_retries += r.late_retry ? 1 : 0;
         h.last_expected = image(r.expected);
         h.last_actual = image(r.actual);
         h.last_initiator = std::string(r.initiator_port);

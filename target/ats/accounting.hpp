@@ -43,15 +43,19 @@ struct CommandRecord {
     uint32_t miscompare_offset = 0;     // first differing byte (sense INFORMATION)
     std::span<const uint8_t> expected;  // the initiator's compare image (first bytes)
     std::span<const uint8_t> actual;    // what the medium held
+    // A genuine miscompare where the medium already held this ATS's own set image: an earlier
+    // attempt of the same ATS (aborted or timed out) landed late (VMFS-ATS.md, KB 2113956).
+    bool late_retry = false;
 };
 
 struct AtsCounters {
     uint64_t successes = 0;
-    uint64_t miscompares = 0;           // genuine: the medium differed
-    uint64_t injected_miscompares = 0;  // forced by fault injection
-    uint64_t errors = 0;                // other CHECK CONDITIONs, BUSY, ...
-    Histogram latency_success;          // AAVG/suc
-    Histogram latency_failure;          // AAVG/f
+    uint64_t miscompares = 0;             // genuine: the medium differed
+    uint64_t injected_miscompares = 0;    // forced by fault injection
+    uint64_t late_retry_miscompares = 0;  // genuine, against the ATS's own earlier write
+    uint64_t errors = 0;                  // other CHECK CONDITIONs, BUSY, ...
+    Histogram latency_success;            // AAVG/suc
+    Histogram latency_failure;            // AAVG/f
     Histogram lock_wait;
 
     void merge(const AtsCounters& o);
@@ -78,6 +82,8 @@ struct HotBlock {
     uint64_t miscompares = 0;
     uint64_t successes = 0;
     uint32_t last_offset = 0;
+    bool last_late_retry = false;  // the last miscompare met its own set image
+    uint64_t late_retries = 0;
     std::vector<uint8_t> last_expected;  // at most image_bytes
     std::vector<uint8_t> last_actual;
     std::string last_initiator;           // initiator port of the last miscompare

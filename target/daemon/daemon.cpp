@@ -89,6 +89,10 @@ struct Daemon::Impl {
     std::function<void(int)> shutdown;  // set while run() runs
     iscsi::ServerState state;
     asio::io_context accept_context{1};
+    // Installed before anything listens: a SIGHUP or SIGTERM that comes as soon as the portal
+    // accepts connections waits for run() instead of killing the process (the default action).
+    std::unique_ptr<asio::signal_set> hangup_signal;
+    std::unique_ptr<asio::signal_set> stop_signals;
     std::vector<std::unique_ptr<asio::io_context>> io_contexts;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
     std::vector<std::thread> threads;
@@ -170,6 +174,8 @@ struct Daemon::Impl {
 
 Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config)) {
     Impl& d = *impl_;
+    d.hangup_signal = std::make_unique<asio::signal_set>(d.accept_context, SIGHUP);
+    d.stop_signals = std::make_unique<asio::signal_set>(d.accept_context, SIGINT, SIGTERM);
     const IscsiConfig& ic = config.iscsi;
     iscsi::ConnectionSettings& s = d.state.settings;
     s.limits.max_recv_data_segment_length = ic.max_recv_data_segment_length;
@@ -305,7 +311,7 @@ int Daemon::run() {
 
     // Shutdown: stop accepting, ask every session to log out (Async Message, RFC 7143 §11.9),
     // give them a few seconds, close what is left, then flush every LUN.
-    asio::signal_set hangup(d.accept_context, SIGHUP);
+    asio::signal_set& hangup = *d.hangup_signal;
     std::function<void()> wait_for_hangup = [&] {
         hangup.async_wait([&](const boost::system::error_code& ec, int) {
             if (ec) {
@@ -316,7 +322,7 @@ int Daemon::run() {
         });
     };
     wait_for_hangup();
-    asio::signal_set signals(d.accept_context, SIGINT, SIGTERM);
+    asio::signal_set& signals = *d.stop_signals;
     asio::steady_timer drain(d.accept_context);
     int polls = 0;
     std::function<void()> wait_for_sessions = [&] {

@@ -53,7 +53,11 @@ struct Lun::Run {
     std::shared_ptr<Lun> keep_alive;        // while a grant or a worker job is pending
     fault::Decision fault;                  // the injection this command gets, if any
     std::vector<uint64_t> inventory;        // REPORT LUNS's list, kept while a fault delays it
-    bool injected = false;                  // its outcome was forced by a fault rule
+    // A fault delay in progress: whoever moves it from waiting to `delivered` first (the timer
+    // or an abort) goes on with the command; the other does nothing.
+    enum : int { no_delay = 0, delaying_execution = 1, delaying_status = 2, delivered = 3 };
+    std::atomic<int> delay{no_delay};
+    bool injected = false;  // its outcome was forced by a fault rule
     std::weak_ptr<Run> self;
 };
 
@@ -204,9 +208,12 @@ void Lun::finish(Run& run, const CommandResult& executed) {
     if (f && f.action == fault::Action::delay && f.stage == fault::DelayStage::before_status &&
         schedule_after_) {
         if (auto keep = run.self.lock()) {
+            keep->delay.store(Run::delaying_status);
             schedule_after_(f.delay, [keep] {
-                const Completion done = std::move(keep->done);
-                done(keep->cmd);
+                if (keep->delay.exchange(Run::delivered) == Run::delaying_status) {
+                    const Completion done = std::move(keep->done);
+                    done(keep->cmd);
+                }
             });
             return;
         }
@@ -248,6 +255,10 @@ void Lun::account(const Run& run, const CommandResult& result) {
             r.miscompare_offset = static_cast<uint32_t>(result.information.value_or(0));
             r.expected = cmd.data_out.first(length);
             r.actual = std::span<const uint8_t>(run.miscompare_image).first(length);
+            const size_t image = run.miscompare_image.size();
+            r.late_retry = image != 0 && cmd.data_out.size() >= 2 * image &&
+                           std::equal(run.miscompare_image.begin(), run.miscompare_image.end(),
+                                      cmd.data_out.begin() + static_cast<std::ptrdiff_t>(image));
         }
     }
     accounting_->record(r);
@@ -339,9 +350,22 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     }
     // Set here, on the transport's thread: a command held by a fault delay, its LBA locks or a
     // worker is aborted through it (run_now() and the delay check the flag).
-    cmd.abort = [weak = std::weak_ptr<Run>(run)] {
-        if (auto r = weak.lock()) {
-            r->aborted.store(true);
+    cmd.abort = [this, weak = std::weak_ptr<Run>(run)] {
+        auto r = weak.lock();
+        if (!r) {
+            return;
+        }
+        r->aborted.store(true);
+        // A command a fault delay holds ends with the abort, not with the delay: one never
+        // started never executes; one done gets its (unsent) status at once.
+        const int held = r->delay.exchange(Run::delivered);
+        if (held == Run::delaying_execution) {
+            finish(*r, CommandResult::fail(SenseReason::task_aborted));
+        } else if (held == Run::delaying_status) {
+            const Completion done = std::move(r->done);
+            done(r->cmd);
+        } else if (held != Run::no_delay) {
+            r->delay.store(held);
         }
     };
     inject_or_dispatch(run);
@@ -384,10 +408,10 @@ void Lun::inject_or_dispatch(const std::shared_ptr<Run>& run) {
                     run->inventory.assign(ctx.lun_inventory.begin(), ctx.lun_inventory.end());
                     run->ctx->lun_inventory = run->inventory;
                     run->keep_alive = weak_from_this().lock();
+                    run->delay.store(Run::delaying_execution);
                     schedule_after_(f.delay, [this, run] {
-                        if (run->aborted.load()) {
-                            finish(*run, CommandResult::fail(SenseReason::task_aborted));
-                            return;
+                        if (run->delay.exchange(Run::delivered) != Run::delaying_execution) {
+                            return;  // aborted meanwhile, and answered then
                         }
                         dispatch(run);
                     });

@@ -15,6 +15,7 @@ extern "C" {
 
 #include "tests/integration/http_client.hpp"
 #include "tests/integration/in_process_daemon.hpp"
+#include "tests/integration/raw_iscsi.hpp"
 #include "tools/libiscsi_handles.hpp"
 
 namespace atsarray::testing {
@@ -140,6 +141,22 @@ TEST_F(Fault, DelayIsMeasuredByTheClient) {
     EXPECT_EQ(rule(late)["hits"], 1);
 }
 
+// ESXi aborts what does not answer in time: a command a delay rule holds ends with the abort,
+// at once, and one held before execution never executes.
+TEST_F(Fault, AbortEndsADelayAtOnce) {
+    add_rule({{"name", "hang"}, {"action", "delay"}, {"command", "write"}, {"delay_ms", 20000}});
+    RawSession s(d.port(), kTarget, "iqn.2026-11.org.atsarray:fault-hang");
+    std::vector<uint8_t> bhs;
+    std::string data;
+    s.command(1, {0x00});  // the power-on unit attention
+    ASSERT_TRUE(s.conn.read_pdu(bhs, data));
+    const uint32_t sn = s.command(7, {0x8A, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 1, 0, 0},
+                                  0x80 | 0x20, std::string(kBs, 'H'), kBs);
+    EXPECT_EQ(s.abort_task(8, 7, sn), 0);  // FUNCTION COMPLETE, well before 20 s
+    Context c = connect(d, "iqn.2026-11.org.atsarray:fault-check");
+    EXPECT_EQ(read_block(c.get(), 2), std::vector<uint8_t>(kBs, 0));  // never written
+}
+
 TEST_F(Fault, StatusRulesAnswerBusyOrTheChosenSense) {
     Context c = connect(d, "iqn.2026-11.org.atsarray:fault-d");
     const uint64_t busy =
@@ -187,7 +204,10 @@ TEST_F(Fault, DroppedStatusThenRetryGivesOneGenuineMiscompare) {
     const auto snap = d.daemon().accounting().snapshot();
     const auto& lun = snap.ats_per_lun.at({kTarget, 0});
     EXPECT_EQ(lun.miscompares, 1U);
-    EXPECT_EQ(lun.successes, 1U);  // the dropped one did write
+    EXPECT_EQ(lun.late_retry_miscompares, 1U);  // caused by the retry, and the console says so
+    EXPECT_EQ(lun.successes, 1U);               // the dropped one did write
+    ASSERT_FALSE(snap.hot_blocks.empty());
+    EXPECT_TRUE(snap.hot_blocks.front().last_late_retry);
     EXPECT_EQ(lun.injected_miscompares, 0U);
 }
 

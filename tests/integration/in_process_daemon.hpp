@@ -37,6 +37,7 @@ class InProcessDaemon {
     InProcessDaemon& operator=(const InProcessDaemon&) = delete;
 
     std::string portal() const { return "127.0.0.1:" + std::to_string(port_); }
+    uint16_t port() const { return port_; }
     daemon::Daemon& daemon() { return *daemon_; }
 
   private:

@@ -191,6 +191,12 @@ export class AtsPanel {
             } catch {
                 x = null;
             }
+            if (b.last_late_retry) {
+                // The daemon compared the block with the miscompared ATS's own set image: they
+                // were equal, so an earlier attempt of this ATS had landed (KB 2113956).
+                x = { ...(x ?? {}), late_retry: true,
+                      verdict: 'the block holds exactly the image this ATS was writing: its earlier attempt landed late (a late retry after an abort or timeout, KB 2113956)' };
+            }
             this.explained.set(key, { block: b, x });
             const looks = x?.kind ? (x.kind === 'heartbeat' ? 'VMFS heartbeat' : 'VMFS lock') : 'data';
             const off = x && x.first_diff >= 0 ? `0x${x.first_diff.toString(16).padStart(2, '0')}${x.field ? ' ' + x.field.name : ''}` : '—';

@@ -24,33 +24,6 @@ Context connect(const Options& o, const std::string& name, std::string& error) {
     return ctx;
 }
 
-// INFORMATION from raw sense (fixed 70h/71h or descriptor 72h/73h), -1 when not valid.
-int64_t sense_information(const scsi_task* t) {
-    if (t->datain.data == nullptr || t->datain.size < 2 + 8) {
-        return -1;
-    }
-    const uint8_t* s = t->datain.data + 2;
-    const int length = t->datain.size - 2;
-    const uint8_t code = s[0] & 0x7f;
-    if ((code == 0x70 || code == 0x71) && length >= 7 && (s[0] & 0x80) != 0) {
-        return (int64_t{s[3]} << 24) | (s[4] << 16) | (s[5] << 8) | s[6];
-    }
-    if (code == 0x72 || code == 0x73) {
-        for (int at = 8; at + 2 <= length;) {
-            const int len = s[at + 1];
-            if (s[at] == 0x00 && len >= 0x0a && at + 12 <= length && (s[at + 2] & 0x80) != 0) {
-                int64_t v = 0;
-                for (int i = 0; i < 8; ++i) {
-                    v = v << 8 | s[at + 4 + i];
-                }
-                return v;
-            }
-            at += 2 + len;
-        }
-    }
-    return -1;
-}
-
 // printf to `out` unless it is nullptr.
 void say(std::FILE* out, const char* format, ...) __attribute__((format(printf, 2, 3)));
 void say(std::FILE* out, const char* format, ...) {
@@ -138,7 +111,7 @@ CounterReport run_ats_counter(const CounterOptions& o, std::FILE* out) {
                     ++r.miscompares;
                     // Only the 8 counter bytes ever change, so the first differing byte is one
                     // of them (SBC-4 §5.3: INFORMATION = offset of the first miscompare).
-                    const int64_t info = sense_information(caw.get());
+                    const int64_t info = initiator::sense_information(caw.get());
                     if (caw->sense.ascq != SCSI_SENSE_ASCQ_MISCOMPARE_DURING_VERIFY || info < 0 ||
                         info > 7) {
                         ++r.bad_sense;

@@ -48,6 +48,34 @@ inline Context login(const std::string& portal, const std::string& target, const
     return ctx;
 }
 
+// INFORMATION of the sense libiscsi keeps after the 2-byte length in datain (fixed 70h/71h or
+// descriptor 72h/73h); -1 when not valid. SBC-4 §5.3: the offset of the first differing byte.
+inline int64_t sense_information(const scsi_task* t) {
+    if (t->datain.data == nullptr || t->datain.size < 2 + 8) {
+        return -1;
+    }
+    const uint8_t* s = t->datain.data + 2;
+    const int length = t->datain.size - 2;
+    const uint8_t code = s[0] & 0x7f;
+    if ((code == 0x70 || code == 0x71) && length >= 7 && (s[0] & 0x80) != 0) {
+        return (int64_t{s[3]} << 24) | (s[4] << 16) | (s[5] << 8) | s[6];
+    }
+    if (code == 0x72 || code == 0x73) {
+        for (int at = 8; at + 2 <= length;) {
+            const int len = s[at + 1];
+            if (s[at] == 0x00 && len >= 0x0a && at + 12 <= length && (s[at + 2] & 0x80) != 0) {
+                int64_t v = 0;
+                for (int i = 0; i < 8; ++i) {
+                    v = v << 8 | s[at + 4 + i];
+                }
+                return v;
+            }
+            at += 2 + len;
+        }
+    }
+    return -1;
+}
+
 // The 8-byte little-endian counters the ATS workloads keep in a block (as VMFS keeps its fields).
 inline uint64_t load_le64(const uint8_t* p) {
     uint64_t v = 0;

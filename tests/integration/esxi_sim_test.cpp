@@ -1,0 +1,212 @@
+// The ESXi host simulator (tools/esxi_sim/) in this process against the real daemon, with ESXi's
+// timings scaled down (heartbeat every 200 ms): hosts keep their heartbeats and share on-disk
+// locks without ever owning one twice; a host that loses power has its stale lock broken after
+// the liveness timeout; an ATS slower than the I/O timeout is aborted, reissued, and its false
+// miscompare recognised as the host's own late write. The on-disk records at the end must agree
+// with what the hosts counted.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/integration/daemon_process.hpp"
+#include "tools/esxi_sim/records.hpp"
+#include "tools/esxi_sim/simulator.hpp"
+#include "tools/libiscsi_handles.hpp"
+
+namespace atsarray::testing {
+namespace {
+
+using initiator::Context;
+using initiator::Task;
+
+constexpr const char* kTarget = "iqn.2026-11.org.atsarray:esxi";
+constexpr uint32_t kBs = 512;
+
+std::string config(uint32_t write_delay_us = 0) {
+    return "[[target]]\nname = \"" + std::string(kTarget) +
+           "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n"
+           "write_delay_us = " +
+           std::to_string(write_delay_us) + "\n";
+}
+
+sim::Options scaled_options(const DaemonProcess& d) {
+    sim::Options o;
+    o.portal = d.portal();
+    o.target = kTarget;
+    o.hosts = 4;
+    o.heartbeat_interval = 0.2;
+    o.io_timeout = 2;
+    o.lost_after = 4;
+    o.slots = 64;
+    o.locks = 16;
+    o.hold_ms = 300;
+    o.think_ms = 100;
+    o.seed = 8;
+    return o;
+}
+
+sim::HostCounters total(const sim::Report& r) {
+    sim::HostCounters t;
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        t.ats_successes += c.ats_successes;
+        t.ats_miscompares += c.ats_miscompares;
+        t.ats_timeouts += c.ats_timeouts;
+        t.heartbeats += c.heartbeats;
+        t.hb_miscompares += c.hb_miscompares;
+        t.hb_late_retries += c.hb_late_retries;
+        t.lost_events += c.lost_events;
+        t.lock_acquisitions += c.lock_acquisitions;
+        t.lock_failures += c.lock_failures;
+        t.lock_miscompares += c.lock_miscompares;
+        t.stale_locks_broken += c.stale_locks_broken;
+        t.dead_heartbeats_cleared += c.dead_heartbeats_cleared;
+        t.lock_releases += c.lock_releases;
+        t.locks_broken_while_held += c.locks_broken_while_held;
+    }
+    return t;
+}
+
+// What the LUN holds after the run.
+struct OnDisk {
+    int slots_in_use = 0;
+    int locks_held = 0;
+    uint64_t token_sum = 0;  // +1 per acquisition on a fresh LUN
+};
+
+OnDisk read_back(const DaemonProcess& d, const sim::Options& o) {
+    OnDisk out;
+    Context ctx(iscsi_create_context("iqn.2026-11.org.atsarray:esxi-check"));
+    iscsi_set_targetname(ctx.get(), kTarget);
+    iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
+    iscsi_set_timeout(ctx.get(), 10);
+    if (iscsi_full_connect_sync(ctx.get(), d.portal().c_str(), 0) != 0) {
+        ADD_FAILURE() << iscsi_get_error(ctx.get());
+        return out;
+    }
+    Task hb(iscsi_read16_sync(ctx.get(), 0, o.heartbeat_lba, o.slots * kBs, kBs, 0, 0, 0, 0, 0));
+    Task locks(iscsi_read16_sync(ctx.get(), 0, o.lock_lba, o.locks * kBs, kBs, 0, 0, 0, 0, 0));
+    if (!hb || hb->status != SCSI_STATUS_GOOD || !locks || locks->status != SCSI_STATUS_GOOD) {
+        ADD_FAILURE() << "read back: " << iscsi_get_error(ctx.get());
+        return out;
+    }
+    for (int i = 0; i < o.slots; ++i) {
+        const uint8_t* p = hb->datain.data + i * kBs;
+        EXPECT_TRUE(sim::is_heartbeat_slot(p, (o.heartbeat_lba + i) * kBs)) << "slot " << i;
+        out.slots_in_use += sim::decode_heartbeat(p).in_use() ? 1 : 0;
+    }
+    for (int i = 0; i < o.locks; ++i) {
+        const uint8_t* p = locks->datain.data + i * kBs;
+        EXPECT_TRUE(sim::is_lock_record(p, (o.lock_lba + i) * kBs)) << "lock " << i;
+        const sim::LockRecord lock = sim::decode_lock(p);
+        out.locks_held += lock.is_free() ? 0 : 1;
+        out.token_sum += lock.token;
+    }
+    return out;
+}
+
+bool contains(const std::string& text, const std::string& words) {
+    return text.find(words) != std::string::npos;
+}
+
+TEST(EsxiSim, HostsKeepTheirHeartbeatsAndShareLocks) {
+    DaemonProcess d(config());
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(d);
+    o.duration = 6;
+    const sim::Report r = sim::Simulator(o, log).run();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    ASSERT_EQ(r.hosts.size(), 4u);
+    EXPECT_EQ(r.ownership_conflicts, 0u);
+    int hosts_with_locks = 0;
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        EXPECT_TRUE(h.connected);
+        EXPECT_EQ(c.lost_events, 0u) << "host " << h.number;
+        EXPECT_GT(c.heartbeats, 1u) << "host " << h.number;
+        EXPECT_EQ(c.hb_restarts, 0u) << "host " << h.number;
+        EXPECT_EQ(c.io_errors, 0u) << "host " << h.number;
+        EXPECT_EQ(c.stale_locks_broken, 0u) << "host " << h.number;
+        EXPECT_EQ(c.locks_broken_while_held, 0u) << "host " << h.number;
+        // Every lock taken was given back, and every ATS is one of the host's kinds: heartbeat
+        // (acquire, refresh), lock acquire, lock release, and the final heartbeat release.
+        EXPECT_EQ(c.lock_releases, c.lock_acquisitions) << "host " << h.number;
+        EXPECT_EQ(c.ats_successes, c.heartbeats + c.lock_acquisitions + c.lock_releases + 1)
+            << "host " << h.number;
+        EXPECT_EQ(c.ats_miscompares, c.hb_miscompares + c.lock_miscompares) << "host " << h.number;
+        EXPECT_EQ(h.ats_latency.count, c.ats_successes + c.ats_miscompares);
+        EXPECT_LE(h.ats_latency.p50_us, h.ats_latency.p99_us);
+        hosts_with_locks += c.lock_acquisitions > 0 ? 1 : 0;
+    }
+    EXPECT_GE(hosts_with_locks, 2);
+    const sim::HostCounters t = total(r);
+    // 4 hosts holding a lock most of the time among 16: some attempts find a lock held.
+    EXPECT_GT(t.lock_failures, 0u);
+    EXPECT_TRUE(contains(log.text(), "already owns the lock")) << log.text();
+    EXPECT_TRUE(contains(log.text(), "Checking liveness of")) << log.text();
+
+    const OnDisk disk = read_back(d, o);
+    EXPECT_EQ(disk.slots_in_use, 0);  // every host released its heartbeat at the end
+    EXPECT_EQ(disk.locks_held, 0);
+    EXPECT_EQ(disk.token_sum, t.lock_acquisitions);
+}
+
+TEST(EsxiSim, StaleLockOfAPoweredOffHostIsBrokenAfterTheLivenessTimeout) {
+    DaemonProcess d(config());
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(d);
+    o.hosts = 3;
+    o.locks = 4;  // the survivors soon meet the dead host's lock
+    o.lost_after = 3;
+    o.duration = 6;
+    o.crash_host = 1;
+    o.crash_after = 0.5;
+    const sim::Report r = sim::Simulator(o, log).run();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    EXPECT_EQ(r.ownership_conflicts, 0u);
+    ASSERT_EQ(r.hosts.size(), 3u);
+    EXPECT_TRUE(r.hosts[0].crashed);
+    for (size_t i = 1; i < r.hosts.size(); ++i) {
+        EXPECT_FALSE(r.hosts[i].crashed);
+        EXPECT_EQ(r.hosts[i].counters.lost_events, 0u);
+    }
+    const sim::HostCounters t = total(r);
+    EXPECT_EQ(t.dead_heartbeats_cleared, 1u) << log.text();
+    EXPECT_GE(t.stale_locks_broken, 1u) << log.text();
+    EXPECT_TRUE(contains(log.text(), "simulated power loss")) << log.text();
+    EXPECT_TRUE(contains(log.text(), "clearing the dead host's heartbeat")) << log.text();
+    EXPECT_TRUE(contains(log.text(), "Broke the stale lock")) << log.text();
+
+    const OnDisk disk = read_back(d, o);
+    EXPECT_EQ(disk.slots_in_use, 0);  // the dead host's slot was cleared, the others released
+    EXPECT_EQ(disk.locks_held, 0);
+    EXPECT_EQ(disk.token_sum, t.lock_acquisitions);
+}
+
+// Every write lands 500 ms late and the hosts give an ATS 300 ms: each heartbeat ATS is aborted
+// and reissued after it has landed, so the reissue miscompares against the host's own image
+// (KB 2113956) and the host resumes from it instead of losing its heartbeat.
+TEST(EsxiSim, TimedOutAtsIsAbortedReissuedAndItsLateWriteRecognised) {
+    DaemonProcess d(config(500'000));
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(d);
+    o.hosts = 2;
+    o.locks = 4;
+    o.io_timeout = 0.3;
+    o.duration = 3;
+    const sim::Report r = sim::Simulator(o, log).run();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    EXPECT_EQ(r.ownership_conflicts, 0u);
+    for (const sim::HostReport& h : r.hosts) {
+        EXPECT_GT(h.counters.ats_timeouts, 0u) << "host " << h.number;
+        EXPECT_GT(h.counters.hb_late_retries, 0u) << "host " << h.number << "\n" << log.text();
+        EXPECT_EQ(h.counters.lost_events, 0u) << "host " << h.number;
+        EXPECT_EQ(h.counters.hb_restarts, 0u) << "host " << h.number;
+    }
+    EXPECT_TRUE(contains(log.text(), "ATS Miscompare detected between test and set HB images"))
+        << log.text();
+    EXPECT_TRUE(contains(log.text(), "own last 'set' image")) << log.text();
+}
+
+}  // namespace
+}  // namespace atsarray::testing

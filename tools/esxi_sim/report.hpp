@@ -1,0 +1,88 @@
+#pragma once
+// What each simulated host counts, collected while it runs (HostStats, safe to read from the
+// reporting thread) and printed at the end or every N seconds as a table or as JSON.
+
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace atsarray::sim {
+
+struct HostCounters {
+    // Every ATS this host issued (heartbeats and locks).
+    uint64_t ats_successes = 0;
+    uint64_t ats_miscompares = 0;
+    uint64_t ats_timeouts = 0;       // timed out, aborted (ABORT TASK) and reissued
+    uint64_t aborts_unanswered = 0;  // ABORT TASK without an answer: the session was dropped
+    uint64_t reconnects = 0;
+    uint64_t io_errors = 0;  // other failures (connection, unexpected status)
+    // Heartbeat.
+    uint64_t heartbeats = 0;  // successful heartbeat writes (acquire, refresh, resumed)
+    uint64_t hb_miscompares = 0;
+    uint64_t hb_late_retries = 0;  // miscompare where the disk held this host's own set image
+    uint64_t hb_restarts = 0;      // the slot was cleared by another host: heartbeat retaken
+    uint64_t lost_events = 0;      // "Lost access to volume"
+    double lost_seconds = 0;
+    double longest_hb_gap_seconds = 0;
+    // Locks.
+    uint64_t lock_acquisitions = 0;
+    uint64_t lock_failures = 0;  // held by a live host
+    uint64_t lock_miscompares = 0;
+    uint64_t stale_locks_broken = 0;
+    uint64_t dead_heartbeats_cleared = 0;
+    uint64_t lock_releases = 0;
+    uint64_t locks_broken_while_held = 0;
+};
+
+struct LatencySummary {
+    uint64_t count = 0;
+    double p50_us = 0;
+    double p99_us = 0;
+    double max_us = 0;
+};
+
+struct HostReport {
+    int number = 0;
+    std::string initiator;
+    std::string uuid;
+    uint64_t heartbeat_offset = 0;  // the slot it heartbeats in (last one taken; 0: none)
+    bool connected = false;
+    bool crashed = false;  // a simulated power loss (--crash-host)
+    std::string error;
+    HostCounters counters;
+    LatencySummary ats_latency;
+};
+
+struct Report {
+    int exit_status = 2;  // 0: no host lost its heartbeat, 1: one did (or a check failed), 2: setup
+    double seconds = 0;
+    uint64_t seed = 0;
+    uint64_t ownership_conflicts = 0;  // two hosts believed they held one lock at once
+    std::string error;                 // why the run could not start
+    std::vector<HostReport> hosts;
+};
+
+// One host's counters and ATS latencies; written by the host thread, read by the reporter.
+class HostStats {
+  public:
+    template <typename Fn>
+    void update(Fn&& fn) {
+        std::lock_guard lock(mutex_);
+        fn(counters_);
+    }
+    void add_latency(uint64_t us);
+    HostCounters counters() const;
+    LatencySummary latency() const;
+
+  private:
+    mutable std::mutex mutex_;
+    HostCounters counters_;
+    std::vector<uint32_t> latencies_us_;
+};
+
+void print_text(const Report& report, std::FILE* out);
+void print_json(const Report& report, std::FILE* out);
+
+}  // namespace atsarray::sim

@@ -88,10 +88,8 @@ std::vector<uint32_t> LockTable::stripes_for(uint64_t lun_key, uint64_t lba,
 }
 
 void LockTable::acquire(uint64_t lun_key, uint64_t lba, uint64_t blocks, Granted granted) {
-    auto* w = new Waiter{stripes_for(lun_key, lba, blocks), 0, std::move(granted), false};
-    if (advance(w)) {
-        grant(w);
-    }
+    const LockRange range{lun_key, lba, blocks};
+    acquire(std::span<const LockRange>(&range, 1), std::move(granted));
 }
 
 void LockTable::acquire(std::span<const LockRange> ranges, Granted granted) {

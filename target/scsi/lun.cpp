@@ -179,22 +179,17 @@ void Lun::finish(Run& run, const CommandResult& executed) {
         result = CommandResult::with_information(SenseReason::miscompare, 0);
         run.injected = true;
     }
-    apply_result(run.cmd, result, sense_format());
     if (f && f.action == fault::Action::status) {
-        Command& cmd = run.cmd;
-        cmd.sense = SenseData{};
-        cmd.status = f.status == fault::StatusKind::busy            ? Status::busy
-                     : f.status == fault::StatusKind::task_set_full ? Status::task_set_full
-                                                                    : Status::check_condition;
-        if (f.status == fault::StatusKind::check_condition) {
-            // Fixed-format sense with the rule's key, ASC and ASCQ (SPC-4 §4.5.3).
-            cmd.sense.bytes[0] = 0x70;
-            cmd.sense.bytes[2] = f.sense_key;
-            cmd.sense.bytes[7] = 10;
-            cmd.sense.bytes[12] = f.asc;
-            cmd.sense.bytes[13] = f.ascq;
-            cmd.sense.length = 18;
-        }
+        result = CommandResult::fail(f.status == fault::StatusKind::busy ? SenseReason::busy
+                                     : f.status == fault::StatusKind::task_set_full
+                                         ? SenseReason::task_set_full
+                                         : SenseReason::internal_target_failure);
+    }
+    apply_result(run.cmd, result, sense_format());
+    if (f && f.action == fault::Action::status && f.status == fault::StatusKind::check_condition) {
+        // CHECK CONDITION with the rule's own key, ASC and ASCQ.
+        run.cmd.sense =
+            build_sense(static_cast<SenseKey>(f.sense_key), f.asc, f.ascq, sense_format());
     }
     if (f && f.action == fault::Action::drop_status) {
         run.cmd.drop_status = true;
@@ -461,11 +456,15 @@ void Lun::dispatch(const std::shared_ptr<Run>& run) {
 void Lun::lock_and_run(const std::shared_ptr<Run>& run) {
     const CommandContext& ctx = *run->ctx;
     const CommandDescriptor& d = ctx.descriptor;
-    std::vector<ats::LockRange> ranges;
+    // One range from the CDB (no allocation on the write path), or the command's own list.
+    const ats::LockRange from_cdb{lock_key_, ctx.cdb.lba, ctx.cdb.blocks};
+    std::vector<ats::LockRange> listed;
+    std::span<const ats::LockRange> ranges;
     if (d.lock_ranges != nullptr) {
-        ranges = d.lock_ranges(ctx);
+        listed = d.lock_ranges(ctx);
+        ranges = listed;
     } else if (d.has(flag_writes_medium) && ctx.cdb.blocks != 0) {
-        ranges.push_back({lock_key_, ctx.cdb.lba, ctx.cdb.blocks});
+        ranges = {&from_cdb, 1};
     }
     if (ranges.empty()) {
         run_step(run, true);

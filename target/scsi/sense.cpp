@@ -141,28 +141,33 @@ std::string_view to_string(SenseReason reason) {
 }
 
 SenseData build_sense(const CommandResult& result, SenseFormat format) {
-    SenseData out;
     if (!has_sense(result.reason)) {
-        return out;
+        return SenseData{};
     }
     const SenseEntry& e = sense_entry(result.reason);
+    return build_sense(e.key, e.asc, e.ascq, format, result.information, result.field);
+}
+
+SenseData build_sense(SenseKey key, uint8_t asc, uint8_t ascq, SenseFormat format,
+                      std::optional<uint64_t> information, std::optional<FieldPointer> field) {
+    SenseData out;
     auto& b = out.bytes;
     if (format == SenseFormat::fixed) {
         // SPC-4 §4.5.3 Table 26: 18 bytes, ADDITIONAL SENSE LENGTH 10.
         b[0] = 0x70;
-        b[2] = static_cast<uint8_t>(e.key);
-        if (result.information) {
+        b[2] = static_cast<uint8_t>(key);
+        if (information) {
             // Fixed format holds 4 bytes of INFORMATION; VALID only when the value fits.
-            if (*result.information <= 0xFFFFFFFFu) {
+            if (*information <= 0xFFFFFFFFu) {
                 b[0] |= 0x80;
-                put_be32(b, 3, static_cast<uint32_t>(*result.information));
+                put_be32(b, 3, static_cast<uint32_t>(*information));
             }
         }
         b[7] = 10;
-        b[12] = e.asc;
-        b[13] = e.ascq;
-        if (result.field) {
-            auto sks = sense_key_specific(*result.field);
+        b[12] = asc;
+        b[13] = ascq;
+        if (field) {
+            auto sks = sense_key_specific(*field);
             b[15] = sks[0];
             b[16] = sks[1];
             b[17] = sks[2];
@@ -172,21 +177,21 @@ SenseData build_sense(const CommandResult& result, SenseFormat format) {
     }
     // SPC-4 §4.5.2 Table 13: 8-byte header followed by sense data descriptors.
     b[0] = 0x72;
-    b[1] = static_cast<uint8_t>(e.key);
-    b[2] = e.asc;
-    b[3] = e.ascq;
+    b[1] = static_cast<uint8_t>(key);
+    b[2] = asc;
+    b[3] = ascq;
     size_t at = 8;
-    if (result.information) {
+    if (information) {
         // Information descriptor, SPC-4 §4.5.2.2 Table 15.
         b[at] = 0x00;
         b[at + 1] = 0x0A;
         b[at + 2] = 0x80;  // VALID
-        put_be64(b, at + 4, *result.information);
+        put_be64(b, at + 4, *information);
         at += 12;
     }
-    if (result.field) {
+    if (field) {
         // Sense key specific descriptor, SPC-4 §4.5.2.3 Table 16.
-        auto sks = sense_key_specific(*result.field);
+        auto sks = sense_key_specific(*field);
         b[at] = 0x02;
         b[at + 1] = 0x06;
         b[at + 4] = sks[0];

@@ -127,6 +127,10 @@ enum class SenseFormat : uint8_t { fixed, descriptor };
 // format. Reasons without sense (none, busy, ...) give an empty SenseData.
 SenseData build_sense(const CommandResult& result, SenseFormat format);
 SenseData build_sense(SenseReason reason, SenseFormat format);
+// Sense with a key and ASC/ASCQ outside the reason table (fault injection's chosen sense).
+SenseData build_sense(SenseKey key, uint8_t asc, uint8_t ascq, SenseFormat format,
+                      std::optional<uint64_t> information = std::nullopt,
+                      std::optional<FieldPointer> field = std::nullopt);
 
 // Sets cmd.status and cmd.sense from the result; a failure drops any Data-In built so far.
 void apply_result(Command& cmd, const CommandResult& result, SenseFormat format);

@@ -22,6 +22,7 @@ void TargetDevice::add_lun(uint64_t lun_id, std::shared_ptr<Lun> lun) {
     // Start-up only: LUNs are not added while commands run (no REPORTED LUNS DATA HAS CHANGED).
     lun->attach_device(this);
     luns_[lun_id] = std::move(lun);
+    lun_ids_ = lun_ids();
 }
 
 bool TargetDevice::has_lun(uint64_t lun_id) const {
@@ -43,9 +44,9 @@ std::shared_ptr<Lun> TargetDevice::lun(uint64_t lun_id) const {
 }
 
 void TargetDevice::execute(Command& cmd, Completion done) {
-    // luns_ is fixed once commands flow (add_lun is start-up only), so reading it here needs
-    // no lock.
-    const std::vector<uint64_t> inventory = lun_ids();
+    // luns_ and lun_ids_ are fixed once commands flow (add_lun is start-up only), so reading
+    // them here needs no lock and no copy per command.
+    const std::span<const uint64_t> inventory = lun_ids_;
     if (auto it = luns_.find(cmd.lun); it != luns_.end()) {
         it->second->execute(cmd, std::move(done), inventory);
         return;

@@ -68,6 +68,7 @@ class TargetDevice {
 
   private:
     std::map<uint64_t, std::shared_ptr<Lun>> luns_;
+    std::vector<uint64_t> lun_ids_;  // the keys of luns_, for REPORT LUNS
     std::unique_ptr<CopyManager> copy_manager_;
     mutable std::mutex prevent_mutex_;
     std::set<std::pair<uint64_t, uint64_t>> prevent_;  // (LUN, I_T nexus) with PREVENT=1

@@ -85,7 +85,7 @@ json overview(const ConsoleModel& m, const ats::Snapshot& snap) {
             {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - m.started).count()},
             {"targets", m.state.targets.nodes().size()},
             {"luns", luns},
-            {"sessions", sessions(m).size()},
+            {"sessions", session_count(m)},
             {"ats",
              {{"successes", total.successes},
               {"miscompares", total.miscompares},
@@ -157,6 +157,14 @@ json sessions(const ConsoleModel& m) {
                {"max_outstanding_r2t", s.params.max_outstanding_r2t}}}});
     }
     return out;
+}
+
+size_t session_count(const ConsoleModel& m) {
+    size_t n = 0;
+    for (const auto& conn : m.state.sessions.snapshot()) {
+        n += conn->target() != nullptr ? 1 : 0;
+    }
+    return n;
 }
 
 json ats(const ats::Snapshot& snap) {

@@ -43,6 +43,8 @@ json targets(const ConsoleModel& m);
 std::optional<json> lun(const ConsoleModel& m, std::string_view target, uint64_t id);
 json portals(const ConsoleModel& m);
 json sessions(const ConsoleModel& m);
+// Logged-in I_T nexuses (sessions to a target; discovery sessions are not counted).
+size_t session_count(const ConsoleModel& m);
 json ats(const ats::Snapshot& snap);
 json latency(const ats::Snapshot& snap);
 json event(const ats::Event& e);

@@ -312,7 +312,7 @@ void ConsoleServer::Impl::tick() {
             auto message = std::make_shared<const std::string>(ticks.next().dump());
             for (const auto& w : streams) {
                 if (auto s = w.lock()) {
-                    net::post(ioc, [s, message] { s->send(message); });
+                    s->send(message);  // the console's one thread: no hand-over needed
                 }
             }
         }

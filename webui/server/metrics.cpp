@@ -61,7 +61,7 @@ void help(std::string& out, std::string_view name, std::string_view type, std::s
 std::string render_metrics(const ConsoleModel& model, const ats::Snapshot& snap) {
     std::string out;
     help(out, "atsarray_sessions", "gauge", "Logged-in iSCSI sessions (I_T nexuses).");
-    out += fmt::format("atsarray_sessions {}\n", api::sessions(model).size());
+    out += fmt::format("atsarray_sessions {}\n", api::session_count(model));
 
     struct Counter {
         const char* name;

@@ -13,7 +13,7 @@ namespace {
 using Options = CounterOptions;
 
 Context connect(const Options& o, const std::string& name, std::string& error) {
-    Context ctx(iscsi_create_context(name.c_str()));
+    Context ctx = create_context(name);
     iscsi_set_targetname(ctx.get(), o.target.c_str());
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     iscsi_set_header_digest(ctx.get(), ISCSI_HEADER_DIGEST_NONE_CRC32C);

@@ -7,6 +7,7 @@ extern "C" {
 #include <iscsi/scsi-lowlevel.h>
 }
 
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,12 +32,22 @@ struct TaskDeleter {
 };
 using Task = std::unique_ptr<scsi_task, TaskDeleter>;
 
+// A new libiscsi context for initiator `name`. libiscsi writes PDUs with plain writev() on some
+// paths, which raises SIGPIPE when the target has gone (killed, or it dropped the connection):
+// from the first context on the process ignores SIGPIPE, so such a write fails with EPIPE and the
+// command with an error the caller reports, instead of the process dying.
+inline Context create_context(const std::string& name) {
+    static const bool sigpipe_ignored = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+    (void)sigpipe_ignored;
+    return Context(iscsi_create_context(name.c_str()));
+}
+
 // A normal session to LUN `lun` of `target` at `portal` as initiator `name`, no automatic
 // reconnect, each command given `timeout_s` (0: forever); nullptr and `error` when the login
 // fails.
 inline Context login(const std::string& portal, const std::string& target, const std::string& name,
                      int lun, int timeout_s, std::string& error) {
-    Context ctx(iscsi_create_context(name.c_str()));
+    Context ctx = create_context(name);
     iscsi_set_targetname(ctx.get(), target.c_str());
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     iscsi_set_noautoreconnect(ctx.get(), 1);

@@ -41,6 +41,7 @@ namespace atsarray::testing {
 namespace {
 
 using initiator::Context;
+using initiator::create_context;
 using initiator::load_le64;
 using initiator::store_le64;
 using initiator::Task;
@@ -121,7 +122,7 @@ struct Counts {
 };
 
 Context login(uint16_t port, const std::string& initiator, std::string& error) {
-    Context ctx(iscsi_create_context(initiator.c_str()));
+    Context ctx = create_context(initiator);
     iscsi_set_targetname(ctx.get(), kTarget);
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     // A reconnecting initiator would resend a write after the restart: the record of what was

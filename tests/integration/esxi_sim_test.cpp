@@ -17,6 +17,7 @@ namespace atsarray::testing {
 namespace {
 
 using initiator::Context;
+using initiator::create_context;
 using initiator::Task;
 
 constexpr const char* kTarget = "iqn.2026-11.org.atsarray:esxi";
@@ -76,7 +77,7 @@ struct OnDisk {
 
 OnDisk read_back(const DaemonProcess& d, const sim::Options& o) {
     OnDisk out;
-    Context ctx(iscsi_create_context("iqn.2026-11.org.atsarray:esxi-check"));
+    Context ctx = create_context("iqn.2026-11.org.atsarray:esxi-check");
     iscsi_set_targetname(ctx.get(), kTarget);
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     iscsi_set_timeout(ctx.get(), 10);

@@ -18,6 +18,7 @@ extern "C" {
 #include "target/iscsi/digest.hpp"
 #include "tests/integration/daemon_process.hpp"
 #include "tests/integration/raw_iscsi.hpp"
+#include "tools/libiscsi_handles.hpp"
 
 namespace atsarray::testing {
 namespace {
@@ -36,7 +37,7 @@ class HostileTest : public ::testing::Test {
             "[target.mutual_chap]\nuser = \"array\"\nsecret = \"target-secret-22\"\n"
             "[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"1MiB\"\n");
         // A bystander session that must keep working whatever the hostile peer does.
-        bystander_ = iscsi_create_context("iqn.2026-11.org.atsarray:bystander");
+        bystander_ = initiator::create_context("iqn.2026-11.org.atsarray:bystander").release();
         iscsi_set_targetname(bystander_, target_name);
         iscsi_set_session_type(bystander_, ISCSI_SESSION_NORMAL);
         iscsi_set_noautoreconnect(bystander_, 1);

@@ -17,6 +17,7 @@ namespace atsarray::testing {
 namespace {
 
 using initiator::Context;
+using initiator::create_context;
 using initiator::Task;
 
 constexpr const char* target_name = "iqn.2026-11.org.atsarray:test";
@@ -45,7 +46,7 @@ struct LoginOptions {
 
 // Logs in; returns nullptr (and the libiscsi error in `error`) when refused.
 Context login(const DaemonProcess& d, const LoginOptions& o, std::string& error, int lun = 0) {
-    Context ctx(iscsi_create_context(o.initiator_name));
+    Context ctx = create_context(o.initiator_name);
     iscsi_set_targetname(ctx.get(), o.target);
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     iscsi_set_header_digest(ctx.get(), o.digest);

@@ -23,6 +23,7 @@ namespace atsarray::testing {
 namespace {
 
 using initiator::Context;
+using initiator::create_context;
 using initiator::Task;
 
 constexpr const char* target_name = "iqn.2026-11.org.atsarray:tmf";
@@ -34,7 +35,7 @@ std::string config(const std::string& iscsi_section = "") {
 }
 
 Context make_session(const DaemonProcess& d, const char* name) {
-    Context ctx(iscsi_create_context(name));
+    Context ctx = create_context(name);
     iscsi_set_targetname(ctx.get(), target_name);
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     iscsi_set_noautoreconnect(ctx.get(), 1);

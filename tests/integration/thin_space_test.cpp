@@ -28,6 +28,7 @@ namespace atsarray::testing {
 namespace {
 
 using initiator::Context;
+using initiator::create_context;
 using initiator::Task;
 
 constexpr const char* kTarget = "iqn.2026-11.org.atsarray:thin";
@@ -42,7 +43,7 @@ std::string config(const std::string& lun) {
 }
 
 Context connect(const DaemonProcess& d) {
-    Context ctx(iscsi_create_context("iqn.2026-11.org.atsarray:thin-test"));
+    Context ctx = create_context("iqn.2026-11.org.atsarray:thin-test");
     iscsi_set_targetname(ctx.get(), kTarget);
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     iscsi_set_noautoreconnect(ctx.get(), 1);

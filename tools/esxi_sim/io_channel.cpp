@@ -36,7 +36,7 @@ void IoChannel::on_done(iscsi_context*, int status, void*, void* private_data) {
 }
 
 bool IoChannel::connect(std::string& error) {
-    initiator::Context ctx(iscsi_create_context(config_.initiator.c_str()));
+    initiator::Context ctx = initiator::create_context(config_.initiator);
     if (!ctx) {
         error = "cannot create an iSCSI context";
         return false;

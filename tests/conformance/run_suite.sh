@@ -71,11 +71,18 @@ run() {
     # a background operation or a second session's teardown in flight on another connection,
     # which the next test of the same process would otherwise race into.
     mapfile -t list < <(iscsi-test-cu -l | awk -F. 'NF == 2 && $1 == "ALL" && $2 != "Sanitize"')
-    mapfile -t -O "${#list[@]}" list < <(iscsi-test-cu -l | awk -F. 'NF == 3 && $2 == "Sanitize"')
+    mapfile -t -O "${#list[@]}" list < <(iscsi-test-cu -l | awk -F. 'NF == 3 && $1 == "ALL" && $2 == "Sanitize"')
   fi
+  local started
   for t in "${list[@]}"; do
+    started=$(date +%s%N)
     timeout 900 iscsi-test-cu --dataloss --allow-sanitize -v -t "$t" "$url" "$url" >>"$work/cu-$lun.txt" 2>&1
+    echo "$(( ($(date +%s%N) - started) / 1000000 )) $t" >>"$work/times-$lun.txt"
   done
+}
+# slowest LUN: the pass's five slowest suites, in milliseconds (where a slow run spends its time).
+slowest() {
+  echo "slowest suites on LUN $1 (ms): $(sort -rn "$work/times-$1.txt" | head -n 5 | paste -sd, -)"
 }
 # classify LUN: prints the pass's verdicts; any failure or unlisted skip fails the run.
 classify() {
@@ -89,7 +96,9 @@ run 1 "rocksdb, 4096-byte blocks" "$tests" &
 pass1=$!
 wait "$pass0" "$pass1"
 classify 0
+slowest 0
 classify 1
+slowest 1
 if [ "$tests" = ALL ]; then
   run 2 "file, 512-byte blocks, read-only" "ALL.ReadOnly"
   classify 2

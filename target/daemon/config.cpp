@@ -461,17 +461,15 @@ class Parser {
 
     fault::RuleSpec parse_fault_rule(const toml::table& t, const std::string& path) const {
         check_keys(t, path,
-                   {"name",      "action",         "target",  "lun",         "initiator",
-                    "lba_first", "lba_last",       "command", "probability", "every",
-                    "max_hits",  "active_seconds", "stage",   "delay_ms",    "delay_p99_ms",
-                    "status",    "sense_key",      "asc",     "ascq",        "enabled"});
+                   {"name",     "action",   "target",       "lun",    "initiator", "lba_first",
+                    "lba_last", "command",  "probability",  "every",  "max_hits",  "active_seconds",
+                    "stage",    "delay_ms", "delay_p99_ms", "status", "sense_key", "asc",
+                    "ascq",     "enabled",  "stale_ms"});
         fault::RuleSpec r;
         r.name = get_string(t, path, "name").value_or("");
         const auto action = get_string(t, path, "action");
         if (!action || !fault::action_from(*action)) {
-            fail(join_path(path, "action"),
-                 "must be one of false_miscompare, miscompare_after_write, delay, drop_status, "
-                 "status, drop_connection");
+            fail(join_path(path, "action"), "must be one of " + fault::action_names());
         }
         r.action = *fault::action_from(*action);
         r.target = get_string(t, path, "target").value_or("");
@@ -485,9 +483,8 @@ class Parser {
                 fail(join_path(path, "command"), "must be ats, read, write or any");
             }
             r.command = *fault::command_class_from(*c);
-        } else if (r.action == fault::Action::false_miscompare ||
-                   r.action == fault::Action::miscompare_after_write) {
-            r.command = fault::CommandClass::ats;
+        } else {
+            r.command = fault::default_command(r.action);
         }
         if (const toml::node* p = t.get("probability")) {
             const auto v = p->value<double>();
@@ -507,6 +504,7 @@ class Parser {
         }
         r.delay_ms = static_cast<uint32_t>(get_uint(t, path, "delay_ms", 0, 600'000, 0));
         r.delay_p99_ms = static_cast<uint32_t>(get_uint(t, path, "delay_p99_ms", 0, 600'000, 0));
+        r.stale_ms = static_cast<uint32_t>(get_uint(t, path, "stale_ms", 1, 600'000, r.stale_ms));
         if (auto s = get_string(t, path, "status")) {
             if (!fault::status_kind_from(*s)) {
                 fail(join_path(path, "status"), "must be busy, task_set_full or check_condition");

@@ -19,9 +19,9 @@ std::optional<E> from(std::string_view s, const std::array<std::string_view, N>&
 }
 
 constexpr std::array<std::string_view, 4> kClasses = {"ats", "read", "write", "any"};
-constexpr std::array<std::string_view, 6> kActions = {
-    "false_miscompare", "miscompare_after_write", "delay", "drop_status",
-    "status",           "drop_connection"};
+constexpr std::array<std::string_view, 7> kActions = {
+    "false_miscompare", "miscompare_after_write", "delay",     "drop_status",
+    "status",           "drop_connection",        "stale_read"};
 constexpr std::array<std::string_view, 2> kStages = {"before_execute", "before_status"};
 constexpr std::array<std::string_view, 3> kStatuses = {"busy", "task_set_full", "check_condition"};
 
@@ -52,6 +52,26 @@ std::optional<StatusKind> status_kind_from(std::string_view s) {
     return from<StatusKind>(s, kStatuses);
 }
 
+std::string action_names() {
+    std::string out;
+    for (const std::string_view a : kActions) {
+        out += (out.empty() ? "" : ", ") + std::string(a);
+    }
+    return out;
+}
+
+CommandClass default_command(Action action) {
+    switch (action) {
+        case Action::false_miscompare:
+        case Action::miscompare_after_write:
+            return CommandClass::ats;
+        case Action::stale_read:
+            return CommandClass::read;
+        default:
+            return CommandClass::any;
+    }
+}
+
 std::string validate(const RuleSpec& s) {
     if (s.name.empty() || s.name.size() > 64) {
         return "name: 1..64 characters";
@@ -69,6 +89,15 @@ std::string validate(const RuleSpec& s) {
         s.action == Action::false_miscompare || s.action == Action::miscompare_after_write;
     if (ats_only && s.command != CommandClass::ats) {
         return "command: " + std::string(to_string(s.action)) + " applies to \"ats\" only";
+    }
+    if (s.action == Action::stale_read) {
+        if (s.command != CommandClass::read) {
+            return "command: stale_read applies to \"read\" only (any write in its range makes "
+                   "the old image)";
+        }
+        if (s.stale_ms == 0 || s.stale_ms > 600'000) {
+            return "stale_ms: 1..600000 for a stale_read";
+        }
     }
     if (s.action == Action::delay) {
         if (s.delay_ms == 0 || s.delay_ms > 600'000) {
@@ -143,6 +172,18 @@ std::vector<Preset> build_presets() {
         r.probability = 0.01;
         out.push_back({"busy-array", "1% of commands answer BUSY: the initiator retries", {r}});
     }
+    {
+        // A node of a clustered array whose read cache missed an invalidation: a host reads a
+        // heartbeat slot or lock record, sees the image from before the last write, and its ATS
+        // built on that image miscompares against the medium.
+        RuleSpec r = make("stale-cache-node", Action::stale_read, CommandClass::read);
+        r.stale_ms = 3000;
+        out.push_back({"stale-cache-node",
+                       "for 3 s after a write, reads of the block return its previous image: a "
+                       "host's ATS built on what it read miscompares ('returned false for "
+                       "equality'), VMFS may see a lock still held by a host that released it",
+                       {r}});
+    }
     return out;
 }
 
@@ -176,12 +217,20 @@ uint64_t Engine::add(const RuleSpec& spec, std::string& error) {
     r.created = std::chrono::system_clock::now();
     rules_.push_back(r);
     count_.store(rules_.size(), std::memory_order_release);
+    if (spec.action == Action::stale_read) {
+        stale_rules_.fetch_add(1, std::memory_order_release);
+    }
     return r.id;
 }
 
 bool Engine::remove(uint64_t id) {
     std::lock_guard lock(mutex_);
-    const auto n = std::erase_if(rules_, [id](const RuleState& r) { return r.id == id; });
+    const auto n = std::erase_if(rules_, [id, this](const RuleState& r) {
+        if (r.id == id && r.spec.action == Action::stale_read) {
+            stale_rules_.fetch_sub(1, std::memory_order_release);
+        }
+        return r.id == id;
+    });
     count_.store(rules_.size(), std::memory_order_release);
     return n != 0;
 }
@@ -225,7 +274,8 @@ Decision Engine::decide(const CommandView& cmd) {
             continue;
         }
         if ((!s.target.empty() && s.target != cmd.target) || (s.lun && *s.lun != cmd.lun) ||
-            (s.command != CommandClass::any && s.command != cmd.command)) {
+            (s.command != CommandClass::any && s.command != cmd.command) ||
+            (s.action == Action::stale_read && !cmd.stale)) {
             continue;
         }
         // The command's blocks must meet the rule's range; commands without blocks only match a
@@ -275,6 +325,30 @@ Decision Engine::decide(const CommandView& cmd) {
         return d;
     }
     return {};
+}
+
+std::vector<StaleWindow> Engine::stale_windows(const CommandView& write) const {
+    std::vector<StaleWindow> out;
+    if (stale_rules_.load(std::memory_order_acquire) == 0 || write.blocks == 0) {
+        return out;
+    }
+    const auto now = std::chrono::system_clock::now();
+    std::lock_guard lock(mutex_);
+    for (const RuleState& r : rules_) {
+        const RuleSpec& s = r.spec;
+        if (s.action != Action::stale_read || !s.enabled ||
+            (s.active_seconds != 0 && now - r.created > std::chrono::seconds(s.active_seconds)) ||
+            (!s.target.empty() && s.target != write.target) || (s.lun && *s.lun != write.lun)) {
+            continue;
+        }
+        const uint64_t first = std::max(write.lba, s.lba_first);
+        const uint64_t last = std::min(write.lba + write.blocks - 1, s.lba_last);
+        if (first > last) {
+            continue;
+        }
+        out.push_back({r.id, first, last - first + 1, std::chrono::milliseconds(s.stale_ms)});
+    }
+    return out;
 }
 
 }  // namespace atsarray::fault

@@ -27,6 +27,7 @@ enum class Action : uint8_t {
     drop_status,             // executes, never answers: the initiator times out and aborts
     status,                  // BUSY, TASK SET FULL or CHECK CONDITION with chosen sense
     drop_connection,         // closes the connection on the command (a path flap)
+    stale_read,              // reads return a block's image from before its last write
 };
 enum class DelayStage : uint8_t { before_execute, before_status };
 enum class StatusKind : uint8_t { busy, task_set_full, check_condition };
@@ -39,6 +40,11 @@ std::optional<CommandClass> command_class_from(std::string_view s);
 std::optional<Action> action_from(std::string_view s);
 std::optional<DelayStage> delay_stage_from(std::string_view s);
 std::optional<StatusKind> status_kind_from(std::string_view s);
+// "false_miscompare, miscompare_after_write, ..." for error messages.
+std::string action_names();
+// The command class a rule of `action` gets when none is given: ats for the two ATS actions,
+// read for stale_read, any for the rest.
+CommandClass default_command(Action action);
 
 struct RuleSpec {
     std::string name;
@@ -63,6 +69,9 @@ struct RuleSpec {
     uint8_t sense_key = 0x0B;  // ABORTED COMMAND
     uint8_t asc = 0x00;
     uint8_t ascq = 0x00;
+    // stale_read: how long after a write in the rule's range reads still see the image the
+    // block had before it (a node cache that was not invalidated).
+    uint32_t stale_ms = 5000;
     bool enabled = true;
 };
 
@@ -94,6 +103,18 @@ struct CommandView {
     CommandClass command = CommandClass::any;  // ats, read or write; any for the rest
     uint64_t lba = 0;
     uint64_t blocks = 0;
+    // A read some of whose blocks have a stale image kept (StaleImages::any): only such a read
+    // matches a stale_read rule, so a hit is a read that returns old data.
+    bool stale = false;
+};
+
+// A stale_read rule's reach over one write: the blocks of the write in the rule's range, and how
+// long reads see their old images.
+struct StaleWindow {
+    uint64_t rule = 0;
+    uint64_t lba = 0;
+    uint64_t blocks = 0;
+    std::chrono::milliseconds stale{0};
 };
 
 // What to do to one command: at most one injection.
@@ -131,10 +152,16 @@ class Engine {
     // when there are no rules (one relaxed atomic load).
     Decision decide(const CommandView& cmd);
 
+    // For a write: the enabled stale_read rules whose target, LUN and LBA range it meets (the
+    // initiator and command class of such a rule select the readers, not the writers), so the
+    // LUN keeps the blocks' old images. Empty and cheap when there is no stale_read rule.
+    std::vector<StaleWindow> stale_windows(const CommandView& write) const;
+
   private:
     mutable std::mutex mutex_;
     std::vector<RuleState> rules_;
     std::atomic<size_t> count_{0};
+    std::atomic<size_t> stale_rules_{0};
     uint64_t next_id_ = 1;
     std::mt19937_64 random_;
     Notify notify_;

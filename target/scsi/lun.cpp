@@ -372,18 +372,9 @@ void Lun::inject_or_dispatch(const std::shared_ptr<Run>& run) {
     const CommandContext& ctx = *run->ctx;
     const CommandDescriptor& d = ctx.descriptor;
     if (faults_ && !d.has(flag_completes_later)) {
-        const fault::CommandClass cls = d.has(flag_compare_and_write) ? fault::CommandClass::ats
-                                        : d.has(flag_writes_medium)   ? fault::CommandClass::write
-                                        : d.has(flag_reads_medium)    ? fault::CommandClass::read
-                                                                      : fault::CommandClass::any;
-        const Command& cmd = run->cmd;
-        const fault::CommandView view{
-            settings_.target_name,
-            settings_.id,
-            cmd.nexus != nullptr ? std::string_view(cmd.nexus->initiator_name) : std::string_view(),
-            cls,
-            ctx.cdb.lba,
-            ctx.cdb.blocks};
+        fault::CommandView view = fault_view(*run);
+        view.stale = view.command == fault::CommandClass::read &&
+                     stale_images_.any(view.lba, view.blocks, fault::StaleImages::Clock::now());
         run->fault = faults_->decide(view);
     }
     const fault::Decision& f = run->fault;
@@ -416,6 +407,8 @@ void Lun::inject_or_dispatch(const std::shared_ptr<Run>& run) {
             case fault::Action::miscompare_after_write:
             case fault::Action::drop_status:
                 break;  // after execution, in finish()
+            case fault::Action::stale_read:
+                break;  // after execution, in run_now()
         }
     }
     dispatch(run);
@@ -506,9 +499,69 @@ void Lun::run_now(Run& run) {
         finish(run, CommandResult::fail(SenseReason::task_aborted));
         return;
     }
+    std::vector<StaleCapture> stale = capture_stale_images(run);
     const CommandResult result = execute_with_read_barrier(*run.ctx);
+    if (result.ok()) {
+        const auto now = fault::StaleImages::Clock::now();
+        for (const StaleCapture& c : stale) {
+            stale_images_.remember(c.window.rule, c.window.lba, c.images, settings_.block_size, now,
+                                   now + c.window.stale);
+        }
+        if (run.fault && run.fault.action == fault::Action::stale_read) {
+            serve_stale_images(run);
+        }
+    }
     run.locks.release();
     finish(run, result);
+}
+
+fault::CommandView Lun::fault_view(const Run& run) const {
+    const CommandDescriptor& d = run.ctx->descriptor;
+    const Command& cmd = run.cmd;
+    fault::CommandView view;
+    view.target = settings_.target_name;
+    view.lun = settings_.id;
+    if (cmd.nexus != nullptr) {
+        view.initiator = cmd.nexus->initiator_name;
+    }
+    view.command = d.has(flag_compare_and_write) ? fault::CommandClass::ats
+                   : d.has(flag_writes_medium)   ? fault::CommandClass::write
+                   : d.has(flag_reads_medium)    ? fault::CommandClass::read
+                                                 : fault::CommandClass::any;
+    view.lba = run.ctx->cdb.lba;
+    view.blocks = run.ctx->cdb.blocks;
+    return view;
+}
+
+// Only writers whose blocks are the CDB's range (not UNMAP's or EXTENDED COPY's lists), and at
+// most as many blocks as StaleImages keeps.
+std::vector<Lun::StaleCapture> Lun::capture_stale_images(const Run& run) {
+    std::vector<StaleCapture> out;
+    const CommandDescriptor& d = run.ctx->descriptor;
+    if (!faults_ || !d.has(flag_writes_medium) || d.lock_ranges != nullptr) {
+        return out;
+    }
+    const uint32_t bs = settings_.block_size;
+    for (fault::StaleWindow w : faults_->stale_windows(fault_view(run))) {
+        w.blocks = std::min<uint64_t>(w.blocks, stale_images_.max_blocks());
+        StaleCapture c{w, std::vector<uint8_t>(w.blocks * bs)};
+        if (store_->read(w.lba * bs, c.images).ok()) {
+            out.push_back(std::move(c));
+        }
+    }
+    return out;
+}
+
+void Lun::serve_stale_images(Run& run) {
+    std::vector<uint8_t>* data = run.cmd.data_in;
+    const uint32_t bs = settings_.block_size;
+    if (data == nullptr || data->size() != run.ctx->cdb.blocks * bs) {
+        return;
+    }
+    if (stale_images_.overlay(run.fault.rule, run.ctx->cdb.lba, *data, bs,
+                              fault::StaleImages::Clock::now()) != 0) {
+        run.injected = true;
+    }
 }
 
 CommandResult Lun::execute_with_read_barrier(CommandContext& ctx) {

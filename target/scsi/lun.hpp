@@ -19,6 +19,7 @@
 #include "target/ats/lock_table.hpp"
 #include "target/ats/rate_limit.hpp"
 #include "target/fault/fault.hpp"
+#include "target/fault/stale_images.hpp"
 #include "target/scsi/command.hpp"
 #include "target/scsi/command_table.hpp"
 #include "target/scsi/reservations.hpp"
@@ -169,6 +170,15 @@ class Lun : public std::enable_shared_from_this<Lun> {
     void lock_and_run(const std::shared_ptr<Run>& run);
     void run_step(const std::shared_ptr<Run>& run, bool may_run_inline);
     void run_now(Run& run);
+    fault::CommandView fault_view(const Run& run) const;
+    // stale_read (target/fault): the images a write is about to replace, read under its locks,
+    // and kept once it succeeded; a read the rule picked gets them in place of the medium's.
+    struct StaleCapture {
+        fault::StaleWindow window;
+        std::vector<uint8_t> images;
+    };
+    std::vector<StaleCapture> capture_stale_images(const Run& run);
+    void serve_stale_images(Run& run);
     CommandResult execute_with_read_barrier(CommandContext& ctx);
     // Every command ends here: status and sense, accounting, then `done`.
     void finish(Run& run, const CommandResult& result);
@@ -185,6 +195,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     std::shared_ptr<ats::Registry> accounting_;
     std::shared_ptr<ats::EventLog> events_;
     std::shared_ptr<fault::Engine> faults_;
+    fault::StaleImages stale_images_;
     std::function<void(std::chrono::milliseconds, std::function<void()>)> schedule_after_;
     ats::RateLimit miscompare_log_{10.0, 20.0};  // lines per second, burst
     mutable std::mutex mode_mutex_;

@@ -11,6 +11,7 @@ extern "C" {
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/http_client.hpp"
@@ -225,6 +226,42 @@ TEST_F(Fault, DropConnectionClosesThePath) {
     read_block(again.get(), 600);
 }
 
+// A node cache that missed an invalidation: for stale_ms after a write, the reader the rule names
+// gets the block's previous image; an ATS built on it miscompares against the medium, a genuine
+// miscompare the stale read caused. Deleting the rule makes reads exact at once.
+TEST_F(Fault, StaleReadReturnsThePreviousImageUntilItsTimeHasPassed) {
+    Context w = connect(d, "iqn.2026-11.org.atsarray:fault-g-writer");
+    Context r = connect(d, "iqn.2026-11.org.atsarray:fault-g-reader");
+    const auto write_block = [](iscsi_context* ctx, uint64_t lba, uint8_t fill) {
+        std::vector<uint8_t> data(kBs, fill);
+        Task t(iscsi_write16_sync(ctx, 0, lba, data.data(), kBs, kBs, 0, 0, 0, 0, 0));
+        EXPECT_TRUE(t && t->status == SCSI_STATUS_GOOD);
+    };
+    write_block(w.get(), 700, 1);
+    const uint64_t id = add_rule({{"name", "stale-node"},
+                                  {"action", "stale_read"},
+                                  {"lba_first", 700},
+                                  {"lba_last", 700},
+                                  {"initiator", "*reader"},
+                                  {"stale_ms", 1500}});
+    EXPECT_EQ(rule(id)["command"], "read");
+    write_block(w.get(), 700, 2);
+    write_block(w.get(), 701, 2);
+    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(kBs, 1));  // stale
+    EXPECT_EQ(read_block(w.get(), 700), std::vector<uint8_t>(kBs, 2));  // another node
+    EXPECT_EQ(read_block(r.get(), 701), std::vector<uint8_t>(kBs, 2));  // outside the range
+    EXPECT_EQ(ats(r.get(), 700, 1, 3), 0x0E);                           // built on the stale image
+    EXPECT_GE(rule(id)["hits"].get<int>(), 1);
+    const auto snap = d.daemon().accounting().snapshot();
+    EXPECT_EQ(snap.ats_per_lun.at({kTarget, 0}).miscompares, 1U);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(kBs, 2));  // expired
+    write_block(w.get(), 700, 4);
+    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(kBs, 2));  // a new window
+    delete_rule(id);
+    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(kBs, 4));  // exact at once
+}
+
 TEST_F(Fault, BadRulesGetJsonErrors) {
     EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults", "", R"({"name":"x"})").status, 401U);
     const HttpAnswer bad = http_call(port(), "POST", "/api/v1/faults", token(),
@@ -237,6 +274,10 @@ TEST_F(Fault, BadRulesGetJsonErrors) {
               422U);
     EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults", token(),
                         R"({"name": "x", "action": "delay", "delay_ms": 0})")
+                  .status,
+              422U);
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults", token(),
+                        R"({"name": "x", "action": "stale_read", "command": "write"})")
                   .status,
               422U);
     EXPECT_EQ(http_call(port(), "POST", "/api/v1/faults", token(), "{oops").status, 400U);

@@ -272,6 +272,7 @@ json fault_rule(const fault::RuleState& r) {
             {"stage", fault::to_string(s.stage)},
             {"delay_ms", s.delay_ms},
             {"delay_p99_ms", s.delay_p99_ms},
+            {"stale_ms", s.stale_ms},
             {"status", fault::to_string(s.status)},
             {"sense_key", s.sense_key},
             {"asc", s.asc},
@@ -324,10 +325,10 @@ std::optional<fault::RuleSpec> fault_spec(const json& j, std::string& error) {
         return std::nullopt;
     }
     static const std::vector<std::string> known = {
-        "name",      "action",         "target",  "lun",         "initiator",
-        "lba_first", "lba_last",       "command", "probability", "every",
-        "max_hits",  "active_seconds", "stage",   "delay_ms",    "delay_p99_ms",
-        "status",    "sense_key",      "asc",     "ascq",        "enabled"};
+        "name",     "action",   "target",       "lun",    "initiator", "lba_first",
+        "lba_last", "command",  "probability",  "every",  "max_hits",  "active_seconds",
+        "stage",    "delay_ms", "delay_p99_ms", "status", "sense_key", "asc",
+        "ascq",     "enabled",  "stale_ms"};
     for (const auto& [key, value] : j.items()) {
         if (std::find(known.begin(), known.end(), key) == known.end()) {
             error = key + ": unknown field";
@@ -351,7 +352,8 @@ std::optional<fault::RuleSpec> fault_spec(const json& j, std::string& error) {
         !field(j, "active_seconds", s.active_seconds, error, 0, 1e9) ||
         !field(j, "stage", stage, error) || !field(j, "delay_ms", s.delay_ms, error, 0, 600000) ||
         !field(j, "delay_p99_ms", s.delay_p99_ms, error, 0, 600000) ||
-        !field(j, "status", status, error) || !field(j, "sense_key", s.sense_key, error, 0, 15) ||
+        !field(j, "stale_ms", s.stale_ms, error, 1, 600000) || !field(j, "status", status, error) ||
+        !field(j, "sense_key", s.sense_key, error, 0, 15) ||
         !field(j, "asc", s.asc, error, 0, 255) || !field(j, "ascq", s.ascq, error, 0, 255) ||
         !field(j, "enabled", s.enabled, error)) {
         return std::nullopt;
@@ -361,17 +363,12 @@ std::optional<fault::RuleSpec> fault_spec(const json& j, std::string& error) {
     }
     const auto a = fault::action_from(action);
     if (!a) {
-        error =
-            "action: must be one of false_miscompare, miscompare_after_write, delay, "
-            "drop_status, status, drop_connection";
+        error = "action: must be one of " + fault::action_names();
         return std::nullopt;
     }
     s.action = *a;
     if (command.empty()) {
-        command = s.action == fault::Action::false_miscompare ||
-                          s.action == fault::Action::miscompare_after_write
-                      ? "ats"
-                      : "any";
+        command = fault::to_string(fault::default_command(s.action));
     }
     const auto c = fault::command_class_from(command);
     const auto st = fault::delay_stage_from(stage.empty() ? "before_execute" : stage);

@@ -46,7 +46,8 @@ class BlockStore {
     // Thin provisioning (SBC-4 §4.7). Deallocates [offset, offset + length): afterwards the
     // range reads as zeros (the SCSI layer reports LBPRZ=1). Parts smaller than allocation_unit()
     // are zeroed in place. The default writes zeros: a store that cannot deallocate stays fully
-    // provisioned but keeps the zero-read guarantee.
+    // provisioned but keeps the zero-read guarantee. Like write() without FUA, it need not be
+    // stable before flush().
     virtual Status unmap(uint64_t offset, uint64_t length);
     // Whether the byte at `offset` is mapped (holds allocated storage), and over how many bytes
     // from `offset` (at least 1, at most `limit`) that state holds (GET LBA STATUS). The

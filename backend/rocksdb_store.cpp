@@ -724,11 +724,9 @@ Status RocksDbStore::unmap(uint64_t offset, uint64_t length) {
             return failed("unmap", s);
         }
     }
-    // Synced: the SCSI layer has no FUA for UNMAP, and with the write cache off (WCE=0) a GOOD
-    // status must mean stable; unmaps are rare enough that the sync costs little.
-    rocksdb::WriteOptions options;
-    options.sync = true;
-    if (const rocksdb::Status s = db_->db().Write(options, &batch); !s.ok()) {
+    // Not synced, like a write without FUA: with the write cache off (WCE=0) the SCSI layer
+    // calls flush() once the command's ranges are unmapped (sbc_vaai.cpp).
+    if (const rocksdb::Status s = db_->db().Write(rocksdb::WriteOptions(), &batch); !s.ok()) {
         return failed("unmap", s);
     }
     guard.reset();  // writes may go on while the range compacts: theirs are newer and stay

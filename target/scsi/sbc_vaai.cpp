@@ -55,6 +55,16 @@ CommandResult unmap_range(Lun& lun, uint64_t lba, uint64_t blocks) {
     return store_result(lun.store().unmap(lba * bs, blocks * bs), StoreOp::write, lun, lba);
 }
 
+// A deallocation is a write: with the write cache off (WCE=0) GOOD means stable, so the store
+// makes it so once per command; with WCE=1 it is as volatile as a cached write until
+// SYNCHRONIZE CACHE (SBC-4 §4.15, the caching mode page).
+CommandResult unmapped_stable(Lun& lun, uint64_t lba) {
+    if (lun.mode().write_cache_enabled) {
+        return CommandResult::good();
+    }
+    return store_result(lun.store().flush(), StoreOp::flush, lun, lba);
+}
+
 constexpr size_t kUnmapHeader = 8;
 constexpr size_t kUnmapDescriptor = 16;
 constexpr size_t kLbaStatusHeader = 8;
@@ -186,7 +196,10 @@ CommandResult parse_write_same(CommandContext& ctx) {
 CommandResult execute_write_same(CommandContext& ctx) {
     Lun& lun = *ctx.lun;
     if (ctx.cdb.unmap) {
-        return unmap_range(lun, ctx.cdb.lba, ctx.cdb.blocks);
+        if (CommandResult r = unmap_range(lun, ctx.cdb.lba, ctx.cdb.blocks); !r.ok()) {
+            return r;
+        }
+        return unmapped_stable(lun, ctx.cdb.lba);
     }
     const std::vector<uint8_t> zeros(ctx.cdb.ndob ? lun.settings().block_size : 0, 0);
     std::span<const uint8_t> block = ctx.cdb.ndob
@@ -293,7 +306,7 @@ CommandResult execute_unmap(CommandContext& ctx) {
             return r;
         }
     }
-    return CommandResult::good();
+    return unmapped_stable(lun, 0);
 }
 
 // GET LBA STATUS, SBC-4 §5.21 (SERVICE ACTION IN(16) 12h). A STARTING LOGICAL BLOCK ADDRESS

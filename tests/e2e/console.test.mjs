@@ -10,14 +10,13 @@
 // screenshot in $E2E_ARTIFACTS or the working directory (ctest's: build/tests/e2e).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, webuiDir } from './lib/browser.mjs';
+import { launchChromium, openPage, webuiDir } from './lib/browser.mjs';
+import { children, freePort, startProcess, stopProcess, waitListening } from './lib/processes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = process.argv.includes('--fake');
@@ -28,78 +27,11 @@ const WAIT = { timeout: 90_000 };
 const TEST = { timeout: 300_000 };
 
 // ------------------------------------------------------------------------------ processes
-const children = [];
 let tmp = null;
 let browser = null;
 let page = null;
 let base = '';
 const pageErrors = [];
-
-// A free loopback port: from $E2E_PORT_RANGE ("8091-8099") when set, else the kernel's choice.
-async function freePort() {
-    const tryPort = (p) => new Promise((resolve) => {
-        const s = net.createServer();
-        s.once('error', () => resolve(null));
-        s.listen(p, '127.0.0.1', () => {
-            const port = s.address().port;
-            s.close(() => resolve(port));
-        });
-    });
-    const range = process.env.E2E_PORT_RANGE;
-    if (range) {
-        const [lo, hi] = range.split('-').map(Number);
-        for (let p = lo; p <= hi; p++) {
-            if (!freePort.taken.has(p) && (await tryPort(p)) !== null) {
-                freePort.taken.add(p);
-                return p;
-            }
-        }
-        throw new Error(`no free port in ${range}`);
-    }
-    return tryPort(0);
-}
-freePort.taken = new Set();
-
-function canConnect(port) {
-    return new Promise((resolve) => {
-        const s = net.connect(port, '127.0.0.1');
-        s.once('connect', () => { s.destroy(); resolve(true); });
-        s.once('error', () => resolve(false));
-    });
-}
-
-function startProcess(cmd, args, opts = {}) {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    child.output = '';
-    child.stdout.on('data', (d) => { child.output += d; });
-    child.stderr.on('data', (d) => { child.output += d; });
-    child.exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve(code ?? 128)));
-    children.push(child);
-    return child;
-}
-
-async function stopProcess(child) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-        return;
-    }
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await child.exited;
-    clearTimeout(t);
-}
-
-async function waitListening(port, child, what) {
-    for (let i = 0; i < 400; i++) {
-        if (await canConnect(port)) {
-            return;
-        }
-        if (child.exitCode !== null) {
-            throw new Error(`${what} exited at start (${child.exitCode}):\n${child.output}`);
-        }
-        await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`${what} did not listen on ${port}:\n${child.output}`);
-}
 
 async function startFake() {
     const port = await freePort();
@@ -178,13 +110,7 @@ before(async () => {
     env = FAKE ? await startFake() : await startDaemon();
     base = env.url;
     browser = await launchChromium();
-    page = await browser.context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => {
-        if (m.type() === 'error') {
-            console.log(`# browser console: ${m.text()}`);
-        }
-    });
+    page = await openPage(browser, pageErrors);
 }, { timeout: 120_000 });
 
 after(async () => {
@@ -213,6 +139,23 @@ test('the console loads from the daemon and its stream goes live', TEST, async (
     // The tick clock moves: the page is fed by the stream.
     const t0 = await text('#last-tick');
     await waitTextChange('#last-tick', t0);
+});
+
+// The daemon's config here leaves [fault] out (injection off); the fake server has it on.
+test('the fault injection panel follows the config', TEST, async () => {
+    if (!FAKE) {
+        await page.locator('#faults-off').waitFor({ state: 'visible', ...WAIT });
+        assert.match(await text('#faults-off'), /Fault injection is off/);
+        assert.equal(await page.locator('#fault-form').isVisible(), false);
+        assert.deepEqual(await (await fetch(`${base}/api/v1/faults`)).json(), { enabled: false, rules: [] });
+        return;
+    }
+    await page.locator('#fault-form').waitFor({ state: 'visible', ...WAIT });
+    await page.locator('#fault-preset option[value="busy-array"]').waitFor({ state: 'attached', ...WAIT });
+    await page.selectOption('#fault-preset', 'busy-array');
+    await page.click('#fault-preset-apply');
+    await page.locator('#faults-table tbody tr[data-key]', { hasText: 'busy-array' }).first().waitFor(WAIT);
+    assert.match(await text('#fault-preset-status'), /busy-array: added rule #\d+/);
 });
 
 test('ATS contention: sessions, miscompares and latency update live', TEST, async () => {

@@ -3,14 +3,18 @@
 // including a WebSocket stream of ticks (a minimal RFC 6455 server: text frames out, close and
 // ping in). Contention starts when the test asks for it (POST /__fake/workload), the way the
 // real test starts tools/ats-counter; POST /__fake/drop closes the streams (reconnect test).
+// The fault rules (/api/v1/faults) live in lib/fake_faults.mjs; --faults off answers like a
+// daemon whose config keeps injection off.
 //
 //   node tests/e2e/fake_server.mjs [--port 8091] [--static webui/static] [--interval-ms 1000]
+//                                  [--faults on|off]
 // Prints "listening http://127.0.0.1:PORT" once it listens.
 import http from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FakeFaults } from './lib/fake_faults.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -50,6 +54,7 @@ function addEvent(kind, message, target, lun, initiator) {
     pendingEvents.push(e);
     return e;
 }
+const faults = new FakeFaults({ enabled: args.faults !== 'off', addEvent });
 
 function login(name, isid, address, target) {
     const s = {
@@ -244,6 +249,7 @@ function step() {
         }
         iniTick.push({ initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address, ...t });
     }
+    faults.tick(workload);
     const mean = (a) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0);
     const lunsOut = luns.map((l) => {
         const t = lunTick.get(l);
@@ -379,6 +385,9 @@ async function api(req, res, url) {
             c.destroy();
         }
         return send(res, 200, { dropped: true });
+    }
+    if (await faults.handle(req, res, p, { send, error, authorised, readBody })) {
+        return undefined;
     }
     if (req.method === 'POST' && p === '/api/v1/events') {
         if (!authorised(req)) {

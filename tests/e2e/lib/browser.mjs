@@ -46,3 +46,16 @@ export async function launchChromium() {
         },
     };
 }
+
+// A new page of `browser` (launchChromium's) whose script errors are collected in `errors`; the
+// page's console errors are echoed as TAP comments.
+export async function openPage(browser, errors) {
+    const page = await browser.context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+        if (m.type() === 'error') {
+            console.log(`# browser console: ${m.text()}`);
+        }
+    });
+    return page;
+}

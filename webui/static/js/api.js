@@ -54,6 +54,22 @@ export class Api {
         return this.request('POST', path, body);
     }
 
+    // A state-changing call (POST, PATCH, DELETE) with the bearer token: fetched first when the
+    // page has none, and once more after a 401 (a daemon that restarted has a new one).
+    async change(method, path, body) {
+        if (!this.token) {
+            await this.fetchToken().catch(() => null);
+        }
+        try {
+            return await this.request(method, path, body);
+        } catch (e) {
+            if (e.status !== 401 || !(await this.fetchToken().catch(() => null))) {
+                throw e;
+            }
+            return this.request(method, path, body);
+        }
+    }
+
     // The loopback console hands its token to a page it served itself (API.md "Auth").
     async fetchToken() {
         const t = await this.get('/api/v1/session-token');

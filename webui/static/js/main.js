@@ -2,6 +2,8 @@
 // arrives as a WebSocket tick; the page never polls. The few GETs after start-up are the
 // engineer's own (histogram refresh), the gap after a reconnect, and the hot blocks' images
 // when a tick reports new miscompares (ticks carry counters, not images), at most every 3 s.
+// One exception: the fault rules' hit counts (not in ticks) are polled every 2 s while the
+// config has injection on (faults.js).
 import { Api, Stream } from './api.js';
 import { setText } from './dom.js';
 import { fmtCount, fmtDuration, fmtRate, fmtRatio, fmtTime } from './format.js';
@@ -10,6 +12,7 @@ import { renderTargets, renderSessions, renderBanner } from './overview.js';
 import { AtsPanel } from './ats.js';
 import { LatencyPanel } from './latency.js';
 import { EventsPanel } from './events.js';
+import { FaultsPanel } from './faults.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -18,6 +21,7 @@ const atsHistory = new TickHistory(300);
 const ats = new AtsPanel(atsHistory);
 const latency = new LatencyPanel(api);
 const events = new EventsPanel(api);
+const faults = new FaultsPanel(api);
 let lastTickTime = 0;
 
 function renderOverview(o) {
@@ -122,6 +126,7 @@ async function loadAll() {
     if (targets.status === 'fulfilled') {
         renderTargets(targets.value, portals.status === 'fulfilled' ? portals.value : []);
         ats.setTargets(targets.value);
+        faults.setTargets(targets.value);
     }
     if (sessions.status === 'fulfilled') {
         renderSessions(sessions.value);
@@ -152,9 +157,9 @@ async function start() {
             }
         }
     }
-    await Promise.allSettled([loadAll(), events.load(0).catch(() => null)]);
+    await Promise.allSettled([loadAll(), events.load(0).catch(() => null), faults.load()]);
     if (tokenError && $('#banner').hidden) {
-        renderBanner(`no access token from the daemon (${tokenError.message}): lab notes cannot be posted`);
+        renderBanner(`no access token from the daemon (${tokenError.message}): lab notes cannot be posted nor fault rules changed`);
     }
     const stream = new Stream(api, {
         onTick,
@@ -163,6 +168,7 @@ async function start() {
             if (reconnect) {
                 loadAll().catch(() => null);
                 events.load(events.lastSeq).catch(() => null);
+                faults.load().catch(() => null);
             }
         },
     });

@@ -260,13 +260,21 @@ void Lun::account(const Run& run, const CommandResult& result) {
     if (miscompare) {
         if (const auto held_back = miscompare_log_.admit()) {
             const size_t at = r.miscompare_offset;
-            const std::string line = fmt::format(
-                "ats miscompare lun {} lba {} initiator {} offset {} expected={} got={}", r.lun,
-                r.lba, r.initiator_name, at,
-                le_value_at(
-                    cmd.data_out.first(std::min(cmd.data_out.size(), run.miscompare_image.size())),
-                    at),
-                le_value_at(run.miscompare_image, at));
+            // An injected one names its rule: its images say nothing (the compare matched, or
+            // never happened).
+            const std::string line =
+                run.injected
+                    ? fmt::format(
+                          "ats miscompare lun {} lba {} initiator {} injected by fault "
+                          "rule {} \"{}\"",
+                          r.lun, r.lba, r.initiator_name, run.fault.rule, run.fault.rule_name)
+                    : fmt::format(
+                          "ats miscompare lun {} lba {} initiator {} offset {} expected={} got={}",
+                          r.lun, r.lba, r.initiator_name, at,
+                          le_value_at(cmd.data_out.first(std::min(cmd.data_out.size(),
+                                                                  run.miscompare_image.size())),
+                                      at),
+                          le_value_at(run.miscompare_image, at));
             spdlog::warn("{} (target {}, from {}){}", line, r.target, r.address,
                          *held_back != 0 ? fmt::format(" ({} more not logged)", *held_back) : "");
             if (events_) {

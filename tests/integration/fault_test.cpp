@@ -103,6 +103,16 @@ TEST_F(Fault, FalseMiscompareWritesNothingAndIsCountedAsInjected) {
     const auto& lun = snap.ats_per_lun.at({kTarget, 0});
     EXPECT_EQ(lun.injected_miscompares, 1U);
     EXPECT_EQ(lun.miscompares, 0U);
+    // The log line and the console's event name the rule instead of images that say nothing.
+    bool named = false;
+    const json events = http_call(port(), "GET", "/api/v1/events").body["events"];
+    for (const auto& e : events) {
+        named = named || (e["kind"] == "miscompare" &&
+                          e["message"].get<std::string>().find(
+                              "injected by fault rule " + std::to_string(id) + " \"false-ats\"") !=
+                              std::string::npos);
+    }
+    EXPECT_TRUE(named) << events.dump();
     delete_rule(id);
     EXPECT_EQ(ats(c.get(), 100, 0, 7), SCSI_STATUS_GOOD);  // exact behaviour again
     EXPECT_EQ(read_block(c.get(), 100), std::vector<uint8_t>(kBs, 7));

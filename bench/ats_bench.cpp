@@ -24,6 +24,7 @@
 namespace {
 
 using atsarray::initiator::Context;
+using atsarray::initiator::create_context;
 using atsarray::initiator::load_le64;
 using atsarray::initiator::store_le64;
 using atsarray::initiator::Task;
@@ -80,7 +81,7 @@ struct CaseResult {
 };
 
 Context connect(const Options& o, const std::string& name, std::string& error) {
-    Context ctx(iscsi_create_context(name.c_str()));
+    Context ctx = create_context(name);
     if (!ctx) {
         error = "iscsi_create_context failed";
         return nullptr;

@@ -20,96 +20,30 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build}
 port_atsarray=${PORT_ATSARRAY:-3281}
 port_tgt=${PORT_TGT:-3282}
-tgt_control=${TGT_CONTROL_PORT:-3283}
 iqn_atsarray=iqn.2026-11.org.atsarray:bench
 iqn_tgt=iqn.2026-11.org.atsarray:bench-tgt
 
-for tool in tgtd tgtadm; do
-  command -v "$tool" >/dev/null || { echo "run_ats_bench: $tool missing (apt-get install -y tgt)" >&2; exit 2; }
-done
+bench_name=run_ats_bench
+# shellcheck source=bench/targets.sh
+source "$root/bench/targets.sh"
+bench_require_tgt
 
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  [ -f "$build_dir/build.ninja" ] ||
-    cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  ninja -C "$build_dir" -j "${JOBS:-$(nproc)}" atsarray ats-counter ats_bench
-fi
+bench_build atsarray ats-counter ats_bench
 atsarray_bin=$build_dir/target/daemon/atsarray
 bench_bin=$build_dir/bench/ats_bench
 counter_bin=$build_dir/tools/ats-counter
 
 work=$(mktemp -d /tmp/atsarray-bench-XXXXXX)
-atsarray_pid=""
-tgtd_pid=""
-stop_pid() {  # pid: give it 5 s to exit, then SIGKILL
-  for _ in $(seq 50); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-cleanup() {
-  if [ -n "$atsarray_pid" ]; then
-    kill "$atsarray_pid" 2>/dev/null || true
-    stop_pid "$atsarray_pid"
-  fi
-  # tgtd ignores SIGTERM while targets exist; it stops on tgtadm's "delete system".
-  if [ -n "$tgtd_pid" ]; then
-    tgtadm -C "$tgt_control" --lld iscsi --mode target --op delete --force --tid 1 >/dev/null 2>&1 || true
-    tgtadm -C "$tgt_control" --op delete --mode system >/dev/null 2>&1 || true
-    stop_pid "$tgtd_pid"
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_for_port() {  # port pid name
-  for _ in $(seq 100); do
-    if ! kill -0 "$2" 2>/dev/null; then
-      echo "run_ats_bench: $3 exited at start; its log:" >&2
-      cat "$work/$3.log" >&2
-      exit 2
-    fi
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "run_ats_bench: $3 does not listen on 127.0.0.1:$1" >&2
-  exit 2
-}
-
 # atsarray: one 1 GiB file LUN, 512-byte blocks, otherwise the shipped defaults.
-cat >"$work/atsarray.toml" <<EOF
-log_level = "warn"
+bench_atsarray_file_config "$port_atsarray" "$iqn_atsarray" lun0.img 1GiB >"$work/atsarray.toml"
+bench_start_atsarray "$atsarray_bin" "$work/atsarray.toml" "$port_atsarray"
 
-[[portal]]
-address = "127.0.0.1"
-port = $port_atsarray
-
-[[target]]
-name = "$iqn_atsarray"
-
-[[target.lun]]
-id = 0
-backend = "file"
-path = "lun0.img"
-size = "1GiB"
-block_size = 512
-EOF
-"$atsarray_bin" --config "$work/atsarray.toml" >"$work/atsarray.log" 2>&1 &
-atsarray_pid=$!
-wait_for_port "$port_atsarray" "$atsarray_pid" atsarray
-
-# tgt: the same 1 GiB sparse file LUN, 512-byte blocks. tgt's LUN 0 is its controller, so the
-# disk is LUN 1.
+# tgt: the same 1 GiB sparse file LUN, 512-byte blocks.
 truncate -s 1G "$work/tgt-lun.img"
-tgtd -f -C "$tgt_control" --iscsi "portal=127.0.0.1:$port_tgt" >"$work/tgtd.log" 2>&1 &
-tgtd_pid=$!
-wait_for_port "$port_tgt" "$tgtd_pid" tgtd
-tgtadm -C "$tgt_control" --lld iscsi --mode target --op new --tid 1 --targetname "$iqn_tgt"
-tgtadm -C "$tgt_control" --lld iscsi --mode logicalunit --op new --tid 1 --lun 1 \
-  --backing-store "$work/tgt-lun.img" --blocksize 512
-tgtadm -C "$tgt_control" --lld iscsi --mode target --op bind --tid 1 --initiator-address ALL
+bench_start_tgt "$port_tgt" "${TGT_CONTROL_PORT:-3283}" "$iqn_tgt" "$work/tgt-lun.img" 512
 
 echo "== ats_bench, ${per_case} s per case, sessions $sessions, $(nproc) cores, loopback"
 status=0

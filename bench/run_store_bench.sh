@@ -21,30 +21,15 @@ build_dir=${BUILD_DIR:-$root/build}
 port=${PORT:-3271}
 iqn=iqn.2026-11.org.atsarray:store-bench
 
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  [ -f "$build_dir/build.ninja" ] ||
-    cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  ninja -C "$build_dir" -j "${JOBS:-$(nproc)}" atsarray store_bench
-fi
+bench_name=run_store_bench
+# shellcheck source=bench/targets.sh
+source "$root/bench/targets.sh"
+bench_build atsarray store_bench
 atsarray_bin=$build_dir/target/daemon/atsarray
 bench_bin=$build_dir/bench/store_bench
 
 work=$(mktemp -d "${WORK_DIR:-/tmp}/atsarray-store-bench-XXXXXX")
-daemon_pid=""
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-  if [ -n "$daemon_pid" ]; then
-    kill "$daemon_pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-      kill -0 "$daemon_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$daemon_pid" 2>/dev/null || true
-    wait "$daemon_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 lun() {  # id backend write_cache
@@ -76,17 +61,7 @@ EOF
   lun 3 file false
 } >"$work/atsarray.toml"
 
-"$atsarray_bin" --config "$work/atsarray.toml" >"$work/atsarray.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 100); do
-  if ! kill -0 "$daemon_pid" 2>/dev/null; then
-    echo "run_store_bench: atsarray exited at start; its log:" >&2
-    cat "$work/atsarray.log" >&2
-    exit 2
-  fi
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+bench_start_atsarray "$atsarray_bin" "$work/atsarray.toml" "$port"
 
 echo "== store_bench, ${per_case} s per case and LUN, $(nproc) cores, loopback, data in $work"
 status=0

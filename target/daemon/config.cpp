@@ -864,6 +864,7 @@ class Parser {
 
         lun.serial = get_string(table, path, "serial").value_or("");
         check_inquiry_text(lun.serial, join_path(path, "serial"), 20);
+        lun.serial_configured = !lun.serial.empty();
         if (lun.serial.empty()) {
             lun.serial = derive_serial(target_name, lun.id);
         }

@@ -38,6 +38,7 @@ struct LunConfig {
     uint64_t size_bytes = 0;          // must be a multiple of block_size
     uint32_t block_size = 512;        // 512 | 4096
     std::string serial;               // VPD 0x80; derived from target+lun when empty
+    bool serial_configured = false;   // the config set `serial` (else it was derived)
     std::string vendor = "ATSARRAY";  // INQUIRY T10 VENDOR IDENTIFICATION, <= 8 ASCII
     std::string product = "VIRTUAL-DISK";  // <= 16 ASCII
     bool write_cache = true;               // caching mode page WCE

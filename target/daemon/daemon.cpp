@@ -15,6 +15,7 @@
 #include "backend/io_pool.hpp"
 #include "backend/memory_store.hpp"
 #include "backend/rocksdb_store.hpp"
+#include "target/daemon/lun_identity.hpp"
 #include "target/fault/fault.hpp"
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/portal.hpp"
@@ -224,13 +225,23 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             ls.write_cache = lc.write_cache;
             ls.read_only = lc.read_only;
             ls.removable = lc.removable;
-            // Persistent reservations with APTPL live next to the image or the database (SPC-4
-            // §5.13.4); a memory LUN has nothing that survives a restart and refuses APTPL.
-            ls.state_path = lc.backend == "file"      ? lc.path + ".pr"
-                            : lc.backend == "rocksdb" ? lc.data_dir + "/" + tc.name + "-lun" +
-                                                            std::to_string(lc.id) + ".pr"
-                                                      : std::string();
+            // Persistent reservations with APTPL (SPC-4 §5.13.4) and the LUN's identity live
+            // next to the image or the database; a memory LUN has nothing that survives a
+            // restart: it refuses APTPL and derives its identity at each start.
+            const std::string kept_with_data =
+                lc.backend == "file" ? lc.path
+                : lc.backend == "rocksdb"
+                    ? lc.data_dir + "/" + tc.name + "-lun" + std::to_string(lc.id)
+                    : std::string();
+            ls.state_path = kept_with_data.empty() ? std::string() : kept_with_data + ".pr";
             auto store = open_store(tc, lc);
+            if (!kept_with_data.empty()) {
+                const LunIdentity identity =
+                    settle_identity(kept_with_data + ".identity", tc.name, lc.serial,
+                                    lc.serial_configured, lc.read_only);
+                ls.serial = identity.serial;
+                ls.naa = identity.naa;
+            }
             spdlog::info("target {} lun {}: {} store, {} blocks of {} bytes{}", tc.name, lc.id,
                          store->kind(), ls.block_count, ls.block_size,
                          lc.read_only ? ", read-only" : "");

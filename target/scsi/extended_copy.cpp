@@ -109,7 +109,7 @@ std::shared_ptr<Lun> resolve(const CommandContext& ctx, const Cscd& c) {
                                              c.designator);
     }
     const LunSettings& s = ctx.lun->settings();
-    const auto naa = derive_naa_designator(s.target_name, s.serial);
+    const auto naa = naa_designator(s);
     if (c.code_set == 0x1 && c.association == 0 && c.designator_type == 0x3 &&
         std::equal(naa.begin(), naa.end(), c.designator.begin(), c.designator.end())) {
         if (auto owned = ctx.lun->weak_from_this().lock()) {

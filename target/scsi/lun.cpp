@@ -61,6 +61,13 @@ struct Lun::Run {
     std::weak_ptr<Run> self;
 };
 
+std::array<uint8_t, 16> naa_designator(const LunSettings& settings) {
+    if (std::any_of(settings.naa.begin(), settings.naa.end(), [](uint8_t b) { return b != 0; })) {
+        return settings.naa;
+    }
+    return derive_naa_designator(settings.target_name, settings.serial);
+}
+
 uint64_t nexus_id_of(const Command& cmd) {
     return cmd.nexus != nullptr ? cmd.nexus->id : 0;
 }

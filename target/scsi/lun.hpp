@@ -3,6 +3,7 @@
 // per-nexus unit attentions. Lun::execute() runs the fixed per-command steps (STYLE.md "The
 // flow of one command").
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -60,7 +61,10 @@ struct LunSettings {
     std::string revision = "0001";           // PRODUCT REVISION LEVEL, 4 ASCII max
     std::string serial;                      // VPD 0x80 PRODUCT SERIAL NUMBER
     std::string target_name;                 // iSCSI target name, part of the NAA derivation
-    bool write_cache = true;                 // default WCE of the caching mode page
+    // VPD 0x83 NAA designator as stored with the data (daemon/lun_identity); all zeros: derived
+    // from target_name and serial (naa_designator()).
+    std::array<uint8_t, 16> naa{};
+    bool write_cache = true;  // default WCE of the caching mode page
     bool read_only = false;
     // Removable medium (SPC-4 §6.6.2 RMB): START STOP UNIT LOEJ ejects and loads it. Off by
     // default: ESXi handles removable devices differently and never uses them as datastores.
@@ -213,6 +217,9 @@ class Lun : public std::enable_shared_from_this<Lun> {
 // derived only from the target name and the unit serial so it is stable across restarts.
 std::array<uint8_t, 16> derive_naa_designator(std::string_view target_name,
                                               std::string_view serial);
+
+// The LUN's NAA designator: the stored one, else derived.
+std::array<uint8_t, 16> naa_designator(const LunSettings& settings);
 
 uint64_t nexus_id_of(const Command& cmd);
 

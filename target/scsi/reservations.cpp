@@ -1,6 +1,5 @@
 #include "target/scsi/reservations.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backend/durable_file.hpp"
 #include "target/scsi/command_table.hpp"
 
 namespace atsarray::scsi {
@@ -450,34 +450,12 @@ bool Reservations::save() const {
              << s.reservation->holder.initiator_port << '\n';
     }
     const std::string body = text.str();
-    const std::string tmp = state_path_ + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        spdlog::error("scsi: creating {} failed: errno {}", tmp, errno);
+    if (const int error = backend::write_file_durably(state_path_, body); error != 0) {
+        spdlog::error("scsi: saving persistent reservations to {} failed: errno {}", state_path_,
+                      error);
         return false;
     }
-    size_t done = 0;
-    bool ok = true;
-    while (done < body.size()) {
-        const ssize_t n = ::write(fd, body.data() + done, body.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            ok = false;
-            break;
-        }
-        done += static_cast<size_t>(n);
-    }
-    ok = ok && ::fsync(fd) == 0;
-    ok = (::close(fd) == 0) && ok;
-    ok = ok && ::rename(tmp.c_str(), state_path_.c_str()) == 0;
-    if (!ok) {
-        spdlog::error("scsi: saving persistent reservations to {} failed: errno {}", state_path_,
-                      errno);
-        ::unlink(tmp.c_str());
-    }
-    return ok;
+    return true;
 }
 
 bool Reservations::load() {

@@ -117,7 +117,7 @@ std::vector<uint8_t> vpd_page(const Lun& lun, const Command& cmd, uint8_t page_c
         case vpd_device_identification: {
             // SPC-4 §7.8.6.
             // NAA, binary, logical unit association (SPC-4 §7.8.6.6.5).
-            const auto naa = derive_naa_designator(s.target_name, s.serial);
+            const auto naa = naa_designator(s);
             append_designator(p, 0x01, 0x03, naa);
             // T10 vendor ID based, ASCII (SPC-4 §7.8.6.4): vendor (8, padded) + serial.
             std::vector<uint8_t> t10(8);

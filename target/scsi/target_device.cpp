@@ -119,7 +119,7 @@ std::shared_ptr<Lun> TargetDevice::lun_by_designator(uint8_t code_set, uint8_t a
         return nullptr;
     }
     for (const auto& [id, lun] : luns_) {
-        const auto naa = derive_naa_designator(lun->settings().target_name, lun->settings().serial);
+        const auto naa = naa_designator(lun->settings());
         if (std::equal(naa.begin(), naa.end(), designator.begin(), designator.end())) {
             return lun;
         }

@@ -16,10 +16,13 @@ namespace atsarray::testing {
 
 class InProcessDaemon {
   public:
-    // `config_body` is everything but the portal, which is added on a free loopback port.
-    explicit InProcessDaemon(const std::string& config_body) : port_(free_port()) {
+    // `config_body` is everything but the portal, which is added on a free loopback port;
+    // `top_level` holds keys that must come before any table (data_dir, ...).
+    explicit InProcessDaemon(const std::string& config_body, const std::string& top_level = "")
+        : port_(free_port()) {
         const auto path = dir_.path() / "atsarray.toml";
-        std::ofstream(path) << "log_level = \"warn\"\n[[portal]]\naddress = \"127.0.0.1\"\nport = "
+        std::ofstream(path) << top_level
+                            << "log_level = \"warn\"\n[[portal]]\naddress = \"127.0.0.1\"\nport = "
                             << port_ << "\n"
                             << config_body;
         daemon_ = std::make_unique<daemon::Daemon>(daemon::load_config(path.string()));

@@ -1,0 +1,101 @@
+#include "target/daemon/lun_identity.hpp"
+
+#include <toml++/toml.h>
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "backend/durable_file.hpp"
+#include "target/daemon/config.hpp"
+#include "target/scsi/lun.hpp"
+
+namespace atsarray::daemon {
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+std::string to_hex(const std::array<uint8_t, 16>& bytes) {
+    std::string out;
+    for (const uint8_t b : bytes) {
+        out += kHex[b >> 4];
+        out += kHex[b & 0xF];
+    }
+    return out;
+}
+
+bool from_hex(std::string_view text, std::array<uint8_t, 16>& out) {
+    if (text.size() != 2 * out.size()) {
+        return false;
+    }
+    const auto nibble = [](char c) -> int {
+        const char* p = std::strchr(kHex, c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+        return c != '\0' && p != nullptr ? static_cast<int>(p - kHex) : -1;
+    };
+    for (size_t i = 0; i < out.size(); ++i) {
+        const int hi = nibble(text[2 * i]);
+        const int lo = nibble(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        out[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+    return true;
+}
+
+// NAA 6 (SPC-4 §7.8.6.6.5): the high nibble of the first byte.
+bool is_naa6(const std::array<uint8_t, 16>& naa) {
+    return (naa[0] >> 4) == 0x6;
+}
+
+}  // namespace
+
+LunIdentity settle_identity(const std::string& path, const std::string& target_name,
+                            const std::string& serial, bool serial_configured, bool read_only) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+        LunIdentity stored;
+        try {
+            const toml::table t = toml::parse_file(path);
+            stored.serial = t["serial"].value_or(std::string());
+            const std::string naa = t["naa"].value_or(std::string());
+            const bool printable = std::all_of(stored.serial.begin(), stored.serial.end(),
+                                               [](char c) { return c >= 0x20 && c <= 0x7e; });
+            if (stored.serial.empty() || stored.serial.size() > 20 || !printable ||
+                !from_hex(naa, stored.naa) || !is_naa6(stored.naa)) {
+                throw ConfigError(path +
+                                  ": damaged LUN identity (needs serial, 1..20 characters, and "
+                                  "naa, 32 hex digits of an NAA 6 designator); restore it from a "
+                                  "backup: initiators know the LUN by it");
+            }
+        } catch (const toml::parse_error& e) {
+            throw ConfigError(path + ": unreadable LUN identity: " + std::string(e.description()));
+        }
+        if (serial_configured && serial != stored.serial) {
+            throw ConfigError(path + ": the LUN's stored serial is \"" + stored.serial +
+                              "\" but the config sets serial = \"" + serial +
+                              "\"; initiators know the LUN by the stored one: set it in the "
+                              "config or remove the key (delete this file only to give the "
+                              "LUN a new identity)");
+        }
+        return stored;
+    }
+    LunIdentity made{serial, scsi::derive_naa_designator(target_name, serial)};
+    if (read_only) {
+        return made;  // nothing may be written next to a read-only LUN's data
+    }
+    const std::string text =
+        "# atsarray: the identity initiators know this LUN by (VPD 0x80 serial, VPD 0x83 NAA),\n"
+        "# made when its data was first served. Keep it with the data; a new one is a new disk.\n"
+        "serial = \"" +
+        made.serial + "\"\nnaa = \"" + to_hex(made.naa) + "\"\n";
+    if (const int error = backend::write_file_durably(path, text); error != 0) {
+        throw ConfigError(path + ": cannot store the LUN's identity: " + std::strerror(error));
+    }
+    spdlog::info("{}: new LUN identity, serial {} naa {}", path, made.serial, to_hex(made.naa));
+    return made;
+}
+
+}  // namespace atsarray::daemon

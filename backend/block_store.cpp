@@ -20,6 +20,8 @@ const char* errc_name(StoreErrc c) {
             return "no space";
         case StoreErrc::read_only:
             return "read-only";
+        case StoreErrc::would_block:
+            return "would block";
     }
     return "unknown";
 }
@@ -39,6 +41,10 @@ std::string to_string(const Status& s) {
         text += ")";
     }
     return text;
+}
+
+Status BlockStore::read_nowait(uint64_t /*offset*/, std::span<uint8_t> /*out*/) {
+    return Status::error(StoreErrc::would_block);
 }
 
 Status BlockStore::unmap(uint64_t offset, uint64_t length) {

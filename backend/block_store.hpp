@@ -16,6 +16,7 @@ enum class StoreErrc : uint8_t {
     io_error,      // the medium failed (EIO and friends)
     no_space,      // ENOSPC/EDQUOT while allocating a thin region
     read_only,     // the store was opened read-only
+    would_block,   // read_nowait(): the data is not at hand; read() it off the I/O thread
 };
 
 // A status value (RocksDB style): no exceptions on the I/O path.
@@ -38,6 +39,12 @@ class BlockStore {
 
     // Reads out.size() bytes at byte offset. Reads of never-written regions return zeros.
     virtual Status read(uint64_t offset, std::span<uint8_t> out) = 0;
+    // read() if it can be answered without waiting for the medium (the page cache, the block
+    // cache), else would_block, possibly after filling part of `out`. The SCSI layer tries it on
+    // an I/O thread before handing a READ to a worker: two thread hand-offs cost more than a
+    // cached read. Stores that cannot tell keep the default.
+    virtual bool reads_without_waiting() const { return false; }
+    virtual Status read_nowait(uint64_t offset, std::span<uint8_t> out);
     // Writes in.size() bytes at byte offset; with fua the data is stable before returning.
     virtual Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) = 0;
     // Makes everything written so far stable (SYNCHRONIZE CACHE, shutdown).

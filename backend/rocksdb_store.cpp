@@ -518,6 +518,19 @@ Status RocksDbStore::load_chunk(uint64_t index, std::span<uint8_t> chunk, bool& 
 }
 
 Status RocksDbStore::read(uint64_t offset, std::span<uint8_t> out) {
+    return read_from(offset, out, false);
+}
+
+Status RocksDbStore::read_nowait(uint64_t offset, std::span<uint8_t> out) {
+    return read_from(offset, out, true);
+}
+
+Status RocksDbStore::read_from(uint64_t offset, std::span<uint8_t> out, bool cached_only) {
+    rocksdb::ReadOptions options;
+    if (cached_only) {
+        // The memtables and the block cache only: a read that needs a file block is Incomplete.
+        options.read_tier = rocksdb::kBlockCacheTier;
+    }
     if (!in_range(offset, out.size())) {
         return Status::error(StoreErrc::out_of_range);
     }
@@ -543,11 +556,13 @@ Status RocksDbStore::read(uint64_t offset, std::span<uint8_t> out) {
     if (first == last) {
         const ChunkKey key = chunk_key(first);
         rocksdb::PinnableSlice value;
-        const rocksdb::Status s =
-            db_->db().Get(rocksdb::ReadOptions(), family_, slice(key), &value);
+        const rocksdb::Status s = db_->db().Get(options, family_, slice(key), &value);
         if (s.IsNotFound()) {
             place(first, nullptr);
             return Status::success();
+        }
+        if (s.IsIncomplete()) {
+            return Status::error(StoreErrc::would_block);
         }
         if (!s.ok()) {
             return failed("read", s);
@@ -563,7 +578,6 @@ Status RocksDbStore::read(uint64_t offset, std::span<uint8_t> out) {
     // chunks it skips were never written and read as zeros.
     const ChunkKey upper = chunk_key(last + 1);
     const rocksdb::Slice upper_slice = slice(upper);
-    rocksdb::ReadOptions options;
     options.iterate_upper_bound = &upper_slice;
     std::unique_ptr<rocksdb::Iterator> it(db_->db().NewIterator(options, family_));
     uint64_t next = first;  // the first chunk not yet placed
@@ -578,6 +592,9 @@ Status RocksDbStore::read(uint64_t offset, std::span<uint8_t> out) {
         }
         place(index, it->value().data());
         next = index + 1;
+    }
+    if (it->status().IsIncomplete()) {
+        return Status::error(StoreErrc::would_block);
     }
     if (!it->status().ok()) {
         return failed("read", it->status());

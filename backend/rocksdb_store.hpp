@@ -59,6 +59,8 @@ class RocksDbStore : public BlockStore {
     uint64_t size_bytes() const override { return size_bytes_.load(); }
     Status grow(uint64_t new_size) override;
     Status read(uint64_t offset, std::span<uint8_t> out) override;
+    bool reads_without_waiting() const override { return true; }
+    Status read_nowait(uint64_t offset, std::span<uint8_t> out) override;
     Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
     Status flush() override;
     // Deletes whole chunks (DeleteRange for long runs) and zeroes the covered part of partial
@@ -81,6 +83,8 @@ class RocksDbStore : public BlockStore {
     bool shares_database_with(const RocksDbStore& other) const { return db_ == other.db_; }
 
   private:
+    // read() and read_nowait() (cached_only).
+    Status read_from(uint64_t offset, std::span<uint8_t> out, bool cached_only);
     // Read-modify-write of a partial chunk must not interleave with another write to the same
     // chunk: two writes to different blocks of one chunk are not ordered by the SCSI layer's
     // LBA locks. Writes take the stripes of every chunk they touch, ascending, for the whole

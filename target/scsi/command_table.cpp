@@ -22,6 +22,7 @@ constexpr uint32_t kAllowed = flag_allowed_with_reservation;
 constexpr uint32_t kUaExempt = flag_allowed_with_unit_attention | flag_answers_without_lun |
                                kAllowed | flag_allowed_during_sanitize;
 constexpr uint32_t kRead = flag_accesses_medium | flag_reads_medium | flag_needs_medium;
+constexpr uint32_t kPlainRead = kRead | flag_tries_without_waiting;
 constexpr uint32_t kSync = flag_accesses_medium | flag_needs_medium;
 constexpr uint32_t kWrite = flag_accesses_medium | flag_writes_medium | flag_needs_medium;
 // WRITE ATOMIC: the LUN's read barrier exclusively (Lun), so no read sees half of it.
@@ -46,7 +47,7 @@ constexpr std::array kCommands{
         D::from_device, kUaExempt, h::parse_request_sense, h::execute_request_sense},
     CommandDescriptor{"READ(6)", 0x08, {}, 6,
         {0x08, 0x1F, 0xFF, 0xFF, 0xFF, 0x00},
-        D::from_device, kRead, h::parse_read, h::execute_read},
+        D::from_device, kPlainRead, h::parse_read, h::execute_read},
     CommandDescriptor{"WRITE(6)", 0x0A, {}, 6,
         {0x0A, 0x1F, 0xFF, 0xFF, 0xFF, 0x00},
         D::to_device, kWrite, h::parse_write, h::execute_write},
@@ -81,7 +82,7 @@ constexpr std::array kCommands{
         h::execute_read_capacity_10},
     CommandDescriptor{"READ(10)", 0x28, {}, 10,
         {0x28, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::from_device, kRead, h::parse_read, h::execute_read},
+        D::from_device, kPlainRead, h::parse_read, h::execute_read},
     CommandDescriptor{"WRITE(10)", 0x2A, {}, 10,
         {0x2A, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
         D::to_device, kWrite, h::parse_write, h::execute_write},
@@ -170,7 +171,7 @@ constexpr std::array kCommands{
     CommandDescriptor{"READ(16)", 0x88, {}, 16,
         {0x88, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::from_device, kRead, h::parse_read, h::execute_read},
+        D::from_device, kPlainRead, h::parse_read, h::execute_read},
     CommandDescriptor{"COMPARE AND WRITE", 0x89, {}, 16,
         {0x89, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0x00, 0x00, 0x00, 0xFF, 0x1F, 0x00},
@@ -239,7 +240,7 @@ constexpr std::array kCommands{
         h::execute_report_supported_tmfs},
     CommandDescriptor{"READ(12)", 0xA8, {}, 12,
         {0xA8, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::from_device, kRead, h::parse_read, h::execute_read},
+        D::from_device, kPlainRead, h::parse_read, h::execute_read},
     CommandDescriptor{"WRITE(12)", 0xAA, {}, 12,
         {0xAA, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
         D::to_device, kWrite, h::parse_write, h::execute_write},

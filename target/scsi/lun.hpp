@@ -173,7 +173,10 @@ class Lun : public std::enable_shared_from_this<Lun> {
     void dispatch(const std::shared_ptr<Run>& run);
     void lock_and_run(const std::shared_ptr<Run>& run);
     void run_step(const std::shared_ptr<Run>& run, bool may_run_inline);
-    void run_now(Run& run);
+    // Executes the command and finishes it; with `nowait` (flag_tries_without_waiting, on the
+    // transport's thread) returns false instead, having finished nothing, when the store would
+    // have waited.
+    bool run_now(Run& run, bool nowait);
     fault::CommandView fault_view(const Run& run) const;
     // stale_read (target/fault): the images a write is about to replace, read under its locks,
     // and kept once it succeeded; a read the rule picked gets them in place of the medium's.

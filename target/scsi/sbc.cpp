@@ -29,6 +29,8 @@ SenseReason sense_reason_for(const backend::Status& status, StoreOp op) {
             return SenseReason::no_space;
         case backend::StoreErrc::read_only:
             return SenseReason::write_protected;
+        case backend::StoreErrc::would_block:
+            break;  // read_nowait() only; the dispatcher retries off its thread, never answers it
     }
     return SenseReason::internal_target_failure;
 }
@@ -216,6 +218,14 @@ CommandResult execute_read(CommandContext& ctx) {
     ctx.cmd.data_in->resize(static_cast<size_t>(ctx.cdb.blocks * bs));
     if (ctx.cdb.blocks == 0) {
         return CommandResult::good();
+    }
+    if (ctx.nowait) {
+        const backend::Status st = lun.store().read_nowait(ctx.cdb.lba * bs, *ctx.cmd.data_in);
+        if (st.code == backend::StoreErrc::would_block) {
+            ctx.would_block = true;
+            return CommandResult::good();
+        }
+        return store_result(st, StoreOp::read, lun, ctx.cdb.lba);
     }
     const backend::Status st = lun.store().read(ctx.cdb.lba * bs, *ctx.cmd.data_in);
     return store_result(st, StoreOp::read, lun, ctx.cdb.lba);

@@ -257,6 +257,26 @@ TEST(RocksDbStoreTest, ReopenAfterCloseKeepsData) {
     EXPECT_EQ(read_back(*store, mib + 17, data.size()), expected);
 }
 
+// read_nowait answers from the memtables and the block cache (what a fresh write leaves there,
+// and holes); RocksDB answers Incomplete for a block only a table file holds, which the store
+// turns into would_block (tests/unit/scsi/nowait_read_test.cpp: the dispatcher's side).
+TEST(RocksDbStoreTest, ReadNowaitAnswersFromTheMemtable) {
+    TempDir dir;
+    const auto data = pattern(2 * chunk, 0x21);
+    std::vector<uint8_t> out(data.size());
+    auto store = open_ok(dir.file("db"), 2 * mib);
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->reads_without_waiting());
+    ASSERT_TRUE(store->write(chunk, data, false).ok());
+    ASSERT_TRUE(store->read_nowait(chunk, out).ok());
+    EXPECT_EQ(out, data);
+    ASSERT_TRUE(store->read_nowait(chunk + 7, std::span(out).first(chunk)).ok());
+    EXPECT_TRUE(std::equal(out.begin(), out.begin() + chunk, data.begin() + 7));
+    ASSERT_TRUE(store->read_nowait(4 * chunk, out).ok());  // never written: zeros
+    EXPECT_TRUE(all_zero(out));
+    EXPECT_EQ(store->read_nowait(2 * mib - 512, out).code, StoreErrc::out_of_range);
+}
+
 TEST(RocksDbStoreTest, ReopenWithSmallerSizeIsRefused) {
     TempDir dir;
     { ASSERT_NE(open_ok(dir.file("db"), 2 * mib), nullptr); }

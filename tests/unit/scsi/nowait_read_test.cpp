@@ -1,0 +1,131 @@
+// A READ the store can answer from its cache (BlockStore::read_nowait) completes on the
+// caller's thread, without the blocking-work hook; one that would wait goes to the hook and is
+// read there as before. Writes never take that path.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <set>
+
+#include "tests/unit/scsi/scsi_test_support.hpp"
+
+namespace atsarray::scsi::test {
+namespace {
+
+constexpr uint32_t kBs = 512;
+
+// A blocking store whose "cache" holds the blocks in `cached`.
+class CachedStore : public FakeStore {
+  public:
+    CachedStore() : FakeStore(1024 * kBs, true) {}
+    bool reads_without_waiting() const override { return true; }
+    backend::Status read_nowait(uint64_t offset, std::span<uint8_t> out) override {
+        ++nowait_calls;
+        for (uint64_t b = offset / kBs; b < (offset + out.size()) / kBs; ++b) {
+            if (cached.count(b) == 0) {
+                return backend::Status::error(backend::StoreErrc::would_block);
+            }
+        }
+        return read(offset, out);
+    }
+    std::set<uint64_t> cached;
+    int nowait_calls = 0;
+};
+
+std::vector<uint8_t> read10(uint32_t lba, uint16_t blocks) {
+    return cdb16({0x28, 0, static_cast<uint8_t>(lba >> 24), static_cast<uint8_t>(lba >> 16),
+                  static_cast<uint8_t>(lba >> 8), static_cast<uint8_t>(lba), 0,
+                  static_cast<uint8_t>(blocks >> 8), static_cast<uint8_t>(blocks), 0});
+}
+
+class NowaitRead : public ::testing::Test {
+  protected:
+    NowaitRead()
+        : store(std::make_shared<CachedStore>()),
+          lun(std::make_shared<Lun>(default_settings(), store, [this](std::function<void()> job) {
+              jobs.push_back(std::move(job));
+          })) {
+        const std::vector<uint8_t> data = pattern(4 * kBs, 3);
+        std::copy(data.begin(), data.end(), store->data().begin());
+    }
+
+    // Starts a command; its completion is recorded in `done`.
+    void start(std::vector<uint8_t> cdb, std::vector<uint8_t> data_out = {}) {
+        cmd.cdb = std::move(cdb);
+        cmd.nexus = &nexus;
+        out = std::move(data_out);  // the Command only points at it
+        cmd.data_out = out;
+        cmd.expected_transfer_length = out.empty() ? 65536u : static_cast<uint32_t>(out.size());
+        cmd.data_in = &data_in;
+        lun->execute(cmd, [this](Command& c) {
+            ++done;
+            status = c.status;
+            auto v = c.sense.view();
+            sense.assign(v.begin(), v.end());
+        });
+    }
+    void run_jobs() {
+        while (!jobs.empty()) {
+            auto job = std::move(jobs.front());
+            jobs.pop_front();
+            job();
+        }
+    }
+
+    Nexus nexus{7, "iqn.test:init", "iqn.test:init,i,0x1", "127.0.0.1:1", 1};
+    std::shared_ptr<CachedStore> store;
+    std::deque<std::function<void()>> jobs;
+    std::shared_ptr<Lun> lun;
+    Command cmd;
+    std::vector<uint8_t> out;
+    std::vector<uint8_t> data_in;
+    int done = 0;
+    Status status = Status::good;
+    std::vector<uint8_t> sense;
+};
+
+TEST_F(NowaitRead, CachedReadCompletesWithoutTheBlockingHook) {
+    store->cached = {0, 1};
+    start(read10(0, 2));
+    EXPECT_EQ(done, 1);  // answered before execute() returned
+    EXPECT_TRUE(jobs.empty());
+    EXPECT_EQ(status, Status::good);
+    EXPECT_EQ(data_in,
+              std::vector<uint8_t>(store->data().begin(), store->data().begin() + 2 * kBs));
+    EXPECT_EQ(store->nowait_calls, 1);
+}
+
+TEST_F(NowaitRead, ReadThatWouldWaitGoesToTheBlockingHook) {
+    store->cached = {0};
+    start(read10(0, 2));  // block 1 is not cached
+    EXPECT_EQ(done, 0);
+    ASSERT_EQ(jobs.size(), 1U);
+    run_jobs();
+    EXPECT_EQ(done, 1);
+    EXPECT_EQ(status, Status::good);
+    EXPECT_EQ(data_in,
+              std::vector<uint8_t>(store->data().begin(), store->data().begin() + 2 * kBs));
+    EXPECT_EQ(store->nowait_calls, 1);
+    EXPECT_EQ(store->reads, 1);  // the worker's read(); the cached try read nothing
+}
+
+TEST_F(NowaitRead, WritesAndComparesNeverTryIt) {
+    store->cached = {0, 1, 2, 3};
+    std::vector<uint8_t> cdb = cdb16({0x2A, 0, 0, 0, 0, 2, 0, 0, 1, 0});  // WRITE(10) LBA 2
+    start(cdb, std::vector<uint8_t>(kBs, 0x55));
+    EXPECT_EQ(done, 0);
+    run_jobs();
+    EXPECT_EQ(done, 1);
+    EXPECT_EQ(status, Status::good) << testing::PrintToString(sense);
+    EXPECT_EQ(store->nowait_calls, 0);
+    // COMPARE AND WRITE of LBA 2 reads to compare, under its locks, on the hook.
+    std::vector<uint8_t> both(2 * kBs, 0x55);
+    start(cdb16({0x89, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0}), both);
+    run_jobs();
+    EXPECT_EQ(done, 2);
+    EXPECT_EQ(status, Status::good) << testing::PrintToString(sense);
+    EXPECT_EQ(store->nowait_calls, 0);
+}
+
+}  // namespace
+}  // namespace atsarray::scsi::test

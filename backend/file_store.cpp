@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -49,10 +51,75 @@ struct FdGuard {
     int release() { return std::exchange(fd, -1); }
 };
 
+// The bounce buffer of unaligned direct I/O: at most this much per piece of a larger call.
+constexpr size_t kBounceBytes = 1u << 20;
+// The largest direct I/O alignment accepted (it must divide kBounceBytes).
+constexpr uint32_t kMaxDirectAlign = 1u << 16;
+// Where the kernel cannot report the alignment: the largest logical block size in common use.
+constexpr uint32_t kFallbackDirectAlign = 4096;
+
+struct FreeDeleter {
+    void operator()(uint8_t* p) const { std::free(p); }
+};
+using AlignedBuffer = std::unique_ptr<uint8_t[], FreeDeleter>;
+
+// `size` must be a multiple of `alignment` (std::aligned_alloc).
+AlignedBuffer allocate_aligned(size_t alignment, size_t size) {
+    return AlignedBuffer(static_cast<uint8_t*>(std::aligned_alloc(alignment, size)));
+}
+
+uint64_t round_down(uint64_t value, uint64_t alignment) {
+    return value - value % alignment;
+}
+
+uint64_t round_up(uint64_t value, uint64_t alignment) {
+    return round_down(value + alignment - 1, alignment);
+}
+
+// O_DIRECT's offset and memory alignment for the open file `fd`. Returns false with `why` set
+// when the file system says it cannot do direct I/O on this file.
+bool direct_io_alignment(int fd, uint32_t& offset_align, uint32_t& mem_align, std::string& why) {
+    offset_align = kFallbackDirectAlign;
+    mem_align = kFallbackDirectAlign;
+#ifdef STATX_DIOALIGN
+    struct statx stx = {};
+    if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+        (stx.stx_mask & STATX_DIOALIGN) != 0) {
+        if (stx.stx_dio_offset_align == 0) {
+            why = "the file system does not support direct I/O on this file";
+            return false;
+        }
+        offset_align = stx.stx_dio_offset_align;
+        mem_align = std::max<uint32_t>(stx.stx_dio_mem_align, 1);
+    }
+#else
+    (void)fd;
+#endif
+    if (!std::has_single_bit(offset_align) || offset_align > kMaxDirectAlign ||
+        !std::has_single_bit(mem_align) || mem_align > kMaxDirectAlign) {
+        why = "unsupported direct I/O alignment (offset " + std::to_string(offset_align) +
+              ", memory " + std::to_string(mem_align) + ")";
+        return false;
+    }
+    // Any multiple of the offset alignment is valid too; never below the memory alignment, so
+    // every block-sized step inside an aligned bounce buffer stays aligned in memory as well.
+    offset_align = std::max(offset_align, mem_align);
+    return true;
+}
+
 }  // namespace
 
 std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t size_bytes,
                                            bool read_only, std::string& error_message) {
+    FileStoreOptions options;
+    options.read_only = read_only;
+    return open(path, size_bytes, options, error_message);
+}
+
+std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t size_bytes,
+                                           const FileStoreOptions& options,
+                                           std::string& error_message) {
+    const bool read_only = options.read_only;
     if (size_bytes == 0) {
         error_message = "image " + path + ": LUN size must be greater than 0";
         return nullptr;
@@ -78,12 +145,23 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     }
 
     FdGuard guard;
-    const int flags = read_only ? (O_RDONLY | O_CLOEXEC) : (O_RDWR | O_CREAT | O_CLOEXEC);
+    int flags = read_only ? (O_RDONLY | O_CLOEXEC) : (O_RDWR | O_CREAT | O_CLOEXEC);
+    if (options.direct) {
+        flags |= O_DIRECT;
+    }
     do {
         guard.fd = ::open(path.c_str(), flags, 0644);
     } while (guard.fd < 0 && errno == EINTR);
     if (guard.fd < 0) {
         const int e = errno;
+        if (e == EINVAL && options.direct) {
+            // The file system has no O_DIRECT (tmpfs before Linux 6.6, some FUSE): buffered I/O
+            // instead would be a different medium than the one configured.
+            error_message = "image " + path +
+                            ": the file system refuses O_DIRECT (direct = true): " + errno_text(e) +
+                            " (set direct = false or move the image)";
+            return nullptr;
+        }
         error_message = "image " + path + ": cannot open: " + errno_text(e);
         if (e == ENOENT && read_only) {
             error_message += " (a read-only LUN needs an existing image)";
@@ -116,6 +194,24 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     if (!S_ISREG(st.st_mode)) {
         error_message = "image " + path + ": not a regular file";
         return nullptr;
+    }
+    uint32_t direct_align = 0;
+    uint32_t direct_mem_align = 0;
+    if (options.direct) {
+        std::string why;
+        if (!direct_io_alignment(guard.fd, direct_align, direct_mem_align, why)) {
+            error_message = "image " + path + ": direct = true: " + why;
+            return nullptr;
+        }
+        // A partial aligned block at the end of the image cannot be written with O_DIRECT
+        // without writing past the LUN's end.
+        if (size_bytes % direct_align != 0) {
+            error_message = "image " + path + ": direct = true: LUN size " +
+                            std::to_string(size_bytes) +
+                            " is not a multiple of the file system's direct I/O alignment " +
+                            std::to_string(direct_align);
+            return nullptr;
+        }
     }
     const auto existing = static_cast<uint64_t>(st.st_size);
     if (existing > size_bytes) {
@@ -150,6 +246,12 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     auto store =
         std::unique_ptr<FileStore>(new FileStore(guard.release(), path, size_bytes, read_only));
     store->allocation_unit_ = st.st_blksize > 0 ? static_cast<uint64_t>(st.st_blksize) : 0;
+    store->direct_align_ = direct_align;
+    store->direct_mem_align_ = direct_mem_align;
+    if (options.direct) {
+        spdlog::info("image {}: O_DIRECT, offset alignment {} bytes, memory alignment {}", path,
+                     direct_align, direct_mem_align);
+    }
     return store;
 }
 
@@ -166,10 +268,78 @@ bool FileStore::in_range(uint64_t offset, size_t length) const {
     return offset <= size_bytes_ && length <= size_bytes_ - offset;
 }
 
+bool FileStore::direct_ready(uint64_t offset, const void* buffer, size_t length) const {
+    if (direct_align_ == 0) {
+        return true;
+    }
+    return offset % direct_align_ == 0 && length % direct_align_ == 0 &&
+           reinterpret_cast<uintptr_t>(buffer) % direct_mem_align_ == 0;
+}
+
+std::array<std::unique_lock<std::mutex>, 2> FileStore::lock_partial_edges(uint64_t offset,
+                                                                          uint64_t end) {
+    std::array<std::unique_lock<std::mutex>, 2> held;
+    if (direct_align_ == 0 || end <= offset) {
+        return held;
+    }
+    const uint64_t a = direct_align_;
+    std::array<size_t, 2> stripes = {};
+    size_t count = 0;
+    if (offset % a != 0) {
+        stripes[count++] = static_cast<size_t>((offset / a) % kEdgeStripes);
+    }
+    if (end % a != 0) {
+        stripes[count++] = static_cast<size_t>((end / a) % kEdgeStripes);
+    }
+    // Ascending order, each stripe once (STYLE.md): two writers never wait on each other.
+    if (count == 2 && stripes[1] < stripes[0]) {
+        std::swap(stripes[0], stripes[1]);
+    }
+    if (count == 2 && stripes[0] == stripes[1]) {
+        count = 1;
+    }
+    for (size_t i = 0; i < count; ++i) {
+        held[i] = std::unique_lock(edge_locks_[stripes[i]]);
+    }
+    return held;
+}
+
 Status FileStore::read(uint64_t offset, std::span<uint8_t> out) {
     if (!in_range(offset, out.size())) {
         return Status::error(StoreErrc::out_of_range);
     }
+    if (!direct_ready(offset, out.data(), out.size())) {
+        return read_bounced(offset, out);
+    }
+    return read_all(offset, out);
+}
+
+Status FileStore::read_bounced(uint64_t offset, std::span<uint8_t> out) {
+    const uint64_t a = direct_align_;
+    const uint64_t end = offset + out.size();
+    // The image size is a multiple of `a` (open, grow), so the covering blocks lie inside it.
+    const uint64_t span_bytes = round_up(end, a) - round_down(offset, a);
+    const auto bounce_size = static_cast<size_t>(std::min<uint64_t>(span_bytes, kBounceBytes));
+    AlignedBuffer bounce = allocate_aligned(std::max(a, uint64_t{direct_mem_align_}), bounce_size);
+    if (!bounce) {
+        return Status::error(StoreErrc::io_error, ENOMEM);
+    }
+    uint64_t pos = offset;
+    while (pos < end) {
+        const uint64_t lo = round_down(pos, a);
+        const uint64_t hi = std::min(round_up(end, a), lo + bounce_size);
+        if (Status s = read_all(lo, std::span(bounce.get(), static_cast<size_t>(hi - lo)));
+            !s.ok()) {
+            return s;
+        }
+        const uint64_t n = std::min(end, hi) - pos;
+        std::memcpy(out.data() + (pos - offset), bounce.get() + (pos - lo), static_cast<size_t>(n));
+        pos += n;
+    }
+    return Status::success();
+}
+
+Status FileStore::read_all(uint64_t offset, std::span<uint8_t> out) {
     size_t done = 0;
     while (done < out.size()) {
         const ssize_t n =
@@ -243,6 +413,54 @@ Status FileStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) 
     if (read_only_) {
         return Status::error(StoreErrc::read_only, EBADF);
     }
+    if (!direct_ready(offset, in.data(), in.size())) {
+        return write_bounced(offset, in, fua);
+    }
+    return write_through(offset, in, fua);
+}
+
+Status FileStore::write_bounced(uint64_t offset, std::span<const uint8_t> in, bool fua) {
+    const uint64_t a = direct_align_;
+    const uint64_t end = offset + in.size();
+    const uint64_t span_bytes = round_up(end, a) - round_down(offset, a);
+    const auto bounce_size = static_cast<size_t>(std::min<uint64_t>(span_bytes, kBounceBytes));
+    AlignedBuffer bounce = allocate_aligned(std::max(a, uint64_t{direct_mem_align_}), bounce_size);
+    if (!bounce) {
+        return Status::error(StoreErrc::io_error, ENOMEM);
+    }
+    // Held from the first read of a partial block to its write-back.
+    const auto edges = lock_partial_edges(offset, end);
+    uint64_t pos = offset;
+    while (pos < end) {
+        const uint64_t lo = round_down(pos, a);
+        const uint64_t hi = std::min(round_up(end, a), lo + bounce_size);
+        // Only the first piece can start inside a block and only the last can end inside one:
+        // read those blocks so the bytes around ours are written back unchanged.
+        if (lo < pos) {
+            if (Status s = read_all(lo, std::span(bounce.get(), static_cast<size_t>(a))); !s.ok()) {
+                return s;
+            }
+        }
+        if (end < hi && !(lo < pos && hi - lo == a)) {
+            if (Status s = read_all(
+                    hi - a, std::span(bounce.get() + (hi - a - lo), static_cast<size_t>(a)));
+                !s.ok()) {
+                return s;
+            }
+        }
+        const uint64_t n = std::min(end, hi) - pos;
+        std::memcpy(bounce.get() + (pos - lo), in.data() + (pos - offset), static_cast<size_t>(n));
+        if (Status s =
+                write_through(lo, std::span(bounce.get(), static_cast<size_t>(hi - lo)), fua);
+            !s.ok()) {
+            return s;
+        }
+        pos += n;
+    }
+    return Status::success();
+}
+
+Status FileStore::write_through(uint64_t offset, std::span<const uint8_t> in, bool fua) {
     if (fua && native_fua()) {
         bool unsupported = false;
         Status s = write_all_dsync(offset, in, unsupported);
@@ -285,24 +503,39 @@ Status FileStore::unmap(uint64_t offset, uint64_t length) {
         return Status::success();
     }
     if (can_punch_.load(std::memory_order_relaxed)) {
-        int rc = 0;
-        do {
-            // Punching zeroes partial file-system blocks and frees whole ones; KEEP_SIZE keeps
-            // the image at the LUN's size.
-            rc = ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                             static_cast<off_t>(offset), static_cast<off_t>(length));
-        } while (rc != 0 && errno == EINTR);
-        if (rc == 0) {
-            return Status::success();
-        }
-        const int e = errno;
-        if (e != EOPNOTSUPP && e != ENOSYS) {
-            return from_errno(e);
+        bool unsupported = false;
+        Status s = punch(offset, length, unsupported);
+        if (!unsupported) {
+            return s;
         }
         spdlog::warn("image {}: hole punching unsupported, UNMAP writes zeros", path_);
         can_punch_.store(false, std::memory_order_relaxed);
     }
+    // Zeros through write(), which aligns them for O_DIRECT (and takes the edge locks itself).
     return BlockStore::unmap(offset, length);
+}
+
+Status FileStore::punch(uint64_t offset, uint64_t length, bool& unsupported) {
+    unsupported = false;
+    // Zeroing part of an aligned block must not interleave with a read-modify-write of the same
+    // block, which would write the old bytes back.
+    const auto edges = lock_partial_edges(offset, offset + length);
+    int rc = 0;
+    do {
+        // Punching zeroes partial file-system blocks and frees whole ones; KEEP_SIZE keeps
+        // the image at the LUN's size.
+        rc = ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                         static_cast<off_t>(offset), static_cast<off_t>(length));
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0) {
+        return Status::success();
+    }
+    const int e = errno;
+    if (e == EOPNOTSUPP || e == ENOSYS) {
+        unsupported = true;
+        return Status::success();
+    }
+    return from_errno(e);
 }
 
 Status FileStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, uint64_t& length) {
@@ -340,7 +573,7 @@ Status FileStore::grow(uint64_t new_size) {
     if (read_only_) {
         return Status::error(StoreErrc::read_only);
     }
-    if (new_size < size_bytes_) {
+    if (new_size < size_bytes_ || (direct_align_ != 0 && new_size % direct_align_ != 0)) {
         return Status::error(StoreErrc::out_of_range);
     }
     // ftruncate extends with a hole: the new range reads zeros and costs no space until written.

@@ -792,9 +792,10 @@ class Parser {
 
     LunConfig parse_lun(const toml::table& table, const std::string& path,
                         const std::string& target_name) {
-        check_keys(table, path,
-                   {"id", "backend", "path", "size", "block_size", "serial", "vendor", "product",
-                    "write_cache", "read_only", "removable", "read_delay_us", "write_delay_us"});
+        check_keys(
+            table, path,
+            {"id", "backend", "path", "direct", "size", "block_size", "serial", "vendor", "product",
+             "write_cache", "read_only", "removable", "read_delay_us", "write_delay_us"});
         LunConfig lun;
         const auto id = get_optional_uint(table, path, "id", 0, max_lun_id);
         if (!id) {
@@ -839,6 +840,11 @@ class Parser {
             lun.data_dir = data_dir_;
             lun.rocksdb = rocksdb_;
         }
+        if (lun.backend != "file" && table.contains("direct")) {
+            fail(join_path(path, "direct"), "not allowed for backend " + in_quotes(lun.backend) +
+                                                " (O_DIRECT applies to image files)");
+        }
+        lun.direct = get_bool(table, path, "direct", lun.direct);
 
         const std::string size_key = join_path(path, "size");
         const toml::node* size = table.get("size");

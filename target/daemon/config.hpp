@@ -33,6 +33,7 @@ struct LunConfig {
     uint64_t id = 0;
     std::string backend = "file";     // "file" | "memory" | "rocksdb"
     std::string path;                 // file backend: image path (relative to the config's folder)
+    bool direct = false;              // file backend: open the image O_DIRECT
     std::string data_dir;             // rocksdb backend: the daemon's data_dir (resolved)
     RocksDbConfig rocksdb;            // rocksdb backend: the daemon's [rocksdb] options
     uint64_t size_bytes = 0;          // must be a multiple of block_size

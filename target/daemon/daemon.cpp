@@ -47,7 +47,10 @@ std::shared_ptr<backend::BlockStore> open_medium(const TargetConfig& target, con
                                             target.name + "/lun" + std::to_string(lun.id),
                                             lun.size_bytes, options, lun.read_only, error);
     } else {
-        store = backend::FileStore::open(lun.path, lun.size_bytes, lun.read_only, error);
+        backend::FileStoreOptions options;
+        options.read_only = lun.read_only;
+        options.direct = lun.direct;
+        store = backend::FileStore::open(lun.path, lun.size_bytes, options, error);
     }
     if (!store) {
         throw ConfigError("target " + target.name + " lun " + std::to_string(lun.id) + ": " +

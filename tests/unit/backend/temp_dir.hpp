@@ -11,11 +11,12 @@ namespace atsarray::backend::test {
 
 class TempDir {
   public:
-    TempDir() {
+    TempDir() : TempDir(std::filesystem::temp_directory_path()) {}
+    // Under `base` instead (O_DIRECT tests want a disk file system, and /tmp may be tmpfs).
+    explicit TempDir(const std::filesystem::path& base) {
         static std::atomic<unsigned> counter{0};
-        path_ = std::filesystem::temp_directory_path() /
-                ("atsarray-backend-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(counter.fetch_add(1)));
+        path_ = base / ("atsarray-backend-" + std::to_string(::getpid()) + "-" +
+                        std::to_string(counter.fetch_add(1)));
         std::filesystem::create_directories(path_);
     }
     ~TempDir() {

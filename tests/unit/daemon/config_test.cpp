@@ -238,8 +238,8 @@ TEST(ConfigTest, UnknownKeysAreRejectedWithTheAllowedList) {
                         "t.toml: portal[0].adress: unknown key; allowed keys: address, port");
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("blocksize = 4096")),
                         "t.toml: target[0].lun[0].blocksize: unknown key; allowed keys: id, "
-                        "backend, path, size, block_size, serial, vendor, product, write_cache, "
-                        "read_only, removable, read_delay_us, write_delay_us");
+                        "backend, path, direct, size, block_size, serial, vendor, product, "
+                        "write_cache, read_only, removable, read_delay_us, write_delay_us");
     EXPECT_CONFIG_ERROR_HAS("[iscsi]\nqueuedepth = 3\n" + minimal,
                             "t.toml: iscsi.queuedepth: unknown key; allowed keys: "
                             "max_recv_data_segment_length,");
@@ -451,6 +451,24 @@ TEST(ConfigTest, BackendAndPath) {
     EXPECT_CONFIG_ERROR(two,
                         "t.toml: target[0].lun[1].path: image \"/etc/atsarray/a.img\" is "
                         "already used by target[0].lun[0].path");
+}
+
+// `direct` (O_DIRECT) is a file-backend key: false unless set, refused elsewhere by name.
+TEST(ConfigTest, DirectIsForFileLunsOnly) {
+    const std::string file_lun = "id = 0\nbackend = \"file\"\npath = \"a.img\"\nsize = 4096\n";
+    EXPECT_FALSE(parse(target_with("", file_lun)).targets[0].luns[0].direct);
+    EXPECT_TRUE(parse(target_with("", file_lun + "direct = true")).targets[0].luns[0].direct);
+    EXPECT_FALSE(parse(target_with("", file_lun + "direct = false")).targets[0].luns[0].direct);
+    EXPECT_CONFIG_ERROR(target_with("", file_lun + "direct = 1"),
+                        "t.toml: target[0].lun[0].direct: expected a boolean (true or false), "
+                        "got an integer");
+    EXPECT_CONFIG_ERROR(target_with("", memory_lun("direct = true")),
+                        "t.toml: target[0].lun[0].direct: not allowed for backend \"memory\" "
+                        "(O_DIRECT applies to image files)");
+    const std::string rocksdb_lun = "id = 0\nbackend = \"rocksdb\"\nsize = 4096\n";
+    EXPECT_CONFIG_ERROR(target_with("", rocksdb_lun + "direct = false"),
+                        "t.toml: target[0].lun[0].direct: not allowed for backend \"rocksdb\" "
+                        "(O_DIRECT applies to image files)");
 }
 
 TEST(ConfigTest, RocksDbLunsGetDataDirAndOptions) {

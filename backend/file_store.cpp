@@ -314,6 +314,33 @@ Status FileStore::read(uint64_t offset, std::span<uint8_t> out) {
     return read_all(offset, out);
 }
 
+Status FileStore::read_nowait(uint64_t offset, std::span<uint8_t> out) {
+    if (!in_range(offset, out.size())) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    if (!reads_without_waiting()) {
+        return Status::error(StoreErrc::would_block);
+    }
+    size_t done = 0;
+    while (done < out.size()) {
+        iovec iov{out.data() + done, out.size() - done};
+        const ssize_t n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(offset + done), RWF_NOWAIT);
+        if (n > 0) {
+            done += static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EOPNOTSUPP) {
+            nowait_reads_.store(false, std::memory_order_relaxed);  // an old kernel: never again
+        }
+        // EAGAIN: a page is not cached; a short count at the end of file: read() tells.
+        return Status::error(StoreErrc::would_block);
+    }
+    return Status::success();
+}
+
 Status FileStore::read_bounced(uint64_t offset, std::span<uint8_t> out) {
     const uint64_t a = direct_align_;
     const uint64_t end = offset + out.size();

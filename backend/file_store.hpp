@@ -52,6 +52,12 @@ class FileStore : public BlockStore {
     uint64_t size_bytes() const override { return size_bytes_; }
     Status grow(uint64_t new_size) override;
     Status read(uint64_t offset, std::span<uint8_t> out) override;
+    // preadv2(RWF_NOWAIT): what the page cache holds, without waiting for the disk. Not with
+    // O_DIRECT (no page cache), nor once the kernel refused the flag.
+    bool reads_without_waiting() const override {
+        return !direct() && nowait_reads_.load(std::memory_order_relaxed);
+    }
+    Status read_nowait(uint64_t offset, std::span<uint8_t> out) override;
     Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
     Status flush() override;
     // fallocate(PUNCH_HOLE | KEEP_SIZE); zeros written where the file system cannot punch.
@@ -98,6 +104,7 @@ class FileStore : public BlockStore {
     int fd_;
     std::string path_;
     std::atomic<uint64_t> size_bytes_;  // grows at run time (grow())
+    std::atomic<bool> nowait_reads_{true};
     bool read_only_;
     std::atomic<bool> native_fua_{true};
     std::atomic<bool> can_punch_{true};

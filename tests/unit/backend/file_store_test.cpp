@@ -1,5 +1,6 @@
 #include "backend/file_store.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +53,36 @@ TEST(FileStoreTest, CreatesImageAndFolderAndReadsZeros) {
     std::vector<uint8_t> buf(65536, 0xEE);
     ASSERT_TRUE(store->read(mib + 1, buf).ok());
     EXPECT_TRUE(std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; }));
+}
+
+// read_nowait answers from the page cache; pages the kernel dropped are would_block until a
+// read() brings them back.
+TEST(FileStoreTest, ReadNowaitAnswersFromThePageCacheOnly) {
+    TempDir dir;
+    const std::string path = dir.file("nowait.img");
+    auto store = open_ok(path, 4 * mib);
+    ASSERT_NE(store, nullptr);
+    if (!store->reads_without_waiting()) {
+        GTEST_SKIP() << "preadv2(RWF_NOWAIT) refused here";
+    }
+    const auto data = pattern(64 * 1024, 0x42);
+    ASSERT_TRUE(store->write(mib, data, true).ok());
+    std::vector<uint8_t> out(data.size());
+    ASSERT_TRUE(store->read_nowait(mib, out).ok());  // just written: cached
+    EXPECT_EQ(out, data);
+    // Clean after the FUA write: DONTNEED drops the pages.
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+    EXPECT_EQ(store->read_nowait(mib, out).code, StoreErrc::would_block);
+    std::fill(out.begin(), out.end(), 0);
+    ASSERT_TRUE(store->read(mib, out).ok());
+    EXPECT_EQ(out, data);
+    std::fill(out.begin(), out.end(), 0);
+    ASSERT_TRUE(store->read_nowait(mib, out).ok());
+    EXPECT_EQ(out, data);
+    EXPECT_EQ(store->read_nowait(4 * mib - 512, out).code, StoreErrc::out_of_range);
 }
 
 TEST(FileStoreTest, RoundTripAtOddOffsets) {

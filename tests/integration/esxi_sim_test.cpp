@@ -6,9 +6,13 @@
 // with what the hosts counted.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 
+#include "target/fault/fault.hpp"
 #include "tests/integration/daemon_process.hpp"
+#include "tests/integration/http_client.hpp"
+#include "tests/integration/in_process_daemon.hpp"
 #include "tools/esxi_sim/records.hpp"
 #include "tools/esxi_sim/simulator.hpp"
 #include "tools/libiscsi_handles.hpp"
@@ -30,9 +34,9 @@ std::string config(uint32_t write_delay_us = 0) {
            std::to_string(write_delay_us) + "\n";
 }
 
-sim::Options scaled_options(const DaemonProcess& d) {
+sim::Options scaled_options(const std::string& portal) {
     sim::Options o;
-    o.portal = d.portal();
+    o.portal = portal;
     o.target = kTarget;
     o.hosts = 4;
     o.heartbeat_interval = 0.2;
@@ -113,7 +117,7 @@ bool contains(const std::string& text, const std::string& words) {
 TEST(EsxiSim, HostsKeepTheirHeartbeatsAndShareLocks) {
     DaemonProcess d(config());
     sim::Log log(nullptr, true);
-    sim::Options o = scaled_options(d);
+    sim::Options o = scaled_options(d.portal());
     o.duration = 6;
     const sim::Report r = sim::Simulator(o, log).run();
     ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
@@ -155,7 +159,7 @@ TEST(EsxiSim, HostsKeepTheirHeartbeatsAndShareLocks) {
 TEST(EsxiSim, StaleLockOfAPoweredOffHostIsBrokenAfterTheLivenessTimeout) {
     DaemonProcess d(config());
     sim::Log log(nullptr, true);
-    sim::Options o = scaled_options(d);
+    sim::Options o = scaled_options(d.portal());
     o.hosts = 3;
     o.locks = 4;  // the survivors soon meet the dead host's lock
     o.lost_after = 3;
@@ -190,7 +194,7 @@ TEST(EsxiSim, StaleLockOfAPoweredOffHostIsBrokenAfterTheLivenessTimeout) {
 TEST(EsxiSim, TimedOutAtsIsAbortedReissuedAndItsLateWriteRecognised) {
     DaemonProcess d(config(500'000));
     sim::Log log(nullptr, true);
-    sim::Options o = scaled_options(d);
+    sim::Options o = scaled_options(d.portal());
     o.hosts = 2;
     o.locks = 4;
     o.io_timeout = 0.3;
@@ -207,6 +211,69 @@ TEST(EsxiSim, TimedOutAtsIsAbortedReissuedAndItsLateWriteRecognised) {
     EXPECT_TRUE(contains(log.text(), "ATS Miscompare detected between test and set HB images"))
         << log.text();
     EXPECT_TRUE(contains(log.text(), "own last 'set' image")) << log.text();
+}
+
+// The esxi-heartbeat-timeout preset at 1/20 of ESXi's time scale (a 0.4 s I/O timeout, lost
+// after 0.8 s; ATS delayed a median 450 ms, p99 600 ms): the hosts time out, abort and reissue,
+// and may lose their heartbeat; what they report agrees with what the array's console counts:
+// per host, every miscompare it saw (plus at most its timed-out ATS, whose answer it never saw),
+// and at least as many injected delays as it saw timeouts.
+TEST(EsxiSim, HeartbeatTimeoutPresetAgreesBetweenHostsAndConsole) {
+    InProcessDaemon d("[console]\nport = " + std::to_string(free_port()) +
+                      "\n[fault]\nenabled = true\n" + config());
+    const fault::Preset* preset = fault::find_preset("esxi-heartbeat-timeout");
+    ASSERT_NE(preset, nullptr);
+    const fault::RuleSpec& r = preset->rules.at(0);
+    const nlohmann::json rule = {{"name", "heartbeat-timeout-scaled"},
+                                 {"action", "delay"},
+                                 {"command", "ats"},
+                                 {"stage", fault::to_string(r.stage)},
+                                 {"delay_ms", r.delay_ms / 20},
+                                 {"delay_p99_ms", r.delay_p99_ms / 20},
+                                 {"probability", r.probability * 4}};
+    ASSERT_EQ(http_call(d.daemon().console_port(), "POST", "/api/v1/faults",
+                        d.daemon().console_token(), rule.dump())
+                  .status,
+              201U);
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(d.portal());
+    o.hosts = 3;
+    o.heartbeat_interval = 0.15;
+    o.io_timeout = r.delay_ms / 20 / 1000.0 * 8 / 9;  // 8 s against 9 s, scaled
+    o.lost_after = 2 * o.io_timeout;
+    o.duration = 5;
+    const sim::Report report = sim::Simulator(o, log).run();
+    ASSERT_TRUE(report.error.empty()) << report.error;
+
+    // The console's side: miscompares by initiator name, injected delays from its event log.
+    const auto snap = d.daemon().accounting().snapshot();
+    std::map<std::string, uint64_t> miscompares;
+    for (const auto& [key, counters] : snap.ats_per_initiator) {
+        miscompares[snap.initiators.at(std::get<2>(key)).initiator_name] += counters.miscompares;
+    }
+    std::map<std::string, uint64_t> delays;
+    const HttpAnswer events =
+        http_call(d.daemon().console_port(), "GET", "/api/v1/events?limit=1000");
+    for (const auto& e : events.body["events"]) {
+        if (e["kind"] == "fault" &&
+            e["message"].get<std::string>().find(" hit ats ") != std::string::npos) {
+            ++delays[e["initiator"].get<std::string>()];
+        }
+    }
+    uint64_t timeouts = 0;
+    for (const sim::HostReport& h : report.hosts) {
+        const sim::HostCounters& c = h.counters;
+        // Every miscompare the host saw is one the array counted; a timed-out ATS may also have
+        // miscompared on the array, its answer never reaching the host.
+        EXPECT_GE(miscompares[h.initiator], c.ats_miscompares) << h.initiator;
+        EXPECT_LE(miscompares[h.initiator], c.ats_miscompares + c.ats_timeouts) << h.initiator;
+        EXPECT_GE(delays[h.initiator], c.ats_timeouts) << h.initiator;
+        if (c.lost_events != 0) {
+            EXPECT_GT(c.ats_timeouts, 0U) << h.initiator;  // lost only through the delays
+        }
+        timeouts += c.ats_timeouts;
+    }
+    EXPECT_GT(timeouts, 0U) << log.text();
 }
 
 }  // namespace

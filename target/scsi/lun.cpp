@@ -388,7 +388,7 @@ void Lun::inject_or_dispatch(const std::shared_ptr<Run>& run) {
     const CommandDescriptor& d = ctx.descriptor;
     if (faults_ && !d.has(flag_completes_later)) {
         fault::CommandView view = fault_view(*run);
-        view.stale = view.command == fault::CommandClass::read &&
+        view.stale = view.command == fault::CommandClass::read && faults_->has_stale_rules() &&
                      stale_images_.any(view.lba, view.blocks, fault::StaleImages::Clock::now());
         run->fault = faults_->decide(view);
     }

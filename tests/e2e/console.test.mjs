@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium, openPage, webuiDir } from './lib/browser.mjs';
-import { children, freePort, startProcess, stopProcess, waitListening } from './lib/processes.mjs';
+import { children, freePort, startDaemonWith, startProcess, stopProcess, waitListening } from './lib/processes.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FAKE = process.argv.includes('--fake');
@@ -50,25 +50,9 @@ async function startDaemon() {
     assert.ok(binary && fs.existsSync(binary), `ATSARRAY_BINARY (${binary}) must name the built daemon`);
     assert.ok(counter && fs.existsSync(counter), `ATS_COUNTER_BINARY (${counter}) must name tools/ats-counter`);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atsarray-e2e-'));
-    const portal = await freePort();
-    const consolePort = await freePort();
-    const token = crypto.randomBytes(24).toString('hex');
-    const config = path.join(tmp, 'atsarray.toml');
-    fs.writeFileSync(config, `# written by tests/e2e/console.test.mjs
-log_level = "info"
-io_threads = 2
-data_dir = "data"
-
-[[portal]]
-address = "127.0.0.1"
-port = ${portal}
-
-[console]
-address = "127.0.0.1"
-port = ${consolePort}
-token = "${token}"
-static_dir = "${path.join(webuiDir, 'static')}"
-
+    const { daemon, portal, consolePort } = await startDaemonWith({
+        binary, dir: tmp, staticDir: path.join(webuiDir, 'static'), writer: 'tests/e2e/console.test.mjs',
+        rest: `
 [[target]]
 name = "${TARGET}"
 alias = "e2e"
@@ -79,10 +63,8 @@ backend = "memory"
 size = "64MiB"
 block_size = 512
 write_delay_us = 3000   # widens every ATS's window, so the contention lasts several ticks
-`);
-    const daemon = startProcess(binary, ['--config', config]);
-    await waitListening(portal, daemon, 'atsarray');
-    await waitListening(consolePort, daemon, 'atsarray console');
+`,
+    });
     return {
         url: `http://127.0.0.1:${consolePort}`,
         daemon,

@@ -8,12 +8,11 @@
 // screenshot (faults-e2e.png) in $E2E_ARTIFACTS or the working directory.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchChromium, openPage, webuiDir } from './lib/browser.mjs';
-import { children, freePort, startProcess, stopProcess, waitListening } from './lib/processes.mjs';
+import { children, startDaemonWith, startProcess, stopProcess } from './lib/processes.mjs';
 
 const ARTIFACTS = process.env.E2E_ARTIFACTS ?? process.cwd();
 const SHOT = path.join(ARTIFACTS, 'faults-e2e.png');
@@ -40,25 +39,9 @@ async function startDaemon() {
     assert.ok(process.env.ATS_COUNTER_BINARY && fs.existsSync(process.env.ATS_COUNTER_BINARY),
               `ATS_COUNTER_BINARY (${process.env.ATS_COUNTER_BINARY}) must name tools/ats-counter`);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atsarray-e2e-faults-'));
-    portal = await freePort();
-    const consolePort = await freePort();
-    token = crypto.randomBytes(24).toString('hex');
-    const config = path.join(tmp, 'atsarray.toml');
-    fs.writeFileSync(config, `# written by tests/e2e/faults.test.mjs
-log_level = "info"
-io_threads = 2
-data_dir = "data"
-
-[[portal]]
-address = "127.0.0.1"
-port = ${portal}
-
-[console]
-address = "127.0.0.1"
-port = ${consolePort}
-token = "${token}"
-static_dir = "${path.join(webuiDir, 'static')}"
-
+    const started = await startDaemonWith({
+        binary, dir: tmp, staticDir: path.join(webuiDir, 'static'), writer: 'tests/e2e/faults.test.mjs',
+        rest: `
 [fault]
 enabled = true   # no rules: the panel adds them
 
@@ -71,11 +54,10 @@ id = 0
 backend = "memory"
 size = "64MiB"
 block_size = 512
-`);
-    daemon = startProcess(binary, ['--config', config]);
-    await waitListening(portal, daemon, 'atsarray');
-    await waitListening(consolePort, daemon, 'atsarray console');
-    base = `http://127.0.0.1:${consolePort}`;
+`,
+    });
+    ({ daemon, portal, token } = started);
+    base = `http://127.0.0.1:${started.consolePort}`;
 }
 
 // One ats-counter run: a single incrementing session (so no genuine miscompare can happen) and a

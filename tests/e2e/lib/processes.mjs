@@ -1,7 +1,10 @@
 // The child processes of the end-to-end tests (the daemon, the fake server, tools/ats-counter)
 // and their loopback ports.
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 
 // A free loopback port: from $E2E_PORT_RANGE ("8091-8099") when set, else the kernel's choice.
 export async function freePort() {
@@ -70,4 +73,33 @@ export async function waitListening(port, child, what) {
         await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`${what} did not listen on ${port}:\n${child.output}`);
+}
+
+// Starts the daemon `binary` on a config written into `dir`: a loopback portal and console on free
+// ports with a random token, the console page from `staticDir`, then `rest` (targets, [fault]);
+// `writer` names the test in the config's first line. Resolves once both ports listen.
+export async function startDaemonWith({ binary, dir, staticDir, writer, rest }) {
+    const portal = await freePort();
+    const consolePort = await freePort();
+    const token = crypto.randomBytes(24).toString('hex');
+    const config = path.join(dir, 'atsarray.toml');
+    fs.writeFileSync(config, `# written by ${writer}
+log_level = "info"
+io_threads = 2
+data_dir = "data"
+
+[[portal]]
+address = "127.0.0.1"
+port = ${portal}
+
+[console]
+address = "127.0.0.1"
+port = ${consolePort}
+token = "${token}"
+static_dir = "${staticDir}"
+${rest}`);
+    const daemon = startProcess(binary, ['--config', config]);
+    await waitListening(portal, daemon, 'atsarray');
+    await waitListening(consolePort, daemon, 'atsarray console');
+    return { daemon, portal, consolePort, token };
 }

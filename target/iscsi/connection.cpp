@@ -8,9 +8,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
-#include "target/iscsi/digest.hpp"
+#include "target/iscsi/bhs.hpp"
 #include "target/iscsi/errors.hpp"
-#include "target/iscsi/serial.hpp"
 #include "target/iscsi/server_state.hpp"
 #include "target/scsi/target_device.hpp"
 
@@ -18,13 +17,10 @@ namespace atsarray::iscsi {
 
 namespace asio = boost::asio;
 
-namespace {
-constexpr size_t max_gather_pdus = 64;
-}  // namespace
-
 Connection::Connection(asio::ip::tcp::socket socket, ServerState& state)
     : socket_(std::move(socket)),
       state_(state),
+      tasks_(tx_, window_, tags_, params_, state.settings.max_data_out_length, peer_),
       nop_timer_(socket_.get_executor()),
       login_timer_(socket_.get_executor()) {
     boost::system::error_code ec;
@@ -107,46 +103,93 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
 
 bool Connection::dispatch(const PduView& pdu) {
     if (phase_ == Phase::login) {
-        handle_login(pdu);
+        on_login_pdu(pdu);
     } else if (phase_ == Phase::full_feature || phase_ == Phase::logout) {
         handle_full_feature(pdu);
     }
     return phase_ != Phase::closed;
 }
 
-// RFC 7143 §4.2.2.1: a non-immediate command outside [ExpCmdSN, MaxCmdSN] is silently ignored;
-// one at ExpCmdSN advances it. Returns false when the PDU must be dropped.
-bool Connection::accept_cmd_sn(const Bhs& bhs) {
-    if (bhs.immediate()) {
-        return true;
+void Connection::on_login_pdu(const PduView& pdu) {
+    if (!login_) {
+        login_ = std::make_unique<LoginPhase>(state_, tx_, window_, peer_);
     }
-    const uint32_t sn = bhs.cmd_sn();
-    if (!in_window(sn, exp_cmd_sn_, max_cmd_sn_)) {
-        spdlog::debug("iscsi {}: CmdSN {} outside window [{}, {}], ignored", peer_, sn, exp_cmd_sn_,
-                      max_cmd_sn_);
-        return false;
+    switch (login_->on_pdu(pdu)) {
+        case LoginPhase::Outcome::in_progress:
+            break;
+        case LoginPhase::Outcome::refused:
+            close_after_write_ = true;
+            break;
+        case LoginPhase::Outcome::complete:
+            finish_login();
+            break;
     }
-    const auto it = std::find(aborted_cmd_sns_.begin(), aborted_cmd_sns_.end(), sn);
-    const bool was_aborted = it != aborted_cmd_sns_.end();
-    if (was_aborted) {
-        aborted_cmd_sns_.erase(it);
+    write_more();
+}
+
+void Connection::finish_login() {
+    const LoginNegotiation& negotiation = login_->negotiation();
+    isid_ = login_->isid();
+    tsih_ = login_->tsih();
+    cid_ = login_->cid();
+    session_type_ = negotiation.session_type();
+    initiator_name_ = negotiation.initiator_name();
+    params_ = negotiation.params();
+    if (session_type_ == SessionType::normal) {
+        target_ = state_.targets.node(negotiation.target()->name);
     }
-    if (sn == exp_cmd_sn_) {
-        ++exp_cmd_sn_;
-        // Skip CmdSNs already consumed by an ABORT TASK for a command that never came.
-        for (auto skip = std::find(aborted_cmd_sns_.begin(), aborted_cmd_sns_.end(), exp_cmd_sn_);
-             skip != aborted_cmd_sns_.end();
-             skip = std::find(aborted_cmd_sns_.begin(), aborted_cmd_sns_.end(), exp_cmd_sn_)) {
-            aborted_cmd_sns_.erase(skip);
-            ++exp_cmd_sn_;
-            ++max_cmd_sn_;
+    login_.reset();
+    login_timer_.cancel();
+    frame_limits_.header_digest = params_.header_digest;
+    frame_limits_.data_digest = params_.data_digest;
+    frame_limits_.max_data_segment_length = params_.target_max_recv_data_segment_length;
+    tx_.set_digests(params_.header_digest, params_.data_digest);
+    phase_ = Phase::full_feature;
+
+    if (target_ != nullptr) {
+        static std::atomic<uint64_t> next_nexus_id{1};
+        nexus_.id = next_nexus_id.fetch_add(1);
+        nexus_.initiator_name = initiator_name_;
+        nexus_.initiator_port = initiator_name_ + ",i,0x" + fmt::format("{:012x}", isid_);
+        nexus_.peer_address = peer_;
+        login_time_ = std::chrono::system_clock::now();
+        auto previous = state_.sessions.add(initiator_name_, isid_, target_->info.name, tsih_,
+                                            shared_from_this());
+        registered_ = true;
+        if (previous) {
+            // Session reinstatement (RFC 7143 §6.3.5): the old session ends, its tasks with it.
+            spdlog::info("iscsi {}: session of {} ISID {:012x} reinstated", peer_, initiator_name_,
+                         isid_);
+            previous->post_close("session reinstated by a new login");
         }
+        target_->device->nexus_added(nexus_);
+        event("login", fmt::format("{} logged in to {} from {} (TSIH {}, digests {}/{})",
+                                   nexus_.initiator_port, target_->info.name, peer_, tsih_,
+                                   params_.header_digest ? "CRC32C" : "None",
+                                   params_.data_digest ? "CRC32C" : "None"));
+        spdlog::info("iscsi {}: {} logged in to {} (TSIH {}, digests {}/{})", peer_,
+                     initiator_name_, target_->info.name, tsih_,
+                     params_.header_digest ? "CRC32C" : "None",
+                     params_.data_digest ? "CRC32C" : "None");
+    } else {
+        spdlog::info("iscsi {}: discovery session of {}", peer_, initiator_name_);
     }
-    if (was_aborted) {
-        ++max_cmd_sn_;
-        return false;  // the initiator already aborted it: it never executes
+    arm_nop_timer();
+}
+
+// The command window decides whether a request is handled (RFC 7143 §4.2.2.1).
+bool Connection::accept(const Bhs& bhs) {
+    switch (window_.accept(bhs)) {
+        case CommandWindow::Verdict::accepted:
+            return true;
+        case CommandWindow::Verdict::outside_window:
+            spdlog::debug("iscsi {}: CmdSN {} outside window [{}, {}], ignored", peer_,
+                          bhs.cmd_sn(), window_.exp_cmd_sn(), window_.max_cmd_sn());
+            return false;
+        case CommandWindow::Verdict::aborted_earlier:
+            return false;  // the initiator already aborted it: it never executes
     }
-    return true;
+    return false;
 }
 
 void Connection::handle_full_feature(const PduView& pdu) {
@@ -157,11 +200,7 @@ void Connection::handle_full_feature(const PduView& pdu) {
         // the initiator then fails the task. Our side of the task is dropped.
         spdlog::warn("iscsi {}: data digest error on opcode {:#x}", peer_, static_cast<int>(op));
         send_reject(bhs, RejectReason::data_digest_error);
-        const auto it = tasks_.find(bhs.initiator_task_tag());
-        if (op == Opcode::data_out && it != tasks_.end() &&
-            it->second->state == Task::State::receiving) {
-            drop_task(it->second);
-        }
+        tasks_.on_data_digest_error(bhs);
         write_more();
         return;
     }
@@ -170,13 +209,12 @@ void Connection::handle_full_feature(const PduView& pdu) {
         write_more();
         return;
     }
+    const bool discovery = session_type_ == SessionType::discovery;
     switch (op) {
         case Opcode::scsi_command:
-            if (session_type_ == SessionType::discovery) {
+            if (discovery) {
                 send_reject(bhs, RejectReason::command_not_supported);
-                break;
-            }
-            if (accept_cmd_sn(bhs)) {
+            } else if (accept(bhs)) {
                 handle_scsi_command(pdu);
             }
             break;
@@ -184,26 +222,24 @@ void Connection::handle_full_feature(const PduView& pdu) {
             handle_data_out(pdu);
             break;
         case Opcode::nop_out:
-            if (bhs.initiator_task_tag() == reserved_tag || accept_cmd_sn(bhs)) {
+            if (bhs.initiator_task_tag() == reserved_tag || accept(bhs)) {
                 handle_nop_out(pdu);
             }
             break;
         case Opcode::task_management_request:
-            if (session_type_ == SessionType::discovery) {
+            if (discovery) {
                 send_reject(bhs, RejectReason::command_not_supported);
-                break;
-            }
-            if (accept_cmd_sn(bhs)) {
+            } else if (accept(bhs)) {
                 handle_task_management(pdu);
             }
             break;
         case Opcode::text_request:
-            if (accept_cmd_sn(bhs)) {
+            if (accept(bhs)) {
                 handle_text(pdu);
             }
             break;
         case Opcode::logout_request:
-            if (accept_cmd_sn(bhs)) {
+            if (accept(bhs)) {
                 handle_logout(pdu);
             }
             break;
@@ -212,7 +248,8 @@ void Connection::handle_full_feature(const PduView& pdu) {
             send_reject(bhs, RejectReason::snack_reject);
             break;
         case Opcode::login_request:
-            // RFC 7143 §6.? a Login Request in full feature phase is a protocol error.
+            // A Login Request in full feature phase is a protocol error (RFC 7143 §6.3: the
+            // login phase ends once, with the final Login Response).
             send_reject(bhs, RejectReason::protocol_error);
             break;
         default:
@@ -221,218 +258,6 @@ void Connection::handle_full_feature(const PduView& pdu) {
             break;
     }
     write_more();
-}
-
-// ---------------------------------------------------------------------------------------------
-// NOP, Text, Logout, Reject
-
-void Connection::handle_nop_out(const PduView& pdu) {
-    const Bhs& bhs = pdu.bhs;
-    const uint32_t itt = bhs.initiator_task_tag();
-    const uint32_t ttt = bhs.field32(20);
-    if (itt == reserved_tag) {
-        // An answer to our NOP-In (RFC 7143 §11.18.3) or a ping that wants no answer.
-        if (ttt != reserved_tag && ttt == nop_ttt_) {
-            nop_outstanding_ = false;
-        }
-        return;
-    }
-    OutPdu& out = queue_pdu();
-    out.hdr.set_opcode(Opcode::nop_in);
-    out.hdr.set_flags(0x80);
-    out.hdr.set_lun_field(bhs.lun_field());
-    out.hdr.set_itt(itt);
-    out.hdr.set32(20, reserved_tag);
-    if (!bhs.immediate()) {
-        ++max_cmd_sn_;
-    }
-    fill_sequence(out.hdr, true);
-    // Ping data is echoed, bounded by what the initiator can receive (RFC 7143 §11.18.5).
-    const size_t n =
-        std::min<size_t>(pdu.data.size(), params_.initiator_max_recv_data_segment_length);
-    out.owned.assign(pdu.data.begin(), pdu.data.begin() + static_cast<std::ptrdiff_t>(n));
-    finish_pdu(out);
-}
-
-std::vector<uint8_t> Connection::send_targets(std::string_view which) const {
-    // RFC 7143 Appendix C: SendTargets=All lists every target this initiator may see;
-    // SendTargets=<name> that one; an empty value in a normal session the session's target.
-    std::vector<uint8_t> out;
-    for (const auto& node : state_.targets.nodes()) {
-        const TargetInfo& info = node->info;
-        if (which == "All") {
-            if (session_type_ != SessionType::discovery) {
-                continue;
-            }
-        } else if (which.empty()) {
-            if (node.get() != target_) {
-                continue;
-            }
-        } else if (which != info.name) {
-            continue;
-        }
-        const auto& allowed = info.allowed_initiators;
-        if (!allowed.empty() &&
-            std::find(allowed.begin(), allowed.end(), initiator_name_) == allowed.end()) {
-            continue;
-        }
-        append_key(out, "TargetName", info.name);
-        for (const std::string& address : state_.portal_addresses) {
-            const bool wildcard =
-                address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;
-            const std::string shown = wildcard ? local_address_ : address;
-            append_key(out, "TargetAddress", shown + "," + std::to_string(info.portal_group_tag));
-        }
-    }
-    return out;
-}
-
-void Connection::handle_text(const PduView& pdu) {
-    const Bhs& bhs = pdu.bhs;
-    const uint32_t itt = bhs.initiator_task_tag();
-    const uint32_t ttt = bhs.field32(20);
-    const bool continue_bit = (bhs.flags() & 0x40) != 0;
-    if (!bhs.immediate()) {
-        ++max_cmd_sn_;
-    }
-    if (ttt != reserved_tag) {
-        // The initiator asks for the next part of a long response (RFC 7143 §11.11.4).
-        if (ttt != text_ttt_ || text_response_sent_ >= text_response_.size()) {
-            send_reject(bhs, RejectReason::invalid_pdu_field);
-            return;
-        }
-        send_text_chunk(itt, bhs.lun_field());
-        return;
-    }
-    text_response_.clear();
-    text_response_sent_ = 0;
-    if (auto ec = text_request_.append(pdu.data); ec) {
-        spdlog::warn("iscsi {}: text request: {}", peer_, ec.message());
-        text_request_.reset();
-        send_reject(bhs, RejectReason::protocol_error);
-        return;
-    }
-    if (continue_bit) {
-        // More of the request follows: acknowledge with an empty response (RFC 7143 §11.10.2).
-        send_text_chunk(itt, bhs.lun_field());
-        return;
-    }
-    std::vector<TextKey> keys;
-    const std::error_code parse_ec = parse_text(text_request_.data(), keys);
-    text_request_.reset();
-    if (parse_ec) {
-        spdlog::warn("iscsi {}: text request: {}", peer_, parse_ec.message());
-        send_reject(bhs, RejectReason::protocol_error);
-        return;
-    }
-    std::vector<TextKey> negotiable;
-    for (TextKey& key : keys) {
-        if (key.key == "SendTargets") {
-            const auto targets = send_targets(key.value);
-            text_response_.insert(text_response_.end(), targets.begin(), targets.end());
-        } else {
-            negotiable.push_back(std::move(key));
-        }
-    }
-    if (!negotiable.empty()) {
-        std::vector<uint8_t> response;
-        negotiate_ffp_keys(negotiable, params_, response);
-        text_response_.insert(text_response_.end(), response.begin(), response.end());
-    }
-    send_text_chunk(itt, bhs.lun_field());
-}
-
-void Connection::send_text_chunk(uint32_t itt, uint64_t lun_field) {
-    // Responses longer than the initiator's MaxRecvDataSegmentLength go out in parts, each but the
-    // last with C=1, F=0 and a TTT the initiator echoes to ask for more (RFC 7143 §11.11.2).
-    const size_t left = text_response_.size() - text_response_sent_;
-    const size_t limit = params_.initiator_max_recv_data_segment_length;
-    const size_t n = std::min(left, limit);
-    const bool last = n == left;
-    OutPdu& out = queue_pdu();
-    out.hdr.set_opcode(Opcode::text_response);
-    out.hdr.set_flags(last ? 0x80 : 0x40);
-    out.hdr.set_lun_field(lun_field);
-    out.hdr.set_itt(itt);
-    if (last) {
-        text_ttt_ = reserved_tag;
-    } else {
-        text_ttt_ = next_ttt_++;
-        if (next_ttt_ == reserved_tag) {
-            next_ttt_ = 1;
-        }
-    }
-    out.hdr.set32(20, text_ttt_);
-    fill_sequence(out.hdr, true);
-    out.owned.assign(text_response_.begin() + static_cast<std::ptrdiff_t>(text_response_sent_),
-                     text_response_.begin() + static_cast<std::ptrdiff_t>(text_response_sent_ + n));
-    text_response_sent_ += n;
-    if (last) {
-        text_response_.clear();
-        text_response_sent_ = 0;
-    }
-    finish_pdu(out);
-}
-
-void Connection::handle_logout(const PduView& pdu) {
-    const Bhs& bhs = pdu.bhs;
-    const uint8_t reason = bhs.flags() & 0x7f;
-    const uint16_t cid = bhs.field16(20);
-    uint8_t response = 0;  // connection or session closed successfully
-    if (reason == 2) {
-        response = 2;  // connection recovery is not supported (ErrorRecoveryLevel 0)
-    } else if (reason == 1 && cid != cid_) {
-        response = 1;  // CID not found
-    } else if (reason > 2) {
-        send_reject(bhs, RejectReason::protocol_error);
-        return;
-    }
-    if (!bhs.immediate()) {
-        ++max_cmd_sn_;
-    }
-    // Tasks still receiving data end now; the response waits for nothing else: at ERL 0 the tasks
-    // in execution finish on their own and their answers are discarded (RFC 7143 §11.14).
-    std::vector<Task*> receiving;
-    for (auto& [itt, task] : tasks_) {
-        if (task->state == Task::State::receiving) {
-            receiving.push_back(task);
-        } else {
-            task->aborted = true;
-        }
-    }
-    for (Task* task : receiving) {
-        drop_task(task);
-    }
-    OutPdu& out = queue_pdu();
-    out.hdr.set_opcode(Opcode::logout_response);
-    out.hdr.set_flags(0x80);
-    out.hdr.b[2] = response;
-    out.hdr.set_itt(bhs.initiator_task_tag());
-    fill_sequence(out.hdr, true);
-    out.hdr.set16(40, 0);  // Time2Wait
-    out.hdr.set16(42, 0);  // Time2Retain
-    finish_pdu(out);
-    if (response == 0) {
-        spdlog::info("iscsi {}: {} logged out of {}", peer_, initiator_name_,
-                     target_ ? target_->info.name : std::string("discovery"));
-        phase_ = Phase::logout;
-        close_after_write_ = true;
-        // The session ends with this Logout (RFC 7143 §11.14), not when its response has been
-        // written: a RESERVE held by the nexus is released before any later command of another
-        // session can run into it.
-        end_nexus();
-    }
-}
-
-void Connection::send_reject(const Bhs& rejected, RejectReason reason) {
-    OutPdu& out = queue_pdu();
-    out.hdr.set_opcode(Opcode::reject);
-    out.hdr.set_flags(0x80);
-    out.hdr.b[2] = static_cast<uint8_t>(reason);
-    out.hdr.set_itt(reserved_tag);
-    fill_sequence(out.hdr, true);
-    out.owned.assign(rejected.data(), rejected.data() + bhs_length);
-    finish_pdu(out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,24 +295,6 @@ void Connection::arm_nop_timer() {
     });
 }
 
-void Connection::send_nop_in_ping() {
-    // Target-initiated NOP-In (RFC 7143 §11.19): ITT 0xffffffff, a TTT the initiator echoes, and
-    // StatSN not advanced.
-    nop_ttt_ = next_ttt_++;
-    if (next_ttt_ == reserved_tag) {
-        next_ttt_ = 1;
-    }
-    nop_outstanding_ = true;
-    OutPdu& out = queue_pdu();
-    out.hdr.set_opcode(Opcode::nop_in);
-    out.hdr.set_flags(0x80);
-    out.hdr.set_itt(reserved_tag);
-    out.hdr.set32(20, nop_ttt_);
-    fill_sequence(out.hdr, false);
-    finish_pdu(out);
-    write_more();
-}
-
 // ---------------------------------------------------------------------------------------------
 // Cross-thread entry points
 
@@ -504,15 +311,11 @@ void Connection::post_request_logout(uint16_t seconds) {
         }
         // Async Message, AsyncEvent 1: the target requests a logout within Parameter3 seconds
         // (RFC 7143 §11.9.1).
-        OutPdu& out = self->queue_pdu();
-        out.hdr.set_opcode(Opcode::async_message);
-        out.hdr.set_flags(0x80);
-        out.hdr.set_itt(reserved_tag);
-        out.hdr.set32(20, reserved_tag);
-        self->fill_sequence(out.hdr, true);
-        out.hdr.b[36] = 1;
-        out.hdr.set16(42, seconds);
-        self->finish_pdu(out);
+        OutPdu& out = self->tx_.push();
+        AsyncMessageBhs header(out.hdr, AsyncMessageBhs::event_logout_request);
+        self->window_.fill(out.hdr, true);
+        header.set_parameter3(seconds);
+        self->tx_.seal(out);
         self->write_more();
     });
 }
@@ -528,68 +331,16 @@ void Connection::post_abort_lun_tasks(const TargetNode* target, uint64_t lun) {
 // ---------------------------------------------------------------------------------------------
 // Sending
 
-OutPdu& Connection::queue_pdu() {
-    tx_.emplace_back();
-    return tx_.back();
-}
-
-void Connection::fill_sequence(TargetBhs& hdr, bool advance_stat_sn) {
-    hdr.set_sequence(advance_stat_sn ? next_stat_sn() : stat_sn_, exp_cmd_sn_, max_cmd_sn_);
-}
-
-void Connection::finish_pdu(OutPdu& pdu) {
-    if (!pdu.owned.empty()) {
-        pdu.data = pdu.owned;
-    }
-    const auto length = static_cast<uint32_t>(pdu.data.size());
-    pdu.hdr.set_data_segment_length(length);
-    pdu.has_header_digest = frame_limits_.header_digest;
-    if (pdu.has_header_digest) {
-        store_digest(pdu.header_digest.data(), crc32c(pdu.hdr.b));
-    }
-    const uint32_t padding = pad4(length) - length;
-    pdu.trailer_length = static_cast<uint8_t>(padding);
-    if (frame_limits_.data_digest && length > 0) {
-        Crc32c crc;
-        crc.update(pdu.data);
-        crc.update(std::span<const uint8_t>(pdu.trailer.data(), padding));  // zero padding
-        store_digest(pdu.trailer.data() + padding, crc.value());
-        pdu.trailer_length = static_cast<uint8_t>(padding + 4);
-    }
-}
-
 void Connection::write_more() {
-    if (writing_ > 0 || tx_.empty() || phase_ == Phase::closed) {
-        if (tx_.empty() && writing_ == 0 && close_after_write_ && phase_ != Phase::closed) {
+    if (tx_.writing() || tx_.empty() || phase_ == Phase::closed) {
+        if (tx_.empty() && !tx_.writing() && close_after_write_ && phase_ != Phase::closed) {
             close("logged out");
         }
         return;
     }
-    gather_.clear();
-    size_t count = 0;
-    for (auto it = tx_.begin(); it != tx_.end() && count < max_gather_pdus; ++it, ++count) {
-        gather_.emplace_back(it->hdr.b.data(), it->hdr.b.size());
-        if (it->has_header_digest) {
-            gather_.emplace_back(it->header_digest.data(), 4);
-        }
-        if (!it->data.empty()) {
-            gather_.emplace_back(it->data.data(), it->data.size());
-        }
-        if (it->trailer_length > 0) {
-            gather_.emplace_back(it->trailer.data(), it->trailer_length);
-        }
-    }
-    writing_ = count;
-    asio::async_write(socket_, gather_,
+    asio::async_write(socket_, tx_.gather(),
                       [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                          const size_t done = self->writing_;
-                          self->writing_ = 0;
-                          for (size_t i = 0; i < done && !self->tx_.empty(); ++i) {
-                              if (Task* task = self->tx_.front().release_task; task != nullptr) {
-                                  self->release_task(task);
-                              }
-                              self->tx_.pop_front();
-                          }
+                          self->tx_.written([&self](Task* task) { self->tasks_.release(task); });
                           if (ec) {
                               self->close(ec.message());
                               return;
@@ -620,18 +371,13 @@ void Connection::close(const std::string& reason) {
     // Tasks still receiving data end here; executing ones are aborted in the SCSI layer (SAM-5
     // I_T nexus loss: one still waiting for its LBA locks or a worker never executes), finish
     // there and are released by on_command_done.
-    std::vector<Task*> receiving;
-    for (auto& [itt, task] : tasks_) {
+    for (Task* task : tasks_.select([](const Task&) { return true; })) {
         task->aborted = true;
         if (task->state == Task::State::receiving) {
-            receiving.push_back(task);
+            tasks_.forget(task);
         } else if (task->cmd.abort) {
             task->cmd.abort();
         }
-    }
-    for (Task* task : receiving) {
-        tasks_.erase(task->itt);
-        release_task(task);
     }
     end_nexus();
 }
@@ -646,7 +392,7 @@ SessionInfo Connection::session_info() const {
     info.address = peer_;
     info.login_time = login_time_;
     info.params = params_;
-    info.commands_in_flight = in_flight_.load(std::memory_order_relaxed);
+    info.commands_in_flight = tasks_.in_flight();
     return info;
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "target/iscsi/bhs.hpp"
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/serial.hpp"
 #include "target/iscsi/server_state.hpp"
@@ -11,13 +12,11 @@
 namespace atsarray::iscsi {
 
 void Connection::send_tmf_response(uint32_t itt, TmfResponse response) {
-    OutPdu& out = queue_pdu();
-    out.hdr.set_opcode(Opcode::task_management_response);
-    out.hdr.set_flags(0x80);
-    out.hdr.b[2] = static_cast<uint8_t>(response);
+    OutPdu& out = tx_.push();
+    TmfResponseBhs(out.hdr, response);
     out.hdr.set_itt(itt);
-    fill_sequence(out.hdr, true);
-    finish_pdu(out);
+    window_.fill(out.hdr, true);
+    tx_.seal(out);
 }
 
 // Aborts the tasks `match` selects: those still receiving data end at once and never execute;
@@ -26,16 +25,10 @@ void Connection::send_tmf_response(uint32_t itt, TmfResponse response) {
 // task an earlier request already aborted counts too: a LUN reset is answered only when every
 // task of the LUN has ended (SAM-5), not just those it aborted itself.
 uint32_t Connection::abort_tasks_where(const auto& match, uint32_t tmf_id) {
-    std::vector<Task*> selected;
-    for (auto& [itt, task] : tasks_) {
-        if (match(*task)) {
-            selected.push_back(task);
-        }
-    }
     uint32_t executing = 0;
-    for (Task* task : selected) {
+    for (Task* task : tasks_.select(match)) {
         if (task->state == Task::State::receiving) {
-            drop_task(task);
+            tasks_.drop(task);
             continue;
         }
         if (tmf_id != 0) {
@@ -75,13 +68,12 @@ void Connection::tmf_task_finished(Task* task) {
 
 void Connection::handle_task_management(const PduView& pdu) {
     const Bhs& bhs = pdu.bhs;
-    const auto function = static_cast<TmfFunction>(bhs.flags() & 0x7f);
+    const TaskManagementBhs request(bhs);
+    const TmfFunction function = request.function();
     const uint32_t itt = bhs.initiator_task_tag();
-    const uint32_t referenced_tag = bhs.field32(20);
-    const uint32_t referenced_cmd_sn = bhs.field32(32);
-    if (!bhs.immediate()) {
-        ++max_cmd_sn_;
-    }
+    const uint32_t referenced_tag = request.referenced_task_tag();
+    const uint32_t referenced_cmd_sn = request.ref_cmd_sn();
+    window_.release_slot(bhs.immediate());
     uint64_t lun = UINT64_MAX;
     const bool lun_known = decode_lun(bhs.lun_field(), lun) && target_->device->has_lun(lun);
     const uint32_t tmf_id = next_tmf_id_++;
@@ -89,8 +81,8 @@ void Connection::handle_task_management(const PduView& pdu) {
 
     switch (function) {
         case TmfFunction::abort_task: {
-            const auto it = tasks_.find(referenced_tag);
-            if (it != tasks_.end() && !it->second->aborted) {
+            const Task* referenced = tasks_.find(referenced_tag);
+            if (referenced != nullptr && !referenced->aborted) {
                 waiting = abort_tasks_where(
                     [referenced_tag](const Task& t) { return t.itt == referenced_tag; }, tmf_id);
                 spdlog::info("iscsi {}: ABORT TASK ITT {:#x} ({})", peer_, referenced_tag,
@@ -106,13 +98,13 @@ void Connection::handle_task_management(const PduView& pdu) {
             // ExpCmdSN) gets c) TASK DOES NOT EXIST, or FUNCTION COMPLETE where the config asks
             // for ESXi's expectation; one still in the window that has not arrived yet is b)
             // taken as received, will never execute, and gets FUNCTION COMPLETE.
-            if (serial_lt(referenced_cmd_sn, exp_cmd_sn_)) {
+            if (window_.received(referenced_cmd_sn)) {
                 send_tmf_response(itt, state_.settings.abort_answered_task_function_complete
                                            ? TmfResponse::function_complete
                                            : TmfResponse::task_does_not_exist);
-            } else if (in_window(referenced_cmd_sn, exp_cmd_sn_, max_cmd_sn_) &&
+            } else if (window_.contains(referenced_cmd_sn) &&
                        serial_lt(referenced_cmd_sn, bhs.cmd_sn())) {
-                aborted_cmd_sns_.push_back(referenced_cmd_sn);
+                window_.abort_before_arrival(referenced_cmd_sn);
                 send_tmf_response(itt, TmfResponse::function_complete);
             } else {
                 send_tmf_response(itt, TmfResponse::task_does_not_exist);
@@ -133,8 +125,8 @@ void Connection::handle_task_management(const PduView& pdu) {
                       lun, initiator_name_),
                   lun);
             if (function == TmfFunction::clear_task_set) {
-                // With TST=000b one task set serves every I_T nexus (SAM-5 §8.?), so CLEAR TASK
-                // SET also ends other sessions' tasks on the LUN.
+                // With TST=000b one task set serves every I_T nexus (the control mode page's TST,
+                // SPC-4 §7.5.8), so CLEAR TASK SET also ends other sessions' tasks on the LUN.
                 for (const auto& conn : state_.sessions.snapshot()) {
                     if (conn.get() != this) {
                         conn->post_abort_lun_tasks(target_, lun);

@@ -112,7 +112,8 @@ inline constexpr uint32_t pad4(uint32_t n) {
     return (n + 3U) & ~3U;
 }
 
-// A received Basic Header Segment. Accessor names follow RFC 7143 §11 field names.
+// A received Basic Header Segment: the fields every request has (RFC 7143 §11.2.1). The fields of
+// one opcode are read through its view in bhs.hpp.
 class Bhs {
   public:
     Bhs() = default;
@@ -129,9 +130,6 @@ class Bhs {
     uint32_t data_segment_length() const { return load24(&b_[5]); }
     uint64_t lun_field() const { return load64(&b_[8]); }
     uint32_t initiator_task_tag() const { return load32(&b_[16]); }
-    uint32_t field32(size_t offset) const { return load32(&b_[offset]); }
-    uint16_t field16(size_t offset) const { return load16(&b_[offset]); }
-    uint8_t byte(size_t offset) const { return b_[offset]; }
 
     // Fields common to initiator requests that carry them.
     uint32_t cmd_sn() const { return load32(&b_[24]); }
@@ -146,7 +144,8 @@ class Bhs {
 bool decode_lun(uint64_t field, uint64_t& lun);
 uint64_t encode_lun(uint64_t lun);
 
-// Header of a PDU the target sends. Target PDUs never carry AHS.
+// Header of a PDU the target sends: the fields every PDU has; the opcode's builder in bhs.hpp sets
+// the rest. Target PDUs never carry AHS.
 struct TargetBhs {
     std::array<uint8_t, bhs_length> b{};
 
@@ -155,8 +154,6 @@ struct TargetBhs {
     void set_data_segment_length(uint32_t n) { store24(&b[5], n); }
     void set_lun_field(uint64_t v) { store64(&b[8], v); }
     void set_itt(uint32_t v) { store32(&b[16], v); }
-    void set32(size_t offset, uint32_t v) { store32(&b[offset], v); }
-    void set16(size_t offset, uint16_t v) { store16(&b[offset], v); }
     // StatSN, ExpCmdSN, MaxCmdSN sit at 24/28/32 in every response PDU that has them.
     void set_sequence(uint32_t stat_sn, uint32_t exp_cmd_sn, uint32_t max_cmd_sn) {
         store32(&b[24], stat_sn);

@@ -41,6 +41,10 @@ class CommandWindow {
     // StatSN, ExpCmdSN and MaxCmdSN into a response header; `advance_stat_sn` for the PDUs that
     // consume a StatSN (all but R2T, Data-In without status and target-initiated NOP-In).
     void fill(TargetBhs& hdr, bool advance_stat_sn);
+    // ExpCmdSN and MaxCmdSN as they are now, into a header filled earlier (StatSN stays).
+    void refresh(TargetBhs& hdr) const {
+        hdr.set_sequence(hdr.stat_sn(), exp_cmd_sn_, max_cmd_sn_);
+    }
 
     uint32_t exp_cmd_sn() const { return exp_cmd_sn_; }
     uint32_t max_cmd_sn() const { return max_cmd_sn_; }

@@ -20,9 +20,13 @@ namespace asio = boost::asio;
 Connection::Connection(asio::ip::tcp::socket socket, ServerState& state)
     : socket_(std::move(socket)),
       state_(state),
-      tasks_(tx_, window_, tags_, params_, state.settings.max_data_out_length, peer_),
+      task_limits_{state.settings.max_data_out_length, state.settings.connection_buffer_bytes,
+                   state.settings.max_immediate_commands},
+      tasks_(tx_, window_, tags_, params_, task_limits_, state.buffers, peer_),
       nop_timer_(socket_.get_executor()),
-      login_timer_(socket_.get_executor()) {
+      login_timer_(socket_.get_executor()),
+      budget_timer_(socket_.get_executor()),
+      send_timer_(socket_.get_executor()) {
     boost::system::error_code ec;
     const auto remote = socket_.remote_endpoint(ec);
     peer_ =
@@ -46,7 +50,7 @@ void Connection::start() {
 // Receiving
 
 void Connection::read_more() {
-    if (phase_ == Phase::closed) {
+    if (phase_ == Phase::closed || read_pending_) {
         return;
     }
     // Make room: move unparsed bytes to the front, grow to hold the largest acceptable PDU.
@@ -59,6 +63,7 @@ void Connection::read_more() {
     if (rx_.size() < largest + 4096) {
         rx_.resize(largest + 4096);
     }
+    read_pending_ = true;
     socket_.async_read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_),
                             [self = shared_from_this()](const boost::system::error_code& ec,
                                                         size_t n) { self->on_read(ec, n); });
@@ -72,9 +77,20 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
         close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
         return;
     }
+    read_pending_ = false;
     rx_end_ += n;
     received_since_nop_ = true;
+    process_received();
+}
+
+void Connection::process_received() {
     while (phase_ != Phase::closed) {
+        if (tx_.bytes() >= state_.settings.connection_buffer_bytes) {
+            // Back-pressure: a peer that does not read its responses gets no more requests read
+            // until they are written (and, past send_timeout_s without progress, is closed).
+            reading_paused_ = true;
+            return;
+        }
         PduView pdu;
         std::error_code frame_ec;
         const size_t used =
@@ -257,6 +273,8 @@ void Connection::handle_full_feature(const PduView& pdu) {
             send_reject(bhs, RejectReason::protocol_error);
             break;
     }
+    // A task that ended above (dropped, aborted) made room for one waiting to be admitted.
+    admit_waiting();
     write_more();
 }
 
@@ -338,15 +356,80 @@ void Connection::write_more() {
         }
         return;
     }
-    asio::async_write(socket_, tx_.gather(),
+    write_started_ = std::chrono::steady_clock::now();
+    arm_send_timer();
+    asio::async_write(socket_, tx_.gather(window_),
                       [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                          self->tx_.written([&self](Task* task) { self->tasks_.release(task); });
-                          if (ec) {
-                              self->close(ec.message());
-                              return;
-                          }
-                          self->write_more();
+                          self->on_written(ec);
                       });
+}
+
+void Connection::on_written(const boost::system::error_code& ec) {
+    tx_.written([this](Task* task) { tasks_.release(task); });
+    if (ec) {
+        close(ec.message());
+        return;
+    }
+    if (phase_ == Phase::closed) {
+        return;
+    }
+    admit_waiting();
+    if (reading_paused_ && tx_.bytes() < state_.settings.connection_buffer_bytes) {
+        reading_paused_ = false;
+        process_received();
+    }
+    write_more();
+}
+
+void Connection::admit_waiting() {
+    if (!tasks_.has_waiting()) {
+        return;
+    }
+    for (Task* task : tasks_.admit_waiting()) {
+        execute(task);
+    }
+    if (tasks_.blocked_by_daemon_budget()) {
+        arm_budget_timer();
+    }
+}
+
+void Connection::arm_budget_timer() {
+    // Room in the daemon's budget comes from other connections' writes: look again shortly.
+    if (budget_timer_armed_) {
+        return;
+    }
+    budget_timer_armed_ = true;
+    budget_timer_.expires_after(std::chrono::milliseconds(10));
+    budget_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        self->budget_timer_armed_ = false;
+        if (!ec && self->phase_ != Phase::closed) {
+            self->admit_waiting();
+            self->write_more();
+        }
+    });
+}
+
+void Connection::arm_send_timer() {
+    if (send_timer_armed_ || state_.settings.send_timeout_s == 0) {
+        return;
+    }
+    send_timer_armed_ = true;
+    send_timer_.expires_after(std::chrono::seconds(1));
+    send_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        self->send_timer_armed_ = false;
+        if (ec || self->phase_ == Phase::closed || !self->tx_.writing()) {
+            return;
+        }
+        const auto timeout = std::chrono::seconds(self->state_.settings.send_timeout_s);
+        if (std::chrono::steady_clock::now() - self->write_started_ >= timeout) {
+            self->close(
+                fmt::format("the initiator read nothing for {} s ({} bytes of responses "
+                            "waiting)",
+                            self->state_.settings.send_timeout_s, self->tx_.bytes()));
+            return;
+        }
+        self->arm_send_timer();
+    });
 }
 
 void Connection::close(const std::string& reason) {
@@ -368,6 +451,8 @@ void Connection::close(const std::string& reason) {
     socket_.close(ignored);
     nop_timer_.cancel();
     login_timer_.cancel();
+    budget_timer_.cancel();
+    send_timer_.cancel();
     // Tasks still receiving data end here; executing ones are aborted in the SCSI layer (SAM-5
     // I_T nexus loss: one still waiting for its LBA locks or a worker never executes), finish
     // there and are released by on_command_done.

@@ -72,6 +72,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Receiving (connection.cpp).
     void read_more();
     void on_read(const boost::system::error_code& ec, size_t n);
+    // Handles the complete PDUs received, then reads on unless back-pressure holds it.
+    void process_received();
     bool dispatch(const PduView& pdu);
     void on_login_pdu(const PduView& pdu);
     void finish_login();
@@ -102,6 +104,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     // Sending, timers, the end (connection.cpp).
     void write_more();
+    void on_written(const boost::system::error_code& ec);
+    // Executes what the task manager admitted now that room was made.
+    void admit_waiting();
+    void arm_budget_timer();
+    void arm_send_timer();
     void arm_nop_timer();
     void arm_login_timer();
     void close(const std::string& reason);
@@ -121,6 +128,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     size_t rx_begin_ = 0;
     size_t rx_end_ = 0;
     FrameLimits frame_limits_;
+    // Reading stopped: the responses queued for a peer that does not read are over the budget.
+    bool reading_paused_ = false;
+    bool read_pending_ = false;
 
     // The parts: sequence numbers, the send queue, the login, the tasks.
     CommandWindow window_;
@@ -129,6 +139,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool close_after_write_ = false;
     std::unique_ptr<LoginPhase> login_;
     SessionParams params_;
+    TaskLimits task_limits_;
     TaskManager tasks_;
 
     // Session (set when the login completes).
@@ -160,6 +171,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Keepalive and login timeouts.
     boost::asio::steady_timer nop_timer_;
     boost::asio::steady_timer login_timer_;
+    // Waiting tasks that only the daemon's budget holds back are retried on this.
+    boost::asio::steady_timer budget_timer_;
+    bool budget_timer_armed_ = false;
+    // A write that makes no progress for send_timeout_s ends the connection.
+    boost::asio::steady_timer send_timer_;
+    bool send_timer_armed_ = false;
+    std::chrono::steady_clock::time_point write_started_{};
     bool nop_outstanding_ = false;
     uint32_t nop_ttt_ = reserved_tag;
     bool received_since_nop_ = false;

@@ -54,6 +54,7 @@ void Connection::on_command_done(Task* task) {
         }
         if (phase_ != Phase::closed) {
             tasks_.drop(task);
+            admit_waiting();
             write_more();
         } else {
             tasks_.forget(task);
@@ -68,6 +69,8 @@ void Connection::on_command_done(Task* task) {
     if (task->cmd.drop_status) {
         // Fault injection: executed, never answered. The CmdSN window still moves on.
         tasks_.drop(task);
+        admit_waiting();
+        write_more();
         return;
     }
     tasks_.queue_result(task);
@@ -93,8 +96,8 @@ void Connection::handle_nop_out(const PduView& pdu) {
     out.hdr.set_lun_field(bhs.lun_field());
     out.hdr.set_itt(itt);
     header.set_target_transfer_tag(reserved_tag);
-    window_.release_slot(bhs.immediate());
     window_.fill(out.hdr, true);
+    out.frees_slot = !bhs.immediate();
     // Ping data is echoed, bounded by what the initiator can receive (RFC 7143 §11.18.5).
     const size_t n =
         std::min<size_t>(pdu.data.size(), params_.initiator_max_recv_data_segment_length);

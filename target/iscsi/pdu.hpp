@@ -154,6 +154,7 @@ struct TargetBhs {
     void set_data_segment_length(uint32_t n) { store24(&b[5], n); }
     void set_lun_field(uint64_t v) { store64(&b[8], v); }
     void set_itt(uint32_t v) { store32(&b[16], v); }
+    uint32_t stat_sn() const { return load32(&b[24]); }
     // StatSN, ExpCmdSN, MaxCmdSN sit at 24/28/32 in every response PDU that has them.
     void set_sequence(uint32_t stat_sn, uint32_t exp_cmd_sn, uint32_t max_cmd_sn) {
         store32(&b[24], stat_sn);

@@ -4,7 +4,7 @@
 
 namespace atsarray::iscsi {
 
-void SendQueue::seal(OutPdu& pdu) const {
+void SendQueue::seal(OutPdu& pdu) {
     if (!pdu.owned.empty()) {
         pdu.data = pdu.owned;
     }
@@ -23,12 +23,20 @@ void SendQueue::seal(OutPdu& pdu) const {
         store_digest(pdu.trailer.data() + padding, crc.value());
         pdu.trailer_length = static_cast<uint8_t>(padding + 4);
     }
+    bytes_ += wire_length(pdu);
 }
 
-const std::vector<boost::asio::const_buffer>& SendQueue::gather() {
+const std::vector<boost::asio::const_buffer>& SendQueue::gather(CommandWindow& window) {
     gather_.clear();
     size_t count = 0;
     for (auto it = pdus_.begin(); it != pdus_.end() && count < max_gather_pdus; ++it, ++count) {
+        if (it->frees_slot) {
+            window.release_slot(false);
+        }
+        window.refresh(it->hdr);
+        if (it->has_header_digest) {
+            store_digest(it->header_digest.data(), crc32c(it->hdr.b));
+        }
         gather_.emplace_back(it->hdr.b.data(), it->hdr.b.size());
         if (it->has_header_digest) {
             gather_.emplace_back(it->header_digest.data(), it->header_digest.size());

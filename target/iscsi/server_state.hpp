@@ -3,6 +3,7 @@
 // session table, and the negotiation limits. Read-only after start-up except the session table,
 // which has its own lock.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +73,23 @@ class SessionTable {
     uint16_t next_tsih_ = 1;
 };
 
+// Bytes that all connections' commands hold together (read data reserved and not yet written,
+// write data solicited, responses queued), against one limit: past it, no connection admits a
+// command that would add more until some are answered.
+class BufferBudget {
+  public:
+    void set_limit(uint64_t bytes) { limit_ = bytes; }
+    uint64_t limit() const { return limit_; }
+    uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+    bool exhausted() const { return used() >= limit_; }
+    void add(uint64_t bytes) { used_.fetch_add(bytes, std::memory_order_relaxed); }
+    void sub(uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
+
+  private:
+    std::atomic<uint64_t> used_{0};
+    uint64_t limit_ = 1ULL << 30;
+};
+
 struct ConnectionSettings {
     TargetLimits limits;
     uint32_t queue_depth = 128;
@@ -82,12 +100,22 @@ struct ConnectionSettings {
     bool abort_answered_task_function_complete = false;
     // The largest Data-Out one command may bring (twice a LUN's MAXIMUM TRANSFER LENGTH).
     uint32_t max_data_out_length = 16U << 20;
+    // Bytes one connection's commands may hold (see BufferBudget); one command is admitted
+    // whatever its size when the connection holds nothing else. Responses not yet written past
+    // this stop the connection reading (back-pressure).
+    uint64_t connection_buffer_bytes = 64ULL << 20;
+    // Immediate SCSI commands (I bit) are outside the CmdSN window (RFC 7143 §3.2.2.1): at most
+    // this many at once, more are rejected ("too many immediate commands", §11.17.1).
+    uint32_t max_immediate_commands = 16;
+    // A connection with responses to write that makes no progress for this long is closed.
+    uint32_t send_timeout_s = 30;
 };
 
 struct ServerState {
     TargetCatalog targets;
     SessionTable sessions;
     ConnectionSettings settings;
+    BufferBudget buffers;
     // "address:port" of every portal, for SendTargets when a portal listens on a wildcard address
     // the reply names the address the connection arrived on instead.
     std::vector<std::string> portal_addresses;

@@ -51,19 +51,36 @@ struct Task {
     uint32_t data_in_pdus = 0;
     scsi::Command cmd;
 
+    // Memory accounting (TaskManager): admitted to execute or to be sent R2Ts, and the bytes of
+    // its buffers it holds against the connection's and the daemon's budgets.
+    bool admitted = false;
+    uint64_t held = 0;
+
     void reset() {
         itt = cmd_sn = 0;
-        immediate = aborted = read = write = false;
+        immediate = aborted = read = write = admitted = false;
+        held = 0;
         lun_field = lun = 0;
         cdb_length = 0;
         expected_length = received = unsolicited_end = unsolicited_next = 0;
         unsolicited_data_sn = solicit_next = r2t_sn = data_in_pdus = 0;
         waiting_tmfs.clear();
         state = State::receiving;
-        data_out.clear();
-        data_in.clear();
+        // Pooled tasks keep small buffers for the next command and give large ones back: a
+        // pool of 8 MiB reads must not stay resident once the burst is over.
+        shrink(data_out);
+        shrink(data_in);
         r2ts.clear();
         cmd = scsi::Command{};
+    }
+
+    static constexpr size_t kept_buffer_capacity = 256 * 1024;
+    static void shrink(std::vector<uint8_t>& buffer) {
+        if (buffer.capacity() > kept_buffer_capacity) {
+            std::vector<uint8_t>().swap(buffer);
+        } else {
+            buffer.clear();
+        }
     }
 };
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "target/iscsi/bhs.hpp"
+#include "target/iscsi/server_state.hpp"
 
 namespace atsarray::iscsi {
 
@@ -15,23 +16,80 @@ constexpr uint8_t ahs_type_extended_cdb = 1;
 constexpr uint8_t ahs_type_bidi_read_length = 2;
 }  // namespace
 
-void queue_reject(SendQueue& tx, CommandWindow& window, const Bhs& rejected, RejectReason reason) {
+OutPdu& queue_reject(SendQueue& tx, CommandWindow& window, const Bhs& rejected,
+                     RejectReason reason) {
     OutPdu& out = tx.push();
     RejectBhs(out.hdr, reason);
     window.fill(out.hdr, true);
     out.owned.assign(rejected.data(), rejected.data() + bhs_length);
     tx.seal(out);
+    return out;
 }
 
 TaskManager::TaskManager(SendQueue& tx, CommandWindow& window, TransferTags& tags,
-                         const SessionParams& params, uint32_t max_data_out,
-                         const std::string& peer)
+                         const SessionParams& params, const TaskLimits& limits,
+                         BufferBudget& budget, const std::string& peer)
     : tx_(tx),
       window_(window),
       tags_(tags),
       params_(params),
-      max_data_out_(max_data_out),
+      limits_(limits),
+      budget_(budget),
       peer_(peer) {}
+
+// Tasks whose last PDU was never written (the connection closed first) still hold bytes of the
+// daemon's budget: give them back.
+TaskManager::~TaskManager() {
+    budget_.sub(held_bytes_);
+}
+
+void TaskManager::hold(Task& task, uint64_t bytes) {
+    task.held += bytes;
+    held_bytes_ += bytes;
+    budget_.add(bytes);
+}
+
+void TaskManager::unhold(Task& task, uint64_t bytes) {
+    task.held -= bytes;
+    held_bytes_ -= bytes;
+    budget_.sub(bytes);
+}
+
+bool TaskManager::can_admit() const {
+    // One task at a time always makes progress, whatever its size and the daemon's state.
+    return admitted_ == 0 || (held_bytes_ < limits_.buffer_bytes && !budget_.exhausted());
+}
+
+bool TaskManager::blocked_by_daemon_budget() const {
+    return !waiting_.empty() && admitted_ > 0 && held_bytes_ < limits_.buffer_bytes &&
+           budget_.exhausted();
+}
+
+Task* TaskManager::admit(Task* task) {
+    task->admitted = true;
+    ++admitted_;
+    if (task->read) {
+        hold(*task, task->expected_length);  // the Data-In to come
+        return task;
+    }
+    if (task->write && task->received < task->expected_length) {
+        solicit_data(task);
+        return nullptr;
+    }
+    return task;
+}
+
+std::vector<Task*> TaskManager::admit_waiting() {
+    std::vector<Task*> ready;
+    while (!waiting_.empty() && can_admit()) {
+        Task* task = waiting_.front();
+        waiting_.erase(waiting_.begin());
+        if (Task* now = admit(task); now != nullptr) {
+            ready.push_back(now);
+        }
+    }
+    return ready;
+}
 
 Task* TaskManager::acquire() {
     in_flight_.fetch_add(1, std::memory_order_relaxed);
@@ -46,6 +104,16 @@ Task* TaskManager::acquire() {
 
 void TaskManager::release(Task* task) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    unhold(*task, task->held);
+    if (task->admitted) {
+        --admitted_;
+    }
+    if (task->immediate) {
+        --immediate_;
+    }
+    if (!task->admitted && task->state == Task::State::receiving) {
+        std::erase(waiting_, task);
+    }
     task->reset();
     free_.push_back(task);
 }
@@ -100,23 +168,34 @@ Task* TaskManager::on_scsi_command(const PduView& pdu) {
     const uint32_t itt = bhs.initiator_task_tag();
     if (tasks_.count(itt) != 0) {
         // RFC 7143 §11.17.1: the ITT names a task still in progress.
-        reject(bhs, RejectReason::task_in_progress);
-        window_.release_slot(bhs.immediate());
+        queue_reject(tx_, window_, bhs, RejectReason::task_in_progress).frees_slot =
+            !bhs.immediate();
+        return nullptr;
+    }
+    if (bhs.immediate() && immediate_ >= limits_.max_immediate_commands) {
+        // Immediate commands bypass the CmdSN window; the target may refuse them past what it
+        // can hold (RFC 7143 §3.2.2.1, Reject reason 0x06).
+        spdlog::warn("iscsi {}: immediate SCSI command ITT {:#x} refused: {} outstanding", peer_,
+                     itt, immediate_);
+        reject(bhs, RejectReason::immediate_command_reject);
         return nullptr;
     }
     Task* task = acquire();
     task->itt = itt;
     task->cmd_sn = bhs.cmd_sn();
     task->immediate = bhs.immediate();
+    if (task->immediate) {
+        ++immediate_;
+    }
     task->lun_field = bhs.lun_field();
     task->read = command.read();
     task->write = command.write();
     task->expected_length = command.expected_data_transfer_length();
     if (!read_cdb(pdu, *task)) {
         spdlog::warn("iscsi {}: malformed AHS in SCSI command ITT {:#x}", peer_, itt);
-        reject(bhs, RejectReason::invalid_pdu_field);
+        queue_reject(tx_, window_, bhs, RejectReason::invalid_pdu_field).frees_slot =
+            !bhs.immediate();
         release(task);
-        window_.release_slot(bhs.immediate());
         return nullptr;
     }
     if (!decode_lun(task->lun_field, task->lun)) {
@@ -137,31 +216,38 @@ Task* TaskManager::on_scsi_command(const PduView& pdu) {
         drop(task);
         return nullptr;
     }
-    if (task->write && task->expected_length > max_data_out_) {
+    if (task->write && task->expected_length > limits_.max_data_out) {
         // Never allocate what an Expected Data Transfer Length from the wire asks for beyond the
         // largest write any LUN accepts: the SCSI layer sees the immediate data only and answers
         // (INVALID FIELD IN CDB or INVALID FIELD IN COMMAND INFORMATION UNIT) without waiting.
         spdlog::warn("iscsi {}: write ITT {:#x} expects {} bytes, more than the {} accepted", peer_,
-                     itt, task->expected_length, max_data_out_);
+                     itt, task->expected_length, limits_.max_data_out);
         task->data_out.assign(pdu.data.begin(), pdu.data.end());
         task->received = immediate_length;
+        hold(*task, task->data_out.size());
         return task;
     }
     if (task->write) {
-        task->data_out.resize(task->expected_length);
+        // The buffer covers the immediate and unsolicited data now (at most FirstBurstLength,
+        // RFC 7143 §13.14) and grows with each R2T.
+        const bool unsolicited = !params_.initial_r2t && !command.final_bit();
+        task->unsolicited_end = unsolicited ? first_burst : immediate_length;
+        task->data_out.resize(task->unsolicited_end);
+        hold(*task, task->unsolicited_end);
         std::copy(pdu.data.begin(), pdu.data.end(), task->data_out.begin());
         task->received = immediate_length;
         // Unsolicited Data-Out follows only with InitialR2T=No and F=0 (RFC 7143 §11.3.1, §13.10).
-        const bool unsolicited = !params_.initial_r2t && !command.final_bit();
-        task->unsolicited_end = unsolicited ? first_burst : immediate_length;
         task->unsolicited_next = immediate_length;
         task->solicit_next = task->unsolicited_end;
-        if (task->received < task->expected_length) {
-            solicit_data(task);
-            return nullptr;
+        if (task->received == task->expected_length) {
+            return task;  // all its data came with it: nothing more to hold
         }
     }
-    return task;
+    if (!can_admit()) {
+        waiting_.push_back(task);
+        return nullptr;
+    }
+    return admit(task);
 }
 
 void TaskManager::solicit_data(Task* task) {
@@ -176,6 +262,8 @@ void TaskManager::solicit_data(Task* task) {
         r2t.next = r2t.offset;
         task->solicit_next += r2t.length;
         task->r2ts.push_back(r2t);
+        task->data_out.resize(task->solicit_next);
+        hold(*task, r2t.length);
 
         OutPdu& out = tx_.push();
         R2tBhs header(out.hdr);
@@ -257,12 +345,17 @@ Task* TaskManager::on_data_out(const PduView& pdu) {
         task->r2ts.erase(r2t);
         solicit_data(task);
     }
-    return task->received == task->expected_length ? task : nullptr;
+    if (task->received != task->expected_length) {
+        return nullptr;
+    }
+    if (!task->admitted) {
+        std::erase(waiting_, task);  // its unsolicited data was all it needed
+    }
+    return task;
 }
 
 void TaskManager::queue_result(Task* task) {
     tasks_.erase(task->itt);
-    window_.release_slot(task->immediate);
     const scsi::Command& cmd = task->cmd;
     // Residuals (RFC 7143 §11.4.5): compare what the command moves with the Expected Data
     // Transfer Length.
@@ -284,6 +377,24 @@ void TaskManager::queue_result(Task* task) {
     const bool good = cmd.status == scsi::Status::good;
     const uint32_t data_length = task->read ? std::min<uint32_t>(moved, task->expected_length) : 0;
     const auto status = static_cast<uint8_t>(cmd.status);
+    // From here the task holds what it sends: its Data-In, never more than the initiator asked
+    // for (a READ whose CDB asks beyond the Expected Data Transfer Length is an overflow,
+    // §11.4.5.2, and the surplus is not sent), and no Data-Out.
+    Task::shrink(task->data_out);
+    if (task->data_in.size() > data_length) {
+        if (task->data_in.capacity() > Task::kept_buffer_capacity) {
+            task->data_in = std::vector<uint8_t>(
+                task->data_in.begin(),
+                task->data_in.begin() + static_cast<std::ptrdiff_t>(data_length));
+        } else {
+            task->data_in.resize(data_length);
+        }
+    }
+    if (task->held > data_length) {
+        unhold(*task, task->held - data_length);
+    } else {
+        hold(*task, data_length - task->held);
+    }
 
     // Data-In, at most the initiator's MaxRecvDataSegmentLength per PDU, F at the end of each
     // MaxBurstLength sequence, status collapsed into the last PDU when there is no sense data
@@ -308,6 +419,7 @@ void TaskManager::queue_result(Task* task) {
             window_.fill(out.hdr, true);
             header.set_residual_count(residual);
             out.release_task = task;
+            out.frees_slot = !task->immediate;
         } else {
             window_.fill(out.hdr, false);
             header.clear_stat_sn();
@@ -340,6 +452,7 @@ void TaskManager::queue_result(Task* task) {
         std::copy_n(cmd.sense.bytes.begin(), cmd.sense.length, out.owned.begin() + 2);
     }
     out.release_task = task;
+    out.frees_slot = !task->immediate;
     tx_.seal(out);
 }
 

@@ -20,19 +20,33 @@
 namespace atsarray::iscsi {
 
 // Queues a Reject (RFC 7143 §11.17) carrying the rejected header.
-void queue_reject(SendQueue& tx, CommandWindow& window, const Bhs& rejected, RejectReason reason);
+OutPdu& queue_reject(SendQueue& tx, CommandWindow& window, const Bhs& rejected,
+                     RejectReason reason);
+
+class BufferBudget;
+
+// How much a connection's tasks may hold and how many immediate commands may be outstanding.
+struct TaskLimits {
+    uint32_t max_data_out = 16U << 20;     // the largest Data-Out one command may bring
+    uint64_t buffer_bytes = 64ULL << 20;   // what admitted tasks may hold together
+    uint32_t max_immediate_commands = 16;  // RFC 7143 §3.2.2.1
+};
 
 class TaskManager {
   public:
-    // `params` are the session's (they change once, when the login completes); `max_data_out`
-    // is the largest Data-Out one command may bring.
+    // `params` are the session's (they change once, when the login completes). `budget` is the
+    // daemon's, shared by every connection.
     TaskManager(SendQueue& tx, CommandWindow& window, TransferTags& tags,
-                const SessionParams& params, uint32_t max_data_out, const std::string& peer);
+                const SessionParams& params, const TaskLimits& limits, BufferBudget& budget,
+                const std::string& peer);
+    ~TaskManager();
     TaskManager(const TaskManager&) = delete;
     TaskManager& operator=(const TaskManager&) = delete;
 
     // A SCSI Command PDU the command window accepted. Returns the task when it is ready to
-    // execute; nullptr when it was rejected or waits for Data-Out (R2Ts queued).
+    // execute; nullptr when it was rejected, waits for Data-Out (R2Ts queued), or waits for
+    // buffer room (admission: a read's data and a write's solicited data count against the
+    // connection's and the daemon's budgets; one that does not fit waits its turn, in order).
     Task* on_scsi_command(const PduView& pdu);
     // A Data-Out PDU. Returns the task when its data is complete.
     Task* on_data_out(const PduView& pdu);
@@ -48,6 +62,14 @@ class TaskManager {
     // Returns a task to the pool without touching the window (connection gone).
     void forget(Task* task);
     void release(Task* task);
+    // Admits waiting tasks while there is room, queueing R2Ts for writes. Returns the tasks that
+    // are ready to execute (reads, and writes whose data is all there).
+    std::vector<Task*> admit_waiting();
+    // Tasks waiting for room; true when room will come only from other connections.
+    bool has_waiting() const { return !waiting_.empty(); }
+    bool blocked_by_daemon_budget() const;
+    // Bytes this connection's tasks hold.
+    uint64_t held_bytes() const { return held_bytes_; }
 
     Task* find(uint32_t itt) const;
     bool empty() const { return tasks_.empty(); }
@@ -68,6 +90,11 @@ class TaskManager {
 
   private:
     Task* acquire();
+    bool can_admit() const;
+    // Admits `task`; returns it when it is ready to execute.
+    Task* admit(Task* task);
+    void hold(Task& task, uint64_t bytes);
+    void unhold(Task& task, uint64_t bytes);
     // Reads the CDB from the BHS and the Extended CDB AHS (RFC 7143 §11.3.5); false when the
     // AHS is malformed.
     static bool read_cdb(const PduView& pdu, Task& task);
@@ -78,13 +105,18 @@ class TaskManager {
     CommandWindow& window_;
     TransferTags& tags_;
     const SessionParams& params_;
-    const uint32_t max_data_out_;
+    const TaskLimits& limits_;
+    BufferBudget& budget_;
     const std::string& peer_;
 
     std::unordered_map<uint32_t, Task*> tasks_;  // by ITT
     std::vector<std::unique_ptr<Task>> pool_;
     std::vector<Task*> free_;
     std::atomic<uint32_t> in_flight_{0};
+    std::vector<Task*> waiting_;  // for admission, oldest first
+    uint64_t held_bytes_ = 0;
+    uint32_t admitted_ = 0;
+    uint32_t immediate_ = 0;  // immediate commands taken from the pool, not yet returned
 };
 
 }  // namespace atsarray::iscsi

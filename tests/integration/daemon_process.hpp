@@ -134,6 +134,7 @@ class DaemonProcess {
     }
 
     bool alive() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
+    pid_t pid() const { return pid_; }
     uint16_t port() const { return port_; }
     std::string portal() const { return "127.0.0.1:" + std::to_string(port_); }
     std::string url(const std::string& target, int lun) const {

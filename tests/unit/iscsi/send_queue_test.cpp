@@ -31,7 +31,8 @@ TEST(SendQueue, SealedPduFramesAsTheInitiatorReadsIt) {
         header.set_target_transfer_tag(reserved_tag);
         out.owned = {1, 2, 3, 4, 5};  // padded to 8
         tx.seal(out);
-        const auto wire = flatten(tx.gather());
+        CommandWindow window;
+        const auto wire = flatten(tx.gather(window));
         EXPECT_EQ(wire.size(), 48U + 8U + (digests ? 8U : 0U));
         FrameLimits limits;
         limits.header_digest = digests;
@@ -57,7 +58,8 @@ TEST(SendQueue, AWriteFreesItsPdusAndTheirTasksInOrder) {
         out.release_task = t;
         tx.seal(out);
     }
-    EXPECT_EQ(tx.gather().size(), 3U);  // three headers, no data
+    CommandWindow window;
+    EXPECT_EQ(tx.gather(window).size(), 3U);  // three headers, no data
     EXPECT_TRUE(tx.writing());
     OutPdu& late = tx.push();  // queued while the write is under way: not part of it
     tx.seal(late);
@@ -73,9 +75,32 @@ TEST(SendQueue, GathersAtMostSixtyFourPdus) {
     for (int i = 0; i < 100; ++i) {
         tx.seal(tx.push());
     }
-    EXPECT_EQ(tx.gather().size(), SendQueue::max_gather_pdus);
+    CommandWindow window;
+    EXPECT_EQ(tx.gather(window).size(), SendQueue::max_gather_pdus);
     tx.written([](Task*) {});
     EXPECT_EQ(tx.size(), 36U);
+}
+
+TEST(SendQueue, LeavingTheQueueOpensTheSlotAndCarriesTheWindowOfThatMoment) {
+    CommandWindow window;
+    window.open(1, 1);  // a window of one command
+    SendQueue tx;
+    tx.set_digests(true, false);
+    OutPdu& out = tx.push();
+    ScsiResponseBhs(out.hdr).set_status(0);
+    window.fill(out.hdr, true);
+    out.frees_slot = true;
+    tx.seal(out);
+    EXPECT_EQ(load32(&out.hdr.b[32]), 1U);  // MaxCmdSN when queued
+    EXPECT_EQ(tx.bytes(), 48U + 4U);
+    const auto wire = flatten(tx.gather(window));
+    EXPECT_EQ(window.max_cmd_sn(), 2U);
+    EXPECT_EQ(load32(&wire[32]), 2U);  // the initiator may send its next command
+    EXPECT_EQ(load32(&wire[24]), 1U);  // StatSN as assigned when queued
+    // The header digest covers the refreshed header.
+    EXPECT_EQ(load_digest(&wire[48]), crc32c(std::span<const uint8_t>(wire.data(), 48)));
+    tx.written([](Task*) {});
+    EXPECT_EQ(tx.bytes(), 0U);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <numeric>
 
+#include "target/iscsi/server_state.hpp"
 #include "tests/unit/iscsi/raw_pdu.hpp"
 
 namespace atsarray::iscsi {
@@ -52,7 +53,9 @@ class TaskManagerTest : public ::testing::Test {
     TransferTags tags_;
     SessionParams params_;
     std::string peer_ = "test";
-    TaskManager tasks_{tx_, window_, tags_, params_, 16U << 20, peer_};
+    TaskLimits limits_;
+    BufferBudget budget_;
+    TaskManager tasks_{tx_, window_, tags_, params_, limits_, budget_, peer_};
 };
 
 TEST_F(TaskManagerTest, ReadGoesOutAsDataInWithStatusInTheLast) {
@@ -80,8 +83,10 @@ TEST_F(TaskManagerTest, ReadGoesOutAsDataInWithStatusInTheLast) {
     EXPECT_EQ(test::byte_at(sent(3), 1), 0x81);  // F and S, no residual
     EXPECT_EQ(test::byte_at(sent(3), 3), 0x00);  // GOOD
     EXPECT_EQ(test::stat_sn_of(sent(3)), 1U);
-    // The command's slot opened: MaxCmdSN 16 -> 17.
-    EXPECT_EQ(test::max_cmd_sn_of(sent(3)), 17U);
+    // The command's slot opens when its last PDU leaves the queue, not before.
+    EXPECT_TRUE(sent(3).frees_slot);
+    EXPECT_FALSE(sent(2).frees_slot);
+    EXPECT_EQ(window_.max_cmd_sn(), 16U);
     EXPECT_EQ(sent(3).release_task, task);
     EXPECT_TRUE(tasks_.empty());
 }
@@ -157,7 +162,9 @@ TEST_F(TaskManagerTest, DataOutOutOfSequenceIsRejectedAndTheTaskEnds) {
     EXPECT_EQ(sent(1).data[0], op_data_out);
     EXPECT_TRUE(tasks_.empty());
     EXPECT_EQ(tasks_.in_flight(), 0U);
-    EXPECT_EQ(window_.max_cmd_sn(), max_before + 1);
+    EXPECT_EQ(window_.max_cmd_sn(), max_before + 1);  // no answer comes: the slot opens now
+    EXPECT_EQ(tasks_.held_bytes(), 0U);
+    EXPECT_EQ(budget_.used(), 0U);
 }
 
 TEST_F(TaskManagerTest, DataOutForNoTaskOrAnUnknownTttIsRejected) {
@@ -216,7 +223,9 @@ TEST_F(TaskManagerTest, MalformedAhsIsRejected) {
 }
 
 TEST_F(TaskManagerTest, WriteBeyondTheLargestAcceptedExecutesWithImmediateDataOnly) {
-    TaskManager small{tx_, window_, tags_, params_, 4096, peer_};
+    TaskLimits small_limits;
+    small_limits.max_data_out = 4096;
+    TaskManager small{tx_, window_, tags_, params_, small_limits, budget_, peer_};
     RawPdu pdu = scsi_command(0x50, 1, 0x20, 1U << 30, 0x2a);
     pdu.data(std::vector<uint8_t>(512, 0));
     ASSERT_EQ(window_.accept(pdu.view().bhs), CommandWindow::Verdict::accepted);
@@ -224,6 +233,91 @@ TEST_F(TaskManagerTest, WriteBeyondTheLargestAcceptedExecutesWithImmediateDataOn
     ASSERT_NE(task, nullptr);  // the SCSI layer answers it; nothing 1 GiB is allocated
     EXPECT_EQ(task->data_out.size(), 512U);
     EXPECT_TRUE(tx_.empty());
+}
+
+// Bounded memory (issue 12): what tasks hold is counted, a command that would go past the
+// connection's budget waits its turn, and what a finished write frees lets the next one in.
+TEST_F(TaskManagerTest, ReadsBeyondTheBudgetWaitUntilAnswersAreWritten) {
+    limits_.buffer_bytes = 64 * 1024;
+    Task* first = command(scsi_command(0x60, 1, 0x40, 32 * 1024, 0x28));
+    Task* second = command(scsi_command(0x61, 2, 0x40, 32 * 1024, 0x28));
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(second, nullptr);
+    EXPECT_EQ(tasks_.held_bytes(), 64U * 1024);
+    EXPECT_EQ(budget_.used(), 64U * 1024);
+    EXPECT_EQ(command(scsi_command(0x62, 3, 0x40, 32 * 1024, 0x28)), nullptr);
+    EXPECT_TRUE(tasks_.has_waiting());
+    EXPECT_TRUE(tx_.empty());  // waiting is not an answer
+    EXPECT_TRUE(tasks_.admit_waiting().empty());
+
+    first->data_in.assign(32 * 1024, 1);
+    tasks_.queue_result(first);
+    EXPECT_TRUE(tasks_.admit_waiting().empty());  // queued is not written
+    tx_.gather(window_);
+    tx_.written([this](Task* t) { tasks_.release(t); });
+    const auto ready = tasks_.admit_waiting();
+    ASSERT_EQ(ready.size(), 1U);
+    EXPECT_EQ(ready[0]->itt, 0x62U);
+    EXPECT_FALSE(tasks_.has_waiting());
+}
+
+TEST_F(TaskManagerTest, OneCommandIsAdmittedWhateverItsSize) {
+    limits_.buffer_bytes = 4096;
+    Task* big = command(scsi_command(0x63, 1, 0x40, 1U << 20, 0x28));
+    ASSERT_NE(big, nullptr);
+    EXPECT_EQ(command(scsi_command(0x64, 2, 0x40, 512, 0x28)), nullptr);
+}
+
+TEST_F(TaskManagerTest, TheDaemonBudgetHoldsBackEveryConnection) {
+    budget_.set_limit(16 * 1024);
+    budget_.add(16 * 1024);  // other connections hold it all
+    ASSERT_NE(command(scsi_command(0x65, 1, 0x40, 4096, 0x28)), nullptr);  // progress: one
+    EXPECT_EQ(command(scsi_command(0x66, 2, 0x40, 4096, 0x28)), nullptr);
+    EXPECT_TRUE(tasks_.blocked_by_daemon_budget());
+    budget_.sub(16 * 1024);
+    EXPECT_EQ(tasks_.admit_waiting().size(), 1U);
+}
+
+TEST_F(TaskManagerTest, WritesHoldOnlyWhatTheirR2tsSolicited) {
+    limits_.buffer_bytes = 64 * 1024;
+    params_.max_burst_length = 16 * 1024;
+    params_.max_outstanding_r2t = 1;
+    EXPECT_EQ(command(scsi_command(0x67, 1, 0x20, 1U << 20, 0x2a)), nullptr);
+    ASSERT_EQ(tx_.size(), 1U);  // one R2T of 16 KiB, not a 1 MiB buffer
+    EXPECT_EQ(u32_at(sent(0), 44), 16U * 1024);
+    EXPECT_EQ(tasks_.held_bytes(), 16U * 1024);
+    EXPECT_EQ(tasks_.find(0x67)->data_out.size(), 16U * 1024);
+}
+
+TEST_F(TaskManagerTest, TooManyImmediateCommandsAreRejected) {
+    limits_.max_immediate_commands = 2;
+    for (uint32_t i = 0; i < 2; ++i) {
+        RawPdu pdu = scsi_command(0x70 + i, 1, 0x40, 512, 0x28);
+        pdu.immediate();
+        ASSERT_NE(command(pdu), nullptr);
+    }
+    RawPdu third = scsi_command(0x72, 1, 0x40, 512, 0x28);
+    third.immediate();
+    EXPECT_EQ(command(third), nullptr);
+    ASSERT_EQ(tx_.size(), 1U);
+    EXPECT_EQ(test::opcode_of(sent(0)), op_reject);
+    EXPECT_EQ(test::byte_at(sent(0), 2), 0x06);  // immediate command reject
+    // One ends: the next immediate command is taken.
+    tasks_.drop(tasks_.find(0x70));
+    RawPdu fourth = scsi_command(0x73, 1, 0x40, 512, 0x28);
+    fourth.immediate();
+    EXPECT_NE(command(fourth), nullptr);
+}
+
+TEST_F(TaskManagerTest, ReadAskingBeyondTheExpectedLengthKeepsOnlyWhatIsSent) {
+    Task* task = command(scsi_command(0x74, 1, 0x40, 0, 0x88));  // EDTL 0, a READ(16) CDB
+    ASSERT_NE(task, nullptr);
+    task->data_in.assign(8U << 20, 7);  // what the SCSI layer read for the CDB
+    tasks_.queue_result(task);
+    EXPECT_EQ(task->data_in.capacity(), 0U);  // nothing is sent, nothing is kept
+    EXPECT_EQ(tasks_.held_bytes(), 0U);
+    ASSERT_EQ(tx_.size(), 1U);
+    EXPECT_EQ(test::byte_at(sent(0), 1), 0x80 | 0x04);  // F, O: overflow
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ constexpr std::string_view name_in(const std::array<Choice<Enum>, n>& table, Enu
             return choice.name;
         }
     }
-    return "?";  // not reached: every enumerator has a row (config_test checks it)
+    return "?";  // not reached: every enumerator has a row (config_schema_test checks it)
 }
 template <typename Enum, size_t n>
 constexpr std::optional<Enum> value_in(const std::array<Choice<Enum>, n>& table,

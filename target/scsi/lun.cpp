@@ -101,7 +101,7 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
     }
     if (settings_.id > max_lun_id) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) +
-                                    ": LUN numbers are 0..16383");
+                                    ": LUN numbers are 0.." + std::to_string(max_lun_id));
     }
     if (settings_.max_transfer_bytes < bs) {
         settings_.max_transfer_bytes = bs;

@@ -29,8 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint64_t min_chunk_bytes = 512;
-constexpr uint64_t max_chunk_bytes = 1ull << 20;
 // Runs of whole chunks longer than this are unmapped with one DeleteRange; shorter ones with
 // point deletes, which cost readers nothing once compacted (range tombstones are checked by
 // every read that overlaps them until then).
@@ -344,10 +342,10 @@ std::unique_ptr<RocksDbStore> RocksDbStore::open(const std::string& db_dir,
         error_message = where + ": LUN size " + std::to_string(size_bytes) + " is too large";
         return nullptr;
     }
-    if (!std::has_single_bit(options.chunk_bytes) || options.chunk_bytes < min_chunk_bytes ||
-        options.chunk_bytes > max_chunk_bytes) {
+    if (!valid_chunk_bytes(options.chunk_bytes)) {
         error_message = where + ": chunk size " + std::to_string(options.chunk_bytes) +
-                        " is not a power of two from 512 to 1048576";
+                        " is not a power of two from " + std::to_string(min_chunk_bytes) + " to " +
+                        std::to_string(max_chunk_bytes);
         return nullptr;
     }
     if (lun_name.empty() || lun_name == rocksdb::kDefaultColumnFamilyName) {
@@ -404,8 +402,7 @@ std::unique_ptr<RocksDbStore> RocksDbStore::open(const std::string& db_dir,
         }
         if (s.ok()) {
             s = db->db().Get(rocksdb::ReadOptions(), family, meta_chunk_key, &value);
-            if (s.ok() && (!decode_u64(value, chunk_bytes) || !std::has_single_bit(chunk_bytes) ||
-                           chunk_bytes < min_chunk_bytes || chunk_bytes > max_chunk_bytes)) {
+            if (s.ok() && (!decode_u64(value, chunk_bytes) || !valid_chunk_bytes(chunk_bytes))) {
                 s = rocksdb::Status::Corruption("bad chunk size record");
             }
         }

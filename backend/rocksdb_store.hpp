@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -27,12 +28,21 @@ class Status;
 
 namespace atsarray::backend {
 
+// A chunk (one key) is a power of two from 512 bytes to 1 MiB: at least a logical block, small
+// enough for one read-modify-write. The daemon's config checks the same rule (rocksdb.chunk_size).
+inline constexpr uint64_t min_chunk_bytes = 512;
+inline constexpr uint64_t max_chunk_bytes = 1ull << 20;
+
+constexpr bool valid_chunk_bytes(uint64_t bytes) {
+    return std::has_single_bit(bytes) && bytes >= min_chunk_bytes && bytes <= max_chunk_bytes;
+}
+
 struct RocksDbOptions {
     uint64_t block_cache_bytes = 64ull << 20;  // one LRU cache shared by the database's LUNs
     std::string compression = "lz4";           // lz4 | zstd | snappy | none
     int background_jobs = 2;                   // flushes and compactions at once
-    // Bytes per chunk (key): a power of two, at least 512. Fixed when a LUN is created; a LUN
-    // that exists keeps the chunk size it was created with.
+    // Bytes per chunk (key), valid_chunk_bytes(). Fixed when a LUN is created; a LUN that exists
+    // keeps the chunk size it was created with.
     uint64_t chunk_bytes = 4096;
 };
 

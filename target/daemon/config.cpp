@@ -20,24 +20,20 @@
 
 #include <toml++/toml.h>
 
+#include "backend/rocksdb_store.hpp"
+#include "target/scsi/lun_limits.hpp"
+
 namespace atsarray::daemon {
 
 namespace {
 
-// SAM-5 §4.7.3 peripheral/flat space LUN addressing carries a 14-bit LUN.
-constexpr uint64_t max_lun_id = 16383;
+using scsi::max_lun_id;
 // RFC 7143 §13.12: MaxRecvDataSegmentLength, MaxBurstLength, FirstBurstLength are 512..2^24-1.
 constexpr uint64_t min_data_length = 512;
 constexpr uint64_t max_data_length = 16777215;
 // RFC 7143 §9.2.1: CHAP secrets of at least 96 bits; 255 bytes is the longest most initiators take.
 constexpr size_t min_chap_secret = 12;
 constexpr size_t max_chap_secret = 255;
-// RFC 3720 §3.2.6.1: an iSCSI name is at most 223 bytes.
-constexpr size_t max_iscsi_name = 223;
-
-std::string in_quotes(std::string_view s) {
-    return "\"" + std::string(s) + "\"";
-}
 
 std::string join_path(const std::string& prefix, std::string_view key) {
     if (prefix.empty()) {
@@ -76,97 +72,6 @@ std::string type_name(toml::node_type t) {
     return "nothing";
 }
 
-bool is_printable_ascii(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
-}
-
-bool is_hex(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    });
-}
-
-bool is_digits(std::string_view s) {
-    return !s.empty() &&
-           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// RFC 3720 §3.2.6.2 (after RFC 3722 stringprep): lowercase letters, digits, '-', '.', ':'.
-bool is_name_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':';
-}
-
-// Checks an iSCSI name against RFC 3720 §3.2.6.3; returns what is wrong, empty when valid.
-std::string check_iscsi_name(std::string_view name) {
-    const std::string form =
-        "expected iqn.yyyy-mm.reversed.domain[:identifier], eui. + 16 hex digits or naa. + 16 "
-        "or 32 hex digits (RFC 3720 §3.2.6)";
-    if (name.empty()) {
-        return "must not be empty; " + form;
-    }
-    if (name.size() > max_iscsi_name) {
-        return "longer than " + std::to_string(max_iscsi_name) + " bytes (RFC 3720 §3.2.6.1)";
-    }
-    if (name.starts_with("eui.")) {
-        const auto hex = name.substr(4);
-        if (hex.size() != 16 || !is_hex(hex)) {
-            return "invalid EUI name " + in_quotes(name) + ": expected eui. + 16 hex digits";
-        }
-        return {};
-    }
-    if (name.starts_with("naa.")) {
-        const auto hex = name.substr(4);
-        if ((hex.size() != 16 && hex.size() != 32) || !is_hex(hex)) {
-            return "invalid NAA name " + in_quotes(name) + ": expected naa. + 16 or 32 hex digits";
-        }
-        return {};
-    }
-    if (!name.starts_with("iqn.")) {
-        return "invalid iSCSI name " + in_quotes(name) + ": " + form;
-    }
-    if (std::any_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
-        return "invalid iSCSI name " + in_quotes(name) +
-               ": must be lowercase (names are compared after RFC 3722 normalization)";
-    }
-    if (!std::all_of(name.begin(), name.end(), is_name_char)) {
-        return "invalid iSCSI name " + in_quotes(name) +
-               ": only a-z, 0-9, '-', '.' and ':' are allowed (RFC 3720 §3.2.6.2)";
-    }
-    const std::string iqn_form =
-        ": expected iqn.yyyy-mm.reversed.domain[:identifier] (RFC 3720 §3.2.6.3.1)";
-    // iqn. yyyy-mm . naming-authority [ : anything ]
-    const auto rest = name.substr(4);
-    const auto colon = rest.find(':');
-    const auto authority_part = rest.substr(0, colon);
-    if (authority_part.size() < 9 || authority_part[4] != '-' || authority_part[7] != '.' ||
-        !is_digits(authority_part.substr(0, 4)) || !is_digits(authority_part.substr(5, 2))) {
-        return "invalid iSCSI name " + in_quotes(name) + iqn_form;
-    }
-    const int month = (authority_part[5] - '0') * 10 + (authority_part[6] - '0');
-    if (month < 1 || month > 12) {
-        return "invalid iSCSI name " + in_quotes(name) + ": month " +
-               std::string(authority_part.substr(5, 2)) + " is not 01..12";
-    }
-    const auto domain = authority_part.substr(8);
-    size_t start = 0;
-    while (true) {
-        const auto dot = domain.find('.', start);
-        const auto label = domain.substr(start, dot == std::string_view::npos ? dot : dot - start);
-        if (label.empty()) {
-            return "invalid iSCSI name " + in_quotes(name) +
-                   ": empty label in the reversed domain name" + iqn_form;
-        }
-        if (dot == std::string_view::npos) {
-            break;
-        }
-        start = dot + 1;
-    }
-    if (colon != std::string_view::npos && colon + 1 == rest.size()) {
-        return "invalid iSCSI name " + in_quotes(name) + ": nothing after ':'";
-    }
-    return {};
-}
-
 // 64-bit FNV-1a: stable across compilers and runs, unlike std::hash.
 uint64_t fnv1a(std::string_view s) {
     uint64_t h = 14695981039346656037ull;
@@ -202,13 +107,7 @@ class Parser {
                     "console", "fault", "portal", "iscsi", "target"});
 
         if (auto level = get_string(root, "", "log_level")) {
-            static constexpr std::array<std::string_view, 5> levels = {"trace", "debug", "info",
-                                                                       "warn", "error"};
-            if (std::find(levels.begin(), levels.end(), *level) == levels.end()) {
-                fail("log_level",
-                     "must be one of trace, debug, info, warn, error, got " + in_quotes(*level));
-            }
-            config.log_level = *level;
+            config.log_level = get_choice(*level, "log_level", log_levels);
         }
         config.io_threads =
             static_cast<uint32_t>(get_uint(root, "", "io_threads", 0, 1024, config.io_threads));
@@ -290,6 +189,18 @@ class Parser {
             return std::nullopt;
         }
         return node->as_string()->get();
+    }
+
+    // A name from `table` (config_schema.hpp); anything else fails listing the names.
+    template <typename Enum, size_t n>
+    Enum get_choice(const std::string& value, const std::string& key_path,
+                    const std::array<Choice<Enum>, n>& table) const {
+        const std::optional<Enum> choice = value_in(table, value);
+        if (!choice) {
+            fail(key_path,
+                 "must be one of " + comma_list(names_of(table)) + ", got " + in_quotes(value));
+        }
+        return *choice;
     }
 
     std::string require_string(const toml::table& table, const std::string& path,
@@ -480,7 +391,8 @@ class Parser {
                               std::numeric_limits<int64_t>::max());
         if (auto c = get_string(t, path, "command")) {
             if (!fault::command_class_from(*c)) {
-                fail(join_path(path, "command"), "must be ats, read, write or any");
+                fail(join_path(path, "command"),
+                     "must be " + alternatives(names_of(fault_command_classes)));
             }
             r.command = *fault::command_class_from(*c);
         } else {
@@ -498,7 +410,8 @@ class Parser {
         r.active_seconds = get_uint(t, path, "active_seconds", 0, 1'000'000'000, 0);
         if (auto s = get_string(t, path, "stage")) {
             if (!fault::delay_stage_from(*s)) {
-                fail(join_path(path, "stage"), "must be before_execute or before_status");
+                fail(join_path(path, "stage"),
+                     "must be " + alternatives(names_of(fault_delay_stages)));
             }
             r.stage = *fault::delay_stage_from(*s);
         }
@@ -507,7 +420,8 @@ class Parser {
         r.stale_ms = static_cast<uint32_t>(get_uint(t, path, "stale_ms", 1, 600'000, r.stale_ms));
         if (auto s = get_string(t, path, "status")) {
             if (!fault::status_kind_from(*s)) {
-                fail(join_path(path, "status"), "must be busy, task_set_full or check_condition");
+                fail(join_path(path, "status"),
+                     "must be " + alternatives(names_of(fault_status_kinds)));
             }
             r.status = *fault::status_kind_from(*s);
         }
@@ -567,21 +481,18 @@ class Parser {
             }
         }
         if (auto compression = get_string(table, path, "compression")) {
-            static constexpr std::array<std::string_view, 4> names = {"lz4", "zstd", "snappy",
-                                                                      "none"};
-            if (std::find(names.begin(), names.end(), *compression) == names.end()) {
-                fail("rocksdb.compression",
-                     "must be one of lz4, zstd, snappy, none, got " + in_quotes(*compression));
-            }
-            rocksdb.compression = *compression;
+            rocksdb.compression =
+                get_choice(*compression, "rocksdb.compression", rocksdb_compressions);
         }
         rocksdb.background_jobs = static_cast<uint32_t>(
             get_uint(table, path, "background_jobs", 1, 64, rocksdb.background_jobs));
         if (const toml::node* node = table.get("chunk_size")) {
             const uint64_t bytes = parse_size(*node, "rocksdb.chunk_size");
-            if (!std::has_single_bit(bytes) || bytes < 512 || bytes > (1u << 20)) {
-                fail("rocksdb.chunk_size",
-                     "must be a power of two from 512 to 1MiB, got " + std::to_string(bytes));
+            if (!backend::valid_chunk_bytes(bytes)) {
+                fail("rocksdb.chunk_size", "must be a power of two from " +
+                                               std::to_string(backend::min_chunk_bytes) + " to " +
+                                               std::to_string(backend::max_chunk_bytes >> 20) +
+                                               "MiB, got " + std::to_string(bytes));
             }
             rocksdb.chunk_bytes = bytes;
         }
@@ -619,12 +530,15 @@ class Parser {
         iscsi.discovery_chap = get_chap(table, path, "discovery_chap");
         if (const auto* node = table.get("abort_answered_task"); node != nullptr) {
             const auto value = node->value<std::string>();
-            if (!value || (*value != "task_does_not_exist" && *value != "function_complete")) {
+            const auto answer = value ? abort_answered_task_from(*value) : std::nullopt;
+            if (!answer) {
                 fail("iscsi.abort_answered_task",
-                     "must be \"task_does_not_exist\" (RFC 7143 §11.5.1) or \"function_complete\" "
-                     "(what ESXi expects)");
+                     "must be " + in_quotes(to_string(AbortAnsweredTask::task_does_not_exist)) +
+                         " (RFC 7143 §11.5.1) or " +
+                         in_quotes(to_string(AbortAnsweredTask::function_complete)) +
+                         " (what ESXi expects)");
             }
-            iscsi.abort_answered_task_function_complete = *value == "function_complete";
+            iscsi.abort_answered_task = *answer;
         }
     }
 
@@ -808,18 +722,20 @@ class Parser {
         }
 
         if (auto backend = get_string(table, path, "backend")) {
-            if (*backend != "file" && *backend != "memory" && *backend != "rocksdb") {
-                fail(join_path(path, "backend"),
-                     "must be \"file\", \"memory\" or \"rocksdb\", got " + in_quotes(*backend));
+            const auto kind = backend_kind_from(*backend);
+            if (!kind) {
+                fail(join_path(path, "backend"), "must be " +
+                                                     alternatives(names_of(backend_kinds), true) +
+                                                     ", got " + in_quotes(*backend));
             }
-            lun.backend = *backend;
+            lun.backend = *kind;
         }
 
         const std::string path_key = join_path(path, "path");
         auto image = get_string(table, path, "path");
-        if (lun.backend == "file") {
+        if (lun.backend == BackendKind::file) {
             if (!image || image->empty()) {
-                fail(path_key, "required for backend \"file\"");
+                fail(path_key, "required for backend " + in_quotes(to_string(lun.backend)));
             }
             std::filesystem::path p(*image);
             if (p.is_relative() && !base_dir_.empty()) {
@@ -831,17 +747,19 @@ class Parser {
                 fail(path_key,
                      "image " + in_quotes(lun.path) + " is already used by " + it->second);
             }
-        } else if (image && lun.backend == "rocksdb") {
-            fail(path_key, "not allowed for backend \"rocksdb\" (its data lives in data_dir)");
         } else if (image) {
-            fail(path_key, "not allowed for backend \"memory\" (it keeps data in RAM)");
+            fail(path_key,
+                 "not allowed for backend " + in_quotes(to_string(lun.backend)) +
+                     (lun.backend == BackendKind::rocksdb ? " (its data lives in data_dir)"
+                                                          : " (it keeps data in RAM)"));
         }
-        if (lun.backend == "rocksdb") {
+        if (lun.backend == BackendKind::rocksdb) {
             lun.data_dir = data_dir_;
             lun.rocksdb = rocksdb_;
         }
-        if (lun.backend != "file" && table.contains("direct")) {
-            fail(join_path(path, "direct"), "not allowed for backend " + in_quotes(lun.backend) +
+        if (lun.backend != BackendKind::file && table.contains("direct")) {
+            fail(join_path(path, "direct"), "not allowed for backend " +
+                                                in_quotes(to_string(lun.backend)) +
                                                 " (O_DIRECT applies to image files)");
         }
         lun.direct = get_bool(table, path, "direct", lun.direct);
@@ -856,9 +774,15 @@ class Parser {
         const auto block_size =
             get_optional_uint(table, path, "block_size", 0, std::numeric_limits<int64_t>::max());
         if (block_size) {
-            if (*block_size != 512 && *block_size != 4096) {
+            if (!scsi::valid_block_size(*block_size)) {
+                std::vector<std::string> sizes;
+                for (const uint32_t size : scsi::block_sizes) {
+                    sizes.push_back(std::to_string(size));
+                }
                 fail(join_path(path, "block_size"),
-                     "must be 512 or 4096, got " + std::to_string(*block_size));
+                     "must be " +
+                         alternatives(std::vector<std::string_view>(sizes.begin(), sizes.end())) +
+                         ", got " + std::to_string(*block_size));
             }
             lun.block_size = static_cast<uint32_t>(*block_size);
         }

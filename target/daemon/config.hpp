@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "target/daemon/config_schema.hpp"
 #include "target/fault/fault.hpp"
 
 namespace atsarray::daemon {
@@ -24,20 +25,20 @@ struct ChapCredentials {
 // [rocksdb]: the daemon's RocksDB database, shared by every LUN with backend "rocksdb".
 struct RocksDbConfig {
     uint64_t block_cache_bytes = 64ull << 20;  // block_cache
-    std::string compression = "lz4";           // lz4 | zstd | snappy | none
-    uint32_t background_jobs = 2;              // flushes and compactions at once
-    uint64_t chunk_bytes = 4096;  // chunk_size: a power of two, 512 B..1 MiB; fixed per LUN
+    RocksDbCompression compression = RocksDbCompression::lz4;
+    uint32_t background_jobs = 2;  // flushes and compactions at once
+    uint64_t chunk_bytes = 4096;   // chunk_size: backend::valid_chunk_bytes(); fixed per LUN
 };
 
 struct LunConfig {
-    uint64_t id = 0;
-    std::string backend = "file";     // "file" | "memory" | "rocksdb"
+    uint64_t id = 0;  // 0..scsi::max_lun_id
+    BackendKind backend = BackendKind::file;
     std::string path;                 // file backend: image path (relative to the config's folder)
     bool direct = false;              // file backend: open the image O_DIRECT
     std::string data_dir;             // rocksdb backend: the daemon's data_dir (resolved)
     RocksDbConfig rocksdb;            // rocksdb backend: the daemon's [rocksdb] options
     uint64_t size_bytes = 0;          // must be a multiple of block_size
-    uint32_t block_size = 512;        // 512 | 4096
+    uint32_t block_size = 512;        // scsi::valid_block_size()
     std::string serial;               // VPD 0x80; derived from target+lun when empty
     bool serial_configured = false;   // the config set `serial` (else it was derived)
     std::string vendor = "ATSARRAY";  // INQUIRY T10 VENDOR IDENTIFICATION, <= 8 ASCII
@@ -77,10 +78,7 @@ struct IscsiConfig {
     uint32_t nop_in_timeout_s = 30;   // no answer to a NOP-In within this: drop the connection
     uint32_t login_timeout_s = 15;    // a login that does not finish in time is dropped
     std::optional<ChapCredentials> discovery_chap;  // CHAP for discovery sessions
-    // ABORT TASK for a command the target already answered: RFC 7143 §11.5.1 c) says TASK DOES
-    // NOT EXIST (libiscsi checks it); ESXi escalates to a reset on that answer and wants FUNCTION
-    // COMPLETE (../shared/REFERENCES.md). Config key iscsi.abort_answered_task.
-    bool abort_answered_task_function_complete = false;
+    AbortAnsweredTask abort_answered_task = AbortAnsweredTask::task_does_not_exist;
 };
 
 // [console]: the web console and its REST API (webui/server). Without the section there is no
@@ -111,7 +109,7 @@ struct AtsConfig {
 
 struct DaemonConfig {
     std::string source_path;  // the config file, for messages
-    std::string log_level = "info";
+    LogLevel log_level = LogLevel::info;
     uint32_t io_threads = 0;      // iSCSI io_contexts; 0 = one per core
     uint32_t worker_threads = 4;  // blocking backend calls
     // Where state that outlives the daemon lives: the RocksDB database (data_dir/rocksdb) and

@@ -31,26 +31,31 @@ namespace asio = boost::asio;
 namespace {
 
 std::shared_ptr<backend::BlockStore> open_medium(const TargetConfig& target, const LunConfig& lun) {
-    if (lun.backend == "memory") {
-        return std::make_shared<backend::MemoryStore>(lun.size_bytes);
-    }
     std::string error;
     std::shared_ptr<backend::BlockStore> store;
-    if (lun.backend == "rocksdb") {
-        // One database per data_dir, shared by the daemon's LUNs; a column family per LUN.
-        backend::RocksDbOptions options;
-        options.block_cache_bytes = lun.rocksdb.block_cache_bytes;
-        options.compression = lun.rocksdb.compression;
-        options.background_jobs = static_cast<int>(lun.rocksdb.background_jobs);
-        options.chunk_bytes = lun.rocksdb.chunk_bytes;
-        store = backend::RocksDbStore::open(lun.data_dir + "/rocksdb",
-                                            target.name + "/lun" + std::to_string(lun.id),
-                                            lun.size_bytes, options, lun.read_only, error);
-    } else {
-        backend::FileStoreOptions options;
-        options.read_only = lun.read_only;
-        options.direct = lun.direct;
-        store = backend::FileStore::open(lun.path, lun.size_bytes, options, error);
+    switch (lun.backend) {
+        case BackendKind::memory: {
+            return std::make_shared<backend::MemoryStore>(lun.size_bytes);
+        }
+        case BackendKind::rocksdb: {
+            // One database per data_dir, shared by the daemon's LUNs; a column family per LUN.
+            backend::RocksDbOptions options;
+            options.block_cache_bytes = lun.rocksdb.block_cache_bytes;
+            options.compression = std::string(to_string(lun.rocksdb.compression));
+            options.background_jobs = static_cast<int>(lun.rocksdb.background_jobs);
+            options.chunk_bytes = lun.rocksdb.chunk_bytes;
+            store = backend::RocksDbStore::open(lun.data_dir + "/rocksdb",
+                                                target.name + "/lun" + std::to_string(lun.id),
+                                                lun.size_bytes, options, lun.read_only, error);
+            break;
+        }
+        case BackendKind::file: {
+            backend::FileStoreOptions options;
+            options.read_only = lun.read_only;
+            options.direct = lun.direct;
+            store = backend::FileStore::open(lun.path, lun.size_bytes, options, error);
+            break;
+        }
     }
     if (!store) {
         throw ConfigError("target " + target.name + " lun " + std::to_string(lun.id) + ": " +
@@ -68,6 +73,23 @@ std::shared_ptr<backend::BlockStore> open_store(const TargetConfig& target, cons
     return std::make_shared<backend::DelayStore>(std::move(store),
                                                  std::chrono::microseconds(lun.read_delay_us),
                                                  std::chrono::microseconds(lun.write_delay_us));
+}
+
+// Where a LUN keeps what outlives the daemon next to its data (persistent reservations, its
+// identity): beside the image or the database; a memory LUN has nothing that survives a restart.
+std::string kept_with_data(const TargetConfig& target, const LunConfig& lun) {
+    switch (lun.backend) {
+        case BackendKind::file: {
+            return lun.path;
+        }
+        case BackendKind::rocksdb: {
+            return lun.data_dir + "/" + target.name + "-lun" + std::to_string(lun.id);
+        }
+        case BackendKind::memory: {
+            break;
+        }
+    }
+    return {};
 }
 
 std::optional<iscsi::ChapSecret> to_secret(const std::optional<ChapCredentials>& c) {
@@ -120,8 +142,9 @@ struct Daemon::Impl {
     }
 
     // SIGHUP: re-read the config; a LUN whose size grew is resized at once and every I_T nexus
-    // gets CAPACITY DATA HAS CHANGED (SBC-4 §4.?; SPC-4 2A/09). Anything else that changed needs
-    // a restart and is only logged.
+    // gets the unit attention CAPACITY DATA HAS CHANGED (SPC-4 2A/09), as SBC-4 asks of a
+    // logical unit whose capacity changes. Anything else that changed needs a restart and is only
+    // logged.
     void reload() {
         DaemonConfig fresh;
         try {
@@ -193,7 +216,8 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     s.nop_in_timeout_s = ic.nop_in_timeout_s;
     s.login_timeout_s = ic.login_timeout_s;
     s.discovery_chap = to_secret(ic.discovery_chap);
-    s.abort_answered_task_function_complete = ic.abort_answered_task_function_complete;
+    s.abort_answered_task_function_complete =
+        ic.abort_answered_task == AbortAnsweredTask::function_complete;
     d.state.events = d.events;
 
     auto submit = [&pool = d.io_pool](std::function<void()> work) { pool.submit(std::move(work)); };
@@ -229,19 +253,14 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             ls.read_only = lc.read_only;
             ls.removable = lc.removable;
             // Persistent reservations with APTPL (SPC-4 §5.13.4) and the LUN's identity live
-            // next to the image or the database; a memory LUN has nothing that survives a
-            // restart: it refuses APTPL and derives its identity at each start.
-            const std::string kept_with_data =
-                lc.backend == "file" ? lc.path
-                : lc.backend == "rocksdb"
-                    ? lc.data_dir + "/" + tc.name + "-lun" + std::to_string(lc.id)
-                    : std::string();
-            ls.state_path = kept_with_data.empty() ? std::string() : kept_with_data + ".pr";
+            // next to the image or the database; a memory LUN refuses APTPL and derives its
+            // identity at each start.
+            const std::string kept = kept_with_data(tc, lc);
+            ls.state_path = kept.empty() ? std::string() : kept + ".pr";
             auto store = open_store(tc, lc);
-            if (!kept_with_data.empty()) {
-                const LunIdentity identity =
-                    settle_identity(kept_with_data + ".identity", tc.name, lc.serial,
-                                    lc.serial_configured, lc.read_only);
+            if (!kept.empty()) {
+                const LunIdentity identity = settle_identity(kept + ".identity", tc.name, lc.serial,
+                                                             lc.serial_configured, lc.read_only);
                 ls.serial = identity.serial;
                 ls.naa = identity.naa;
             }

@@ -30,6 +30,30 @@ void print_command_table() {
     }
 }
 
+namespace daemon = atsarray::daemon;
+
+spdlog::level::level_enum spdlog_level(daemon::LogLevel level) {
+    using daemon::LogLevel;
+    switch (level) {
+        case LogLevel::trace: {
+            return spdlog::level::trace;
+        }
+        case LogLevel::debug: {
+            return spdlog::level::debug;
+        }
+        case LogLevel::info: {
+            return spdlog::level::info;
+        }
+        case LogLevel::warn: {
+            return spdlog::level::warn;
+        }
+        case LogLevel::error: {
+            return spdlog::level::err;
+        }
+    }
+    return spdlog::level::info;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -41,7 +65,11 @@ int main(int argc, char** argv) {
     std::string config_path;
     std::string log_level;
     auto* config_option = app.add_option("-c,--config", config_path, "TOML configuration file");
-    app.add_option("--log-level", log_level, "trace|debug|info|warn|error (overrides the config)");
+    std::string levels;
+    for (const auto& choice : daemon::log_levels) {
+        levels += (levels.empty() ? "" : "|") + std::string(choice.name);
+    }
+    app.add_option("--log-level", log_level, levels + " (overrides the config)");
     app.set_version_flag("--version", std::string("atsarray 0.1.0"));
     bool list_commands = false;
     app.add_flag("--list-commands", list_commands,
@@ -60,15 +88,21 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        atsarray::daemon::DaemonConfig config = atsarray::daemon::load_config(config_path);
+        daemon::DaemonConfig config = daemon::load_config(config_path);
         if (!log_level.empty()) {
-            config.log_level = log_level;
+            const auto level = daemon::log_level_from(log_level);
+            if (!level) {
+                throw daemon::ConfigError("--log-level: must be one of " +
+                                          daemon::comma_list(daemon::names_of(daemon::log_levels)) +
+                                          ", got " + daemon::in_quotes(log_level));
+            }
+            config.log_level = *level;
         }
-        spdlog::set_level(spdlog::level::from_str(config.log_level));
+        spdlog::set_level(spdlog_level(config.log_level));
         spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-        atsarray::daemon::Daemon daemon(config);
-        return daemon.run();
-    } catch (const atsarray::daemon::ConfigError& e) {
+        daemon::Daemon array(config);
+        return array.run();
+    } catch (const daemon::ConfigError& e) {
         std::fprintf(stderr, "atsarray: %s\n", e.what());
         return 2;
     } catch (const std::exception& e) {

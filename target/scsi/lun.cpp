@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "target/scsi/lun_limits.hpp"
+
 namespace atsarray::scsi {
 
 namespace {
@@ -88,18 +90,18 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) + ": no block store");
     }
     const uint32_t bs = settings_.block_size;
-    // SBC-3 §4.5: logical block length; 512..64 KiB powers of two are what initiators handle.
-    if (bs < 512 || bs > 65536 || (bs & (bs - 1)) != 0) {
+    // The rule and its clause live in lun_limits.hpp; the config checks the same one.
+    if (!valid_block_size(bs)) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) +
-                                    ": block_size must be a power of two in 512..65536");
+                                    ": block_size must be 512 or 4096");
     }
     if (settings_.block_count == 0 || settings_.block_count > store_->size_bytes() / bs) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) +
                                     ": block_count is 0 or larger than the store");
     }
-    if (settings_.id > 16383) {
+    if (settings_.id > max_lun_id) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) +
-                                    ": LUN numbers are 0..16383");
+                                    ": LUN numbers are 0.." + std::to_string(max_lun_id));
     }
     if (settings_.max_transfer_bytes < bs) {
         settings_.max_transfer_bytes = bs;

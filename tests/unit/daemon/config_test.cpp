@@ -117,7 +117,7 @@ size = "4 KiB"
 )";
     const DaemonConfig c = parse(text);
     EXPECT_EQ(c.source_path, "t.toml");
-    EXPECT_EQ(c.log_level, "debug");
+    EXPECT_EQ(c.log_level, LogLevel::debug);
     EXPECT_EQ(c.io_threads, 2u);
     EXPECT_EQ(c.worker_threads, 8u);
 
@@ -159,7 +159,7 @@ size = "4 KiB"
     ASSERT_EQ(t.luns.size(), 2u);
     const LunConfig& l0 = t.luns[0];
     EXPECT_EQ(l0.id, 0u);
-    EXPECT_EQ(l0.backend, "file");
+    EXPECT_EQ(l0.backend, BackendKind::file);
     EXPECT_EQ(l0.path, "/etc/atsarray/data/lun0.img");
     EXPECT_EQ(l0.size_bytes, 1ull << 30);
     EXPECT_EQ(l0.block_size, 512u);
@@ -170,7 +170,7 @@ size = "4 KiB"
     EXPECT_TRUE(l0.read_only);
     const LunConfig& l7 = t.luns[1];
     EXPECT_EQ(l7.id, 7u);
-    EXPECT_EQ(l7.backend, "memory");
+    EXPECT_EQ(l7.backend, BackendKind::memory);
     EXPECT_TRUE(l7.path.empty());
     EXPECT_EQ(l7.size_bytes, 8388608u);
     EXPECT_EQ(l7.block_size, 4096u);
@@ -185,14 +185,14 @@ size = "4 KiB"
     EXPECT_FALSE(naa.chap.has_value());
     ASSERT_EQ(naa.luns.size(), 1u);
     EXPECT_EQ(naa.luns[0].id, 16383u);
-    EXPECT_EQ(naa.luns[0].backend, "file");  // the default backend
+    EXPECT_EQ(naa.luns[0].backend, BackendKind::file);  // the default backend
     EXPECT_EQ(naa.luns[0].path, "/srv/images/x.img");
     EXPECT_EQ(naa.luns[0].size_bytes, 4096u);
 }
 
 TEST(ConfigTest, DefaultsForAMinimalConfig) {
     const DaemonConfig c = parse(minimal);
-    EXPECT_EQ(c.log_level, "info");
+    EXPECT_EQ(c.log_level, LogLevel::info);
     EXPECT_EQ(c.io_threads, 0u);
     EXPECT_EQ(c.worker_threads, 4u);
     ASSERT_EQ(c.portals.size(), 1u);  // no [[portal]]: 0.0.0.0:3260
@@ -477,7 +477,7 @@ TEST(ConfigTest, RocksDbLunsGetDataDirAndOptions) {
     DaemonConfig c = parse(target_with("", rocksdb_lun));
     EXPECT_EQ(c.data_dir, "/etc/atsarray/data");
     const LunConfig& lun = c.targets[0].luns[0];
-    EXPECT_EQ(lun.backend, "rocksdb");
+    EXPECT_EQ(lun.backend, BackendKind::rocksdb);
     EXPECT_EQ(lun.data_dir, "/etc/atsarray/data");
     EXPECT_TRUE(lun.path.empty());
     const RocksDbConfig defaults;
@@ -490,11 +490,11 @@ TEST(ConfigTest, RocksDbLunsGetDataDirAndOptions) {
               "[rocksdb]\nblock_cache = \"256MiB\"\ncompression = \"zstd\"\n"
               "background_jobs = 4\nchunk_size = \"16KiB\"\n");
     EXPECT_EQ(c.data_dir, "/etc/var/atsarray");
-    EXPECT_EQ(c.rocksdb.compression, "zstd");
+    EXPECT_EQ(c.rocksdb.compression, RocksDbCompression::zstd);
     const LunConfig& tuned = c.targets[0].luns[0];
     EXPECT_EQ(tuned.data_dir, "/etc/var/atsarray");
     EXPECT_EQ(tuned.rocksdb.block_cache_bytes, 256ull << 20);
-    EXPECT_EQ(tuned.rocksdb.compression, "zstd");
+    EXPECT_EQ(tuned.rocksdb.compression, RocksDbCompression::zstd);
     EXPECT_EQ(tuned.rocksdb.background_jobs, 4u);
     EXPECT_EQ(tuned.rocksdb.chunk_bytes, 16384u);
     EXPECT_EQ(parse("data_dir = \"/srv/ats\"\n" + minimal).data_dir, "/srv/ats");
@@ -690,7 +690,9 @@ TEST(ConfigTest, LogLevel) {
                         "t.toml: log_level: must be one of trace, debug, info, warn, error, got "
                         "\"verbose\"");
     for (const char* level : {"trace", "debug", "info", "warn", "error"}) {
-        EXPECT_EQ(parse("log_level = \"" + std::string(level) + "\"\n" + minimal).log_level, level);
+        EXPECT_EQ(
+            to_string(parse("log_level = \"" + std::string(level) + "\"\n" + minimal).log_level),
+            level);
     }
 }
 

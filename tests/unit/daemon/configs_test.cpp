@@ -50,7 +50,7 @@ TEST(ShippedConfigsTest, DefaultServesLabTarget) {
     ASSERT_EQ(target.luns.size(), 1u);
     const LunConfig& lun = target.luns[0];
     EXPECT_EQ(lun.id, 0u);
-    EXPECT_EQ(lun.backend, "rocksdb");  // thin, 8 GiB, in data/ next to the config
+    EXPECT_EQ(lun.backend, BackendKind::rocksdb);  // thin, 8 GiB, in data/ next to the config
     EXPECT_EQ(lun.size_bytes, 8ull * 1024 * 1024 * 1024);
     EXPECT_EQ(lun.block_size, 512u);
     const auto expected = (std::filesystem::absolute(configs_dir) / "data").lexically_normal();
@@ -62,7 +62,7 @@ TEST(ShippedConfigsTest, FileAndFourKExamples) {
     const DaemonConfig file = load_config((configs_dir / "example-file.toml").string());
     for (const auto& target : file.targets) {
         for (const auto& lun : target.luns) {
-            EXPECT_EQ(lun.backend, "file");
+            EXPECT_EQ(lun.backend, BackendKind::file);
         }
     }
     const DaemonConfig four_k = load_config((configs_dir / "example-4k.toml").string());
@@ -85,7 +85,7 @@ TEST(ShippedConfigsTest, MultiHasFourKAndMemoryLuns) {
     for (const auto& target : config.targets) {
         for (const auto& lun : target.luns) {
             four_k = four_k || lun.block_size == 4096;
-            memory = memory || lun.backend == "memory";
+            memory = memory || lun.backend == BackendKind::memory;
         }
     }
     EXPECT_TRUE(four_k);

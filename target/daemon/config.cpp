@@ -504,7 +504,8 @@ class Parser {
                    {"max_recv_data_segment_length", "max_burst_length", "first_burst_length",
                     "max_outstanding_r2t", "initial_r2t", "immediate_data", "queue_depth",
                     "nop_in_interval", "nop_in_timeout", "login_timeout", "discovery_chap",
-                    "abort_answered_task"});
+                    "abort_answered_task", "connection_buffer", "buffer_budget",
+                    "immediate_commands", "send_timeout"});
         const auto u32 = [&](std::string_view key, uint64_t min, uint64_t max, uint32_t fallback) {
             return static_cast<uint32_t>(get_uint(table, path, key, min, max, fallback));
         };
@@ -528,6 +529,21 @@ class Parser {
         iscsi.nop_in_timeout_s = u32("nop_in_timeout", 1, 3600, iscsi.nop_in_timeout_s);
         iscsi.login_timeout_s = u32("login_timeout", 1, 3600, iscsi.login_timeout_s);
         iscsi.discovery_chap = get_chap(table, path, "discovery_chap");
+        if (const auto* node = table.get("connection_buffer"); node != nullptr) {
+            iscsi.connection_buffer_bytes = parse_size(*node, "iscsi.connection_buffer");
+        }
+        if (const auto* node = table.get("buffer_budget"); node != nullptr) {
+            iscsi.buffer_budget_bytes = parse_size(*node, "iscsi.buffer_budget");
+        }
+        if (iscsi.buffer_budget_bytes < iscsi.connection_buffer_bytes) {
+            fail("iscsi.buffer_budget", "must be at least iscsi.connection_buffer (" +
+                                            std::to_string(iscsi.connection_buffer_bytes) +
+                                            " bytes), got " +
+                                            std::to_string(iscsi.buffer_budget_bytes));
+        }
+        iscsi.max_immediate_commands =
+            u32("immediate_commands", 1, 1024, iscsi.max_immediate_commands);
+        iscsi.send_timeout_s = u32("send_timeout", 1, 3600, iscsi.send_timeout_s);
         if (const auto* node = table.get("abort_answered_task"); node != nullptr) {
             const auto value = node->value<std::string>();
             const auto answer = value ? abort_answered_task_from(*value) : std::nullopt;

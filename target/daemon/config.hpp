@@ -77,6 +77,13 @@ struct IscsiConfig {
     uint32_t nop_in_interval_s = 30;  // target keepalive NOP-In; 0 disables
     uint32_t nop_in_timeout_s = 30;   // no answer to a NOP-In within this: drop the connection
     uint32_t login_timeout_s = 15;    // a login that does not finish in time is dropped
+    // Memory for commands' data (read data to send, write data solicited, responses queued):
+    // per connection and for the whole daemon. Past them commands wait and a peer that does not
+    // read is read no more; one that reads nothing for send_timeout_s is disconnected.
+    uint64_t connection_buffer_bytes = 64ULL << 20;
+    uint64_t buffer_budget_bytes = 1ULL << 30;
+    uint32_t max_immediate_commands = 16;  // immediate SCSI commands at once (RFC 7143 §3.2.2.1)
+    uint32_t send_timeout_s = 30;
     std::optional<ChapCredentials> discovery_chap;  // CHAP for discovery sessions
     AbortAnsweredTask abort_answered_task = AbortAnsweredTask::task_does_not_exist;
 };

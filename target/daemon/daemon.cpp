@@ -215,6 +215,10 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     s.nop_in_interval_s = ic.nop_in_interval_s;
     s.nop_in_timeout_s = ic.nop_in_timeout_s;
     s.login_timeout_s = ic.login_timeout_s;
+    s.connection_buffer_bytes = ic.connection_buffer_bytes;
+    s.max_immediate_commands = ic.max_immediate_commands;
+    s.send_timeout_s = ic.send_timeout_s;
+    d.state.buffers.set_limit(ic.buffer_budget_bytes);
     s.discovery_chap = to_secret(ic.discovery_chap);
     s.abort_answered_task_function_complete =
         ic.abort_answered_task == AbortAnsweredTask::function_complete;

@@ -104,5 +104,34 @@ TEST(MemoryBound, UnreadReadFloodStaysWithinTheBudgetAndOthersAreServed) {
     EXPECT_TRUE(daemon.alive());
 }
 
+// A peer that reads nothing at all is disconnected after iscsi.send_timeout, and the daemon says
+// why; a session that reads is not.
+TEST(MemoryBound, PeerThatReadsNothingIsDisconnectedAfterTheSendTimeout) {
+    DaemonProcess daemon(std::string("[iscsi]\nsend_timeout = 2\nconnection_buffer = \"16MiB\"\n"
+                                     "[[target]]\nname = \"") +
+                         target_name +
+                         "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n");
+    auto bystander = initiator::create_context("iqn.2026-11.org.atsarray:bystander");
+    iscsi_set_targetname(bystander.get(), target_name);
+    iscsi_set_session_type(bystander.get(), ISCSI_SESSION_NORMAL);
+    ASSERT_EQ(iscsi_full_connect_sync(bystander.get(), daemon.portal().c_str(), 0), 0)
+        << iscsi_get_error(bystander.get());
+    RawSession hostile(daemon.port(), target_name, "iqn.2026-11.org.atsarray:hostile");
+    ASSERT_EQ(hostile.login_response[36], 0) << "login refused";
+    for (uint32_t i = 0; i < 8; ++i) {
+        hostile.conn.send(read16(200 + i, hostile.cmd_sn++, false));
+    }
+    bool closed = false;
+    for (int i = 0; i < 150 && !closed; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        closed = daemon.log().find("the initiator read nothing for 2 s") != std::string::npos;
+    }
+    EXPECT_TRUE(closed) << daemon.log();
+    scsi_task* tur = iscsi_testunitready_sync(bystander.get(), 0);
+    ASSERT_NE(tur, nullptr) << iscsi_get_error(bystander.get());
+    EXPECT_EQ(tur->status, SCSI_STATUS_GOOD);
+    scsi_free_scsi_task(tur);
+}
+
 }  // namespace
 }  // namespace atsarray::testing

@@ -766,3 +766,32 @@ TEST(ConfigTest, FaultRulesAndPresets) {
 
 }  // namespace
 }  // namespace atsarray::daemon
+
+namespace atsarray::daemon {
+namespace {
+
+TEST(ConfigTest, MemoryBoundsOfConnections) {
+    const DaemonConfig defaults = parse(minimal);
+    EXPECT_EQ(defaults.iscsi.connection_buffer_bytes, 64ULL << 20);
+    EXPECT_EQ(defaults.iscsi.buffer_budget_bytes, 1ULL << 30);
+    EXPECT_EQ(defaults.iscsi.max_immediate_commands, 16U);
+    EXPECT_EQ(defaults.iscsi.send_timeout_s, 30U);
+    const DaemonConfig c = parse(
+        "[iscsi]\nconnection_buffer = \"8MiB\"\nbuffer_budget = \"128MiB\"\n"
+        "immediate_commands = 4\nsend_timeout = 5\n" +
+        minimal);
+    EXPECT_EQ(c.iscsi.connection_buffer_bytes, 8ULL << 20);
+    EXPECT_EQ(c.iscsi.buffer_budget_bytes, 128ULL << 20);
+    EXPECT_EQ(c.iscsi.max_immediate_commands, 4U);
+    EXPECT_EQ(c.iscsi.send_timeout_s, 5U);
+    EXPECT_CONFIG_ERROR("[iscsi]\nconnection_buffer = \"2GiB\"\n" + minimal,
+                        "t.toml: iscsi.buffer_budget: must be at least iscsi.connection_buffer "
+                        "(2147483648 bytes), got 1073741824");
+    EXPECT_CONFIG_ERROR("[iscsi]\nimmediate_commands = 0\n" + minimal,
+                        "t.toml: iscsi.immediate_commands: must be between 1 and 1024, got 0");
+    EXPECT_CONFIG_ERROR_HAS("[iscsi]\nconnection_buffer = \"lots\"\n" + minimal,
+                            "iscsi.connection_buffer: invalid size \"lots\"");
+}
+
+}  // namespace
+}  // namespace atsarray::daemon

@@ -15,13 +15,13 @@ namespace atsarray::daemon {
 
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
+constexpr char hex_digits[] = "0123456789abcdef";
 
 std::string to_hex(const std::array<uint8_t, 16>& bytes) {
     std::string out;
     for (const uint8_t b : bytes) {
-        out += kHex[b >> 4];
-        out += kHex[b & 0xF];
+        out += hex_digits[b >> 4];
+        out += hex_digits[b & 0xF];
     }
     return out;
 }
@@ -31,8 +31,8 @@ bool from_hex(std::string_view text, std::array<uint8_t, 16>& out) {
         return false;
     }
     const auto nibble = [](char c) -> int {
-        const char* p = std::strchr(kHex, c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
-        return c != '\0' && p != nullptr ? static_cast<int>(p - kHex) : -1;
+        const char* p = std::strchr(hex_digits, c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+        return c != '\0' && p != nullptr ? static_cast<int>(p - hex_digits) : -1;
     };
     for (size_t i = 0; i < out.size(); ++i) {
         const int hi = nibble(text[2 * i]);

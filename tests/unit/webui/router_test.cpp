@@ -8,7 +8,7 @@
 namespace atsarray::webui {
 namespace {
 
-constexpr const char* kToken = "0123456789abcdef0123";
+constexpr const char* test_token = "0123456789abcdef0123";
 
 class RouterTest : public ::testing::Test {
   protected:
@@ -28,11 +28,11 @@ class RouterTest : public ::testing::Test {
 };
 
 TEST_F(RouterTest, BeyondLoopbackEveryAnswerWithDataNeedsTheToken) {
-    const Router r(model, AccessPolicy{kToken, false, {"192.0.2.1:8080"}}, "");
+    const Router r(model, AccessPolicy{test_token, false, {"192.0.2.1:8080"}}, "");
     for (const char* path : {"/api/v1/overview", "/api/v1/ats", "/metrics", "/api/v1/events"}) {
         EXPECT_EQ(get(r, path).status, 401U) << path;
         EXPECT_EQ(get(r, path, "Bearer wrong").status, 401U) << path;
-        EXPECT_EQ(get(r, path, std::string("Bearer ") + kToken).status, 200U) << path;
+        EXPECT_EQ(get(r, path, std::string("Bearer ") + test_token).status, 200U) << path;
     }
     // The page's files carry no data: they load, so the page can ask for the token.
     EXPECT_EQ(get(r, "/index.html").status, 404U);  // no static folder in this test
@@ -41,7 +41,7 @@ TEST_F(RouterTest, BeyondLoopbackEveryAnswerWithDataNeedsTheToken) {
 }
 
 TEST_F(RouterTest, OnLoopbackReadsAreOpenAndWritesNeedTheToken) {
-    const Router r(model, AccessPolicy{kToken, true, {"127.0.0.1:8080"}}, "");
+    const Router r(model, AccessPolicy{test_token, true, {"127.0.0.1:8080"}}, "");
     EXPECT_EQ(get(r, "/api/v1/overview").status, 200U);
     HttpRequest post;
     post.method = "POST";
@@ -49,15 +49,15 @@ TEST_F(RouterTest, OnLoopbackReadsAreOpenAndWritesNeedTheToken) {
     post.content_type = "application/json";
     post.body = R"({"message": "hello"})";
     EXPECT_EQ(r.handle(post).status, 401U);
-    post.authorization = std::string("Bearer ") + kToken;
+    post.authorization = std::string("Bearer ") + test_token;
     const HttpResponse created = r.handle(post);
     EXPECT_EQ(created.status, 201U);
     EXPECT_EQ(events.last_seq(), 1U);
-    EXPECT_EQ(created.body.find(kToken), std::string::npos);
+    EXPECT_EQ(created.body.find(test_token), std::string::npos);
 }
 
 TEST_F(RouterTest, ErrorsAreJsonWithTheirStatus) {
-    const Router r(model, AccessPolicy{kToken, true, {}}, "");
+    const Router r(model, AccessPolicy{test_token, true, {}}, "");
     const HttpResponse missing = get(r, "/api/v1/targets/iqn.x/luns/0");
     EXPECT_EQ(missing.status, 404U);
     const auto body = nlohmann::json::parse(missing.body);

@@ -51,10 +51,10 @@ Status BlockStore::unmap(uint64_t offset, uint64_t length) {
     if (offset > size_bytes() || length > size_bytes() - offset) {
         return Status::error(StoreErrc::out_of_range);
     }
-    constexpr uint64_t kPiece = 1u << 20;
-    const std::vector<uint8_t> zeros(static_cast<size_t>(std::min(length, kPiece)), 0);
+    constexpr uint64_t piece = 1u << 20;
+    const std::vector<uint8_t> zeros(static_cast<size_t>(std::min(length, piece)), 0);
     for (uint64_t done = 0; done < length;) {
-        const auto n = static_cast<size_t>(std::min(length - done, kPiece));
+        const auto n = static_cast<size_t>(std::min(length - done, piece));
         if (Status s = write(offset + done, std::span(zeros).first(n), false); !s.ok()) {
             return s;
         }

@@ -52,11 +52,11 @@ struct FdGuard {
 };
 
 // The bounce buffer of unaligned direct I/O: at most this much per piece of a larger call.
-constexpr size_t kBounceBytes = 1u << 20;
-// The largest direct I/O alignment accepted (it must divide kBounceBytes).
-constexpr uint32_t kMaxDirectAlign = 1u << 16;
+constexpr size_t bounce_bytes = 1u << 20;
+// The largest direct I/O alignment accepted (it must divide bounce_bytes).
+constexpr uint32_t max_direct_align = 1u << 16;
 // Where the kernel cannot report the alignment: the largest logical block size in common use.
-constexpr uint32_t kFallbackDirectAlign = 4096;
+constexpr uint32_t fallback_direct_align = 4096;
 
 struct FreeDeleter {
     void operator()(uint8_t* p) const { std::free(p); }
@@ -79,8 +79,8 @@ uint64_t round_up(uint64_t value, uint64_t alignment) {
 // O_DIRECT's offset and memory alignment for the open file `fd`. Returns false with `why` set
 // when the file system says it cannot do direct I/O on this file.
 bool direct_io_alignment(int fd, uint32_t& offset_align, uint32_t& mem_align, std::string& why) {
-    offset_align = kFallbackDirectAlign;
-    mem_align = kFallbackDirectAlign;
+    offset_align = fallback_direct_align;
+    mem_align = fallback_direct_align;
 #ifdef STATX_DIOALIGN
     struct statx stx = {};
     if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
@@ -95,8 +95,8 @@ bool direct_io_alignment(int fd, uint32_t& offset_align, uint32_t& mem_align, st
 #else
     (void)fd;
 #endif
-    if (!std::has_single_bit(offset_align) || offset_align > kMaxDirectAlign ||
-        !std::has_single_bit(mem_align) || mem_align > kMaxDirectAlign) {
+    if (!std::has_single_bit(offset_align) || offset_align > max_direct_align ||
+        !std::has_single_bit(mem_align) || mem_align > max_direct_align) {
         why = "unsupported direct I/O alignment (offset " + std::to_string(offset_align) +
               ", memory " + std::to_string(mem_align) + ")";
         return false;
@@ -286,10 +286,10 @@ std::array<std::unique_lock<std::mutex>, 2> FileStore::lock_partial_edges(uint64
     std::array<size_t, 2> stripes = {};
     size_t count = 0;
     if (offset % a != 0) {
-        stripes[count++] = static_cast<size_t>((offset / a) % kEdgeStripes);
+        stripes[count++] = static_cast<size_t>((offset / a) % edge_stripes);
     }
     if (end % a != 0) {
-        stripes[count++] = static_cast<size_t>((end / a) % kEdgeStripes);
+        stripes[count++] = static_cast<size_t>((end / a) % edge_stripes);
     }
     // Ascending order, each stripe once (STYLE.md): two writers never wait on each other.
     if (count == 2 && stripes[1] < stripes[0]) {
@@ -346,7 +346,7 @@ Status FileStore::read_bounced(uint64_t offset, std::span<uint8_t> out) {
     const uint64_t end = offset + out.size();
     // The image size is a multiple of `a` (open, grow), so the covering blocks lie inside it.
     const uint64_t span_bytes = round_up(end, a) - round_down(offset, a);
-    const auto bounce_size = static_cast<size_t>(std::min<uint64_t>(span_bytes, kBounceBytes));
+    const auto bounce_size = static_cast<size_t>(std::min<uint64_t>(span_bytes, bounce_bytes));
     AlignedBuffer bounce = allocate_aligned(std::max(a, uint64_t{direct_mem_align_}), bounce_size);
     if (!bounce) {
         return Status::error(StoreErrc::io_error, ENOMEM);
@@ -450,7 +450,7 @@ Status FileStore::write_bounced(uint64_t offset, std::span<const uint8_t> in, bo
     const uint64_t a = direct_align_;
     const uint64_t end = offset + in.size();
     const uint64_t span_bytes = round_up(end, a) - round_down(offset, a);
-    const auto bounce_size = static_cast<size_t>(std::min<uint64_t>(span_bytes, kBounceBytes));
+    const auto bounce_size = static_cast<size_t>(std::min<uint64_t>(span_bytes, bounce_bytes));
     AlignedBuffer bounce = allocate_aligned(std::max(a, uint64_t{direct_mem_align_}), bounce_size);
     if (!bounce) {
         return Status::error(StoreErrc::io_error, ENOMEM);

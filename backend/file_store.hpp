@@ -82,7 +82,7 @@ class FileStore : public BlockStore {
 
   private:
     // A power of two: a write's head and tail blocks map to at most two stripes.
-    static constexpr size_t kEdgeStripes = 64;
+    static constexpr size_t edge_stripes = 64;
 
     FileStore(int fd, std::string path, uint64_t size_bytes, bool read_only);
 
@@ -111,7 +111,7 @@ class FileStore : public BlockStore {
     uint64_t allocation_unit_ = 0;   // st_blksize of the image
     uint32_t direct_align_ = 0;      // O_DIRECT offset/length alignment; 0 = buffered I/O
     uint32_t direct_mem_align_ = 0;  // O_DIRECT buffer address alignment
-    std::array<std::mutex, kEdgeStripes> edge_locks_;
+    std::array<std::mutex, edge_stripes> edge_locks_;
 };
 
 }  // namespace atsarray::backend

@@ -51,13 +51,13 @@ struct CaseInfo {
     bool hot;
     uint64_t base_lba;
 };
-constexpr CaseInfo kCases[] = {
+constexpr CaseInfo all_cases[] = {
     {"ats-hot", true, true, 1 << 16},
     {"ats-distinct", true, false, 2 << 16},
     {"write-distinct", false, false, 3 << 16},
     {"write-hot", false, true, 4 << 16},
 };
-constexpr uint64_t kStride = 8;
+constexpr uint64_t stride = 8;
 
 enum class Status { ok, not_supported, error };
 
@@ -221,7 +221,7 @@ CaseResult run_case(const Options& o, const CaseInfo& c, int sessions, int bs,
     Clock::time_point start_at;
     std::vector<std::thread> threads;
     for (int i = 0; i < sessions; ++i) {
-        const uint64_t lba = c.hot ? c.base_lba : c.base_lba + kStride * static_cast<uint64_t>(i);
+        const uint64_t lba = c.hot ? c.base_lba : c.base_lba + stride * static_cast<uint64_t>(i);
         threads.emplace_back([&, i, lba] {
             run_session(o, c, bs, lba, contexts[static_cast<size_t>(i)].get(), ready, start_at,
                         stop, per_session[static_cast<size_t>(i)]);
@@ -330,7 +330,7 @@ int main(int argc, char** argv) {
     auto* rc16 =
         cap ? static_cast<scsi_readcapacity16*>(scsi_datain_unmarshall(cap.get())) : nullptr;
     const int max_sessions = *std::max_element(o.sessions.begin(), o.sessions.end());
-    const uint64_t needed = kCases[3].base_lba + kStride * static_cast<uint64_t>(max_sessions);
+    const uint64_t needed = all_cases[3].base_lba + stride * static_cast<uint64_t>(max_sessions);
     if (rc16 == nullptr || rc16->returned_lba < needed) {
         std::fprintf(stderr,
                      "ats_bench: READ CAPACITY(16) failed or the LUN is under %" PRIu64 " blocks\n",
@@ -342,14 +342,15 @@ int main(int argc, char** argv) {
     // Probe ATS once: compare and write the hot block's own contents (a no-op when it matches).
     bool ats_supported = true;
     {
-        Task rd(iscsi_read16_sync(setup.get(), o.lun, kCases[0].base_lba, static_cast<uint32_t>(bs),
-                                  bs, 0, 0, 0, 0, 0));
+        Task rd(iscsi_read16_sync(setup.get(), o.lun, all_cases[0].base_lba,
+                                  static_cast<uint32_t>(bs), bs, 0, 0, 0, 0, 0));
         if (rd && rd->status == SCSI_STATUS_GOOD && rd->datain.size == bs) {
             std::vector<uint8_t> both(2 * static_cast<size_t>(bs));
             std::memcpy(both.data(), rd->datain.data, static_cast<size_t>(bs));
             std::memcpy(both.data() + bs, rd->datain.data, static_cast<size_t>(bs));
-            Task caw(iscsi_compareandwrite_sync(setup.get(), o.lun, kCases[0].base_lba, both.data(),
-                                                static_cast<uint32_t>(2 * bs), bs, 0, 0, 0, 0, 0));
+            Task caw(iscsi_compareandwrite_sync(setup.get(), o.lun, all_cases[0].base_lba,
+                                                both.data(), static_cast<uint32_t>(2 * bs), bs, 0,
+                                                0, 0, 0, 0));
             ats_supported = !(caw && is_invalid_opcode(caw.get()));
         }
     }
@@ -371,7 +372,7 @@ int main(int argc, char** argv) {
                 "mean us", "p99 us");
     std::fflush(stdout);
     int exit_status = 0;
-    for (const CaseInfo& c : kCases) {
+    for (const CaseInfo& c : all_cases) {
         if (!o.cases.empty() &&
             std::find(o.cases.begin(), o.cases.end(), c.name) == o.cases.end()) {
             continue;

@@ -50,7 +50,7 @@ struct Options {
 };
 
 // Distinct ATS blocks are 8 blocks apart so that no two slots share a 4 KiB page.
-constexpr uint64_t kAtsStride = 8;
+constexpr uint64_t ats_stride = 8;
 
 // COMPARE AND WRITE of one block, each slot on its own block (distinct) or all slots of all
 // sessions on one (hot). A slot knows its block's contents after a READ and after each of its own
@@ -65,7 +65,7 @@ class Ats : public Workload {
         slots_.resize(static_cast<size_t>(depth));
         for (size_t i = 0; i < slots_.size(); ++i) {
             const uint64_t n = static_cast<uint64_t>(session) * slots_.size() + i;
-            slots_[i].lba = hot ? base_lba : base_lba + n * kAtsStride;
+            slots_[i].lba = hot ? base_lba : base_lba + n * ats_stride;
             slots_[i].image.resize(2 * static_cast<size_t>(block_size));
         }
     }
@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
     const bool ats = o.workload.rfind("ats-", 0) == 0;
     const uint32_t io_bytes = ats ? bs : o.io_bytes;
     const uint64_t total_slots = static_cast<uint64_t>(o.sessions) * static_cast<uint64_t>(o.depth);
-    const uint64_t needed = ats ? total_slots * kAtsStride * bs : o.region;
+    const uint64_t needed = ats ? total_slots * ats_stride * bs : o.region;
     if (io_bytes % bs != 0 || o.offset % bs != 0 || o.offset + needed > lun_bytes ||
         (!ats && io_bytes > o.region)) {
         std::fprintf(stderr,

@@ -38,7 +38,7 @@ struct Case {
     uint32_t io_bytes;
     bool sequential;
 };
-constexpr Case kCases[] = {{"randwrite-4k", 4096, false}, {"seqwrite-128k", 128 * 1024, true}};
+constexpr Case all_cases[] = {{"randwrite-4k", 4096, false}, {"seqwrite-128k", 128 * 1024, true}};
 
 struct Row {
     std::string label;
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
 
     std::vector<Row> rows;
     bool ok = true;
-    for (const Case& c : kCases) {
+    for (const Case& c : all_cases) {
         for (const std::string& spec : o.luns) {
             const size_t colon = spec.find(':');
             const int lun = std::stoi(spec.substr(0, colon));
@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
     size_t at = 0;
-    for (const Case& c : kCases) {
+    for (const Case& c : all_cases) {
         std::printf("%-20s", (std::string(c.name) + (c.sequential ? " MB/s" : " IOPS")).c_str());
         for (size_t i = 0; i < o.luns.size(); ++i, ++at) {
             const Row& row = rows[at];

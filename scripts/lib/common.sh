@@ -6,6 +6,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # bookworm boost that includes Beast.
 packages=(
   build-essential cmake ninja-build pkg-config python3 clang libclang-rt-14-dev
+  clang-format-14 clang-tidy-14
   libboost1.81-dev libspdlog-dev libisal-dev libtomlplusplus-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libiscsi-dev libiscsi-bin librocksdb-dev
   nlohmann-json3-dev python3-prometheus-client python3-jsonschema python3-websocket

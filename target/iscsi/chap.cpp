@@ -33,8 +33,8 @@ void for_each_list_value(std::string_view list, F&& f) {
 
 std::error_code validate_chap_secrets(const ChapSecret& initiator,
                                       const std::optional<ChapSecret>& mutual) {
-    if (initiator.secret.size() < kMinChapSecretLength ||
-        (mutual && mutual->secret.size() < kMinChapSecretLength)) {
+    if (initiator.secret.size() < min_chap_secret_length ||
+        (mutual && mutual->secret.size() < min_chap_secret_length)) {
         return Errc::chap_secret_too_short;
     }
     if (mutual && mutual->secret == initiator.secret) {
@@ -45,7 +45,7 @@ std::error_code validate_chap_secrets(const ChapSecret& initiator,
 
 std::error_code chap_md5(uint8_t identifier, std::string_view secret,
                          std::span<const uint8_t> challenge,
-                         std::array<uint8_t, kChapMd5Length>& out) {
+                         std::array<uint8_t, chap_md5_length>& out) {
     std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter> ctx(EVP_MD_CTX_new());
     unsigned int length = 0;
     if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_md5(), nullptr) != 1 ||
@@ -75,7 +75,7 @@ std::error_code ChapAuthenticator::challenge(std::string_view chap_a,
     for_each_list_value(chap_a, [&](std::string_view value) {
         uint64_t algorithm = 0;
         // Values we do not understand are ignored (RFC 7143 §6.2.1).
-        if (!parse_number(value, 0, 255, algorithm) && algorithm == kChapAlgorithmMd5) {
+        if (!parse_number(value, 0, 255, algorithm) && algorithm == chap_algorithm_md5) {
             md5_offered = true;
         }
     });
@@ -106,11 +106,11 @@ std::error_code ChapAuthenticator::verify(const ChapReply& reply, std::vector<ui
     }
     // CVE-2018-14633 (LIO): CHAP_R must decode to exactly the digest length.
     std::vector<uint8_t> received;
-    if (decode_binary(*reply.response, received, kChapMd5Length) ||
-        received.size() != kChapMd5Length) {
+    if (decode_binary(*reply.response, received, chap_md5_length) ||
+        received.size() != chap_md5_length) {
         return fail(Errc::chap_bad_response_length);
     }
-    std::array<uint8_t, kChapMd5Length> expected{};
+    std::array<uint8_t, chap_md5_length> expected{};
     if (auto ec = chap_md5(identifier_, initiator_.secret, challenge_, expected)) {
         return fail(ec);
     }
@@ -147,7 +147,7 @@ std::error_code ChapAuthenticator::verify(const ChapReply& reply, std::vector<ui
     if (mutual_->secret == initiator_.secret) {
         return fail(Errc::chap_same_secret);
     }
-    std::array<uint8_t, kChapMd5Length> answer{};
+    std::array<uint8_t, chap_md5_length> answer{};
     if (auto ec = chap_md5(static_cast<uint8_t>(identifier), mutual_->secret, challenge, answer)) {
         return fail(ec);
     }

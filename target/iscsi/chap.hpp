@@ -21,11 +21,11 @@ struct ChapSecret {
     std::string secret;
 };
 
-inline constexpr uint8_t kChapAlgorithmMd5 = 5;  // CHAP_A value for MD5 (RFC 1994, IANA PPP)
-inline constexpr std::size_t kChapMd5Length = 16;
+inline constexpr uint8_t chap_algorithm_md5 = 5;  // CHAP_A value for MD5 (RFC 1994, IANA PPP)
+inline constexpr std::size_t chap_md5_length = 16;
 inline constexpr std::size_t kChapChallengeLength = 16;       // what the target sends
 inline constexpr std::size_t kMaxChapChallengeLength = 1024;  // what it accepts (RFC 7143 §12.1.3)
-inline constexpr std::size_t kMinChapSecretLength = 12;       // 96 bits (RFC 7143 §9.2.1)
+inline constexpr std::size_t min_chap_secret_length = 12;     // 96 bits (RFC 7143 §9.2.1)
 
 // Checks a configuration: secrets of at least 12 bytes and, with mutual CHAP, initiator and target
 // secrets that differ (RFC 7143 §9.2.1). For the config loader; the authenticator itself only
@@ -36,7 +36,7 @@ std::error_code validate_chap_secrets(const ChapSecret& initiator,
 // MD5(identifier || secret || challenge) (RFC 1994 §4.1). chap_internal_error if OpenSSL fails.
 std::error_code chap_md5(uint8_t identifier, std::string_view secret,
                          std::span<const uint8_t> challenge,
-                         std::array<uint8_t, kChapMd5Length>& out);
+                         std::array<uint8_t, chap_md5_length>& out);
 
 // The initiator's answer to the target's challenge; CHAP_I and CHAP_C only for mutual CHAP.
 struct ChapReply {

@@ -10,9 +10,9 @@ namespace atsarray::iscsi {
 void Crc32c::update(std::span<const uint8_t> data) noexcept {
     // ISA-L's crc32_iscsi neither inverts the seed nor the result, so the running state is the
     // un-inverted CRC register; it takes an int length, so feed it in bounded pieces.
-    constexpr std::size_t kMaxPiece = std::numeric_limits<int>::max();
+    constexpr std::size_t max_piece = std::numeric_limits<int>::max();
     while (!data.empty()) {
-        const std::size_t piece = std::min(data.size(), kMaxPiece);
+        const std::size_t piece = std::min(data.size(), max_piece);
         state_ =
             crc32_iscsi(const_cast<unsigned char*>(data.data()), static_cast<int>(piece), state_);
         data = data.subspan(piece);

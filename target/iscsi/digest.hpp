@@ -7,7 +7,7 @@
 
 namespace atsarray::iscsi {
 
-inline constexpr std::size_t kDigestLength = 4;
+inline constexpr std::size_t digest_length = 4;
 
 // The CRC32C of `data` (initial value and final XOR 0xffffffff, reflected): 32 zero bytes give
 // 0x8a9136aa (RFC 3720 Appendix B.4).

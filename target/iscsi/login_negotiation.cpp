@@ -24,7 +24,7 @@ bool list_contains(std::string_view list, std::string_view wanted) {
 bool valid_iscsi_name(std::string_view name) {
     // RFC 7143 §4.2.7.1: at most 223 bytes. The "iqn."/"eui."/"naa." formats are not enforced:
     // initiators in the field send other names and the ACL compares whole names anyway.
-    return !name.empty() && name.size() <= kMaxIscsiNameLength;
+    return !name.empty() && name.size() <= max_iscsi_name_length;
 }
 
 }  // namespace
@@ -236,17 +236,17 @@ LoginStep LoginNegotiation::step(const LoginRequestView& request) {
     }
     // RFC 7143 §11.12.3: stages 0, 1 and 3; 2 is reserved. A transit goes forward; CSG stays
     // where the target last left it.
-    if (request.csg != kStageSecurity && request.csg != kStageOperational) {
+    if (request.csg != stage_security && request.csg != stage_operational) {
         return fail(step, Errc::negotiation_bad_stage);
     }
     if (request.transit &&
-        ((request.nsg != kStageOperational && request.nsg != kStageFullFeature) ||
+        ((request.nsg != stage_operational && request.nsg != stage_full_feature) ||
          request.nsg <= request.csg)) {
         return fail(step, Errc::negotiation_bad_stage);
     }
     const bool first = !started_;
     // RFC 7143 §6.3: the operational stage follows a completed security stage.
-    if (!first && request.csg == kStageOperational && !auth_done_) {
+    if (!first && request.csg == stage_operational && !auth_done_) {
         return fail(step, Errc::negotiation_authentication_required);
     }
     if (!first && request.csg != stage_) {
@@ -266,7 +266,7 @@ LoginStep LoginNegotiation::step(const LoginRequestView& request) {
     started_ = true;
     stage_ = request.csg;
 
-    if (request.csg == kStageOperational && !auth_done_) {
+    if (request.csg == stage_operational && !auth_done_) {
         return fail(step, Errc::negotiation_authentication_required);
     }
 
@@ -306,7 +306,7 @@ LoginStep LoginNegotiation::step(const LoginRequestView& request) {
                 break;
             case KeyClass::security:
                 // RFC 7143 §6.3.1: security keys belong to the security stage.
-                if (request.csg != kStageSecurity) {
+                if (request.csg != stage_security) {
                     return fail(step, Errc::negotiation_security_key_outside_security_stage);
                 }
                 if (key.key == "AuthMethod") {
@@ -371,7 +371,7 @@ LoginStep LoginNegotiation::step(const LoginRequestView& request) {
 
     // The target declares its MaxRecvDataSegmentLength once, in the operational stage
     // (RFC 7143 §13.12); until then the initiator assumes 8192.
-    if (request.csg == kStageOperational && !target_mrdsl_declared_) {
+    if (request.csg == stage_operational && !target_mrdsl_declared_) {
         append_key(response, "MaxRecvDataSegmentLength",
                    std::to_string(limits_.max_recv_data_segment_length));
         params_.target_max_recv_data_segment_length = limits_.max_recv_data_segment_length;
@@ -379,7 +379,8 @@ LoginStep LoginNegotiation::step(const LoginRequestView& request) {
     }
     // Offers for keys whose RFC default the target cannot live with; they need an answer, so
     // the target holds the transit until the initiator gives one (RFC 7143 §6.2).
-    if (request.csg == kStageOperational || (request.transit && request.nsg == kStageFullFeature)) {
+    if (request.csg == stage_operational ||
+        (request.transit && request.nsg == stage_full_feature)) {
         std::vector<std::string> known;
         for (const auto& entry : received_) {
             known.push_back(entry.first);
@@ -393,7 +394,7 @@ LoginStep LoginNegotiation::step(const LoginRequestView& request) {
     }
 
     if (request.transit) {
-        if (request.csg == kStageSecurity && !auth_done_) {
+        if (request.csg == stage_security && !auth_done_) {
             // A CHAP exchange in progress: stay in the security stage (RFC 7143 §12.1.3
             // example). A CHAP target asked to move on without any authentication: refuse.
             if (auth_method_ != AuthMethod::chap) {
@@ -403,7 +404,7 @@ LoginStep LoginNegotiation::step(const LoginRequestView& request) {
             step.transit = true;
             step.nsg = request.nsg;
             stage_ = request.nsg;
-            if (request.nsg == kStageFullFeature) {
+            if (request.nsg == stage_full_feature) {
                 finalize_params(params_);
                 complete_ = true;
                 step.complete = true;

@@ -18,12 +18,12 @@
 namespace atsarray::iscsi {
 
 // RFC 7143 §11.12.3: CSG and NSG values.
-inline constexpr uint8_t kStageSecurity = 0;
-inline constexpr uint8_t kStageOperational = 1;
-inline constexpr uint8_t kStageFullFeature = 3;
+inline constexpr uint8_t stage_security = 0;
+inline constexpr uint8_t stage_operational = 1;
+inline constexpr uint8_t stage_full_feature = 3;
 
 // RFC 7143 §4.2.7.1: an iSCSI name is at most 223 bytes.
-inline constexpr std::size_t kMaxIscsiNameLength = 223;
+inline constexpr std::size_t max_iscsi_name_length = 223;
 // A login that needs more requests than this is not going anywhere.
 inline constexpr unsigned kMaxLoginSteps = 32;
 
@@ -127,7 +127,7 @@ class LoginNegotiation {
     bool started_ = false;
     bool complete_ = false;
     bool failed_ = false;
-    uint8_t stage_ = kStageSecurity;
+    uint8_t stage_ = stage_security;
 
     SessionType session_type_ = SessionType::normal;
     const TargetInfo* target_ = nullptr;

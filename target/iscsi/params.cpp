@@ -39,7 +39,7 @@ struct OpKey {
     bool irrelevant_in_discovery;
 };
 
-constexpr std::array<OpKey, 20> kOperationalKeys{{
+constexpr std::array<OpKey, 20> operational_keys{{
     {"HeaderDigest", Op::header_digest, false},
     {"DataDigest", Op::data_digest, false},
     {"MaxConnections", Op::max_connections, true},
@@ -63,7 +63,7 @@ constexpr std::array<OpKey, 20> kOperationalKeys{{
 }};
 
 const OpKey* find_operational(std::string_view name) noexcept {
-    for (const OpKey& k : kOperationalKeys) {
+    for (const OpKey& k : operational_keys) {
         if (k.name == name) {
             return &k;
         }
@@ -71,11 +71,11 @@ const OpKey* find_operational(std::string_view name) noexcept {
     return nullptr;
 }
 
-constexpr uint32_t kMaxTime2 = 3600;    // RFC 7143 §13.15, §13.16
-constexpr uint32_t kMaxR2t = 65535;     // RFC 7143 §13.17, §13.2 (MaxConnections)
-constexpr uint32_t kMaxErl = 2;         // RFC 7143 §13.20
-constexpr uint32_t kProtocolLevel = 1;  // RFC 7143 §13.24: this document is level 1
-constexpr uint32_t kMaxProtocolLevel = 31;
+constexpr uint32_t max_time2 = 3600;    // RFC 7143 §13.15, §13.16
+constexpr uint32_t max_r2t = 65535;     // RFC 7143 §13.17, §13.2 (MaxConnections)
+constexpr uint32_t max_erl = 2;         // RFC 7143 §13.20
+constexpr uint32_t protocol_level = 1;  // RFC 7143 §13.24: this document is level 1
+constexpr uint32_t max_protocol_level = 31;
 
 // The first value of the initiator's list that `acceptable` takes (RFC 7143 §6.2.1).
 template <typename F>
@@ -172,7 +172,7 @@ void negotiate_login_key(const TextKey& key, const TargetLimits& limits, Session
             return;
         }
         case Op::max_connections: {
-            const auto n = number_in(value, 1, kMaxR2t);
+            const auto n = number_in(value, 1, max_r2t);
             if (!n) {
                 reject();
                 return;
@@ -201,7 +201,7 @@ void negotiate_login_key(const TextKey& key, const TargetLimits& limits, Session
             return;
         case Op::max_recv_data_segment_length: {
             // RFC 7143 §13.12: declarative; the initiator's value bounds what the target sends.
-            const auto n = number_in(value, kMinDataSegmentLength, kMaxDataSegmentLength);
+            const auto n = number_in(value, min_data_segment_length, max_data_segment_length);
             if (!n) {
                 reject();
                 return;
@@ -210,7 +210,7 @@ void negotiate_login_key(const TextKey& key, const TargetLimits& limits, Session
             return;
         }
         case Op::max_burst_length: {
-            const auto n = number_in(value, kMinDataSegmentLength, kMaxDataSegmentLength);
+            const auto n = number_in(value, min_data_segment_length, max_data_segment_length);
             if (!n) {
                 reject();
                 return;
@@ -220,7 +220,7 @@ void negotiate_login_key(const TextKey& key, const TargetLimits& limits, Session
             return;
         }
         case Op::first_burst_length: {
-            const auto n = number_in(value, kMinDataSegmentLength, kMaxDataSegmentLength);
+            const auto n = number_in(value, min_data_segment_length, max_data_segment_length);
             if (!n) {
                 reject();
                 return;
@@ -232,7 +232,7 @@ void negotiate_login_key(const TextKey& key, const TargetLimits& limits, Session
             return;
         }
         case Op::default_time2wait: {
-            const auto n = number_in(value, 0, kMaxTime2);
+            const auto n = number_in(value, 0, max_time2);
             if (!n) {
                 reject();
                 return;
@@ -243,7 +243,7 @@ void negotiate_login_key(const TextKey& key, const TargetLimits& limits, Session
             return;
         }
         case Op::default_time2retain: {
-            const auto n = number_in(value, 0, kMaxTime2);
+            const auto n = number_in(value, 0, max_time2);
             if (!n) {
                 reject();
                 return;
@@ -253,7 +253,7 @@ void negotiate_login_key(const TextKey& key, const TargetLimits& limits, Session
             return;
         }
         case Op::max_outstanding_r2t: {
-            const auto n = number_in(value, 1, kMaxR2t);
+            const auto n = number_in(value, 1, max_r2t);
             if (!n) {
                 reject();
                 return;
@@ -276,7 +276,7 @@ void negotiate_login_key(const TextKey& key, const TargetLimits& limits, Session
             return;
         }
         case Op::error_recovery_level: {
-            const auto n = number_in(value, 0, kMaxErl);
+            const auto n = number_in(value, 0, max_erl);
             if (!n) {
                 reject();
                 return;
@@ -308,13 +308,13 @@ void negotiate_login_key(const TextKey& key, const TargetLimits& limits, Session
             return;
         }
         case Op::iscsi_protocol_level: {
-            const auto n = number_in(value, 0, kMaxProtocolLevel);
+            const auto n = number_in(value, 0, max_protocol_level);
             if (!n) {
                 reject();
                 return;
             }
             // RFC 7143 §13.24: result function Minimum.
-            params.iscsi_protocol_level = std::min(*n, kProtocolLevel);
+            params.iscsi_protocol_level = std::min(*n, protocol_level);
             answer(response, key.key, params.iscsi_protocol_level);
             return;
         }
@@ -382,7 +382,7 @@ std::error_code accept_offer_answer(const TextKey& answer, const TargetLimits& l
         const uint32_t offered = max_burst
                                      ? limits.max_burst_length
                                      : std::min(limits.first_burst_length, limits.max_burst_length);
-        const auto n = number_in(value, kMinDataSegmentLength, offered);
+        const auto n = number_in(value, min_data_segment_length, offered);
         if (!n) {
             return Errc::negotiation_bad_answer;
         }
@@ -390,7 +390,7 @@ std::error_code accept_offer_answer(const TextKey& answer, const TargetLimits& l
         return {};
     }
     if (key == "DefaultTime2Wait") {
-        const auto n = number_in(value, limits.default_time2wait, kMaxTime2);
+        const auto n = number_in(value, limits.default_time2wait, max_time2);
         if (!n) {
             return Errc::negotiation_bad_answer;
         }
@@ -420,7 +420,7 @@ std::error_code negotiate_ffp_keys(const std::vector<TextKey>& keys, SessionPara
                 if (key.key == "MaxRecvDataSegmentLength") {
                     // RFC 7143 §13.12: Use ALL, declarative; no answer.
                     const auto n =
-                        number_in(key.value, kMinDataSegmentLength, kMaxDataSegmentLength);
+                        number_in(key.value, min_data_segment_length, max_data_segment_length);
                     if (!n) {
                         append_key(response, key.key, "Reject");
                         break;

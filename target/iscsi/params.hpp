@@ -61,8 +61,8 @@ struct TargetLimits {
 };
 
 // RFC 7143 §13.12: MaxRecvDataSegmentLength is 512..2^24-1; so are the burst lengths.
-inline constexpr uint32_t kMinDataSegmentLength = 512;
-inline constexpr uint32_t kMaxDataSegmentLength = (1u << 24) - 1;
+inline constexpr uint32_t min_data_segment_length = 512;
+inline constexpr uint32_t max_data_segment_length = (1u << 24) - 1;
 
 // Which part of the login handles a key.
 enum class KeyClass {

@@ -20,7 +20,7 @@ std::error_code validate_key_name(std::string_view key) noexcept {
     if (key.empty()) {
         return Errc::text_empty_key;
     }
-    if (key.size() > kMaxKeyNameLength) {
+    if (key.size() > max_key_name_length) {
         return Errc::text_key_too_long;
     }
     // RFC 3720 §5.1 wanted a capital first letter, but RFC 7144's iSCSIProtocolLevel does not
@@ -67,7 +67,7 @@ int base64_digit(char c) noexcept {
     return -1;
 }
 
-constexpr std::string_view kBase64Alphabet =
+constexpr std::string_view base64_alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 std::error_code decode_hex_digits(std::string_view digits, std::vector<uint8_t>& out,
@@ -142,9 +142,9 @@ std::error_code decode_base64_digits(std::string_view digits, std::vector<uint8_
 
 std::size_t max_value_length(std::string_view key) noexcept {
     if (key == "CHAP_C" || key == "CHAP_R") {
-        return kMaxChapValueLength;
+        return max_chap_value_length;
     }
-    return kMaxValueLength;
+    return max_simple_value_length;
 }
 
 std::error_code parse_text(std::span<const uint8_t> data, std::vector<TextKey>& out) {
@@ -277,12 +277,12 @@ std::error_code decode_binary(std::string_view value, std::vector<uint8_t>& out,
 }
 
 std::string encode_hex(std::span<const uint8_t> bytes) {
-    static constexpr std::string_view kDigits = "0123456789abcdef";
+    static constexpr std::string_view hex_digits = "0123456789abcdef";
     std::string out = "0x";
     out.reserve(2 + bytes.size() * 2);
     for (uint8_t b : bytes) {
-        out.push_back(kDigits[b >> 4]);
-        out.push_back(kDigits[b & 0x0f]);
+        out.push_back(hex_digits[b >> 4]);
+        out.push_back(hex_digits[b & 0x0f]);
     }
     return out;
 }
@@ -294,22 +294,22 @@ std::string encode_base64(std::span<const uint8_t> bytes) {
     for (; i + 3 <= bytes.size(); i += 3) {
         const uint32_t v =
             (uint32_t{bytes[i]} << 16) | (uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
-        out.push_back(kBase64Alphabet[(v >> 18) & 0x3f]);
-        out.push_back(kBase64Alphabet[(v >> 12) & 0x3f]);
-        out.push_back(kBase64Alphabet[(v >> 6) & 0x3f]);
-        out.push_back(kBase64Alphabet[v & 0x3f]);
+        out.push_back(base64_alphabet[(v >> 18) & 0x3f]);
+        out.push_back(base64_alphabet[(v >> 12) & 0x3f]);
+        out.push_back(base64_alphabet[(v >> 6) & 0x3f]);
+        out.push_back(base64_alphabet[v & 0x3f]);
     }
     const std::size_t rest = bytes.size() - i;
     if (rest == 1) {
         const uint32_t v = uint32_t{bytes[i]} << 16;
-        out.push_back(kBase64Alphabet[(v >> 18) & 0x3f]);
-        out.push_back(kBase64Alphabet[(v >> 12) & 0x3f]);
+        out.push_back(base64_alphabet[(v >> 18) & 0x3f]);
+        out.push_back(base64_alphabet[(v >> 12) & 0x3f]);
         out.append("==");
     } else if (rest == 2) {
         const uint32_t v = (uint32_t{bytes[i]} << 16) | (uint32_t{bytes[i + 1]} << 8);
-        out.push_back(kBase64Alphabet[(v >> 18) & 0x3f]);
-        out.push_back(kBase64Alphabet[(v >> 12) & 0x3f]);
-        out.push_back(kBase64Alphabet[(v >> 6) & 0x3f]);
+        out.push_back(base64_alphabet[(v >> 18) & 0x3f]);
+        out.push_back(base64_alphabet[(v >> 12) & 0x3f]);
+        out.push_back(base64_alphabet[(v >> 6) & 0x3f]);
         out.push_back('=');
     }
     return out;

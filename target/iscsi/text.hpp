@@ -18,17 +18,17 @@ struct TextKey {
 };
 
 // RFC 7143 §6.1: a key-name does not exceed 63 bytes.
-inline constexpr std::size_t kMaxKeyNameLength = 63;
+inline constexpr std::size_t max_key_name_length = 63;
 // RFC 7143 §6.1: unless noted otherwise a simple-value is at most 255 bytes.
-inline constexpr std::size_t kMaxValueLength = 255;
+inline constexpr std::size_t max_simple_value_length = 255;
 // CHAP_C/CHAP_R carry binary values of at most 1024 bytes (RFC 7143 §12.1.3): 2048 hex digits
 // plus the "0x" prefix.
-inline constexpr std::size_t kMaxChapValueLength = 2048 + 2;
+inline constexpr std::size_t max_chap_value_length = 2048 + 2;
 // Bound on the text of one negotiation sequence joined across C-bit continuations. RFC 7143 §6.2
 // requires at least 16384 bytes to be accepted.
 inline constexpr std::size_t kMaxTextNegotiationBytes = 64 * 1024;
 // Bound on the number of PDUs joined into one text (empty continuations would otherwise be free).
-inline constexpr std::size_t kMaxTextContinuationPdus = 1024;
+inline constexpr std::size_t max_text_continuation_pdus = 1024;
 
 // The largest value the key may carry.
 std::size_t max_value_length(std::string_view key) noexcept;
@@ -65,7 +65,7 @@ std::string encode_base64(std::span<const uint8_t> bytes);  // "0b..." padded
 class TextAccumulator {
   public:
     explicit TextAccumulator(std::size_t max_bytes = kMaxTextNegotiationBytes,
-                             std::size_t max_pdus = kMaxTextContinuationPdus) noexcept;
+                             std::size_t max_pdus = max_text_continuation_pdus) noexcept;
 
     // Adds one PDU's data segment (without padding). text_too_large once either bound is passed;
     // the accumulator then keeps failing until reset().

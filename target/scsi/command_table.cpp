@@ -15,21 +15,21 @@ namespace {
 namespace h = handlers;
 using D = DataDirection;
 
-// Reservation columns (SPC-4 §5.13.1 Table 53, SBC-3 §4.17 Table 13): kAllowed commands pass any
-// persistent reservation, kRead ones are medium reads; everything else conflicts for an I_T
-// nexus without access.
-constexpr uint32_t kAllowed = flag_allowed_with_reservation;
-constexpr uint32_t kUaExempt = flag_allowed_with_unit_attention | flag_answers_without_lun |
-                               kAllowed | flag_allowed_during_sanitize;
-constexpr uint32_t kRead = flag_accesses_medium | flag_reads_medium | flag_needs_medium;
-constexpr uint32_t kPlainRead = kRead | flag_tries_without_waiting;
-constexpr uint32_t kSync = flag_accesses_medium | flag_needs_medium;
-constexpr uint32_t kWrite = flag_accesses_medium | flag_writes_medium | flag_needs_medium;
+// Reservation columns (SPC-4 §5.13.1 Table 53, SBC-3 §4.17 Table 13): flags_allowed commands pass
+// any persistent reservation, flags_read ones are medium reads; everything else conflicts for an
+// I_T nexus without access.
+constexpr uint32_t flags_allowed = flag_allowed_with_reservation;
+constexpr uint32_t flags_ua_exempt = flag_allowed_with_unit_attention | flag_answers_without_lun |
+                                     flags_allowed | flag_allowed_during_sanitize;
+constexpr uint32_t flags_read = flag_accesses_medium | flag_reads_medium | flag_needs_medium;
+constexpr uint32_t flags_plain_read = flags_read | flag_tries_without_waiting;
+constexpr uint32_t flags_sync = flag_accesses_medium | flag_needs_medium;
+constexpr uint32_t flags_write = flag_accesses_medium | flag_writes_medium | flag_needs_medium;
 // WRITE ATOMIC: the LUN's read barrier exclusively (Lun), so no read sees half of it.
-constexpr uint32_t kAtomicWrite = kWrite | flag_atomic_to_reads;
+constexpr uint32_t flags_atomic_write = flags_write | flag_atomic_to_reads;
 // SANITIZE OVERWRITE / BLOCK ERASE: change the whole medium, run on the blocking-work hook in
 // chunks and complete when done (sanitize.cpp).
-constexpr uint32_t kSanitize = flag_writes_medium | flag_completes_later;
+constexpr uint32_t flags_sanitize = flag_writes_medium | flag_completes_later;
 
 // CDB usage data per command (SPC-4 §6.35.3). The last byte of every CDB is CONTROL; its NACA
 // bit is 0 in the usage data because ACA is not supported (SAM-5 §5.10: NACA=1 then ends in
@@ -37,23 +37,23 @@ constexpr uint32_t kSanitize = flag_writes_medium | flag_completes_later;
 // (SBC-3 READ(10)). GROUP NUMBER (bits 4-0) is accepted and ignored: the SBC-3 grouping
 // function is optional and only a hint.
 // clang-format off
-constexpr std::array kCommands{
+constexpr std::array command_descriptors{
     CommandDescriptor{"TEST UNIT READY", 0x00, {}, 6,
         {0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
-        D::none, kAllowed | flag_needs_medium, h::parse_test_unit_ready,
+        D::none, flags_allowed | flag_needs_medium, h::parse_test_unit_ready,
         h::execute_test_unit_ready},
     CommandDescriptor{"REQUEST SENSE", 0x03, {}, 6,
         {0x03, 0x01, 0x00, 0x00, 0xFF, 0x00},
-        D::from_device, kUaExempt, h::parse_request_sense, h::execute_request_sense},
+        D::from_device, flags_ua_exempt, h::parse_request_sense, h::execute_request_sense},
     CommandDescriptor{"READ(6)", 0x08, {}, 6,
         {0x08, 0x1F, 0xFF, 0xFF, 0xFF, 0x00},
-        D::from_device, kPlainRead, h::parse_read, h::execute_read},
+        D::from_device, flags_plain_read, h::parse_read, h::execute_read},
     CommandDescriptor{"WRITE(6)", 0x0A, {}, 6,
         {0x0A, 0x1F, 0xFF, 0xFF, 0xFF, 0x00},
-        D::to_device, kWrite, h::parse_write, h::execute_write},
+        D::to_device, flags_write, h::parse_write, h::execute_write},
     CommandDescriptor{"INQUIRY", 0x12, {}, 6,
         {0x12, 0x01, 0xFF, 0xFF, 0xFF, 0x00},
-        D::from_device, kUaExempt, h::parse_inquiry, h::execute_inquiry},
+        D::from_device, flags_ua_exempt, h::parse_inquiry, h::execute_inquiry},
     CommandDescriptor{"MODE SELECT(6)", 0x15, {}, 6,
         {0x15, 0x11, 0x00, 0x00, 0xFF, 0x00},
         D::to_device, 0, h::parse_mode_select, h::execute_mode_select},
@@ -78,26 +78,26 @@ constexpr std::array kCommands{
         D::none, 0, h::parse_prevent_allow, h::execute_prevent_allow},
     CommandDescriptor{"READ CAPACITY(10)", 0x25, {}, 10,
         {0x25, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x01, 0x00},
-        D::from_device, kAllowed | flag_needs_medium, h::parse_read_capacity_10,
+        D::from_device, flags_allowed | flag_needs_medium, h::parse_read_capacity_10,
         h::execute_read_capacity_10},
     CommandDescriptor{"READ(10)", 0x28, {}, 10,
         {0x28, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::from_device, kPlainRead, h::parse_read, h::execute_read},
+        D::from_device, flags_plain_read, h::parse_read, h::execute_read},
     CommandDescriptor{"WRITE(10)", 0x2A, {}, 10,
         {0x2A, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::to_device, kWrite, h::parse_write, h::execute_write},
+        D::to_device, flags_write, h::parse_write, h::execute_write},
     CommandDescriptor{"WRITE AND VERIFY(10)", 0x2E, {}, 10,
         {0x2E, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::to_device, kWrite, h::parse_write_and_verify, h::execute_write_and_verify},
+        D::to_device, flags_write, h::parse_write_and_verify, h::execute_write_and_verify},
     CommandDescriptor{"VERIFY(10)", 0x2F, {}, 10,
         {0x2F, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::to_device, kRead, h::parse_verify, h::execute_verify},
+        D::to_device, flags_read, h::parse_verify, h::execute_verify},
     CommandDescriptor{"PRE-FETCH(10)", 0x34, {}, 10,
         {0x34, 0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
         D::none, flag_reads_medium | flag_needs_medium, h::parse_prefetch, h::execute_prefetch},
     CommandDescriptor{"SYNCHRONIZE CACHE(10)", 0x35, {}, 10,
         {0x35, 0x06, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::none, kSync, h::parse_synchronize_cache, h::execute_synchronize_cache},
+        D::none, flags_sync, h::parse_synchronize_cache, h::execute_synchronize_cache},
     // READ DEFECT DATA(10) (SBC-4 §5.16): REQ_PLIST, REQ_GLIST, DEFECT LIST FORMAT; ALLOCATION
     // LENGTH.
     CommandDescriptor{"READ DEFECT DATA(10)", 0x37, {}, 10,
@@ -106,18 +106,18 @@ constexpr std::array kCommands{
         h::execute_read_defect_data},
     CommandDescriptor{"WRITE SAME(10)", 0x41, {}, 10,
         {0x41, 0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::to_device, kWrite, h::parse_write_same, h::execute_write_same},
+        D::to_device, flags_write, h::parse_write_same, h::execute_write_same},
     CommandDescriptor{"UNMAP", 0x42, {}, 10,
         {0x42, 0x01, 0x00, 0x00, 0x00, 0x00, 0x1F, 0xFF, 0xFF, 0x00},
-        D::to_device, kWrite, h::parse_unmap, h::execute_unmap, h::unmap_lock_ranges},
+        D::to_device, flags_write, h::parse_unmap, h::execute_unmap, h::unmap_lock_ranges},
     // SANITIZE (SBC-4 §5.30): byte 1 IMMED, AUSE, SERVICE ACTION; PARAMETER LIST LENGTH.
     // CRYPTOGRAPHIC ERASE (03h) has no entry: not supported (sanitize.cpp).
     CommandDescriptor{"SANITIZE OVERWRITE", 0x48, 0x01, 10,
         {0x48, 0xBF, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
-        D::to_device, kSanitize, h::parse_sanitize, h::execute_sanitize},
+        D::to_device, flags_sanitize, h::parse_sanitize, h::execute_sanitize},
     CommandDescriptor{"SANITIZE BLOCK ERASE", 0x48, 0x02, 10,
         {0x48, 0xBF, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
-        D::none, kSanitize, h::parse_sanitize, h::execute_sanitize},
+        D::none, flags_sanitize, h::parse_sanitize, h::execute_sanitize},
     CommandDescriptor{"SANITIZE EXIT FAILURE MODE", 0x48, 0x1F, 10,
         {0x48, 0xBF, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
         D::none, 0, h::parse_sanitize, h::execute_sanitize},
@@ -137,11 +137,11 @@ constexpr std::array kCommands{
     // themselves. The service action is checked in parse (INVALID FIELD IN CDB).
     CommandDescriptor{"PERSISTENT RESERVE IN", 0x5E, {}, 10,
         {0x5E, 0x1F, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
-        D::from_device, kAllowed, h::parse_persistent_reserve_in,
+        D::from_device, flags_allowed, h::parse_persistent_reserve_in,
         h::execute_persistent_reserve_in},
     CommandDescriptor{"PERSISTENT RESERVE OUT", 0x5F, {}, 10,
         {0x5F, 0x1F, 0xFF, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00},
-        D::to_device, kAllowed | flag_saves_state, h::parse_persistent_reserve_out,
+        D::to_device, flags_allowed | flag_saves_state, h::parse_persistent_reserve_out,
         h::execute_persistent_reserve_out},
     // EXTENDED COPY(LID1) (SPC-4 §6.4): the copy reaches other LUNs' stores; it runs holding the
     // LBA locks of every destination range, and checks each destination's write protection
@@ -171,28 +171,28 @@ constexpr std::array kCommands{
     CommandDescriptor{"READ(16)", 0x88, {}, 16,
         {0x88, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::from_device, kPlainRead, h::parse_read, h::execute_read},
+        D::from_device, flags_plain_read, h::parse_read, h::execute_read},
     CommandDescriptor{"COMPARE AND WRITE", 0x89, {}, 16,
         {0x89, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0x00, 0x00, 0x00, 0xFF, 0x1F, 0x00},
-        D::to_device, kWrite | flag_compare_and_write, h::parse_compare_and_write,
+        D::to_device, flags_write | flag_compare_and_write, h::parse_compare_and_write,
         h::execute_compare_and_write},
     CommandDescriptor{"WRITE(16)", 0x8A, {}, 16,
         {0x8A, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kWrite, h::parse_write, h::execute_write},
+        D::to_device, flags_write, h::parse_write, h::execute_write},
     CommandDescriptor{"ORWRITE(16)", 0x8B, {}, 16,
         {0x8B, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kWrite, h::parse_write, h::execute_orwrite},
+        D::to_device, flags_write, h::parse_write, h::execute_orwrite},
     CommandDescriptor{"WRITE AND VERIFY(16)", 0x8E, {}, 16,
         {0x8E, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kWrite, h::parse_write_and_verify, h::execute_write_and_verify},
+        D::to_device, flags_write, h::parse_write_and_verify, h::execute_write_and_verify},
     CommandDescriptor{"VERIFY(16)", 0x8F, {}, 16,
         {0x8F, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kRead, h::parse_verify, h::execute_verify},
+        D::to_device, flags_read, h::parse_verify, h::execute_verify},
     CommandDescriptor{"PRE-FETCH(16)", 0x90, {}, 16,
         {0x90, 0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
@@ -200,56 +200,56 @@ constexpr std::array kCommands{
     CommandDescriptor{"SYNCHRONIZE CACHE(16)", 0x91, {}, 16,
         {0x91, 0x06, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::none, kSync, h::parse_synchronize_cache, h::execute_synchronize_cache},
+        D::none, flags_sync, h::parse_synchronize_cache, h::execute_synchronize_cache},
     CommandDescriptor{"WRITE SAME(16)", 0x93, {}, 16,
         {0x93, 0xF9, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kWrite, h::parse_write_same, h::execute_write_same},
+        D::to_device, flags_write, h::parse_write_same, h::execute_write_same},
     // WRITE ATOMIC(16) (SBC-4 §5.48): byte 1 WRPROTECT, DPO, FUA; bytes 10-11 ATOMIC BOUNDARY
     // (nonzero rejected in parse); bytes 12-13 TRANSFER LENGTH.
     CommandDescriptor{"WRITE ATOMIC(16)", 0x9C, {}, 16,
         {0x9C, 0xF8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kAtomicWrite, h::parse_write_atomic, h::execute_write_atomic},
+        D::to_device, flags_atomic_write, h::parse_write_atomic, h::execute_write_atomic},
     CommandDescriptor{"READ CAPACITY(16)", 0x9E, 0x10, 16,
         {0x9E, 0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x00},
-        D::from_device, kAllowed | flag_needs_medium, h::parse_read_capacity_16,
+        D::from_device, flags_allowed | flag_needs_medium, h::parse_read_capacity_16,
         h::execute_read_capacity_16},
     CommandDescriptor{"GET LBA STATUS", 0x9E, 0x12, 16,
         {0x9E, 0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
-        D::from_device, kRead, h::parse_get_lba_status, h::execute_get_lba_status},
+        D::from_device, flags_read, h::parse_get_lba_status, h::execute_get_lba_status},
     CommandDescriptor{"REPORT LUNS", 0xA0, {}, 12,
         {0xA0, 0x00, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
-        D::from_device, kUaExempt, h::parse_report_luns, h::execute_report_luns},
+        D::from_device, flags_ua_exempt, h::parse_report_luns, h::execute_report_luns},
     // MAINTENANCE IN (0xA3) service actions, SPC-4 §6.35-§6.37. Byte 1 of REPORT TARGET PORT
     // GROUPS also holds PARAMETER DATA FORMAT; byte 2 of the others RCTD/REPORTING OPTIONS and
     // REPTD.
     CommandDescriptor{"REPORT TARGET PORT GROUPS", 0xA3, 0x0A, 12,
         {0xA3, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
-        D::from_device, kAllowed, h::parse_report_target_port_groups,
+        D::from_device, flags_allowed, h::parse_report_target_port_groups,
         h::execute_report_target_port_groups},
     CommandDescriptor{"REPORT SUPPORTED OPERATION CODES", 0xA3, 0x0C, 12,
         {0xA3, 0x1F, 0x87, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
-        D::from_device, kAllowed, h::parse_report_supported_opcodes,
+        D::from_device, flags_allowed, h::parse_report_supported_opcodes,
         h::execute_report_supported_opcodes},
     CommandDescriptor{"REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", 0xA3, 0x0D, 12,
         {0xA3, 0x1F, 0x80, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
-        D::from_device, kAllowed, h::parse_report_supported_tmfs,
+        D::from_device, flags_allowed, h::parse_report_supported_tmfs,
         h::execute_report_supported_tmfs},
     CommandDescriptor{"READ(12)", 0xA8, {}, 12,
         {0xA8, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::from_device, kPlainRead, h::parse_read, h::execute_read},
+        D::from_device, flags_plain_read, h::parse_read, h::execute_read},
     CommandDescriptor{"WRITE(12)", 0xAA, {}, 12,
         {0xAA, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kWrite, h::parse_write, h::execute_write},
+        D::to_device, flags_write, h::parse_write, h::execute_write},
     CommandDescriptor{"WRITE AND VERIFY(12)", 0xAE, {}, 12,
         {0xAE, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kWrite, h::parse_write_and_verify, h::execute_write_and_verify},
+        D::to_device, flags_write, h::parse_write_and_verify, h::execute_write_and_verify},
     CommandDescriptor{"VERIFY(12)", 0xAF, {}, 12,
         {0xAF, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, kRead, h::parse_verify, h::execute_verify},
+        D::to_device, flags_read, h::parse_verify, h::execute_verify},
     // READ DEFECT DATA(12) (SBC-4 §5.17): REQ_PLIST, REQ_GLIST, DEFECT LIST FORMAT; ADDRESS
     // DESCRIPTOR INDEX; ALLOCATION LENGTH.
     CommandDescriptor{"READ DEFECT DATA(12)", 0xB7, {}, 12,
@@ -260,7 +260,7 @@ constexpr std::array kCommands{
 // clang-format on
 
 constexpr bool table_is_consistent() {
-    for (const auto& d : kCommands) {
+    for (const auto& d : command_descriptors) {
         if (d.usage[0] != d.opcode || d.cdb_length < 6 || d.cdb_length > d.usage.size()) {
             return false;
         }
@@ -273,16 +273,16 @@ constexpr bool table_is_consistent() {
     return true;
 }
 static_assert(table_is_consistent(),
-              "kCommands: usage[0] must be the opcode, bytes past the CDB 0");
+              "command_descriptors: usage[0] must be the opcode, bytes past the CDB 0");
 
 // The 256-slot lookup (tgt usr/sbc.c style): the index of the first descriptor for an opcode,
 // -1 (INVALID COMMAND OPERATION CODE) by default.
-constexpr std::array<int16_t, 256> kSlots = [] {
+constexpr std::array<int16_t, 256> opcode_slots = [] {
     std::array<int16_t, 256> slots{};
     slots.fill(-1);
-    for (size_t i = 0; i < kCommands.size(); ++i) {
-        if (slots[kCommands[i].opcode] < 0) {
-            slots[kCommands[i].opcode] = static_cast<int16_t>(i);
+    for (size_t i = 0; i < command_descriptors.size(); ++i) {
+        if (slots[command_descriptors[i].opcode] < 0) {
+            slots[command_descriptors[i].opcode] = static_cast<int16_t>(i);
         }
     }
     return slots;
@@ -291,20 +291,20 @@ constexpr std::array<int16_t, 256> kSlots = [] {
 }  // namespace
 
 std::span<const CommandDescriptor> all_commands() {
-    return kCommands;
+    return command_descriptors;
 }
 
 const CommandDescriptor* find_command(std::span<const uint8_t> cdb, CommandResult& error) {
-    if (cdb.empty() || kSlots[cdb[0]] < 0) {
+    if (cdb.empty() || opcode_slots[cdb[0]] < 0) {
         error = CommandResult::fail(SenseReason::invalid_opcode);
         return nullptr;
     }
-    const CommandDescriptor& first = kCommands[static_cast<size_t>(kSlots[cdb[0]])];
+    const CommandDescriptor& first = command_descriptors[static_cast<size_t>(opcode_slots[cdb[0]])];
     if (!first.service_action) {
         return &first;
     }
     if (cdb.size() >= 2) {
-        for (const auto& d : kCommands) {
+        for (const auto& d : command_descriptors) {
             if (d.opcode == cdb[0] && d.service_action == cdb_service_action(cdb)) {
                 return &d;
             }

@@ -4,7 +4,8 @@
 // (SPC-4 §6.35.3: a 1 bit for every CDB bit the device server looks at; every other bit is
 // reserved and must be zero), the data direction, the flags the dispatcher acts on, and two
 // steps: parse() validates and decodes the CDB only; execute() does the work.
-// Adding a command = adding one entry to kCommands in command_table.cpp plus its two functions.
+// Adding a command = adding one entry to command_descriptors in command_table.cpp plus its two
+// functions.
 
 #include <array>
 #include <cstdint>

@@ -11,7 +11,7 @@ namespace atsarray::scsi::handlers {
 namespace {
 
 // SBC-4 §6.2 Table 226: 111b is the one reserved DEFECT LIST FORMAT.
-constexpr uint8_t kReservedDefectListFormat = 0x7;
+constexpr uint8_t reserved_defect_list_format = 0x7;
 
 }  // namespace
 
@@ -23,7 +23,7 @@ CommandResult parse_read_defect_data(CommandContext& ctx) {
     ctx.cdb.req_glist = (cdb[flags_byte] & 0x08) != 0;
     ctx.cdb.defect_list_format = cdb[flags_byte] & 0x07;
     ctx.cdb.allocation_length = twelve ? get_be32(cdb, 6) : get_be16(cdb, 7);
-    if (ctx.cdb.defect_list_format == kReservedDefectListFormat) {
+    if (ctx.cdb.defect_list_format == reserved_defect_list_format) {
         return CommandResult::invalid_cdb_field(flags_byte, 2);
     }
     return CommandResult::good();

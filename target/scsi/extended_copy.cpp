@@ -62,7 +62,7 @@ namespace {
 
 using namespace xcopy;
 
-constexpr size_t kHeaderLength = 16;  // SPC-4 §6.4.3 Table 107: parameter list header
+constexpr size_t header_length = 16;  // SPC-4 §6.4.3 Table 107: parameter list header
 
 // LIST ID USAGE (SPC-4 §6.4.3 Table 108).
 enum ListIdUsage : uint8_t {
@@ -177,10 +177,10 @@ CommandResult copy_segment(const Segment& s, uint64_t& bytes_done) {
     const bool backwards = &src == &dst && s.destination_offset > s.source_offset &&
                            s.destination_offset < s.source_offset + s.bytes;
     const bool stable = !dst.mode().write_cache_enabled;
-    std::vector<uint8_t> buffer(static_cast<size_t>(std::min<uint64_t>(kCopyChunkBytes, s.bytes)));
+    std::vector<uint8_t> buffer(static_cast<size_t>(std::min<uint64_t>(copy_chunk_bytes, s.bytes)));
     uint64_t done = 0;
     while (done < s.bytes) {
-        const uint64_t step = std::min<uint64_t>(kCopyChunkBytes, s.bytes - done);
+        const uint64_t step = std::min<uint64_t>(copy_chunk_bytes, s.bytes - done);
         const uint64_t at = backwards ? s.bytes - done - step : done;
         std::span<uint8_t> chunk(buffer.data(), static_cast<size_t>(step));
         if (backend::Status st = src.store().read(s.source_offset + at, chunk); !st.ok()) {
@@ -205,7 +205,7 @@ CommandResult copy_segment(const Segment& s, uint64_t& bytes_done) {
 // descriptor's fields. Nothing is copied unless every segment resolves.
 CommandResult parse_parameter_list(const CommandContext& ctx, std::span<const uint8_t> p,
                                    std::vector<Cscd>& cscds, std::vector<Segment>& segments) {
-    if (p.size() < kHeaderLength) {
+    if (p.size() < header_length) {
         return CommandResult::fail(SenseReason::parameter_list_length_error);
     }
     if (((p[1] >> 3) & 0x03) == reserved_usage) {
@@ -215,20 +215,21 @@ CommandResult parse_parameter_list(const CommandContext& ctx, std::span<const ui
     const uint32_t segment_length = get_be32(p, 8);
     const uint32_t inline_length = get_be32(p, 12);
     if (uint64_t{cscd_length} + segment_length > kMaxDescriptorListLength ||
-        kHeaderLength + uint64_t{cscd_length} + segment_length + inline_length > p.size() ||
-        cscd_length % kCscdDescriptorLength != 0) {
+        header_length + uint64_t{cscd_length} + segment_length + inline_length > p.size() ||
+        cscd_length % cscd_descriptor_length != 0) {
         return CommandResult::fail(SenseReason::parameter_list_length_error);
     }
-    if (cscd_length / kCscdDescriptorLength > kMaxCscdDescriptors) {
+    if (cscd_length / cscd_descriptor_length > kMaxCscdDescriptors) {
         return CommandResult::fail(SenseReason::too_many_target_descriptors);
     }
     if (inline_length != 0) {
         // MAXIMUM INLINE DATA LENGTH is 0: no segment descriptor type here uses inline data.
         return parameter_field(12, 7);
     }
-    for (size_t at = kHeaderLength; at < kHeaderLength + cscd_length; at += kCscdDescriptorLength) {
-        std::span<const uint8_t> d = p.subspan(at, kCscdDescriptorLength);
-        if (d[0] != kCscdIdentification) {
+    for (size_t at = header_length; at < header_length + cscd_length;
+         at += cscd_descriptor_length) {
+        std::span<const uint8_t> d = p.subspan(at, cscd_descriptor_length);
+        if (d[0] != cscd_identification) {
             return CommandResult::fail(SenseReason::unsupported_target_descriptor_type);
         }
         // Byte 1: LU ID TYPE and NUL are obsolete in SPC-4 and ignored; PERIPHERAL DEVICE TYPE
@@ -244,32 +245,32 @@ CommandResult parse_parameter_list(const CommandContext& ctx, std::span<const ui
             static_cast<uint8_t>(d[4] & 0x0F), static_cast<uint8_t>((d[5] >> 4) & 0x03),
             static_cast<uint8_t>(d[5] & 0x0F), d.subspan(8, designator_length), get_be24(d, 29)});
     }
-    const size_t end = kHeaderLength + cscd_length + segment_length;
+    const size_t end = header_length + cscd_length + segment_length;
     size_t count = 0;
-    for (size_t at = kHeaderLength + cscd_length; at < end;) {
+    for (size_t at = header_length + cscd_length; at < end;) {
         if (++count > kMaxSegmentDescriptors) {
             return CommandResult::fail(SenseReason::too_many_segment_descriptors);
         }
         if (end - at < 4) {
             return CommandResult::fail(SenseReason::parameter_list_length_error);
         }
-        if (p[at] != kSegmentBlockToBlock) {
+        if (p[at] != segment_block_to_block) {
             return CommandResult::fail(SenseReason::unsupported_segment_descriptor_type);
         }
-        if (get_be16(p, at + 2) != kBlockToBlockSegmentLength - 4) {
+        if (get_be16(p, at + 2) != block_to_block_segment_length - 4) {
             return parameter_field(at + 2, 7);
         }
-        if (end - at < kBlockToBlockSegmentLength) {
+        if (end - at < block_to_block_segment_length) {
             return CommandResult::fail(SenseReason::parameter_list_length_error);
         }
         Segment segment;
-        if (CommandResult r =
-                resolve_segment(ctx, p.subspan(at, kBlockToBlockSegmentLength), at, cscds, segment);
+        if (CommandResult r = resolve_segment(ctx, p.subspan(at, block_to_block_segment_length), at,
+                                              cscds, segment);
             !r.ok()) {
             return r;
         }
         segments.push_back(std::move(segment));
-        at += kBlockToBlockSegmentLength;
+        at += block_to_block_segment_length;
     }
     return CommandResult::good();
 }
@@ -307,13 +308,13 @@ std::vector<uint8_t> xcopy::third_party_copy_vpd_page(uint8_t peripheral) {
     put_be32(params, 10, 0);  // MAXIMUM INLINE DATA LENGTH
     append_padded(p, 0x0004, std::move(params));
     // Supported Descriptors (0008h): the segment and CSCD descriptor type codes.
-    append_padded(p, 0x0008, {2, kSegmentBlockToBlock, kCscdIdentification});
+    append_padded(p, 0x0008, {2, segment_block_to_block, cscd_identification});
     // Supported CSCD Descriptor IDs (000Ch): none of the special CSCD IDs (SPC-4 §6.4.5.1).
     append_padded(p, 0x000C, {0, 0});
     // General Copy Operations (8001h, SPC-4 §7.8.17.9).
     std::vector<uint8_t> general(32, 0);
-    put_be32(general, 0, kMaxConcurrentCopies);  // TOTAL CONCURRENT COPIES
-    put_be32(general, 4, kMaxConcurrentCopies);  // MAXIMUM IDENTIFIED CONCURRENT COPIES
+    put_be32(general, 0, max_concurrent_copies);  // TOTAL CONCURRENT COPIES
+    put_be32(general, 4, max_concurrent_copies);  // MAXIMUM IDENTIFIED CONCURRENT COPIES
     put_be32(general, 8, kMaxSegmentLength);
     general[12] = log2_of(512);  // DATA SEGMENT GRANULARITY: whole 512-byte blocks at least
     append_padded(p, 0x8001, std::move(general));
@@ -415,12 +416,12 @@ CommandResult execute_receive_copy_results(CommandContext& ctx) {
         put_be32(d, 12, kMaxDescriptorListLength);
         put_be32(d, 16, kMaxSegmentLength);
         // MAXIMUM INLINE DATA LENGTH, HELD DATA LIMIT, MAXIMUM STREAM DEVICE TRANSFER SIZE: 0.
-        put_be16(d, 34, kMaxConcurrentCopies);            // TOTAL CONCURRENT COPIES
-        d[36] = kMaxConcurrentCopies;                     // MAXIMUM CONCURRENT COPIES
+        put_be16(d, 34, max_concurrent_copies);           // TOTAL CONCURRENT COPIES
+        d[36] = max_concurrent_copies;                    // MAXIMUM CONCURRENT COPIES
         d[37] = log2_of(ctx.lun->settings().block_size);  // DATA SEGMENT GRANULARITY
         d[43] = 2;                                        // IMPLEMENTED DESCRIPTOR LIST LENGTH
-        d[44] = kSegmentBlockToBlock;
-        d[45] = kCscdIdentification;
+        d[44] = segment_block_to_block;
+        d[45] = cscd_identification;
         put_be32(d, 0, static_cast<uint32_t>(d.size() - 4));
         set_data_in(ctx.cmd, d, ctx.cdb.allocation_length);
         return CommandResult::good();

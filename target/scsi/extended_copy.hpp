@@ -23,20 +23,20 @@ namespace xcopy {
 // ESXi sends two CSCD descriptors (source, destination) and one segment per command.
 inline constexpr uint16_t kMaxCscdDescriptors = 8;
 inline constexpr uint16_t kMaxSegmentDescriptors = 64;
-inline constexpr uint32_t kCscdDescriptorLength = 32;
-inline constexpr uint32_t kBlockToBlockSegmentLength = 28;
+inline constexpr uint32_t cscd_descriptor_length = 32;
+inline constexpr uint32_t block_to_block_segment_length = 28;
 // Bytes of CSCD and segment descriptors together (SPC-4 §6.18.4 MAXIMUM DESCRIPTOR LIST LENGTH).
 inline constexpr uint32_t kMaxDescriptorListLength =
-    kMaxCscdDescriptors * kCscdDescriptorLength +
-    kMaxSegmentDescriptors * kBlockToBlockSegmentLength;
+    kMaxCscdDescriptors * cscd_descriptor_length +
+    kMaxSegmentDescriptors * block_to_block_segment_length;
 // Bytes one segment may move (ESXi's MaxHWTransferSize is at most 16 MiB).
 inline constexpr uint32_t kMaxSegmentLength = 16u << 20;
 // Bytes read and written per step of a segment.
-inline constexpr uint32_t kCopyChunkBytes = 1u << 20;
-inline constexpr uint8_t kMaxConcurrentCopies = 16;
+inline constexpr uint32_t copy_chunk_bytes = 1u << 20;
+inline constexpr uint8_t max_concurrent_copies = 16;
 // Descriptor type codes implemented (SPC-4 §6.18.4 IMPLEMENTED DESCRIPTOR LIST).
-inline constexpr uint8_t kSegmentBlockToBlock = 0x02;
-inline constexpr uint8_t kCscdIdentification = 0xE4;
+inline constexpr uint8_t segment_block_to_block = 0x02;
+inline constexpr uint8_t cscd_identification = 0xE4;
 
 // The Third-party Copy VPD page (SPC-4 §7.8.17), header included.
 std::vector<uint8_t> third_party_copy_vpd_page(uint8_t peripheral);

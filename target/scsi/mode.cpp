@@ -16,8 +16,8 @@ namespace {
 
 enum PageControl : uint8_t { pc_current = 0, pc_changeable = 1, pc_default = 2, pc_saved = 3 };
 
-constexpr uint8_t kAllPages = 0x3F;
-constexpr uint8_t kAllSubpages = 0xFF;
+constexpr uint8_t all_pages = 0x3F;
+constexpr uint8_t all_subpages = 0xFF;
 
 // One mode page: its code, its full size (header included) and how its bytes are made.
 // `mask` = true yields the changeable-values bit mask (SPC-4 §6.11, PC 01b).
@@ -61,14 +61,14 @@ void fill_informational_exceptions(std::span<uint8_t> p, const ModeState&, bool 
 void apply_nothing(std::span<const uint8_t>, ModeState&) {}
 
 // In ascending page code order: MODE SENSE with page 3Fh returns them so (SPC-4 §6.11.1).
-constexpr std::array<ModePageDef, 3> kModePages{{
+constexpr std::array<ModePageDef, 3> mode_pages{{
     {0x08, 20, fill_caching, apply_caching},
     {0x0A, 12, fill_control, apply_control},
     {0x1C, 12, fill_informational_exceptions, apply_nothing},
 }};
 
 const ModePageDef* find_page(uint8_t code) {
-    for (const auto& d : kModePages) {
+    for (const auto& d : mode_pages) {
         if (d.code == code) {
             return &d;
         }
@@ -108,11 +108,11 @@ CommandResult parse_mode_sense(CommandContext& ctx) {
         // SPC-4 §6.11 (PC 11b): saved values are not implemented.
         return CommandResult::fail(SenseReason::saving_parameters_not_supported);
     }
-    if (ctx.cdb.page_code != kAllPages && find_page(ctx.cdb.page_code) == nullptr) {
+    if (ctx.cdb.page_code != all_pages && find_page(ctx.cdb.page_code) == nullptr) {
         return CommandResult::invalid_cdb_field(2, 5);
     }
     // Only subpage 00h pages exist; FFh asks for all subpages of the page(s).
-    if (ctx.cdb.subpage_code != 0x00 && ctx.cdb.subpage_code != kAllSubpages) {
+    if (ctx.cdb.subpage_code != 0x00 && ctx.cdb.subpage_code != all_subpages) {
         return CommandResult::invalid_cdb_field(3, 7);
     }
     return CommandResult::good();
@@ -146,8 +146,8 @@ CommandResult execute_mode_sense(CommandContext& ctx) {
 
     const bool mask = ctx.cdb.page_control == pc_changeable;
     const ModeState values = ctx.cdb.page_control == pc_default ? lun.default_mode() : lun.mode();
-    for (const auto& def : kModePages) {
-        if (ctx.cdb.page_code == kAllPages || ctx.cdb.page_code == def.code) {
+    for (const auto& def : mode_pages) {
+        if (ctx.cdb.page_code == all_pages || ctx.cdb.page_code == def.code) {
             const auto page = build_page(def, values, mask);
             d.insert(d.end(), page.begin(), page.end());
         }

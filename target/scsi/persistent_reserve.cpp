@@ -18,7 +18,7 @@ enum PrInAction : uint8_t {
     read_full_status = 0x3,
 };
 
-constexpr size_t kPrOutParameterListLength = 24;  // SPC-4 §6.16.3, all but REGISTER AND MOVE
+constexpr size_t pr_out_parameter_list_length = 24;  // SPC-4 §6.16.3, all but REGISTER AND MOVE
 
 // SCOPE LU_SCOPE (0h) and TYPE in one byte, as READ RESERVATION and READ FULL STATUS report it.
 uint8_t scope_type(PrType type) {
@@ -183,7 +183,7 @@ CommandResult parse_persistent_reserve_out(CommandContext& ctx) {
         }
     }
     const uint32_t n = ctx.cdb.parameter_list_length;
-    if (n != kPrOutParameterListLength) {
+    if (n != pr_out_parameter_list_length) {
         return CommandResult::fail(SenseReason::parameter_list_length_error);
     }
     if (ctx.cmd.expected_transfer_length < n || ctx.cmd.data_out.size() < n) {
@@ -209,7 +209,7 @@ CommandResult parse_persistent_reserve_out(CommandContext& ctx) {
 // PREEMPT AND ABORT changes the reservation exactly as PREEMPT does; aborting the preempted
 // I_T nexuses' tasks (SPC-4 §5.13.11.4.5) belongs to the transport and is not done yet.
 CommandResult execute_persistent_reserve_out(CommandContext& ctx) {
-    std::span<const uint8_t> p = ctx.cmd.data_out.first(kPrOutParameterListLength);
+    std::span<const uint8_t> p = ctx.cmd.data_out.first(pr_out_parameter_list_length);
     PrOutParameters params;
     params.reservation_key = get_be64(p, 0);
     params.service_action_reservation_key = get_be64(p, 8);

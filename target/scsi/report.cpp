@@ -22,9 +22,9 @@ enum ReportingOptions : uint8_t {
     report_either = 3,
 };
 
-constexpr uint8_t kSupportStandard = 0x03;        // SUPPORT 011b: supported as the standard says
-constexpr uint8_t kSupportNotSupported = 0x01;    // SUPPORT 001b
-constexpr size_t kTimeoutsDescriptorLength = 12;  // SPC-4 §6.35.4 Table 247
+constexpr uint8_t support_standard = 0x03;         // SUPPORT 011b: supported as the standard says
+constexpr uint8_t support_not_supported = 0x01;    // SUPPORT 001b
+constexpr size_t timeouts_descriptor_length = 12;  // SPC-4 §6.35.4 Table 247
 
 // Appends with resize + copy: GCC 12's -Warray-bounds misreads vector::insert into a vector
 // that was just made with a constant size.
@@ -37,8 +37,8 @@ void append(std::vector<uint8_t>& d, std::span<const uint8_t> bytes) {
 // The command timeouts descriptor: NOMINAL and RECOMMENDED COMMAND TIMEOUT 0 mean "not
 // specified" (SPC-4 §6.35.4): atsarray promises no timing of its own.
 void append_timeouts_descriptor(std::vector<uint8_t>& d) {
-    std::array<uint8_t, kTimeoutsDescriptorLength> t{};
-    put_be16(t, 0, kTimeoutsDescriptorLength - 2);
+    std::array<uint8_t, timeouts_descriptor_length> t{};
+    put_be16(t, 0, timeouts_descriptor_length - 2);
     append(d, t);
 }
 
@@ -95,10 +95,10 @@ std::vector<uint8_t> all_commands_data(bool rctd) {
 std::vector<uint8_t> one_command_data(const CommandDescriptor* c, bool rctd) {
     std::vector<uint8_t> d(4, 0);
     if (c == nullptr) {
-        d[1] = kSupportNotSupported;
+        d[1] = support_not_supported;
         return d;
     }
-    d[1] = static_cast<uint8_t>((rctd ? 0x80 : 0x00) | kSupportStandard);  // CTDP, SUPPORT
+    d[1] = static_cast<uint8_t>((rctd ? 0x80 : 0x00) | support_standard);  // CTDP, SUPPORT
     put_be16(d, 2, c->cdb_length);
     append(d, std::span<const uint8_t>(c->usage).first(c->cdb_length));
     if (rctd) {
@@ -172,9 +172,9 @@ CommandResult parse_report_supported_tmfs(CommandContext& ctx) {
 
 CommandResult execute_report_supported_tmfs(CommandContext& ctx) {
     // Byte 0: ATS, ATSS, CACAS, CTSS, LURS, QTS, TRS, WAKES.
-    constexpr uint8_t kSupported = 0x80 | 0x40 | 0x10 | 0x08 | 0x02;
+    constexpr uint8_t supported_functions = 0x80 | 0x40 | 0x10 | 0x08 | 0x02;
     std::vector<uint8_t> d(ctx.cdb.rctd ? 16 : 4, 0);
-    d[0] = kSupported;
+    d[0] = supported_functions;
     if (ctx.cdb.rctd) {
         // SPC-4 §6.37.3 extended format: ADDITIONAL DATA LENGTH 0Ch; TMFTMOV 0, so no
         // timeouts are reported.

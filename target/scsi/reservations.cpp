@@ -17,16 +17,16 @@ namespace atsarray::scsi {
 namespace {
 
 // Opcodes with the SPC-3 §5.6.3 exceptions ("compatible reservation handling", CRH=1).
-constexpr uint8_t kReserve6 = 0x16;
-constexpr uint8_t kRelease6 = 0x17;
-constexpr uint8_t kReserve10 = 0x56;
-constexpr uint8_t kRelease10 = 0x57;
-constexpr uint8_t kPersistentReserveIn = 0x5E;
-constexpr uint8_t kPersistentReserveOut = 0x5F;
+constexpr uint8_t reserve6_opcode = 0x16;
+constexpr uint8_t release6_opcode = 0x17;
+constexpr uint8_t reserve10_opcode = 0x56;
+constexpr uint8_t release10_opcode = 0x57;
+constexpr uint8_t persistent_reserve_in_opcode = 0x5E;
+constexpr uint8_t persistent_reserve_out_opcode = 0x5F;
 
 bool is_reserve_or_release(uint8_t opcode) {
-    return opcode == kReserve6 || opcode == kRelease6 || opcode == kReserve10 ||
-           opcode == kRelease10;
+    return opcode == reserve6_opcode || opcode == release6_opcode || opcode == reserve10_opcode ||
+           opcode == release10_opcode;
 }
 
 bool all_registrants(PrType t) {
@@ -44,7 +44,7 @@ bool write_exclusive_family(PrType t) {
            t == PrType::write_exclusive_all_registrants;
 }
 
-constexpr std::string_view kStateMagic = "atsarray-persistent-reservations 1";
+constexpr std::string_view state_magic = "atsarray-persistent-reservations 1";
 
 }  // namespace
 
@@ -138,15 +138,15 @@ CommandResult Reservations::check(const Nexus* nexus, const CommandDescriptor& d
     if (spc2_holder_) {
         // SPC-3 §5.6.3: while an SPC-2 reservation exists, every PERSISTENT RESERVE IN/OUT
         // conflicts, whoever sends it.
-        if (d.opcode == kPersistentReserveIn || d.opcode == kPersistentReserveOut) {
+        if (d.opcode == persistent_reserve_in_opcode || d.opcode == persistent_reserve_out_opcode) {
             return conflict;
         }
         // SPC-2 §5.5.1: other I_T nexuses get RESERVATION CONFLICT except for the commands a
         // device answers for any LUN (INQUIRY, REPORT LUNS, REQUEST SENSE) and RELEASE, which
         // completes GOOD without effect.
         const uint64_t id = nexus != nullptr ? nexus->id : 0;
-        if (*spc2_holder_ != id && !d.has(flag_answers_without_lun) && d.opcode != kRelease6 &&
-            d.opcode != kRelease10) {
+        if (*spc2_holder_ != id && !d.has(flag_answers_without_lun) &&
+            d.opcode != release6_opcode && d.opcode != release10_opcode) {
             return conflict;
         }
         return CommandResult::good();
@@ -439,7 +439,7 @@ bool Reservations::save() const {
         return true;
     }
     std::ostringstream text;
-    text << kStateMagic << '\n' << "generation " << s.generation << '\n';
+    text << state_magic << '\n' << "generation " << s.generation << '\n';
     for (const PrRegistration& r : s.registrations) {
         text << "registration " << std::hex << r.key << std::dec << ' '
              << r.nexus.relative_target_port << ' ' << r.nexus.initiator_port << '\n';
@@ -464,7 +464,7 @@ bool Reservations::load() {
         return false;
     }
     std::string line;
-    if (!std::getline(in, line) || line != kStateMagic) {
+    if (!std::getline(in, line) || line != state_magic) {
         spdlog::error("scsi: {} is not a persistent reservation state file; ignored", state_path_);
         return false;
     }

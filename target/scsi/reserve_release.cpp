@@ -8,7 +8,7 @@
 namespace atsarray::scsi::handlers {
 namespace {
 
-constexpr uint8_t kThirdParty = 0x10;  // 3RDPTY, byte 1 of all four CDBs
+constexpr uint8_t third_party = 0x10;  // 3RDPTY, byte 1 of all four CDBs
 
 bool is_ten_byte(const CommandContext& ctx) {
     return ctx.descriptor.cdb_length == 10;
@@ -20,7 +20,7 @@ bool is_ten_byte(const CommandContext& ctx) {
 // parameter list of RESERVE(10) are not supported: INVALID FIELD IN CDB.
 CommandResult parse_reserve_release(CommandContext& ctx) {
     const uint8_t b1 = ctx.cmd.cdb[1];
-    if ((b1 & kThirdParty) != 0) {
+    if ((b1 & third_party) != 0) {
         return CommandResult::invalid_cdb_field(1, 4);
     }
     const uint8_t other = is_ten_byte(ctx) ? 0x02 : 0x01;  // LONGID / EXTENT

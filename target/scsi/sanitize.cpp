@@ -29,7 +29,7 @@ std::optional<SenseReason> SanitizeState::refuse(const CommandDescriptor* descri
         return SenseReason::sanitize_in_progress;
     }
     std::lock_guard lock(mutex_);
-    if (failed_ && (descriptor == nullptr || descriptor->opcode != kSanitizeOpcode)) {
+    if (failed_ && (descriptor == nullptr || descriptor->opcode != sanitize_opcode)) {
         return SenseReason::sanitize_command_failed;
     }
     return std::nullopt;
@@ -73,10 +73,10 @@ enum SanitizeServiceAction : uint8_t {
     sa_exit_failure_mode = 0x1F,
 };
 
-constexpr uint32_t kOverwriteHeader = 4;
+constexpr uint32_t overwrite_header = 4;
 // Bytes per job: small enough that a worker is back in the pool quickly.
-constexpr uint64_t kOverwriteChunk = 1u << 20;
-constexpr uint64_t kEraseChunk = 256u << 20;
+constexpr uint64_t overwrite_chunk = 1u << 20;
+constexpr uint64_t erase_chunk = 256u << 20;
 
 // INVALID FIELD IN CDB with a pointer into the parameter list: libiscsi's Sanitize.Overwrite
 // expects that ASC for OVERWRITE COUNT 0 and a bad INITIALIZATION PATTERN LENGTH, where SBC-4
@@ -104,7 +104,7 @@ class SanitizeJob : public std::enable_shared_from_this<SanitizeJob> {
     // over the medium, inverted between passes when INVERT is set.
     void set_overwrite(std::span<const uint8_t> pattern, uint32_t passes, bool invert) {
         const uint32_t bs = lun_.settings().block_size;
-        const uint64_t chunk = std::min<uint64_t>(kOverwriteChunk, capacity_);
+        const uint64_t chunk = std::min<uint64_t>(overwrite_chunk, capacity_);
         chunk_.resize(chunk);
         for (size_t i = 0; i < chunk; ++i) {
             chunk_[i] = pattern[(i % bs) % pattern.size()];
@@ -146,7 +146,7 @@ class SanitizeJob : public std::enable_shared_from_this<SanitizeJob> {
             }
             const uint64_t offset = done_ % capacity_;
             const uint64_t n = std::min(
-                service_action_ == sa_overwrite ? chunk_.size() : kEraseChunk, capacity_ - offset);
+                service_action_ == sa_overwrite ? chunk_.size() : erase_chunk, capacity_ - offset);
             const uint32_t bs = lun_.settings().block_size;
             auto grant = std::make_shared<Grant>();
             lun_.lock_table().acquire(
@@ -261,7 +261,7 @@ CommandResult parse_sanitize(CommandContext& ctx) {
         return CommandResult::good();
     }
     const uint32_t bs = ctx.lun->settings().block_size;
-    if (length < kOverwriteHeader + 1 || length > bs + kOverwriteHeader) {
+    if (length < overwrite_header + 1 || length > bs + overwrite_header) {
         return CommandResult::invalid_cdb_field(7, 7);
     }
     if (ctx.cmd.expected_transfer_length < length || ctx.cmd.data_out.size() < length) {
@@ -301,11 +301,11 @@ CommandResult execute_sanitize(CommandContext& ctx) {
         if (p[1] != 0) {
             return CommandResult::invalid_parameter_field(1, 7);
         }
-        if (pattern_length == 0 || pattern_length > p.size() - kOverwriteHeader ||
+        if (pattern_length == 0 || pattern_length > p.size() - overwrite_header ||
             pattern_length > ctx.lun->settings().block_size) {
             return invalid_overwrite_field(2, 7);
         }
-        job->set_overwrite(p.subspan(kOverwriteHeader, pattern_length), passes, invert);
+        job->set_overwrite(p.subspan(overwrite_header, pattern_length), passes, invert);
     }
     if (!state.begin()) {
         return CommandResult::fail(SenseReason::sanitize_in_progress);

@@ -14,7 +14,7 @@ namespace atsarray::scsi {
 
 struct CommandDescriptor;
 
-inline constexpr uint8_t kSanitizeOpcode = 0x48;
+inline constexpr uint8_t sanitize_opcode = 0x48;
 
 class SanitizeState {
   public:

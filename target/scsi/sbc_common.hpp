@@ -36,15 +36,15 @@ namespace atsarray::scsi {
 // (SBC-4 §6.6.4) advertises: spc.cpp reports exactly these values.
 // MAXIMUM COMPARE AND WRITE LENGTH: LIO and tcmu-runner report 1 and ESXi sends 1-block ATS
 // (REFERENCES.md); the handler itself works for any count up to 255.
-inline constexpr uint8_t kMaxCompareAndWriteBlocks = 1;
+inline constexpr uint8_t max_compare_and_write_blocks = 1;
 // MAXIMUM UNMAP LBA COUNT (a whole UNMAP command) and MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT;
 // libiscsi's BlockLimits test calls an explicit limit above 1M blocks insane.
-inline constexpr uint32_t kMaxUnmapLbaCount = 1u << 20;
-inline constexpr uint32_t kMaxUnmapBlockDescriptors = 256;
+inline constexpr uint32_t max_unmap_lba_count = 1u << 20;
+inline constexpr uint32_t max_unmap_block_descriptors = 256;
 // MAXIMUM WRITE SAME LENGTH in blocks: LIO's 0xFFFF. libiscsi's WriteSame16.Unmap writes
 // 65536 blocks with one WRITE(16) (beyond MAXIMUM TRANSFER LENGTH) when the limit allows a
 // 65536-block WRITE SAME, and expects INVALID FIELD IN CDB for that WRITE SAME otherwise.
-inline constexpr uint32_t kMaxWriteSameBlocks = 0xFFFF;
+inline constexpr uint32_t max_write_same_blocks = 0xFFFF;
 // OPTIMAL UNMAP GRANULARITY: the store's allocation unit in blocks, at least 1.
 uint32_t optimal_unmap_granularity(const Lun& lun);
 // MAXIMUM ATOMIC TRANSFER LENGTH in blocks (WRITE ATOMIC(16), sbc_atomic.cpp).

@@ -65,16 +65,16 @@ CommandResult unmapped_stable(Lun& lun, uint64_t lba) {
     return store_result(lun.store().flush(), StoreOp::flush, lun, lba);
 }
 
-constexpr size_t kUnmapHeader = 8;
-constexpr size_t kUnmapDescriptor = 16;
-constexpr size_t kLbaStatusHeader = 8;
-constexpr size_t kLbaStatusDescriptor = 16;
+constexpr size_t unmap_header = 8;
+constexpr size_t unmap_descriptor = 16;
+constexpr size_t lba_status_header = 8;
+constexpr size_t lba_status_descriptor = 16;
 // GET LBA STATUS answers at most this many descriptors (the initiator asks again from the
 // next LBA); it bounds the store queries of one command.
-constexpr size_t kMaxLbaStatusDescriptors = 64;
+constexpr size_t max_lba_status_descriptors = 64;
 // SBC-4 §5.21.2 Table 67: PROVISIONING STATUS.
-constexpr uint8_t kProvisioningMapped = 0x0;
-constexpr uint8_t kProvisioningDeallocated = 0x1;
+constexpr uint8_t provisioning_mapped = 0x0;
+constexpr uint8_t provisioning_deallocated = 0x1;
 
 }  // namespace
 
@@ -94,7 +94,7 @@ CommandResult parse_compare_and_write(CommandContext& ctx) {
         // WRPROTECT: no protection information (SBC-4 §4.22).
         return CommandResult::invalid_cdb_field(1, 7);
     }
-    if (ctx.cdb.blocks > kMaxCompareAndWriteBlocks) {
+    if (ctx.cdb.blocks > max_compare_and_write_blocks) {
         // SBC-4 §5.3: above MAXIMUM COMPARE AND WRITE LENGTH (VPD B0 byte 5).
         return CommandResult::invalid_cdb_field(13, 7);
     }
@@ -157,7 +157,7 @@ CommandResult execute_compare_and_write(CommandContext& ctx) {
 
 // WRITE SAME(10/16), SBC-4 §5.50/§5.51. Advertised in VPD B0/B2: WSNZ=1 (NUMBER OF LOGICAL
 // BLOCKS 0 is an invalid field, never "to the end"), ANC_SUP=0, LBPWS=LBPWS10=1, MAXIMUM WRITE
-// SAME LENGTH = kMaxWriteSameBlocks.
+// SAME LENGTH = max_write_same_blocks.
 CommandResult parse_write_same(CommandContext& ctx) {
     std::span<const uint8_t> cdb = ctx.cmd.cdb;
     const LunSettings& s = ctx.lun->settings();
@@ -177,7 +177,7 @@ CommandResult parse_write_same(CommandContext& ctx) {
     if (ctx.cdb.lba >= s.block_count || ctx.cdb.blocks > s.block_count - ctx.cdb.lba) {
         return CommandResult::fail(SenseReason::lba_out_of_range);
     }
-    if (ctx.cdb.blocks == 0 || ctx.cdb.blocks > kMaxWriteSameBlocks) {
+    if (ctx.cdb.blocks == 0 || ctx.cdb.blocks > max_write_same_blocks) {
         return CommandResult::invalid_cdb_field(nolb_at, 7);
     }
     if (!ctx.cdb.ndob) {
@@ -227,7 +227,7 @@ CommandResult parse_unmap(CommandContext& ctx) {
     if (ctx.cmd.data_out.size() < take) {
         return CommandResult::fail(SenseReason::invalid_field_in_command_information_unit);
     }
-    if (take < kUnmapHeader) {
+    if (take < unmap_header) {
         // SBC-4 §5.30.1: a PARAMETER LIST LENGTH of 1..7 cannot hold the header.
         return CommandResult::fail(SenseReason::parameter_list_length_error);
     }
@@ -238,17 +238,17 @@ CommandResult parse_unmap(CommandContext& ctx) {
 std::vector<ats::LockRange> unmap_lock_ranges(const CommandContext& ctx) {
     std::vector<ats::LockRange> ranges;
     const uint32_t n = ctx.cdb.parameter_list_length;
-    if (n < kUnmapHeader) {
+    if (n < unmap_header) {
         return ranges;
     }
     std::span<const uint8_t> p = ctx.cmd.data_out.first(n);
     const size_t descriptor_length = get_be16(p, 2);
     const size_t count =
-        std::min<size_t>(std::min(descriptor_length, p.size() - kUnmapHeader) / kUnmapDescriptor,
-                         kMaxUnmapBlockDescriptors);
+        std::min<size_t>(std::min(descriptor_length, p.size() - unmap_header) / unmap_descriptor,
+                         max_unmap_block_descriptors);
     const uint64_t block_count = ctx.lun->settings().block_count;
     for (size_t i = 0; i < count; ++i) {
-        const size_t at = kUnmapHeader + i * kUnmapDescriptor;
+        const size_t at = unmap_header + i * unmap_descriptor;
         const uint64_t lba = get_be64(p, at);
         const uint32_t blocks = get_be32(p, at + 8);
         if (blocks != 0 && lba < block_count) {
@@ -273,31 +273,31 @@ CommandResult execute_unmap(CommandContext& ctx) {
     if (data_length + 2 > p.size()) {
         return CommandResult::invalid_parameter_field(0, 7);
     }
-    if (descriptor_length + kUnmapHeader > p.size()) {
+    if (descriptor_length + unmap_header > p.size()) {
         return CommandResult::invalid_parameter_field(2, 7);
     }
     // An incomplete last descriptor (length not a multiple of 16) is ignored.
-    const size_t count = descriptor_length / kUnmapDescriptor;
-    if (count > kMaxUnmapBlockDescriptors) {
+    const size_t count = descriptor_length / unmap_descriptor;
+    if (count > max_unmap_block_descriptors) {
         return CommandResult::invalid_parameter_field(2, 7);
     }
     // Every descriptor is checked before anything is deallocated.
     uint64_t total = 0;
     for (size_t i = 0; i < count; ++i) {
-        const size_t at = kUnmapHeader + i * kUnmapDescriptor;
+        const size_t at = unmap_header + i * unmap_descriptor;
         const uint64_t lba = get_be64(p, at);
         const uint32_t blocks = get_be32(p, at + 8);
         if (lba > s.block_count || blocks > s.block_count - lba) {
             return CommandResult::fail(SenseReason::lba_out_of_range);
         }
         total += blocks;
-        if (total > kMaxUnmapLbaCount) {
+        if (total > max_unmap_lba_count) {
             // SBC-4 §5.30.1: more than MAXIMUM UNMAP LBA COUNT in one command.
             return CommandResult::invalid_parameter_field(static_cast<uint16_t>(at + 8), 7);
         }
     }
     for (size_t i = 0; i < count; ++i) {
-        const size_t at = kUnmapHeader + i * kUnmapDescriptor;
+        const size_t at = unmap_header + i * unmap_descriptor;
         const uint32_t blocks = get_be32(p, at + 8);
         if (blocks == 0) {
             continue;
@@ -322,16 +322,17 @@ CommandResult parse_get_lba_status(CommandContext& ctx) {
 }
 
 // Descriptors from the starting LBA on, one per extent of equal provisioning status, as many
-// as the allocation length holds (at most kMaxLbaStatusDescriptors). A block that is partly
+// as the allocation length holds (at most max_lba_status_descriptors). A block that is partly
 // allocated counts as mapped.
 CommandResult execute_get_lba_status(CommandContext& ctx) {
     Lun& lun = *ctx.lun;
     const uint64_t bs = lun.settings().block_size;
     const uint64_t end = lun.settings().block_count;
-    const size_t room = ctx.cdb.allocation_length > kLbaStatusHeader
-                            ? (ctx.cdb.allocation_length - kLbaStatusHeader) / kLbaStatusDescriptor
-                            : 0;
-    const size_t wanted = std::clamp<size_t>(room, 1, kMaxLbaStatusDescriptors);
+    const size_t room =
+        ctx.cdb.allocation_length > lba_status_header
+            ? (ctx.cdb.allocation_length - lba_status_header) / lba_status_descriptor
+            : 0;
+    const size_t wanted = std::clamp<size_t>(room, 1, max_lba_status_descriptors);
 
     struct Extent {
         uint64_t lba;
@@ -342,7 +343,7 @@ CommandResult execute_get_lba_status(CommandContext& ctx) {
     uint64_t lba = ctx.cdb.lba;
     // Each query returns a maximal extent, so consecutive ones alternate; the bound only
     // guards against a store that reports in small pieces.
-    for (size_t queries = 0; lba < end && queries < 4 * kMaxLbaStatusDescriptors; ++queries) {
+    for (size_t queries = 0; lba < end && queries < 4 * max_lba_status_descriptors; ++queries) {
         bool mapped = true;
         uint64_t bytes = 0;
         const uint64_t limit = std::min<uint64_t>(end - lba, 0xFFFFFFFFu) * bs;
@@ -369,13 +370,13 @@ CommandResult execute_get_lba_status(CommandContext& ctx) {
         lba += blocks;
     }
 
-    std::vector<uint8_t> d(kLbaStatusHeader + extents.size() * kLbaStatusDescriptor, 0);
+    std::vector<uint8_t> d(lba_status_header + extents.size() * lba_status_descriptor, 0);
     put_be32(d, 0, static_cast<uint32_t>(d.size() - 4));  // PARAMETER DATA LENGTH
     for (size_t i = 0; i < extents.size(); ++i) {
-        const size_t at = kLbaStatusHeader + i * kLbaStatusDescriptor;
+        const size_t at = lba_status_header + i * lba_status_descriptor;
         put_be64(d, at, extents[i].lba);
         put_be32(d, at + 8, static_cast<uint32_t>(extents[i].blocks));
-        d[at + 12] = extents[i].mapped ? kProvisioningMapped : kProvisioningDeallocated;
+        d[at + 12] = extents[i].mapped ? provisioning_mapped : provisioning_deallocated;
     }
     set_data_in(ctx.cmd, d, ctx.cdb.allocation_length);
     return CommandResult::good();

@@ -13,7 +13,7 @@ using S = Status;
 using R = SenseReason;
 
 // Index = SenseReason. Codes from SPC-4 Annex D (Table D.1 ASC/ASCQ assignments).
-constexpr std::array<SenseEntry, static_cast<size_t>(SenseReason::count_)> kSenseTable{{
+constexpr std::array<SenseEntry, static_cast<size_t>(SenseReason::count)> sense_table{{
     {R::none, S::good, K::no_sense, 0x00, 0x00, "none"},
     {R::no_sense, S::good, K::no_sense, 0x00, 0x00, "NO ADDITIONAL SENSE INFORMATION"},
     {R::invalid_opcode, S::check_condition, K::illegal_request, 0x20, 0x00,
@@ -98,14 +98,14 @@ constexpr std::array<SenseEntry, static_cast<size_t>(SenseReason::count_)> kSens
 }};
 
 constexpr bool table_in_reason_order() {
-    for (size_t i = 0; i < kSenseTable.size(); ++i) {
-        if (static_cast<size_t>(kSenseTable[i].reason) != i) {
+    for (size_t i = 0; i < sense_table.size(); ++i) {
+        if (static_cast<size_t>(sense_table[i].reason) != i) {
             return false;
         }
     }
     return true;
 }
-static_assert(table_in_reason_order(), "kSenseTable rows must follow SenseReason order");
+static_assert(table_in_reason_order(), "sense_table rows must follow SenseReason order");
 
 // Statuses that carry sense data (SAM-5 §5.3.1: sense accompanies CHECK CONDITION); NO SENSE
 // is also built so that REQUEST SENSE can return it as parameter data.
@@ -130,10 +130,10 @@ std::array<uint8_t, 3> sense_key_specific(const FieldPointer& field) {
 
 const SenseEntry& sense_entry(SenseReason reason) {
     auto index = static_cast<size_t>(reason);
-    if (index >= kSenseTable.size()) {
+    if (index >= sense_table.size()) {
         index = static_cast<size_t>(SenseReason::internal_target_failure);
     }
-    return kSenseTable[index];
+    return sense_table[index];
 }
 
 std::string_view to_string(SenseReason reason) {

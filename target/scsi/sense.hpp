@@ -75,7 +75,7 @@ enum class SenseReason : uint8_t {
     // Removable medium (LunSettings::removable): ejected by START STOP UNIT LOEJ (SBC-4 §5.25).
     medium_not_present,
     medium_removal_prevented,
-    count_,  // not a reason: the table's size
+    count,  // not a reason: the table's size
 };
 
 struct SenseEntry {

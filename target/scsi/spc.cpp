@@ -15,18 +15,18 @@
 namespace atsarray::scsi {
 namespace {
 
-constexpr uint8_t kPeripheralDirectAccess = 0x00;
+constexpr uint8_t peripheral_direct_access = 0x00;
 // SPC-4 §6.6.2: PERIPHERAL QUALIFIER 011b, PERIPHERAL DEVICE TYPE 1Fh: no logical unit here.
-constexpr uint8_t kPeripheralNoLun = 0x7F;
+constexpr uint8_t peripheral_no_lun = 0x7F;
 
 // SPC-4 §6.6.2: version descriptors (SAM-5, iSCSI, SPC-4, SBC-3; "no version
 // claimed" codes).
-constexpr std::array<uint16_t, 4> kVersionDescriptors{0x00A0, 0x0960, 0x0460, 0x04C0};
+constexpr std::array<uint16_t, 4> version_descriptors{0x00A0, 0x0960, 0x0460, 0x04C0};
 
 // atsarray has no IEEE company ID of its own; the designator uses the one LIO uses for its
 // NAA designators (0x001405) so initiators see the familiar shape. Only this constant and
 // derive_naa_designator() define the NAA value.
-constexpr uint32_t kIeeeCompanyId = 0x001405;
+constexpr uint32_t ieee_company_id = 0x001405;
 
 enum VpdPage : uint8_t {
     vpd_supported_pages = 0x00,
@@ -39,7 +39,7 @@ enum VpdPage : uint8_t {
     vpd_logical_block_provisioning = 0xB2,
 };
 // Ascending page code order (SPC-4 §7.8.13).
-constexpr std::array<uint8_t, 8> kVpdPages{vpd_supported_pages,
+constexpr std::array<uint8_t, 8> vpd_pages{vpd_supported_pages,
                                            vpd_unit_serial_number,
                                            vpd_device_identification,
                                            vpd_extended_inquiry_data,
@@ -68,7 +68,7 @@ std::vector<uint8_t> standard_inquiry(const LunSettings* identity, uint8_t perip
     // 58..73 (eight slots, four used).
     std::vector<uint8_t> d(74, 0);
     d[0] = peripheral;
-    if (peripheral == kPeripheralDirectAccess && identity != nullptr && identity->removable) {
+    if (peripheral == peripheral_direct_access && identity != nullptr && identity->removable) {
         d[1] = 0x80;  // RMB
     }
     d[2] = 0x06;  // VERSION: SPC-4
@@ -81,8 +81,8 @@ std::vector<uint8_t> standard_inquiry(const LunSettings* identity, uint8_t perip
     put_ascii(d, 8, 8, identity != nullptr ? std::string_view(identity->vendor) : "");
     put_ascii(d, 16, 16, identity != nullptr ? std::string_view(identity->product) : "");
     put_ascii(d, 32, 4, identity != nullptr ? std::string_view(identity->revision) : "");
-    for (size_t i = 0; i < kVersionDescriptors.size(); ++i) {
-        put_be16(d, 58 + 2 * i, kVersionDescriptors[i]);
+    for (size_t i = 0; i < version_descriptors.size(); ++i) {
+        put_be16(d, 58 + 2 * i, version_descriptors[i]);
     }
     return d;
 }
@@ -99,11 +99,11 @@ void append_designator(std::vector<uint8_t>& page, uint8_t protocol_and_code_set
 
 std::vector<uint8_t> vpd_page(const Lun& lun, const Command& cmd, uint8_t page_code) {
     const LunSettings& s = lun.settings();
-    std::vector<uint8_t> p{kPeripheralDirectAccess, page_code, 0, 0};
+    std::vector<uint8_t> p{peripheral_direct_access, page_code, 0, 0};
     switch (page_code) {
         case vpd_supported_pages:
             // SPC-4 §7.8.13.
-            p.insert(p.end(), kVpdPages.begin(), kVpdPages.end());
+            p.insert(p.end(), vpd_pages.begin(), vpd_pages.end());
             break;
         case vpd_unit_serial_number: {
             // SPC-4 §7.8.15.
@@ -146,23 +146,23 @@ std::vector<uint8_t> vpd_page(const Lun& lun, const Command& cmd, uint8_t page_c
             p[7] = 0x01;
             break;
         case vpd_third_party_copy:
-            p = xcopy::third_party_copy_vpd_page(kPeripheralDirectAccess);
+            p = xcopy::third_party_copy_vpd_page(peripheral_direct_access);
             break;
         case vpd_block_limits: {
             // SBC-4 §6.6.4: page length 3Ch. Every limit is what the handlers enforce
             // (sbc_common.hpp; REFERENCES.md: advertise ATS honestly).
             p.resize(64, 0);
             p[4] = 0x01;  // WSNZ: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 is rejected
-            p[5] = kMaxCompareAndWriteBlocks;  // MAXIMUM COMPARE AND WRITE LENGTH
-            put_be16(p, 6, 1);                 // OPTIMAL TRANSFER LENGTH GRANULARITY
+            p[5] = max_compare_and_write_blocks;  // MAXIMUM COMPARE AND WRITE LENGTH
+            put_be16(p, 6, 1);                    // OPTIMAL TRANSFER LENGTH GRANULARITY
             put_be32(p, 8, s.max_transfer_bytes / s.block_size);
             put_be32(p, 12, std::max<uint32_t>(1, s.optimal_transfer_bytes / s.block_size));
-            put_be32(p, 20, kMaxUnmapLbaCount);          // MAXIMUM UNMAP LBA COUNT
-            put_be32(p, 24, kMaxUnmapBlockDescriptors);  // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+            put_be32(p, 20, max_unmap_lba_count);          // MAXIMUM UNMAP LBA COUNT
+            put_be32(p, 24, max_unmap_block_descriptors);  // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
             // OPTIMAL UNMAP GRANULARITY: the store's allocation unit. UGAVALID 0: unmapping
             // works at any LBA (partial units are zeroed).
             put_be32(p, 28, optimal_unmap_granularity(lun));
-            put_be64(p, 36, kMaxWriteSameBlocks);  // MAXIMUM WRITE SAME LENGTH
+            put_be64(p, 36, max_write_same_blocks);  // MAXIMUM WRITE SAME LENGTH
             // MAXIMUM ATOMIC TRANSFER LENGTH; ATOMIC ALIGNMENT, ATOMIC TRANSFER LENGTH
             // GRANULARITY and the ATOMIC BOUNDARY limits 0: any range is atomic (sbc_atomic.cpp).
             put_be32(p, 44, max_atomic_transfer_length(s));
@@ -190,7 +190,7 @@ std::vector<uint8_t> vpd_page(const Lun& lun, const Command& cmd, uint8_t page_c
 }
 
 bool vpd_page_supported(uint8_t page_code) {
-    return std::find(kVpdPages.begin(), kVpdPages.end(), page_code) != kVpdPages.end();
+    return std::find(vpd_pages.begin(), vpd_pages.end(), page_code) != vpd_pages.end();
 }
 
 // SAM-5 LUN structure: single level LUN, peripheral device addressing below 256, flat space
@@ -216,7 +216,7 @@ std::array<uint8_t, 16> derive_naa_designator(std::string_view target_name,
     const uint64_t h2 = fnv1a64(target_name, serial, h1 ^ 0x9E3779B97F4A7C15ull);
     std::array<uint8_t, 16> d{};
     const uint64_t high =
-        (uint64_t{0x6} << 60) | (uint64_t{kIeeeCompanyId} << 36) | (h1 & 0xFFFFFFFFFull);
+        (uint64_t{0x6} << 60) | (uint64_t{ieee_company_id} << 36) | (h1 & 0xFFFFFFFFFull);
     put_be64(d, 0, high);
     put_be64(d, 8, h2);
     return d;
@@ -249,12 +249,12 @@ CommandResult execute_inquiry(CommandContext& ctx) {
         if (ctx.cdb.evpd) {
             return CommandResult::fail(SenseReason::logical_unit_not_supported);
         }
-        set_data_in(ctx.cmd, standard_inquiry(ctx.identity, kPeripheralNoLun),
+        set_data_in(ctx.cmd, standard_inquiry(ctx.identity, peripheral_no_lun),
                     ctx.cdb.allocation_length);
         return CommandResult::good();
     }
     if (!ctx.cdb.evpd) {
-        set_data_in(ctx.cmd, standard_inquiry(&ctx.lun->settings(), kPeripheralDirectAccess),
+        set_data_in(ctx.cmd, standard_inquiry(&ctx.lun->settings(), peripheral_direct_access),
                     ctx.cdb.allocation_length);
         return CommandResult::good();
     }

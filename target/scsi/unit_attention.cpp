@@ -20,7 +20,7 @@ void UnitAttentions::queue_locked(std::deque<SenseReason>& q, SenseReason reason
         q.push_back(reason);
         return;
     }
-    if (std::find(q.begin(), q.end(), reason) != q.end() || q.size() >= max_pending_) {
+    if (std::find(q.begin(), q.end(), reason) != q.end() || q.size() >= max_pending) {
         return;
     }
     q.push_back(reason);

@@ -32,7 +32,7 @@ class UnitAttentions {
 
   private:
     // Bounded: a nexus that never sends a command must not grow its queue without end.
-    static constexpr size_t max_pending_ = 16;
+    static constexpr size_t max_pending = 16;
     void queue_locked(std::deque<SenseReason>& q, SenseReason reason);
 
     mutable std::mutex mutex_;

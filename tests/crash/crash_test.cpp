@@ -47,12 +47,12 @@ using initiator::store_le64;
 using initiator::Task;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kTarget = "iqn.2026-11.org.atsarray:crash";
-constexpr uint32_t kBs = 512;
-constexpr int kWriters = 4;
-constexpr uint64_t kBlocksPerWriter = 256;
-constexpr uint64_t kMaxWriteBlocks = 16;  // spans RocksDB chunks (4 KiB = 8 blocks) both ways
-constexpr auto kRestartLimit = std::chrono::seconds(30);
+constexpr const char* target_name = "iqn.2026-11.org.atsarray:crash";
+constexpr uint32_t block_size = 512;
+constexpr int writer_count = 4;
+constexpr uint64_t blocks_per_writer = 256;
+constexpr uint64_t max_write_blocks = 16;  // spans RocksDB chunks (4 KiB = 8 blocks) both ways
+constexpr auto restart_limit = std::chrono::seconds(30);
 
 uint64_t env_u64(const char* name, uint64_t fallback) {
     const char* v = std::getenv(name);
@@ -66,8 +66,8 @@ uint64_t env_u64(const char* name, uint64_t fallback) {
 // bytes 0..7 magic, 8..15 writer, 16..23 LBA, 24..31 sequence, 32..503 a pattern derived from
 // (LBA, sequence), 504..511 FNV-1a over bytes 0..503. A block that is neither all zeros nor a
 // valid image of its own LBA is torn, mixed or misplaced.
-constexpr uint64_t kMagic = 0x31485352'43535441ull;  // "ATSCRSH1" little-endian
-constexpr size_t kSumAt = kBs - 8;
+constexpr uint64_t block_magic = 0x31485352'43535441ull;  // "ATSCRSH1" little-endian
+constexpr size_t sum_at = block_size - 8;
 
 uint64_t fnv1a(const uint8_t* p, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -78,33 +78,33 @@ uint64_t fnv1a(const uint8_t* p, size_t n) {
 }
 
 void encode(uint8_t* p, uint64_t writer, uint64_t lba, uint64_t seq) {
-    store_le64(p, kMagic);
+    store_le64(p, block_magic);
     store_le64(p + 8, writer);
     store_le64(p + 16, lba);
     store_le64(p + 24, seq);
     uint64_t x = lba * 0x9e3779b97f4a7c15ull ^ seq;
-    for (size_t i = 32; i < kSumAt; i += 8) {
+    for (size_t i = 32; i < sum_at; i += 8) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         store_le64(p + i, x);
     }
-    store_le64(p + kSumAt, fnv1a(p, kSumAt));
+    store_le64(p + sum_at, fnv1a(p, sum_at));
 }
 
 enum class BlockKind { zeros, image, torn };
 
 BlockKind decode(const uint8_t* p, uint64_t lba, uint64_t& writer, uint64_t& seq) {
-    if (std::all_of(p, p + kBs, [](uint8_t b) { return b == 0; })) {
+    if (std::all_of(p, p + block_size, [](uint8_t b) { return b == 0; })) {
         return BlockKind::zeros;
     }
-    if (load_le64(p) != kMagic || load_le64(p + 16) != lba ||
-        load_le64(p + kSumAt) != fnv1a(p, kSumAt)) {
+    if (load_le64(p) != block_magic || load_le64(p + 16) != lba ||
+        load_le64(p + sum_at) != fnv1a(p, sum_at)) {
         return BlockKind::torn;
     }
     writer = load_le64(p + 8);
     seq = load_le64(p + 24);
-    std::vector<uint8_t> expect(kBs);
+    std::vector<uint8_t> expect(block_size);
     encode(expect.data(), writer, lba, seq);
-    return std::memcmp(expect.data(), p, kBs) == 0 ? BlockKind::image : BlockKind::torn;
+    return std::memcmp(expect.data(), p, block_size) == 0 ? BlockKind::image : BlockKind::torn;
 }
 
 // ---- One writer: a session and a block range of its own ------------------------------------
@@ -123,7 +123,7 @@ struct Counts {
 
 Context login(uint16_t port, const std::string& initiator, std::string& error) {
     Context ctx = create_context(initiator);
-    iscsi_set_targetname(ctx.get(), kTarget);
+    iscsi_set_targetname(ctx.get(), target_name);
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     // A reconnecting initiator would resend a write after the restart: the record of what was
     // acknowledged would no longer match what the target saw.
@@ -153,10 +153,10 @@ class Writer {
   public:
     Writer(uint64_t id, bool write_cache, uint64_t seed)
         : id_(id),
-          first_lba_(id * kBlocksPerWriter),
+          first_lba_(id * blocks_per_writer),
           write_cache_(write_cache),
           rng_(seed),
-          blocks_(kBlocksPerWriter) {}
+          blocks_(blocks_per_writer) {}
 
     // Issues commands until one fails; a failure after `killed` is set is the crash, before it
     // an error of the test.
@@ -178,12 +178,12 @@ class Writer {
     std::vector<std::string> verify(const std::vector<uint8_t>& data, uint64_t& exact,
                                     uint64_t& newer, uint64_t& zeros) {
         std::vector<std::string> problems;
-        for (uint64_t i = 0; i < kBlocksPerWriter; ++i) {
+        for (uint64_t i = 0; i < blocks_per_writer; ++i) {
             BlockState& b = blocks_[i];
             const uint64_t lba = first_lba_ + i;
             uint64_t writer = 0;
             uint64_t seq = 0;
-            const BlockKind kind = decode(data.data() + i * kBs, lba, writer, seq);
+            const BlockKind kind = decode(data.data() + i * block_size, lba, writer, seq);
             std::string problem;
             if (kind == BlockKind::torn) {
                 problem = "torn or misplaced block";
@@ -264,20 +264,20 @@ class Writer {
     }
 
     std::string write(iscsi_context* ctx, bool fua) {
-        std::uniform_int_distribution<uint64_t> start(0, kBlocksPerWriter - 1);
+        std::uniform_int_distribution<uint64_t> start(0, blocks_per_writer - 1);
         const uint64_t first = start(rng_);
         std::uniform_int_distribution<uint64_t> len(
-            1, std::min(kMaxWriteBlocks, kBlocksPerWriter - first));
+            1, std::min(max_write_blocks, blocks_per_writer - first));
         const uint64_t n = len(rng_);
         const uint64_t seq = ++seq_;
-        std::vector<uint8_t> data(n * kBs);
+        std::vector<uint8_t> data(n * block_size);
         for (uint64_t i = 0; i < n; ++i) {
-            encode(data.data() + i * kBs, id_, first_lba_ + first + i, seq);
+            encode(data.data() + i * block_size, id_, first_lba_ + first + i, seq);
             blocks_[first + i].issued = seq;
         }
         Task t(iscsi_write16_sync(ctx, 0, first_lba_ + first, data.data(),
-                                  static_cast<uint32_t>(data.size()), kBs, 0, 0, fua ? 1 : 0, 0,
-                                  0));
+                                  static_cast<uint32_t>(data.size()), block_size, 0, 0, fua ? 1 : 0,
+                                  0, 0));
         if (!t || t->status != SCSI_STATUS_GOOD) {
             return describe(ctx, t.get(), fua ? "WRITE(16) FUA" : "WRITE(16)");
         }
@@ -290,18 +290,18 @@ class Writer {
     // One-block COMPARE AND WRITE (SBC-4 §5.3) from the image this writer last left there. The
     // writer owns its blocks, so a miscompare means the target changed them on its own.
     std::string compare_and_write(iscsi_context* ctx) {
-        std::uniform_int_distribution<uint64_t> pick(0, kBlocksPerWriter - 1);
+        std::uniform_int_distribution<uint64_t> pick(0, blocks_per_writer - 1);
         const uint64_t i = pick(rng_);
         const bool fua = (rng_() & 1) != 0;
         const uint64_t seq = ++seq_;
-        std::vector<uint8_t> both(2 * kBs, 0);
+        std::vector<uint8_t> both(2 * block_size, 0);
         if (blocks_[i].current != 0) {
             encode(both.data(), id_, first_lba_ + i, blocks_[i].current);
         }
-        encode(both.data() + kBs, id_, first_lba_ + i, seq);
+        encode(both.data() + block_size, id_, first_lba_ + i, seq);
         blocks_[i].issued = seq;
-        Task t(iscsi_compareandwrite_sync(ctx, 0, first_lba_ + i, both.data(), 2 * kBs, kBs, 0, 0,
-                                          fua ? 1 : 0, 0, 0));
+        Task t(iscsi_compareandwrite_sync(ctx, 0, first_lba_ + i, both.data(), 2 * block_size,
+                                          block_size, 0, 0, fua ? 1 : 0, 0, 0));
         if (!t || t->status != SCSI_STATUS_GOOD) {
             return describe(ctx, t.get(), "COMPARE AND WRITE");
         }
@@ -314,7 +314,7 @@ class Writer {
     // SBC-4 §5.28: GOOD once every write to the range acknowledged before it is stable.
     std::string synchronize_cache(iscsi_context* ctx) {
         Task t(iscsi_synchronizecache16_sync(ctx, 0, first_lba_,
-                                             static_cast<uint32_t>(kBlocksPerWriter), 0, 0));
+                                             static_cast<uint32_t>(blocks_per_writer), 0, 0));
         if (!t || t->status != SCSI_STATUS_GOOD) {
             return describe(ctx, t.get(), "SYNCHRONIZE CACHE(16)");
         }
@@ -356,13 +356,13 @@ std::string config_body(const CrashCase& c) {
     }
     lun +=
         "size = \"16MiB\"\nwrite_cache = " + std::string(c.write_cache ? "true" : "false") + "\n";
-    return "[[target]]\nname = \"" + std::string(kTarget) + "\"\n" + lun;
+    return "[[target]]\nname = \"" + std::string(target_name) + "\"\n" + lun;
 }
 
 class CrashTest : public ::testing::TestWithParam<CrashCase> {};
 
 // Starts the daemon again after a kill and logs in; returns the time from the start until the
-// portal accepted a login, or a negative value when it did not within kRestartLimit.
+// portal accepted a login, or a negative value when it did not within restart_limit.
 double restart(DaemonProcess& d) {
     const auto t0 = Clock::now();
     try {
@@ -371,9 +371,9 @@ double restart(DaemonProcess& d) {
         if (!d.alive()) {
             throw;  // it exited: the message holds the daemon's log
         }
-        // Still starting after DaemonProcess's own 10 s: keep waiting up to kRestartLimit.
+        // Still starting after DaemonProcess's own 10 s: keep waiting up to restart_limit.
     }
-    while (Clock::now() - t0 < kRestartLimit) {
+    while (Clock::now() - t0 < restart_limit) {
         std::string why;
         if (Context ctx = login(d.port(), "iqn.2026-11.org.atsarray:crash-probe", why)) {
             iscsi_logout_sync(ctx.get());
@@ -395,7 +395,7 @@ TEST_P(CrashTest, AcknowledgedStableWritesSurviveSigkill) {
 
     DaemonProcess d(config_body(c));
     std::vector<std::unique_ptr<Writer>> writers;
-    for (int w = 0; w < kWriters; ++w) {
+    for (int w = 0; w < writer_count; ++w) {
         writers.push_back(std::make_unique<Writer>(w, c.write_cache, rng()));
     }
     uint64_t verified = 0;
@@ -442,15 +442,15 @@ TEST_P(CrashTest, AcknowledgedStableWritesSurviveSigkill) {
         std::vector<std::string> problems;
         for (auto& w : writers) {
             Task t(iscsi_read16_sync(ctx.get(), 0, w->first_lba(),
-                                     static_cast<uint32_t>(kBlocksPerWriter * kBs), kBs, 0, 0, 0, 0,
-                                     0));
+                                     static_cast<uint32_t>(blocks_per_writer * block_size),
+                                     block_size, 0, 0, 0, 0, 0));
             ASSERT_TRUE(t && t->status == SCSI_STATUS_GOOD &&
-                        t->datain.size == static_cast<int>(kBlocksPerWriter * kBs))
+                        t->datain.size == static_cast<int>(blocks_per_writer * block_size))
                 << describe(ctx.get(), t.get(), "READ(16)");
             const std::vector<uint8_t> data(t->datain.data, t->datain.data + t->datain.size);
             const auto found = w->verify(data, exact, newer, zeros);
             problems.insert(problems.end(), found.begin(), found.end());
-            verified += kBlocksPerWriter;
+            verified += blocks_per_writer;
         }
         iscsi_logout_sync(ctx.get());
         for (size_t i = 0; i < std::min<size_t>(problems.size(), 20); ++i) {

@@ -26,13 +26,13 @@ namespace {
 using initiator::Context;
 using initiator::Task;
 
-constexpr const char* kTarget = "iqn.2026-11.org.atsarray:race";
-constexpr uint32_t kBs = 512;
+constexpr const char* target_name = "iqn.2026-11.org.atsarray:race";
+constexpr uint32_t block_size = 512;
 
 // A slow medium (reads return 1 ms late) widens the window between an ATS's compare and its
 // write: without per-block atomicity these tests lose updates nearly every run.
 std::string config() {
-    return "[[target]]\nname = \"" + std::string(kTarget) +
+    return "[[target]]\nname = \"" + std::string(target_name) +
            "\"\n[[target.lun]]\nid = 0\nbackend = \"file\"\npath = \"lun0.img\"\n"
            "size = \"16MiB\"\nread_delay_us = 1000\n";
 }
@@ -40,7 +40,7 @@ std::string config() {
 Context connect(const DaemonProcess& d, const std::string& name) {
     std::string error;
     // A leaked lock shows as a command that never ends: give each command 10 s, not forever.
-    Context ctx = initiator::login(d.portal(), kTarget, name, 0, 10, error);
+    Context ctx = initiator::login(d.portal(), target_name, name, 0, 10, error);
     if (!ctx) {
         ADD_FAILURE() << name << ": " << error;
         return nullptr;
@@ -64,7 +64,7 @@ uint8_t fill_of(Image i) {
 }
 
 std::vector<uint8_t> encode(Image i) {
-    std::vector<uint8_t> b(kBs, fill_of(i));
+    std::vector<uint8_t> b(block_size, fill_of(i));
     for (int k = 0; k < 8; ++k) {
         b[static_cast<size_t>(k)] = static_cast<uint8_t>(i.epoch >> (8 * k));
         b[static_cast<size_t>(8 + k)] = static_cast<uint8_t>(i.counter >> (8 * k));
@@ -80,7 +80,7 @@ bool decode(const uint8_t* p, Image& out) {
         i.counter = i.counter << 8 | p[8 + k];
     }
     const uint8_t f = fill_of(i);
-    for (uint32_t k = 16; k < kBs; ++k) {
+    for (uint32_t k = 16; k < block_size; ++k) {
         if (p[k] != f) {
             return false;
         }
@@ -90,11 +90,11 @@ bool decode(const uint8_t* p, Image& out) {
 }
 
 bool read_image(iscsi_context* ctx, uint64_t lba, Image& out, std::vector<uint8_t>& raw) {
-    Task t(iscsi_read16_sync(ctx, 0, lba, kBs, kBs, 0, 0, 0, 0, 0));
-    if (!t || t->status != SCSI_STATUS_GOOD || t->datain.size != static_cast<int>(kBs)) {
+    Task t(iscsi_read16_sync(ctx, 0, lba, block_size, block_size, 0, 0, 0, 0, 0));
+    if (!t || t->status != SCSI_STATUS_GOOD || t->datain.size != static_cast<int>(block_size)) {
         return false;
     }
-    raw.assign(t->datain.data, t->datain.data + kBs);
+    raw.assign(t->datain.data, t->datain.data + block_size);
     return decode(raw.data(), out);
 }
 
@@ -105,8 +105,8 @@ bool read_image(iscsi_context* ctx, uint64_t lba, Image& out, std::vector<uint8_
 // epoch > 0 is the compare image of two successful ATS.
 TEST(AtsRace, AtsAgainstWriteWriteSameAndUnmapLosesNothing) {
     DaemonProcess d(config());
-    constexpr uint64_t kLba = 300;
-    constexpr int kGenerations = 150;
+    constexpr uint64_t contended_lba = 300;
+    constexpr int generations = 150;
     std::atomic<bool> stop{false};
     std::mutex mutex;
     std::set<std::pair<uint64_t, uint64_t>> consumed;  // compare images of successful ATS
@@ -126,15 +126,15 @@ TEST(AtsRace, AtsAgainstWriteWriteSameAndUnmapLosesNothing) {
             std::vector<uint8_t> raw;
             while (!stop.load()) {
                 Image seen;
-                if (!read_image(ctx.get(), kLba, seen, raw)) {
+                if (!read_image(ctx.get(), contended_lba, seen, raw)) {
                     ++torn;
                     return;
                 }
                 std::vector<uint8_t> both = raw;
                 const auto next = encode({seen.epoch, seen.counter + 1});
                 both.insert(both.end(), next.begin(), next.end());
-                Task caw(iscsi_compareandwrite_sync(ctx.get(), 0, kLba, both.data(), 2 * kBs, kBs,
-                                                    0, 0, 0, 0, 0));
+                Task caw(iscsi_compareandwrite_sync(ctx.get(), 0, contended_lba, both.data(),
+                                                    2 * block_size, block_size, 0, 0, 0, 0, 0));
                 if (!caw) {
                     ++errors;
                     return;
@@ -159,23 +159,25 @@ TEST(AtsRace, AtsAgainstWriteWriteSameAndUnmapLosesNothing) {
     Context ctx = connect(d, "iqn.2026-11.org.atsarray:race-disturber");
     ASSERT_TRUE(ctx);
     int lost = 0;
-    for (uint64_t g = 1; g <= kGenerations && lost == 0; ++g) {
+    for (uint64_t g = 1; g <= generations && lost == 0; ++g) {
         const Image image{g % 3 == 0 ? 0 : g, 0};
         auto block = encode(image);
         Task t;
         if (g % 3 == 1) {
-            t.reset(iscsi_write16_sync(ctx.get(), 0, kLba, block.data(), kBs, kBs, 0, 0, 0, 0, 0));
+            t.reset(iscsi_write16_sync(ctx.get(), 0, contended_lba, block.data(), block_size,
+                                       block_size, 0, 0, 0, 0, 0));
         } else if (g % 3 == 2) {
-            t.reset(
-                iscsi_writesame16_sync(ctx.get(), 0, kLba - 1, block.data(), kBs, 3, 0, 0, 0, 0));
+            t.reset(iscsi_writesame16_sync(ctx.get(), 0, contended_lba - 1, block.data(),
+                                           block_size, 3, 0, 0, 0, 0));
         } else {
-            unmap_list range{kLba, 1};
+            unmap_list range{contended_lba, 1};
             t.reset(iscsi_unmap_sync(ctx.get(), 0, 0, 0, &range, 1));
         }
         ASSERT_TRUE(t && t->status == SCSI_STATUS_GOOD) << "generation " << g;
         Image now;
         std::vector<uint8_t> raw;
-        ASSERT_TRUE(read_image(ctx.get(), kLba, now, raw)) << "torn block after generation " << g;
+        ASSERT_TRUE(read_image(ctx.get(), contended_lba, now, raw))
+            << "torn block after generation " << g;
         if (now.epoch != image.epoch) {
             ++lost;
             ADD_FAILURE() << "generation " << g << " lost: block shows epoch " << now.epoch
@@ -196,17 +198,17 @@ TEST(AtsRace, AtsAgainstWriteWriteSameAndUnmapLosesNothing) {
 // and vanishes; the target must not leave any of them holding the block.
 TEST(AtsRace, DroppedSessionInTheMiddleOfAtsLeavesNoLock) {
     DaemonProcess d(config());
-    constexpr uint64_t kLba = 50;
+    constexpr uint64_t contended_lba = 50;
     for (int round = 0; round < 3; ++round) {
         {
-            RawSession raw(d.port(), kTarget, "iqn.2026-11.org.atsarray:race-dropper");
-            std::string payload(2 * kBs, '\0');
-            std::fill(payload.begin() + kBs, payload.end(), static_cast<char>('A' + round));
+            RawSession raw(d.port(), target_name, "iqn.2026-11.org.atsarray:race-dropper");
+            std::string payload(2 * block_size, '\0');
+            std::fill(payload.begin() + block_size, payload.end(), static_cast<char>('A' + round));
             for (uint32_t i = 0; i < 32; ++i) {
-                raw.command(
-                    100 + i,
-                    {0x89, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(kLba), 0, 0, 0, 1, 0, 0},
-                    0x80 | 0x20, payload, 2 * kBs);
+                raw.command(100 + i,
+                            {0x89, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(contended_lba), 0,
+                             0, 0, 1, 0, 0},
+                            0x80 | 0x20, payload, 2 * block_size);
             }
         }  // the socket closes with the commands in flight
         // The dropped session's ATS that had already started may still land: read, ATS, and
@@ -215,12 +217,13 @@ TEST(AtsRace, DroppedSessionInTheMiddleOfAtsLeavesNoLock) {
         ASSERT_TRUE(ctx);
         bool succeeded = false;
         for (int attempt = 0; attempt < 10 && !succeeded; ++attempt) {
-            Task rd(iscsi_read16_sync(ctx.get(), 0, kLba, kBs, kBs, 0, 0, 0, 0, 0));
+            Task rd(iscsi_read16_sync(ctx.get(), 0, contended_lba, block_size, block_size, 0, 0, 0,
+                                      0, 0));
             ASSERT_TRUE(rd && rd->status == SCSI_STATUS_GOOD) << iscsi_get_error(ctx.get());
-            std::vector<uint8_t> both(rd->datain.data, rd->datain.data + kBs);
-            both.resize(2 * kBs, static_cast<uint8_t>('a' + round));
-            Task caw(iscsi_compareandwrite_sync(ctx.get(), 0, kLba, both.data(), 2 * kBs, kBs, 0, 0,
-                                                0, 0, 0));
+            std::vector<uint8_t> both(rd->datain.data, rd->datain.data + block_size);
+            both.resize(2 * block_size, static_cast<uint8_t>('a' + round));
+            Task caw(iscsi_compareandwrite_sync(ctx.get(), 0, contended_lba, both.data(),
+                                                2 * block_size, block_size, 0, 0, 0, 0, 0));
             ASSERT_TRUE(caw) << "round " << round << ": " << iscsi_get_error(ctx.get());
             succeeded = caw->status == SCSI_STATUS_GOOD;
             ASSERT_TRUE(succeeded || caw->sense.key == SCSI_SENSE_MISCOMPARE);
@@ -233,19 +236,20 @@ TEST(AtsRace, DroppedSessionInTheMiddleOfAtsLeavesNoLock) {
 // waits for whatever still executes), and a new session's ATS on the block succeeds.
 TEST(AtsRace, AbortStormAndLunResetLeaveNoLock) {
     DaemonProcess d(config());
-    constexpr uint64_t kLba = 60;
-    RawSession raw(d.port(), kTarget, "iqn.2026-11.org.atsarray:race-aborter");
+    constexpr uint64_t contended_lba = 60;
+    RawSession raw(d.port(), target_name, "iqn.2026-11.org.atsarray:race-aborter");
     std::vector<uint8_t> bhs;
     std::string data;
     raw.command(1, {0x00});  // take the power-on unit attention
     ASSERT_TRUE(raw.conn.read_pdu(bhs, data));
-    std::string payload(2 * kBs, '\0');
-    std::fill(payload.begin() + kBs, payload.end(), 'Q');
+    std::string payload(2 * block_size, '\0');
+    std::fill(payload.begin() + block_size, payload.end(), 'Q');
     std::vector<uint32_t> sns;
     for (uint32_t i = 0; i < 48; ++i) {
         sns.push_back(raw.command(
-            200 + i, {0x89, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(kLba), 0, 0, 0, 1, 0, 0},
-            0x80 | 0x20, payload, 2 * kBs));
+            200 + i,
+            {0x89, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(contended_lba), 0, 0, 0, 1, 0, 0},
+            0x80 | 0x20, payload, 2 * block_size));
     }
     for (uint32_t i = 0; i < 48; ++i) {
         auto p = pdu(0x42, 0x80 | 1, "", 500 + i);  // immediate ABORT TASK
@@ -273,14 +277,14 @@ TEST(AtsRace, AbortStormAndLunResetLeaveNoLock) {
 
     Context ctx = connect(d, "iqn.2026-11.org.atsarray:race-after-reset");
     ASSERT_TRUE(ctx);
-    Task rd(iscsi_read16_sync(ctx.get(), 0, kLba, kBs, kBs, 0, 0, 0, 0, 0));
+    Task rd(iscsi_read16_sync(ctx.get(), 0, contended_lba, block_size, block_size, 0, 0, 0, 0, 0));
     ASSERT_TRUE(rd && rd->status == SCSI_STATUS_GOOD);
-    const std::string before(reinterpret_cast<const char*>(rd->datain.data), kBs);
-    EXPECT_TRUE(before == std::string(kBs, '\0') || before == std::string(kBs, 'Q'));
+    const std::string before(reinterpret_cast<const char*>(rd->datain.data), block_size);
+    EXPECT_TRUE(before == std::string(block_size, '\0') || before == std::string(block_size, 'Q'));
     std::vector<uint8_t> both(before.begin(), before.end());
-    both.resize(2 * kBs, 'R');
-    Task caw(
-        iscsi_compareandwrite_sync(ctx.get(), 0, kLba, both.data(), 2 * kBs, kBs, 0, 0, 0, 0, 0));
+    both.resize(2 * block_size, 'R');
+    Task caw(iscsi_compareandwrite_sync(ctx.get(), 0, contended_lba, both.data(), 2 * block_size,
+                                        block_size, 0, 0, 0, 0, 0));
     ASSERT_TRUE(caw);
     EXPECT_EQ(caw->status, SCSI_STATUS_GOOD);
 }

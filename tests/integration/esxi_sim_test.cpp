@@ -24,11 +24,11 @@ using initiator::Context;
 using initiator::create_context;
 using initiator::Task;
 
-constexpr const char* kTarget = "iqn.2026-11.org.atsarray:esxi";
-constexpr uint32_t kBs = 512;
+constexpr const char* target_name = "iqn.2026-11.org.atsarray:esxi";
+constexpr uint32_t block_size = 512;
 
 std::string config(uint32_t write_delay_us = 0) {
-    return "[[target]]\nname = \"" + std::string(kTarget) +
+    return "[[target]]\nname = \"" + std::string(target_name) +
            "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n"
            "write_delay_us = " +
            std::to_string(write_delay_us) + "\n";
@@ -37,7 +37,7 @@ std::string config(uint32_t write_delay_us = 0) {
 sim::Options scaled_options(const std::string& portal) {
     sim::Options o;
     o.portal = portal;
-    o.target = kTarget;
+    o.target = target_name;
     o.hosts = 4;
     o.heartbeat_interval = 0.2;
     o.io_timeout = 2;
@@ -82,27 +82,29 @@ struct OnDisk {
 OnDisk read_back(const DaemonProcess& d, const sim::Options& o) {
     OnDisk out;
     Context ctx = create_context("iqn.2026-11.org.atsarray:esxi-check");
-    iscsi_set_targetname(ctx.get(), kTarget);
+    iscsi_set_targetname(ctx.get(), target_name);
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     iscsi_set_timeout(ctx.get(), 10);
     if (iscsi_full_connect_sync(ctx.get(), d.portal().c_str(), 0) != 0) {
         ADD_FAILURE() << iscsi_get_error(ctx.get());
         return out;
     }
-    Task hb(iscsi_read16_sync(ctx.get(), 0, o.heartbeat_lba, o.slots * kBs, kBs, 0, 0, 0, 0, 0));
-    Task locks(iscsi_read16_sync(ctx.get(), 0, o.lock_lba, o.locks * kBs, kBs, 0, 0, 0, 0, 0));
+    Task hb(iscsi_read16_sync(ctx.get(), 0, o.heartbeat_lba, o.slots * block_size, block_size, 0, 0,
+                              0, 0, 0));
+    Task locks(iscsi_read16_sync(ctx.get(), 0, o.lock_lba, o.locks * block_size, block_size, 0, 0,
+                                 0, 0, 0));
     if (!hb || hb->status != SCSI_STATUS_GOOD || !locks || locks->status != SCSI_STATUS_GOOD) {
         ADD_FAILURE() << "read back: " << iscsi_get_error(ctx.get());
         return out;
     }
     for (int i = 0; i < o.slots; ++i) {
-        const uint8_t* p = hb->datain.data + i * kBs;
-        EXPECT_TRUE(sim::is_heartbeat_slot(p, (o.heartbeat_lba + i) * kBs)) << "slot " << i;
+        const uint8_t* p = hb->datain.data + i * block_size;
+        EXPECT_TRUE(sim::is_heartbeat_slot(p, (o.heartbeat_lba + i) * block_size)) << "slot " << i;
         out.slots_in_use += sim::decode_heartbeat(p).in_use() ? 1 : 0;
     }
     for (int i = 0; i < o.locks; ++i) {
-        const uint8_t* p = locks->datain.data + i * kBs;
-        EXPECT_TRUE(sim::is_lock_record(p, (o.lock_lba + i) * kBs)) << "lock " << i;
+        const uint8_t* p = locks->datain.data + i * block_size;
+        EXPECT_TRUE(sim::is_lock_record(p, (o.lock_lba + i) * block_size)) << "lock " << i;
         const sim::LockRecord lock = sim::decode_lock(p);
         out.locks_held += lock.is_free() ? 0 : 1;
         out.token_sum += lock.token;

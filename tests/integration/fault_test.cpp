@@ -27,18 +27,18 @@ using initiator::Task;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kTarget = "iqn.2026-11.org.atsarray:fault";
-constexpr uint32_t kBs = 512;
+constexpr const char* target_name = "iqn.2026-11.org.atsarray:fault";
+constexpr uint32_t block_size = 512;
 
 std::string config(bool enabled = true) {
     return std::string("[console]\nport = ") + std::to_string(free_port()) +
            "\n[fault]\nenabled = " + (enabled ? "true" : "false") + "\n[[target]]\nname = \"" +
-           kTarget + "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n";
+           target_name + "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n";
 }
 
 Context connect(const InProcessDaemon& d, const std::string& name) {
     std::string error;
-    Context ctx = initiator::login(d.portal(), kTarget, name, 0, 10, error);
+    Context ctx = initiator::login(d.portal(), target_name, name, 0, 10, error);
     if (!ctx) {
         ADD_FAILURE() << name << ": " << error;
         return nullptr;
@@ -68,15 +68,16 @@ class Fault : public ::testing::Test {
     std::string token() { return d.daemon().console_token(); }
 
     std::vector<uint8_t> read_block(iscsi_context* ctx, uint64_t lba) {
-        Task t(iscsi_read16_sync(ctx, 0, lba, kBs, kBs, 0, 0, 0, 0, 0));
+        Task t(iscsi_read16_sync(ctx, 0, lba, block_size, block_size, 0, 0, 0, 0, 0));
         EXPECT_TRUE(t && t->status == SCSI_STATUS_GOOD);
-        return t ? std::vector<uint8_t>(t->datain.data, t->datain.data + kBs)
+        return t ? std::vector<uint8_t>(t->datain.data, t->datain.data + block_size)
                  : std::vector<uint8_t>();
     }
     int ats(iscsi_context* ctx, uint64_t lba, uint8_t expected, uint8_t next) {
-        std::vector<uint8_t> both(2 * kBs, expected);
-        std::fill(both.begin() + kBs, both.end(), next);
-        Task t(iscsi_compareandwrite_sync(ctx, 0, lba, both.data(), 2 * kBs, kBs, 0, 0, 0, 0, 0));
+        std::vector<uint8_t> both(2 * block_size, expected);
+        std::fill(both.begin() + block_size, both.end(), next);
+        Task t(iscsi_compareandwrite_sync(ctx, 0, lba, both.data(), 2 * block_size, block_size, 0,
+                                          0, 0, 0, 0));
         if (!t) {
             return -1;
         }
@@ -96,11 +97,11 @@ TEST_F(Fault, FalseMiscompareWritesNothingAndIsCountedAsInjected) {
                                   {"lba_first", 100},
                                   {"lba_last", 100}});
     EXPECT_EQ(ats(c.get(), 100, 0, 7), 0x0E);  // the data matched: the array lies
-    EXPECT_EQ(read_block(c.get(), 100), std::vector<uint8_t>(kBs, 0));
+    EXPECT_EQ(read_block(c.get(), 100), std::vector<uint8_t>(block_size, 0));
     EXPECT_EQ(ats(c.get(), 101, 0, 7), SCSI_STATUS_GOOD);  // outside the rule's range
     EXPECT_EQ(rule(id)["hits"], 1);
     const auto snap = d.daemon().accounting().snapshot();
-    const auto& lun = snap.ats_per_lun.at({kTarget, 0});
+    const auto& lun = snap.ats_per_lun.at({target_name, 0});
     EXPECT_EQ(lun.injected_miscompares, 1U);
     EXPECT_EQ(lun.miscompares, 0U);
     // The log line and the console's event name the rule instead of images that say nothing.
@@ -115,14 +116,14 @@ TEST_F(Fault, FalseMiscompareWritesNothingAndIsCountedAsInjected) {
     EXPECT_TRUE(named) << events.dump();
     delete_rule(id);
     EXPECT_EQ(ats(c.get(), 100, 0, 7), SCSI_STATUS_GOOD);  // exact behaviour again
-    EXPECT_EQ(read_block(c.get(), 100), std::vector<uint8_t>(kBs, 7));
+    EXPECT_EQ(read_block(c.get(), 100), std::vector<uint8_t>(block_size, 7));
 }
 
 TEST_F(Fault, MiscompareAfterWriteWritesTheNewImage) {
     Context c = connect(d, "iqn.2026-11.org.atsarray:fault-b");
     const uint64_t id = add_rule({{"name", "lying-ats"}, {"action", "miscompare_after_write"}});
     EXPECT_EQ(ats(c.get(), 200, 0, 5), 0x0E);
-    EXPECT_EQ(read_block(c.get(), 200), std::vector<uint8_t>(kBs, 5));
+    EXPECT_EQ(read_block(c.get(), 200), std::vector<uint8_t>(block_size, 5));
     delete_rule(id);
     EXPECT_EQ(ats(c.get(), 200, 5, 6), SCSI_STATUS_GOOD);
 }
@@ -144,9 +145,10 @@ TEST_F(Fault, DelayIsMeasuredByTheClient) {
                                     {"command", "write"},
                                     {"stage", "before_status"},
                                     {"delay_ms", 300}});
-    std::vector<uint8_t> block(kBs, 9);
+    std::vector<uint8_t> block(block_size, 9);
     start = Clock::now();
-    Task w(iscsi_write16_sync(c.get(), 0, 301, block.data(), kBs, kBs, 0, 0, 0, 0, 0));
+    Task w(
+        iscsi_write16_sync(c.get(), 0, 301, block.data(), block_size, block_size, 0, 0, 0, 0, 0));
     ASSERT_TRUE(w && w->status == SCSI_STATUS_GOOD);
     EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(300));
     EXPECT_EQ(rule(late)["hits"], 1);
@@ -156,23 +158,23 @@ TEST_F(Fault, DelayIsMeasuredByTheClient) {
 // at once, and one held before execution never executes.
 TEST_F(Fault, AbortEndsADelayAtOnce) {
     add_rule({{"name", "hang"}, {"action", "delay"}, {"command", "write"}, {"delay_ms", 20000}});
-    RawSession s(d.port(), kTarget, "iqn.2026-11.org.atsarray:fault-hang");
+    RawSession s(d.port(), target_name, "iqn.2026-11.org.atsarray:fault-hang");
     std::vector<uint8_t> bhs;
     std::string data;
     s.command(1, {0x00});  // the power-on unit attention
     ASSERT_TRUE(s.conn.read_pdu(bhs, data));
     const uint32_t sn = s.command(7, {0x8A, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 1, 0, 0},
-                                  0x80 | 0x20, std::string(kBs, 'H'), kBs);
+                                  0x80 | 0x20, std::string(block_size, 'H'), block_size);
     EXPECT_EQ(s.abort_task(8, 7, sn), 0);  // FUNCTION COMPLETE, well before 20 s
     Context c = connect(d, "iqn.2026-11.org.atsarray:fault-check");
-    EXPECT_EQ(read_block(c.get(), 2), std::vector<uint8_t>(kBs, 0));  // never written
+    EXPECT_EQ(read_block(c.get(), 2), std::vector<uint8_t>(block_size, 0));  // never written
 }
 
 TEST_F(Fault, StatusRulesAnswerBusyOrTheChosenSense) {
     Context c = connect(d, "iqn.2026-11.org.atsarray:fault-d");
     const uint64_t busy =
         add_rule({{"name", "busy"}, {"action", "status"}, {"status", "busy"}, {"command", "read"}});
-    Task t(iscsi_read16_sync(c.get(), 0, 400, kBs, kBs, 0, 0, 0, 0, 0));
+    Task t(iscsi_read16_sync(c.get(), 0, 400, block_size, block_size, 0, 0, 0, 0, 0));
     ASSERT_TRUE(t);
     EXPECT_EQ(t->status, SCSI_STATUS_BUSY);
     delete_rule(busy);
@@ -183,13 +185,13 @@ TEST_F(Fault, StatusRulesAnswerBusyOrTheChosenSense) {
                                   {"sense_key", 4},
                                   {"asc", 0x44},
                                   {"ascq", 0}});
-    Task t2(iscsi_read16_sync(c.get(), 0, 400, kBs, kBs, 0, 0, 0, 0, 0));
+    Task t2(iscsi_read16_sync(c.get(), 0, 400, block_size, block_size, 0, 0, 0, 0, 0));
     ASSERT_TRUE(t2);
     EXPECT_EQ(t2->status, SCSI_STATUS_CHECK_CONDITION);
     EXPECT_EQ(t2->sense.key, 4);
     EXPECT_EQ(t2->sense.ascq, 0x4400);
     delete_rule(cc);
-    Task t3(iscsi_read16_sync(c.get(), 0, 400, kBs, kBs, 0, 0, 0, 0, 0));
+    Task t3(iscsi_read16_sync(c.get(), 0, 400, block_size, block_size, 0, 0, 0, 0, 0));
     ASSERT_TRUE(t3);
     EXPECT_EQ(t3->status, SCSI_STATUS_GOOD);
 }
@@ -202,18 +204,18 @@ TEST_F(Fault, DroppedStatusThenRetryGivesOneGenuineMiscompare) {
     const uint64_t id = add_rule(
         {{"name", "lost-ack"}, {"action", "drop_status"}, {"command", "ats"}, {"max_hits", 1}});
     iscsi_set_timeout(c.get(), 1);
-    std::vector<uint8_t> both(2 * kBs, 0);
-    std::fill(both.begin() + kBs, both.end(), 3);
-    Task first(
-        iscsi_compareandwrite_sync(c.get(), 0, 500, both.data(), 2 * kBs, kBs, 0, 0, 0, 0, 0));
+    std::vector<uint8_t> both(2 * block_size, 0);
+    std::fill(both.begin() + block_size, both.end(), 3);
+    Task first(iscsi_compareandwrite_sync(c.get(), 0, 500, both.data(), 2 * block_size, block_size,
+                                          0, 0, 0, 0, 0));
     ASSERT_TRUE(first == nullptr || first->status == SCSI_STATUS_TIMEOUT)
         << (first ? first->status : -1);
     iscsi_set_timeout(c.get(), 10);
     EXPECT_EQ(ats(c.get(), 500, 0, 3), 0x0E);  // the retry meets its own write
-    EXPECT_EQ(read_block(c.get(), 500), std::vector<uint8_t>(kBs, 3));
+    EXPECT_EQ(read_block(c.get(), 500), std::vector<uint8_t>(block_size, 3));
     EXPECT_EQ(rule(id)["hits"], 1);
     const auto snap = d.daemon().accounting().snapshot();
-    const auto& lun = snap.ats_per_lun.at({kTarget, 0});
+    const auto& lun = snap.ats_per_lun.at({target_name, 0});
     EXPECT_EQ(lun.miscompares, 1U);
     EXPECT_EQ(lun.late_retry_miscompares, 1U);  // caused by the retry, and the console says so
     EXPECT_EQ(lun.successes, 1U);               // the dropped one did write
@@ -228,7 +230,7 @@ TEST_F(Fault, DropConnectionClosesThePath) {
                                   {"action", "drop_connection"},
                                   {"command", "read"},
                                   {"initiator", "*fault-f"}});
-    Task t(iscsi_read16_sync(c.get(), 0, 600, kBs, kBs, 0, 0, 0, 0, 0));
+    Task t(iscsi_read16_sync(c.get(), 0, 600, block_size, block_size, 0, 0, 0, 0, 0));
     EXPECT_TRUE(t == nullptr || t->status != SCSI_STATUS_GOOD);
     delete_rule(id);
     Context again = connect(d, "iqn.2026-11.org.atsarray:fault-f");
@@ -243,8 +245,8 @@ TEST_F(Fault, StaleReadReturnsThePreviousImageUntilItsTimeHasPassed) {
     Context w = connect(d, "iqn.2026-11.org.atsarray:fault-g-writer");
     Context r = connect(d, "iqn.2026-11.org.atsarray:fault-g-reader");
     const auto write_block = [](iscsi_context* ctx, uint64_t lba, uint8_t fill) {
-        std::vector<uint8_t> data(kBs, fill);
-        Task t(iscsi_write16_sync(ctx, 0, lba, data.data(), kBs, kBs, 0, 0, 0, 0, 0));
+        std::vector<uint8_t> data(block_size, fill);
+        Task t(iscsi_write16_sync(ctx, 0, lba, data.data(), block_size, block_size, 0, 0, 0, 0, 0));
         EXPECT_TRUE(t && t->status == SCSI_STATUS_GOOD);
     };
     write_block(w.get(), 700, 1);
@@ -257,19 +259,19 @@ TEST_F(Fault, StaleReadReturnsThePreviousImageUntilItsTimeHasPassed) {
     EXPECT_EQ(rule(id)["command"], "read");
     write_block(w.get(), 700, 2);
     write_block(w.get(), 701, 2);
-    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(kBs, 1));  // stale
-    EXPECT_EQ(read_block(w.get(), 700), std::vector<uint8_t>(kBs, 2));  // another node
-    EXPECT_EQ(read_block(r.get(), 701), std::vector<uint8_t>(kBs, 2));  // outside the range
-    EXPECT_EQ(ats(r.get(), 700, 1, 3), 0x0E);                           // built on the stale image
+    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(block_size, 1));  // stale
+    EXPECT_EQ(read_block(w.get(), 700), std::vector<uint8_t>(block_size, 2));  // another node
+    EXPECT_EQ(read_block(r.get(), 701), std::vector<uint8_t>(block_size, 2));  // outside the range
+    EXPECT_EQ(ats(r.get(), 700, 1, 3), 0x0E);  // built on the stale image
     EXPECT_GE(rule(id)["hits"].get<int>(), 1);
     const auto snap = d.daemon().accounting().snapshot();
-    EXPECT_EQ(snap.ats_per_lun.at({kTarget, 0}).miscompares, 1U);
+    EXPECT_EQ(snap.ats_per_lun.at({target_name, 0}).miscompares, 1U);
     std::this_thread::sleep_for(std::chrono::milliseconds(1600));
-    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(kBs, 2));  // expired
+    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(block_size, 2));  // expired
     write_block(w.get(), 700, 4);
-    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(kBs, 2));  // a new window
+    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(block_size, 2));  // a new window
     delete_rule(id);
-    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(kBs, 4));  // exact at once
+    EXPECT_EQ(read_block(r.get(), 700), std::vector<uint8_t>(block_size, 4));  // exact at once
 }
 
 TEST_F(Fault, BadRulesGetJsonErrors) {

@@ -31,20 +31,20 @@ using initiator::Context;
 using initiator::create_context;
 using initiator::Task;
 
-constexpr const char* kTarget = "iqn.2026-11.org.atsarray:thin";
-constexpr uint32_t kBs = 512;
-constexpr uint64_t kDataBytes = 16ull << 20;
-constexpr uint64_t kDataBlocks = kDataBytes / kBs;
-constexpr uint32_t kPieceBlocks = 2048;  // 1 MiB per command
+constexpr const char* target_name = "iqn.2026-11.org.atsarray:thin";
+constexpr uint32_t block_size = 512;
+constexpr uint64_t data_bytes = 16ull << 20;
+constexpr uint64_t data_blocks = data_bytes / block_size;
+constexpr uint32_t piece_blocks = 2048;  // 1 MiB per command
 
 std::string config(const std::string& lun) {
-    return "[[target]]\nname = \"" + std::string(kTarget) + "\"\n[[target.lun]]\nid = 0\n" + lun +
-           "size = \"64MiB\"\nblock_size = 512\n";
+    return "[[target]]\nname = \"" + std::string(target_name) + "\"\n[[target.lun]]\nid = 0\n" +
+           lun + "size = \"64MiB\"\nblock_size = 512\n";
 }
 
 Context connect(const DaemonProcess& d) {
     Context ctx = create_context("iqn.2026-11.org.atsarray:thin-test");
-    iscsi_set_targetname(ctx.get(), kTarget);
+    iscsi_set_targetname(ctx.get(), target_name);
     iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
     iscsi_set_noautoreconnect(ctx.get(), 1);
     iscsi_set_timeout(ctx.get(), 30);
@@ -59,13 +59,13 @@ Context connect(const DaemonProcess& d) {
 // Incompressible data (RocksDB compresses with lz4), no block all zeros.
 void write_data(iscsi_context* ctx) {
     std::mt19937_64 rng(5);
-    std::vector<uint8_t> piece(size_t{kPieceBlocks} * kBs);
-    for (uint64_t lba = 0; lba < kDataBlocks; lba += kPieceBlocks) {
+    std::vector<uint8_t> piece(size_t{piece_blocks} * block_size);
+    for (uint64_t lba = 0; lba < data_blocks; lba += piece_blocks) {
         for (size_t i = 0; i < piece.size(); i += 8) {
             initiator::store_le64(piece.data() + i, rng() | 1);
         }
         Task t(iscsi_write16_sync(ctx, 0, lba, piece.data(), static_cast<uint32_t>(piece.size()),
-                                  kBs, 0, 0, 0, 0, 0));
+                                  block_size, 0, 0, 0, 0, 0));
         ASSERT_TRUE(t && t->status == SCSI_STATUS_GOOD) << "WRITE(16) at " << lba;
     }
     Task sync(iscsi_synchronizecache16_sync(ctx, 0, 0, 0, 0, 0));
@@ -73,10 +73,11 @@ void write_data(iscsi_context* ctx) {
 }
 
 void expect_zeros(iscsi_context* ctx) {
-    for (uint64_t lba = 0; lba < kDataBlocks; lba += kPieceBlocks) {
-        Task t(iscsi_read16_sync(ctx, 0, lba, kPieceBlocks * kBs, kBs, 0, 0, 0, 0, 0));
+    for (uint64_t lba = 0; lba < data_blocks; lba += piece_blocks) {
+        Task t(
+            iscsi_read16_sync(ctx, 0, lba, piece_blocks * block_size, block_size, 0, 0, 0, 0, 0));
         ASSERT_TRUE(t && t->status == SCSI_STATUS_GOOD &&
-                    t->datain.size == static_cast<int>(kPieceBlocks * kBs));
+                    t->datain.size == static_cast<int>(piece_blocks * block_size));
         const uint8_t* p = t->datain.data;
         ASSERT_TRUE(std::all_of(p, p + t->datain.size, [](uint8_t b) { return b == 0; }))
             << "non-zero data after UNMAP in the 1 MiB at LBA " << lba;
@@ -99,7 +100,7 @@ scsi_lba_status_descriptor first_status(iscsi_context* ctx) {
 }
 
 void unmap_data(iscsi_context* ctx) {
-    unmap_list range{0, static_cast<uint32_t>(kDataBlocks)};
+    unmap_list range{0, static_cast<uint32_t>(data_blocks)};
     Task t(iscsi_unmap_sync(ctx, 0, 0, 0, &range, 1));
     ASSERT_TRUE(t && t->status == SCSI_STATUS_GOOD) << "UNMAP";
 }
@@ -131,14 +132,14 @@ void write_then_unmap(DaemonProcess& d, const std::function<uint64_t()>& space,
     EXPECT_EQ(mapped.lba, 0u);
     EXPECT_EQ(mapped.provisioning, SCSI_PROVISIONING_TYPE_MAPPED);
     before = space();
-    EXPECT_GE(before, kDataBytes) << "16 MiB written should take at least 16 MiB";
+    EXPECT_GE(before, data_bytes) << "16 MiB written should take at least 16 MiB";
 
     unmap_data(ctx.get());
     expect_zeros(ctx.get());
     const scsi_lba_status_descriptor gone = first_status(ctx.get());
     EXPECT_EQ(gone.lba, 0u);
     EXPECT_EQ(gone.provisioning, SCSI_PROVISIONING_TYPE_DEALLOCATED);
-    EXPECT_GE(gone.num_blocks, kDataBlocks);
+    EXPECT_GE(gone.num_blocks, data_blocks);
     after = wait_for_space(space, before / 8);
     EXPECT_LE(after, before / 8) << "space did not shrink after UNMAP: " << before << " -> "
                                  << after << " bytes";

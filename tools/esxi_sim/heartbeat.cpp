@@ -40,7 +40,7 @@ const char* heartbeat_field(int64_t offset) {
 
 HeartbeatSlot free_slot_image(const HeartbeatSlot& slot) {
     HeartbeatSlot f;
-    f.state = kHeartbeatFree;
+    f.state = heartbeat_free;
     f.addr = slot.addr;
     f.gen = slot.gen + 1;
     return f;
@@ -48,14 +48,14 @@ HeartbeatSlot free_slot_image(const HeartbeatSlot& slot) {
 
 HeartbeatSlot Heartbeat::image(uint64_t addr, uint64_t gen, Clock::time_point now) const {
     HeartbeatSlot s;
-    s.state = kHeartbeatInUse;
+    s.state = heartbeat_in_use;
     s.addr = addr;
     s.gen = gen;
     s.stamp_us = env_.uptime_us(now);
     s.owner = env_.id.uuid;
     s.journal = 4096 + 8 * static_cast<uint32_t>(env_.id.number);
-    s.driver_major = kDriverMajor;
-    s.driver_minor = kDriverMinor;
+    s.driver_major = vmfs_driver_major;
+    s.driver_minor = vmfs_driver_minor;
     return s;
 }
 

@@ -25,7 +25,7 @@ Identity make_identity(const Options& o, int number, std::mt19937_64& rng) {
 }
 
 // The host's I/O tick runs the watchdogs while a command is outstanding.
-constexpr auto kIdleSlice = std::chrono::milliseconds(20);
+constexpr auto idle_slice = std::chrono::milliseconds(20);
 
 }  // namespace
 
@@ -100,7 +100,7 @@ void Host::run(Clock::time_point started) {
             continue;
         }
         std::this_thread::sleep_until(
-            std::min({heartbeat_.next_due(), lock_due, now + kIdleSlice}));
+            std::min({heartbeat_.next_due(), lock_due, now + idle_slice}));
     }
     locks_.release_all();
     heartbeat_.release();

@@ -17,7 +17,7 @@ using std::chrono::milliseconds;
 
 // Unit attentions (a reset, a new nexus) and BUSY are answered by reissuing at once, as an
 // initiator does; a few times at most.
-constexpr int kReissuesOnStatus = 5;
+constexpr int reissues_on_status = 5;
 
 }  // namespace
 
@@ -190,7 +190,7 @@ IoResult IoChannel::execute(const Issue& issue, bool is_ats) {
         const bool transient = (status == SCSI_STATUS_CHECK_CONDITION &&
                                 task->sense.key == SCSI_SENSE_UNIT_ATTENTION) ||
                                status == SCSI_STATUS_BUSY || status == SCSI_STATUS_TASK_SET_FULL;
-        if (transient && reissue < kReissuesOnStatus) {
+        if (transient && reissue < reissues_on_status) {
             if (status != SCSI_STATUS_CHECK_CONDITION) {
                 std::this_thread::sleep_for(milliseconds(10));
             }

@@ -46,12 +46,12 @@ void store_le32(uint8_t* p, uint32_t v) {
 }
 
 // The records fit in 512 bytes; a 4096-byte block carries zeros after them.
-constexpr size_t kRecordBytes = 512;
+constexpr size_t record_bytes = 512;
 
 }  // namespace
 
 Sector encode(const HeartbeatSlot& slot, size_t block_size) {
-    Sector s(std::max(block_size, kRecordBytes), 0);
+    Sector s(std::max(block_size, record_bytes), 0);
     uint8_t* p = s.data();
     store_le32(p + hb::state, slot.state);
     store_le64(p + hb::addr, slot.addr);
@@ -66,7 +66,7 @@ Sector encode(const HeartbeatSlot& slot, size_t block_size) {
 }
 
 Sector encode(const LockRecord& lock, size_t block_size) {
-    Sector s(std::max(block_size, kRecordBytes), 0);
+    Sector s(std::max(block_size, record_bytes), 0);
     uint8_t* p = s.data();
     store_le32(p + lk::type, lock.type);
     store_le64(p + lk::addr, lock.addr);
@@ -110,12 +110,12 @@ LockRecord decode_lock(const uint8_t* p) {
 
 bool is_heartbeat_slot(const uint8_t* p, uint64_t addr) {
     const HeartbeatSlot slot = decode_heartbeat(p);
-    return (slot.state == kHeartbeatFree || slot.state == kHeartbeatInUse) && slot.addr == addr;
+    return (slot.state == heartbeat_free || slot.state == heartbeat_in_use) && slot.addr == addr;
 }
 
 bool is_lock_record(const uint8_t* p, uint64_t addr) {
     const LockRecord lock = decode_lock(p);
-    return lock.type >= kLockTypeFileDescriptor && lock.type <= kLockTypeFileDescriptor + 4 &&
+    return lock.type >= lock_type_file_descriptor && lock.type <= lock_type_file_descriptor + 4 &&
            lock.addr == addr && lock.mode <= static_cast<uint32_t>(LockMode::multi_writer);
 }
 

@@ -10,13 +10,13 @@
 namespace atsarray::sim {
 
 // Heartbeat slot states.
-constexpr uint32_t kHeartbeatFree = 0xabcdef01;
-constexpr uint32_t kHeartbeatInUse = 0xabcdef02;
+constexpr uint32_t heartbeat_free = 0xabcdef01;
+constexpr uint32_t heartbeat_in_use = 0xabcdef02;
 // On-disk lock types: a file descriptor's lock (0x10c00002-05 are bitmap clusters).
-constexpr uint32_t kLockTypeFileDescriptor = 0x10c00001;
+constexpr uint32_t lock_type_file_descriptor = 0x10c00001;
 // VMFS5 driver version written in a heartbeat (14.x is VMFS5).
-constexpr uint32_t kDriverMajor = 14;
-constexpr uint8_t kDriverMinor = 60;
+constexpr uint32_t vmfs_driver_major = 14;
+constexpr uint8_t vmfs_driver_minor = 60;
 
 enum class LockMode : uint32_t { free = 0, exclusive = 1, read_only = 2, multi_writer = 3 };
 
@@ -25,7 +25,7 @@ using Uuid = std::array<uint8_t, 16>;
 using Sector = std::vector<uint8_t>;
 
 struct HeartbeatSlot {
-    uint32_t state = kHeartbeatFree;
+    uint32_t state = heartbeat_free;
     uint64_t addr = 0;      // the slot's own byte offset on the LUN
     uint64_t gen = 0;       // +1 on every state change (acquire, clear)
     uint64_t stamp_us = 0;  // the owner's uptime; the only field a refresh changes
@@ -34,11 +34,11 @@ struct HeartbeatSlot {
     uint32_t driver_major = 0;
     uint8_t driver_minor = 0;
 
-    bool in_use() const { return state == kHeartbeatInUse; }
+    bool in_use() const { return state == heartbeat_in_use; }
 };
 
 struct LockRecord {
-    uint32_t type = kLockTypeFileDescriptor;
+    uint32_t type = lock_type_file_descriptor;
     uint64_t addr = 0;     // the lock's own byte offset on the LUN
     uint64_t hb_addr = 0;  // the owner's heartbeat slot
     uint64_t hb_gen = 0;   // the owner's heartbeat generation when it took the lock

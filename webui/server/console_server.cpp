@@ -24,15 +24,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
-using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr size_t kHeaderLimit = 8 * 1024;
-constexpr size_t kBodyLimit = 64 * 1024;
-constexpr size_t kMaxQueuedTicks = 8;  // a client that reads slower than this loses ticks
-constexpr std::string_view kProtocol = "atsarray.v1";
-constexpr std::string_view kBearerProtocol = "atsarray.bearer.";
+constexpr size_t max_header_bytes = 8 * 1024;
+constexpr size_t max_body_bytes = 64 * 1024;
+constexpr size_t max_queued_ticks = 8;  // a client that reads slower than this loses ticks
+constexpr std::string_view websocket_protocol = "atsarray.v1";
+constexpr std::string_view bearer_protocol = "atsarray.bearer.";
 
 std::string random_token() {
     unsigned char bytes[24];
@@ -54,10 +53,12 @@ std::vector<std::string> protocols_of(std::string_view header) {
     while (!header.empty()) {
         const size_t comma = header.find(',');
         std::string_view p = header.substr(0, comma);
-        while (!p.empty() && p.front() == ' ')
+        while (!p.empty() && p.front() == ' ') {
             p.remove_prefix(1);
-        while (!p.empty() && p.back() == ' ')
+        }
+        while (!p.empty() && p.back() == ' ') {
             p.remove_suffix(1);
+        }
         if (!p.empty()) {
             out.emplace_back(p);
         }
@@ -80,7 +81,7 @@ struct ConsoleServer::Impl {
     ConsoleSettings settings;
     ConsoleModel& model;
     net::io_context ioc{1};
-    tcp::acceptor acceptor;
+    net::ip::tcp::acceptor acceptor;
     net::steady_timer tick_timer;
     TickBuilder ticks;
     std::optional<Router> router;  // set once the port is known
@@ -99,8 +100,7 @@ struct ConsoleServer::Impl {
 // notice the close.
 class WsSession : public std::enable_shared_from_this<WsSession> {
   public:
-    WsSession(tcp::socket socket, ConsoleServer::Impl& server)
-        : ws_(std::move(socket)), server_(server) {}
+    explicit WsSession(net::ip::tcp::socket socket) : ws_(std::move(socket)) {}
 
     void run(http::request<http::string_body> req) {
         ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
@@ -108,7 +108,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
         const bool offered = req.count(http::field::sec_websocket_protocol) != 0;
         ws_.set_option(websocket::stream_base::decorator([offered](websocket::response_type& res) {
             if (offered) {
-                res.set(http::field::sec_websocket_protocol, kProtocol);
+                res.set(http::field::sec_websocket_protocol, websocket_protocol);
             }
         }));
         ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
@@ -121,7 +121,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     }
 
     void send(const std::shared_ptr<const std::string>& message) {
-        if (!open_ || queue_.size() >= kMaxQueuedTicks) {
+        if (!open_ || queue_.size() >= max_queued_ticks) {
             return;
         }
         queue_.push_back(message);
@@ -158,7 +158,6 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     }
 
     websocket::stream<beast::tcp_stream> ws_;
-    ConsoleServer::Impl& server_;
     beast::flat_buffer buffer_;
     std::deque<std::shared_ptr<const std::string>> queue_;
     bool open_ = false;
@@ -167,7 +166,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 // One HTTP/1.1 connection: requests in order, keep-alive, size limits.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
   public:
-    HttpSession(tcp::socket socket, ConsoleServer::Impl& server)
+    HttpSession(net::ip::tcp::socket socket, ConsoleServer::Impl& server)
         : stream_(std::move(socket)), server_(server) {}
 
     void run() { read(); }
@@ -175,8 +174,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   private:
     void read() {
         parser_.emplace();
-        parser_->header_limit(kHeaderLimit);
-        parser_->body_limit(kBodyLimit);
+        parser_->header_limit(max_header_bytes);
+        parser_->body_limit(max_body_bytes);
         stream_.expires_after(std::chrono::seconds(30));
         http::async_read(
             stream_, buffer_, *parser_,
@@ -211,7 +210,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                       req.version(), false);
                 return;
             }
-            auto ws = std::make_shared<WsSession>(stream_.release_socket(), server_);
+            auto ws = std::make_shared<WsSession>(stream_.release_socket());
             server_.streams.push_back(ws);
             ws->run(std::move(req));
             return;
@@ -256,7 +255,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
     void close() {
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
     }
 
     beast::tcp_stream stream_;
@@ -267,8 +266,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 bool ConsoleServer::Impl::stream_allowed(const http::request<http::string_body>& req) const {
     for (const std::string& p : protocols_of(req[http::field::sec_websocket_protocol])) {
-        if (p.rfind(kBearerProtocol, 0) == 0 &&
-            router->authorized("Bearer " + p.substr(kBearerProtocol.size()))) {
+        if (p.rfind(bearer_protocol, 0) == 0 &&
+            router->authorized("Bearer " + p.substr(bearer_protocol.size()))) {
             return true;
         }
     }
@@ -290,15 +289,16 @@ bool ConsoleServer::Impl::stream_allowed(const http::request<http::string_body>&
 }
 
 void ConsoleServer::Impl::accept() {
-    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
-        if (ec == net::error::operation_aborted) {
-            return;
-        }
-        if (!ec) {
-            std::make_shared<HttpSession>(std::move(s), *this)->run();
-        }
-        accept();
-    });
+    acceptor.async_accept(net::make_strand(ioc),
+                          [this](beast::error_code ec, net::ip::tcp::socket s) {
+                              if (ec == net::error::operation_aborted) {
+                                  return;
+                              }
+                              if (!ec) {
+                                  std::make_shared<HttpSession>(std::move(s), *this)->run();
+                              }
+                              accept();
+                          });
 }
 
 void ConsoleServer::Impl::tick() {
@@ -335,7 +335,7 @@ ConsoleServer::ConsoleServer(ConsoleSettings settings, ConsoleModel& model)
         }
         d.settings.token = random_token();
     }
-    const tcp::endpoint endpoint(address, d.settings.port);
+    const net::ip::tcp::endpoint endpoint(address, d.settings.port);
     d.acceptor.open(endpoint.protocol(), ec);
     if (!ec) {
         d.acceptor.set_option(net::socket_base::reuse_address(true), ec);

@@ -29,14 +29,14 @@ std::string esc(std::string_view v) {
 
 // Bucket bounds in seconds: powers of two from 16 µs to ~67 s, a readable subset of the
 // registry's log-linear buckets.
-constexpr int kFirstPower = 4;
-constexpr int kLastPower = 26;
+constexpr int first_power = 4;
+constexpr int last_power = 26;
 
 void histogram(std::string& out, std::string_view name, const std::string& labels,
                const ats::Histogram& h) {
     uint64_t cumulative = 0;
     int bucket = 0;
-    for (int p = kFirstPower; p <= kLastPower; ++p) {
+    for (int p = first_power; p <= last_power; ++p) {
         const uint64_t bound_us = uint64_t{1} << p;
         while (bucket < ats::Histogram::bucket_count &&
                ats::Histogram::lower_bound(bucket + 1) <= bound_us) {

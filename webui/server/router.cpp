@@ -23,6 +23,15 @@ HttpResponse ok(const json& j, unsigned status = 200) {
     return {status, "application/json", j.dump()};
 }
 
+// A fault rule as JSON with `status`; 404 when it is gone, as a DELETE from another console may
+// remove it between this request's change and its answer.
+HttpResponse rule_answer(const fault::Engine& engine, uint64_t id, unsigned status = 200) {
+    if (auto r = engine.rule(id)) {
+        return ok(api::fault_rule(*r), status);
+    }
+    return error_response(404, "no fault rule " + std::to_string(id));
+}
+
 // The value of `key` in a query string "a=1&b=2"; nullopt when absent.
 std::optional<std::string_view> query_value(std::string_view query, std::string_view key) {
     while (!query.empty()) {
@@ -82,20 +91,27 @@ std::string_view mime_type(std::string_view path) {
     const auto ends = [path](std::string_view ext) {
         return path.size() >= ext.size() && path.substr(path.size() - ext.size()) == ext;
     };
-    if (ends(".html"))
+    if (ends(".html")) {
         return "text/html; charset=utf-8";
-    if (ends(".js") || ends(".mjs"))
+    }
+    if (ends(".js") || ends(".mjs")) {
         return "text/javascript; charset=utf-8";
-    if (ends(".css"))
+    }
+    if (ends(".css")) {
         return "text/css; charset=utf-8";
-    if (ends(".svg"))
+    }
+    if (ends(".svg")) {
         return "image/svg+xml";
-    if (ends(".png"))
+    }
+    if (ends(".png")) {
         return "image/png";
-    if (ends(".json"))
+    }
+    if (ends(".json")) {
         return "application/json";
-    if (ends(".ico"))
+    }
+    if (ends(".ico")) {
         return "image/x-icon";
+    }
     return "application/octet-stream";
 }
 
@@ -301,7 +317,7 @@ HttpResponse Router::faults(const HttpRequest& request,
         }
         model_.events.add("fault", "rule " + std::to_string(id) + " \"" + spec->name + "\" (" +
                                        std::string(fault::to_string(spec->action)) + ") added");
-        return ok(api::fault_rule(*engine->rule(id)), 201);
+        return rule_answer(*engine, id, 201);
     }
     if (parts.size() == 3) {
         // POST /api/v1/faults/presets/{name}: the scenario's rules, added at once.
@@ -315,7 +331,17 @@ HttpResponse Router::faults(const HttpRequest& request,
         json added = json::array();
         for (const fault::RuleSpec& spec : preset->rules) {
             std::string error;
-            added.push_back(api::fault_rule(*engine->rule(engine->add(spec, error))));
+            const uint64_t id = engine->add(spec, error);
+            if (id == 0) {
+                // The presets are built in: one the engine rejects is the daemon's own bug.
+                return error_response(
+                    500, "preset " + parts[2] + " holds a rule the engine rejects: " + error);
+            }
+            auto rule = engine->rule(id);
+            if (!rule) {
+                return error_response(404, "no fault rule " + std::to_string(id));
+            }
+            added.push_back(api::fault_rule(*rule));
         }
         model_.events.add("fault",
                           "preset " + parts[2] + " enabled: " + std::string(preset->description));
@@ -352,7 +378,7 @@ HttpResponse Router::faults(const HttpRequest& request,
         }
         model_.events.add(
             "fault", "rule " + parts[1] + (body["enabled"].get<bool>() ? " enabled" : " disabled"));
-        return ok(api::fault_rule(*engine->rule(id)));
+        return rule_answer(*engine, id);
     }
     return error_response(405, "method " + method + " not allowed on a fault rule");
 }

@@ -189,17 +189,19 @@ TEST_F(FileStoreDirectTest, LargeUnalignedWriteSpansSeveralBouncePieces) {
 // store's edge locks, one would write back the block it read before the other's write landed.
 // Every slot is written once, so a lost update stays visible.
 TEST_F(FileStoreDirectTest, ConcurrentWritersOfOneAlignedBlockKeepEachOthersBytes) {
-    constexpr uint64_t kThreads = 4;
-    constexpr uint64_t kBlocks = 256;
+    constexpr uint64_t thread_count = 4;
+    constexpr uint64_t block_count = 256;
     const uint64_t block = store->direct_alignment();
-    const uint64_t slot = block / kThreads;
-    auto value = [](uint64_t b, uint64_t t) { return static_cast<uint8_t>(b * kThreads + t + 1); };
+    const uint64_t slot = block / thread_count;
+    auto value = [](uint64_t b, uint64_t t) {
+        return static_cast<uint8_t>(b * thread_count + t + 1);
+    };
     std::vector<std::thread> threads;
-    std::vector<int> failures(kThreads, 0);
-    for (uint64_t t = 0; t < kThreads; ++t) {
+    std::vector<int> failures(thread_count, 0);
+    for (uint64_t t = 0; t < thread_count; ++t) {
         threads.emplace_back([&, t] {
             // All threads walk the blocks in the same order, so they meet in the same block.
-            for (uint64_t b = 0; b < kBlocks; ++b) {
+            for (uint64_t b = 0; b < block_count; ++b) {
                 const std::vector<uint8_t> bytes(static_cast<size_t>(slot), value(b, t));
                 if (!store->write(b * block + t * slot, bytes, false).ok()) {
                     ++failures[t];
@@ -210,10 +212,10 @@ TEST_F(FileStoreDirectTest, ConcurrentWritersOfOneAlignedBlockKeepEachOthersByte
     for (auto& th : threads) {
         th.join();
     }
-    EXPECT_EQ(failures, std::vector<int>(kThreads, 0));
-    const auto back = read_back(0, static_cast<size_t>(kBlocks * block));
-    for (uint64_t b = 0; b < kBlocks; ++b) {
-        for (uint64_t t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(failures, std::vector<int>(thread_count, 0));
+    const auto back = read_back(0, static_cast<size_t>(block_count * block));
+    for (uint64_t b = 0; b < block_count; ++b) {
+        for (uint64_t t = 0; t < thread_count; ++t) {
             const uint64_t first = b * block + t * slot;
             for (uint64_t i = first; i < first + slot; ++i) {
                 ASSERT_EQ(back[i], value(b, t))

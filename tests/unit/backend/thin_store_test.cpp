@@ -173,28 +173,28 @@ TEST_F(ThinFileStoreTest, UnmapChecksRangeAndReadOnly) {
 // A store that implements only the required calls: unmap() writes zeros, everything is mapped.
 class PlainStore : public BlockStore {
   public:
-    explicit PlainStore(size_t size) : data_(size, 0xEE) {}
-    uint64_t size_bytes() const override { return data_.size(); }
+    explicit PlainStore(size_t size) : bytes(size, 0xEE) {}
+    uint64_t size_bytes() const override { return bytes.size(); }
     Status read(uint64_t offset, std::span<uint8_t> out) override {
-        std::copy_n(data_.begin() + static_cast<std::ptrdiff_t>(offset), out.size(), out.begin());
+        std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(offset), out.size(), out.begin());
         return Status::success();
     }
     Status write(uint64_t offset, std::span<const uint8_t> in, bool) override {
-        std::copy(in.begin(), in.end(), data_.begin() + static_cast<std::ptrdiff_t>(offset));
+        std::copy(in.begin(), in.end(), bytes.begin() + static_cast<std::ptrdiff_t>(offset));
         return Status::success();
     }
     Status flush() override { return Status::success(); }
     std::string kind() const override { return "plain"; }
-    std::vector<uint8_t> data_;
+    std::vector<uint8_t> bytes;
 };
 
 TEST(ThinDefaultsTest, UnmapWritesZerosAndEverythingIsMapped) {
     PlainStore store(3 * mib);
     ASSERT_TRUE(store.unmap(512, 2 * mib + 512).ok());  // more than one 1 MiB piece
-    EXPECT_EQ(store.data_[511], 0xEE);
-    EXPECT_EQ(store.data_[512], 0);
-    EXPECT_EQ(store.data_[2 * mib + 1023], 0);
-    EXPECT_EQ(store.data_[2 * mib + 1024], 0xEE);
+    EXPECT_EQ(store.bytes[511], 0xEE);
+    EXPECT_EQ(store.bytes[512], 0);
+    EXPECT_EQ(store.bytes[2 * mib + 1023], 0);
+    EXPECT_EQ(store.bytes[2 * mib + 1024], 0xEE);
     EXPECT_EQ(store.unmap(3 * mib, 1).code, StoreErrc::out_of_range);
     const Extent e = extent(store, 100, 10 * mib);
     EXPECT_TRUE(e.mapped);

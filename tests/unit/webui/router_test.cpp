@@ -8,7 +8,7 @@
 namespace atsarray::webui {
 namespace {
 
-constexpr const char* kToken = "0123456789abcdef0123";
+constexpr const char* test_token = "0123456789abcdef0123";
 
 class RouterTest : public ::testing::Test {
   protected:
@@ -21,6 +21,19 @@ class RouterTest : public ::testing::Test {
         return r.handle(req);
     }
 
+    // A request with the token on loopback, as the console's own page sends it.
+    HttpResponse send(const Router& r, std::string method, std::string target,
+                      std::string body = "") {
+        HttpRequest req;
+        req.method = std::move(method);
+        req.target = std::move(target);
+        req.host = "127.0.0.1:8080";
+        req.authorization = std::string("Bearer ") + test_token;
+        req.content_type = "application/json";
+        req.body = std::move(body);
+        return r.handle(req);
+    }
+
     iscsi::ServerState state;
     ats::Registry registry;
     ats::EventLog events;
@@ -28,11 +41,11 @@ class RouterTest : public ::testing::Test {
 };
 
 TEST_F(RouterTest, BeyondLoopbackEveryAnswerWithDataNeedsTheToken) {
-    const Router r(model, AccessPolicy{kToken, false, {"192.0.2.1:8080"}}, "");
+    const Router r(model, AccessPolicy{test_token, false, {"192.0.2.1:8080"}}, "");
     for (const char* path : {"/api/v1/overview", "/api/v1/ats", "/metrics", "/api/v1/events"}) {
         EXPECT_EQ(get(r, path).status, 401U) << path;
         EXPECT_EQ(get(r, path, "Bearer wrong").status, 401U) << path;
-        EXPECT_EQ(get(r, path, std::string("Bearer ") + kToken).status, 200U) << path;
+        EXPECT_EQ(get(r, path, std::string("Bearer ") + test_token).status, 200U) << path;
     }
     // The page's files carry no data: they load, so the page can ask for the token.
     EXPECT_EQ(get(r, "/index.html").status, 404U);  // no static folder in this test
@@ -41,7 +54,7 @@ TEST_F(RouterTest, BeyondLoopbackEveryAnswerWithDataNeedsTheToken) {
 }
 
 TEST_F(RouterTest, OnLoopbackReadsAreOpenAndWritesNeedTheToken) {
-    const Router r(model, AccessPolicy{kToken, true, {"127.0.0.1:8080"}}, "");
+    const Router r(model, AccessPolicy{test_token, true, {"127.0.0.1:8080"}}, "");
     EXPECT_EQ(get(r, "/api/v1/overview").status, 200U);
     HttpRequest post;
     post.method = "POST";
@@ -49,15 +62,15 @@ TEST_F(RouterTest, OnLoopbackReadsAreOpenAndWritesNeedTheToken) {
     post.content_type = "application/json";
     post.body = R"({"message": "hello"})";
     EXPECT_EQ(r.handle(post).status, 401U);
-    post.authorization = std::string("Bearer ") + kToken;
+    post.authorization = std::string("Bearer ") + test_token;
     const HttpResponse created = r.handle(post);
     EXPECT_EQ(created.status, 201U);
     EXPECT_EQ(events.last_seq(), 1U);
-    EXPECT_EQ(created.body.find(kToken), std::string::npos);
+    EXPECT_EQ(created.body.find(test_token), std::string::npos);
 }
 
 TEST_F(RouterTest, ErrorsAreJsonWithTheirStatus) {
-    const Router r(model, AccessPolicy{kToken, true, {}}, "");
+    const Router r(model, AccessPolicy{test_token, true, {}}, "");
     const HttpResponse missing = get(r, "/api/v1/targets/iqn.x/luns/0");
     EXPECT_EQ(missing.status, 404U);
     const auto body = nlohmann::json::parse(missing.body);
@@ -66,6 +79,31 @@ TEST_F(RouterTest, ErrorsAreJsonWithTheirStatus) {
     EXPECT_EQ(get(r, "/api/v2/overview").status, 404U);
     EXPECT_EQ(get(r, "/api/v1/events?since=x").status, 400U);
     EXPECT_EQ(get(r, "/../etc/passwd").status, 400U);
+}
+
+// Every answer about one rule reads it back from the engine: a rule deleted meanwhile is a 404,
+// never a dereferenced empty optional.
+TEST_F(RouterTest, FaultRuleAnswersComeFromTheEngine) {
+    fault::Engine engine;
+    model.faults = &engine;
+    const Router r(model, AccessPolicy{test_token, true, {"127.0.0.1:8080"}}, "");
+    const HttpResponse created =
+        send(r, "POST", "/api/v1/faults", R"({"name": "m", "action": "false_miscompare"})");
+    ASSERT_EQ(created.status, 201U) << created.body;
+    const auto id = nlohmann::json::parse(created.body)["id"].get<uint64_t>();
+    const std::string path = "/api/v1/faults/" + std::to_string(id);
+    EXPECT_EQ(send(r, "GET", path).status, 200U);
+    const HttpResponse disabled = send(r, "PATCH", path, R"({"enabled": false})");
+    EXPECT_EQ(disabled.status, 200U) << disabled.body;
+    EXPECT_EQ(nlohmann::json::parse(disabled.body)["id"].get<uint64_t>(), id);
+    EXPECT_EQ(send(r, "DELETE", path).status, 200U);
+    EXPECT_EQ(send(r, "GET", path).status, 404U);
+    EXPECT_EQ(send(r, "PATCH", path, R"({"enabled": true})").status, 404U);
+
+    const HttpResponse preset = send(r, "POST", "/api/v1/faults/presets/esxi-heartbeat-timeout");
+    ASSERT_EQ(preset.status, 201U) << preset.body;
+    EXPECT_EQ(nlohmann::json::parse(preset.body)["rules"].size(), engine.rules().size());
+    EXPECT_EQ(send(r, "POST", "/api/v1/faults/presets/no-such-preset").status, 404U);
 }
 
 }  // namespace

@@ -134,7 +134,8 @@ std::error_code ChapAuthenticator::verify(const ChapReply& reply, std::vector<ui
         return fail(Errc::chap_bad_identifier);
     }
     std::vector<uint8_t> challenge;
-    if (decode_binary(*reply.challenge, challenge, kMaxChapChallengeLength) || challenge.empty()) {
+    if (decode_binary(*reply.challenge, challenge, max_chap_challenge_length) ||
+        challenge.empty()) {
         return fail(Errc::chap_bad_challenge);
     }
     // A challenge equal to ours would let the initiator have us compute the answer it owes

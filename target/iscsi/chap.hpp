@@ -23,9 +23,10 @@ struct ChapSecret {
 
 inline constexpr uint8_t chap_algorithm_md5 = 5;  // CHAP_A value for MD5 (RFC 1994, IANA PPP)
 inline constexpr std::size_t chap_md5_length = 16;
-inline constexpr std::size_t kChapChallengeLength = 16;       // what the target sends
-inline constexpr std::size_t kMaxChapChallengeLength = 1024;  // what it accepts (RFC 7143 §12.1.3)
-inline constexpr std::size_t min_chap_secret_length = 12;     // 96 bits (RFC 7143 §9.2.1)
+inline constexpr std::size_t chap_challenge_length = 16;  // what the target sends
+inline constexpr std::size_t max_chap_challenge_length =
+    1024;                                                  // what it accepts (RFC 7143 §12.1.3)
+inline constexpr std::size_t min_chap_secret_length = 12;  // 96 bits (RFC 7143 §9.2.1)
 
 // Checks a configuration: secrets of at least 12 bytes and, with mutual CHAP, initiator and target
 // secrets that differ (RFC 7143 §9.2.1). For the config loader; the authenticator itself only
@@ -74,7 +75,7 @@ class ChapAuthenticator {
     std::optional<ChapSecret> mutual_;
     State state_ = State::initial;
     uint8_t identifier_ = 0;
-    std::array<uint8_t, kChapChallengeLength> challenge_{};
+    std::array<uint8_t, chap_challenge_length> challenge_{};
 };
 
 }  // namespace atsarray::iscsi

@@ -149,7 +149,7 @@ std::error_code LoginNegotiation::resolve_session(bool first) {
     if (!first) {
         return {};
     }
-    // RFC 7143 §13.6: the first Login Request carries InitiatorName.
+    // RFC 7143 §13.5: the first Login Request carries InitiatorName.
     if (initiator_name_.empty()) {
         return Errc::negotiation_missing_initiator_name;
     }
@@ -227,7 +227,7 @@ LoginStep LoginNegotiation::step(const LoginRequestView& request) {
     if (complete_ || failed_) {
         return fail(step, Errc::negotiation_already_finished);
     }
-    if (++steps_ > kMaxLoginSteps) {
+    if (++steps_ > max_login_steps) {
         return fail(step, Errc::negotiation_too_many_steps);
     }
     // RFC 7143 §11.12.4: this target speaks version 0x00 only.

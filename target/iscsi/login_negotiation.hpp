@@ -25,7 +25,7 @@ inline constexpr uint8_t stage_full_feature = 3;
 // RFC 7143 §4.2.7.1: an iSCSI name is at most 223 bytes.
 inline constexpr std::size_t max_iscsi_name_length = 223;
 // A login that needs more requests than this is not going anywhere.
-inline constexpr unsigned kMaxLoginSteps = 32;
+inline constexpr unsigned max_login_steps = 32;
 
 struct TargetInfo {
     std::string name;

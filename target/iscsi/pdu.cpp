@@ -5,7 +5,8 @@ namespace atsarray::iscsi {
 bool decode_lun(uint64_t field, uint64_t& lun) {
     const auto first = static_cast<uint16_t>(field >> 48);
     if ((field & 0x0000ffffffffffffULL) != 0) {
-        return false;  // second..fourth level addressing: not supported (SAM-5 §4.7.?)
+        return false;  // second..fourth level addressing: not supported (single level LUNs only,
+                       // SAM-5 §4.7)
     }
     switch (first >> 14) {
         case 0:  // peripheral device addressing: bus 0 only

@@ -1,6 +1,6 @@
 #pragma once
-// A network portal (RFC 7143 §3.?): one listening socket. Each accepted connection is placed on
-// the next I/O context of the pool and lives there.
+// A network portal (a Network Portal in RFC 7143's definitions): one listening socket. Each
+// accepted connection is placed on the next I/O context of the pool and lives there.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>

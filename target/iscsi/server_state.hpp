@@ -45,7 +45,7 @@ class TargetCatalog : public TargetDirectory {
 };
 
 // Live sessions. With MaxConnections=1 a session has exactly one connection, which owns the
-// session state; the table maps the session identity (RFC 7143 §4.4.? initiator name, ISID,
+// session state; the table maps the session identity (RFC 7143: initiator name, ISID,
 // target) and the TSIH to it.
 class SessionTable {
   public:

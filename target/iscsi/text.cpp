@@ -149,7 +149,7 @@ std::size_t max_value_length(std::string_view key) noexcept {
 
 std::error_code parse_text(std::span<const uint8_t> data, std::vector<TextKey>& out) {
     out.clear();
-    if (data.size() > kMaxTextNegotiationBytes) {
+    if (data.size() > max_text_negotiation_bytes) {
         return Errc::text_too_large;
     }
     const std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());

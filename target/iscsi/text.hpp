@@ -26,7 +26,7 @@ inline constexpr std::size_t max_simple_value_length = 255;
 inline constexpr std::size_t max_chap_value_length = 2048 + 2;
 // Bound on the text of one negotiation sequence joined across C-bit continuations. RFC 7143 §6.2
 // requires at least 16384 bytes to be accepted.
-inline constexpr std::size_t kMaxTextNegotiationBytes = 64 * 1024;
+inline constexpr std::size_t max_text_negotiation_bytes = 64 * 1024;
 // Bound on the number of PDUs joined into one text (empty continuations would otherwise be free).
 inline constexpr std::size_t max_text_continuation_pdus = 1024;
 
@@ -64,7 +64,7 @@ std::string encode_base64(std::span<const uint8_t> bytes);  // "0b..." padded
 // §11.12.2) up to a hard bound.
 class TextAccumulator {
   public:
-    explicit TextAccumulator(std::size_t max_bytes = kMaxTextNegotiationBytes,
+    explicit TextAccumulator(std::size_t max_bytes = max_text_negotiation_bytes,
                              std::size_t max_pdus = max_text_continuation_pdus) noexcept;
 
     // Adds one PDU's data segment (without padding). text_too_large once either bound is passed;

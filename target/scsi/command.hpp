@@ -26,11 +26,11 @@ enum class Status : uint8_t {
 
 enum class DataDirection : uint8_t { none, to_device, from_device };
 
-// I_T nexus identity (SPC-4 §4.6.? "I_T nexus"); stable for the life of an iSCSI session.
+// I_T nexus identity (the I_T nexus of SAM-5); stable for the life of an iSCSI session.
 struct Nexus {
     uint64_t id = 0;             // unique per nexus in this process
     std::string initiator_name;  // iSCSI initiator name (IQN/EUI/NAA)
-    std::string initiator_port;  // "iqn...,i,0x<ISID>" (RFC 7143 §13.? SCSI port name)
+    std::string initiator_port;  // "iqn...,i,0x<ISID>" (RFC 7143's iSCSI initiator port name)
     std::string peer_address;    // "ip:port", for logs and the console
     uint16_t relative_target_port = 1;
 };

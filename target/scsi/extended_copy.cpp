@@ -149,7 +149,7 @@ CommandResult resolve_segment(const CommandContext& ctx, std::span<const uint8_t
     if (out.bytes % src.block_size != 0 || out.bytes % dst.block_size != 0) {
         return CommandResult::fail(SenseReason::copy_aborted);
     }
-    if (out.bytes > kMaxSegmentLength) {
+    if (out.bytes > max_segment_length) {
         return parameter_field(at + 10, 7);
     }
     const uint64_t src_lba = get_be64(d, 12);
@@ -214,12 +214,12 @@ CommandResult parse_parameter_list(const CommandContext& ctx, std::span<const ui
     const uint32_t cscd_length = get_be16(p, 2);
     const uint32_t segment_length = get_be32(p, 8);
     const uint32_t inline_length = get_be32(p, 12);
-    if (uint64_t{cscd_length} + segment_length > kMaxDescriptorListLength ||
+    if (uint64_t{cscd_length} + segment_length > max_descriptor_list_length ||
         header_length + uint64_t{cscd_length} + segment_length + inline_length > p.size() ||
         cscd_length % cscd_descriptor_length != 0) {
         return CommandResult::fail(SenseReason::parameter_list_length_error);
     }
-    if (cscd_length / cscd_descriptor_length > kMaxCscdDescriptors) {
+    if (cscd_length / cscd_descriptor_length > max_cscd_descriptors) {
         return CommandResult::fail(SenseReason::too_many_target_descriptors);
     }
     if (inline_length != 0) {
@@ -248,7 +248,7 @@ CommandResult parse_parameter_list(const CommandContext& ctx, std::span<const ui
     const size_t end = header_length + cscd_length + segment_length;
     size_t count = 0;
     for (size_t at = header_length + cscd_length; at < end;) {
-        if (++count > kMaxSegmentDescriptors) {
+        if (++count > max_segment_descriptors) {
             return CommandResult::fail(SenseReason::too_many_segment_descriptors);
         }
         if (end - at < 4) {
@@ -302,9 +302,9 @@ std::vector<uint8_t> xcopy::third_party_copy_vpd_page(uint8_t peripheral) {
                    failed_segment_details});
     // Parameter Data (0004h, SPC-4 §7.8.17.5).
     std::vector<uint8_t> params(28, 0);
-    put_be16(params, 2, kMaxCscdDescriptors);
-    put_be16(params, 4, kMaxSegmentDescriptors);
-    put_be32(params, 6, kMaxDescriptorListLength);
+    put_be16(params, 2, max_cscd_descriptors);
+    put_be16(params, 4, max_segment_descriptors);
+    put_be32(params, 6, max_descriptor_list_length);
     put_be32(params, 10, 0);  // MAXIMUM INLINE DATA LENGTH
     append_padded(p, 0x0004, std::move(params));
     // Supported Descriptors (0008h): the segment and CSCD descriptor type codes.
@@ -315,7 +315,7 @@ std::vector<uint8_t> xcopy::third_party_copy_vpd_page(uint8_t peripheral) {
     std::vector<uint8_t> general(32, 0);
     put_be32(general, 0, max_concurrent_copies);  // TOTAL CONCURRENT COPIES
     put_be32(general, 4, max_concurrent_copies);  // MAXIMUM IDENTIFIED CONCURRENT COPIES
-    put_be32(general, 8, kMaxSegmentLength);
+    put_be32(general, 8, max_segment_length);
     general[12] = log2_of(512);  // DATA SEGMENT GRANULARITY: whole 512-byte blocks at least
     append_padded(p, 0x8001, std::move(general));
     put_be16(p, 2, static_cast<uint16_t>(p.size() - 4));
@@ -411,10 +411,10 @@ CommandResult execute_receive_copy_results(CommandContext& ctx) {
         // SPC-4 §6.18.4 Table 386.
         d.assign(46, 0);
         d[4] = 0x01;  // SNLID: LIST ID USAGE 11b is supported
-        put_be16(d, 8, kMaxCscdDescriptors);
-        put_be16(d, 10, kMaxSegmentDescriptors);
-        put_be32(d, 12, kMaxDescriptorListLength);
-        put_be32(d, 16, kMaxSegmentLength);
+        put_be16(d, 8, max_cscd_descriptors);
+        put_be16(d, 10, max_segment_descriptors);
+        put_be32(d, 12, max_descriptor_list_length);
+        put_be32(d, 16, max_segment_length);
         // MAXIMUM INLINE DATA LENGTH, HELD DATA LIMIT, MAXIMUM STREAM DEVICE TRANSFER SIZE: 0.
         put_be16(d, 34, max_concurrent_copies);           // TOTAL CONCURRENT COPIES
         d[36] = max_concurrent_copies;                    // MAXIMUM CONCURRENT COPIES

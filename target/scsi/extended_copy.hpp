@@ -21,16 +21,16 @@ class Lun;
 
 namespace xcopy {
 // ESXi sends two CSCD descriptors (source, destination) and one segment per command.
-inline constexpr uint16_t kMaxCscdDescriptors = 8;
-inline constexpr uint16_t kMaxSegmentDescriptors = 64;
+inline constexpr uint16_t max_cscd_descriptors = 8;
+inline constexpr uint16_t max_segment_descriptors = 64;
 inline constexpr uint32_t cscd_descriptor_length = 32;
 inline constexpr uint32_t block_to_block_segment_length = 28;
 // Bytes of CSCD and segment descriptors together (SPC-4 §6.18.4 MAXIMUM DESCRIPTOR LIST LENGTH).
-inline constexpr uint32_t kMaxDescriptorListLength =
-    kMaxCscdDescriptors * cscd_descriptor_length +
-    kMaxSegmentDescriptors * block_to_block_segment_length;
+inline constexpr uint32_t max_descriptor_list_length =
+    max_cscd_descriptors * cscd_descriptor_length +
+    max_segment_descriptors * block_to_block_segment_length;
 // Bytes one segment may move (ESXi's MaxHWTransferSize is at most 16 MiB).
-inline constexpr uint32_t kMaxSegmentLength = 16u << 20;
+inline constexpr uint32_t max_segment_length = 16u << 20;
 // Bytes read and written per step of a segment.
 inline constexpr uint32_t copy_chunk_bytes = 1u << 20;
 inline constexpr uint8_t max_concurrent_copies = 16;

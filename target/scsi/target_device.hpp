@@ -1,6 +1,6 @@
 #pragma once
-// The SCSI target device (SAM-5 §4.?): the logical units one iSCSI target exposes, the routing
-// of commands to them, and the per-I_T-nexus state the SCSI layer keeps (unit attentions).
+// The SCSI target device (as SAM-5 models it): the logical units one iSCSI target exposes, the
+// routing of commands to them, and the per-I_T-nexus state the SCSI layer keeps (unit attentions).
 // The transport calls only this class; it never sees a Lun's internals or a block store.
 
 #include <cstdint>

@@ -44,7 +44,7 @@ class FuzzDirectory : public TargetDirectory {
 void check_values(const std::vector<TextKey>& keys) {
     for (const TextKey& k : keys) {
         std::vector<uint8_t> binary;
-        if (!decode_binary(k.value, binary, kMaxChapChallengeLength)) {
+        if (!decode_binary(k.value, binary, max_chap_challenge_length)) {
             std::vector<uint8_t> again;
             if (decode_binary(encode_hex(binary), again) || again != binary) {
                 std::abort();

@@ -12,23 +12,23 @@
 namespace atsarray::iscsi {
 namespace {
 
-constexpr std::string_view kInitiator = "iqn.2024-01.test:initiator";
-constexpr std::string_view kOpen = "iqn.2024-01.test:open";
-constexpr std::string_view kChap = "iqn.2024-01.test:chap";
-constexpr std::string_view kAcl = "iqn.2024-01.test:acl";
+constexpr std::string_view initiator_iqn = "iqn.2024-01.test:initiator";
+constexpr std::string_view open_target = "iqn.2024-01.test:open";
+constexpr std::string_view chap_target = "iqn.2024-01.test:chap";
+constexpr std::string_view acl_target = "iqn.2024-01.test:acl";
 
-const ChapSecret kInitiatorSecret{"alice", "alice-secret-123"};
-const ChapSecret kTargetSecret{"target", "target-secret-456"};
-const ChapSecret kDiscoverySecret{"disco", "discovery-secret"};
+const ChapSecret initiator_secret{"alice", "alice-secret-123"};
+const ChapSecret target_secret{"target", "target-secret-456"};
+const ChapSecret discovery_secret{"disco", "discovery-secret"};
 
 class Directory : public TargetDirectory {
   public:
     Directory() {
-        targets_.push_back(TargetInfo{std::string(kOpen), "open-alias", 7, {}, {}, {}});
+        targets_.push_back(TargetInfo{std::string(open_target), "open-alias", 7, {}, {}, {}});
         targets_.push_back(
-            TargetInfo{std::string(kChap), "", 1, {}, kInitiatorSecret, kTargetSecret});
+            TargetInfo{std::string(chap_target), "", 1, {}, initiator_secret, target_secret});
         targets_.push_back(
-            TargetInfo{std::string(kAcl), "", 1, {"iqn.2024-01.test:other"}, {}, {}});
+            TargetInfo{std::string(acl_target), "", 1, {"iqn.2024-01.test:other"}, {}, {}});
     }
     const TargetInfo* find(std::string_view name) const override {
         for (const TargetInfo& t : targets_) {
@@ -92,7 +92,7 @@ class Login : public ::testing::Test {
                                 std::move(discovery_mutual));
     }
     static Keys identity(std::string_view target) {
-        return {{"InitiatorName", std::string(kInitiator)}, {"TargetName", std::string(target)}};
+        return {{"InitiatorName", std::string(initiator_iqn)}, {"TargetName", std::string(target)}};
     }
     static Keys with(Keys keys, Keys more) {
         keys.insert(keys.end(), more.begin(), more.end());
@@ -100,7 +100,7 @@ class Login : public ::testing::Test {
     }
     // Runs AuthMethod=CHAP and CHAP_A; returns the target's CHAP_I and CHAP_C.
     std::map<std::string, std::string> start_chap(LoginNegotiation& login,
-                                                  std::string_view target = kChap) {
+                                                  std::string_view target = chap_target) {
         Keys first = identity(target);
         first.push_back({"AuthMethod", "CHAP,None"});
         auto s1 = login.step(request(0, 1, true, first));
@@ -128,7 +128,8 @@ class Login : public ::testing::Test {
 TEST_F(Login, NoneAuthStraightToFullFeature) {
     auto login = make();
     auto step = login.step(request(
-        0, 3, true, with(identity(kOpen), {{"AuthMethod", "None"}, {"InitiatorAlias", "host1"}})));
+        0, 3, true,
+        with(identity(open_target), {{"AuthMethod", "None"}, {"InitiatorAlias", "host1"}})));
     ASSERT_FALSE(step.failed()) << step.error.message();
     EXPECT_TRUE(step.transit);
     EXPECT_EQ(step.csg, 0);
@@ -142,8 +143,8 @@ TEST_F(Login, NoneAuthStraightToFullFeature) {
     EXPECT_TRUE(login.complete());
     EXPECT_EQ(login.session_type(), SessionType::normal);
     ASSERT_NE(login.target(), nullptr);
-    EXPECT_EQ(login.target()->name, kOpen);
-    EXPECT_EQ(login.initiator_name(), kInitiator);
+    EXPECT_EQ(login.target()->name, open_target);
+    EXPECT_EQ(login.initiator_name(), initiator_iqn);
     EXPECT_EQ(login.initiator_alias(), "host1");
     EXPECT_FALSE(login.authenticated());
     // The target never declared: the initiator assumes 8192 (RFC 7143 §13.12).
@@ -154,7 +155,8 @@ TEST_F(Login, SecurityOperationalFullFeature) {
     limits.max_recv_data_segment_length = 65536;
     limits.max_burst_length = 524288;
     auto login = make();
-    auto s1 = login.step(request(0, 1, true, with(identity(kOpen), {{"AuthMethod", "None"}})));
+    auto s1 =
+        login.step(request(0, 1, true, with(identity(open_target), {{"AuthMethod", "None"}})));
     ASSERT_FALSE(s1.failed());
     EXPECT_TRUE(s1.transit);
     EXPECT_EQ(s1.nsg, 1);
@@ -197,7 +199,7 @@ TEST_F(Login, SecurityOperationalFullFeature) {
 
 TEST_F(Login, OperationalStageFirstOnOpenTarget) {
     auto login = make();
-    auto s = login.step(request(1, 3, true, identity(kOpen)));
+    auto s = login.step(request(1, 3, true, identity(open_target)));
     ASSERT_FALSE(s.failed()) << s.error.message();
     EXPECT_TRUE(s.complete);
     auto k = keys_of(s);
@@ -207,8 +209,9 @@ TEST_F(Login, OperationalStageFirstOnOpenTarget) {
 
 TEST_F(Login, OperationalKeysInSecurityStage) {
     auto login = make();
-    auto s = login.step(request(
-        0, 1, true, with(identity(kOpen), {{"AuthMethod", "None"}, {"MaxBurstLength", "4096"}})));
+    auto s = login.step(
+        request(0, 1, true,
+                with(identity(open_target), {{"AuthMethod", "None"}, {"MaxBurstLength", "4096"}})));
     ASSERT_FALSE(s.failed());
     EXPECT_EQ(keys_of(s)["MaxBurstLength"], "4096");
     EXPECT_EQ(login.params().max_burst_length, 4096u);
@@ -216,7 +219,8 @@ TEST_F(Login, OperationalKeysInSecurityStage) {
 
 TEST_F(Login, StaysInStageWithoutTransit) {
     auto login = make();
-    auto s1 = login.step(request(0, 0, false, with(identity(kOpen), {{"AuthMethod", "None"}})));
+    auto s1 =
+        login.step(request(0, 0, false, with(identity(open_target), {{"AuthMethod", "None"}})));
     ASSERT_FALSE(s1.failed());
     EXPECT_FALSE(s1.transit);
     EXPECT_EQ(s1.nsg, 0);
@@ -237,8 +241,8 @@ TEST_F(Login, ChapOneWay) {
     auto login = make();
     auto challenge = start_chap(login);
     auto s3 = login.step(request(0, 1, true,
-                                 {{"CHAP_N", kInitiatorSecret.user},
-                                  {"CHAP_R", answer(challenge, kInitiatorSecret.secret)}}));
+                                 {{"CHAP_N", initiator_secret.user},
+                                  {"CHAP_R", answer(challenge, initiator_secret.secret)}}));
     ASSERT_FALSE(s3.failed()) << s3.error.message();
     EXPECT_TRUE(s3.transit);
     EXPECT_EQ(s3.nsg, 1);
@@ -254,22 +258,22 @@ TEST_F(Login, ChapMutual) {
     auto challenge = start_chap(login);
     const std::string initiator_challenge = "0x0102030405060708090a0b0c0d0e0f10";
     auto s3 = login.step(request(0, 3, true,
-                                 {{"CHAP_N", kInitiatorSecret.user},
-                                  {"CHAP_R", answer(challenge, kInitiatorSecret.secret)},
+                                 {{"CHAP_N", initiator_secret.user},
+                                  {"CHAP_R", answer(challenge, initiator_secret.secret)},
                                   {"CHAP_I", "9"},
                                   {"CHAP_C", initiator_challenge}}));
     ASSERT_FALSE(s3.failed()) << s3.error.message();
     EXPECT_TRUE(s3.complete);
     auto k = keys_of(s3);
-    EXPECT_EQ(k["CHAP_N"], kTargetSecret.user);
-    EXPECT_EQ(k["CHAP_R"], md5_hex(9, kTargetSecret.secret, initiator_challenge));
+    EXPECT_EQ(k["CHAP_N"], target_secret.user);
+    EXPECT_EQ(k["CHAP_R"], md5_hex(9, target_secret.secret, initiator_challenge));
 }
 
 TEST_F(Login, ChapWrongResponse) {
     auto login = make();
     auto challenge = start_chap(login);
     auto s3 = login.step(request(
-        0, 1, true, {{"CHAP_N", kInitiatorSecret.user}, {"CHAP_R", answer(challenge, "wrong")}}));
+        0, 1, true, {{"CHAP_N", initiator_secret.user}, {"CHAP_R", answer(challenge, "wrong")}}));
     expect_status(s3, 0x02, 0x01);
     EXPECT_EQ(s3.error, Errc::chap_response_mismatch);
     // No further chances.
@@ -281,7 +285,7 @@ TEST_F(Login, ChapLongResponseRejected) {
     start_chap(login);
     auto s3 = login.step(
         request(0, 1, true,
-                {{"CHAP_N", kInitiatorSecret.user}, {"CHAP_R", "0x" + std::string(2048, 'a')}}));
+                {{"CHAP_N", initiator_secret.user}, {"CHAP_R", "0x" + std::string(2048, 'a')}}));
     expect_status(s3, 0x02, 0x01);
     EXPECT_EQ(s3.error, Errc::chap_bad_response_length);
 }
@@ -290,8 +294,8 @@ TEST_F(Login, ChapReflection) {
     auto login = make();
     auto challenge = start_chap(login);
     auto s3 = login.step(request(0, 1, true,
-                                 {{"CHAP_N", kInitiatorSecret.user},
-                                  {"CHAP_R", answer(challenge, kInitiatorSecret.secret)},
+                                 {{"CHAP_N", initiator_secret.user},
+                                  {"CHAP_R", answer(challenge, initiator_secret.secret)},
                                   {"CHAP_I", challenge["CHAP_I"]},
                                   {"CHAP_C", challenge["CHAP_C"]}}));
     expect_status(s3, 0x02, 0x01);
@@ -301,7 +305,8 @@ TEST_F(Login, ChapReflection) {
 TEST_F(Login, ChapAlgorithmRejected) {
     auto login = make();
     ASSERT_FALSE(
-        login.step(request(0, 1, true, with(identity(kChap), {{"AuthMethod", "CHAP"}}))).failed());
+        login.step(request(0, 1, true, with(identity(chap_target), {{"AuthMethod", "CHAP"}})))
+            .failed());
     auto s = login.step(request(0, 1, true, {{"CHAP_A", "7"}}));
     expect_status(s, 0x02, 0x01);
     EXPECT_EQ(keys_of(s)["CHAP_A"], "Reject");
@@ -309,7 +314,7 @@ TEST_F(Login, ChapAlgorithmRejected) {
 
 TEST_F(Login, ChapTargetRefusesNone) {
     auto login = make();
-    auto s = login.step(request(0, 1, true, with(identity(kChap), {{"AuthMethod", "None"}})));
+    auto s = login.step(request(0, 1, true, with(identity(chap_target), {{"AuthMethod", "None"}})));
     expect_status(s, 0x02, 0x01);
     EXPECT_EQ(s.error, Errc::negotiation_auth_method_rejected);
     auto k = keys_of(s);
@@ -319,18 +324,18 @@ TEST_F(Login, ChapTargetRefusesNone) {
 
 TEST_F(Login, OpenTargetRefusesChapOnly) {
     auto login = make();
-    auto s = login.step(request(0, 1, true, with(identity(kOpen), {{"AuthMethod", "CHAP"}})));
+    auto s = login.step(request(0, 1, true, with(identity(open_target), {{"AuthMethod", "CHAP"}})));
     expect_status(s, 0x02, 0x01);
 }
 
 TEST_F(Login, ChapTargetSkippingSecurityStage) {
     auto login = make();
-    expect_status(login.step(request(1, 3, true, identity(kChap))), 0x02, 0x01);
+    expect_status(login.step(request(1, 3, true, identity(chap_target))), 0x02, 0x01);
 }
 
 TEST_F(Login, ChapTargetTransitWithoutAuthMethod) {
     auto login = make();
-    auto s = login.step(request(0, 3, true, identity(kChap)));
+    auto s = login.step(request(0, 3, true, identity(chap_target)));
     expect_status(s, 0x02, 0x01);
     EXPECT_EQ(s.error, Errc::negotiation_authentication_required);
 }
@@ -343,14 +348,14 @@ TEST_F(Login, ChapTargetJumpingToOperationalMidway) {
 
 TEST_F(Login, ChapKeysBeforeAuthMethod) {
     auto login = make();
-    auto s = login.step(request(0, 1, false, with(identity(kChap), {{"CHAP_A", "5"}})));
+    auto s = login.step(request(0, 1, false, with(identity(chap_target), {{"CHAP_A", "5"}})));
     expect_status(s, 0x02, 0x01);
 }
 
 TEST_F(Login, ChapInTheSameRequestAsAuthMethod) {
     auto login = make();
-    auto s = login.step(
-        request(0, 1, false, with(identity(kChap), {{"AuthMethod", "CHAP"}, {"CHAP_A", "5"}})));
+    auto s = login.step(request(
+        0, 1, false, with(identity(chap_target), {{"AuthMethod", "CHAP"}, {"CHAP_A", "5"}})));
     ASSERT_FALSE(s.failed()) << s.error.message();
     auto k = keys_of(s);
     EXPECT_EQ(k["AuthMethod"], "CHAP");
@@ -360,7 +365,7 @@ TEST_F(Login, ChapInTheSameRequestAsAuthMethod) {
 TEST_F(Login, Discovery) {
     auto login = make();
     auto s = login.step(request(0, 3, true,
-                                {{"InitiatorName", std::string(kInitiator)},
+                                {{"InitiatorName", std::string(initiator_iqn)},
                                  {"SessionType", "Discovery"},
                                  {"AuthMethod", "None"},
                                  {"MaxBurstLength", "4096"},
@@ -376,9 +381,9 @@ TEST_F(Login, Discovery) {
 }
 
 TEST_F(Login, DiscoveryWithChap) {
-    auto login = make(kDiscoverySecret);
+    auto login = make(discovery_secret);
     auto s1 = login.step(request(0, 1, true,
-                                 {{"InitiatorName", std::string(kInitiator)},
+                                 {{"InitiatorName", std::string(initiator_iqn)},
                                   {"SessionType", "Discovery"},
                                   {"AuthMethod", "CHAP,None"}}));
     ASSERT_FALSE(s1.failed()) << s1.error.message();
@@ -386,8 +391,8 @@ TEST_F(Login, DiscoveryWithChap) {
     auto s2 = login.step(request(0, 1, true, {{"CHAP_A", "5"}}));
     ASSERT_FALSE(s2.failed());
     auto s3 = login.step(request(0, 1, true,
-                                 {{"CHAP_N", kDiscoverySecret.user},
-                                  {"CHAP_R", answer(keys_of(s2), kDiscoverySecret.secret)}}));
+                                 {{"CHAP_N", discovery_secret.user},
+                                  {"CHAP_R", answer(keys_of(s2), discovery_secret.secret)}}));
     ASSERT_FALSE(s3.failed()) << s3.error.message();
     EXPECT_TRUE(s3.transit);
     auto s4 = login.step(request(1, 3, true, {}));
@@ -396,9 +401,9 @@ TEST_F(Login, DiscoveryWithChap) {
 }
 
 TEST_F(Login, DiscoveryChapRefusesNone) {
-    auto login = make(kDiscoverySecret);
+    auto login = make(discovery_secret);
     auto s = login.step(request(0, 3, true,
-                                {{"InitiatorName", std::string(kInitiator)},
+                                {{"InitiatorName", std::string(initiator_iqn)},
                                  {"SessionType", "Discovery"},
                                  {"AuthMethod", "None"}}));
     expect_status(s, 0x02, 0x01);
@@ -406,17 +411,17 @@ TEST_F(Login, DiscoveryChapRefusesNone) {
 
 TEST_F(Login, MissingInitiatorName) {
     auto login = make();
-    auto s = login.step(request(0, 1, true, {{"TargetName", std::string(kOpen)}}));
+    auto s = login.step(request(0, 1, true, {{"TargetName", std::string(open_target)}}));
     expect_status(s, 0x02, 0x07);
 }
 
 TEST_F(Login, MissingTargetName) {
     auto login = make();
-    auto s = login.step(request(0, 1, true, {{"InitiatorName", std::string(kInitiator)}}));
+    auto s = login.step(request(0, 1, true, {{"InitiatorName", std::string(initiator_iqn)}}));
     expect_status(s, 0x02, 0x07);
     auto explicit_normal = make();
     s = explicit_normal.step(request(
-        0, 1, true, {{"InitiatorName", std::string(kInitiator)}, {"SessionType", "Normal"}}));
+        0, 1, true, {{"InitiatorName", std::string(initiator_iqn)}, {"SessionType", "Normal"}}));
     expect_status(s, 0x02, 0x07);
 }
 
@@ -427,12 +432,12 @@ TEST_F(Login, UnknownTarget) {
 
 TEST_F(Login, InitiatorNotAllowed) {
     auto login = make();
-    expect_status(login.step(request(0, 1, true, identity(kAcl))), 0x02, 0x02);
+    expect_status(login.step(request(0, 1, true, identity(acl_target))), 0x02, 0x02);
 }
 
 TEST_F(Login, UnsupportedVersion) {
     auto login = make();
-    auto r = request(0, 1, true, identity(kOpen));
+    auto r = request(0, 1, true, identity(open_target));
     r.version_max = 2;
     r.version_min = 1;
     expect_status(login.step(r), 0x02, 0x05);
@@ -445,18 +450,18 @@ TEST_F(Login, BadStages) {
     };
     for (auto [csg, nsg, transit] : bad) {
         auto login = make();
-        expect_status(login.step(request(csg, nsg, transit, identity(kOpen))), 0x02, 0x00);
+        expect_status(login.step(request(csg, nsg, transit, identity(open_target))), 0x02, 0x00);
     }
     auto login = make();
-    expect_status(login.step(request(3, 0, false, identity(kOpen))), 0x02, 0x00);
+    expect_status(login.step(request(3, 0, false, identity(open_target))), 0x02, 0x00);
 }
 
 TEST_F(Login, StageMustFollowTheTarget) {
     auto login = make();
-    ASSERT_FALSE(login.step(request(0, 0, false, identity(kOpen))).failed());
+    ASSERT_FALSE(login.step(request(0, 0, false, identity(open_target))).failed());
     expect_status(login.step(request(1, 3, true, {})), 0x02, 0x00);
     auto back = make();
-    ASSERT_FALSE(back.step(request(0, 1, true, identity(kOpen))).failed());
+    ASSERT_FALSE(back.step(request(0, 1, true, identity(open_target))).failed());
     expect_status(back.step(request(0, 1, true, {})), 0x02, 0x00);
 }
 
@@ -464,14 +469,14 @@ TEST_F(Login, KeysNotAllowedInLogin) {
     for (const char* key :
          {"SendTargets", "TargetAddress", "TargetPortalGroupTag", "TargetAlias"}) {
         auto login = make();
-        auto s = login.step(request(0, 1, true, with(identity(kOpen), {{key, "All"}})));
+        auto s = login.step(request(0, 1, true, with(identity(open_target), {{key, "All"}})));
         expect_status(s, 0x02, 0x0b);
     }
 }
 
 TEST_F(Login, SecurityKeyInOperationalStage) {
     auto login = make();
-    auto s = login.step(request(1, 3, true, with(identity(kOpen), {{"AuthMethod", "None"}})));
+    auto s = login.step(request(1, 3, true, with(identity(open_target), {{"AuthMethod", "None"}})));
     expect_status(s, 0x02, 0x00);
     EXPECT_EQ(s.error, Errc::negotiation_security_key_outside_security_stage);
 }
@@ -479,7 +484,7 @@ TEST_F(Login, SecurityKeyInOperationalStage) {
 TEST_F(Login, RedeclarationWithDifferentValueFails) {
     auto login = make();
     ASSERT_FALSE(
-        login.step(request(1, 0, false, with(identity(kOpen), {{"MaxBurstLength", "4096"}})))
+        login.step(request(1, 0, false, with(identity(open_target), {{"MaxBurstLength", "4096"}})))
             .failed());
     // The same value again is answered again (initiators resend after a T=0 response).
     auto again = login.step(request(1, 0, false, {{"MaxBurstLength", "4096"}}));
@@ -492,8 +497,9 @@ TEST_F(Login, RedeclarationWithDifferentValueFails) {
 
 TEST_F(Login, IdentityRepeatsAllowedButNotChanges) {
     auto login = make();
-    ASSERT_FALSE(login.step(request(0, 1, true, identity(kOpen))).failed());
-    auto s = login.step(request(1, 0, false, with(identity(kOpen), {{"SessionType", "Normal"}})));
+    ASSERT_FALSE(login.step(request(0, 1, true, identity(open_target))).failed());
+    auto s =
+        login.step(request(1, 0, false, with(identity(open_target), {{"SessionType", "Normal"}})));
     ASSERT_FALSE(s.failed()) << s.error.message();
     s = login.step(request(1, 3, true, {{"InitiatorName", "iqn.2024-01.test:someone-else"}}));
     expect_status(s, 0x02, 0x00);
@@ -501,12 +507,13 @@ TEST_F(Login, IdentityRepeatsAllowedButNotChanges) {
 
 TEST_F(Login, BadSessionTypeAndNames) {
     auto login = make();
-    expect_status(login.step(request(0, 1, true, with(identity(kOpen), {{"SessionType", "Bulk"}}))),
-                  0x02, 0x00);
+    expect_status(
+        login.step(request(0, 1, true, with(identity(open_target), {{"SessionType", "Bulk"}}))),
+        0x02, 0x00);
     auto long_name = make();
     expect_status(long_name.step(request(0, 1, true,
                                          {{"InitiatorName", std::string(224, 'i')},
-                                          {"TargetName", std::string(kOpen)}})),
+                                          {"TargetName", std::string(open_target)}})),
                   0x02, 0x00);
 }
 
@@ -514,7 +521,7 @@ TEST_F(Login, TargetOffersHoldTheTransit) {
     limits.immediate_data = false;
     limits.max_burst_length = 65536;
     auto login = make();
-    auto s1 = login.step(request(1, 3, true, with(identity(kOpen), {{"InitialR2T", "Yes"}})));
+    auto s1 = login.step(request(1, 3, true, with(identity(open_target), {{"InitialR2T", "Yes"}})));
     ASSERT_FALSE(s1.failed()) << s1.error.message();
     EXPECT_FALSE(s1.transit);
     auto k = keys_of(s1);
@@ -533,7 +540,7 @@ TEST_F(Login, TargetOffersHoldTheTransit) {
 TEST_F(Login, BadAnswerToTargetOffer) {
     limits.immediate_data = false;
     auto login = make();
-    ASSERT_FALSE(login.step(request(1, 3, true, identity(kOpen))).failed());
+    ASSERT_FALSE(login.step(request(1, 3, true, identity(open_target))).failed());
     auto s = login.step(request(1, 3, true, {{"ImmediateData", "Yes"}}));
     expect_status(s, 0x02, 0x00);
     EXPECT_EQ(s.error, Errc::negotiation_bad_answer);
@@ -542,7 +549,8 @@ TEST_F(Login, BadAnswerToTargetOffer) {
 TEST_F(Login, InitiatorOfferedKeysAreNotOfferedAgain) {
     limits.immediate_data = false;
     auto login = make();
-    auto s = login.step(request(1, 3, true, with(identity(kOpen), {{"ImmediateData", "Yes"}})));
+    auto s =
+        login.step(request(1, 3, true, with(identity(open_target), {{"ImmediateData", "Yes"}})));
     ASSERT_FALSE(s.failed());
     EXPECT_TRUE(s.complete);
     EXPECT_EQ(keys_of(s)["ImmediateData"], "No");
@@ -550,14 +558,14 @@ TEST_F(Login, InitiatorOfferedKeysAreNotOfferedAgain) {
 
 TEST_F(Login, UnknownKeysNotUnderstood) {
     auto login = make();
-    auto s = login.step(request(0, 1, true, with(identity(kOpen), {{"X-com.vendor", "1"}})));
+    auto s = login.step(request(0, 1, true, with(identity(open_target), {{"X-com.vendor", "1"}})));
     ASSERT_FALSE(s.failed());
     EXPECT_EQ(keys_of(s)["X-com.vendor"], "NotUnderstood");
 }
 
 TEST_F(Login, NoStepAfterCompletion) {
     auto login = make();
-    ASSERT_TRUE(login.step(request(1, 3, true, identity(kOpen))).complete);
+    ASSERT_TRUE(login.step(request(1, 3, true, identity(open_target))).complete);
     auto s = login.step(request(1, 3, true, {}));
     expect_status(s, 0x02, 0x00);
     EXPECT_EQ(s.error, Errc::negotiation_already_finished);
@@ -565,9 +573,9 @@ TEST_F(Login, NoStepAfterCompletion) {
 
 TEST_F(Login, StepBound) {
     auto login = make();
-    ASSERT_FALSE(login.step(request(0, 0, false, identity(kOpen))).failed());
+    ASSERT_FALSE(login.step(request(0, 0, false, identity(open_target))).failed());
     LoginStep s;
-    for (unsigned i = 1; i < kMaxLoginSteps; ++i) {
+    for (unsigned i = 1; i < max_login_steps; ++i) {
         s = login.step(request(0, 0, false, {}));
         ASSERT_FALSE(s.failed()) << i;
     }

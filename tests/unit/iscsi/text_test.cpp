@@ -107,7 +107,7 @@ TEST(ParseText, KeyCharacters) {
 }
 
 TEST(ParseText, TooLarge) {
-    std::vector<uint8_t> data(kMaxTextNegotiationBytes + 1, 0);
+    std::vector<uint8_t> data(max_text_negotiation_bytes + 1, 0);
     std::vector<TextKey> keys;
     EXPECT_EQ(parse_text(data, keys), Errc::text_too_large);
 }
@@ -241,7 +241,7 @@ TEST(TextAccumulator, DefaultAcceptsAtLeast16KiB) {
     for (int i = 0; i < 6; ++i) {
         EXPECT_FALSE(acc.append(chunk));
     }
-    EXPECT_EQ(acc.size(), kMaxTextNegotiationBytes);
+    EXPECT_EQ(acc.size(), max_text_negotiation_bytes);
     EXPECT_EQ(acc.append(std::vector<uint8_t>(1, 'a')), Errc::text_too_large);
 }
 

@@ -119,14 +119,14 @@ TEST_F(WriteAtomic, ReportSupportedOpcodesShowsDpoFuaUsage) {
 
 // A reader racing 64-block atomic writes of alternating patterns sees one pattern throughout.
 TEST_F(WriteAtomic, ConcurrentReadsSeeAllOldOrAllNew) {
-    constexpr uint8_t kBlocks = 64;
+    constexpr uint8_t block_count = 64;
     std::atomic<bool> stop{false};
     std::thread writer([&] {
         for (int i = 0; i < 200; ++i) {
-            const std::vector<uint8_t> fill(kBlocks * 512,
+            const std::vector<uint8_t> fill(block_count * 512,
                                             static_cast<uint8_t>(i % 2 ? 0xAA : 0x55));
             Request req;
-            req.cdb = write_atomic16(0, kBlocks);
+            req.cdb = write_atomic16(0, block_count);
             req.nexus = &nexus;
             req.data_out = fill;
             EXPECT_EQ(run(*lun, req).status, Status::good);
@@ -136,7 +136,7 @@ TEST_F(WriteAtomic, ConcurrentReadsSeeAllOldOrAllNew) {
     int torn = 0;
     while (!stop) {
         Request req;
-        req.cdb = read16(0, kBlocks);
+        req.cdb = read16(0, block_count);
         req.nexus = &nexus;
         const Result r = run(*lun, req);
         ASSERT_EQ(r.status, Status::good);

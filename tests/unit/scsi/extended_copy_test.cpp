@@ -165,12 +165,12 @@ TEST_F(ExtendedCopy, ParameterListChecks) {
         EXPECT_CHECK(exec(0, xcopy_cdb(n), cut), 0x05, 0x1A, 0x00);
     }
     ParameterList many = p;
-    many.cscds.assign(xcopy::kMaxCscdDescriptors + 1, cscd(s0));
+    many.cscds.assign(xcopy::max_cscd_descriptors + 1, cscd(s0));
     EXPECT_CHECK(xcopy(many), 0x05, 0x26, 0x06);
     many = p;
-    many.segments.assign(xcopy::kMaxSegmentDescriptors + 1, segment(0, 0, 1, 0, 1));
+    many.segments.assign(xcopy::max_segment_descriptors + 1, segment(0, 0, 1, 0, 1));
     EXPECT_CHECK(xcopy(many), 0x05, 0x26, 0x08);
-    many.cscds.assign(xcopy::kMaxCscdDescriptors + 1, cscd(s0));
+    many.cscds.assign(xcopy::max_cscd_descriptors + 1, cscd(s0));
     EXPECT_CHECK(xcopy(many), 0x05, 0x1A, 0x00);  // above MAXIMUM DESCRIPTOR LIST LENGTH
 
     ParameterList fc = p;
@@ -226,10 +226,10 @@ TEST_F(ExtendedCopy, CopyResultsAndOperatingParameters) {
     ASSERT_EQ(op.status, Status::good);
     ASSERT_EQ(op.data.size(), 46u);
     EXPECT_EQ(get_be32(op.data, 0), 42u);
-    EXPECT_EQ(get_be16(op.data, 8), xcopy::kMaxCscdDescriptors);
-    EXPECT_EQ(get_be16(op.data, 10), xcopy::kMaxSegmentDescriptors);
-    EXPECT_EQ(get_be32(op.data, 12), xcopy::kMaxDescriptorListLength);
-    EXPECT_EQ(get_be32(op.data, 16), xcopy::kMaxSegmentLength);
+    EXPECT_EQ(get_be16(op.data, 8), xcopy::max_cscd_descriptors);
+    EXPECT_EQ(get_be16(op.data, 10), xcopy::max_segment_descriptors);
+    EXPECT_EQ(get_be32(op.data, 12), xcopy::max_descriptor_list_length);
+    EXPECT_EQ(get_be32(op.data, 16), xcopy::max_segment_length);
     EXPECT_EQ(op.data[43], 2);
     EXPECT_EQ(op.data[44], 0x02);
     EXPECT_EQ(op.data[45], 0xE4);

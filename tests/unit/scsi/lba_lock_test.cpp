@@ -18,7 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr uint32_t kBs = 512;
+constexpr uint32_t block_size = 512;
 
 // A thread-safe memory store where the first read or write at one byte offset can be held.
 class GateStore : public backend::BlockStore {
@@ -72,8 +72,8 @@ class GateStore : public backend::BlockStore {
     }
     std::vector<uint8_t> block(uint64_t lba) {
         std::lock_guard lock(mutex_);
-        const auto at = data_.begin() + static_cast<std::ptrdiff_t>(lba * kBs);
-        return {at, at + kBs};
+        const auto at = data_.begin() + static_cast<std::ptrdiff_t>(lba * block_size);
+        return {at, at + block_size};
     }
 
   private:
@@ -135,7 +135,7 @@ std::vector<uint8_t> caw(uint64_t lba) {
     return c;
 }
 
-std::vector<uint8_t> filled(uint8_t v, size_t n = kBs) {
+std::vector<uint8_t> filled(uint8_t v, size_t n = block_size) {
     return std::vector<uint8_t>(n, v);
 }
 
@@ -147,7 +147,7 @@ std::vector<uint8_t> concat(std::vector<uint8_t> a, const std::vector<uint8_t>& 
 class LbaLocks : public ::testing::Test {
   protected:
     LbaLocks()
-        : store_(std::make_shared<GateStore>(1024 * kBs)),
+        : store_(std::make_shared<GateStore>(1024 * block_size)),
           lun_(std::make_shared<Lun>(
               default_settings(0, 1024), store_,
               [this](std::function<void()> job) { pool_.submit(std::move(job)); })) {}
@@ -165,7 +165,7 @@ class LbaLocks : public ::testing::Test {
 
 // A WRITE to the block an ATS is comparing waits for the ATS; a WRITE elsewhere does not.
 TEST_F(LbaLocks, WriteWaitsForTheAtsOnItsBlockOnly) {
-    store_->close_at(10 * kBs);
+    store_->close_at(10 * block_size);
     auto ats = start(caw(10), concat(filled(0), filled(0xAA)));
     store_->wait_until_held();  // the ATS is inside its compare read
 
@@ -174,18 +174,18 @@ TEST_F(LbaLocks, WriteWaitsForTheAtsOnItsBlockOnly) {
     EXPECT_EQ(other->wait(), Status::good);  // unrelated blocks go on
     std::this_thread::sleep_for(50ms);
     EXPECT_FALSE(same->finished());
-    EXPECT_EQ(store_->writes_at(10 * kBs), 0);  // nothing wrote between compare and write
+    EXPECT_EQ(store_->writes_at(10 * block_size), 0);  // nothing wrote between compare and write
 
     store_->open();
     EXPECT_EQ(ats->wait(), Status::good);
     EXPECT_EQ(same->wait(), Status::good);
     EXPECT_EQ(store_->block(10), filled(0x55));  // the ATS, then the WRITE: nothing lost
-    EXPECT_EQ(store_->writes_at(10 * kBs), 2);
+    EXPECT_EQ(store_->writes_at(10 * block_size), 2);
 }
 
 // Two ATS with the same compare image: exactly one succeeds, the other miscompares.
 TEST_F(LbaLocks, SecondAtsWithTheSameImageMiscompares) {
-    store_->close_at(20 * kBs);
+    store_->close_at(20 * block_size);
     auto first = start(caw(20), concat(filled(0), filled(1)));
     store_->wait_until_held();
     auto second = start(caw(20), concat(filled(0), filled(2)));
@@ -200,7 +200,7 @@ TEST_F(LbaLocks, SecondAtsWithTheSameImageMiscompares) {
 // ABORT TASK of an ATS still waiting for its lock: it never executes, and the lock it was
 // queued for is not leaked (a later ATS on the block runs at once).
 TEST_F(LbaLocks, AbortedWaiterNeverExecutesAndLeaksNothing) {
-    store_->close_at(30 * kBs);
+    store_->close_at(30 * block_size);
     auto holder = start(caw(30), concat(filled(0), filled(1)));
     store_->wait_until_held();
     auto waiter = start(caw(30), concat(filled(1), filled(7)));  // would succeed if it ran
@@ -210,7 +210,7 @@ TEST_F(LbaLocks, AbortedWaiterNeverExecutesAndLeaksNothing) {
     EXPECT_EQ(holder->wait(), Status::good);
     EXPECT_EQ(waiter->wait(), Status::task_aborted);
     EXPECT_EQ(store_->block(30), filled(1));
-    EXPECT_EQ(store_->writes_at(30 * kBs), 1);
+    EXPECT_EQ(store_->writes_at(30 * block_size), 1);
 
     auto later = start(caw(30), concat(filled(1), filled(3)));
     EXPECT_EQ(later->wait(), Status::good);
@@ -230,13 +230,13 @@ TEST_F(LbaLocks, UnmapWaitsForEveryRangeItCovers) {
         std::vector<uint8_t>{0x42, 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(list.size()), 0};
     unmap_cdb.resize(16, 0);
 
-    store_->close_at(201 * kBs);
+    store_->close_at(201 * block_size);
     auto ats = start(caw(201), concat(filled(0), filled(9)));
     store_->wait_until_held();
     auto unmap = start(unmap_cdb, list);
     std::this_thread::sleep_for(50ms);
     EXPECT_FALSE(unmap->finished());
-    EXPECT_EQ(store_->writes_at(100 * kBs), 0);  // not even the first range went ahead
+    EXPECT_EQ(store_->writes_at(100 * block_size), 0);  // not even the first range went ahead
     store_->open();
     EXPECT_EQ(ats->wait(), Status::good);
     EXPECT_EQ(unmap->wait(), Status::good);
@@ -252,7 +252,7 @@ TEST_F(LbaLocks, StormLeavesNoLockBehind) {
         if (i % 2 == 0) {
             all.push_back(start(caw(lba), concat(filled(0), filled(static_cast<uint8_t>(i)))));
         } else {
-            all.push_back(start(write16(lba, 2), filled(0, 2 * kBs)));
+            all.push_back(start(write16(lba, 2), filled(0, 2 * block_size)));
         }
         if (i % 5 == 0) {
             all.back()->cmd.abort ? all.back()->cmd.abort() : void();
@@ -264,7 +264,7 @@ TEST_F(LbaLocks, StormLeavesNoLockBehind) {
     }
     const ats::LockTableStats stats = lun_->lock_table().stats();
     EXPECT_EQ(stats.waiting, 0U);
-    auto probe = start(write16(40, 3), filled(4, 3 * kBs));
+    auto probe = start(write16(40, 3), filled(4, 3 * block_size));
     EXPECT_EQ(probe->wait(), Status::good);
 }
 

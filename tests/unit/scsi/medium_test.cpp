@@ -118,10 +118,10 @@ class RemovableMedium : public LunFixture {
     }
 };
 
-const std::vector<uint8_t> kMediumNotPresentSense{0x70, 0, 0x02, 0,    0,    0, 0, 0x0A, 0,
-                                                  0,    0, 0,    0x3A, 0x00, 0, 0, 0,    0};
-const std::vector<uint8_t> kRemovalPreventedSense{0x70, 0, 0x05, 0,    0,    0, 0, 0x0A, 0,
-                                                  0,    0, 0,    0x53, 0x02, 0, 0, 0,    0};
+const std::vector<uint8_t> medium_not_present_sense{0x70, 0, 0x02, 0,    0,    0, 0, 0x0A, 0,
+                                                    0,    0, 0,    0x3A, 0x00, 0, 0, 0,    0};
+const std::vector<uint8_t> removal_prevented_sense{0x70, 0, 0x05, 0,    0,    0, 0, 0x0A, 0,
+                                                   0,    0, 0,    0x53, 0x02, 0, 0, 0,    0};
 
 TEST_F(Medium, NotRemovableByDefault) {
     EXPECT_EQ(exec({0x12, 0, 0, 0, 36, 0}).data.at(1), 0x00);
@@ -136,18 +136,18 @@ TEST_F(RemovableMedium, EjectAndLoad) {
     EXPECT_EQ(store->flushes, 1);  // stopping synchronizes the cache first
     auto tur = exec({0x00, 0, 0, 0, 0, 0});
     EXPECT_EQ(tur.status, Status::check_condition);
-    EXPECT_EQ(tur.sense, kMediumNotPresentSense);
+    EXPECT_EQ(tur.sense, medium_not_present_sense);
     // Medium access, whatever the opcode.
-    EXPECT_EQ(exec({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}).sense, kMediumNotPresentSense);
+    EXPECT_EQ(exec({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}).sense, medium_not_present_sense);
     EXPECT_EQ(exec({0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0}, std::vector<uint8_t>(512)).sense,
-              kMediumNotPresentSense);
-    EXPECT_EQ(exec({0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0}).sense, kMediumNotPresentSense);
+              medium_not_present_sense);
+    EXPECT_EQ(exec({0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0}).sense, medium_not_present_sense);
     EXPECT_EQ(exec(cdb16({0x9E, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0})).sense,
-              kMediumNotPresentSense);
-    EXPECT_EQ(exec({0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}).sense, kMediumNotPresentSense);
-    EXPECT_EQ(exec({0x34, 0, 0, 0, 0, 0, 0, 0, 1, 0}).sense, kMediumNotPresentSense);
+              medium_not_present_sense);
+    EXPECT_EQ(exec({0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}).sense, medium_not_present_sense);
+    EXPECT_EQ(exec({0x34, 0, 0, 0, 0, 0, 0, 0, 1, 0}).sense, medium_not_present_sense);
     EXPECT_EQ(exec({0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}, std::vector<uint8_t>(24)).sense,
-              kMediumNotPresentSense);
+              medium_not_present_sense);
     // Still answered without a medium.
     EXPECT_EQ(exec({0x12, 0, 0, 0, 36, 0}).status, Status::good);
     EXPECT_EQ(exec({0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0}).status, Status::good);
@@ -157,7 +157,7 @@ TEST_F(RemovableMedium, EjectAndLoad) {
     EXPECT_EQ(exec(start_stop(0x02)).status, Status::good);  // ejecting again is harmless
     EXPECT_EQ(store->flushes, 1);                            // nothing to write back
     EXPECT_EQ(exec(start_stop(0x01)).status, Status::good);  // START alone does not load
-    EXPECT_EQ(exec({0x00, 0, 0, 0, 0, 0}).sense, kMediumNotPresentSense);
+    EXPECT_EQ(exec({0x00, 0, 0, 0, 0, 0}).sense, medium_not_present_sense);
 
     EXPECT_EQ(exec(start_stop(0x03)).status, Status::good);  // LOEJ, START 1: load
     EXPECT_EQ(exec({0x00, 0, 0, 0, 0, 0}).status, Status::good);
@@ -190,15 +190,15 @@ TEST(RemovableMediumDevice, PreventKeepsTheMediumIn) {
     ASSERT_EQ(send(a, {0x1E, 0, 0, 0, 0x01, 0}).status, Status::good);
     auto eject = send(a, start_stop(0x02));
     EXPECT_EQ(eject.status, Status::check_condition);
-    EXPECT_EQ(eject.sense, kRemovalPreventedSense);
-    EXPECT_EQ(send(b, start_stop(0x02)).sense, kRemovalPreventedSense);  // any nexus's PREVENT
-    EXPECT_EQ(send(a, {0x00, 0, 0, 0, 0, 0}).status, Status::good);      // still loaded
+    EXPECT_EQ(eject.sense, removal_prevented_sense);
+    EXPECT_EQ(send(b, start_stop(0x02)).sense, removal_prevented_sense);  // any nexus's PREVENT
+    EXPECT_EQ(send(a, {0x00, 0, 0, 0, 0, 0}).status, Status::good);       // still loaded
     ASSERT_EQ(send(a, {0x1E, 0, 0, 0, 0x00, 0}).status, Status::good);
     EXPECT_EQ(send(b, start_stop(0x02)).status, Status::good);
-    EXPECT_EQ(send(a, {0x00, 0, 0, 0, 0, 0}).sense, kMediumNotPresentSense);
+    EXPECT_EQ(send(a, {0x00, 0, 0, 0, 0, 0}).sense, medium_not_present_sense);
     // A load is refused too while removal is prevented (libiscsi PreventAllow.Eject).
     ASSERT_EQ(send(b, {0x1E, 0, 0, 0, 0x01, 0}).status, Status::good);
-    EXPECT_EQ(send(a, start_stop(0x03)).sense, kRemovalPreventedSense);
+    EXPECT_EQ(send(a, start_stop(0x03)).sense, removal_prevented_sense);
     device.nexus_removed(b);  // PREVENT ends with the I_T nexus
     EXPECT_EQ(send(a, start_stop(0x03)).status, Status::good);
     EXPECT_EQ(send(a, {0x00, 0, 0, 0, 0, 0}).status, Status::good);

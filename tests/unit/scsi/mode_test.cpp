@@ -41,13 +41,13 @@ std::vector<uint8_t> concat(std::initializer_list<std::vector<uint8_t>> parts) {
     return out;
 }
 
-const std::vector<uint8_t> kBlockDescriptor{0, 0, 0x04, 0x00, 0, 0, 0x02, 0x00};
+const std::vector<uint8_t> block_descriptor{0, 0, 0x04, 0x00, 0, 0, 0x02, 0x00};
 
 TEST_F(Mode, Sense6AllPagesCurrent) {
     auto r = exec(cdb16({0x1A, 0, 0x3F, 0, 0xFF, 0}));
     ASSERT_EQ(r.status, Status::good);
     const auto expected = concat(
-        {{55, 0, 0x10, 8}, kBlockDescriptor, caching_page(true), control_page(false), ie_page()});
+        {{55, 0, 0x10, 8}, block_descriptor, caching_page(true), control_page(false), ie_page()});
     EXPECT_EQ(r.data, expected);
 }
 
@@ -55,7 +55,7 @@ TEST_F(Mode, Sense6Changeable) {
     auto r = exec(cdb16({0x1A, 0, 0x7F, 0, 0xFF, 0}));
     ASSERT_EQ(r.status, Status::good);
     const auto expected = concat({{55, 0, 0x10, 8},
-                                  kBlockDescriptor,
+                                  block_descriptor,
                                   caching_page(true),
                                   control_page(true, true),
                                   ie_page(true)});
@@ -64,7 +64,7 @@ TEST_F(Mode, Sense6Changeable) {
 
 TEST_F(Mode, Sense6DefaultAndSaved) {
     auto r = exec(cdb16({0x1A, 0, 0x88, 0, 0xFF, 0}));
-    EXPECT_EQ(r.data, concat({{31, 0, 0x10, 8}, kBlockDescriptor, caching_page(true)}));
+    EXPECT_EQ(r.data, concat({{31, 0, 0x10, 8}, block_descriptor, caching_page(true)}));
     EXPECT_CHECK(exec(cdb16({0x1A, 0, 0xC8, 0, 0xFF, 0})), 0x05, 0x39, 0x00);
 }
 
@@ -94,7 +94,7 @@ TEST_F(Mode, Sense10WithLongLba) {
     EXPECT_EQ(r.data, concat({{0, 34, 0, 0x10, 0x01, 0, 0, 16}, bd, control_page(false)}));
     auto short_bd = exec(cdb16({0x5A, 0, 0x0A, 0, 0, 0, 0, 0, 0xFF, 0}));
     EXPECT_EQ(short_bd.data,
-              concat({{0, 26, 0, 0x10, 0x00, 0, 0, 8}, kBlockDescriptor, control_page(false)}));
+              concat({{0, 26, 0, 0x10, 0x00, 0, 0, 8}, block_descriptor, control_page(false)}));
 }
 
 TEST_F(Mode, WriteProtectBit) {
@@ -120,14 +120,14 @@ TEST_F(Mode, SelectChangesWriteCacheAndSenseShowsIt) {
 }
 
 TEST_F(Mode, Select10WithBlockDescriptor) {
-    const auto params = concat({{0, 0, 0, 0, 0, 0, 0, 8}, kBlockDescriptor, caching_page(false)});
+    const auto params = concat({{0, 0, 0, 0, 0, 0, 0, 8}, block_descriptor, caching_page(false)});
     auto sel = exec(cdb16({0x55, 0x10, 0, 0, 0, 0, 0, 0, 36, 0}), params);
     EXPECT_EQ(sel.status, Status::good);
     EXPECT_FALSE(lun->mode().write_cache_enabled);
 }
 
 TEST_F(Mode, SelectRejectsBlockLengthChange) {
-    auto bd = kBlockDescriptor;
+    auto bd = block_descriptor;
     bd[6] = 0x10;  // 4096
     const auto params = concat({{0, 0, 0, 8}, bd});
     auto sel = exec(cdb16({0x15, 0x10, 0, 0, 12, 0}), params);

@@ -12,16 +12,16 @@
 namespace atsarray::scsi::test {
 namespace {
 
-constexpr uint32_t kBs = 512;
+constexpr uint32_t block_size = 512;
 
 // A blocking store whose "cache" holds the blocks in `cached`.
 class CachedStore : public FakeStore {
   public:
-    CachedStore() : FakeStore(1024 * kBs, true) {}
+    CachedStore() : FakeStore(1024 * block_size, true) {}
     bool reads_without_waiting() const override { return true; }
     backend::Status read_nowait(uint64_t offset, std::span<uint8_t> out) override {
         ++nowait_calls;
-        for (uint64_t b = offset / kBs; b < (offset + out.size()) / kBs; ++b) {
+        for (uint64_t b = offset / block_size; b < (offset + out.size()) / block_size; ++b) {
             if (cached.count(b) == 0) {
                 return backend::Status::error(backend::StoreErrc::would_block);
             }
@@ -45,7 +45,7 @@ class NowaitRead : public ::testing::Test {
           lun(std::make_shared<Lun>(default_settings(), store, [this](std::function<void()> job) {
               jobs.push_back(std::move(job));
           })) {
-        const std::vector<uint8_t> data = pattern(4 * kBs, 3);
+        const std::vector<uint8_t> data = pattern(4 * block_size, 3);
         std::copy(data.begin(), data.end(), store->data().begin());
     }
 
@@ -91,7 +91,7 @@ TEST_F(NowaitRead, CachedReadCompletesWithoutTheBlockingHook) {
     EXPECT_TRUE(jobs.empty());
     EXPECT_EQ(status, Status::good);
     EXPECT_EQ(data_in,
-              std::vector<uint8_t>(store->data().begin(), store->data().begin() + 2 * kBs));
+              std::vector<uint8_t>(store->data().begin(), store->data().begin() + 2 * block_size));
     EXPECT_EQ(store->nowait_calls, 1);
 }
 
@@ -104,7 +104,7 @@ TEST_F(NowaitRead, ReadThatWouldWaitGoesToTheBlockingHook) {
     EXPECT_EQ(done, 1);
     EXPECT_EQ(status, Status::good);
     EXPECT_EQ(data_in,
-              std::vector<uint8_t>(store->data().begin(), store->data().begin() + 2 * kBs));
+              std::vector<uint8_t>(store->data().begin(), store->data().begin() + 2 * block_size));
     EXPECT_EQ(store->nowait_calls, 1);
     EXPECT_EQ(store->reads, 1);  // the worker's read(); the cached try read nothing
 }
@@ -112,14 +112,14 @@ TEST_F(NowaitRead, ReadThatWouldWaitGoesToTheBlockingHook) {
 TEST_F(NowaitRead, WritesAndComparesNeverTryIt) {
     store->cached = {0, 1, 2, 3};
     std::vector<uint8_t> cdb = cdb16({0x2A, 0, 0, 0, 0, 2, 0, 0, 1, 0});  // WRITE(10) LBA 2
-    start(cdb, std::vector<uint8_t>(kBs, 0x55));
+    start(cdb, std::vector<uint8_t>(block_size, 0x55));
     EXPECT_EQ(done, 0);
     run_jobs();
     EXPECT_EQ(done, 1);
     EXPECT_EQ(status, Status::good) << testing::PrintToString(sense);
     EXPECT_EQ(store->nowait_calls, 0);
     // COMPARE AND WRITE of LBA 2 reads to compare, under its locks, on the hook.
-    std::vector<uint8_t> both(2 * kBs, 0x55);
+    std::vector<uint8_t> both(2 * block_size, 0x55);
     start(cdb16({0x89, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0}), both);
     run_jobs();
     EXPECT_EQ(done, 2);

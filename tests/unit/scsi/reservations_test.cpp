@@ -13,9 +13,16 @@
 namespace atsarray::scsi::test {
 namespace {
 
-constexpr uint8_t kWE = 0x1, kEA = 0x3, kWERO = 0x5, kEARO = 0x6, kWEAR = 0x7, kEAAR = 0x8;
-enum : uint8_t { kRegister = 0, kReserve = 1, kRelease = 2, kClear = 3, kPreempt = 4 };
-constexpr uint8_t kRegisterIgnore = 6;
+constexpr uint8_t type_we = 0x1, type_ea = 0x3, type_wero = 0x5, type_earo = 0x6, type_wear = 0x7,
+                  type_eaar = 0x8;
+enum : uint8_t {
+    action_register = 0,
+    action_reserve = 1,
+    action_release = 2,
+    action_clear = 3,
+    action_preempt = 4
+};
+constexpr uint8_t action_register_and_ignore = 6;
 
 class Pr : public ::testing::Test {
   protected:
@@ -68,8 +75,8 @@ TEST_F(Pr, ReadKeysAndGeneration) {
     auto empty = prin(a, 0);
     EXPECT_EQ(empty.status, Status::good);
     EXPECT_EQ(empty.data, (std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 0, 0}));
-    EXPECT_EQ(prout(a, kRegister, 0, 0x1111).status, Status::good);
-    EXPECT_EQ(prout(b, kRegisterIgnore, 0, 0x2222).status, Status::good);
+    EXPECT_EQ(prout(a, action_register, 0, 0x1111).status, Status::good);
+    EXPECT_EQ(prout(b, action_register_and_ignore, 0, 0x2222).status, Status::good);
     auto keys = prin(c, 0);
     ASSERT_EQ(keys.data.size(), 24u);
     EXPECT_EQ(get_be32(keys.data, 0), 2u);
@@ -80,12 +87,12 @@ TEST_F(Pr, ReadKeysAndGeneration) {
     EXPECT_EQ(prin(c, 0, 12).data.size(), 12u);
     // A wrong key when registered, or a key when not registered: RESERVATION CONFLICT; no
     // generation change.
-    EXPECT_EQ(prout(a, kRegister, 0x9999, 0x3333).status, Status::reservation_conflict);
-    EXPECT_EQ(prout(c, kRegister, 0x1111, 0x3333).status, Status::reservation_conflict);
+    EXPECT_EQ(prout(a, action_register, 0x9999, 0x3333).status, Status::reservation_conflict);
+    EXPECT_EQ(prout(c, action_register, 0x1111, 0x3333).status, Status::reservation_conflict);
     EXPECT_EQ(get_be32(prin(c, 0).data, 0), 2u);
     // Re-registering with the right key changes it; key 0 unregisters.
-    EXPECT_EQ(prout(a, kRegister, 0x1111, 0x4444).status, Status::good);
-    EXPECT_EQ(prout(b, kRegister, 0x2222, 0).status, Status::good);
+    EXPECT_EQ(prout(a, action_register, 0x1111, 0x4444).status, Status::good);
+    EXPECT_EQ(prout(b, action_register, 0x2222, 0).status, Status::good);
     keys = prin(c, 0);
     EXPECT_EQ(get_be32(keys.data, 0), 4u);
     ASSERT_EQ(keys.data.size(), 16u);
@@ -101,12 +108,12 @@ TEST_F(Pr, ServiceActionAndParameterChecks) {
                  0x05, 0x24, 0x00);
     EXPECT_CHECK(exec(a, cdb16({0x5F, 0, 0, 0, 0, 0, 0, 0, 20, 0}), std::vector<uint8_t>(20)), 0x05,
                  0x1A, 0x00);
-    EXPECT_CHECK(prout(a, kRegister, 0, 1, 0, 0x08), 0x05, 0x26, 0x00);  // SPEC_I_PT
-    EXPECT_CHECK(prout(a, kRegister, 0, 1, 0, 0x04), 0x05, 0x26, 0x00);  // ALL_TG_PT
-    EXPECT_CHECK(prout(a, kRegister, 0, 1, 0, 0x01), 0x05, 0x26, 0x00);  // APTPL, PTPL_C=0
-    ASSERT_EQ(prout(a, kRegister, 0, 1).status, Status::good);
-    EXPECT_CHECK(prout(a, kReserve, 1, 0, 0x02), 0x05, 0x24, 0x00);  // TYPE 2 does not exist
-    EXPECT_CHECK(prout(a, kReserve, 1, 0, 0x11), 0x05, 0x24, 0x00);  // SCOPE 1
+    EXPECT_CHECK(prout(a, action_register, 0, 1, 0, 0x08), 0x05, 0x26, 0x00);  // SPEC_I_PT
+    EXPECT_CHECK(prout(a, action_register, 0, 1, 0, 0x04), 0x05, 0x26, 0x00);  // ALL_TG_PT
+    EXPECT_CHECK(prout(a, action_register, 0, 1, 0, 0x01), 0x05, 0x26, 0x00);  // APTPL, PTPL_C=0
+    ASSERT_EQ(prout(a, action_register, 0, 1).status, Status::good);
+    EXPECT_CHECK(prout(a, action_reserve, 1, 0, 0x02), 0x05, 0x24, 0x00);  // TYPE 2 does not exist
+    EXPECT_CHECK(prout(a, action_reserve, 1, 0, 0x11), 0x05, 0x24, 0x00);  // SCOPE 1
 }
 
 TEST_F(Pr, ReportCapabilities) {
@@ -115,26 +122,26 @@ TEST_F(Pr, ReportCapabilities) {
 }
 
 TEST_F(Pr, ReserveReadReservationAndRelease) {
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     // Not registered, or the wrong key: RESERVATION CONFLICT.
-    EXPECT_EQ(prout(b, kReserve, 0, 0, kWE).status, Status::reservation_conflict);
-    EXPECT_EQ(prout(a, kReserve, 0xB, 0, kWE).status, Status::reservation_conflict);
-    EXPECT_EQ(prout(a, kReserve, 0xA, 0, kWE).status, Status::good);
-    EXPECT_EQ(prout(a, kReserve, 0xA, 0, kWE).status, Status::good);  // again: no change
-    EXPECT_EQ(prout(a, kReserve, 0xA, 0, kEA).status, Status::reservation_conflict);
+    EXPECT_EQ(prout(b, action_reserve, 0, 0, type_we).status, Status::reservation_conflict);
+    EXPECT_EQ(prout(a, action_reserve, 0xB, 0, type_we).status, Status::reservation_conflict);
+    EXPECT_EQ(prout(a, action_reserve, 0xA, 0, type_we).status, Status::good);
+    EXPECT_EQ(prout(a, action_reserve, 0xA, 0, type_we).status, Status::good);  // again: no change
+    EXPECT_EQ(prout(a, action_reserve, 0xA, 0, type_ea).status, Status::reservation_conflict);
     auto rr = prin(b, 1);
     ASSERT_EQ(rr.data.size(), 24u);
     EXPECT_EQ(get_be32(rr.data, 0), 1u);  // RESERVE does not bump the generation
     EXPECT_EQ(get_be32(rr.data, 4), 16u);
     EXPECT_EQ(get_be64(rr.data, 8), 0xAu);
-    EXPECT_EQ(rr.data[21], kWE);
+    EXPECT_EQ(rr.data[21], type_we);
     // Releasing with another type: INVALID RELEASE OF PERSISTENT RESERVATION.
-    EXPECT_CHECK(prout(a, kRelease, 0xA, 0, kEA), 0x05, 0x26, 0x04);
-    ASSERT_EQ(prout(b, kRegister, 0, 0xB).status, Status::good);
+    EXPECT_CHECK(prout(a, action_release, 0xA, 0, type_ea), 0x05, 0x26, 0x04);
+    ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
     // A registrant that does not hold it: GOOD, nothing released.
-    EXPECT_EQ(prout(b, kRelease, 0xB, 0, kWE).status, Status::good);
+    EXPECT_EQ(prout(b, action_release, 0xB, 0, type_we).status, Status::good);
     EXPECT_EQ(prin(a, 1).data.size(), 24u);
-    EXPECT_EQ(prout(a, kRelease, 0xA, 0, kWE).status, Status::good);
+    EXPECT_EQ(prout(a, action_release, 0xA, 0, type_we).status, Status::good);
     EXPECT_EQ(prin(a, 1).data.size(), 8u);
 }
 
@@ -147,15 +154,15 @@ struct AccessCase {
 
 TEST_F(Pr, AccessByType) {
     const AccessCase cases[] = {
-        {kEA, false, false, false, false}, {kWE, true, false, true, false},
-        {kEARO, true, true, false, false}, {kWERO, true, true, true, false},
-        {kEAAR, true, true, false, false}, {kWEAR, true, true, true, false},
+        {type_ea, false, false, false, false}, {type_we, true, false, true, false},
+        {type_earo, true, true, false, false}, {type_wero, true, true, true, false},
+        {type_eaar, true, true, false, false}, {type_wear, true, true, true, false},
     };
     for (const AccessCase& t : cases) {
         SCOPED_TRACE(static_cast<int>(t.type));
-        ASSERT_EQ(prout(a, kRegisterIgnore, 0, 0xA).status, Status::good);
-        ASSERT_EQ(prout(b, kRegisterIgnore, 0, 0xB).status, Status::good);
-        ASSERT_EQ(prout(a, kReserve, 0xA, 0, t.type).status, Status::good);
+        ASSERT_EQ(prout(a, action_register_and_ignore, 0, 0xA).status, Status::good);
+        ASSERT_EQ(prout(b, action_register_and_ignore, 0, 0xB).status, Status::good);
+        ASSERT_EQ(prout(a, action_reserve, 0xA, 0, t.type).status, Status::good);
         EXPECT_EQ(read(a).status, Status::good);
         EXPECT_EQ(write(a).status, Status::good);
         auto expect = [](bool allowed) {
@@ -172,31 +179,31 @@ TEST_F(Pr, AccessByType) {
         EXPECT_EQ(prin(c, 0).status, Status::good);
         // MODE SENSE conflicts for an I_T nexus without access.
         EXPECT_EQ(exec(c, cdb16({0x1A, 0, 0x3F, 0, 255, 0})).status, Status::reservation_conflict);
-        ASSERT_EQ(prout(a, kClear, 0xA, 0).status, Status::good);
+        ASSERT_EQ(prout(a, action_clear, 0xA, 0).status, Status::good);
         exec(b, cdb16({0x00, 0, 0, 0, 0, 0}));  // RESERVATIONS PREEMPTED
     }
 }
 
 TEST_F(Pr, ReleaseOfRegistrantsOnlyTellsRegistrants) {
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA).status, Status::good);
-    ASSERT_EQ(prout(b, kRegister, 0, 0xB).status, Status::good);
-    ASSERT_EQ(prout(a, kReserve, 0xA, 0, kWERO).status, Status::good);
-    ASSERT_EQ(prout(a, kRelease, 0xA, 0, kWERO).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
+    ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
+    ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_wero).status, Status::good);
+    ASSERT_EQ(prout(a, action_release, 0xA, 0, type_wero).status, Status::good);
     EXPECT_CHECK(exec(b, cdb16({0x00, 0, 0, 0, 0, 0})), 0x06, 0x2A, 0x04);
     EXPECT_EQ(exec(c, cdb16({0x00, 0, 0, 0, 0, 0})).status, Status::good);
     EXPECT_EQ(exec(a, cdb16({0x00, 0, 0, 0, 0, 0})).status, Status::good);
     // WE / EA releases establish no unit attention.
-    ASSERT_EQ(prout(a, kReserve, 0xA, 0, kWE).status, Status::good);
-    ASSERT_EQ(prout(a, kRelease, 0xA, 0, kWE).status, Status::good);
+    ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_we).status, Status::good);
+    ASSERT_EQ(prout(a, action_release, 0xA, 0, type_we).status, Status::good);
     EXPECT_EQ(exec(b, cdb16({0x00, 0, 0, 0, 0, 0})).status, Status::good);
 }
 
 TEST_F(Pr, ClearRemovesEverything) {
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA).status, Status::good);
-    ASSERT_EQ(prout(b, kRegister, 0, 0xB).status, Status::good);
-    ASSERT_EQ(prout(a, kReserve, 0xA, 0, kEA).status, Status::good);
-    EXPECT_EQ(prout(c, kClear, 0, 0).status, Status::reservation_conflict);
-    ASSERT_EQ(prout(b, kClear, 0xB, 0).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
+    ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
+    ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_ea).status, Status::good);
+    EXPECT_EQ(prout(c, action_clear, 0, 0).status, Status::reservation_conflict);
+    ASSERT_EQ(prout(b, action_clear, 0xB, 0).status, Status::good);
     auto keys = prin(b, 0);
     EXPECT_EQ(get_be32(keys.data, 0), 3u);
     EXPECT_EQ(get_be32(keys.data, 4), 0u);
@@ -206,23 +213,23 @@ TEST_F(Pr, ClearRemovesEverything) {
 }
 
 TEST_F(Pr, PreemptHolderAndRemoveRegistration) {
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA).status, Status::good);
-    ASSERT_EQ(prout(b, kRegister, 0, 0xB).status, Status::good);
-    ASSERT_EQ(prout(c, kRegister, 0, 0xC).status, Status::good);
-    ASSERT_EQ(prout(a, kReserve, 0xA, 0, kWE).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
+    ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
+    ASSERT_EQ(prout(c, action_register, 0, 0xC).status, Status::good);
+    ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_we).status, Status::good);
     // An unknown key: RESERVATION CONFLICT; key 0 under a WE reservation: invalid.
-    EXPECT_EQ(prout(b, kPreempt, 0xB, 0x77, kEA).status, Status::reservation_conflict);
-    EXPECT_CHECK(prout(b, kPreempt, 0xB, 0, kEA), 0x05, 0x26, 0x00);
+    EXPECT_EQ(prout(b, action_preempt, 0xB, 0x77, type_ea).status, Status::reservation_conflict);
+    EXPECT_CHECK(prout(b, action_preempt, 0xB, 0, type_ea), 0x05, 0x26, 0x00);
     // Removing a registration that does not hold the reservation.
-    ASSERT_EQ(prout(b, kPreempt, 0xB, 0xC, kEA).status, Status::good);
+    ASSERT_EQ(prout(b, action_preempt, 0xB, 0xC, type_ea).status, Status::good);
     EXPECT_CHECK(exec(c, cdb16({0x00, 0, 0, 0, 0, 0})), 0x06, 0x2A, 0x05);
-    EXPECT_EQ(prin(a, 1).data[21], kWE);
+    EXPECT_EQ(prin(a, 1).data[21], type_we);
     // Preempting the holder: b holds an EA reservation now, a lost its registration.
-    ASSERT_EQ(prout(b, kPreempt, 0xB, 0xA, kEA).status, Status::good);
+    ASSERT_EQ(prout(b, action_preempt, 0xB, 0xA, type_ea).status, Status::good);
     EXPECT_CHECK(exec(a, cdb16({0x00, 0, 0, 0, 0, 0})), 0x06, 0x2A, 0x05);
     auto rr = prin(b, 1);
     EXPECT_EQ(get_be64(rr.data, 8), 0xBu);
-    EXPECT_EQ(rr.data[21], kEA);
+    EXPECT_EQ(rr.data[21], type_ea);
     EXPECT_EQ(read(a).status, Status::reservation_conflict);
     auto keys = prin(b, 0);
     ASSERT_EQ(keys.data.size(), 16u);
@@ -230,33 +237,33 @@ TEST_F(Pr, PreemptHolderAndRemoveRegistration) {
 }
 
 TEST_F(Pr, AllRegistrantsPreemptWithKeyZero) {
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA).status, Status::good);
-    ASSERT_EQ(prout(b, kRegister, 0, 0xB).status, Status::good);
-    ASSERT_EQ(prout(a, kReserve, 0xA, 0, kWEAR).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
+    ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
+    ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_wear).status, Status::good);
     auto rr = prin(c, 1);
     EXPECT_EQ(get_be64(rr.data, 8), 0u);  // all-registrants: key 0
     // b holds too: it may reserve the same type again, and its leaving keeps the reservation.
-    EXPECT_EQ(prout(b, kReserve, 0xB, 0, kWEAR).status, Status::good);
-    ASSERT_EQ(prout(b, kPreempt, 0xB, 0, kEA).status, Status::good);
+    EXPECT_EQ(prout(b, action_reserve, 0xB, 0, type_wear).status, Status::good);
+    ASSERT_EQ(prout(b, action_preempt, 0xB, 0, type_ea).status, Status::good);
     EXPECT_CHECK(exec(a, cdb16({0x00, 0, 0, 0, 0, 0})), 0x06, 0x2A, 0x05);
     rr = prin(c, 1);
-    EXPECT_EQ(rr.data[21], kEA);
+    EXPECT_EQ(rr.data[21], type_ea);
     EXPECT_EQ(get_be64(rr.data, 8), 0xBu);
 }
 
 TEST_F(Pr, UnregisteringHolderReleases) {
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA).status, Status::good);
-    ASSERT_EQ(prout(b, kRegister, 0, 0xB).status, Status::good);
-    ASSERT_EQ(prout(a, kReserve, 0xA, 0, kEARO).status, Status::good);
-    ASSERT_EQ(prout(a, kRegister, 0xA, 0).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
+    ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
+    ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_earo).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0xA, 0).status, Status::good);
     EXPECT_CHECK(exec(b, cdb16({0x00, 0, 0, 0, 0, 0})), 0x06, 0x2A, 0x04);
     EXPECT_EQ(prin(b, 1).data.size(), 8u);
 }
 
 TEST_F(Pr, ReadFullStatusTransportIds) {
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA).status, Status::good);
-    ASSERT_EQ(prout(b, kRegister, 0, 0xB).status, Status::good);
-    ASSERT_EQ(prout(b, kReserve, 0xB, 0, kWE).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
+    ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
+    ASSERT_EQ(prout(b, action_reserve, 0xB, 0, type_we).status, Status::good);
     auto fs = prin(c, 3);
     ASSERT_EQ(fs.status, Status::good);
     // "iqn.test:a,i,0x000000000001" is 27 bytes: with its NUL, 28 = 7 x 4.
@@ -273,12 +280,12 @@ TEST_F(Pr, ReadFullStatusTransportIds) {
     EXPECT_EQ(name, a.initiator_port);
     EXPECT_EQ(fs.data[8 + 28 + 27], 0);
     EXPECT_EQ(fs.data[8 + desc + 12], 0x01);  // b holds
-    EXPECT_EQ(fs.data[8 + desc + 13], kWE);
+    EXPECT_EQ(fs.data[8 + desc + 13], type_we);
 }
 
 TEST_F(Pr, RegistrationsSurviveNexusLoss) {
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA).status, Status::good);
-    ASSERT_EQ(prout(a, kReserve, 0xA, 0, kEA).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
+    ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_ea).status, Status::good);
     device->nexus_removed(a);
     // A new session of the same initiator port: a new Nexus::id, the same I_T nexus.
     Nexus again = a;
@@ -309,7 +316,7 @@ TEST_F(Pr, Spc2ReserveRelease) {
     EXPECT_EQ(write(a).status, Status::good);
     // SPC-3 §5.6.3: PERSISTENT RESERVE IN/OUT conflict while an SPC-2 reservation exists.
     EXPECT_EQ(prin(a, 0).status, Status::reservation_conflict);
-    EXPECT_EQ(prout(b, kRegister, 0, 1).status, Status::reservation_conflict);
+    EXPECT_EQ(prout(b, action_register, 0, 1).status, Status::reservation_conflict);
     // 3RDPTY is not supported.
     EXPECT_CHECK(exec(a, cdb16({0x16, 0x10, 0, 0, 0, 0})), 0x05, 0x24, 0x00);
     ASSERT_EQ(exec(a, release6).status, Status::good);
@@ -324,7 +331,7 @@ TEST_F(Pr, Spc2ReserveRelease) {
     EXPECT_EQ(exec(c, reserve6).status, Status::good);
     ASSERT_EQ(exec(c, release6).status, Status::good);
     // With a registration in place, RESERVE and RELEASE conflict from everyone.
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     EXPECT_EQ(exec(a, reserve6).status, Status::reservation_conflict);
     EXPECT_EQ(exec(c, release6).status, Status::reservation_conflict);
 }
@@ -338,9 +345,9 @@ TEST_F(Pr, AptplPersistsAcrossRestart) {
     s.state_path = path;
     make_device(s);
     EXPECT_EQ(prin(a, 2).data[2], 0x11);  // PTPL_C
-    ASSERT_EQ(prout(a, kRegister, 0, 0xA, 0, 0x01).status, Status::good);
-    ASSERT_EQ(prout(b, kRegister, 0, 0xB, 0, 0x01).status, Status::good);
-    ASSERT_EQ(prout(a, kReserve, 0xA, 0, kWERO).status, Status::good);
+    ASSERT_EQ(prout(a, action_register, 0, 0xA, 0, 0x01).status, Status::good);
+    ASSERT_EQ(prout(b, action_register, 0, 0xB, 0, 0x01).status, Status::good);
+    ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_wero).status, Status::good);
     EXPECT_TRUE(std::filesystem::exists(path));
     EXPECT_EQ(prin(a, 2).data[3], 0x81);  // PTPL_A
 
@@ -351,11 +358,11 @@ TEST_F(Pr, AptplPersistsAcrossRestart) {
     EXPECT_EQ(get_be64(keys.data, 16), 0xBu);
     auto rr = prin(c, 1);
     ASSERT_EQ(rr.data.size(), 24u);
-    EXPECT_EQ(rr.data[21], kWERO);
+    EXPECT_EQ(rr.data[21], type_wero);
     EXPECT_EQ(write(c).status, Status::reservation_conflict);
 
     // APTPL=0 in the last REGISTER: nothing persists any more.
-    ASSERT_EQ(prout(b, kRegister, 0xB, 0xB).status, Status::good);
+    ASSERT_EQ(prout(b, action_register, 0xB, 0xB).status, Status::good);
     EXPECT_FALSE(std::filesystem::exists(path));
     make_device(s);
     EXPECT_EQ(prin(c, 0).data.size(), 8u);

@@ -37,8 +37,8 @@ std::vector<uint8_t> overwrite_list(uint8_t byte0, const std::vector<uint8_t>& p
     return p;
 }
 
-const std::vector<uint8_t> kTestUnitReady{0x00, 0, 0, 0, 0, 0};
-const std::vector<uint8_t> kInquiry{0x12, 0, 0, 0, 36, 0};
+const std::vector<uint8_t> test_unit_ready_cdb{0x00, 0, 0, 0, 0, 0};
+const std::vector<uint8_t> inquiry_cdb{0x12, 0, 0, 0, 36, 0};
 
 TEST_F(Sanitize, OverwriteRepeatsThePatternOverEveryBlock) {
     auto list = overwrite_list(0x01, {0xDE, 0xAD, 0xBE, 0xEF});
@@ -48,7 +48,7 @@ TEST_F(Sanitize, OverwriteRepeatsThePatternOverEveryBlock) {
     for (size_t i = 0; i < d.size(); i += 509) {
         ASSERT_EQ(d[i], list[4 + (i % 512) % 4]) << i;
     }
-    EXPECT_EQ(exec(kTestUnitReady).status, Status::good);
+    EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
 }
 
 TEST_F(Sanitize, OverwriteInvertsBetweenPasses) {
@@ -125,18 +125,18 @@ TEST_F(Sanitize, FailureModeAndExit) {
     store->fail_next = backend::StoreErrc::io_error;
     auto list = overwrite_list(0x01, {1, 2, 3, 4});
     EXPECT_EQ(exec(sanitize_cdb(0x01, 8), list).status, Status::check_condition);
-    EXPECT_CHECK(exec(kTestUnitReady), 0x03, 0x31, 0x03);
-    EXPECT_EQ(exec(kInquiry).status, Status::good);
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x03, 0x31, 0x03);
+    EXPECT_EQ(exec(inquiry_cdb).status, Status::good);
     // AUSE was 0: EXIT FAILURE MODE is refused; a new SANITIZE is allowed and clears it.
     EXPECT_CHECK(exec(sanitize_cdb(0x1F, 0)), 0x05, 0x24, 0x00);
     EXPECT_EQ(exec(sanitize_cdb(0x02, 0)).status, Status::good);
-    EXPECT_EQ(exec(kTestUnitReady).status, Status::good);
+    EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
 
     store->fail_next = backend::StoreErrc::io_error;
     EXPECT_EQ(exec(sanitize_cdb(0x01 | 0x20, 8), list).status, Status::check_condition);
-    EXPECT_CHECK(exec(kTestUnitReady), 0x03, 0x31, 0x03);
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x03, 0x31, 0x03);
     EXPECT_EQ(exec(sanitize_cdb(0x1F, 0)).status, Status::good);  // AUSE was 1
-    EXPECT_EQ(exec(kTestUnitReady).status, Status::good);
+    EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
 }
 
 // A LUN whose blocking work waits in a queue, so a sanitize operation stays in progress.
@@ -149,7 +149,7 @@ class SanitizeInProgress : public LunFixture {
         lun = std::make_shared<Lun>(
             s, store, [this](std::function<void()> job) { jobs.push_back(std::move(job)); });
         lun->nexus_added(nexus);
-        exec(kTestUnitReady);  // the new nexus' POWER ON OCCURRED
+        exec(test_unit_ready_cdb);  // the new nexus' POWER ON OCCURRED
     }
     void drain() {
         while (!jobs.empty()) {
@@ -164,10 +164,10 @@ class SanitizeInProgress : public LunFixture {
 TEST_F(SanitizeInProgress, OtherCommandsAreNotReady) {
     auto list = overwrite_list(0x01, {0x55});
     EXPECT_EQ(exec(sanitize_cdb(0x80 | 0x01, 5), list).status, Status::good);  // IMMED
-    EXPECT_CHECK(exec(kTestUnitReady), 0x02, 0x04, 0x1B);
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x02, 0x04, 0x1B);
     EXPECT_CHECK(exec({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}), 0x02, 0x04, 0x1B);
     EXPECT_CHECK(exec(sanitize_cdb(0x02, 0)), 0x02, 0x04, 0x1B);
-    EXPECT_EQ(exec(kInquiry).status, Status::good);
+    EXPECT_EQ(exec(inquiry_cdb).status, Status::good);
     EXPECT_EQ(exec({0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0}).status, Status::good);
     auto rs = exec({0x03, 0, 0, 0, 18, 0});
     ASSERT_EQ(rs.status, Status::good);
@@ -176,10 +176,10 @@ TEST_F(SanitizeInProgress, OtherCommandsAreNotReady) {
     EXPECT_EQ(rs.data[12], 0x04);
     EXPECT_EQ(rs.data[13], 0x1B);
     lun->reset();  // SBC-4 §4.11.3: a logical unit reset does not stop it
-    EXPECT_CHECK(exec(kTestUnitReady), 0x02, 0x04, 0x1B);
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x02, 0x04, 0x1B);
     drain();
-    EXPECT_CHECK(exec(kTestUnitReady), 0x06, 0x29, 0x03);  // the reset's unit attention
-    EXPECT_EQ(exec(kTestUnitReady).status, Status::good);
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x06, 0x29, 0x03);  // the reset's unit attention
+    EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
     EXPECT_EQ(store->data()[1000], 0x55);
 }
 
@@ -212,10 +212,10 @@ TEST_F(SanitizeInProgress, AnAbortedCommandEndsTheOperationGoesOn) {
     ASSERT_TRUE(cmd.abort);
     cmd.abort();  // ABORT TASK
     EXPECT_EQ(completions, 1);
-    EXPECT_CHECK(exec(kTestUnitReady), 0x02, 0x04, 0x1B);
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x02, 0x04, 0x1B);
     drain();
     EXPECT_EQ(completions, 1);
-    EXPECT_EQ(exec(kTestUnitReady).status, Status::good);
+    EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
 }
 
 TEST_F(DefectData, EmptyListInTheRequestedFormat) {

@@ -14,8 +14,8 @@
 namespace atsarray::scsi::test {
 namespace {
 
-constexpr uint32_t kBlocks = 2048;  // 1 MiB of 512-byte blocks: 16 memory-store chunks
-constexpr uint32_t kChunkBlocks = backend::MemoryStore::chunk_size / 512;
+constexpr uint32_t block_count = 2048;  // 1 MiB of 512-byte blocks: 16 memory-store chunks
+constexpr uint32_t chunk_blocks = backend::MemoryStore::chunk_size / 512;
 
 void put64(std::vector<uint8_t>& c, size_t at, uint64_t v) {
     for (int i = 0; i < 8; ++i) {
@@ -130,8 +130,8 @@ std::vector<LbaStatus> descriptors(const Result& r) {
 class Thin : public LunFixture {
   protected:
     void SetUp() override {
-        auto s = default_settings(0, kBlocks);
-        mem = std::make_shared<backend::MemoryStore>(uint64_t{kBlocks} * 512);
+        auto s = default_settings(0, block_count);
+        mem = std::make_shared<backend::MemoryStore>(uint64_t{block_count} * 512);
         lun = std::make_shared<Lun>(s, mem);
     }
     std::vector<uint8_t> read_blocks(uint64_t lba, uint32_t blocks) {
@@ -165,24 +165,24 @@ TEST_F(Thin, WriteSameRepeatsTheBlock) {
 
 TEST_F(Thin, WriteSameLongerThanOnePieceAndToTheLastBlock) {
     const auto block = pattern(512, 8);
-    EXPECT_EQ(exec(write_same16(0, kBlocks), block).status, Status::good);
-    const auto data = read_blocks(kBlocks - 3, 3);
+    EXPECT_EQ(exec(write_same16(0, block_count), block).status, Status::good);
+    const auto data = read_blocks(block_count - 3, 3);
     EXPECT_TRUE(std::equal(block.begin(), block.end(), data.begin() + 1024));
 }
 
 TEST_F(Thin, WriteSameWithUnmapDeallocatesAndReadsZeros) {
-    EXPECT_EQ(exec(write16(0, 4 * kChunkBlocks), std::vector<uint8_t>(4 * kChunkBlocks * 512, 0xFF))
+    EXPECT_EQ(exec(write16(0, 4 * chunk_blocks), std::vector<uint8_t>(4 * chunk_blocks * 512, 0xFF))
                   .status,
               Status::good);
     EXPECT_EQ(mem->allocated_bytes(), 4 * backend::MemoryStore::chunk_size);
     // UNMAP=1 deallocates whatever the Data-Out block holds (LBPRZ: reads zeros).
     EXPECT_EQ(
-        exec(write_same16(kChunkBlocks, 2 * kChunkBlocks, 0x08), std::vector<uint8_t>(512, 0xFF))
+        exec(write_same16(chunk_blocks, 2 * chunk_blocks, 0x08), std::vector<uint8_t>(512, 0xFF))
             .status,
         Status::good);
     EXPECT_EQ(mem->allocated_bytes(), 2 * backend::MemoryStore::chunk_size);
-    EXPECT_TRUE(all_equal(read_blocks(kChunkBlocks, 2 * kChunkBlocks), 0));
-    EXPECT_TRUE(all_equal(read_blocks(kChunkBlocks - 1, 1), 0xFF));
+    EXPECT_TRUE(all_equal(read_blocks(chunk_blocks, 2 * chunk_blocks), 0));
+    EXPECT_TRUE(all_equal(read_blocks(chunk_blocks - 1, 1), 0xFF));
     // WRITE SAME(10) with UNMAP, unaligned: partial chunks are zeroed.
     EXPECT_EQ(exec(write_same10(3, 5, 0x08), std::vector<uint8_t>(512, 0)).status, Status::good);
     EXPECT_TRUE(all_equal(read_blocks(3, 5), 0));
@@ -208,8 +208,8 @@ TEST_F(Thin, WriteSameCdbChecks) {
     EXPECT_CHECK(r, 0x05, 0x24, 0x00);
     EXPECT_EQ(sks(r), (std::vector<uint8_t>{0xCF, 0x00, 7}));
     // ... but the LBA is checked first.
-    EXPECT_CHECK(exec(write_same10(kBlocks + 1, 0), block), 0x05, 0x21, 0x00);
-    EXPECT_CHECK(exec(write_same16(kBlocks - 1, 2), block), 0x05, 0x21, 0x00);
+    EXPECT_CHECK(exec(write_same10(block_count + 1, 0), block), 0x05, 0x21, 0x00);
+    EXPECT_CHECK(exec(write_same16(block_count - 1, 2), block), 0x05, 0x21, 0x00);
     EXPECT_CHECK(exec(write_same16(~uint64_t{0}, 1), block), 0x05, 0x21, 0x00);
     // WRPROTECT, ANCHOR (ANC_SUP=0), obsolete PBDATA/LBDATA.
     EXPECT_CHECK(exec(write_same16(0, 1, 0x20), block), 0x05, 0x24, 0x00);
@@ -245,15 +245,15 @@ TEST_F(Thin, WriteSameAboveMaximumWriteSameLength) {
 
 TEST_F(Thin, UnmapDeallocatesEveryDescriptor) {
     EXPECT_EQ(
-        exec(write16(0, 6 * kChunkBlocks), std::vector<uint8_t>(6 * kChunkBlocks * 512, 7)).status,
+        exec(write16(0, 6 * chunk_blocks), std::vector<uint8_t>(6 * chunk_blocks * 512, 7)).status,
         Status::good);
-    const auto list = unmap_list({{0, kChunkBlocks}, {4 * kChunkBlocks, kChunkBlocks}, {9, 0}});
+    const auto list = unmap_list({{0, chunk_blocks}, {4 * chunk_blocks, chunk_blocks}, {9, 0}});
     const Result r = exec(unmap_cdb(static_cast<uint16_t>(list.size())), list);
     EXPECT_EQ(r.status, Status::good);
     EXPECT_EQ(mem->allocated_bytes(), 4 * backend::MemoryStore::chunk_size);
-    EXPECT_TRUE(all_equal(read_blocks(0, kChunkBlocks), 0));
-    EXPECT_TRUE(all_equal(read_blocks(kChunkBlocks, kChunkBlocks), 7));
-    EXPECT_TRUE(all_equal(read_blocks(4 * kChunkBlocks, kChunkBlocks), 0));
+    EXPECT_TRUE(all_equal(read_blocks(0, chunk_blocks), 0));
+    EXPECT_TRUE(all_equal(read_blocks(chunk_blocks, chunk_blocks), 7));
+    EXPECT_TRUE(all_equal(read_blocks(4 * chunk_blocks, chunk_blocks), 0));
 }
 
 TEST_F(Thin, UnmapParameterListLengths) {
@@ -291,10 +291,10 @@ TEST_F(Thin, UnmapParameterListLengths) {
 TEST_F(Thin, UnmapLimitsAndRange) {
     EXPECT_EQ(exec(write16(0, 1), std::vector<uint8_t>(512, 5)).status, Status::good);
     // LBA out of range in any descriptor: nothing is unmapped.
-    auto list = unmap_list({{0, 1}, {kBlocks - 1, 2}});
+    auto list = unmap_list({{0, 1}, {block_count - 1, 2}});
     EXPECT_CHECK(exec(unmap_cdb(static_cast<uint16_t>(list.size())), list), 0x05, 0x21, 0x00);
     EXPECT_TRUE(all_equal(read_blocks(0, 1), 5));
-    list = unmap_list({{kBlocks, 0}});
+    list = unmap_list({{block_count, 0}});
     EXPECT_EQ(exec(unmap_cdb(static_cast<uint16_t>(list.size())), list).status, Status::good);
     // More descriptors than MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT.
     const Result vpd = exec(cdb16({0x12, 0x01, 0xB0, 0x00, 0x40, 0x00}));
@@ -327,32 +327,32 @@ TEST_F(Thin, GetLbaStatusReportsMappedAndDeallocatedExtents) {
     auto d = descriptors(exec(get_lba_status(5, 1024)));
     ASSERT_EQ(d.size(), 1u);
     EXPECT_EQ(d[0].lba, 5u);
-    EXPECT_EQ(d[0].blocks, kBlocks - 5);
+    EXPECT_EQ(d[0].blocks, block_count - 5);
     EXPECT_EQ(d[0].status, 1);
 
-    EXPECT_EQ(exec(write16(2 * kChunkBlocks, 1), std::vector<uint8_t>(512, 1)).status,
+    EXPECT_EQ(exec(write16(2 * chunk_blocks, 1), std::vector<uint8_t>(512, 1)).status,
               Status::good);
     d = descriptors(exec(get_lba_status(0, 1024)));
     ASSERT_EQ(d.size(), 3u);
     EXPECT_EQ(d[0].lba, 0u);
-    EXPECT_EQ(d[0].blocks, 2 * kChunkBlocks);
+    EXPECT_EQ(d[0].blocks, 2 * chunk_blocks);
     EXPECT_EQ(d[0].status, 1);
-    EXPECT_EQ(d[1].lba, 2 * kChunkBlocks);
-    EXPECT_EQ(d[1].blocks, kChunkBlocks);
+    EXPECT_EQ(d[1].lba, 2 * chunk_blocks);
+    EXPECT_EQ(d[1].blocks, chunk_blocks);
     EXPECT_EQ(d[1].status, 0);
-    EXPECT_EQ(d[2].lba, 3 * kChunkBlocks);
-    EXPECT_EQ(d[2].blocks, kBlocks - 3 * kChunkBlocks);
+    EXPECT_EQ(d[2].lba, 3 * chunk_blocks);
+    EXPECT_EQ(d[2].blocks, block_count - 3 * chunk_blocks);
     EXPECT_EQ(d[2].status, 1);
 
     // The first descriptor starts at the requested LBA, even inside an extent.
-    d = descriptors(exec(get_lba_status(2 * kChunkBlocks + 1, 24)));
+    d = descriptors(exec(get_lba_status(2 * chunk_blocks + 1, 24)));
     ASSERT_EQ(d.size(), 1u);
-    EXPECT_EQ(d[0].lba, 2 * kChunkBlocks + 1);
-    EXPECT_EQ(d[0].blocks, kChunkBlocks - 1);
+    EXPECT_EQ(d[0].lba, 2 * chunk_blocks + 1);
+    EXPECT_EQ(d[0].blocks, chunk_blocks - 1);
     EXPECT_EQ(d[0].status, 0);
 
     // Unmapped again after UNMAP.
-    const auto list = unmap_list({{2 * kChunkBlocks, kChunkBlocks}});
+    const auto list = unmap_list({{2 * chunk_blocks, chunk_blocks}});
     EXPECT_EQ(exec(unmap_cdb(static_cast<uint16_t>(list.size())), list).status, Status::good);
     d = descriptors(exec(get_lba_status(0, 1024)));
     ASSERT_EQ(d.size(), 1u);
@@ -360,14 +360,14 @@ TEST_F(Thin, GetLbaStatusReportsMappedAndDeallocatedExtents) {
 }
 
 TEST_F(Thin, GetLbaStatusRangeAndAllocationLength) {
-    EXPECT_CHECK(exec(get_lba_status(kBlocks, 24)), 0x05, 0x21, 0x00);
+    EXPECT_CHECK(exec(get_lba_status(block_count, 24)), 0x05, 0x21, 0x00);
     EXPECT_CHECK(exec(get_lba_status(~uint64_t{0}, 24)), 0x05, 0x21, 0x00);
-    EXPECT_EQ(exec(get_lba_status(kBlocks - 1, 24)).status, Status::good);
+    EXPECT_EQ(exec(get_lba_status(block_count - 1, 24)).status, Status::good);
     // Truncated to the allocation length; 0 is not an error.
     EXPECT_EQ(exec(get_lba_status(0, 4)).data.size(), 4u);
     EXPECT_EQ(exec(get_lba_status(0, 0)).data.size(), 0u);
     // Room for one descriptor: one, though more extents follow.
-    EXPECT_EQ(exec(write16(kChunkBlocks, 1), std::vector<uint8_t>(512, 1)).status, Status::good);
+    EXPECT_EQ(exec(write16(chunk_blocks, 1), std::vector<uint8_t>(512, 1)).status, Status::good);
     EXPECT_EQ(descriptors(exec(get_lba_status(0, 24))).size(), 1u);
     EXPECT_EQ(descriptors(exec(get_lba_status(0, 40))).size(), 2u);
 }
@@ -424,7 +424,7 @@ TEST_F(Thin, VpdPagesAreConsistent) {
     EXPECT_GT(max_unmap, 0u);
     EXPECT_LE(max_unmap, 1024u * 1024);
     EXPECT_GT(get32(bl.data, 24), 0u);
-    EXPECT_EQ(get32(bl.data, 28), kChunkBlocks);  // OPTIMAL UNMAP GRANULARITY
+    EXPECT_EQ(get32(bl.data, 28), chunk_blocks);  // OPTIMAL UNMAP GRANULARITY
     EXPECT_GT(get64(bl.data, 36), 0u);            // MAXIMUM WRITE SAME LENGTH
 }
 
@@ -444,7 +444,8 @@ TEST_F(Thin, OrWriteOrsDataIntoTheMedium) {
     EXPECT_EQ(r.data_out_wanted, 1024u);
     EXPECT_TRUE(all_equal(read_blocks(4, 2), 0x3F));
     EXPECT_EQ(exec(orwrite(4, 0), {}, 0).status, Status::good);
-    EXPECT_CHECK(exec(orwrite(kBlocks - 1, 2), std::vector<uint8_t>(1024, 0)), 0x05, 0x21, 0x00);
+    EXPECT_CHECK(exec(orwrite(block_count - 1, 2), std::vector<uint8_t>(1024, 0)), 0x05, 0x21,
+                 0x00);
     EXPECT_CHECK(exec(orwrite(0, 1, 0x20), std::vector<uint8_t>(512, 0)), 0x05, 0x24, 0x00);
 }
 
@@ -453,7 +454,7 @@ TEST_F(Thin, PrefetchChecksTheRangeAndIsGood) {
     EXPECT_EQ(exec(cdb16({0x34, 0x02, 0, 0, 0, 0, 0, 0, 10, 0})).status, Status::good);
     EXPECT_EQ(exec(cdb16({0x34, 0, 0, 0, 0x07, 0xFF, 0, 0, 1, 0})).status, Status::good);
     EXPECT_CHECK(exec(cdb16({0x34, 0, 0, 0, 0x08, 0x00, 0, 0, 1, 0})), 0x05, 0x21, 0x00);
-    auto p16 = read16(kBlocks - 1, 2);
+    auto p16 = read16(block_count - 1, 2);
     p16[0] = 0x90;
     EXPECT_CHECK(exec(p16), 0x05, 0x21, 0x00);
     p16 = read16(0, 0);

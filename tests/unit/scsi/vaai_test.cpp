@@ -172,12 +172,12 @@ TEST(VaaiAtomicity, ConcurrentCompareAndWriteLosesNoIncrement) {
     // The memory store never blocks, so commands run on the callers' threads: the lock must
     // hold there.
     auto lun = std::make_shared<Lun>(settings, store);
-    constexpr int kThreads = 4;
-    constexpr int kIncrements = 200;
+    constexpr int thread_count = 4;
+    constexpr int increments = 200;
     std::atomic<int> miscompares{0};
     auto increment = [&](int id) {
         Nexus nexus{static_cast<uint64_t>(id + 1), "iqn.test:i", "iqn.test:i,i,0x1", "", 1};
-        for (int done = 0; done < kIncrements;) {
+        for (int done = 0; done < increments;) {
             Request read;
             read.cdb = read16(3, 1);
             read.nexus = &nexus;
@@ -208,7 +208,7 @@ TEST(VaaiAtomicity, ConcurrentCompareAndWriteLosesNoIncrement) {
         }
     };
     std::vector<std::thread> initiators;
-    for (int i = 0; i < kThreads; ++i) {
+    for (int i = 0; i < thread_count; ++i) {
         initiators.emplace_back(increment, i);
     }
     for (auto& t : initiators) {
@@ -218,7 +218,7 @@ TEST(VaaiAtomicity, ConcurrentCompareAndWriteLosesNoIncrement) {
     ASSERT_TRUE(store->read(3 * 512, block).ok());
     uint64_t value = 0;
     std::memcpy(&value, block.data(), sizeof(value));
-    EXPECT_EQ(value, uint64_t{kThreads} * kIncrements);
+    EXPECT_EQ(value, uint64_t{thread_count} * increments);
 }
 
 // The same with a blocking store: commands run on the blocking-work hook's threads.
@@ -232,16 +232,16 @@ TEST(VaaiAtomicity, CompareAndWriteOnTheBlockingHookIsAtomic) {
         workers.emplace_back(std::move(work));
     });
     // Fire many ATS, all expecting zeros and writing ones: exactly one may succeed.
-    constexpr int kCommands = 16;
-    std::vector<Command> cmds(kCommands);
-    std::vector<std::vector<uint8_t>> data_in(kCommands);
+    constexpr int command_count = 16;
+    std::vector<Command> cmds(command_count);
+    std::vector<std::vector<uint8_t>> data_in(command_count);
     const auto cdb = caw(9, 1);
     std::vector<uint8_t> payload(1024, 0);
     std::fill(payload.begin() + 512, payload.end(), 1);
     std::atomic<int> good{0};
     std::atomic<int> miscompare{0};
     Nexus nexus{1, "iqn.test:i", "iqn.test:i,i,0x1", "", 1};
-    for (int i = 0; i < kCommands; ++i) {
+    for (int i = 0; i < command_count; ++i) {
         Command& c = cmds[static_cast<size_t>(i)];
         c.cdb = cdb;
         c.nexus = &nexus;
@@ -259,7 +259,7 @@ TEST(VaaiAtomicity, CompareAndWriteOnTheBlockingHookIsAtomic) {
     }
     // A command that queued for the block's lock is submitted when the holder releases it, from
     // the holder's worker: wait for every completion, then join the workers.
-    while (good.load() + miscompare.load() < kCommands) {
+    while (good.load() + miscompare.load() < command_count) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     std::vector<std::thread> started;
@@ -271,7 +271,7 @@ TEST(VaaiAtomicity, CompareAndWriteOnTheBlockingHookIsAtomic) {
         t.join();
     }
     EXPECT_EQ(good.load(), 1);
-    EXPECT_EQ(miscompare.load(), kCommands - 1);
+    EXPECT_EQ(miscompare.load(), command_count - 1);
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
 // hook points of the command path (STYLE.md "The flow of one command"), before execute and before
 // status. A rule may answer for a command, hold it for a while, drop its status or its
 // connection, replace its outcome, or make a read return blocks' images from before their last
-// write. Without an engine, or with an engine without rules, every hook is one branch.
+// write. Without an engine every hook is one branch; with an engine without rules, one branch
+// more on a relaxed atomic load (fault::Engine::has_rules).
 
 #include <atomic>
 #include <chrono>
@@ -11,6 +12,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "target/fault/fault.hpp"

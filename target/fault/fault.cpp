@@ -18,43 +18,44 @@ std::optional<E> from(std::string_view s, const std::array<std::string_view, N>&
     return std::nullopt;
 }
 
-constexpr std::array<std::string_view, 4> kClasses = {"ats", "read", "write", "any"};
-constexpr std::array<std::string_view, 7> kActions = {
+constexpr std::array<std::string_view, 4> command_classes = {"ats", "read", "write", "any"};
+constexpr std::array<std::string_view, 7> actions = {
     "false_miscompare", "miscompare_after_write", "delay",     "drop_status",
     "status",           "drop_connection",        "stale_read"};
-constexpr std::array<std::string_view, 2> kStages = {"before_execute", "before_status"};
-constexpr std::array<std::string_view, 3> kStatuses = {"busy", "task_set_full", "check_condition"};
+constexpr std::array<std::string_view, 2> delay_stages = {"before_execute", "before_status"};
+constexpr std::array<std::string_view, 3> status_kinds = {"busy", "task_set_full",
+                                                          "check_condition"};
 
 }  // namespace
 
 std::string_view to_string(CommandClass c) {
-    return kClasses[static_cast<size_t>(c)];
+    return command_classes[static_cast<size_t>(c)];
 }
 std::string_view to_string(Action a) {
-    return kActions[static_cast<size_t>(a)];
+    return actions[static_cast<size_t>(a)];
 }
 std::string_view to_string(DelayStage s) {
-    return kStages[static_cast<size_t>(s)];
+    return delay_stages[static_cast<size_t>(s)];
 }
 std::string_view to_string(StatusKind s) {
-    return kStatuses[static_cast<size_t>(s)];
+    return status_kinds[static_cast<size_t>(s)];
 }
 std::optional<CommandClass> command_class_from(std::string_view s) {
-    return from<CommandClass>(s, kClasses);
+    return from<CommandClass>(s, command_classes);
 }
 std::optional<Action> action_from(std::string_view s) {
-    return from<Action>(s, kActions);
+    return from<Action>(s, actions);
 }
 std::optional<DelayStage> delay_stage_from(std::string_view s) {
-    return from<DelayStage>(s, kStages);
+    return from<DelayStage>(s, delay_stages);
 }
 std::optional<StatusKind> status_kind_from(std::string_view s) {
-    return from<StatusKind>(s, kStatuses);
+    return from<StatusKind>(s, status_kinds);
 }
 
 std::string action_names() {
     std::string out;
-    for (const std::string_view a : kActions) {
+    for (const std::string_view a : actions) {
         out += (out.empty() ? "" : ", ") + std::string(a);
     }
     return out;

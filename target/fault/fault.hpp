@@ -156,6 +156,9 @@ class Engine {
     // initiator and command class of such a rule select the readers, not the writers), so the
     // LUN keeps the blocks' old images. Empty and cheap when there is no stale_read rule.
     std::vector<StaleWindow> stale_windows(const CommandView& write) const;
+    // Whether any rule exists (one relaxed atomic load): the LUN's hooks do nothing else when
+    // none does.
+    bool has_rules() const { return count_.load(std::memory_order_relaxed) != 0; }
     // Whether any stale_read rule exists (one relaxed atomic load): reads look for stale
     // images only then.
     bool has_stale_rules() const { return stale_rules_.load(std::memory_order_relaxed) != 0; }

@@ -53,15 +53,16 @@ struct Lun::Run {
     ats::LockGuard locks;
     std::vector<uint8_t> miscompare_image;  // COMPARE AND WRITE: the medium's block
     std::shared_ptr<Lun> keep_alive;        // while a grant or a worker job is pending
-    fault::Decision fault;                  // the injection this command gets, if any
+    CommandFaults faults;                   // what the fault hooks do to it (FaultHooks)
     std::vector<uint64_t> inventory;        // REPORT LUNS's list, kept while a fault delays it
-    // A fault delay in progress: whoever moves it from waiting to `delivered` first (the timer
-    // or an abort) goes on with the command; the other does nothing.
-    enum : int { no_delay = 0, delaying_execution = 1, delaying_status = 2, delivered = 3 };
-    std::atomic<int> delay{no_delay};
-    bool injected = false;  // its outcome was forced by a fault rule
     std::weak_ptr<Run> self;
 };
+
+// The transport's completion, called once.
+void Lun::send_status(Run& run) {
+    const Completion done = std::move(run.done);
+    done(run.cmd);
+}
 
 std::array<uint8_t, 16> naa_designator(const LunSettings& settings) {
     if (std::any_of(settings.naa.begin(), settings.naa.end(), [](uint8_t b) { return b != 0; })) {
@@ -84,8 +85,7 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
       lock_key_(next_lock_key.fetch_add(1)),
       accounting_(std::move(services.accounting)),
       events_(std::move(services.events)),
-      faults_(std::move(services.faults)),
-      schedule_after_(std::move(services.schedule_after)) {
+      faults_(std::move(services.faults), std::move(services.schedule_after)) {
     if (!store_) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) + ": no block store");
     }
@@ -181,49 +181,20 @@ backend::Status Lun::flush() {
 }
 
 void Lun::finish(Run& run, const CommandResult& executed) {
-    CommandResult result = executed;
-    const fault::Decision& f = run.fault;
-    if (f && f.action == fault::Action::miscompare_after_write && result.ok()) {
-        // The firmware bug of the field reports: the new image is written, the answer lies.
-        result = CommandResult::with_information(SenseReason::miscompare, 0);
-        run.injected = true;
-    }
-    if (f && f.action == fault::Action::status) {
-        result = CommandResult::fail(f.status == fault::StatusKind::busy ? SenseReason::busy
-                                     : f.status == fault::StatusKind::task_set_full
-                                         ? SenseReason::task_set_full
-                                         : SenseReason::internal_target_failure);
-    }
-    apply_result(run.cmd, result, sense_format());
-    if (f && f.action == fault::Action::status && f.status == fault::StatusKind::check_condition) {
-        // CHECK CONDITION with the rule's own key, ASC and ASCQ.
-        run.cmd.sense =
-            build_sense(static_cast<SenseKey>(f.sense_key), f.asc, f.ascq, sense_format());
-    }
-    if (f && f.action == fault::Action::drop_status) {
-        run.cmd.drop_status = true;
-    }
-    if (f && f.action == fault::Action::drop_connection) {
-        run.cmd.drop_connection = true;
-    }
+    // The fault hook before status: the executed result, or the outcome a rule puts in its place.
+    const CommandResult result =
+        faults_.before_status(run.faults, run.cmd, executed, sense_format());
     if (accounting_) {
         account(run, result);
     }
-    if (f && f.action == fault::Action::delay && f.stage == fault::DelayStage::before_status &&
-        schedule_after_) {
+    // A delay before status is not part of the command's latency: the target answers late.
+    if (faults_.delays_status(run.faults)) {
         if (auto keep = run.self.lock()) {
-            keep->delay.store(Run::delaying_status);
-            schedule_after_(f.delay, [keep] {
-                if (keep->delay.exchange(Run::delivered) == Run::delaying_status) {
-                    const Completion done = std::move(keep->done);
-                    done(keep->cmd);
-                }
-            });
+            faults_.hold(keep->faults, [keep] { send_status(*keep); });
             return;
         }
     }
-    const Completion done = std::move(run.done);
-    done(run.cmd);
+    send_status(run);
 }
 
 // The one place a finished command is accounted (target/ats/accounting.hpp).
@@ -244,7 +215,7 @@ void Lun::account(const Run& run, const CommandResult& result) {
            : d->has(flag_reads_medium)      ? ats::Op::read
                                             : ats::Op::other;
     r.failed = cmd.status != Status::good && cmd.status != Status::condition_met;
-    r.injected = run.injected;
+    r.injected = run.faults.injected();
     r.latency_us = micros(Clock::now() - run.started);
     r.lock_wait_us = run.lock_wait_us;
     const bool miscompare = r.op == ats::Op::ats && result.reason == SenseReason::miscompare;
@@ -269,14 +240,9 @@ void Lun::account(const Run& run, const CommandResult& result) {
     if (miscompare) {
         if (const auto held_back = miscompare_log_.admit()) {
             const size_t at = r.miscompare_offset;
-            // An injected one names its rule: its images say nothing (the compare matched, or
-            // never happened).
             const std::string line =
-                run.injected
-                    ? fmt::format(
-                          "ats miscompare lun {} lba {} initiator {} injected by fault "
-                          "rule {} \"{}\"",
-                          r.lun, r.lba, r.initiator_name, run.fault.rule, run.fault.rule_name)
+                run.faults.injected()
+                    ? FaultHooks::injected_miscompare(run.faults, r.lun, r.lba, r.initiator_name)
                     : fmt::format(
                           "ats miscompare lun {} lba {} initiator {} offset {} expected={} got={}",
                           r.lun, r.lba, r.initiator_name, at,
@@ -361,7 +327,7 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
         return;
     }
     // Set here, on the transport's thread: a command held by a fault delay, its LBA locks or a
-    // worker is aborted through it (run_now() and the delay check the flag).
+    // worker is aborted through it (run_now() and the fault hooks check the flag).
     cmd.abort = [this, weak = std::weak_ptr<Run>(run)] {
         auto r = weak.lock();
         if (!r) {
@@ -370,65 +336,41 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
         r->aborted.store(true);
         // A command a fault delay holds ends with the abort, not with the delay: one never
         // started never executes; one done gets its (unsent) status at once.
-        const int held = r->delay.exchange(Run::delivered);
-        if (held == Run::delaying_execution) {
-            finish(*r, CommandResult::fail(SenseReason::task_aborted));
-        } else if (held == Run::delaying_status) {
-            const Completion done = std::move(r->done);
-            done(r->cmd);
-        } else if (held != Run::no_delay) {
-            r->delay.store(held);
+        switch (FaultHooks::abort(r->faults)) {
+            case FaultHooks::Held::execution:
+                finish(*r, CommandResult::fail(SenseReason::task_aborted));
+                break;
+            case FaultHooks::Held::status:
+                send_status(*r);
+                break;
+            case FaultHooks::Held::nothing:
+                break;
         }
     };
-    inject_or_dispatch(run);
+    before_execute(run);
 }
 
-// The fault hook before execution (target/fault): a rule may answer for the command, hold it,
-// or mark it for a hook after execution (finish()).
-void Lun::inject_or_dispatch(const std::shared_ptr<Run>& run) {
-    const CommandContext& ctx = *run->ctx;
-    const CommandDescriptor& d = ctx.descriptor;
-    if (faults_ && !d.has(flag_completes_later)) {
-        fault::CommandView view = fault_view(*run);
-        view.stale = view.command == fault::CommandClass::read && faults_->has_stale_rules() &&
-                     stale_images_.any(view.lba, view.blocks, fault::StaleImages::Clock::now());
-        run->fault = faults_->decide(view);
-    }
-    const fault::Decision& f = run->fault;
-    if (f) {
-        switch (f.action) {
-            case fault::Action::false_miscompare:
-                // Nothing is read or written: the firmware lies about the compare.
-                run->injected = true;
-                finish(*run, CommandResult::with_information(SenseReason::miscompare, 0));
-                return;
-            case fault::Action::status:
-            case fault::Action::drop_connection:
-                finish(*run, CommandResult::good());  // finish() applies the injected answer
-                return;
-            case fault::Action::delay:
-                if (f.stage == fault::DelayStage::before_execute && schedule_after_) {
-                    run->inventory.assign(ctx.lun_inventory.begin(), ctx.lun_inventory.end());
-                    run->ctx->lun_inventory = run->inventory;
-                    run->keep_alive = weak_from_this().lock();
-                    run->delay.store(Run::delaying_execution);
-                    schedule_after_(f.delay, [this, run] {
-                        if (run->delay.exchange(Run::delivered) != Run::delaying_execution) {
-                            return;  // aborted meanwhile, and answered then
-                        }
-                        dispatch(run);
-                    });
-                    return;
-                }
-                break;
-            case fault::Action::miscompare_after_write:
-            case fault::Action::drop_status:
-                break;  // after execution, in finish()
-            case fault::Action::stale_read:
-                break;  // after execution, in run_now()
+// The fault hook before execute (FaultHooks): a rule may answer for the command, hold it for a
+// while, or leave it marked for the hooks after execution and before status.
+void Lun::before_execute(const std::shared_ptr<Run>& run) {
+    CommandResult answer;
+    switch (faults_.before_execute(run->faults, *run->ctx, answer)) {
+        case FaultHooks::Next::execute:
+            dispatch(run);
+            return;
+        case FaultHooks::Next::answer:
+            finish(*run, answer);
+            return;
+        case FaultHooks::Next::hold: {
+            // REPORT LUNS's list and the LUN outlive execute() while the delay holds the command.
+            CommandContext& ctx = *run->ctx;
+            run->inventory.assign(ctx.lun_inventory.begin(), ctx.lun_inventory.end());
+            ctx.lun_inventory = run->inventory;
+            run->keep_alive = weak_from_this().lock();
+            faults_.hold(run->faults, [this, run] { dispatch(run); });
+            return;
         }
     }
-    dispatch(run);
 }
 
 void Lun::dispatch(const std::shared_ptr<Run>& run) {
@@ -522,8 +464,8 @@ bool Lun::run_now(Run& run, bool nowait) {
         finish(run, CommandResult::fail(SenseReason::task_aborted));
         return true;
     }
-    std::vector<StaleCapture> stale = capture_stale_images(run);
     CommandContext& ctx = *run.ctx;
+    FaultHooks::StaleCaptures stale = faults_.capture_stale_images(ctx);
     ctx.nowait = nowait;
     ctx.would_block = false;
     const CommandResult result = execute_with_read_barrier(ctx);
@@ -532,67 +474,11 @@ bool Lun::run_now(Run& run, bool nowait) {
         return false;  // nothing happened that running it again would not redo
     }
     if (result.ok()) {
-        const auto now = fault::StaleImages::Clock::now();
-        for (const StaleCapture& c : stale) {
-            stale_images_.remember(c.window.rule, c.window.lba, c.images, settings_.block_size, now,
-                                   now + c.window.stale);
-        }
-        if (run.fault && run.fault.action == fault::Action::stale_read) {
-            serve_stale_images(run);
-        }
+        faults_.after_execute(run.faults, ctx, std::move(stale));
     }
     run.locks.release();
     finish(run, result);
     return true;
-}
-
-fault::CommandView Lun::fault_view(const Run& run) const {
-    const CommandDescriptor& d = run.ctx->descriptor;
-    const Command& cmd = run.cmd;
-    fault::CommandView view;
-    view.target = settings_.target_name;
-    view.lun = settings_.id;
-    if (cmd.nexus != nullptr) {
-        view.initiator = cmd.nexus->initiator_name;
-    }
-    view.command = d.has(flag_compare_and_write) ? fault::CommandClass::ats
-                   : d.has(flag_writes_medium)   ? fault::CommandClass::write
-                   : d.has(flag_reads_medium)    ? fault::CommandClass::read
-                                                 : fault::CommandClass::any;
-    view.lba = run.ctx->cdb.lba;
-    view.blocks = run.ctx->cdb.blocks;
-    return view;
-}
-
-// Only writers whose blocks are the CDB's range (not UNMAP's or EXTENDED COPY's lists), and at
-// most as many blocks as StaleImages keeps.
-std::vector<Lun::StaleCapture> Lun::capture_stale_images(const Run& run) {
-    std::vector<StaleCapture> out;
-    const CommandDescriptor& d = run.ctx->descriptor;
-    if (!faults_ || !d.has(flag_writes_medium) || d.lock_ranges != nullptr) {
-        return out;
-    }
-    const uint32_t bs = settings_.block_size;
-    for (fault::StaleWindow w : faults_->stale_windows(fault_view(run))) {
-        w.blocks = std::min<uint64_t>(w.blocks, stale_images_.max_blocks());
-        StaleCapture c{w, std::vector<uint8_t>(w.blocks * bs)};
-        if (store_->read(w.lba * bs, c.images).ok()) {
-            out.push_back(std::move(c));
-        }
-    }
-    return out;
-}
-
-void Lun::serve_stale_images(Run& run) {
-    std::vector<uint8_t>* data = run.cmd.data_in;
-    const uint32_t bs = settings_.block_size;
-    if (data == nullptr || data->size() != run.ctx->cdb.blocks * bs) {
-        return;
-    }
-    if (stale_images_.overlay(run.fault.rule, run.ctx->cdb.lba, *data, bs,
-                              fault::StaleImages::Clock::now()) != 0) {
-        run.injected = true;
-    }
 }
 
 CommandResult Lun::execute_with_read_barrier(CommandContext& ctx) {

@@ -20,9 +20,9 @@
 #include "target/ats/lock_table.hpp"
 #include "target/ats/rate_limit.hpp"
 #include "target/fault/fault.hpp"
-#include "target/fault/stale_images.hpp"
 #include "target/scsi/command.hpp"
 #include "target/scsi/command_table.hpp"
+#include "target/scsi/fault_hooks.hpp"
 #include "target/scsi/reservations.hpp"
 #include "target/scsi/sanitize.hpp"
 #include "target/scsi/sense.hpp"
@@ -159,7 +159,8 @@ class Lun : public std::enable_shared_from_this<Lun> {
     void reset();
 
     // Grows the LUN at run time (the daemon's SIGHUP reload): the store, then the block count,
-    // then CAPACITY DATA HAS CHANGED (2A/09) for every I_T nexus (SBC-4 §4.? capacity changes).
+    // then the unit attention CAPACITY DATA HAS CHANGED (2A/09, SPC-4 §4.5.6) for every I_T
+    // nexus, so that each host reads the capacity again (SBC-4 READ CAPACITY).
     // Shrinking is refused: it would discard acknowledged data.
     [[nodiscard]] backend::Status grow(uint64_t new_block_count);
 
@@ -168,8 +169,8 @@ class Lun : public std::enable_shared_from_this<Lun> {
 
   private:
     struct Run;  // one command past its checks (lun.cpp)
-    // After the checks and the parse: the fault hook before execution, then dispatch().
-    void inject_or_dispatch(const std::shared_ptr<Run>& run);
+    // After the checks and the parse: the fault hook before execute, then dispatch().
+    void before_execute(const std::shared_ptr<Run>& run);
     void dispatch(const std::shared_ptr<Run>& run);
     void lock_and_run(const std::shared_ptr<Run>& run);
     void run_step(const std::shared_ptr<Run>& run, bool may_run_inline);
@@ -177,18 +178,11 @@ class Lun : public std::enable_shared_from_this<Lun> {
     // transport's thread) returns false instead, having finished nothing, when the store would
     // have waited.
     bool run_now(Run& run, bool nowait);
-    fault::CommandView fault_view(const Run& run) const;
-    // stale_read (target/fault): the images a write is about to replace, read under its locks,
-    // and kept once it succeeded; a read the rule picked gets them in place of the medium's.
-    struct StaleCapture {
-        fault::StaleWindow window;
-        std::vector<uint8_t> images;
-    };
-    std::vector<StaleCapture> capture_stale_images(const Run& run);
-    void serve_stale_images(Run& run);
     CommandResult execute_with_read_barrier(CommandContext& ctx);
-    // Every command ends here: status and sense, accounting, then `done`.
+    // Every command ends here: the fault hook before status (status and sense), accounting, then
+    // `done`, at once or after a fault delay.
     void finish(Run& run, const CommandResult& result);
+    static void send_status(Run& run);
     void account(const Run& run, const CommandResult& result);
 
     LunSettings settings_;
@@ -201,9 +195,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     uint64_t lock_key_;
     std::shared_ptr<ats::Registry> accounting_;
     std::shared_ptr<ats::EventLog> events_;
-    std::shared_ptr<fault::Engine> faults_;
-    fault::StaleImages stale_images_;
-    std::function<void(std::chrono::milliseconds, std::function<void()>)> schedule_after_;
+    FaultHooks faults_;
     ats::RateLimit miscompare_log_{10.0, 20.0};  // lines per second, burst
     mutable std::mutex mode_mutex_;
     // The read barrier: WRITE ATOMIC(16) holds it exclusively, medium reads shared, so no read

@@ -158,7 +158,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     }
 
     websocket::stream<beast::tcp_stream> ws_;
-    ConsoleServer::Impl& server_;
+    [[maybe_unused]] ConsoleServer::Impl& server_;  // unread so far; clang's -Wunused-private-field
     beast::flat_buffer buffer_;
     std::deque<std::shared_ptr<const std::string>> queue_;
     bool open_ = false;

@@ -46,9 +46,20 @@ install_web() {
   fi
 }
 
-# build DIR [cmake options...]: configure once, then build incrementally.
+# build DIR [cmake options...] [-- targets...]: configure once, then build incrementally: every
+# target, or only the ones named after --.
 build() {
-  local dir=$1; shift
-  cmake -S "$root" -B "$dir" -G Ninja "$@" >/dev/null
-  ninja -C "$dir" -j "$(nproc)"
+  local dir=$1 options=() targets=()
+  shift
+  while [ $# -gt 0 ]; do
+    if [ "$1" = -- ]; then
+      shift
+      targets=("$@")
+      break
+    fi
+    options+=("$1")
+    shift
+  done
+  cmake -S "$root" -B "$dir" -G Ninja "${options[@]}" >/dev/null &&
+    ninja -C "$dir" -j "$(nproc)" "${targets[@]}"
 }

@@ -62,8 +62,17 @@ RULES = {
         "initiator-side tools know nothing of the target",
     ),
     "bench": (
-        ["bench/", "tools/", "target/ats/"],
-        "benchmarks drive the target from outside, except the lock table's",
+        [
+            "bench/",
+            "tools/",
+            "target/ats/",
+            # lun_bench: the SCSI command path in process, on a memory store, with fault rules.
+            "target/scsi/",
+            "target/fault/",
+            "backend/memory_store.hpp",
+        ],
+        "benchmarks drive the target from outside, except the lock table's and the SCSI "
+        "command path's in-process ones",
     ),
 }
 

@@ -56,14 +56,22 @@ std::vector<uint8_t> read16(uint32_t itt, uint32_t cmd_sn, bool immediate) {
     return p;
 }
 
+// A well-behaved session beside the hostile one; empty when its login failed.
+initiator::Context connect_bystander(const DaemonProcess& daemon) {
+    std::string error;
+    auto ctx = initiator::login(daemon.portal(), target_name, "iqn.2026-11.org.atsarray:bystander",
+                                0, 0, error);
+    if (!ctx) {
+        ADD_FAILURE() << "bystander login: " << error;
+    }
+    return ctx;
+}
+
 TEST(MemoryBound, UnreadReadFloodStaysWithinTheBudgetAndOthersAreServed) {
     DaemonProcess daemon(std::string("[[target]]\nname = \"") + target_name +
                          "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n");
-    auto bystander = initiator::create_context("iqn.2026-11.org.atsarray:bystander");
-    iscsi_set_targetname(bystander.get(), target_name);
-    iscsi_set_session_type(bystander.get(), ISCSI_SESSION_NORMAL);
-    ASSERT_EQ(iscsi_full_connect_sync(bystander.get(), daemon.portal().c_str(), 0), 0)
-        << iscsi_get_error(bystander.get());
+    auto bystander = connect_bystander(daemon);
+    ASSERT_TRUE(bystander);
     const uint64_t baseline = rss_bytes(daemon.pid());
     ASSERT_GT(baseline, 0U);
 
@@ -119,11 +127,8 @@ TEST(MemoryBound, PeerThatReadsNothingIsDisconnectedAfterTheSendTimeout) {
                                      "[[target]]\nname = \"") +
                          target_name +
                          "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n");
-    auto bystander = initiator::create_context("iqn.2026-11.org.atsarray:bystander");
-    iscsi_set_targetname(bystander.get(), target_name);
-    iscsi_set_session_type(bystander.get(), ISCSI_SESSION_NORMAL);
-    ASSERT_EQ(iscsi_full_connect_sync(bystander.get(), daemon.portal().c_str(), 0), 0)
-        << iscsi_get_error(bystander.get());
+    auto bystander = connect_bystander(daemon);
+    ASSERT_TRUE(bystander);
     RawSession hostile(daemon.port(), target_name, "iqn.2026-11.org.atsarray:hostile");
     ASSERT_EQ(hostile.login_response[36], 0) << "login refused";
     for (uint32_t i = 0; i < 8; ++i) {

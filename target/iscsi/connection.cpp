@@ -23,7 +23,7 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerState& state)
       task_limits_{state.settings.max_data_out_length, state.settings.connection_buffer_bytes,
                    state.settings.max_immediate_commands},
       tasks_(tx_, window_, tags_, params_, task_limits_, state.buffers, peer_),
-      nop_timer_(socket_.get_executor()),
+      keepalive_(socket_.get_executor()),
       login_timer_(socket_.get_executor()),
       budget_timer_(socket_.get_executor()),
       send_timer_(socket_.get_executor()) {
@@ -35,13 +35,13 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerState& state)
     local_address_ =
         ec ? std::string() : local.address().to_string() + ":" + std::to_string(local.port());
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-    frame_limits_.max_data_segment_length = login_max_data_segment_length;
+    rx_.limits.max_data_segment_length = login_max_data_segment_length;
 }
 
 Connection::~Connection() = default;
 
 void Connection::start() {
-    rx_.resize(64 * 1024);
+    rx_.buffer.resize(64 * 1024);
     arm_login_timer();
     read_more();
 }
@@ -50,21 +50,21 @@ void Connection::start() {
 // Receiving
 
 void Connection::read_more() {
-    if (phase_ == Phase::closed || read_pending_) {
+    if (phase_ == Phase::closed || rx_.pending) {
         return;
     }
     // Make room: move unparsed bytes to the front, grow to hold the largest acceptable PDU.
-    if (rx_begin_ > 0) {
-        std::memmove(rx_.data(), rx_.data() + rx_begin_, rx_end_ - rx_begin_);
-        rx_end_ -= rx_begin_;
-        rx_begin_ = 0;
+    if (rx_.begin > 0) {
+        std::memmove(rx_.buffer.data(), rx_.buffer.data() + rx_.begin, rx_.end - rx_.begin);
+        rx_.end -= rx_.begin;
+        rx_.begin = 0;
     }
-    const size_t largest = bhs_length + 1024 + 8 + pad4(frame_limits_.max_data_segment_length);
-    if (rx_.size() < largest + 4096) {
-        rx_.resize(largest + 4096);
+    const size_t largest = bhs_length + 1024 + 8 + pad4(rx_.limits.max_data_segment_length);
+    if (rx_.buffer.size() < largest + 4096) {
+        rx_.buffer.resize(largest + 4096);
     }
-    read_pending_ = true;
-    socket_.async_read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_),
+    rx_.pending = true;
+    socket_.async_read_some(asio::buffer(rx_.buffer.data() + rx_.end, rx_.buffer.size() - rx_.end),
                             [self = shared_from_this()](const boost::system::error_code& ec,
                                                         size_t n) { self->on_read(ec, n); });
 }
@@ -77,9 +77,9 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
         close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
         return;
     }
-    read_pending_ = false;
-    rx_end_ += n;
-    received_since_nop_ = true;
+    rx_.pending = false;
+    rx_.end += n;
+    keepalive_.received_since_ping = true;
     process_received();
 }
 
@@ -88,18 +88,18 @@ void Connection::process_received() {
         if (tx_.bytes() >= state_.settings.connection_buffer_bytes) {
             // Back-pressure: a peer that does not read its responses gets no more requests read
             // until they are written (and, past send_timeout_s without progress, is closed).
-            reading_paused_ = true;
+            rx_.paused = true;
             return;
         }
         PduView pdu;
         std::error_code frame_ec;
-        const size_t used =
-            read_frame({rx_.data() + rx_begin_, rx_end_ - rx_begin_}, frame_limits_, pdu, frame_ec);
+        const size_t used = read_frame({rx_.buffer.data() + rx_.begin, rx_.end - rx_.begin},
+                                       rx_.limits, pdu, frame_ec);
         if (frame_ec) {
             // The stream cannot be framed any more (RFC 7143 §7.8: header digest failure or a
             // length beyond what we declared): answer what we can and end the connection.
             if (frame_ec == Errc::pdu_data_too_long && phase_ == Phase::full_feature) {
-                send_reject(Bhs(rx_.data() + rx_begin_), RejectReason::protocol_error);
+                send_reject(Bhs(rx_.buffer.data() + rx_.begin), RejectReason::protocol_error);
                 close_after_write_ = true;
                 write_more();
             }
@@ -109,7 +109,7 @@ void Connection::process_received() {
         if (used == 0) {
             break;
         }
-        rx_begin_ += used;
+        rx_.begin += used;
         if (!dispatch(pdu)) {
             return;
         }
@@ -145,50 +145,52 @@ void Connection::on_login_pdu(const PduView& pdu) {
 
 void Connection::finish_login() {
     const LoginNegotiation& negotiation = login_->negotiation();
-    isid_ = login_->isid();
-    tsih_ = login_->tsih();
-    cid_ = login_->cid();
-    session_type_ = negotiation.session_type();
-    initiator_name_ = negotiation.initiator_name();
+    session_.isid = login_->isid();
+    session_.tsih = login_->tsih();
+    session_.cid = login_->cid();
+    session_.type = negotiation.session_type();
+    session_.initiator_name = negotiation.initiator_name();
     params_ = negotiation.params();
-    if (session_type_ == SessionType::normal) {
-        target_ = state_.targets.node(negotiation.target()->name);
+    if (session_.type == SessionType::normal) {
+        session_.target = state_.targets.node(negotiation.target()->name);
     }
     login_.reset();
     login_timer_.cancel();
-    frame_limits_.header_digest = params_.header_digest;
-    frame_limits_.data_digest = params_.data_digest;
-    frame_limits_.max_data_segment_length = params_.target_max_recv_data_segment_length;
+    rx_.limits.header_digest = params_.header_digest;
+    rx_.limits.data_digest = params_.data_digest;
+    rx_.limits.max_data_segment_length = params_.target_max_recv_data_segment_length;
     tx_.set_digests(params_.header_digest, params_.data_digest);
     phase_ = Phase::full_feature;
 
-    if (target_ != nullptr) {
+    if (session_.target != nullptr) {
         static std::atomic<uint64_t> next_nexus_id{1};
-        nexus_.id = next_nexus_id.fetch_add(1);
-        nexus_.initiator_name = initiator_name_;
-        nexus_.initiator_port = initiator_name_ + ",i,0x" + fmt::format("{:012x}", isid_);
-        nexus_.peer_address = peer_;
-        login_time_ = std::chrono::system_clock::now();
-        auto previous = state_.sessions.add(initiator_name_, isid_, target_->info.name, tsih_,
-                                            shared_from_this());
-        registered_ = true;
+        session_.nexus.id = next_nexus_id.fetch_add(1);
+        session_.nexus.initiator_name = session_.initiator_name;
+        session_.nexus.initiator_port =
+            session_.initiator_name + ",i,0x" + fmt::format("{:012x}", session_.isid);
+        session_.nexus.peer_address = peer_;
+        session_.login_time = std::chrono::system_clock::now();
+        auto previous =
+            state_.sessions.add(session_.initiator_name, session_.isid, session_.target->info.name,
+                                session_.tsih, shared_from_this());
+        session_.registered = true;
         if (previous) {
             // Session reinstatement (RFC 7143 §6.3.5): the old session ends, its tasks with it.
-            spdlog::info("iscsi {}: session of {} ISID {:012x} reinstated", peer_, initiator_name_,
-                         isid_);
+            spdlog::info("iscsi {}: session of {} ISID {:012x} reinstated", peer_,
+                         session_.initiator_name, session_.isid);
             previous->post_close("session reinstated by a new login");
         }
-        target_->device->nexus_added(nexus_);
+        session_.target->device->nexus_added(session_.nexus);
         event("login", fmt::format("{} logged in to {} from {} (TSIH {}, digests {}/{})",
-                                   nexus_.initiator_port, target_->info.name, peer_, tsih_,
-                                   params_.header_digest ? "CRC32C" : "None",
+                                   session_.nexus.initiator_port, session_.target->info.name, peer_,
+                                   session_.tsih, params_.header_digest ? "CRC32C" : "None",
                                    params_.data_digest ? "CRC32C" : "None"));
         spdlog::info("iscsi {}: {} logged in to {} (TSIH {}, digests {}/{})", peer_,
-                     initiator_name_, target_->info.name, tsih_,
+                     session_.initiator_name, session_.target->info.name, session_.tsih,
                      params_.header_digest ? "CRC32C" : "None",
                      params_.data_digest ? "CRC32C" : "None");
     } else {
-        spdlog::info("iscsi {}: discovery session of {}", peer_, initiator_name_);
+        spdlog::info("iscsi {}: discovery session of {}", peer_, session_.initiator_name);
     }
     arm_nop_timer();
 }
@@ -225,7 +227,7 @@ void Connection::handle_full_feature(const PduView& pdu) {
         write_more();
         return;
     }
-    const bool discovery = session_type_ == SessionType::discovery;
+    const bool discovery = session_.type == SessionType::discovery;
     switch (op) {
         case Opcode::scsi_command:
             if (discovery) {
@@ -294,21 +296,21 @@ void Connection::arm_nop_timer() {
     if (state_.settings.nop_in_interval_s == 0 || phase_ == Phase::closed) {
         return;
     }
-    const uint32_t wait =
-        nop_outstanding_ ? state_.settings.nop_in_timeout_s : state_.settings.nop_in_interval_s;
-    nop_timer_.expires_after(std::chrono::seconds(wait));
-    nop_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    const uint32_t wait = keepalive_.outstanding ? state_.settings.nop_in_timeout_s
+                                                 : state_.settings.nop_in_interval_s;
+    keepalive_.timer.expires_after(std::chrono::seconds(wait));
+    keepalive_.timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec || self->phase_ == Phase::closed) {
             return;
         }
-        if (self->nop_outstanding_) {
+        if (self->keepalive_.outstanding) {
             self->close("no answer to NOP-In keepalive");
             return;
         }
-        if (!self->received_since_nop_) {
+        if (!self->keepalive_.received_since_ping) {
             self->send_nop_in_ping();
         }
-        self->received_since_nop_ = false;
+        self->keepalive_.received_since_ping = false;
         self->arm_nop_timer();
     });
 }
@@ -340,7 +342,7 @@ void Connection::post_request_logout(uint16_t seconds) {
 
 void Connection::post_abort_lun_tasks(const TargetNode* target, uint64_t lun) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), target, lun] {
-        if (self->target_ == target) {
+        if (self->session_.target == target) {
             self->abort_lun_tasks(lun);
         }
     });
@@ -374,8 +376,8 @@ void Connection::on_written(const boost::system::error_code& ec) {
         return;
     }
     admit_waiting();
-    if (reading_paused_ && tx_.bytes() < state_.settings.connection_buffer_bytes) {
-        reading_paused_ = false;
+    if (rx_.paused && tx_.bytes() < state_.settings.connection_buffer_bytes) {
+        rx_.paused = false;
         process_received();
     }
     write_more();
@@ -395,28 +397,29 @@ void Connection::admit_waiting() {
 
 void Connection::arm_budget_timer() {
     // Room in the daemon's budget comes from other connections' writes: look again shortly.
-    if (budget_timer_armed_) {
+    if (budget_timer_.armed) {
         return;
     }
-    budget_timer_armed_ = true;
-    budget_timer_.expires_after(std::chrono::milliseconds(10));
-    budget_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        self->budget_timer_armed_ = false;
-        if (!ec && self->phase_ != Phase::closed) {
-            self->admit_waiting();
-            self->write_more();
-        }
-    });
+    budget_timer_.armed = true;
+    budget_timer_.timer.expires_after(std::chrono::milliseconds(10));
+    budget_timer_.timer.async_wait(
+        [self = shared_from_this()](const boost::system::error_code& ec) {
+            self->budget_timer_.armed = false;
+            if (!ec && self->phase_ != Phase::closed) {
+                self->admit_waiting();
+                self->write_more();
+            }
+        });
 }
 
 void Connection::arm_send_timer() {
-    if (send_timer_armed_ || state_.settings.send_timeout_s == 0) {
+    if (send_timer_.armed || state_.settings.send_timeout_s == 0) {
         return;
     }
-    send_timer_armed_ = true;
-    send_timer_.expires_after(std::chrono::seconds(1));
-    send_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        self->send_timer_armed_ = false;
+    send_timer_.armed = true;
+    send_timer_.timer.expires_after(std::chrono::seconds(1));
+    send_timer_.timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        self->send_timer_.armed = false;
         if (ec || self->phase_ == Phase::closed || !self->tx_.writing()) {
             return;
         }
@@ -439,9 +442,11 @@ void Connection::close(const std::string& reason) {
     const bool was_logged_in = phase_ == Phase::full_feature || phase_ == Phase::logout;
     phase_ = Phase::closed;
     if (was_logged_in) {
-        spdlog::info("iscsi {}: connection of {} closed: {}", peer_, initiator_name_, reason);
-        if (registered_) {
-            event("logout", fmt::format("{} from {}: {}", nexus_.initiator_port, peer_, reason));
+        spdlog::info("iscsi {}: connection of {} closed: {}", peer_, session_.initiator_name,
+                     reason);
+        if (session_.registered) {
+            event("logout",
+                  fmt::format("{} from {}: {}", session_.nexus.initiator_port, peer_, reason));
         }
     } else {
         spdlog::info("iscsi {}: connection closed during login: {}", peer_, reason);
@@ -449,10 +454,10 @@ void Connection::close(const std::string& reason) {
     boost::system::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
-    nop_timer_.cancel();
+    keepalive_.timer.cancel();
     login_timer_.cancel();
-    budget_timer_.cancel();
-    send_timer_.cancel();
+    budget_timer_.timer.cancel();
+    send_timer_.timer.cancel();
     // Tasks still receiving data end here; executing ones are aborted in the SCSI layer (SAM-5
     // I_T nexus loss: one still waiting for its LBA locks or a worker never executes), finish
     // there and are released by on_command_done.
@@ -469,13 +474,13 @@ void Connection::close(const std::string& reason) {
 
 SessionInfo Connection::session_info() const {
     SessionInfo info;
-    info.tsih = tsih_;
-    info.target = target_ != nullptr ? target_->info.name : std::string();
-    info.initiator_name = initiator_name_;
-    info.isid = isid_;
-    info.initiator_port = nexus_.initiator_port;
+    info.tsih = session_.tsih;
+    info.target = session_.target != nullptr ? session_.target->info.name : std::string();
+    info.initiator_name = session_.initiator_name;
+    info.isid = session_.isid;
+    info.initiator_port = session_.nexus.initiator_port;
     info.address = peer_;
-    info.login_time = login_time_;
+    info.login_time = session_.login_time;
     info.params = params_;
     info.commands_in_flight = tasks_.in_flight();
     return info;
@@ -484,17 +489,19 @@ SessionInfo Connection::session_info() const {
 void Connection::event(const char* kind, std::string message, std::optional<uint64_t> lun) const {
     if (state_.events) {
         state_.events->add(kind, std::move(message),
-                           target_ != nullptr ? target_->info.name : std::string(), lun,
-                           nexus_.initiator_port.empty() ? initiator_name_ : nexus_.initiator_port);
+                           session_.target != nullptr ? session_.target->info.name : std::string(),
+                           lun,
+                           session_.nexus.initiator_port.empty() ? session_.initiator_name
+                                                                 : session_.nexus.initiator_port);
     }
 }
 
 void Connection::end_nexus() {
-    if (registered_) {
-        state_.sessions.remove(tsih_, this);
-        registered_ = false;
-        if (target_ != nullptr && target_->device) {
-            target_->device->nexus_removed(nexus_);
+    if (session_.registered) {
+        state_.sessions.remove(session_.tsih, this);
+        session_.registered = false;
+        if (session_.target != nullptr && session_.target->device) {
+            session_.target->device->nexus_removed(session_.nexus);
         }
     }
 }

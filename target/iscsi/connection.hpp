@@ -58,11 +58,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void post_abort_lun_tasks(const TargetNode* target, uint64_t lun);
 
     // Read from any thread only after the login completed (immutable afterwards).
-    const std::string& initiator_name() const { return initiator_name_; }
+    const std::string& initiator_name() const { return session_.initiator_name; }
     const std::string& peer() const { return peer_; }
-    const TargetNode* target() const { return target_; }
-    uint16_t tsih() const { return tsih_; }
-    uint16_t cid() const { return cid_; }
+    const TargetNode* target() const { return session_.target; }
+    uint16_t tsih() const { return session_.tsih; }
+    uint16_t cid() const { return session_.cid; }
     // From any thread, for a connection found in the session table (logged in to a target).
     SessionInfo session_info() const;
 
@@ -123,14 +123,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string local_address_;
     Phase phase_ = Phase::login;
 
-    // Receive buffer: bytes [rx_begin_, rx_end_) are unparsed.
-    std::vector<uint8_t> rx_;
-    size_t rx_begin_ = 0;
-    size_t rx_end_ = 0;
-    FrameLimits frame_limits_;
-    // Reading stopped: the responses queued for a peer that does not read are over the budget.
-    bool reading_paused_ = false;
-    bool read_pending_ = false;
+    // Receiving: bytes [begin, end) of the buffer are unparsed.
+    struct Receive {
+        std::vector<uint8_t> buffer;
+        size_t begin = 0;
+        size_t end = 0;
+        FrameLimits limits;
+        bool pending = false;  // a read is under way
+        // Stopped: the responses queued for a peer that does not read are over the budget.
+        bool paused = false;
+    };
+    Receive rx_;
 
     // The parts: sequence numbers, the send queue, the login, the tasks.
     CommandWindow window_;
@@ -142,22 +145,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     TaskLimits task_limits_;
     TaskManager tasks_;
 
-    // Session (set when the login completes).
-    uint64_t isid_ = 0;
-    uint16_t tsih_ = 0;
-    uint16_t cid_ = 0;
-    SessionType session_type_ = SessionType::normal;
-    const TargetNode* target_ = nullptr;
-    std::string initiator_name_;
-    scsi::Nexus nexus_;
-    bool registered_ = false;
-    std::chrono::system_clock::time_point login_time_{};
+    // The session, set when the login completes.
+    struct Session {
+        uint64_t isid = 0;
+        uint16_t tsih = 0;
+        uint16_t cid = 0;
+        SessionType type = SessionType::normal;
+        const TargetNode* target = nullptr;
+        std::string initiator_name;
+        scsi::Nexus nexus;
+        bool registered = false;  // in the session table and the SCSI layer
+        std::chrono::system_clock::time_point login_time{};
+    };
+    Session session_;
 
     // Text continuation (RFC 7143 §11.10.2 C bit, target side).
-    TextAccumulator text_request_;
-    std::vector<uint8_t> text_response_;
-    size_t text_response_sent_ = 0;
-    uint32_t text_ttt_ = reserved_tag;
+    struct TextExchange {
+        TextAccumulator request;
+        std::vector<uint8_t> response;
+        size_t sent = 0;
+        uint32_t ttt = reserved_tag;
+    };
+    TextExchange text_;
 
     // Task management requests waiting for tasks in execution to end.
     struct PendingTmf {
@@ -168,19 +177,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::vector<PendingTmf> pending_tmfs_;
     uint32_t next_tmf_id_ = 1;
 
-    // Keepalive and login timeouts.
-    boost::asio::steady_timer nop_timer_;
+    // Timers: keepalive NOP-In (RFC 7143 §11.19), the login's time limit, waiting tasks that
+    // only the daemon's budget holds back, and a write that makes no progress.
+    struct Keepalive {
+        explicit Keepalive(const boost::asio::any_io_executor& ex) : timer(ex) {}
+        boost::asio::steady_timer timer;
+        bool outstanding = false;
+        uint32_t ttt = reserved_tag;
+        bool received_since_ping = false;
+    };
+    struct ArmedTimer {
+        explicit ArmedTimer(const boost::asio::any_io_executor& ex) : timer(ex) {}
+        boost::asio::steady_timer timer;
+        bool armed = false;
+    };
+    Keepalive keepalive_;
     boost::asio::steady_timer login_timer_;
-    // Waiting tasks that only the daemon's budget holds back are retried on this.
-    boost::asio::steady_timer budget_timer_;
-    bool budget_timer_armed_ = false;
-    // A write that makes no progress for send_timeout_s ends the connection.
-    boost::asio::steady_timer send_timer_;
-    bool send_timer_armed_ = false;
+    ArmedTimer budget_timer_;
+    ArmedTimer send_timer_;
     std::chrono::steady_clock::time_point write_started_{};
-    bool nop_outstanding_ = false;
-    uint32_t nop_ttt_ = reserved_tag;
-    bool received_since_nop_ = false;
 };
 
 }  // namespace atsarray::iscsi

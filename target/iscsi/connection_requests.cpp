@@ -35,14 +35,14 @@ void Connection::execute(Task* task) {
     scsi::Command& cmd = task->cmd;
     cmd.cdb = {task->cdb.data(), task->cdb_length};
     cmd.lun = task->lun;
-    cmd.nexus = &nexus_;
+    cmd.nexus = &session_.nexus;
     cmd.expected_transfer_length = task->expected_length;
     cmd.direction = task->write  ? scsi::DataDirection::to_device
                     : task->read ? scsi::DataDirection::from_device
                                  : scsi::DataDirection::none;
     cmd.data_out = {task->data_out.data(), task->received};
     cmd.data_in = &task->data_in;
-    target_->device->execute(cmd, [self = shared_from_this(), task](scsi::Command&) {
+    session_.target->device->execute(cmd, [self = shared_from_this(), task](scsi::Command&) {
         asio::post(self->socket_.get_executor(), [self, task] { self->on_command_done(task); });
     });
 }
@@ -86,8 +86,8 @@ void Connection::handle_nop_out(const PduView& pdu) {
     const uint32_t ttt = NopOutBhs(bhs).target_transfer_tag();
     if (itt == reserved_tag) {
         // An answer to our NOP-In (RFC 7143 §11.18.3) or a ping that wants no answer.
-        if (ttt != reserved_tag && ttt == nop_ttt_) {
-            nop_outstanding_ = false;
+        if (ttt != reserved_tag && ttt == keepalive_.ttt) {
+            keepalive_.outstanding = false;
         }
         return;
     }
@@ -108,12 +108,12 @@ void Connection::handle_nop_out(const PduView& pdu) {
 void Connection::send_nop_in_ping() {
     // Target-initiated NOP-In (RFC 7143 §11.19): ITT 0xffffffff, a TTT the initiator echoes, and
     // StatSN not advanced.
-    nop_ttt_ = tags_.next();
-    nop_outstanding_ = true;
+    keepalive_.ttt = tags_.next();
+    keepalive_.outstanding = true;
     OutPdu& out = tx_.push();
     NopInBhs header(out.hdr);
     out.hdr.set_itt(reserved_tag);
-    header.set_target_transfer_tag(nop_ttt_);
+    header.set_target_transfer_tag(keepalive_.ttt);
     window_.fill(out.hdr, false);
     tx_.seal(out);
     write_more();
@@ -129,11 +129,11 @@ std::vector<uint8_t> Connection::send_targets(std::string_view which) const {
     for (const auto& node : state_.targets.nodes()) {
         const TargetInfo& info = node->info;
         if (which == "All") {
-            if (session_type_ != SessionType::discovery) {
+            if (session_.type != SessionType::discovery) {
                 continue;
             }
         } else if (which.empty()) {
-            if (node.get() != target_) {
+            if (node.get() != session_.target) {
                 continue;
             }
         } else if (which != info.name) {
@@ -141,7 +141,7 @@ std::vector<uint8_t> Connection::send_targets(std::string_view which) const {
         }
         const auto& allowed = info.allowed_initiators;
         if (!allowed.empty() &&
-            std::find(allowed.begin(), allowed.end(), initiator_name_) == allowed.end()) {
+            std::find(allowed.begin(), allowed.end(), session_.initiator_name) == allowed.end()) {
             continue;
         }
         append_key(out, "TargetName", info.name);
@@ -164,18 +164,18 @@ void Connection::handle_text(const PduView& pdu) {
     window_.release_slot(bhs.immediate());
     if (ttt != reserved_tag) {
         // The initiator asks for the next part of a long response (RFC 7143 §11.11.4).
-        if (ttt != text_ttt_ || text_response_sent_ >= text_response_.size()) {
+        if (ttt != text_.ttt || text_.sent >= text_.response.size()) {
             send_reject(bhs, RejectReason::invalid_pdu_field);
             return;
         }
         send_text_chunk(itt, bhs.lun_field());
         return;
     }
-    text_response_.clear();
-    text_response_sent_ = 0;
-    if (auto ec = text_request_.append(pdu.data); ec) {
+    text_.response.clear();
+    text_.sent = 0;
+    if (auto ec = text_.request.append(pdu.data); ec) {
         spdlog::warn("iscsi {}: text request: {}", peer_, ec.message());
-        text_request_.reset();
+        text_.request.reset();
         send_reject(bhs, RejectReason::protocol_error);
         return;
     }
@@ -185,8 +185,8 @@ void Connection::handle_text(const PduView& pdu) {
         return;
     }
     std::vector<TextKey> keys;
-    const std::error_code parse_ec = parse_text(text_request_.data(), keys);
-    text_request_.reset();
+    const std::error_code parse_ec = parse_text(text_.request.data(), keys);
+    text_.request.reset();
     if (parse_ec) {
         spdlog::warn("iscsi {}: text request: {}", peer_, parse_ec.message());
         send_reject(bhs, RejectReason::protocol_error);
@@ -196,7 +196,7 @@ void Connection::handle_text(const PduView& pdu) {
     for (TextKey& key : keys) {
         if (key.key == "SendTargets") {
             const auto targets = send_targets(key.value);
-            text_response_.insert(text_response_.end(), targets.begin(), targets.end());
+            text_.response.insert(text_.response.end(), targets.begin(), targets.end());
         } else {
             negotiable.push_back(std::move(key));
         }
@@ -204,7 +204,7 @@ void Connection::handle_text(const PduView& pdu) {
     if (!negotiable.empty()) {
         std::vector<uint8_t> response;
         negotiate_ffp_keys(negotiable, params_, response);
-        text_response_.insert(text_response_.end(), response.begin(), response.end());
+        text_.response.insert(text_.response.end(), response.begin(), response.end());
     }
     send_text_chunk(itt, bhs.lun_field());
 }
@@ -212,7 +212,7 @@ void Connection::handle_text(const PduView& pdu) {
 void Connection::send_text_chunk(uint32_t itt, uint64_t lun_field) {
     // Responses longer than the initiator's MaxRecvDataSegmentLength go out in parts, each but the
     // last with C=1, F=0 and a TTT the initiator echoes to ask for more (RFC 7143 §11.11.2).
-    const size_t left = text_response_.size() - text_response_sent_;
+    const size_t left = text_.response.size() - text_.sent;
     const size_t limit = params_.initiator_max_recv_data_segment_length;
     const size_t n = std::min(left, limit);
     const bool last = n == left;
@@ -220,15 +220,15 @@ void Connection::send_text_chunk(uint32_t itt, uint64_t lun_field) {
     TextResponseBhs header(out.hdr, last);
     out.hdr.set_lun_field(lun_field);
     out.hdr.set_itt(itt);
-    text_ttt_ = last ? reserved_tag : tags_.next();
-    header.set_target_transfer_tag(text_ttt_);
+    text_.ttt = last ? reserved_tag : tags_.next();
+    header.set_target_transfer_tag(text_.ttt);
     window_.fill(out.hdr, true);
-    out.owned.assign(text_response_.begin() + static_cast<std::ptrdiff_t>(text_response_sent_),
-                     text_response_.begin() + static_cast<std::ptrdiff_t>(text_response_sent_ + n));
-    text_response_sent_ += n;
+    out.owned.assign(text_.response.begin() + static_cast<std::ptrdiff_t>(text_.sent),
+                     text_.response.begin() + static_cast<std::ptrdiff_t>(text_.sent + n));
+    text_.sent += n;
     if (last) {
-        text_response_.clear();
-        text_response_sent_ = 0;
+        text_.response.clear();
+        text_.sent = 0;
     }
     tx_.seal(out);
 }
@@ -245,7 +245,7 @@ void Connection::handle_logout(const PduView& pdu) {
         // Connection recovery needs ErrorRecoveryLevel 2 (RFC 7143 §11.15.1).
         response = LogoutResponse::recovery_not_supported;
     } else if (reason == static_cast<uint8_t>(LogoutReason::close_connection) &&
-               logout.cid() != cid_) {
+               logout.cid() != session_.cid) {
         response = LogoutResponse::cid_not_found;
     } else if (reason > static_cast<uint8_t>(LogoutReason::remove_connection_for_recovery)) {
         send_reject(bhs, RejectReason::protocol_error);
@@ -269,8 +269,8 @@ void Connection::handle_logout(const PduView& pdu) {
     header.set_time2retain(0);
     tx_.seal(out);
     if (response == LogoutResponse::closed) {
-        spdlog::info("iscsi {}: {} logged out of {}", peer_, initiator_name_,
-                     target_ ? target_->info.name : std::string("discovery"));
+        spdlog::info("iscsi {}: {} logged out of {}", peer_, session_.initiator_name,
+                     session_.target ? session_.target->info.name : std::string("discovery"));
         phase_ = Phase::logout;
         close_after_write_ = true;
         // The session ends with this Logout (RFC 7143 §11.14), not when its response has been

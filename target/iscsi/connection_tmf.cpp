@@ -75,7 +75,8 @@ void Connection::handle_task_management(const PduView& pdu) {
     const uint32_t referenced_cmd_sn = request.ref_cmd_sn();
     window_.release_slot(bhs.immediate());
     uint64_t lun = UINT64_MAX;
-    const bool lun_known = decode_lun(bhs.lun_field(), lun) && target_->device->has_lun(lun);
+    const bool lun_known =
+        decode_lun(bhs.lun_field(), lun) && session_.target->device->has_lun(lun);
     const uint32_t tmf_id = next_tmf_id_++;
     uint32_t waiting = 0;
 
@@ -89,7 +90,8 @@ void Connection::handle_task_management(const PduView& pdu) {
                              waiting ? "in execution, answered when it ends" : "never executed");
                 event(
                     "abort",
-                    fmt::format("ABORT TASK ITT {:#x} by {} ({})", referenced_tag, initiator_name_,
+                    fmt::format("ABORT TASK ITT {:#x} by {} ({})", referenced_tag,
+                                session_.initiator_name,
                                 waiting ? "in execution, answered when it ends" : "never executed"),
                     lun_known ? std::optional<uint64_t>(lun) : std::nullopt);
                 break;
@@ -122,14 +124,14 @@ void Connection::handle_task_management(const PduView& pdu) {
                   fmt::format(
                       "{} of LUN {} by {}",
                       function == TmfFunction::clear_task_set ? "CLEAR TASK SET" : "ABORT TASK SET",
-                      lun, initiator_name_),
+                      lun, session_.initiator_name),
                   lun);
             if (function == TmfFunction::clear_task_set) {
                 // With TST=000b one task set serves every I_T nexus (the control mode page's TST,
                 // SPC-4 §7.5.8), so CLEAR TASK SET also ends other sessions' tasks on the LUN.
                 for (const auto& conn : state_.sessions.snapshot()) {
                     if (conn.get() != this) {
-                        conn->post_abort_lun_tasks(target_, lun);
+                        conn->post_abort_lun_tasks(session_.target, lun);
                     }
                 }
             }
@@ -140,39 +142,41 @@ void Connection::handle_task_management(const PduView& pdu) {
                 return;
             }
             spdlog::info("iscsi {}: LOGICAL UNIT RESET of LUN {} by {}", peer_, lun,
-                         initiator_name_);
-            event("reset", fmt::format("LOGICAL UNIT RESET of LUN {} by {}", lun, initiator_name_),
+                         session_.initiator_name);
+            event("reset",
+                  fmt::format("LOGICAL UNIT RESET of LUN {} by {}", lun, session_.initiator_name),
                   lun);
             waiting = abort_tasks_where([lun](const Task& t) { return t.lun == lun; }, tmf_id);
             for (const auto& conn : state_.sessions.snapshot()) {
                 if (conn.get() != this) {
-                    conn->post_abort_lun_tasks(target_, lun);
+                    conn->post_abort_lun_tasks(session_.target, lun);
                 }
             }
-            target_->device->lun_reset(lun);
+            session_.target->device->lun_reset(lun);
             break;
         case TmfFunction::target_warm_reset:
         case TmfFunction::target_cold_reset: {
             spdlog::info("iscsi {}: TARGET {} RESET by {}", peer_,
                          function == TmfFunction::target_warm_reset ? "WARM" : "COLD",
-                         initiator_name_);
+                         session_.initiator_name);
             event("reset", fmt::format("TARGET {} RESET by {}",
                                        function == TmfFunction::target_warm_reset ? "WARM" : "COLD",
-                                       initiator_name_));
+                                       session_.initiator_name));
             waiting = abort_tasks_where([](const Task&) { return true; }, tmf_id);
             for (const auto& conn : state_.sessions.snapshot()) {
                 if (conn.get() == this) {
                     continue;
                 }
-                for (uint64_t id : target_->device->lun_ids()) {
-                    conn->post_abort_lun_tasks(target_, id);
+                for (uint64_t id : session_.target->device->lun_ids()) {
+                    conn->post_abort_lun_tasks(session_.target, id);
                 }
-                if (function == TmfFunction::target_cold_reset && conn->target() == target_) {
+                if (function == TmfFunction::target_cold_reset &&
+                    conn->target() == session_.target) {
                     // A cold reset ends every connection to the target (RFC 7143 §11.5.1).
                     conn->post_close("TARGET COLD RESET");
                 }
             }
-            target_->device->target_reset();
+            session_.target->device->target_reset();
             if (function == TmfFunction::target_cold_reset) {
                 close_after_write_ = true;
             }

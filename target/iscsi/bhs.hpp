@@ -27,16 +27,6 @@ inline constexpr uint8_t data_in_status = 0x01;      // S, Data-In carries statu
 inline constexpr uint8_t function_mask = 0x7f;       // TMF function, Logout reason code
 }  // namespace flag
 
-namespace bhs_offset {
-// Fields at the same place in every PDU that has them (RFC 7143 §11.2.1).
-inline constexpr size_t lun = 8;
-inline constexpr size_t initiator_task_tag = 16;
-inline constexpr size_t target_transfer_tag = 20;
-inline constexpr size_t stat_sn = 24;
-inline constexpr size_t exp_cmd_sn = 28;
-inline constexpr size_t max_cmd_sn = 32;
-}  // namespace bhs_offset
-
 // RFC 7143 §11.14.1 Logout reason codes.
 enum class LogoutReason : uint8_t {
     close_session = 0,

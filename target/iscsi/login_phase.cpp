@@ -8,27 +8,17 @@
 
 namespace atsarray::iscsi {
 
-namespace {
-// RFC 7143 §11.13.5 status classes and details.
-constexpr uint8_t status_initiator_error = 0x02;
-constexpr uint8_t detail_misc = 0x00;
-constexpr uint8_t detail_too_many_connections = 0x06;
-constexpr uint8_t detail_session_does_not_exist = 0x0a;
-constexpr uint8_t detail_invalid_during_login = 0x0b;
-}  // namespace
-
 LoginPhase::LoginPhase(ServerState& state, SendQueue& tx, CommandWindow& window,
                        const std::string& peer)
     : state_(state), tx_(tx), window_(window), peer_(peer) {}
 
-LoginPhase::Outcome LoginPhase::refuse(const Bhs& request, uint8_t status_class,
-                                       uint8_t status_detail) {
+LoginPhase::Outcome LoginPhase::refuse(const Bhs& request, LoginStatus status) {
     OutPdu& out = tx_.push();
     LoginResponseBhs header(out.hdr, csg_, nsg_, false);
     header.set_isid(LoginRequestBhs(request).isid_bytes());
     out.hdr.set_itt(request.initiator_task_tag());
     window_.fill(out.hdr, true);
-    header.set_status(status_class, status_detail);
+    header.set_status(status.status_class, status.status_detail);
     tx_.seal(out);
     return Outcome::refused;
 }
@@ -39,7 +29,7 @@ LoginPhase::Outcome LoginPhase::on_pdu(const PduView& pdu) {
         // RFC 7143 §6.3: only Login Requests are valid until the login completes (SPDK crashed
         // dereferencing a session here).
         spdlog::warn("iscsi {}: opcode {:#x} during login", peer_, static_cast<int>(bhs.opcode()));
-        return refuse(bhs, status_initiator_error, detail_invalid_during_login);
+        return refuse(bhs, login_status::invalid_during_login);
     }
     const LoginRequestBhs login(bhs);
     if (!started_) {
@@ -54,18 +44,18 @@ LoginPhase::Outcome LoginPhase::on_pdu(const PduView& pdu) {
                                                           state_.settings.discovery_chap);
     } else if (login.isid() != isid_ || login.tsih() != tsih_ || login.cid() != cid_) {
         spdlog::warn("iscsi {}: ISID/TSIH/CID changed during login", peer_);
-        return refuse(bhs, status_initiator_error, detail_misc);
+        return refuse(bhs, login_status::initiator_error);
     }
     itt_ = bhs.initiator_task_tag();
     csg_ = login.csg();
     nsg_ = login.nsg();
     if (login.transit() && login.continue_bit()) {
         // RFC 7143 §11.12.2: T and C must not both be set.
-        return refuse(bhs, status_initiator_error, detail_misc);
+        return refuse(bhs, login_status::initiator_error);
     }
     if (auto ec = text_.append(pdu.data); ec) {
         spdlog::warn("iscsi {}: login text: {}", peer_, ec.message());
-        return refuse(bhs, status_initiator_error, detail_misc);
+        return refuse(bhs, login_status::initiator_error);
     }
     if (login.continue_bit()) {
         // Ask for the rest of the keys with an empty response (RFC 7143 §11.12.2).
@@ -88,12 +78,12 @@ LoginPhase::Outcome LoginPhase::on_pdu(const PduView& pdu) {
     text_.reset();
     if (parse_ec) {
         spdlog::warn("iscsi {}: login text: {}", peer_, parse_ec.message());
-        return refuse(bhs, status_initiator_error, detail_misc);
+        return refuse(bhs, login_status::initiator_error);
     }
 
     // A non-zero TSIH names an existing session this connection wants to join (RFC 7143 §6.3).
     if (tsih_ != 0 && !state_.sessions.find(tsih_)) {
-        return refuse(bhs, status_initiator_error, detail_session_does_not_exist);
+        return refuse(bhs, login_status::session_does_not_exist);
     }
 
     LoginStep step = negotiation_->step(request);
@@ -102,15 +92,15 @@ LoginPhase::Outcome LoginPhase::on_pdu(const PduView& pdu) {
         // keys (each answered NotUnderstood) gets here, and it ends the login.
         spdlog::warn("iscsi {}: login response of {} bytes: too many keys", peer_,
                      step.text.size());
-        return refuse(bhs, status_initiator_error, detail_misc);
+        return refuse(bhs, login_status::initiator_error);
     }
     if (!step.failed() && step.complete && tsih_ != 0) {
         auto existing = state_.sessions.find(tsih_);
         // MaxConnections is 1: a second connection may only replace the one it names by CID
         // (connection reinstatement, RFC 7143 §6.3.4).
         if (existing && existing->cid() != cid_) {
-            step.status_class = status_initiator_error;
-            step.status_detail = detail_too_many_connections;
+            step.status_class = login_status::too_many_connections.status_class;
+            step.status_detail = login_status::too_many_connections.status_detail;
             step.complete = false;
         }
     }

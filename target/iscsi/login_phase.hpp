@@ -39,7 +39,8 @@ class LoginPhase {
     const LoginNegotiation& negotiation() const { return *negotiation_; }
 
   private:
-    Outcome refuse(const Bhs& request, uint8_t status_class, uint8_t status_detail);
+    // Queues a failure response (RFC 7143 §11.13.5 status) to `request`.
+    Outcome refuse(const Bhs& request, LoginStatus status);
 
     ServerState& state_;
     SendQueue& tx_;

@@ -108,6 +108,20 @@ inline void store64(uint8_t* p, uint64_t v) {
     store32(p + 4, static_cast<uint32_t>(v));
 }
 
+namespace bhs_offset {
+inline constexpr size_t total_ahs_length = 4;
+inline constexpr size_t data_segment_length = 5;
+// Fields at the same place in every PDU that has them (RFC 7143 §11.2.1).
+inline constexpr size_t lun = 8;
+inline constexpr size_t initiator_task_tag = 16;
+inline constexpr size_t target_transfer_tag = 20;
+inline constexpr size_t cmd_sn = 24;  // requests
+inline constexpr size_t exp_stat_sn = 28;
+inline constexpr size_t stat_sn = 24;  // responses
+inline constexpr size_t exp_cmd_sn = 28;
+inline constexpr size_t max_cmd_sn = 32;
+}  // namespace bhs_offset
+
 inline constexpr uint32_t pad4(uint32_t n) {
     return (n + 3U) & ~3U;
 }
@@ -126,14 +140,16 @@ class Bhs {
     bool immediate() const { return (b_[0] & 0x40) != 0; }
     bool final_bit() const { return (b_[1] & 0x80) != 0; }
     uint8_t flags() const { return b_[1]; }
-    uint8_t total_ahs_length() const { return b_[4]; }  // in 4-byte words
-    uint32_t data_segment_length() const { return load24(&b_[5]); }
-    uint64_t lun_field() const { return load64(&b_[8]); }
-    uint32_t initiator_task_tag() const { return load32(&b_[16]); }
+    uint8_t total_ahs_length() const {
+        return b_[bhs_offset::total_ahs_length];
+    }  // in 4-byte words
+    uint32_t data_segment_length() const { return load24(&b_[bhs_offset::data_segment_length]); }
+    uint64_t lun_field() const { return load64(&b_[bhs_offset::lun]); }
+    uint32_t initiator_task_tag() const { return load32(&b_[bhs_offset::initiator_task_tag]); }
 
     // Fields common to initiator requests that carry them.
-    uint32_t cmd_sn() const { return load32(&b_[24]); }
-    uint32_t exp_stat_sn() const { return load32(&b_[28]); }
+    uint32_t cmd_sn() const { return load32(&b_[bhs_offset::cmd_sn]); }
+    uint32_t exp_stat_sn() const { return load32(&b_[bhs_offset::exp_stat_sn]); }
 
   private:
     std::array<uint8_t, bhs_length> b_{};
@@ -151,15 +167,15 @@ struct TargetBhs {
 
     void set_opcode(Opcode op) { b[0] = static_cast<uint8_t>(op); }
     void set_flags(uint8_t f) { b[1] = f; }
-    void set_data_segment_length(uint32_t n) { store24(&b[5], n); }
-    void set_lun_field(uint64_t v) { store64(&b[8], v); }
-    void set_itt(uint32_t v) { store32(&b[16], v); }
-    uint32_t stat_sn() const { return load32(&b[24]); }
+    void set_data_segment_length(uint32_t n) { store24(&b[bhs_offset::data_segment_length], n); }
+    void set_lun_field(uint64_t v) { store64(&b[bhs_offset::lun], v); }
+    void set_itt(uint32_t v) { store32(&b[bhs_offset::initiator_task_tag], v); }
+    uint32_t stat_sn() const { return load32(&b[bhs_offset::stat_sn]); }
     // StatSN, ExpCmdSN, MaxCmdSN sit at 24/28/32 in every response PDU that has them.
     void set_sequence(uint32_t stat_sn, uint32_t exp_cmd_sn, uint32_t max_cmd_sn) {
-        store32(&b[24], stat_sn);
-        store32(&b[28], exp_cmd_sn);
-        store32(&b[32], max_cmd_sn);
+        store32(&b[bhs_offset::stat_sn], stat_sn);
+        store32(&b[bhs_offset::exp_cmd_sn], exp_cmd_sn);
+        store32(&b[bhs_offset::max_cmd_sn], max_cmd_sn);
     }
 };
 

@@ -10,10 +10,8 @@ void SendQueue::seal(OutPdu& pdu) {
     }
     const auto length = static_cast<uint32_t>(pdu.data.size());
     pdu.hdr.set_data_segment_length(length);
+    // The header digest is computed in gather(), once the header has its final window.
     pdu.has_header_digest = header_digest_;
-    if (pdu.has_header_digest) {
-        store_digest(pdu.header_digest.data(), crc32c(pdu.hdr.b));
-    }
     const uint32_t padding = pad4(length) - length;
     pdu.trailer_length = static_cast<uint8_t>(padding);
     if (data_digest_ && length > 0) {

@@ -141,6 +141,7 @@ void LockTable::grant(Waiter* w) {
     {
         std::lock_guard stats_lock(stats_mutex_);
         ++stats_.acquisitions;
+        ++stats_.held;
         if (w->contended) {
             ++stats_.contended;
             --stats_.waiting;
@@ -158,6 +159,10 @@ void LockTable::grant(Waiter* w) {
 void LockTable::release(const std::vector<uint32_t>& stripes) {
     // Hand each stripe to the first waiter in its queue (it stays held), or free it. A waiter
     // that now holds its stripe climbs on to its next ones; one that got them all is granted.
+    {
+        std::lock_guard stats_lock(stats_mutex_);
+        --stats_.held;
+    }
     std::vector<Waiter*> resumed;
     for (uint32_t index : stripes) {
         Stripe& s = stripes_[index];

@@ -52,6 +52,7 @@ struct LockTableStats {
     uint64_t acquisitions = 0;  // ranges granted
     uint64_t contended = 0;     // ranges that had to queue for at least one stripe
     uint64_t waiting = 0;       // ranges queued right now
+    uint64_t held = 0;          // ranges granted and not yet released (0 when the LUN is idle)
 };
 
 class LockTable {

@@ -27,6 +27,7 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerState& state)
       login_timer_(socket_.get_executor()),
       budget_timer_(socket_.get_executor()),
       send_timer_(socket_.get_executor()) {
+    state_.live_connections.fetch_add(1, std::memory_order_relaxed);
     boost::system::error_code ec;
     const auto remote = socket_.remote_endpoint(ec);
     peer_ =
@@ -38,7 +39,9 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerState& state)
     rx_.limits.max_data_segment_length = login_max_data_segment_length;
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+    state_.live_connections.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void Connection::start() {
     rx_.buffer.resize(64 * 1024);
@@ -84,7 +87,7 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
 }
 
 void Connection::process_received() {
-    while (phase_ != Phase::closed) {
+    while (phase_ != Phase::closed && !session_.awaiting_old_session) {
         if (tx_.bytes() >= state_.settings.connection_buffer_bytes) {
             // Back-pressure: a peer that does not read its responses gets no more requests read
             // until they are written (and, past send_timeout_s without progress, is closed).
@@ -113,6 +116,9 @@ void Connection::process_received() {
         if (!dispatch(pdu)) {
             return;
         }
+    }
+    if (session_.awaiting_old_session) {
+        return;  // old_session_ended() reads on
     }
     read_more();
 }
@@ -174,11 +180,18 @@ void Connection::finish_login() {
             state_.sessions.add(session_.initiator_name, session_.isid, session_.target->info.name,
                                 session_.tsih, shared_from_this());
         session_.registered = true;
+        session_.listed = true;
         if (previous) {
-            // Session reinstatement (RFC 7143 §6.3.5): the old session ends, its tasks with it.
+            // Session reinstatement (RFC 7143 §6.3.5): the old session ends, its tasks with it,
+            // before this one answers: its Login Response and its requests wait.
             spdlog::info("iscsi {}: session of {} ISID {:012x} reinstated", peer_,
                          session_.initiator_name, session_.isid);
-            previous->post_close("session reinstated by a new login");
+            session_.awaiting_old_session = true;
+            previous->post_close("session reinstated by a new login", [weak = weak_from_this()] {
+                if (auto self = weak.lock()) {
+                    asio::post(self->executor(), [self] { self->old_session_ended(); });
+                }
+            });
         }
         session_.target->device->nexus_added(session_.nexus);
         event("login", fmt::format("{} logged in to {} from {} (TSIH {}, digests {}/{})",
@@ -318,9 +331,37 @@ void Connection::arm_nop_timer() {
 // ---------------------------------------------------------------------------------------------
 // Cross-thread entry points
 
-void Connection::post_close(std::string reason) {
-    asio::post(socket_.get_executor(),
-               [self = shared_from_this(), reason = std::move(reason)] { self->close(reason); });
+void Connection::post_close(std::string reason, std::function<void()> on_ended) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), reason = std::move(reason),
+                                        on_ended = std::move(on_ended)]() mutable {
+        if (on_ended) {
+            self->session_.on_ended = std::move(on_ended);
+        }
+        self->close(reason);
+        self->end_if_idle();  // closed before (a reset peer), its commands may have ended
+    });
+}
+
+void Connection::end_if_idle() {
+    if (phase_ != Phase::closed || !tasks_.empty()) {
+        return;
+    }
+    if (session_.listed) {
+        state_.sessions.remove(session_.tsih, this);
+        session_.listed = false;
+    }
+    if (session_.on_ended) {
+        std::exchange(session_.on_ended, nullptr)();
+    }
+}
+
+void Connection::old_session_ended() {
+    session_.awaiting_old_session = false;
+    if (phase_ == Phase::closed) {
+        return;
+    }
+    process_received();
+    write_more();
 }
 
 void Connection::post_request_logout(uint16_t seconds) {
@@ -352,6 +393,9 @@ void Connection::post_abort_lun_tasks(const TargetNode* target, uint64_t lun) {
 // Sending
 
 void Connection::write_more() {
+    if (session_.awaiting_old_session) {
+        return;
+    }
     if (tx_.writing() || tx_.empty() || phase_ == Phase::closed) {
         if (tx_.empty() && !tx_.writing() && close_after_write_ && phase_ != Phase::closed) {
             close("logged out");
@@ -470,6 +514,7 @@ void Connection::close(const std::string& reason) {
         }
     }
     end_nexus();
+    end_if_idle();
 }
 
 SessionInfo Connection::session_info() const {
@@ -498,7 +543,6 @@ void Connection::event(const char* kind, std::string message, std::optional<uint
 
 void Connection::end_nexus() {
     if (session_.registered) {
-        state_.sessions.remove(session_.tsih, this);
         session_.registered = false;
         if (session_.target != nullptr && session_.target->device) {
             session_.target->device->nexus_removed(session_.nexus);

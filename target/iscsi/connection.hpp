@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,7 +54,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     boost::asio::any_io_executor executor() { return socket_.get_executor(); }
 
     // Thread-safe entry points: each posts to the connection's executor.
-    void post_close(std::string reason);
+    // `on_ended` runs on this connection's executor once it is closed and none of its commands
+    // executes any more: session reinstatement waits for it before the new session answers
+    // (RFC 7143 §6.3.5, the old session's tasks are terminated first), so a write the old
+    // session sent can never land after one the new session had acknowledged.
+    void post_close(std::string reason, std::function<void()> on_ended = {});
     void post_request_logout(uint16_t seconds);
     void post_abort_lun_tasks(const TargetNode* target, uint64_t lun);
 
@@ -112,8 +117,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void arm_nop_timer();
     void arm_login_timer();
     void close(const std::string& reason);
-    // Ends the I_T nexus in the SCSI layer and leaves the session table (once).
+    // Ends the I_T nexus in the SCSI layer (once).
     void end_nexus();
+    // Once closed with no command executing: leaves the session table and runs on_ended_.
+    void end_if_idle();
+    // The session this login reinstated has ended: answer the login, read requests.
+    void old_session_ended();
     // Records an event for the console (ServerState::events), when there is a log.
     void event(const char* kind, std::string message, std::optional<uint64_t> lun = {}) const;
 
@@ -154,7 +163,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
         const TargetNode* target = nullptr;
         std::string initiator_name;
         scsi::Nexus nexus;
-        bool registered = false;  // in the session table and the SCSI layer
+        bool registered = false;  // a nexus in the SCSI layer
+        bool listed = false;      // in the session table (until its last command has ended)
+        // A reinstating login waits, its Login Response queued, for the old session's end.
+        bool awaiting_old_session = false;
+        std::function<void()> on_ended;  // see post_close
         std::chrono::system_clock::time_point login_time{};
     };
     Session session_;

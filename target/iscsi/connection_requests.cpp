@@ -58,12 +58,14 @@ void Connection::on_command_done(Task* task) {
             write_more();
         } else {
             tasks_.forget(task);
+            end_if_idle();
         }
         return;
     }
     if (task->cmd.drop_connection) {
         close("fault injection: drop_connection");
         tasks_.forget(task);
+        end_if_idle();
         return;
     }
     if (task->cmd.drop_status) {

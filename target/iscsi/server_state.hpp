@@ -116,6 +116,9 @@ struct ServerState {
     SessionTable sessions;
     ConnectionSettings settings;
     BufferBudget buffers;
+    // Connection objects alive (sessions, discovery, logins in progress, and closed ones whose
+    // last handler has not yet run): back to the number of open sockets when the daemon is idle.
+    std::atomic<uint64_t> live_connections{0};
     // "address:port" of every portal, for SendTargets when a portal listens on a wildcard address
     // the reply names the address the connection arrived on instead.
     std::vector<std::string> portal_addresses;

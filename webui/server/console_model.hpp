@@ -13,6 +13,7 @@
 
 #include "target/ats/accounting.hpp"
 #include "target/ats/event_log.hpp"
+#include "target/ats/lock_table.hpp"
 #include "target/fault/fault.hpp"
 
 namespace atsarray::iscsi {
@@ -25,7 +26,8 @@ struct ConsoleModel {
     const iscsi::ServerState& state;
     const ats::Registry& accounting;
     ats::EventLog& events;
-    fault::Engine* faults = nullptr;  // nullptr: fault injection is off in the config
+    fault::Engine* faults = nullptr;        // nullptr: fault injection is off in the config
+    const ats::LockTable* locks = nullptr;  // the LBA lock table every LUN shares
     std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 };
 

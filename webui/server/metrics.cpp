@@ -62,6 +62,24 @@ std::string render_metrics(const ConsoleModel& model, const ats::Snapshot& snap)
     std::string out;
     help(out, "atsarray_sessions", "gauge", "Logged-in iSCSI sessions (I_T nexuses).");
     out += fmt::format("atsarray_sessions {}\n", api::session_count(model));
+    // What an idle daemon holds: all three return to their resting values when every command has
+    // ended (the chaos command reads them to find a leaked connection, buffer or lock).
+    help(out, "atsarray_connections", "gauge",
+         "iSCSI connection objects alive, including logins in progress and closing ones.");
+    out += fmt::format("atsarray_connections {}\n",
+                       model.state.live_connections.load(std::memory_order_relaxed));
+    help(out, "atsarray_buffer_bytes", "gauge",
+         "Bytes the commands of all connections hold against [iscsi] buffer_budget.");
+    out += fmt::format("atsarray_buffer_bytes {}\n", model.state.buffers.used());
+    if (model.locks != nullptr) {
+        const ats::LockTableStats ls = model.locks->stats();
+        help(out, "atsarray_lba_ranges_locked", "gauge",
+             "LBA ranges held in the lock table (writes, ATS, UNMAP, XCOPY running now).");
+        out += fmt::format("atsarray_lba_ranges_locked {}\n", ls.held);
+        help(out, "atsarray_lba_ranges_waiting", "gauge",
+             "LBA ranges queued behind another holder in the lock table.");
+        out += fmt::format("atsarray_lba_ranges_waiting {}\n", ls.waiting);
+    }
 
     struct Counter {
         const char* name;

@@ -572,7 +572,7 @@ class Parser {
     TargetConfig parse_target(const toml::table& table, const std::string& path) {
         check_keys(table, path,
                    {"name", "alias", "portal_group_tag", "allowed_initiators", "chap",
-                    "mutual_chap", "lun"});
+                    "mutual_chap", "require_mutual", "lun"});
         TargetConfig target;
         target.name = require_string(table, path, "name");
         if (auto problem = check_iscsi_name(target.name); !problem.empty()) {
@@ -607,6 +607,11 @@ class Parser {
         if (target.mutual_chap && target.mutual_chap->secret == target.chap->secret) {
             fail(join_path(path, "mutual_chap.secret"),
                  "must differ from chap.secret (RFC 7143 §9.2.1: one secret per direction)");
+        }
+        target.require_mutual = get_bool(table, path, "require_mutual", false);
+        if (target.require_mutual && !target.mutual_chap) {
+            fail(join_path(path, "require_mutual"),
+                 "requires [target.mutual_chap]: the target needs a secret to authenticate itself");
         }
 
         const std::string lun_key = join_path(path, "lun");

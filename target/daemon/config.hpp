@@ -58,6 +58,9 @@ struct TargetConfig {
     std::vector<std::string> allowed_initiators;  // empty: any initiator may log in
     std::optional<ChapCredentials> chap;          // initiator authenticates to the target
     std::optional<ChapCredentials> mutual_chap;   // target authenticates to the initiator
+    // An initiator that does not ask the target to authenticate itself (no CHAP_I/CHAP_C) is
+    // refused; needs mutual_chap.
+    bool require_mutual = false;
     std::vector<LunConfig> luns;
 };
 

@@ -286,6 +286,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         node.info.allowed_initiators = tc.allowed_initiators;
         node.info.chap = to_secret(tc.chap);
         node.info.mutual_chap = to_secret(tc.mutual_chap);
+        node.info.require_mutual = tc.require_mutual;
         node.device = std::move(device);
         d.state.targets.add(std::move(node));
     }

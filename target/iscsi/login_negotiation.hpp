@@ -34,6 +34,7 @@ struct TargetInfo {
     std::vector<std::string> allowed_initiators;  // empty: any initiator
     std::optional<ChapSecret> chap;               // the initiator authenticates to the target
     std::optional<ChapSecret> mutual_chap;        // the target authenticates to the initiator
+    bool require_mutual = false;                  // an initiator that skips mutual CHAP is refused
 };
 
 class TargetDirectory {

@@ -116,6 +116,8 @@ struct ServerState {
     SessionTable sessions;
     ConnectionSettings settings;
     BufferBudget buffers;
+    // accept(2) failures of every portal (descriptors or memory ran out), for /metrics.
+    std::atomic<uint64_t> failed_accepts{0};
     // "address:port" of every portal, for SendTargets when a portal listens on a wildcard address
     // the reply names the address the connection arrived on instead.
     std::vector<std::string> portal_addresses;

@@ -62,6 +62,11 @@ std::string render_metrics(const ConsoleModel& model, const ats::Snapshot& snap)
     std::string out;
     help(out, "atsarray_sessions", "gauge", "Logged-in iSCSI sessions (I_T nexuses).");
     out += fmt::format("atsarray_sessions {}\n", api::session_count(model));
+    help(out, "atsarray_accept_failures_total", "counter",
+         "Failed accepts at the iSCSI portals (descriptors or memory ran out), each followed by a "
+         "wait of 100 ms to 1 s.");
+    out += fmt::format("atsarray_accept_failures_total {}\n",
+                       model.state.failed_accepts.load(std::memory_order_relaxed));
 
     struct Counter {
         const char* name;

@@ -50,6 +50,8 @@ RULES = {
             "target/scsi/target_device.hpp",
             # The console's event log (logins, logouts), which ServerState carries.
             "target/ats/event_log.hpp",
+            # Log lines that come in storms (connections refused over the limits).
+            "target/ats/rate_limit.hpp",
             # The accept loop's backoff, shared with the console.
             "target/net/",
         ],

@@ -61,6 +61,7 @@ inline constexpr LoginStatus missing_parameter{0x02, 0x07};
 inline constexpr LoginStatus session_does_not_exist{0x02, 0x0a};
 inline constexpr LoginStatus invalid_during_login{0x02, 0x0b};
 inline constexpr LoginStatus target_error{0x03, 0x00};
+inline constexpr LoginStatus out_of_resources{0x03, 0x02};
 }  // namespace login_status
 
 // The one table from protocol errors to login status; anything unlisted is an initiator error.

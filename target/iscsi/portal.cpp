@@ -71,7 +71,17 @@ void Portal::accept_next() {
 }
 
 void Portal::start_connection(asio::ip::tcp::socket socket) {
-    auto conn = std::make_shared<Connection>(std::move(socket), state_);
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) {
+        return;  // the peer is gone already
+    }
+    ConnectionLimits::Admission admission =
+        state_.connection_limits.admit(address_, remote.address().to_string());
+    if (admission.refused() && !admission.slot.held()) {
+        return;  // more refusals than ConnectionLimits::max_pending_refusals wait: no answer
+    }
+    auto conn = std::make_shared<Connection>(std::move(socket), state_, std::move(admission));
     {
         std::lock_guard lock(mu_);
         std::erase_if(connections_, [](const auto& w) { return w.expired(); });

@@ -38,11 +38,11 @@ class Portal {
 
   private:
     void accept_next();
-    // A connection accepted: started on the next I/O context.
+    // A connection accepted: counted against the limits and started, or refused.
     void start_connection(boost::asio::ip::tcp::socket socket);
 
     boost::asio::ip::tcp::acceptor acceptor_;
-    std::string address_;  // "address:port", for the log
+    std::string address_;  // "address:port", for the log and the per-portal limit
     std::unique_ptr<net::AcceptBackoff> backoff_;
     ContextPicker next_context_;
     ServerState& state_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "target/iscsi/chap.hpp"
+#include "target/iscsi/connection_limits.hpp"
 #include "target/iscsi/login_negotiation.hpp"
 #include "target/iscsi/params.hpp"
 
@@ -116,6 +117,8 @@ struct ServerState {
     SessionTable sessions;
     ConnectionSettings settings;
     BufferBudget buffers;
+    // Connections per portal and per initiator address ([iscsi] max_connections*).
+    ConnectionLimits connection_limits;
     // accept(2) failures of every portal (descriptors or memory ran out), for /metrics.
     std::atomic<uint64_t> failed_accepts{0};
     // "address:port" of every portal, for SendTargets when a portal listens on a wildcard address

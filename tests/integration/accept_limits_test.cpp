@@ -1,5 +1,5 @@
-// Issue 12, finding 2: the accept loops when descriptors run out, against the real daemon over
-// TCP.
+// Issue 12, finding 2: the accept loops when descriptors run out, and the connection limits per
+// portal and per initiator address, against the real daemon over TCP.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
@@ -109,6 +109,19 @@ void expect_read_and_ats_served(iscsi_context* ctx) {
     EXPECT_EQ(caw->status, SCSI_STATUS_GOOD);
 }
 
+// The first Login Request of a connection and the Login Response it gets (empty on none).
+std::vector<uint8_t> first_login(RawConnection& c, const std::string& initiator_name) {
+    c.send(login_pdu(
+        0x87, keys({"InitiatorName=" + initiator_name, "TargetName=" + std::string(target_name),
+                    "HeaderDigest=None", "DataDigest=None"})));
+    std::vector<uint8_t> bhs;
+    std::string data;
+    if (!c.read_pdu(bhs, data)) {
+        bhs.clear();
+    }
+    return bhs;
+}
+
 // --- descriptors run out -------------------------------------------------------------------------
 
 // The daemon at its RLIMIT_NOFILE with connections waiting in both backlogs (the portal's and the
@@ -174,6 +187,97 @@ TEST(AcceptBackoff, DescriptorExhaustionCostsLittleCpuAndAFewLogLines) {
     EXPECT_TRUE(wait_for_log(daemon, "iscsi portal " + daemon.portal() + ": accepting again"))
         << daemon.log();
     EXPECT_LE(lines_with(daemon.log(), "accept"), 8U) << daemon.log();
+}
+
+// --- connection limits ---------------------------------------------------------------------------
+
+TEST(ConnectionLimits, PerInitiatorLimitRefusesTheNextLoginUntilOneCloses) {
+    DaemonProcess daemon(lun_config("[iscsi]\nmax_connections_per_initiator = 3\n"));
+    std::string error;
+    Context bystander = login(daemon, "iqn.2026-11.org.atsarray:bystander", error);
+    ASSERT_NE(bystander, nullptr) << error;
+    auto first =
+        std::make_unique<RawSession>(daemon.port(), target_name, "iqn.2026-11.org.atsarray:first");
+    RawSession second(daemon.port(), target_name, "iqn.2026-11.org.atsarray:second");
+    ASSERT_EQ(first->login_response[36], 0);
+    ASSERT_EQ(second.login_response[36], 0);
+
+    // The fourth connection from 127.0.0.1: its login is refused with Out of resources
+    // (RFC 7143 §11.13.5, 0x0302), and it is closed.
+    RawConnection fourth(daemon.port());
+    const std::vector<uint8_t> refused = first_login(fourth, "iqn.2026-11.org.atsarray:fourth");
+    ASSERT_EQ(refused.size(), 48U) << daemon.log();
+    EXPECT_EQ(refused[0] & 0x3f, 0x23);  // Login Response
+    EXPECT_EQ(refused[36], 0x03);        // target error
+    EXPECT_EQ(refused[37], 0x02);        // out of resources
+    EXPECT_TRUE(fourth.closed_by_peer());
+    // So is a libiscsi initiator.
+    EXPECT_EQ(login(daemon, "iqn.2026-11.org.atsarray:fifth", error), nullptr);
+    EXPECT_NE(daemon.log().find(": connection from 127.0.0.1 refused: 3 connections from that "
+                                "address (iscsi.max_connections_per_initiator)"),
+              std::string::npos)
+        << daemon.log();
+
+    // The sessions that were in keep working.
+    expect_read_and_ats_served(bystander.get());
+    // One leaves: its place is given back and a new connection logs in.
+    first.reset();
+    std::vector<uint8_t> admitted;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        RawConnection next(daemon.port());
+        admitted = first_login(next, "iqn.2026-11.org.atsarray:next");
+        if (admitted.size() == 48 && admitted[36] == 0) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(admitted.size(), 48U);
+    EXPECT_EQ(admitted[36], 0) << daemon.log();
+    EXPECT_EQ(admitted[37], 0);
+    // The one just closed is given back too: the bystander and a new libiscsi session fill the
+    // three places with `second`.
+    Context again;
+    for (int attempt = 0; attempt < 50 && !again; ++attempt) {
+        again = login(daemon, "iqn.2026-11.org.atsarray:again", error);
+        if (!again) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    ASSERT_NE(again, nullptr) << error;
+    expect_read_and_ats_served(again.get());
+    expect_read_and_ats_served(bystander.get());
+    EXPECT_TRUE(daemon.alive());
+}
+
+TEST(ConnectionLimits, PerPortalLimitCountsConnectionsBeforeTheyLogIn) {
+    DaemonProcess daemon(lun_config("[iscsi]\nmax_connections = 2\n"));
+    std::string error;
+    Context bystander = login(daemon, "iqn.2026-11.org.atsarray:bystander", error);
+    ASSERT_NE(bystander, nullptr) << error;
+    auto silent = std::make_unique<RawConnection>(daemon.port());  // never sends a thing
+    ASSERT_TRUE(silent->connected());
+    RawConnection refused(daemon.port());
+    const std::vector<uint8_t> answer = first_login(refused, "iqn.2026-11.org.atsarray:third");
+    ASSERT_EQ(answer.size(), 48U) << daemon.log();
+    EXPECT_EQ(answer[36], 0x03);
+    EXPECT_EQ(answer[37], 0x02);
+    EXPECT_NE(daemon.log().find("connections at this portal (iscsi.max_connections)"),
+              std::string::npos)
+        << daemon.log();
+    // A refused connection that sends nothing is closed after a short wait, not login_timeout.
+    RawConnection mute(daemon.port());
+    EXPECT_TRUE(mute.closed_by_peer(10000));
+    expect_read_and_ats_served(bystander.get());
+    silent.reset();
+    Context next;
+    for (int attempt = 0; attempt < 50 && !next; ++attempt) {
+        next = login(daemon, "iqn.2026-11.org.atsarray:next", error);
+        if (!next) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    ASSERT_NE(next, nullptr) << error;
+    expect_read_and_ats_served(next.get());
 }
 
 }  // namespace

@@ -62,6 +62,14 @@ std::string render_metrics(const ConsoleModel& model, const ats::Snapshot& snap)
     std::string out;
     help(out, "atsarray_sessions", "gauge", "Logged-in iSCSI sessions (I_T nexuses).");
     out += fmt::format("atsarray_sessions {}\n", api::session_count(model));
+    help(out, "atsarray_connections_refused_total", "counter",
+         "iSCSI connections refused over [iscsi] max_connections (portal) or "
+         "max_connections_per_initiator (initiator).");
+    const iscsi::ConnectionLimits& limits = model.state.connection_limits;
+    out += fmt::format("atsarray_connections_refused_total{{limit=\"portal\"}} {}\n",
+                       limits.refused(iscsi::ConnectionLimits::Verdict::portal_full));
+    out += fmt::format("atsarray_connections_refused_total{{limit=\"initiator\"}} {}\n",
+                       limits.refused(iscsi::ConnectionLimits::Verdict::initiator_full));
     help(out, "atsarray_accept_failures_total", "counter",
          "Failed accepts at the iSCSI portals (descriptors or memory ran out), each followed by a "
          "wait of 100 ms to 1 s.");

@@ -799,6 +799,21 @@ TEST(ConfigTest, MemoryBoundsOfConnections) {
 namespace atsarray::daemon {
 namespace {
 
+TEST(ConfigTest, ConnectionLimits) {
+    const DaemonConfig defaults = parse(minimal);
+    EXPECT_EQ(defaults.iscsi.max_connections, 1024U);
+    EXPECT_EQ(defaults.iscsi.max_connections_per_initiator, 128U);
+    const DaemonConfig c =
+        parse("[iscsi]\nmax_connections = 16\nmax_connections_per_initiator = 4\n" + minimal);
+    EXPECT_EQ(c.iscsi.max_connections, 16U);
+    EXPECT_EQ(c.iscsi.max_connections_per_initiator, 4U);
+    EXPECT_CONFIG_ERROR("[iscsi]\nmax_connections = 0\n" + minimal,
+                        "t.toml: iscsi.max_connections: must be between 1 and 65535, got 0");
+    EXPECT_CONFIG_ERROR(
+        "[iscsi]\nmax_connections_per_initiator = 70000\n" + minimal,
+        "t.toml: iscsi.max_connections_per_initiator: must be between 1 and 65535, got 70000");
+}
+
 TEST(ConfigTest, RequireMutualNeedsMutualChap) {
     const std::string chap = "[target.chap]\nuser = \"host1\"\nsecret = \"initiator-secret-1\"\n";
     const std::string mutual =

@@ -33,6 +33,10 @@ RULES = {
         ["target/fault/"],
         "fault rules know nothing above them",
     ),
+    "target/net": (
+        ["target/net/", "target/ats/rate_limit.hpp"],
+        "the accept loops' backoff knows Asio and the log's rate limit, nothing of iSCSI or HTTP",
+    ),
     "target/scsi": (
         ["target/scsi/", "target/ats/", "target/fault/", "backend/"],
         "SCSI never names iSCSI or the console",
@@ -46,11 +50,22 @@ RULES = {
             "target/scsi/target_device.hpp",
             # The console's event log (logins, logouts), which ServerState carries.
             "target/ats/event_log.hpp",
+            # Log lines that come in storms (connections refused over the limits).
+            "target/ats/rate_limit.hpp",
+            # The accept loop's backoff, shared with the console.
+            "target/net/",
         ],
         "iSCSI never names a store; it sees SCSI only through command.hpp and target_device.hpp",
     ),
     "webui/server": (
-        ["webui/server/", "target/iscsi/", "target/scsi/", "target/ats/", "target/fault/"],
+        [
+            "webui/server/",
+            "target/iscsi/",
+            "target/scsi/",
+            "target/ats/",
+            "target/fault/",
+            "target/net/",
+        ],
         "the console reads stores only through the SCSI layer and never names the daemon",
     ),
     "target/daemon": (

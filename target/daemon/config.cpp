@@ -500,12 +500,13 @@ class Parser {
 
     void parse_iscsi(const toml::table& table, IscsiConfig& iscsi) const {
         const std::string path = "iscsi";
-        check_keys(table, path,
-                   {"max_recv_data_segment_length", "max_burst_length", "first_burst_length",
-                    "max_outstanding_r2t", "initial_r2t", "immediate_data", "queue_depth",
-                    "nop_in_interval", "nop_in_timeout", "login_timeout", "discovery_chap",
-                    "abort_answered_task", "connection_buffer", "buffer_budget",
-                    "immediate_commands", "send_timeout"});
+        check_keys(
+            table, path,
+            {"max_recv_data_segment_length", "max_burst_length", "first_burst_length",
+             "max_outstanding_r2t", "initial_r2t", "immediate_data", "queue_depth",
+             "nop_in_interval", "nop_in_timeout", "login_timeout", "discovery_chap",
+             "abort_answered_task", "connection_buffer", "buffer_budget", "immediate_commands",
+             "send_timeout", "max_connections", "max_connections_per_initiator"});
         const auto u32 = [&](std::string_view key, uint64_t min, uint64_t max, uint32_t fallback) {
             return static_cast<uint32_t>(get_uint(table, path, key, min, max, fallback));
         };
@@ -544,6 +545,9 @@ class Parser {
         iscsi.max_immediate_commands =
             u32("immediate_commands", 1, 1024, iscsi.max_immediate_commands);
         iscsi.send_timeout_s = u32("send_timeout", 1, 3600, iscsi.send_timeout_s);
+        iscsi.max_connections = u32("max_connections", 1, 65535, iscsi.max_connections);
+        iscsi.max_connections_per_initiator =
+            u32("max_connections_per_initiator", 1, 65535, iscsi.max_connections_per_initiator);
         if (const auto* node = table.get("abort_answered_task"); node != nullptr) {
             const auto value = node->value<std::string>();
             const auto answer = value ? abort_answered_task_from(*value) : std::nullopt;
@@ -572,7 +576,7 @@ class Parser {
     TargetConfig parse_target(const toml::table& table, const std::string& path) {
         check_keys(table, path,
                    {"name", "alias", "portal_group_tag", "allowed_initiators", "chap",
-                    "mutual_chap", "lun"});
+                    "mutual_chap", "require_mutual", "lun"});
         TargetConfig target;
         target.name = require_string(table, path, "name");
         if (auto problem = check_iscsi_name(target.name); !problem.empty()) {
@@ -607,6 +611,11 @@ class Parser {
         if (target.mutual_chap && target.mutual_chap->secret == target.chap->secret) {
             fail(join_path(path, "mutual_chap.secret"),
                  "must differ from chap.secret (RFC 7143 §9.2.1: one secret per direction)");
+        }
+        target.require_mutual = get_bool(table, path, "require_mutual", false);
+        if (target.require_mutual && !target.mutual_chap) {
+            fail(join_path(path, "require_mutual"),
+                 "requires [target.mutual_chap]: the target needs a secret to authenticate itself");
         }
 
         const std::string lun_key = join_path(path, "lun");

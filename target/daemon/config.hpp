@@ -58,6 +58,9 @@ struct TargetConfig {
     std::vector<std::string> allowed_initiators;  // empty: any initiator may log in
     std::optional<ChapCredentials> chap;          // initiator authenticates to the target
     std::optional<ChapCredentials> mutual_chap;   // target authenticates to the initiator
+    // An initiator that does not ask the target to authenticate itself (no CHAP_I/CHAP_C) is
+    // refused; needs mutual_chap.
+    bool require_mutual = false;
     std::vector<LunConfig> luns;
 };
 
@@ -84,6 +87,10 @@ struct IscsiConfig {
     uint64_t buffer_budget_bytes = 1ULL << 30;
     uint32_t max_immediate_commands = 16;  // immediate SCSI commands at once (RFC 7143 §3.2.2.1)
     uint32_t send_timeout_s = 30;
+    // Connections at once per portal and per initiator address; past them a connection's login
+    // is refused with Out of resources (RFC 7143 §11.13.5, 0x0302) and it is closed.
+    uint32_t max_connections = 1024;
+    uint32_t max_connections_per_initiator = 128;
     std::optional<ChapCredentials> discovery_chap;  // CHAP for discovery sessions
     AbortAnsweredTask abort_answered_task = AbortAnsweredTask::task_does_not_exist;
 };

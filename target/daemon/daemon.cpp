@@ -219,6 +219,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     s.max_immediate_commands = ic.max_immediate_commands;
     s.send_timeout_s = ic.send_timeout_s;
     d.state.buffers.set_limit(ic.buffer_budget_bytes);
+    d.state.connection_limits.set_limits(ic.max_connections, ic.max_connections_per_initiator);
     s.discovery_chap = to_secret(ic.discovery_chap);
     s.abort_answered_task_function_complete =
         ic.abort_answered_task == AbortAnsweredTask::function_complete;
@@ -286,6 +287,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         node.info.allowed_initiators = tc.allowed_initiators;
         node.info.chap = to_secret(tc.chap);
         node.info.mutual_chap = to_secret(tc.mutual_chap);
+        node.info.require_mutual = tc.require_mutual;
         node.device = std::move(device);
         d.state.targets.add(std::move(node));
     }

@@ -58,8 +58,11 @@ std::error_code chap_md5(uint8_t identifier, std::string_view secret,
     return {};
 }
 
-ChapAuthenticator::ChapAuthenticator(ChapSecret initiator, std::optional<ChapSecret> mutual)
-    : initiator_(std::move(initiator)), mutual_(std::move(mutual)) {}
+ChapAuthenticator::ChapAuthenticator(ChapSecret initiator, std::optional<ChapSecret> mutual,
+                                     bool mutual_required)
+    : initiator_(std::move(initiator)),
+      mutual_(std::move(mutual)),
+      mutual_required_(mutual_required) {}
 
 std::error_code ChapAuthenticator::fail(std::error_code ec) noexcept {
     state_ = State::failed;
@@ -119,7 +122,12 @@ std::error_code ChapAuthenticator::verify(const ChapReply& reply, std::vector<ui
     }
 
     if (!reply.identifier && !reply.challenge) {
-        // One-way CHAP: the initiator decides whether it authenticates the target.
+        // One-way CHAP: the initiator decides whether it authenticates the target, unless the
+        // target's configuration requires it to (require_mutual): an initiator that never checks
+        // the target can be led to a rogue one.
+        if (mutual_required_) {
+            return fail(Errc::chap_mutual_required);
+        }
         state_ = State::succeeded;
         return {};
     }

@@ -52,8 +52,10 @@ class ChapAuthenticator {
     enum class State { initial, challenged, succeeded, failed };
 
     // `initiator`: the credentials the initiator must prove; `mutual`: the target's own, used
-    // when the initiator challenges the target.
-    explicit ChapAuthenticator(ChapSecret initiator, std::optional<ChapSecret> mutual = {});
+    // when the initiator challenges the target; `mutual_required`: an initiator that does not
+    // challenge the target fails (chap_mutual_required).
+    explicit ChapAuthenticator(ChapSecret initiator, std::optional<ChapSecret> mutual = {},
+                               bool mutual_required = false);
 
     // Step 1: the initiator's CHAP_A list. Picks MD5 and appends CHAP_A=5, CHAP_I and CHAP_C.
     // Without 5 in the list appends CHAP_A=Reject and fails with chap_unsupported_algorithm.
@@ -73,6 +75,7 @@ class ChapAuthenticator {
 
     ChapSecret initiator_;
     std::optional<ChapSecret> mutual_;
+    bool mutual_required_ = false;
     State state_ = State::initial;
     uint8_t identifier_ = 0;
     std::array<uint8_t, chap_challenge_length> challenge_{};

@@ -17,9 +17,19 @@ namespace atsarray::iscsi {
 
 namespace asio = boost::asio;
 
-Connection::Connection(asio::ip::tcp::socket socket, ServerState& state)
+namespace {
+
+// How long a connection refused over the limits waits for the Login Request it is to answer: a
+// peer that sends nothing does not keep a descriptor for the whole login_timeout.
+constexpr uint32_t refused_login_wait_s = 2;
+
+}  // namespace
+
+Connection::Connection(asio::ip::tcp::socket socket, ServerState& state,
+                       ConnectionLimits::Admission admission)
     : socket_(std::move(socket)),
       state_(state),
+      admission_(std::move(admission)),
       task_limits_{state.settings.max_data_out_length, state.settings.connection_buffer_bytes,
                    state.settings.max_immediate_commands},
       tasks_(tx_, window_, tags_, params_, task_limits_, state.buffers, peer_),
@@ -136,7 +146,10 @@ void Connection::on_login_pdu(const PduView& pdu) {
     if (!login_) {
         login_ = std::make_unique<LoginPhase>(state_, tx_, window_, peer_);
     }
-    switch (login_->on_pdu(pdu)) {
+    const LoginPhase::Outcome outcome =
+        admission_.refused() ? login_->refuse_connection(pdu, login_status::out_of_resources)
+                             : login_->on_pdu(pdu);
+    switch (outcome) {
         case LoginPhase::Outcome::in_progress:
             break;
         case LoginPhase::Outcome::refused:
@@ -297,7 +310,10 @@ void Connection::handle_full_feature(const PduView& pdu) {
 // Keepalive and timeouts
 
 void Connection::arm_login_timer() {
-    login_timer_.expires_after(std::chrono::seconds(state_.settings.login_timeout_s));
+    const uint32_t seconds = admission_.refused()
+                                 ? std::min(refused_login_wait_s, state_.settings.login_timeout_s)
+                                 : state_.settings.login_timeout_s;
+    login_timer_.expires_after(std::chrono::seconds(seconds));
     login_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec && self->phase_ == Phase::login) {
             self->close("login did not complete in time");
@@ -492,12 +508,15 @@ void Connection::close(const std::string& reason) {
             event("logout",
                   fmt::format("{} from {}: {}", session_.nexus.initiator_port, peer_, reason));
         }
-    } else {
+    } else if (!admission_.refused()) {
+        // A refused connection is not logged one by one: ConnectionLimits logs refusals
+        // rate-limited.
         spdlog::info("iscsi {}: connection closed during login: {}", peer_, reason);
     }
     boost::system::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
+    admission_.slot.release();  // the limits count this connection no more
     keepalive_.timer.cancel();
     login_timer_.cancel();
     budget_timer_.timer.cancel();

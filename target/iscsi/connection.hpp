@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "target/iscsi/command_window.hpp"
+#include "target/iscsi/connection_limits.hpp"
 #include "target/iscsi/login_phase.hpp"
 #include "target/iscsi/params.hpp"
 #include "target/iscsi/pdu.hpp"
@@ -47,7 +48,10 @@ struct SessionInfo {
 
 class Connection : public std::enable_shared_from_this<Connection> {
   public:
-    Connection(boost::asio::ip::tcp::socket socket, ServerState& state);
+    // `admission`: the connection's place under [iscsi] max_connections*; a refused one answers
+    // its Login Request with Out of resources and closes.
+    Connection(boost::asio::ip::tcp::socket socket, ServerState& state,
+               ConnectionLimits::Admission admission = {});
     ~Connection();
 
     void start();
@@ -130,6 +134,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ServerState& state_;
     std::string peer_;
     std::string local_address_;
+    ConnectionLimits::Admission admission_;
     Phase phase_ = Phase::login;
 
     // Receiving: bytes [begin, end) of the buffer are unparsed.

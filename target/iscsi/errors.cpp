@@ -53,6 +53,8 @@ class IscsiCategory final : public std::error_category {
                 return "CHAP_C equals the target's own challenge (reflection)";
             case Errc::chap_mutual_not_configured:
                 return "initiator asked for mutual CHAP but the target has no mutual secret";
+            case Errc::chap_mutual_required:
+                return "the target requires mutual CHAP but the initiator sent no CHAP_I/CHAP_C";
             case Errc::chap_same_secret:
                 return "initiator and target CHAP secrets are the same";
             case Errc::chap_secret_too_short:

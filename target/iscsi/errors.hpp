@@ -31,6 +31,7 @@ enum class Errc {
     chap_bad_challenge,
     chap_reflected_challenge,
     chap_mutual_not_configured,
+    chap_mutual_required,
     chap_same_secret,
     chap_secret_too_short,
     chap_out_of_order,

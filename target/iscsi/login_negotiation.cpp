@@ -61,6 +61,7 @@ LoginStatus login_status_for(std::error_code ec) noexcept {
         case Errc::chap_bad_challenge:
         case Errc::chap_reflected_challenge:
         case Errc::chap_mutual_not_configured:
+        case Errc::chap_mutual_required:
         case Errc::chap_same_secret:
         case Errc::chap_secret_too_short:
         case Errc::chap_out_of_order:
@@ -195,7 +196,8 @@ std::error_code LoginNegotiation::negotiate_auth_method(std::string_view offered
             ChapSecret secret = normal ? *target_->chap : *discovery_chap_;
             std::optional<ChapSecret> mutual =
                 normal ? target_->mutual_chap : discovery_mutual_chap_;
-            chap_.emplace(std::move(secret), std::move(mutual));
+            const bool mutual_required = normal && target_->require_mutual;
+            chap_.emplace(std::move(secret), std::move(mutual), mutual_required);
         } else if (!auth_required_ && list_contains(offered, "None")) {
             auth_method_ = AuthMethod::none;
         } else {

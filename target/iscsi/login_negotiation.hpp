@@ -34,6 +34,7 @@ struct TargetInfo {
     std::vector<std::string> allowed_initiators;  // empty: any initiator
     std::optional<ChapSecret> chap;               // the initiator authenticates to the target
     std::optional<ChapSecret> mutual_chap;        // the target authenticates to the initiator
+    bool require_mutual = false;                  // an initiator that skips mutual CHAP is refused
 };
 
 class TargetDirectory {
@@ -60,6 +61,7 @@ inline constexpr LoginStatus missing_parameter{0x02, 0x07};
 inline constexpr LoginStatus session_does_not_exist{0x02, 0x0a};
 inline constexpr LoginStatus invalid_during_login{0x02, 0x0b};
 inline constexpr LoginStatus target_error{0x03, 0x00};
+inline constexpr LoginStatus out_of_resources{0x03, 0x02};
 }  // namespace login_status
 
 // The one table from protocol errors to login status; anything unlisted is an initiator error.

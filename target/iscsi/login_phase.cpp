@@ -112,8 +112,9 @@ LoginPhase::Outcome LoginPhase::on_pdu(const PduView& pdu) {
     header.set_status(step.status_class, step.status_detail);
     out.owned = std::move(step.text);
     if (step.failed()) {
-        spdlog::warn("iscsi {}: login of {} refused: status {:#04x}{:02x}", peer_,
-                     negotiation_->initiator_name(), step.status_class, step.status_detail);
+        spdlog::warn("iscsi {}: login of {} refused: status {:#04x}{:02x}{}{}", peer_,
+                     negotiation_->initiator_name(), step.status_class, step.status_detail,
+                     step.error ? ": " : "", step.error ? step.error.message() : "");
         tx_.seal(out);
         return Outcome::refused;
     }

@@ -29,6 +29,11 @@ class LoginPhase {
 
     // One PDU received before the login completed. Opens the command window with the first one.
     Outcome on_pdu(const PduView& pdu);
+    // Answers a PDU with a failed Login Response whatever it asks (a connection refused before
+    // its login, over the daemon's connection limits).
+    Outcome refuse_connection(const PduView& pdu, LoginStatus status) {
+        return refuse(pdu.bhs, status);
+    }
 
     // The session's identity: valid from the first request on; the TSIH a new session gets is
     // allocated when the login completes.

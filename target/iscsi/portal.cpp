@@ -4,6 +4,7 @@
 
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/server_state.hpp"
+#include "target/net/accept_backoff.hpp"
 
 namespace atsarray::iscsi {
 
@@ -16,28 +17,23 @@ Portal::Portal(asio::io_context& accept_context, const asio::ip::tcp::endpoint& 
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
-}
-
-std::string Portal::address() const {
-    boost::system::error_code ec;
-    const auto ep = acceptor_.local_endpoint(ec);
-    if (ec) {
-        return "?";
-    }
+    const auto ep = acceptor_.local_endpoint();
     // Appended piece by piece: GCC 12 -O3 misreads "[" + s + "]" as an overlapping copy
     // (-Werror=restrict).
-    std::string out;
     if (ep.address().is_v6()) {
-        out += '[';
-        out += ep.address().to_string();
-        out += ']';
+        address_ += '[';
+        address_ += ep.address().to_string();
+        address_ += ']';
     } else {
-        out += ep.address().to_string();
+        address_ += ep.address().to_string();
     }
-    out += ':';
-    out += std::to_string(ep.port());
-    return out;
+    address_ += ':';
+    address_ += std::to_string(ep.port());
+    backoff_ = std::make_unique<net::AcceptBackoff>(accept_context.get_executor(),
+                                                    fmt::format("iscsi portal {}", address_));
 }
+
+Portal::~Portal() = default;
 
 void Portal::start() {
     accept_next();
@@ -46,28 +42,53 @@ void Portal::start() {
 void Portal::stop() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    backoff_->stop();
 }
 
 void Portal::accept_next() {
-    acceptor_.async_accept(
-        next_context_(), [this](const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
-            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
-                return;
+    acceptor_.async_accept(next_context_(), [this](const boost::system::error_code& ec,
+                                                   asio::ip::tcp::socket socket) {
+        if (!acceptor_.is_open()) {
+            return;
+        }
+        // Out of descriptors or memory the backoff waits before the next accept (issue 12:
+        // accepting again at once spun at 98% CPU) and says so in the log once.
+        const uint64_t failures = backoff_->failures();
+        const bool again = backoff_->accept_now(ec, [this] {
+            if (acceptor_.is_open()) {
+                accept_next();
             }
-            if (!ec) {
-                auto conn = std::make_shared<Connection>(std::move(socket), state_);
-                {
-                    std::lock_guard lock(mu_);
-                    std::erase_if(connections_, [](const auto& w) { return w.expired(); });
-                    connections_.push_back(conn);
-                }
-                // Start on the connection's own context; from now on only that thread touches it.
-                asio::post(conn->executor(), [conn] { conn->start(); });
-            } else {
-                spdlog::warn("iscsi portal {}: accept failed: {}", address(), ec.message());
-            }
-            accept_next();
         });
+        state_.failed_accepts.fetch_add(backoff_->failures() - failures, std::memory_order_relaxed);
+        if (!again) {
+            return;
+        }
+        if (!ec) {
+            start_connection(std::move(socket));
+        }
+        accept_next();
+    });
+}
+
+void Portal::start_connection(asio::ip::tcp::socket socket) {
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (ec) {
+        return;  // the peer is gone already
+    }
+    ConnectionLimits::Admission admission =
+        state_.connection_limits.admit(address_, remote.address().to_string());
+    if (admission.refused() && !admission.slot.held()) {
+        return;  // more refusals than ConnectionLimits::max_pending_refusals wait: no answer
+    }
+    auto conn = std::make_shared<Connection>(std::move(socket), state_, std::move(admission));
+    {
+        std::lock_guard lock(mu_);
+        std::erase_if(connections_, [](const auto& w) { return w.expired(); });
+        connections_.push_back(conn);
+    }
+    // Start on the connection's own context; from now on only that thread touches it.
+    asio::post(conn->executor(), [conn] { conn->start(); });
 }
 
 std::vector<std::shared_ptr<Connection>> Portal::connections() {

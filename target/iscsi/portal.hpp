@@ -14,6 +14,11 @@ namespace atsarray::iscsi {
 
 class Connection;
 struct ServerState;
+}  // namespace atsarray::iscsi
+namespace atsarray::net {
+class AcceptBackoff;
+}
+namespace atsarray::iscsi {
 
 class Portal {
   public:
@@ -22,18 +27,23 @@ class Portal {
     // Binds and listens; throws boost::system::system_error when the address cannot be used.
     Portal(boost::asio::io_context& accept_context, const boost::asio::ip::tcp::endpoint& endpoint,
            ContextPicker next_context, ServerState& state);
+    ~Portal();
 
     void start();
     void stop();  // no more accepts; existing connections stay
-    std::string address() const;
+    const std::string& address() const { return address_; }
 
     // Every connection accepted here that is still alive (for shutdown).
     std::vector<std::shared_ptr<Connection>> connections();
 
   private:
     void accept_next();
+    // A connection accepted: counted against the limits and started, or refused.
+    void start_connection(boost::asio::ip::tcp::socket socket);
 
     boost::asio::ip::tcp::acceptor acceptor_;
+    std::string address_;  // "address:port", for the log and the per-portal limit
+    std::unique_ptr<net::AcceptBackoff> backoff_;
     ContextPicker next_context_;
     ServerState& state_;
     std::mutex mu_;

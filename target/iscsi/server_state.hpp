@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "target/iscsi/chap.hpp"
+#include "target/iscsi/connection_limits.hpp"
 #include "target/iscsi/login_negotiation.hpp"
 #include "target/iscsi/params.hpp"
 
@@ -119,6 +120,10 @@ struct ServerState {
     // Connection objects alive (sessions, discovery, logins in progress, and closed ones whose
     // last handler has not yet run): back to the number of open sockets when the daemon is idle.
     std::atomic<uint64_t> live_connections{0};
+    // Connections per portal and per initiator address ([iscsi] max_connections*).
+    ConnectionLimits connection_limits;
+    // accept(2) failures of every portal (descriptors or memory ran out), for /metrics.
+    std::atomic<uint64_t> failed_accepts{0};
     // "address:port" of every portal, for SendTargets when a portal listens on a wildcard address
     // the reply names the address the connection arrived on instead.
     std::vector<std::string> portal_addresses;

@@ -342,5 +342,51 @@ TEST_F(ChapTest, InitiatorOutsideTheAclIsRefused) {
     EXPECT_EQ(out.find(target_name), std::string::npos) << out;
 }
 
+// require_mutual: the target must be authenticated too (issue 12, finding 5).
+class RequireMutualTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        daemon_ = std::make_unique<DaemonProcess>(
+            base_config("require_mutual = true\n[target.chap]\nuser = \"host1\"\n"
+                        "secret = \"initiator-secret-1\"\n[target.mutual_chap]\n"
+                        "user = \"array\"\nsecret = \"target-secret-22\"\n"));
+    }
+    std::unique_ptr<DaemonProcess> daemon_;
+};
+
+TEST_F(RequireMutualTest, MutualChapLogsIn) {
+    LoginOptions o;
+    o.chap_user = "host1";
+    o.chap_secret = "initiator-secret-1";
+    o.mutual_user = "array";
+    o.mutual_secret = "target-secret-22";
+    Context ctx = login_ok(*daemon_, o);
+    ASSERT_NE(ctx, nullptr);
+    auto data = pattern(16 * block_size, 5);
+    write_blocks(ctx.get(), 0, 32, data, block_size);
+    EXPECT_EQ(read_blocks(ctx.get(), 0, 32, 16 * block_size, block_size), data);
+}
+
+TEST_F(RequireMutualTest, InitiatorThatDoesNotAuthenticateTheTargetIsRefused) {
+    LoginOptions o;
+    o.chap_user = "host1";
+    o.chap_secret = "initiator-secret-1";  // right, but no CHAP_I/CHAP_C for the target
+    std::string error;
+    EXPECT_EQ(login(*daemon_, o, error), nullptr);
+    // libiscsi reports the Login Response's status: Authentication failure (0x0201).
+    EXPECT_NE(error.find("uthentication"), std::string::npos) << error;
+    // Logged once, with the peer's address and why.
+    const std::string log = daemon_->log();
+    const std::string line = "refused: status 0x0201: the target requires mutual CHAP";
+    const size_t at = log.find(line);
+    ASSERT_NE(at, std::string::npos) << log;
+    EXPECT_EQ(log.find(line, at + 1), std::string::npos) << log;
+    const size_t line_start = log.rfind('\n', at) + 1;
+    EXPECT_NE(log.substr(line_start, at - line_start).find("iscsi 127.0.0.1:"), std::string::npos)
+        << log;
+    // The target's secret never reaches the log.
+    EXPECT_EQ(log.find("target-secret-22"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace atsarray::testing

@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "target/net/accept_backoff.hpp"
 #include "webui/server/stream.hpp"
 
 namespace atsarray::webui {
@@ -83,6 +84,7 @@ struct ConsoleServer::Impl {
     net::io_context ioc{1};
     net::ip::tcp::acceptor acceptor;
     net::steady_timer tick_timer;
+    std::optional<atsarray::net::AcceptBackoff> backoff;  // set once the port is known
     TickBuilder ticks;
     std::optional<Router> router;  // set once the port is known
     std::vector<std::weak_ptr<WsSession>> streams;
@@ -291,7 +293,12 @@ bool ConsoleServer::Impl::stream_allowed(const http::request<http::string_body>&
 void ConsoleServer::Impl::accept() {
     acceptor.async_accept(net::make_strand(ioc),
                           [this](beast::error_code ec, net::ip::tcp::socket s) {
-                              if (ec == net::error::operation_aborted) {
+                              // Out of descriptors the loop waits instead of spinning (issue 12).
+                              if (!backoff->accept_now(ec, [this] {
+                                      if (acceptor.is_open()) {
+                                          accept();
+                                      }
+                                  })) {
                                   return;
                               }
                               if (!ec) {
@@ -356,6 +363,7 @@ ConsoleServer::ConsoleServer(ConsoleSettings settings, ConsoleModel& model)
         address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
     policy.own_hosts = {host + ":" + port, "localhost:" + port};
     d.router.emplace(d.model, std::move(policy), d.settings.static_dir);
+    d.backoff.emplace(d.ioc.get_executor(), fmt::format("console {}:{}", host, port));
 }
 
 ConsoleServer::~ConsoleServer() {
@@ -378,6 +386,7 @@ void ConsoleServer::stop() {
     net::post(d.ioc, [&d] {
         beast::error_code ignored;
         d.acceptor.close(ignored);
+        d.backoff->stop();
         d.tick_timer.cancel();
         d.ioc.stop();
     });

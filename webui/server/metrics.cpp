@@ -80,6 +80,19 @@ std::string render_metrics(const ConsoleModel& model, const ats::Snapshot& snap)
              "LBA ranges queued behind another holder in the lock table.");
         out += fmt::format("atsarray_lba_ranges_waiting {}\n", ls.waiting);
     }
+    help(out, "atsarray_connections_refused_total", "counter",
+         "iSCSI connections refused over [iscsi] max_connections (portal) or "
+         "max_connections_per_initiator (initiator).");
+    const iscsi::ConnectionLimits& limits = model.state.connection_limits;
+    out += fmt::format("atsarray_connections_refused_total{{limit=\"portal\"}} {}\n",
+                       limits.refused(iscsi::ConnectionLimits::Verdict::portal_full));
+    out += fmt::format("atsarray_connections_refused_total{{limit=\"initiator\"}} {}\n",
+                       limits.refused(iscsi::ConnectionLimits::Verdict::initiator_full));
+    help(out, "atsarray_accept_failures_total", "counter",
+         "Failed accepts at the iSCSI portals (descriptors or memory ran out), each followed by a "
+         "wait of 100 ms to 1 s.");
+    out += fmt::format("atsarray_accept_failures_total {}\n",
+                       model.state.failed_accepts.load(std::memory_order_relaxed));
 
     struct Counter {
         const char* name;

@@ -795,3 +795,42 @@ TEST(ConfigTest, MemoryBoundsOfConnections) {
 
 }  // namespace
 }  // namespace atsarray::daemon
+
+namespace atsarray::daemon {
+namespace {
+
+TEST(ConfigTest, ConnectionLimits) {
+    const DaemonConfig defaults = parse(minimal);
+    EXPECT_EQ(defaults.iscsi.max_connections, 1024U);
+    EXPECT_EQ(defaults.iscsi.max_connections_per_initiator, 128U);
+    const DaemonConfig c =
+        parse("[iscsi]\nmax_connections = 16\nmax_connections_per_initiator = 4\n" + minimal);
+    EXPECT_EQ(c.iscsi.max_connections, 16U);
+    EXPECT_EQ(c.iscsi.max_connections_per_initiator, 4U);
+    EXPECT_CONFIG_ERROR("[iscsi]\nmax_connections = 0\n" + minimal,
+                        "t.toml: iscsi.max_connections: must be between 1 and 65535, got 0");
+    EXPECT_CONFIG_ERROR(
+        "[iscsi]\nmax_connections_per_initiator = 70000\n" + minimal,
+        "t.toml: iscsi.max_connections_per_initiator: must be between 1 and 65535, got 70000");
+}
+
+TEST(ConfigTest, RequireMutualNeedsMutualChap) {
+    const std::string chap = "[target.chap]\nuser = \"host1\"\nsecret = \"initiator-secret-1\"\n";
+    const std::string mutual =
+        "[target.mutual_chap]\nuser = \"array\"\nsecret = \"target-secret-22\"\n";
+    EXPECT_FALSE(parse(target_with(chap + mutual, memory_lun())).targets[0].require_mutual);
+    const DaemonConfig c =
+        parse(target_with("require_mutual = true\n" + chap + mutual, memory_lun()));
+    EXPECT_TRUE(c.targets[0].require_mutual);
+    EXPECT_CONFIG_ERROR(target_with("require_mutual = true\n" + chap, memory_lun()),
+                        "t.toml: target[0].require_mutual: requires [target.mutual_chap]: the "
+                        "target needs a secret to authenticate itself");
+    EXPECT_CONFIG_ERROR(target_with("require_mutual = true", memory_lun()),
+                        "t.toml: target[0].require_mutual: requires [target.mutual_chap]: the "
+                        "target needs a secret to authenticate itself");
+    EXPECT_CONFIG_ERROR_HAS(target_with("require_mutual = \"yes\"", memory_lun()),
+                            "target[0].require_mutual");
+}
+
+}  // namespace
+}  // namespace atsarray::daemon

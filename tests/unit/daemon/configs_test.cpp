@@ -98,6 +98,7 @@ TEST(ShippedConfigsTest, ChapExampleHasMutualChapAndAcl) {
     const TargetConfig& target = config.targets[0];
     EXPECT_TRUE(target.chap.has_value());
     EXPECT_TRUE(target.mutual_chap.has_value());
+    EXPECT_TRUE(target.require_mutual);
     EXPECT_FALSE(target.allowed_initiators.empty());
 }
 

@@ -16,6 +16,7 @@ constexpr std::string_view initiator_iqn = "iqn.2024-01.test:initiator";
 constexpr std::string_view open_target = "iqn.2024-01.test:open";
 constexpr std::string_view chap_target = "iqn.2024-01.test:chap";
 constexpr std::string_view acl_target = "iqn.2024-01.test:acl";
+constexpr std::string_view mutual_target = "iqn.2024-01.test:mutual";  // require_mutual
 
 const ChapSecret initiator_secret{"alice", "alice-secret-123"};
 const ChapSecret target_secret{"target", "target-secret-456"};
@@ -29,6 +30,8 @@ class Directory : public TargetDirectory {
             TargetInfo{std::string(chap_target), "", 1, {}, initiator_secret, target_secret});
         targets_.push_back(
             TargetInfo{std::string(acl_target), "", 1, {"iqn.2024-01.test:other"}, {}, {}});
+        targets_.push_back(TargetInfo{
+            std::string(mutual_target), "", 1, {}, initiator_secret, target_secret, true});
     }
     const TargetInfo* find(std::string_view name) const override {
         for (const TargetInfo& t : targets_) {
@@ -267,6 +270,53 @@ TEST_F(Login, ChapMutual) {
     auto k = keys_of(s3);
     EXPECT_EQ(k["CHAP_N"], target_secret.user);
     EXPECT_EQ(k["CHAP_R"], md5_hex(9, target_secret.secret, initiator_challenge));
+}
+
+// require_mutual: an initiator that proves itself but does not challenge the target is refused
+// with Authentication failure (RFC 7143 §11.13.5: 0x0201), even with the right CHAP_R.
+TEST_F(Login, RequireMutualRefusesOneWayChap) {
+    auto login = make();
+    auto challenge = start_chap(login, mutual_target);
+    auto s3 = login.step(request(0, 1, true,
+                                 {{"CHAP_N", initiator_secret.user},
+                                  {"CHAP_R", answer(challenge, initiator_secret.secret)}}));
+    expect_status(s3, 0x02, 0x01);
+    EXPECT_EQ(s3.error, Errc::chap_mutual_required);
+    EXPECT_TRUE(s3.text.empty());  // nothing of the target's secret leaves
+    EXPECT_FALSE(login.authenticated());
+    expect_status(login.step(request(1, 3, true, {})), 0x02, 0x00);
+}
+
+TEST_F(Login, RequireMutualAcceptsMutualChap) {
+    auto login = make();
+    auto challenge = start_chap(login, mutual_target);
+    const std::string initiator_challenge = "0x1112131415161718191a1b1c1d1e1f20";
+    auto s3 = login.step(request(0, 3, true,
+                                 {{"CHAP_N", initiator_secret.user},
+                                  {"CHAP_R", answer(challenge, initiator_secret.secret)},
+                                  {"CHAP_I", "77"},
+                                  {"CHAP_C", initiator_challenge}}));
+    ASSERT_FALSE(s3.failed()) << s3.error.message();
+    EXPECT_TRUE(s3.complete);
+    EXPECT_TRUE(login.authenticated());
+    EXPECT_EQ(keys_of(s3)["CHAP_R"], md5_hex(77, target_secret.secret, initiator_challenge));
+}
+
+TEST_F(Login, RequireMutualStillChecksTheInitiatorFirst) {
+    auto login = make();
+    auto challenge = start_chap(login, mutual_target);
+    auto s3 = login.step(request(
+        0, 1, true, {{"CHAP_N", initiator_secret.user}, {"CHAP_R", answer(challenge, "wrong")}}));
+    expect_status(s3, 0x02, 0x01);
+    EXPECT_EQ(s3.error, Errc::chap_response_mismatch);
+}
+
+TEST_F(Login, RequireMutualRefusesAuthMethodNone) {
+    auto login = make();
+    Keys first = identity(mutual_target);
+    first.push_back({"AuthMethod", "None"});
+    auto s1 = login.step(request(0, 1, true, first));
+    expect_status(s1, 0x02, 0x01);
 }
 
 TEST_F(Login, ChapWrongResponse) {
@@ -593,6 +643,7 @@ TEST(LoginStatusTable, Mapping) {
     check({}, 0, 0);
     check(Errc::text_duplicate_key, 2, 0);
     check(Errc::chap_response_mismatch, 2, 1);
+    check(Errc::chap_mutual_required, 2, 1);
     check(Errc::negotiation_initiator_not_allowed, 2, 2);
     check(Errc::negotiation_target_not_found, 2, 3);
     check(Errc::negotiation_unsupported_version, 2, 5);

@@ -108,3 +108,34 @@ TEST_F(RouterTest, FaultRuleAnswersComeFromTheEngine) {
 
 }  // namespace
 }  // namespace atsarray::webui
+
+namespace atsarray::webui {
+namespace {
+
+TEST(MetricsTest, RefusedConnectionsAndFailedAcceptsAreCounted) {
+    iscsi::ServerState state;
+    ats::Registry registry;
+    ats::EventLog events;
+    ConsoleModel model{state, registry, events};
+    state.connection_limits.set_limits(100, 1);
+    const auto admitted = state.connection_limits.admit("192.0.2.1:3260", "198.51.100.7");
+    const auto refused = state.connection_limits.admit("192.0.2.1:3260", "198.51.100.7");
+    ASSERT_TRUE(refused.refused());
+    state.failed_accepts = 3;
+    const Router r(model, AccessPolicy{test_token, true, {"127.0.0.1:8080"}}, "");
+    HttpRequest req;
+    req.method = "GET";
+    req.target = "/metrics";
+    req.host = "127.0.0.1:8080";
+    const HttpResponse res = r.handle(req);
+    ASSERT_EQ(res.status, 200U);
+    EXPECT_NE(res.body.find("atsarray_connections_refused_total{limit=\"initiator\"} 1\n"),
+              std::string::npos)
+        << res.body;
+    EXPECT_NE(res.body.find("atsarray_connections_refused_total{limit=\"portal\"} 0\n"),
+              std::string::npos);
+    EXPECT_NE(res.body.find("atsarray_accept_failures_total 3\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace atsarray::webui

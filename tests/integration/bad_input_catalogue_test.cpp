@@ -721,6 +721,14 @@ const std::vector<Case>& catalogue() {
              s.conn.send(p);
              return answer(s.conn);
          })},
+        {"TextFinalAndContinue", "RFC 7143 §11.10.2 (C=1 requires F=0)", "Reject 04",
+         in_session([](RawSession& s) {
+             auto p = request(s, 0x04, 0xc0, keys({"X-com.example.a=1"}));
+             put32(p, 20, 0xffffffff);
+             ++s.cmd_sn;
+             s.conn.send(p);
+             return answer(s.conn);
+         })},
         {"SendTargetsNamingAForbiddenTarget", "RFC 7143 Appendix C (only targets it may see)",
          "Text Response: (no keys)", in_session([](RawSession& s) {
              return text(s, keys({"SendTargets=" + std::string(private_target)}));

@@ -887,6 +887,21 @@ const std::vector<Case>& catalogue() {
              cdb[9] = 20;
              return scsi(env, cdb).status;
          }},
+        {"CompareAndWriteHalfTheData", "SBC-4 §5.3 (Data-Out is 2 x blocks x block size)",
+         "CHECK CONDITION 05/0E/03",
+         [](const Env& env) {
+             std::vector<uint8_t> cdb(16, 0);
+             cdb[0] = 0x89;
+             cdb[9] = 20;
+             cdb[13] = 1;
+             return scsi(env, cdb, std::string(block_size, 'h')).status;
+         }},
+        {"UnmapAnchorWithoutSupport", "SBC-4 §5.30.1 (ANCHOR with ANC_SUP=0 in VPD B2h)",
+         "CHECK CONDITION 05/24/00",
+         scsi_case({0x42, 0x01, 0, 0, 0, 0, 0, 0, 24, 0}, std::string(24, '\0'))},
+        {"WriteSameZeroBlocksWithWsnz", "SBC-4 §5.50 (WSNZ=1 in VPD B0h)",
+         "CHECK CONDITION 05/24/00",
+         scsi_case({0x41, 0, 0, 0, 0, 100, 0, 0, 0, 0}, std::string(block_size, 's'))},
         {"UnmapShortParameterList", "SBC-4 §5.30.1 (PARAMETER LIST LENGTH 1..7)",
          "CHECK CONDITION 05/1A/00",
          scsi_case({0x42, 0, 0, 0, 0, 0, 0, 0, 7, 0}, std::string(7, '\0'))},

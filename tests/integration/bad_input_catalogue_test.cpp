@@ -741,6 +741,18 @@ const std::vector<Case>& catalogue() {
              s.conn.send(request(s, 0x46, 0x80 | 0x07));
              return answer(s.conn);
          })},
+        {"LogoutOfUnknownConnection", "RFC 7143 §11.15.1 (CID not found)", "Logout response 1",
+         in_session([](RawSession& s) {
+             auto p = request(s, 0x46, 0x80 | 0x01);  // close the connection, CID 9
+             p[21] = 9;
+             s.conn.send(p);
+             return answer(s.conn);
+         })},
+        {"LogoutForRecoveryAtErrorRecoveryLevel0", "RFC 7143 §11.15.1 (recovery not supported)",
+         "Logout response 2", in_session([](RawSession& s) {
+             s.conn.send(request(s, 0x46, 0x80 | 0x02));
+             return answer(s.conn);
+         })},
         {"NopOutWithUnknownTtt", "RFC 7143 §11.18.2 (answer to no NOP-In)", "ignored",
          in_session([](RawSession& s) {
              auto p = request(s, 0x40, 0x80, "", 0xffffffff);

@@ -753,6 +753,17 @@ const std::vector<Case>& catalogue() {
              s.conn.send(request(s, 0x46, 0x80 | 0x02));
              return answer(s.conn);
          })},
+        {"CommandWithReservedTag", "RFC 7143 §11.2.1.8 (ITT 0xffffffff is reserved)",
+         "Reject 09", in_session([](RawSession& s) {
+             s.command(0xffffffff, {0x00});
+             return answer(s.conn);
+         })},
+        {"TaskManagementWithReservedTag", "RFC 7143 §11.2.1.8 (ITT 0xffffffff is reserved)",
+         "Reject 09", in_session([](RawSession& s) {
+             auto p = request(s, 0x42, 0x80 | 0x02, "", 0xffffffff);  // ABORT TASK SET
+             s.conn.send(p);
+             return answer(s.conn);
+         })},
         {"NopOutWithUnknownTtt", "RFC 7143 §11.18.2 (answer to no NOP-In)", "ignored",
          in_session([](RawSession& s) {
              auto p = request(s, 0x40, 0x80, "", 0xffffffff);

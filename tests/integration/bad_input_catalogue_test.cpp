@@ -508,6 +508,22 @@ const std::vector<Case>& catalogue() {
          login_once(0x80 | (1 << 2) | 0, identity())},
         {"TransitAndContinue", "RFC 7143 §11.12.2 (T and C both set)", "Login status 0200, closed",
          login_once(0xc0 | (1 << 2) | 3, identity())},
+        {"FullFeatureAsCurrentStage", "RFC 7143 §11.12.3 (CSG 3 is never current in login)",
+         "Login status 0200, closed", login_once(0x80 | (3 << 2) | 3, identity())},
+        {"SecurityStageAfterOperational", "RFC 7143 §6.3 (no way back to the security stage)",
+         "Login status 0200, closed",
+         [](const Env& env) {
+             RawConnection c(env.port);
+             c.send(login_pdu(0x81, identity() + keys({"AuthMethod=None"})));  // 0 -> 1, T
+             if (answer(c) != "Login status 0000") {
+                 return std::string("first login step failed");
+             }
+             c.send(login_pdu(0x01, keys({"AuthMethod=None"})));
+             return answer(c, true);
+         }},
+        {"SecurityKeyInOperationalStage", "RFC 7143 §6.3.1 (security keys in stage 0 only)",
+         "Login status 0200, closed",
+         login_once(0x87, identity() + keys({"AuthMethod=None"}))},
         {"SkipSecurityStageOfChapTarget", "RFC 7143 §6.3, §12 (authentication required)",
          "Login status 0201, closed", login_once(0x87, identity(chap_target))},
         {"FullFeatureFromSecurityWithoutAuth", "RFC 7143 §12 (T to NSG=3, AuthMethod=None)",
@@ -999,6 +1015,13 @@ const std::vector<Case>& catalogue() {
              }
              return out;
          }},
+        {"ModeSenseUnsupportedPage", "SPC-4 §6.11 (page not implemented)",
+         "CHECK CONDITION 05/24/00", scsi_case({0x1a, 0x08, 0x3e, 0, 0xff, 0}, "", 255)},
+        {"ModeSenseSavedValues", "SPC-4 §6.11 (PC 11b without saved pages)",
+         "CHECK CONDITION 05/39/00", scsi_case({0x1a, 0x08, 0xc8, 0, 0xff, 0}, "", 255)},
+        {"ReceiveCopyStatusOfUnknownList", "SPC-4 §6.18.3 (no such LIST IDENTIFIER)",
+         "CHECK CONDITION 05/24/00",
+         scsi_case({0x84, 0x00, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0}, "", 64)},
         {"UnsupportedOpcode", "SPC-4 §4.5.2 (INVALID COMMAND OPERATION CODE)",
          "CHECK CONDITION 05/20/00", scsi_case({0xc5, 0, 0, 0, 0, 0})},
         {"UnsupportedServiceAction", "SPC-4 §4.2.5.1 (service action of a known opcode)",

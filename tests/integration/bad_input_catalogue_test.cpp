@@ -222,15 +222,11 @@ std::string good_chap_r(uint8_t id, const std::vector<uint8_t>& challenge) {
 // ---------------------------------------------------------------------------------------------
 // Full feature phase
 
-uint32_t exp_cmd_sn(const RawSession& s) {
-    return s.cmd_sn;
-}
-
 // A request PDU of `opcode` with the session's next CmdSN (not advanced: for immediate ones).
 std::vector<uint8_t> request(RawSession& s, uint8_t opcode, uint8_t flags,
                              const std::string& data = "", uint32_t tag = itt) {
     auto p = pdu(opcode, flags, data, tag);
-    put32(p, 24, exp_cmd_sn(s));
+    put32(p, 24, s.cmd_sn);
     return p;
 }
 
@@ -795,8 +791,13 @@ const std::vector<Case>& catalogue() {
              auto ping = request(s, 0x40, 0x80, "", 0x55);
              put32(ping, 20, 0xffffffff);
              s.conn.send(ping);
-             return answer(s.conn) == "NOP-In" ? std::string("ignored")
-                                               : std::string("connection broken");
+             if (!s.conn.read_pdu(bhs, data) || describe(bhs, data) != "NOP-In" ||
+                 get32(bhs, 16) != 0x55) {
+                 return std::string("connection broken");
+             }
+             // ExpCmdSN where it was: nothing was taken from the window (RFC 7143 §4.2.2.1).
+             return get32(bhs, 28) == s.cmd_sn ? std::string("ignored")
+                                               : std::string("CmdSN window moved");
          })},
         // --- Discovery session ---------------------------------------------------------------
         {"ScsiCommandInDiscoverySession", "RFC 7143 §11.17.1 (command not supported)",

@@ -1048,47 +1048,46 @@ const std::vector<Case>& catalogue() {
 class BadInputCatalogue : public ::testing::TestWithParam<Case> {
   protected:
     static void SetUpTestSuite() {
-        daemon_ = new DaemonProcess(config());
-        env_.port = daemon_->port();
-        env_.own_naa = naa_of(env_.port, target_name, attacker);
-        env_.private_naa = naa_of(env_.port, private_target, owner);
-        bystander_ = initiator::create_context("iqn.2026-11.org.atsarray:bystander").release();
-        iscsi_set_targetname(bystander_, target_name);
-        iscsi_set_session_type(bystander_, ISCSI_SESSION_NORMAL);
-        iscsi_set_noautoreconnect(bystander_, 1);
-        bystander_ok_ = iscsi_full_connect_sync(bystander_, daemon_->portal().c_str(), 0) == 0;
+        suite_daemon = std::make_unique<DaemonProcess>(config());
+        suite_env.port = suite_daemon->port();
+        suite_env.own_naa = naa_of(suite_env.port, target_name, attacker);
+        suite_env.private_naa = naa_of(suite_env.port, private_target, owner);
+        bystander = initiator::create_context("iqn.2026-11.org.atsarray:bystander").release();
+        iscsi_set_targetname(bystander, target_name);
+        iscsi_set_session_type(bystander, ISCSI_SESSION_NORMAL);
+        iscsi_set_noautoreconnect(bystander, 1);
+        bystander_ok = iscsi_full_connect_sync(bystander, suite_daemon->portal().c_str(), 0) == 0;
         // Its power-on unit attention, out of the way of the first check.
-        if (bystander_ok_) {
-            scsi_free_scsi_task(iscsi_testunitready_sync(bystander_, 0));
+        if (bystander_ok) {
+            scsi_free_scsi_task(iscsi_testunitready_sync(bystander, 0));
         }
     }
     static void TearDownTestSuite() {
-        iscsi_destroy_context(bystander_);
-        bystander_ = nullptr;
-        delete daemon_;
-        daemon_ = nullptr;
+        iscsi_destroy_context(bystander);
+        bystander = nullptr;
+        suite_daemon.reset();
     }
 
     void SetUp() override {
-        ASSERT_TRUE(bystander_ok_) << iscsi_get_error(bystander_);
-        ASSERT_EQ(env_.own_naa.size(), 16U);
-        ASSERT_EQ(env_.private_naa.size(), 16U);
+        ASSERT_TRUE(bystander_ok) << iscsi_get_error(bystander);
+        ASSERT_EQ(suite_env.own_naa.size(), 16U);
+        ASSERT_EQ(suite_env.private_naa.size(), 16U);
     }
 
     // The bystander writes, reads back and COMPARE AND WRITEs its own block (SBC-4 §5.3).
     void check_bystander() {
-        ASSERT_TRUE(daemon_->alive()) << daemon_->log();
-        ++round_;
-        const std::vector<uint8_t> first(block_size, static_cast<uint8_t>(round_));
-        const std::vector<uint8_t> second(block_size, static_cast<uint8_t>(~round_));
+        ASSERT_TRUE(suite_daemon->alive()) << suite_daemon->log();
+        ++bystander_round;
+        const std::vector<uint8_t> first(block_size, static_cast<uint8_t>(bystander_round));
+        const std::vector<uint8_t> second(block_size, static_cast<uint8_t>(~bystander_round));
         const auto good = [](scsi_task* t) {
             const bool ok = t != nullptr && t->status == SCSI_STATUS_GOOD;
             return std::unique_ptr<scsi_task, void (*)(scsi_task*)>(ok ? t : nullptr,
                                                                     scsi_free_scsi_task);
         };
         const auto read_back = [&]() -> std::vector<uint8_t> {
-            scsi_task* t = iscsi_read16_sync(bystander_, 0, bystander_lba, block_size, block_size,
-                                             0, 0, 0, 0, 0);
+            scsi_task* t = iscsi_read16_sync(bystander, 0, bystander_lba, block_size, block_size, 0,
+                                             0, 0, 0, 0);
             if (t == nullptr || t->status != SCSI_STATUS_GOOD) {
                 return {};
             }
@@ -1096,35 +1095,30 @@ class BadInputCatalogue : public ::testing::TestWithParam<Case> {
             scsi_free_scsi_task(t);
             return data;
         };
-        auto w = good(iscsi_write16_sync(bystander_, 0, bystander_lba,
-                                         const_cast<uint8_t*>(first.data()), block_size, block_size,
-                                         0, 0, 0, 0, 0));
-        ASSERT_NE(w, nullptr) << "bystander WRITE(16): " << iscsi_get_error(bystander_);
+        auto w =
+            good(iscsi_write16_sync(bystander, 0, bystander_lba, const_cast<uint8_t*>(first.data()),
+                                    block_size, block_size, 0, 0, 0, 0, 0));
+        ASSERT_NE(w, nullptr) << "bystander WRITE(16): " << iscsi_get_error(bystander);
         EXPECT_EQ(read_back(), first);
         std::vector<uint8_t> both(first);
         both.insert(both.end(), second.begin(), second.end());
-        auto caw = good(iscsi_compareandwrite_sync(bystander_, 0, bystander_lba, both.data(),
+        auto caw = good(iscsi_compareandwrite_sync(bystander, 0, bystander_lba, both.data(),
                                                    2 * block_size, block_size, 0, 0, 0, 0, 0));
-        ASSERT_NE(caw, nullptr) << "bystander COMPARE AND WRITE: " << iscsi_get_error(bystander_);
+        ASSERT_NE(caw, nullptr) << "bystander COMPARE AND WRITE: " << iscsi_get_error(bystander);
         EXPECT_EQ(read_back(), second);
     }
 
-    static DaemonProcess* daemon_;
-    static iscsi_context* bystander_;
-    static bool bystander_ok_;
-    static Env env_;
-    static int round_;
+    // One daemon and one bystander for the whole suite.
+    static inline std::unique_ptr<DaemonProcess> suite_daemon;
+    static inline iscsi_context* bystander = nullptr;
+    static inline bool bystander_ok = false;
+    static inline Env suite_env;
+    static inline int bystander_round = 0;
 };
-
-DaemonProcess* BadInputCatalogue::daemon_ = nullptr;
-iscsi_context* BadInputCatalogue::bystander_ = nullptr;
-bool BadInputCatalogue::bystander_ok_ = false;
-Env BadInputCatalogue::env_;
-int BadInputCatalogue::round_ = 0;
 
 TEST_P(BadInputCatalogue, AnswersAsTheSpecSays) {
     const Case& c = GetParam();
-    EXPECT_EQ(c.provoke(env_), c.expected) << c.name << " (" << c.clause << ")";
+    EXPECT_EQ(c.provoke(suite_env), c.expected) << c.name << " (" << c.clause << ")";
     check_bystander();
 }
 

@@ -164,6 +164,12 @@ void Connection::handle_text(const PduView& pdu) {
     const uint32_t ttt = text.target_transfer_tag();
     const bool continue_bit = text.continue_bit();
     window_.release_slot(bhs.immediate());
+    if (continue_bit && bhs.final_bit()) {
+        // RFC 7143 §11.10.2: a Text Request with C=1 must have F=0; both set says neither "this
+        // is all" nor "more follows".
+        send_reject(bhs, RejectReason::protocol_error);
+        return;
+    }
     if (ttt != reserved_tag) {
         // The initiator asks for the next part of a long response (RFC 7143 §11.11.4).
         if (ttt != text_.ttt || text_.sent >= text_.response.size()) {

@@ -74,6 +74,11 @@ void Connection::handle_task_management(const PduView& pdu) {
     const uint32_t referenced_tag = request.referenced_task_tag();
     const uint32_t referenced_cmd_sn = request.ref_cmd_sn();
     window_.release_slot(bhs.immediate());
+    if (itt == reserved_tag) {
+        // RFC 7143 §11.2.1.8: the reserved tag names no task management request either.
+        send_reject(bhs, RejectReason::invalid_pdu_field);
+        return;
+    }
     uint64_t lun = UINT64_MAX;
     const bool lun_known =
         decode_lun(bhs.lun_field(), lun) && session_.target->device->has_lun(lun);

@@ -42,6 +42,10 @@ LoginStatus login_status_for(std::error_code ec) noexcept {
             return login_status::missing_parameter;
         case Errc::negotiation_target_not_found:
             return login_status::not_found;
+        case Errc::negotiation_bad_session_type:
+            // RFC 7143 §11.13.5: 0209 names a requested session type that is not supported
+            // (§13.21 knows Discovery and Normal only).
+            return login_status::session_type_not_supported;
         case Errc::negotiation_initiator_not_allowed:
             return login_status::authorization_failure;
         case Errc::negotiation_unsupported_version:

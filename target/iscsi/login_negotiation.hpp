@@ -58,6 +58,7 @@ inline constexpr LoginStatus not_found{0x02, 0x03};
 inline constexpr LoginStatus unsupported_version{0x02, 0x05};
 inline constexpr LoginStatus too_many_connections{0x02, 0x06};
 inline constexpr LoginStatus missing_parameter{0x02, 0x07};
+inline constexpr LoginStatus session_type_not_supported{0x02, 0x09};
 inline constexpr LoginStatus session_does_not_exist{0x02, 0x0a};
 inline constexpr LoginStatus invalid_during_login{0x02, 0x0b};
 inline constexpr LoginStatus target_error{0x03, 0x00};

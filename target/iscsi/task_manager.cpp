@@ -166,6 +166,13 @@ Task* TaskManager::on_scsi_command(const PduView& pdu) {
     const Bhs& bhs = pdu.bhs;
     const ScsiCommandBhs command(bhs);
     const uint32_t itt = bhs.initiator_task_tag();
+    if (itt == reserved_tag) {
+        // RFC 7143 §11.2.1.8: 0xffffffff is never assigned to a task; its answers could not be
+        // told from a target-initiated NOP-In's.
+        queue_reject(tx_, window_, bhs, RejectReason::invalid_pdu_field).frees_slot =
+            !bhs.immediate();
+        return nullptr;
+    }
     if (tasks_.count(itt) != 0) {
         // RFC 7143 §11.17.1: the ITT names a task still in progress.
         queue_reject(tx_, window_, bhs, RejectReason::task_in_progress).frees_slot =

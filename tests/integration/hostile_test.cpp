@@ -55,15 +55,8 @@ class HostileTest : public ::testing::Test {
         iscsi_destroy_context(bystander_);
     }
 
-    // Logs in with AuthMethod=None straight to full feature phase; returns the response BHS.
     std::vector<uint8_t> login_full(RawConnection& c, const std::string& data_digest = "None") {
-        c.send(login_pdu(0x87, keys({"InitiatorName=" + std::string(initiator),
-                                     "TargetName=" + std::string(target_name), "SessionType=Normal",
-                                     "HeaderDigest=None", "DataDigest=" + data_digest})));
-        std::vector<uint8_t> bhs;
-        std::string data;
-        EXPECT_TRUE(c.read_pdu(bhs, data));
-        return bhs;
+        return atsarray::testing::login_full(c, target_name, initiator, data_digest);
     }
 
     std::unique_ptr<DaemonProcess> daemon_;

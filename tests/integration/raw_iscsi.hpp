@@ -175,21 +175,40 @@ class RawConnection {
     bool connected_ = false;
 };
 
-// A raw session logged straight into full feature phase; tracks the next CmdSN.
+// Logs in with AuthMethod=None straight to full feature phase (CSG=1, NSG=3, T=1); returns the
+// Login Response BHS.
+inline std::vector<uint8_t> login_full(RawConnection& c, const std::string& target_name,
+                                       const std::string& initiator,
+                                       const std::string& data_digest = "None") {
+    c.send(login_pdu(
+        0x87, keys({"InitiatorName=" + initiator, "TargetName=" + target_name, "SessionType=Normal",
+                    "HeaderDigest=None", "DataDigest=" + data_digest})));
+    std::vector<uint8_t> bhs;
+    std::string data;
+    EXPECT_TRUE(c.read_pdu(bhs, data));
+    return bhs;
+}
+
+// A raw session logged straight into full feature phase; tracks the next CmdSN. `extra_keys`
+// (NUL-separated, see keys()) go into the one Login Request.
 struct RawSession {
-    RawSession(uint16_t port, const std::string& target_name, const std::string& initiator)
+    RawSession(uint16_t port, const std::string& target_name, const std::string& initiator,
+               const std::string& extra_keys = "")
         : conn(port) {
         conn.send(login_pdu(0x87, keys({"InitiatorName=" + initiator, "TargetName=" + target_name,
-                                        "HeaderDigest=None", "DataDigest=None"})));
+                                        "HeaderDigest=None", "DataDigest=None"}) +
+                                      extra_keys));
         std::string data;
         EXPECT_TRUE(conn.read_pdu(login_response, data));
         cmd_sn = get32(login_response, 28);
     }
 
-    // Sends a SCSI command with a 16-byte CDB; returns the CmdSN it used.
+    // Sends a SCSI command with a 16-byte CDB to `lun` (single level LUN addressing, SAM-5
+    // §4.7.7); returns the CmdSN it used.
     uint32_t command(uint32_t itt, const std::vector<uint8_t>& cdb, uint8_t flags = 0x80,
-                     const std::string& data = "", uint32_t edtl = 0) {
+                     const std::string& data = "", uint32_t edtl = 0, uint8_t lun = 0) {
         auto p = pdu(0x01, flags, data, itt);
+        p[9] = lun;
         put32(p, 20, edtl);
         put32(p, 24, cmd_sn);
         for (size_t i = 0; i < cdb.size() && i < 16; ++i) {
@@ -212,6 +231,23 @@ struct RawSession {
             return -1;
         }
         return bhs[2];
+    }
+
+    // TEST UNIT READY until GOOD: a new I_T nexus first gets its power-on unit attention
+    // (SAM-5 §6.3.2). Uses ITTs 0x7f000000 and up.
+    bool clear_unit_attention(uint8_t lun = 0) {
+        for (uint32_t i = 0; i < 3; ++i) {
+            command(0x7f000000 + i, {0x00}, 0x80, "", 0, lun);
+            std::vector<uint8_t> bhs;
+            std::string data;
+            if (!conn.read_pdu(bhs, data)) {
+                return false;
+            }
+            if ((bhs[0] & 0x3f) == 0x21 && bhs[3] == 0x00) {
+                return true;
+            }
+        }
+        return false;
     }
 
     RawConnection conn;

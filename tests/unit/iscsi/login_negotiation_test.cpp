@@ -557,9 +557,10 @@ TEST_F(Login, IdentityRepeatsAllowedButNotChanges) {
 
 TEST_F(Login, BadSessionTypeAndNames) {
     auto login = make();
+    // RFC 7143 §11.13.5: 0209, session type not supported.
     expect_status(
         login.step(request(0, 1, true, with(identity(open_target), {{"SessionType", "Bulk"}}))),
-        0x02, 0x00);
+        0x02, 0x09);
     auto long_name = make();
     expect_status(long_name.step(request(0, 1, true,
                                          {{"InitiatorName", std::string(224, 'i')},
@@ -648,6 +649,7 @@ TEST(LoginStatusTable, Mapping) {
     check(Errc::negotiation_target_not_found, 2, 3);
     check(Errc::negotiation_unsupported_version, 2, 5);
     check(Errc::negotiation_missing_target_name, 2, 7);
+    check(Errc::negotiation_bad_session_type, 2, 9);
     check(Errc::pdu_unexpected_during_login, 2, 0x0b);
     check(Errc::chap_internal_error, 3, 0);
     check(std::make_error_code(std::errc::not_enough_memory), 3, 0);

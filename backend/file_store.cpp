@@ -150,7 +150,8 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
         flags |= O_DIRECT;
     }
     do {
-        guard.fd = ::open(path.c_str(), flags, 0644);
+        // 0666: the process umask (the config's, 0077 by default) decides who else may read.
+        guard.fd = ::open(path.c_str(), flags, 0666);
     } while (guard.fd < 0 && errno == EINTR);
     if (guard.fd < 0) {
         const int e = errno;

@@ -16,6 +16,7 @@
 #include "backend/memory_store.hpp"
 #include "backend/rocksdb_store.hpp"
 #include "target/daemon/lun_identity.hpp"
+#include "target/daemon/start_checks.hpp"
 #include "target/fault/fault.hpp"
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/portal.hpp"
@@ -30,7 +31,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::shared_ptr<backend::BlockStore> open_medium(const TargetConfig& target, const LunConfig& lun) {
+std::shared_ptr<backend::BlockStore> open_medium(const DaemonConfig& config,
+                                                 const TargetConfig& target, const LunConfig& lun) {
     std::string error;
     std::shared_ptr<backend::BlockStore> store;
     switch (lun.backend) {
@@ -58,15 +60,17 @@ std::shared_ptr<backend::BlockStore> open_medium(const TargetConfig& target, con
         }
     }
     if (!store) {
-        throw ConfigError("target " + target.name + " lun " + std::to_string(lun.id) + ": " +
-                          error);
+        const std::string key = lun.backend == BackendKind::file ? lun.key + ".path" : "data_dir";
+        throw ConfigError(config.source_path + ": " + key + ": target " + target.name + " lun " +
+                          std::to_string(lun.id) + ": " + error);
     }
     return store;
 }
 
 // The LUN's store, behind a DelayStore when the config asks for a slow medium.
-std::shared_ptr<backend::BlockStore> open_store(const TargetConfig& target, const LunConfig& lun) {
-    auto store = open_medium(target, lun);
+std::shared_ptr<backend::BlockStore> open_store(const DaemonConfig& config,
+                                                const TargetConfig& target, const LunConfig& lun) {
+    auto store = open_medium(config, target, lun);
     if (lun.read_delay_us == 0 && lun.write_delay_us == 0) {
         return store;
     }
@@ -203,6 +207,9 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     Impl& d = *impl_;
     d.hangup_signal = std::make_unique<asio::signal_set>(d.accept_context, SIGHUP);
     d.stop_signals = std::make_unique<asio::signal_set>(d.accept_context, SIGINT, SIGTERM);
+    // Before any store is opened or created: a bad path ends the start with nothing made.
+    check_start_paths(config);
+    create_data_dir(config);
     const IscsiConfig& ic = config.iscsi;
     iscsi::ConnectionSettings& s = d.state.settings;
     s.limits.max_recv_data_segment_length = ic.max_recv_data_segment_length;
@@ -261,7 +268,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             // identity at each start.
             const std::string kept = kept_with_data(tc, lc);
             ls.state_path = kept.empty() ? std::string() : kept + ".pr";
-            auto store = open_store(tc, lc);
+            auto store = open_store(config, tc, lc);
             if (!kept.empty()) {
                 const LunIdentity identity = settle_identity(kept + ".identity", tc.name, lc.serial,
                                                              lc.serial_configured, lc.read_only);

@@ -286,7 +286,9 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     // attention, so a new I_T nexus sees SANITIZE IN PROGRESS too (libiscsi Sanitize.Reset).
     if (descriptor == nullptr || !descriptor->has(flag_allowed_during_sanitize)) {
         if (auto refused = sanitize_.refuse(descriptor)) {
-            finish(*run, CommandResult::fail(*refused));
+            finish(*run, *refused == SenseReason::sanitize_in_progress
+                             ? CommandResult::with_progress(*refused, sanitize_.progress())
+                             : CommandResult::fail(*refused));
             return;
         }
     }

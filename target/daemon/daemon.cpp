@@ -128,11 +128,25 @@ struct Daemon::Impl {
     std::vector<std::thread> threads;
     std::vector<std::unique_ptr<iscsi::Portal>> portals;
     std::atomic<size_t> next_context{0};
+    std::vector<std::shared_ptr<scsi::Lun>> luns;  // every LUN made, as soon as it is made
 
     explicit Impl(const DaemonConfig& c)
         : config(c),
           io_pool(std::max(1U, c.worker_threads)),
           locks(std::make_shared<ats::LockTable>(c.ats.lock_stripes)) {}
+
+    // Shutdown never waits for a SANITIZE: each stops after its current chunk, kept with its LUN
+    // to resume at the next start (SanitizeState).
+    void stop_sanitizing() {
+        for (const auto& lun : luns) {
+            lun->sanitize_state().request_stop();
+        }
+    }
+
+    // A constructor that throws after a LUN resumed a sanitize must not wait for it either.
+    ~Impl() { stop_sanitizing(); }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
 
     asio::io_context& pick_context() {
         return *io_contexts[next_context.fetch_add(1) % io_contexts.size()];
@@ -268,6 +282,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             // identity at each start.
             const std::string kept = kept_with_data(tc, lc);
             ls.state_path = kept.empty() ? std::string() : kept + ".pr";
+            ls.sanitize_state_path = kept.empty() ? std::string() : kept + ".sanitize";
             auto store = open_store(config, tc, lc);
             if (!kept.empty()) {
                 const LunIdentity identity = settle_identity(kept + ".identity", tc.name, lc.serial,
@@ -283,8 +298,12 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
                                            std::function<void()> job) {
                 d.schedule_after(delay, std::move(job));
             };
-            device->add_lun(lc.id,
-                            std::make_shared<scsi::Lun>(ls, std::move(store), submit, services));
+            auto lun = std::make_shared<scsi::Lun>(ls, std::move(store), submit, services);
+            device->add_lun(lc.id, lun);
+            d.luns.push_back(lun);
+            // SBC-4 §4.11.2: a sanitize the last run left unfinished goes on, never served as
+            // done (SanitizeState keeps it in `<kept>.sanitize`).
+            lun->resume_sanitize();
         }
         iscsi::TargetNode node;
         node.info.name = tc.name;
@@ -397,6 +416,7 @@ int Daemon::run() {
         }
         signals.cancel();
         hangup.cancel();
+        d.stop_sanitizing();
         for (auto& portal : d.portals) {
             portal->stop();
         }
@@ -420,6 +440,7 @@ int Daemon::run() {
     for (int i = 0; i < 50 && !d.all_connections().empty(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    d.stop_sanitizing();
     d.guards.clear();
     for (auto& ctx : d.io_contexts) {
         ctx->stop();

@@ -85,7 +85,8 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
       lock_key_(next_lock_key.fetch_add(1)),
       accounting_(std::move(services.accounting)),
       events_(std::move(services.events)),
-      faults_(std::move(services.faults), std::move(services.schedule_after)) {
+      faults_(std::move(services.faults), std::move(services.schedule_after)),
+      sanitize_(settings_.sanitize_state_path) {
     if (!store_) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) + ": no block store");
     }

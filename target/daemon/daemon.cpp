@@ -301,7 +301,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             auto lun = std::make_shared<scsi::Lun>(ls, std::move(store), submit, services);
             device->add_lun(lc.id, lun);
             d.luns.push_back(lun);
-            // SBC-4 §4.11.2: a sanitize the last run left unfinished goes on, never served as
+            // SBC-4 §4.11: a sanitize the last run left unfinished goes on, never served as
             // done (SanitizeState keeps it in `<kept>.sanitize`).
             lun->resume_sanitize();
         }

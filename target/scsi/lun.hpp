@@ -139,7 +139,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     Reservations& reservations() { return reservations_; }
     SanitizeState& sanitize_state() { return sanitize_; }
     // Starts again a SANITIZE that the last run left unfinished (SanitizeState keeps it with the
-    // data; SBC-4 §4.11.2), from its stored progress. Once, right after the LUN is made; until it
+    // data; SBC-4 §4.11), from its stored progress. Once, right after the LUN is made; until it
     // ends, commands get NOT READY, SANITIZE IN PROGRESS. False when there was none.
     bool resume_sanitize();
     // Runs `job` through the blocking-work hook, inline when there is none (SANITIZE chunks,

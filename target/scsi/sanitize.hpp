@@ -5,7 +5,7 @@
 //
 // With a state path (a file LUN's `<image>.sanitize`, a RocksDB LUN's in data_dir) the operation
 // is kept with the LUN: written durably when it starts, its progress as it goes, removed when it
-// completes, so that after a stop or a crash it resumes where it was (SBC-4 §4.11.2: a sanitize
+// completes, so that after a stop or a crash it resumes where it was (SBC-4 §4.11: a sanitize
 // operation interrupted by a power loss is resumed) instead of the half-sanitized medium being
 // served as good; a failed one stays in failure mode across a restart.
 

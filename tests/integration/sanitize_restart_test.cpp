@@ -1,6 +1,6 @@
 // SANITIZE and the daemon's life (issue 12, finding 4): a stop never waits for a running
 // SANITIZE, and one interrupted by a stop or a crash is kept with the LUN and resumes at the next
-// start (SBC-4 §4.11.2), answering NOT READY, SANITIZE IN PROGRESS with its progress meanwhile:
+// start (SBC-4 §4.11), answering NOT READY, SANITIZE IN PROGRESS with its progress meanwhile:
 // the half-overwritten medium is never served as good. On the real binary, a file LUN; OVERWRITE
 // is paced at 8 MiB/s (LunSettings), which makes the operation long enough to interrupt.
 #include <gtest/gtest.h>

@@ -8,7 +8,9 @@
 // paced (LunSettings) because it shares the pool and the store with every other LUN. While it runs,
 // the LUN answers other commands with NOT READY, SANITIZE IN PROGRESS (Lun::execute asks
 // SanitizeState). Task management and resets do not stop it (SBC-4 §4.11.3: a sanitize operation
-// survives a logical unit reset and an I_T nexus loss).
+// survives a logical unit reset and an I_T nexus loss). A daemon stop does, between two chunks
+// and without waiting for the pace: the operation stays stored (SanitizeState) and resumes at the
+// next start, as it does after a crash.
 
 #include <spdlog/spdlog.h>
 

@@ -20,11 +20,18 @@ int sync_path(const std::string& path, int flags) {
     return rc;
 }
 
+// The folder holding `path`, synced so that a rename or unlink in it survives a crash.
+int sync_folder_of(const std::string& path) {
+    const std::string folder = std::filesystem::path(path).parent_path().string();
+    return sync_path(folder.empty() ? "." : folder, O_RDONLY | O_DIRECTORY);
+}
+
 }  // namespace
 
 int write_file_durably(const std::string& path, const std::string& contents) {
     const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // 0666: the process umask (the daemon's config, 0077 by default) decides who else may read.
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {
         return errno;
     }
@@ -52,8 +59,14 @@ int write_file_durably(const std::string& path, const std::string& contents) {
         ::unlink(tmp.c_str());
         return error;
     }
-    std::string folder = std::filesystem::path(path).parent_path().string();
-    return sync_path(folder.empty() ? "." : folder, O_RDONLY | O_DIRECTORY);
+    return sync_folder_of(path);
+}
+
+int remove_file_durably(const std::string& path) {
+    if (::unlink(path.c_str()) != 0) {
+        return errno == ENOENT ? 0 : errno;
+    }
+    return sync_folder_of(path);
 }
 
 }  // namespace atsarray::backend

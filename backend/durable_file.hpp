@@ -9,5 +9,8 @@ namespace atsarray::backend {
 
 // Returns 0, or the errno of the step that failed (PATH is then unchanged).
 int write_file_durably(const std::string& path, const std::string& contents);
+// Removes PATH and syncs its folder, so the removal survives a crash. 0 also when PATH was not
+// there; otherwise the errno of the step that failed.
+int remove_file_durably(const std::string& path);
 
 }  // namespace atsarray::backend

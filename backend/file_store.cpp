@@ -40,15 +40,23 @@ std::string errno_text(int e) {
     return std::error_code(e, std::generic_category()).message();
 }
 
-// Closes `fd` on every failure path of open() so the flock is never left behind.
+// Closes `fd` on every failure path of open() so the flock is never left behind, and removes
+// the image open() created (`created`), so that a refused start leaves nothing behind.
 struct FdGuard {
     int fd = -1;
+    std::string created;
     ~FdGuard() {
         if (fd >= 0) {
             ::close(fd);
         }
+        if (!created.empty()) {
+            ::unlink(created.c_str());
+        }
     }
-    int release() { return std::exchange(fd, -1); }
+    int release() {
+        created.clear();
+        return std::exchange(fd, -1);
+    }
 };
 
 // The bounce buffer of unaligned direct I/O: at most this much per piece of a larger call.
@@ -133,14 +141,12 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     std::error_code ec;
     const bool existed = std::filesystem::exists(path, ec);
     if (!existed && !read_only) {
+        // The image is created, its folder never: a folder that is not there is a typo in the
+        // path, and creating it would give the hosts a blank disk with a new identity.
         const auto parent = std::filesystem::path(path).parent_path();
-        if (!parent.empty()) {
-            std::filesystem::create_directories(parent, ec);
-            if (ec) {
-                error_message = "image " + path + ": cannot create folder " + parent.string() +
-                                ": " + ec.message();
-                return nullptr;
-            }
+        if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+            error_message = "image " + path + ": folder " + parent.string() + " does not exist";
+            return nullptr;
         }
     }
 
@@ -150,7 +156,8 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
         flags |= O_DIRECT;
     }
     do {
-        guard.fd = ::open(path.c_str(), flags, 0644);
+        // 0666: the process umask (the config's, 0077 by default) decides who else may read.
+        guard.fd = ::open(path.c_str(), flags, 0666);
     } while (guard.fd < 0 && errno == EINTR);
     if (guard.fd < 0) {
         const int e = errno;
@@ -167,6 +174,10 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
             error_message += " (a read-only LUN needs an existing image)";
         }
         return nullptr;
+    }
+
+    if (!existed && !read_only) {
+        guard.created = path;
     }
 
     // The lock goes with the open file description: a second open, in this process or another,

@@ -33,10 +33,11 @@ struct FileStoreOptions {
 
 class FileStore : public BlockStore {
   public:
-    // Opens the image at `path`, creating it (and its folder) sparse at `size_bytes` when it does
-    // not exist. An existing image smaller than `size_bytes` is grown sparsely (unless read-only);
-    // a larger one is refused, as is an image another process holds. On failure returns nullptr
-    // and sets `error_message` to a sentence naming the path and the cause.
+    // Opens the image at `path`, creating it sparse at `size_bytes` when it does not exist (never
+    // its folder; an image it created is removed again when open fails). An existing image smaller
+    // than `size_bytes` is grown sparsely (unless read-only); a larger one is refused, as is an
+    // image another process holds. On failure returns nullptr and sets `error_message` to a
+    // sentence naming the path and the cause.
     static std::unique_ptr<FileStore> open(const std::string& path, uint64_t size_bytes,
                                            bool read_only, std::string& error_message);
     // Same with options. With `direct`, a file system that refuses O_DIRECT, or a size that is

@@ -103,8 +103,8 @@ class Parser {
         DaemonConfig config;
         config.source_path = origin_;
         check_keys(root, "",
-                   {"log_level", "io_threads", "worker_threads", "data_dir", "rocksdb", "ats",
-                    "console", "fault", "portal", "iscsi", "target"});
+                   {"log_level", "io_threads", "worker_threads", "data_dir", "umask", "rocksdb",
+                    "ats", "console", "fault", "portal", "iscsi", "target"});
 
         if (auto level = get_string(root, "", "log_level")) {
             config.log_level = get_choice(*level, "log_level", log_levels);
@@ -118,6 +118,9 @@ class Parser {
             fail("data_dir", "must not be empty");
         }
         config.data_dir = resolve(data_dir);
+        if (auto mask = get_string(root, "", "umask")) {
+            config.umask = parse_umask(*mask);
+        }
         if (const auto* rocksdb = get_table(root, "", "rocksdb")) {
             parse_rocksdb(*rocksdb, config.rocksdb);
         }
@@ -719,6 +722,30 @@ class Parser {
         return number << unit->second;
     }
 
+    // An octal umask, "0077" or "077". The owner's read and write bits must stay: the daemon
+    // reopens what it creates (the identity, the reservations, RocksDB's files).
+    uint32_t parse_umask(const std::string& text) const {
+        const bool octal =
+            !text.empty() && text.size() <= 4 &&
+            std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '7'; });
+        if (!octal) {
+            fail("umask", "expected an octal mask like \"0077\", got " + in_quotes(text));
+        }
+        uint32_t mask = 0;
+        for (const char c : text) {
+            mask = mask * 8 + static_cast<uint32_t>(c - '0');
+        }
+        if (mask > 0777) {
+            fail("umask", "must be at most 0777, got " + in_quotes(text));
+        }
+        if ((mask & 0600) != 0) {
+            fail("umask", in_quotes(text) +
+                              " takes the owner's read or write permission; the daemon could "
+                              "not reopen its own files");
+        }
+        return mask;
+    }
+
     void check_inquiry_text(const std::string& value, const std::string& key, size_t max) const {
         if (value.size() > max) {
             fail(key, "must be at most " + std::to_string(max) + " characters, got " +
@@ -736,6 +763,7 @@ class Parser {
             {"id", "backend", "path", "direct", "size", "block_size", "serial", "vendor", "product",
              "write_cache", "read_only", "removable", "read_delay_us", "write_delay_us"});
         LunConfig lun;
+        lun.key = path;
         const auto id = get_optional_uint(table, path, "id", 0, max_lun_id);
         if (!id) {
             fail(join_path(path, "id"), "required key is missing");

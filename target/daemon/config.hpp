@@ -31,6 +31,7 @@ struct RocksDbConfig {
 };
 
 struct LunConfig {
+    std::string key;  // where it is in the config, e.g. "target[0].lun[1]" (for messages)
     uint64_t id = 0;  // 0..scsi::max_lun_id
     BackendKind backend = BackendKind::file;
     std::string path;                 // file backend: image path (relative to the config's folder)
@@ -129,6 +130,10 @@ struct DaemonConfig {
     // Where state that outlives the daemon lives: the RocksDB database (data_dir/rocksdb) and
     // its LUNs' persistent reservations. Resolved like LUN paths; default "data".
     std::string data_dir;
+    // The process umask (main.cpp sets it before anything is created): files are created
+    // 0666 & ~umask, folders 0777 & ~umask; the default 0077 gives 0600 and 0700, so LUN data,
+    // identities, reservations and RocksDB's files are the daemon user's alone.
+    uint32_t umask = 0077;
     RocksDbConfig rocksdb;
     AtsConfig ats;
     ConsoleConfig console;

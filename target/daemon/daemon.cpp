@@ -16,6 +16,7 @@
 #include "backend/memory_store.hpp"
 #include "backend/rocksdb_store.hpp"
 #include "target/daemon/lun_identity.hpp"
+#include "target/daemon/start_checks.hpp"
 #include "target/fault/fault.hpp"
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/portal.hpp"
@@ -30,7 +31,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::shared_ptr<backend::BlockStore> open_medium(const TargetConfig& target, const LunConfig& lun) {
+std::shared_ptr<backend::BlockStore> open_medium(const DaemonConfig& config,
+                                                 const TargetConfig& target, const LunConfig& lun) {
     std::string error;
     std::shared_ptr<backend::BlockStore> store;
     switch (lun.backend) {
@@ -58,15 +60,17 @@ std::shared_ptr<backend::BlockStore> open_medium(const TargetConfig& target, con
         }
     }
     if (!store) {
-        throw ConfigError("target " + target.name + " lun " + std::to_string(lun.id) + ": " +
-                          error);
+        const std::string key = lun.backend == BackendKind::file ? lun.key + ".path" : "data_dir";
+        throw ConfigError(config.source_path + ": " + key + ": target " + target.name + " lun " +
+                          std::to_string(lun.id) + ": " + error);
     }
     return store;
 }
 
 // The LUN's store, behind a DelayStore when the config asks for a slow medium.
-std::shared_ptr<backend::BlockStore> open_store(const TargetConfig& target, const LunConfig& lun) {
-    auto store = open_medium(target, lun);
+std::shared_ptr<backend::BlockStore> open_store(const DaemonConfig& config,
+                                                const TargetConfig& target, const LunConfig& lun) {
+    auto store = open_medium(config, target, lun);
     if (lun.read_delay_us == 0 && lun.write_delay_us == 0) {
         return store;
     }
@@ -124,11 +128,25 @@ struct Daemon::Impl {
     std::vector<std::thread> threads;
     std::vector<std::unique_ptr<iscsi::Portal>> portals;
     std::atomic<size_t> next_context{0};
+    std::vector<std::shared_ptr<scsi::Lun>> luns;  // every LUN made, as soon as it is made
 
     explicit Impl(const DaemonConfig& c)
         : config(c),
           io_pool(std::max(1U, c.worker_threads)),
           locks(std::make_shared<ats::LockTable>(c.ats.lock_stripes)) {}
+
+    // Shutdown never waits for a SANITIZE: each stops after its current chunk, kept with its LUN
+    // to resume at the next start (SanitizeState).
+    void stop_sanitizing() {
+        for (const auto& lun : luns) {
+            lun->sanitize_state().request_stop();
+        }
+    }
+
+    // A constructor that throws after a LUN resumed a sanitize must not wait for it either.
+    ~Impl() { stop_sanitizing(); }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
 
     asio::io_context& pick_context() {
         return *io_contexts[next_context.fetch_add(1) % io_contexts.size()];
@@ -203,6 +221,9 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     Impl& d = *impl_;
     d.hangup_signal = std::make_unique<asio::signal_set>(d.accept_context, SIGHUP);
     d.stop_signals = std::make_unique<asio::signal_set>(d.accept_context, SIGINT, SIGTERM);
+    // Before any store is opened or created: a bad path ends the start with nothing made.
+    check_start_paths(config);
+    create_data_dir(config);
     const IscsiConfig& ic = config.iscsi;
     iscsi::ConnectionSettings& s = d.state.settings;
     s.limits.max_recv_data_segment_length = ic.max_recv_data_segment_length;
@@ -262,7 +283,8 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             // identity at each start.
             const std::string kept = kept_with_data(tc, lc);
             ls.state_path = kept.empty() ? std::string() : kept + ".pr";
-            auto store = open_store(tc, lc);
+            ls.sanitize_state_path = kept.empty() ? std::string() : kept + ".sanitize";
+            auto store = open_store(config, tc, lc);
             if (!kept.empty()) {
                 const LunIdentity identity = settle_identity(kept + ".identity", tc.name, lc.serial,
                                                              lc.serial_configured, lc.read_only);
@@ -277,8 +299,12 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
                                            std::function<void()> job) {
                 d.schedule_after(delay, std::move(job));
             };
-            device->add_lun(lc.id,
-                            std::make_shared<scsi::Lun>(ls, std::move(store), submit, services));
+            auto lun = std::make_shared<scsi::Lun>(ls, std::move(store), submit, services);
+            device->add_lun(lc.id, lun);
+            d.luns.push_back(lun);
+            // SBC-4 §4.11: a sanitize the last run left unfinished goes on, never served as
+            // done (SanitizeState keeps it in `<kept>.sanitize`).
+            lun->resume_sanitize();
         }
         iscsi::TargetNode node;
         node.info.name = tc.name;
@@ -392,6 +418,7 @@ int Daemon::run() {
         }
         signals.cancel();
         hangup.cancel();
+        d.stop_sanitizing();
         for (auto& portal : d.portals) {
             portal->stop();
         }
@@ -415,6 +442,7 @@ int Daemon::run() {
     for (int i = 0; i < 50 && !d.all_connections().empty(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    d.stop_sanitizing();
     d.guards.clear();
     for (auto& ctx : d.io_contexts) {
         ctx->stop();

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -98,6 +99,9 @@ int main(int argc, char** argv) {
             }
             config.log_level = *level;
         }
+        // Before the first file is created: RocksDB creates its own files, so the umask is what
+        // keeps them (and every image, identity and reservation file) from other users.
+        ::umask(static_cast<mode_t>(config.umask));
         spdlog::set_level(spdlog_level(config.log_level));
         spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
         daemon::Daemon array(config);

@@ -85,7 +85,8 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
       lock_key_(next_lock_key.fetch_add(1)),
       accounting_(std::move(services.accounting)),
       events_(std::move(services.events)),
-      faults_(std::move(services.faults), std::move(services.schedule_after)) {
+      faults_(std::move(services.faults), std::move(services.schedule_after)),
+      sanitize_(settings_.sanitize_state_path) {
     if (!store_) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) + ": no block store");
     }
@@ -286,7 +287,9 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     // attention, so a new I_T nexus sees SANITIZE IN PROGRESS too (libiscsi Sanitize.Reset).
     if (descriptor == nullptr || !descriptor->has(flag_allowed_during_sanitize)) {
         if (auto refused = sanitize_.refuse(descriptor)) {
-            finish(*run, CommandResult::fail(*refused));
+            finish(*run, *refused == SenseReason::sanitize_in_progress
+                             ? CommandResult::with_progress(*refused, sanitize_.progress())
+                             : CommandResult::fail(*refused));
             return;
         }
     }

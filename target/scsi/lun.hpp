@@ -75,6 +75,9 @@ struct LunSettings {
     // Where persistent reservations are kept when an initiator sets APTPL (SPC-4 §5.13.4);
     // empty: APTPL is not supported (PTPL_C=0) and APTPL=1 is refused.
     std::string state_path;
+    // Where an unfinished or failed SANITIZE is kept (SanitizeState); empty: not kept (a memory
+    // LUN, whose data does not outlive the process either).
+    std::string sanitize_state_path;
     // SANITIZE OVERWRITE pace (sanitize.cpp): it shares the worker pool and the store with
     // every other LUN's I/O; 0 = as fast as the store goes.
     uint64_t sanitize_overwrite_bytes_per_second = 8u << 20;
@@ -135,6 +138,10 @@ class Lun : public std::enable_shared_from_this<Lun> {
     UnitAttentions& unit_attentions() { return unit_attentions_; }
     Reservations& reservations() { return reservations_; }
     SanitizeState& sanitize_state() { return sanitize_; }
+    // Starts again a SANITIZE that the last run left unfinished (SanitizeState keeps it with the
+    // data; SBC-4 §4.11), from its stored progress. Once, right after the LUN is made; until it
+    // ends, commands get NOT READY, SANITIZE IN PROGRESS. False when there was none.
+    bool resume_sanitize();
     // Runs `job` through the blocking-work hook, inline when there is none (SANITIZE chunks,
     // whatever the store's blocking()). Returns false when it ran inline.
     bool submit_blocking(std::function<void()> job);

@@ -126,6 +126,23 @@ std::array<uint8_t, 3> sense_key_specific(const FieldPointer& field) {
     return {b0, static_cast<uint8_t>(field.byte >> 8), static_cast<uint8_t>(field.byte)};
 }
 
+// SENSE KEY SPECIFIC bytes for a progress indication (SPC-4 §4.5.2.4.4 Table 35).
+std::array<uint8_t, 3> sense_key_specific(uint16_t progress) {
+    return {0x80, static_cast<uint8_t>(progress >> 8), static_cast<uint8_t>(progress)};
+}
+
+// The SENSE KEY SPECIFIC bytes of a sense, if it has them.
+std::optional<std::array<uint8_t, 3>> sense_key_specific(const std::optional<FieldPointer>& field,
+                                                         std::optional<uint16_t> progress) {
+    if (field) {
+        return sense_key_specific(*field);
+    }
+    if (progress) {
+        return sense_key_specific(*progress);
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 const SenseEntry& sense_entry(SenseReason reason) {
@@ -145,11 +162,14 @@ SenseData build_sense(const CommandResult& result, SenseFormat format) {
         return SenseData{};
     }
     const SenseEntry& e = sense_entry(result.reason);
-    return build_sense(e.key, e.asc, e.ascq, format, result.information, result.field);
+    return build_sense(e.key, e.asc, e.ascq, format, result.information, result.field,
+                       result.progress);
 }
 
 SenseData build_sense(SenseKey key, uint8_t asc, uint8_t ascq, SenseFormat format,
-                      std::optional<uint64_t> information, std::optional<FieldPointer> field) {
+                      std::optional<uint64_t> information, std::optional<FieldPointer> field,
+                      std::optional<uint16_t> progress) {
+    const auto sks = sense_key_specific(field, progress);
     SenseData out;
     auto& b = out.bytes;
     if (format == SenseFormat::fixed) {
@@ -166,11 +186,10 @@ SenseData build_sense(SenseKey key, uint8_t asc, uint8_t ascq, SenseFormat forma
         b[7] = 10;
         b[12] = asc;
         b[13] = ascq;
-        if (field) {
-            auto sks = sense_key_specific(*field);
-            b[15] = sks[0];
-            b[16] = sks[1];
-            b[17] = sks[2];
+        if (sks) {
+            b[15] = (*sks)[0];
+            b[16] = (*sks)[1];
+            b[17] = (*sks)[2];
         }
         out.length = 18;
         return out;
@@ -189,14 +208,13 @@ SenseData build_sense(SenseKey key, uint8_t asc, uint8_t ascq, SenseFormat forma
         put_be64(b, at + 4, *information);
         at += 12;
     }
-    if (field) {
+    if (sks) {
         // Sense key specific descriptor, SPC-4 §4.5.2.3 Table 16.
-        auto sks = sense_key_specific(*field);
         b[at] = 0x02;
         b[at + 1] = 0x06;
-        b[at + 4] = sks[0];
-        b[at + 5] = sks[1];
-        b[at + 6] = sks[2];
+        b[at + 4] = (*sks)[0];
+        b[at + 5] = (*sks)[1];
+        b[at + 6] = (*sks)[2];
         at += 8;
     }
     b[7] = static_cast<uint8_t>(at - 8);

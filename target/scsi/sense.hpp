@@ -104,6 +104,9 @@ struct CommandResult {
     SenseReason reason = SenseReason::none;
     std::optional<uint64_t> information;  // INFORMATION field (SPC-4 §4.5.2.2, §4.5.3)
     std::optional<FieldPointer> field;
+    // PROGRESS INDICATION (SPC-4 §4.5.2.4.4), 0..65535 of the whole operation, for NOT READY
+    // while a format or sanitize runs; it takes the SENSE KEY SPECIFIC bytes, so no `field`.
+    std::optional<uint16_t> progress;
 
     bool ok() const { return reason == SenseReason::none; }
 
@@ -119,6 +122,9 @@ struct CommandResult {
     static CommandResult with_information(SenseReason r, uint64_t information) {
         return {r, information, std::nullopt};
     }
+    static CommandResult with_progress(SenseReason r, uint16_t progress) {
+        return {r, std::nullopt, std::nullopt, progress};
+    }
 };
 
 enum class SenseFormat : uint8_t { fixed, descriptor };
@@ -130,7 +136,8 @@ SenseData build_sense(SenseReason reason, SenseFormat format);
 // Sense with a key and ASC/ASCQ outside the reason table (fault injection's chosen sense).
 SenseData build_sense(SenseKey key, uint8_t asc, uint8_t ascq, SenseFormat format,
                       std::optional<uint64_t> information = std::nullopt,
-                      std::optional<FieldPointer> field = std::nullopt);
+                      std::optional<FieldPointer> field = std::nullopt,
+                      std::optional<uint16_t> progress = std::nullopt);
 
 // Sets cmd.status and cmd.sense from the result; a failure drops any Data-In built so far.
 void apply_result(Command& cmd, const CommandResult& result, SenseFormat format);

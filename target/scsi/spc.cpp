@@ -307,18 +307,20 @@ CommandResult parse_request_sense(CommandContext& ctx) {
 }
 
 CommandResult execute_request_sense(CommandContext& ctx) {
-    SenseReason reason = SenseReason::no_sense;
+    CommandResult reported = CommandResult::fail(SenseReason::no_sense);
     if (ctx.lun == nullptr) {
         // SPC-4 §6.39: for a LUN that does not exist, LOGICAL UNIT NOT SUPPORTED as data.
-        reason = SenseReason::logical_unit_not_supported;
+        reported = CommandResult::fail(SenseReason::logical_unit_not_supported);
     } else if (auto ua = ctx.lun->unit_attentions().take(nexus_id_of(ctx.cmd))) {
-        reason = *ua;
+        reported = CommandResult::fail(*ua);
     } else if (ctx.lun->sanitize_state().in_progress()) {
-        // SBC-4 §4.11.3: REQUEST SENSE reports the sanitize operation in progress.
-        reason = SenseReason::sanitize_in_progress;
+        // SBC-4 §4.11.3: REQUEST SENSE reports the sanitize operation in progress, with its
+        // PROGRESS INDICATION (SPC-4 §4.5.2.4.4).
+        reported = CommandResult::with_progress(SenseReason::sanitize_in_progress,
+                                                ctx.lun->sanitize_state().progress());
     }
     const SenseData sense =
-        build_sense(reason, ctx.cdb.desc ? SenseFormat::descriptor : SenseFormat::fixed);
+        build_sense(reported, ctx.cdb.desc ? SenseFormat::descriptor : SenseFormat::fixed);
     set_data_in(ctx.cmd, sense.view(), ctx.cdb.allocation_length);
     return CommandResult::good();
 }

@@ -207,6 +207,23 @@ TEST(ConfigTest, DefaultsForAMinimalConfig) {
     EXPECT_EQ(c.targets[0].alias, "");
     EXPECT_EQ(c.targets[0].portal_group_tag, 1);
     EXPECT_EQ(c.targets[0].luns[0].block_size, 512u);
+    EXPECT_EQ(c.targets[0].luns[0].key, "target[0].lun[0]");
+    EXPECT_EQ(c.umask, 0077u);  // files 0600, folders 0700
+}
+
+TEST(ConfigTest, Umask) {
+    EXPECT_EQ(parse("umask = \"0027\"\n" + minimal).umask, 0027u);
+    EXPECT_EQ(parse("umask = \"077\"\n" + minimal).umask, 0077u);
+    EXPECT_EQ(parse("umask = \"0\"\n" + minimal).umask, 0u);
+    EXPECT_CONFIG_ERROR("umask = \"0o77\"\n" + minimal,
+                        "t.toml: umask: expected an octal mask like \"0077\", got \"0o77\"");
+    EXPECT_CONFIG_ERROR_HAS("umask = \"0089\"\n" + minimal, "t.toml: umask: expected an octal");
+    EXPECT_CONFIG_ERROR_HAS("umask = \"00077\"\n" + minimal, "t.toml: umask: expected an octal");
+    EXPECT_CONFIG_ERROR("umask = \"1077\"\n" + minimal,
+                        "t.toml: umask: must be at most 0777, got \"1077\"");
+    EXPECT_CONFIG_ERROR_HAS("umask = \"0277\"\n" + minimal,
+                            "t.toml: umask: \"0277\" takes the owner's read or write permission");
+    EXPECT_CONFIG_ERROR_HAS("umask = 77\n" + minimal, "t.toml: umask: expected a string");
 }
 
 TEST(ConfigTest, SerialIsDerivedStableAndDistinct) {
@@ -230,10 +247,11 @@ TEST(ConfigTest, SyntaxErrorNamesLineAndColumn) {
 }
 
 TEST(ConfigTest, UnknownKeysAreRejectedWithTheAllowedList) {
-    EXPECT_CONFIG_ERROR("log_levle = \"info\"\n" + minimal,
-                        "t.toml: log_levle: unknown key; allowed keys: log_level, io_threads, "
-                        "worker_threads, data_dir, rocksdb, ats, console, fault, portal, iscsi, "
-                        "target");
+    EXPECT_CONFIG_ERROR(
+        "log_levle = \"info\"\n" + minimal,
+        "t.toml: log_levle: unknown key; allowed keys: log_level, io_threads, "
+        "worker_threads, data_dir, umask, rocksdb, ats, console, fault, portal, iscsi, "
+        "target");
     EXPECT_CONFIG_ERROR("[[portal]]\nadress = \"0.0.0.0\"\n" + minimal,
                         "t.toml: portal[0].adress: unknown key; allowed keys: address, port");
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("blocksize = 4096")),

@@ -1,7 +1,12 @@
 // SANITIZE (sanitize.cpp) and READ DEFECT DATA (defect_data.cpp): raw CDBs, exact sense.
 
+#include <unistd.h>
+
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -216,6 +221,192 @@ TEST_F(SanitizeInProgress, AnAbortedCommandEndsTheOperationGoesOn) {
     drain();
     EXPECT_EQ(completions, 1);
     EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
+}
+
+// The sanitize state kept with the LUN (issue 12): stored when an operation starts, its progress
+// when it stops, removed when it completes; a new Lun on the same state and store (a restart)
+// resumes it and answers SANITIZE IN PROGRESS until it is done.
+class SanitizeKept : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "atsarray-sanitize-XXXXXX").string();
+        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+        dir = pattern;
+        settings = default_settings(0, 8192);  // 4 MiB: four 1 MiB OVERWRITE chunks a pass
+        settings.sanitize_overwrite_bytes_per_second = 0;
+        settings.sanitize_state_path = (dir / "lun0.sanitize").string();
+        store = std::make_shared<FakeStore>(settings.block_count * settings.block_size);
+        restart();
+    }
+    void TearDown() override {
+        jobs.clear();
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+
+    // A new Lun on the same store and state file, as the daemon makes it at start.
+    void restart() {
+        jobs.clear();
+        lun = std::make_shared<Lun>(
+            settings, store, [this](std::function<void()> job) { jobs.push_back(std::move(job)); });
+        lun->nexus_added(nexus);
+    }
+    Result exec(std::vector<uint8_t> cdb, std::vector<uint8_t> data_out = {}) {
+        Request r;
+        r.cdb = std::move(cdb);
+        r.nexus = &nexus;
+        r.data_out = std::move(data_out);
+        return run(*lun, r);
+    }
+    void run_jobs(size_t n) {
+        for (size_t i = 0; i < n && !jobs.empty(); ++i) {
+            auto job = std::move(jobs.front());
+            jobs.pop_front();
+            job();
+        }
+    }
+    void drain() { run_jobs(static_cast<size_t>(-1)); }
+    std::string state_file() const {
+        std::ifstream in(settings.sanitize_state_path);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    }
+    bool state_kept() const { return std::filesystem::exists(settings.sanitize_state_path); }
+    // Clears the POWER ON unit attention of a new LUN's nexus.
+    void clear_unit_attention() { (void)exec({0x03, 0, 0, 0, 18, 0}); }
+    // The PROGRESS INDICATION of REQUEST SENSE's fixed format sense (SKSV set), or -1.
+    int reported_progress() {
+        auto rs = exec({0x03, 0, 0, 0, 18, 0});
+        if (rs.data.size() < 18 || (rs.data[15] & 0x80) == 0) {
+            return -1;
+        }
+        return rs.data[16] << 8 | rs.data[17];
+    }
+
+    std::filesystem::path dir;
+    LunSettings settings;
+    std::shared_ptr<FakeStore> store;
+    std::shared_ptr<Lun> lun;
+    std::deque<std::function<void()>> jobs;
+    Nexus nexus{7, "iqn.test:init", "iqn.test:init,i,0x1", "127.0.0.1:1", 1};
+};
+
+TEST_F(SanitizeKept, StoredWhileRunningRemovedWhenDone) {
+    clear_unit_attention();
+    auto list = overwrite_list(0x80 | 0x02, {0x0F, 0x3C});  // INVERT, two passes
+    EXPECT_EQ(exec(sanitize_cdb(0x80 | 0x20 | 0x01, 6), list).status, Status::good);
+    const std::string kept = state_file();
+    EXPECT_NE(kept.find("state running\n"), std::string::npos) << kept;
+    EXPECT_NE(kept.find("service_action 1\n"), std::string::npos) << kept;
+    EXPECT_NE(kept.find("ause 1\n"), std::string::npos) << kept;
+    EXPECT_NE(kept.find("invert 1\n"), std::string::npos) << kept;
+    EXPECT_NE(kept.find("passes 2\n"), std::string::npos) << kept;
+    EXPECT_NE(kept.find("pattern 0f3c\n"), std::string::npos) << kept;
+    EXPECT_NE(kept.find("capacity 4194304\n"), std::string::npos) << kept;
+    drain();
+    EXPECT_FALSE(state_kept());
+    EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
+    EXPECT_EQ(store->data()[0], 0xF0);
+    EXPECT_EQ(store->data()[1], 0xC3);
+}
+
+TEST_F(SanitizeKept, AStoppedSanitizeResumesAfterARestart) {
+    clear_unit_attention();
+    std::fill(store->data().begin(), store->data().end(), 'd');
+    auto list = overwrite_list(0x01, {0x5A});
+    EXPECT_EQ(exec(sanitize_cdb(0x80 | 0x01, 5), list).status, Status::good);
+    run_jobs(3);  // a step, then two of the four chunks
+    lun->sanitize_state().request_stop();
+    drain();  // the next chunk sees the stop: nothing more is written
+    EXPECT_NE(state_file().find("done 2097152\n"), std::string::npos) << state_file();
+    EXPECT_EQ(store->data()[(2u << 20) - 1], 0x5A);
+    EXPECT_EQ(store->data()[2u << 20], 'd');
+
+    restart();
+    clear_unit_attention();
+    // In progress from the moment the LUN exists, with the stored progress (half).
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x02, 0x04, 0x1B);
+    EXPECT_EQ(reported_progress(), 32768);
+    EXPECT_TRUE(lun->resume_sanitize());
+    EXPECT_FALSE(lun->resume_sanitize());  // once
+    EXPECT_CHECK(exec({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}), 0x02, 0x04, 0x1B);
+    drain();
+    EXPECT_FALSE(state_kept());
+    EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
+    for (size_t i = 0; i < store->data().size(); i += 4093) {
+        ASSERT_EQ(store->data()[i], 0x5A) << i;
+    }
+}
+
+TEST_F(SanitizeKept, AfterACrashItResumesFromTheLastStoredPoint) {
+    clear_unit_attention();
+    std::fill(store->data().begin(), store->data().end(), 'd');
+    EXPECT_EQ(exec(sanitize_cdb(0x80 | 0x02, 0)).status, Status::good);  // BLOCK ERASE, IMMED
+    restart();  // the process died before a chunk: what is stored says 0 done
+    clear_unit_attention();
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x02, 0x04, 0x1B);
+    EXPECT_EQ(reported_progress(), 0);
+    EXPECT_TRUE(lun->resume_sanitize());
+    drain();
+    EXPECT_FALSE(state_kept());
+    for (const uint8_t b : store->data()) {
+        ASSERT_EQ(b, 0);
+    }
+}
+
+TEST_F(SanitizeKept, ADamagedStateIsFailureModeNeverGoodData) {
+    std::ofstream(settings.sanitize_state_path) << "atsarray-sanitize 1\nstate running\npas";
+    restart();
+    clear_unit_attention();
+    EXPECT_FALSE(lun->resume_sanitize());
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x03, 0x31, 0x03);
+    EXPECT_CHECK(exec({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}), 0x03, 0x31, 0x03);
+    EXPECT_CHECK(exec(sanitize_cdb(0x1F, 0)), 0x05, 0x24, 0x00);  // no AUSE known: not allowed
+    EXPECT_EQ(exec(sanitize_cdb(0x80 | 0x02, 0)).status, Status::good);  // a new one runs
+    drain();
+    EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
+    EXPECT_FALSE(state_kept());
+}
+
+TEST_F(SanitizeKept, FailureModeOutlivesARestart) {
+    clear_unit_attention();
+    store->fail_next = backend::StoreErrc::io_error;
+    auto list = overwrite_list(0x01, {1, 2, 3, 4});
+    EXPECT_EQ(exec(sanitize_cdb(0x80 | 0x20 | 0x01, 8), list).status, Status::good);  // AUSE
+    drain();
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x03, 0x31, 0x03);
+    EXPECT_NE(state_file().find("state failed\n"), std::string::npos) << state_file();
+    restart();
+    clear_unit_attention();
+    EXPECT_FALSE(lun->resume_sanitize());
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x03, 0x31, 0x03);
+    EXPECT_EQ(exec(sanitize_cdb(0x1F, 0)).status, Status::good);  // AUSE was set
+    EXPECT_FALSE(state_kept());
+    EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
+}
+
+TEST_F(SanitizeInProgress, SenseCarriesTheProgress) {
+    auto list = overwrite_list(0x01, {0x55});
+    EXPECT_EQ(exec(sanitize_cdb(0x80 | 0x01, 5), list).status, Status::good);
+    auto tur = exec(test_unit_ready_cdb);
+    ASSERT_GE(tur.sense.size(), 18u);
+    EXPECT_EQ(tur.sense[15], 0x80);  // SKSV, progress indication 0
+    EXPECT_EQ(tur.sense[16], 0);
+    lun->sanitize_state().set_progress(0x1234);
+    auto rs = exec({0x03, 0, 0, 0, 18, 0});
+    ASSERT_GE(rs.data.size(), 18u);
+    EXPECT_EQ(rs.data[15], 0x80);
+    EXPECT_EQ(rs.data[16], 0x12);
+    EXPECT_EQ(rs.data[17], 0x34);
+    auto desc = exec({0x03, 0x01, 0, 0, 252, 0});  // descriptor format
+    ASSERT_GE(desc.data.size(), 16u);
+    EXPECT_EQ(desc.data[8], 0x02);  // sense key specific descriptor
+    EXPECT_EQ(desc.data[12], 0x80);
+    EXPECT_EQ(desc.data[13], 0x12);
+    EXPECT_EQ(desc.data[14], 0x34);
+    drain();
 }
 
 TEST_F(DefectData, EmptyListInTheRequestedFormat) {

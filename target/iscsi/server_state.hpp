@@ -82,7 +82,6 @@ class BufferBudget {
     void set_limit(uint64_t bytes) { limit_ = bytes; }
     uint64_t limit() const { return limit_; }
     uint64_t used() const { return used_.load(std::memory_order_relaxed); }
-    bool exhausted() const { return used() >= limit_; }
     void add(uint64_t bytes) { used_.fetch_add(bytes, std::memory_order_relaxed); }
     void sub(uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
 

@@ -55,14 +55,32 @@ void TaskManager::unhold(Task& task, uint64_t bytes) {
     budget_.sub(bytes);
 }
 
-bool TaskManager::can_admit() const {
-    // One task at a time always makes progress, whatever its size and the daemon's state.
-    return admitted_ == 0 || (held_bytes_ < limits_.buffer_bytes && !budget_.exhausted());
+uint64_t TaskManager::admission_bytes(const Task& task) {
+    if (task.read) {
+        return task.expected_length;
+    }
+    return task.expected_length - std::min(task.received, task.expected_length);
+}
+
+bool TaskManager::can_admit(const Task& task) const {
+    const uint64_t bytes = admission_bytes(task);
+    // Room in the daemon's budget; a command larger than all of it runs when nothing else does.
+    // Two connections admitting at the same moment may pass it by one command each.
+    const bool daemon_room = budget_.used() + bytes <= budget_.limit() || budget_.used() == 0;
+    if (admitted_ == 0) {
+        return daemon_room || bytes <= limits_.lone_command_bytes;
+    }
+    return held_bytes_ + bytes <= limits_.buffer_bytes && daemon_room;
 }
 
 bool TaskManager::blocked_by_daemon_budget() const {
-    return !waiting_.empty() && admitted_ > 0 && held_bytes_ < limits_.buffer_bytes &&
-           budget_.exhausted();
+    if (waiting_.empty()) {
+        return false;
+    }
+    const Task& next = *waiting_.front();
+    const bool connection_room =
+        admitted_ == 0 || held_bytes_ + admission_bytes(next) <= limits_.buffer_bytes;
+    return connection_room && !can_admit(next);
 }
 
 Task* TaskManager::admit(Task* task) {
@@ -81,7 +99,7 @@ Task* TaskManager::admit(Task* task) {
 
 std::vector<Task*> TaskManager::admit_waiting() {
     std::vector<Task*> ready;
-    while (!waiting_.empty() && can_admit()) {
+    while (!waiting_.empty() && can_admit(*waiting_.front())) {
         Task* task = waiting_.front();
         waiting_.erase(waiting_.begin());
         if (Task* now = admit(task); now != nullptr) {
@@ -250,8 +268,8 @@ Task* TaskManager::on_scsi_command(const PduView& pdu) {
             return task;  // all its data came with it: nothing more to hold
         }
     }
-    if (!can_admit()) {
-        waiting_.push_back(task);
+    if (!waiting_.empty() || !can_admit(*task)) {
+        waiting_.push_back(task);  // in order, behind those already waiting
         return nullptr;
     }
     return admit(task);

@@ -30,6 +30,10 @@ struct TaskLimits {
     uint32_t max_data_out = 16U << 20;     // the largest Data-Out one command may bring
     uint64_t buffer_bytes = 64ULL << 20;   // what admitted tasks may hold together
     uint32_t max_immediate_commands = 16;  // RFC 7143 §3.2.2.1
+    // A connection holding nothing always runs its next command, whatever its own budget says;
+    // past a full daemon budget only one this small goes (an ATS, a metadata read), so N idle
+    // connections cannot each take the largest command beyond the daemon's budget.
+    uint64_t lone_command_bytes = 256 * 1024;
 };
 
 class TaskManager {
@@ -90,7 +94,9 @@ class TaskManager {
 
   private:
     Task* acquire();
-    bool can_admit() const;
+    // What admitting `task` adds at most: a read's Data-In, a write's data still to solicit.
+    static uint64_t admission_bytes(const Task& task);
+    bool can_admit(const Task& task) const;
     // Admits `task`; returns it when it is ready to execute.
     Task* admit(Task* task);
     void hold(Task& task, uint64_t bytes);

@@ -12,6 +12,7 @@ extern "C" {
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -117,6 +118,50 @@ TEST(MemoryBound, UnreadReadFloodStaysWithinTheBudgetAndOthersAreServed) {
     EXPECT_LT(peak - std::min(peak, baseline), allowed)
         << "RSS went from " << baseline << " to " << peak << " bytes\n"
         << daemon.log();
+    EXPECT_TRUE(daemon.alive());
+}
+
+// The daemon's budget holds for all sessions together: 64 sessions, each asking for 128 MiB of
+// READ data it never reads (8 GiB in all, 64 MiB each within its own connection budget), keep
+// the RSS within [iscsi] buffer_budget and some slack, and a bystander's ATS is served.
+TEST(MemoryBound, SixtyFourHostileSessionsStayWithinTheDaemonBudget) {
+    DaemonProcess daemon(std::string("[iscsi]\nbuffer_budget = \"256MiB\"\n[[target]]\nname = \"") +
+                         target_name +
+                         "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n");
+    auto bystander = connect_bystander(daemon);
+    ASSERT_TRUE(bystander);
+    const uint64_t baseline = rss_bytes(daemon.pid());
+    std::vector<std::unique_ptr<RawSession>> hostile;
+    for (int s = 0; s < 64; ++s) {
+        hostile.push_back(std::make_unique<RawSession>(
+            daemon.port(), target_name, "iqn.2026-11.org.atsarray:hostile-" + std::to_string(s)));
+        ASSERT_EQ(hostile.back()->login_response[36], 0) << "login " << s << " refused";
+        for (uint32_t i = 0; i < 16; ++i) {
+            hostile.back()->conn.send(read16(100 + i, hostile.back()->cmd_sn++, false));
+        }
+    }
+    uint64_t peak = 0;
+    for (int i = 0; i < 30; ++i) {
+        peak = std::max(peak, rss_bytes(daemon.pid()));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::vector<uint8_t> both(2 * block_size, 0);
+    scsi_task* caw = iscsi_compareandwrite_sync(bystander.get(), 0, 2000, both.data(),
+                                                2 * block_size, block_size, 0, 0, 0, 0, 0);
+    ASSERT_NE(caw, nullptr) << iscsi_get_error(bystander.get());
+    EXPECT_EQ(caw->status, SCSI_STATUS_GOOD);
+    scsi_free_scsi_task(caw);
+    peak = std::max(peak, rss_bytes(daemon.pid()));
+    std::printf("daemon RSS: %llu MiB before 64 hostile sessions, peak %llu MiB\n",
+                static_cast<unsigned long long>(baseline >> 20),
+                static_cast<unsigned long long>(peak >> 20));
+#if defined(ATSARRAY_UNDER_ASAN)
+    constexpr uint64_t allowed = 1536ULL << 20;
+#else
+    constexpr uint64_t allowed = 384ULL << 20;  // the 256 MiB budget, workers and slack
+#endif
+    EXPECT_LT(peak - std::min(peak, baseline), allowed)
+        << "RSS went from " << baseline << " to " << peak << " bytes";
     EXPECT_TRUE(daemon.alive());
 }
 

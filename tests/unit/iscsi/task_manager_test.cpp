@@ -278,6 +278,20 @@ TEST_F(TaskManagerTest, TheDaemonBudgetHoldsBackEveryConnection) {
     EXPECT_EQ(tasks_.admit_waiting().size(), 1U);
 }
 
+// 64 hostile sessions each admitted one 8 MiB READ past a full daemon budget took the RSS to
+// 779 MiB with a 256 MiB budget: a lone command past the daemon's budget must be a small one.
+TEST_F(TaskManagerTest, ALoneLargeCommandWaitsForTheDaemonBudget) {
+    budget_.set_limit(1U << 20);
+    budget_.add(1U << 20);
+    EXPECT_EQ(command(scsi_command(0x68, 1, 0x40, 8U << 20, 0x28)), nullptr);
+    EXPECT_TRUE(tasks_.blocked_by_daemon_budget());
+    EXPECT_EQ(tasks_.held_bytes(), 0U);
+    budget_.sub(1U << 20);  // nothing else holds any: a command larger than the budget runs
+    const auto ready = tasks_.admit_waiting();
+    ASSERT_EQ(ready.size(), 1U);
+    EXPECT_EQ(tasks_.held_bytes(), 8U << 20);
+}
+
 TEST_F(TaskManagerTest, WritesHoldOnlyWhatTheirR2tsSolicited) {
     limits_.buffer_bytes = 64 * 1024;
     params_.max_burst_length = 16 * 1024;

@@ -14,13 +14,13 @@ using nlohmann::json;
 
 HttpResponse error_response(unsigned status, std::string message) {
     return {status, "application/json",
-            json{{"error", {{"status", status}, {"message", std::move(message)}}}}.dump()};
+            api::dump(json{{"error", {{"status", status}, {"message", std::move(message)}}}})};
 }
 
 namespace {
 
 HttpResponse ok(const json& j, unsigned status = 200) {
-    return {status, "application/json", j.dump()};
+    return {status, "application/json", api::dump(j)};
 }
 
 // A fault rule as JSON with `status`; 404 when it is gone, as a DELETE from another console may

@@ -106,5 +106,25 @@ TEST_F(RouterTest, FaultRuleAnswersComeFromTheEngine) {
     EXPECT_EQ(send(r, "POST", "/api/v1/faults/presets/no-such-preset").status, 404U);
 }
 
+// Found by fuzz_console: bytes that are not UTF-8 in a request's path, or in an initiator name
+// that reaches the event log and the session list from a login, made json::dump() throw on the
+// console's thread, which ended the daemon. They are answered, with U+FFFD in their place.
+TEST_F(RouterTest, BytesThatAreNotUtf8AreAnsweredAsJson) {
+    const Router r(model, AccessPolicy{test_token, false, {"192.0.2.1:8080"}}, "");
+    const std::string api_path = std::string("/api/\x8d") + "1/faults";
+    for (const std::string& path : {api_path, std::string("/no-such-\xff-page")}) {
+        HttpResponse answer;
+        ASSERT_NO_THROW(answer = get(r, path, std::string("Bearer ") + test_token)) << path;
+        EXPECT_EQ(answer.status, 404U) << path;
+        EXPECT_TRUE(nlohmann::json::accept(answer.body)) << answer.body;
+    }
+    events.add("login", "iqn.2026-11.org.atsarray:\xc3\x28 logged in");
+    HttpResponse listed;
+    ASSERT_NO_THROW(listed = get(r, "/api/v1/events", std::string("Bearer ") + test_token));
+    EXPECT_EQ(listed.status, 200U);
+    EXPECT_NE(nlohmann::json::parse(listed.body).dump().find("\xef\xbf\xbd("), std::string::npos)
+        << listed.body;
+}
+
 }  // namespace
 }  // namespace atsarray::webui

@@ -192,6 +192,7 @@ void fuzz_login(uint8_t control, const std::vector<TextKey>& keys) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-identifier-naming): libFuzzer names the entry point
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) {
         return 0;

@@ -63,6 +63,7 @@ void check(const webui::HttpRequest& request, const webui::HttpResponse& respons
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-identifier-naming): libFuzzer names the entry point
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 1) {
         return 0;

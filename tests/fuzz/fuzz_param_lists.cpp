@@ -107,6 +107,7 @@ std::unique_ptr<scsi::TargetDevice> fresh_device() {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-identifier-naming): libFuzzer names the entry point
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::unique_ptr<scsi::TargetDevice> device = fresh_device();
     size_t pos = 0;

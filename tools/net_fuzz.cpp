@@ -574,6 +574,34 @@ std::string mutate(Bytes& wire, bool& send_twice, std::mt19937_64& rng) {
     }
 }
 
+// After a mutation of the header or the data, the digests are computed again (most of the time):
+// a digest that no longer matches ends the connection at the first check, and the mutated field
+// behind it would never be read.
+void refresh_digests(Bytes& wire, bool header_digest, bool data_digest) {
+    if (wire.size() < 48) {
+        return;
+    }
+    const size_t header_end = 48 + size_t{wire[4]} * 4;
+    size_t data_start = header_end;
+    if (header_digest) {
+        if (wire.size() < header_end + 4) {
+            return;
+        }
+        const uint32_t c = crc32c(wire.data(), header_end);
+        for (int i = 0; i < 4; ++i) {
+            wire[header_end + i] = static_cast<uint8_t>(c >> (8 * i));
+        }
+        data_start += 4;
+    }
+    const size_t padded = (get24(&wire[5]) + 3) & ~size_t{3};
+    if (data_digest && padded > 0 && wire.size() >= data_start + padded + 4) {
+        const uint32_t c = crc32c(wire.data() + data_start, padded);
+        for (int i = 0; i < 4; ++i) {
+            wire[data_start + padded + i] = static_cast<uint8_t>(c >> (8 * i));
+        }
+    }
+}
+
 // ---- the bystander
 // --------------------------------------------------------------------------------
 
@@ -815,6 +843,9 @@ int main(int argc, char** argv) {
                 what = mutate(wire, twice, rng);
                 if (rng() % 4 == 0) {
                     what += ", " + mutate(wire, twice, rng);
+                }
+                if (what.find("digest") == std::string::npos && rng() % 8 != 0) {
+                    refresh_digests(wire, conn.header_digest(), conn.data_digest());
                 }
             }
             if (o.verbose) {

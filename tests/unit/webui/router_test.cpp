@@ -81,6 +81,18 @@ TEST_F(RouterTest, ErrorsAreJsonWithTheirStatus) {
     EXPECT_EQ(get(r, "/../etc/passwd").status, 400U);
 }
 
+// Found by fuzz_console: a request-target with no path ("?x", which Beast accepts) reached
+// static_file() empty, whose substr(1) threw std::out_of_range on the console's thread and
+// ended the daemon, without a token even beyond loopback.
+TEST_F(RouterTest, ARequestTargetWithoutAPathIsABadRequest) {
+    const Router r(model, AccessPolicy{test_token, false, {"192.0.2.1:8080"}}, "");
+    for (const char* target : {"?x", "?since=1", "*", "index.html"}) {
+        HttpResponse answer;
+        ASSERT_NO_THROW(answer = get(r, target)) << target;
+        EXPECT_EQ(answer.status, 400U) << target;
+    }
+}
+
 // Every answer about one rule reads it back from the engine: a rule deleted meanwhile is a 404,
 // never a dereferenced empty optional.
 TEST_F(RouterTest, FaultRuleAnswersComeFromTheEngine) {

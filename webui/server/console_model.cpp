@@ -12,6 +12,10 @@
 
 namespace atsarray::webui::api {
 
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string rfc3339(std::chrono::system_clock::time_point t) {
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();

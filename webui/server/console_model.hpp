@@ -36,6 +36,10 @@ namespace api {
 using nlohmann::json;
 
 std::string rfc3339(std::chrono::system_clock::time_point t);
+// The text of a JSON answer. Strings that come from the network (an initiator name, a request's
+// path) need not be UTF-8, and json::dump() throws on those: on the console's thread that ends
+// the daemon. Invalid bytes become U+FFFD instead.
+std::string dump(const json& j);
 // {"count", "mean_us", "p50_us", "p99_us", "p999_us", "max_us"}
 json latency_summary(const ats::Histogram& h);
 

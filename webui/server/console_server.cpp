@@ -316,7 +316,7 @@ void ConsoleServer::Impl::tick() {
         }
         std::erase_if(streams, [](const std::weak_ptr<WsSession>& w) { return w.expired(); });
         if (!streams.empty()) {
-            auto message = std::make_shared<const std::string>(ticks.next().dump());
+            auto message = std::make_shared<const std::string>(api::dump(ticks.next()));
             for (const auto& w : streams) {
                 if (auto s = w.lock()) {
                     s->send(message);  // the console's one thread: no hand-over needed

@@ -14,13 +14,13 @@ using nlohmann::json;
 
 HttpResponse error_response(unsigned status, std::string message) {
     return {status, "application/json",
-            json{{"error", {{"status", status}, {"message", std::move(message)}}}}.dump()};
+            api::dump(json{{"error", {{"status", status}, {"message", std::move(message)}}}})};
 }
 
 namespace {
 
 HttpResponse ok(const json& j, unsigned status = 200) {
-    return {status, "application/json", j.dump()};
+    return {status, "application/json", api::dump(j)};
 }
 
 // A fault rule as JSON with `status`; 404 when it is gone, as a DELETE from another console may
@@ -385,9 +385,10 @@ HttpResponse Router::faults(const HttpRequest& request,
 
 HttpResponse Router::static_file(std::string_view path) const {
     std::string relative(path == "/" ? "/index.html" : path);
-    // No way out of the static folder: no "..", no backslashes, no NUL.
-    if (relative.find("..") != std::string::npos || relative.find('\\') != std::string::npos ||
-        relative.find('\0') != std::string::npos) {
+    // No way out of the static folder: no "..", no backslashes, no NUL. And an absolute path: a
+    // request-target such as "?x" or "*" (RFC 9112 §3.2) leaves no path at all.
+    if (relative.empty() || relative[0] != '/' || relative.find("..") != std::string::npos ||
+        relative.find('\\') != std::string::npos || relative.find('\0') != std::string::npos) {
         return error_response(400, "bad path");
     }
     const std::filesystem::path file = std::filesystem::path(static_dir_) / relative.substr(1);

@@ -81,6 +81,18 @@ TEST_F(RouterTest, ErrorsAreJsonWithTheirStatus) {
     EXPECT_EQ(get(r, "/../etc/passwd").status, 400U);
 }
 
+// Found by fuzz_console: a request-target with no path ("?x", which Beast accepts) reached
+// static_file() empty, whose substr(1) threw std::out_of_range on the console's thread and
+// ended the daemon, without a token even beyond loopback.
+TEST_F(RouterTest, ARequestTargetWithoutAPathIsABadRequest) {
+    const Router r(model, AccessPolicy{test_token, false, {"192.0.2.1:8080"}}, "");
+    for (const char* target : {"?x", "?since=1", "*", "index.html"}) {
+        HttpResponse answer;
+        ASSERT_NO_THROW(answer = get(r, target)) << target;
+        EXPECT_EQ(answer.status, 400U) << target;
+    }
+}
+
 // Every answer about one rule reads it back from the engine: a rule deleted meanwhile is a 404,
 // never a dereferenced empty optional.
 TEST_F(RouterTest, FaultRuleAnswersComeFromTheEngine) {
@@ -104,6 +116,26 @@ TEST_F(RouterTest, FaultRuleAnswersComeFromTheEngine) {
     ASSERT_EQ(preset.status, 201U) << preset.body;
     EXPECT_EQ(nlohmann::json::parse(preset.body)["rules"].size(), engine.rules().size());
     EXPECT_EQ(send(r, "POST", "/api/v1/faults/presets/no-such-preset").status, 404U);
+}
+
+// Found by fuzz_console: bytes that are not UTF-8 in a request's path, or in an initiator name
+// that reaches the event log and the session list from a login, made json::dump() throw on the
+// console's thread, which ended the daemon. They are answered, with U+FFFD in their place.
+TEST_F(RouterTest, BytesThatAreNotUtf8AreAnsweredAsJson) {
+    const Router r(model, AccessPolicy{test_token, false, {"192.0.2.1:8080"}}, "");
+    const std::string api_path = std::string("/api/\x8d") + "1/faults";
+    for (const std::string& path : {api_path, std::string("/no-such-\xff-page")}) {
+        HttpResponse answer;
+        ASSERT_NO_THROW(answer = get(r, path, std::string("Bearer ") + test_token)) << path;
+        EXPECT_EQ(answer.status, 404U) << path;
+        EXPECT_TRUE(nlohmann::json::accept(answer.body)) << answer.body;
+    }
+    events.add("login", "iqn.2026-11.org.atsarray:\xc3\x28 logged in");
+    HttpResponse listed;
+    ASSERT_NO_THROW(listed = get(r, "/api/v1/events", std::string("Bearer ") + test_token));
+    EXPECT_EQ(listed.status, 200U);
+    EXPECT_NE(nlohmann::json::parse(listed.body).dump().find("\xef\xbf\xbd("), std::string::npos)
+        << listed.body;
 }
 
 }  // namespace

@@ -21,10 +21,60 @@ bool list_contains(std::string_view list, std::string_view wanted) {
     }
 }
 
+// Well-formed UTF-8 (RFC 3629 §3: no overlong forms, no surrogates, nothing past U+10FFFF).
+bool valid_utf8(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<uint8_t>(s[i]);
+        size_t more = 0;
+        uint32_t cp = 0;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) {
+            more = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            more = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            more = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + more >= s.size()) {
+            return false;  // truncated sequence
+        }
+        for (size_t k = 1; k <= more; ++k) {
+            const auto b = static_cast<uint8_t>(s[i + k]);
+            if ((b & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (b & 0x3f);
+        }
+        static constexpr uint32_t smallest[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < smallest[more] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += more + 1;
+    }
+    return true;
+}
+
 bool valid_iscsi_name(std::string_view name) {
-    // RFC 7143 §4.2.7.1: at most 223 bytes. The "iqn."/"eui."/"naa." formats are not enforced:
-    // initiators in the field send other names and the ACL compares whole names anyway.
-    return !name.empty() && name.size() <= max_iscsi_name_length;
+    // RFC 7143 §4.2.7.1: at most 223 bytes of UTF-8 (§4.2.7: the stringprep profile of RFC 3722
+    // leaves no control character or space). The "iqn."/"eui."/"naa." formats are not enforced:
+    // initiators in the field send other names and the ACL compares whole names anyway. A name
+    // that is not text would reach the logs, the console's JSON and the event stream.
+    if (name.empty() || name.size() > max_iscsi_name_length || !valid_utf8(name)) {
+        return false;
+    }
+    return std::none_of(name.begin(), name.end(), [](char c) {
+        const auto b = static_cast<uint8_t>(c);
+        return b <= 0x20 || b == 0x7f;
+    });
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
 namespace atsarray::webui {
 
@@ -132,6 +133,18 @@ bool Router::authorized(std::string_view authorization) const {
 }
 
 HttpResponse Router::handle(const HttpRequest& request) const {
+    // Whatever a request holds, it ends in an answer: an exception a handler did not expect (a
+    // library's, on input nobody foresaw) is a 500 and one log line, never the daemon's end.
+    try {
+        return route(request);
+    } catch (const std::exception& e) {
+        spdlog::error("console: {} {}: internal error: {}", request.method,
+                      request.target.substr(0, 200), e.what());
+        return error_response(500, "internal error while answering this request");
+    }
+}
+
+HttpResponse Router::route(const HttpRequest& request) const {
     std::string_view target = request.target;
     const size_t q = target.find('?');
     const std::string_view path = target.substr(0, q);

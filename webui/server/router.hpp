@@ -43,6 +43,7 @@ class Router {
     const AccessPolicy& policy() const { return policy_; }
 
   private:
+    HttpResponse route(const HttpRequest& request) const;
     HttpResponse api(const HttpRequest& request, std::string_view path,
                      std::string_view query) const;
     HttpResponse faults(const HttpRequest& request, const std::vector<std::string>& parts) const;

@@ -568,6 +568,28 @@ TEST_F(Login, BadSessionTypeAndNames) {
                   0x02, 0x00);
 }
 
+// A name that is not text (the fuzzers' finding: it reached the console's JSON and the logs):
+// invalid UTF-8, a control character or a space is an initiator error (RFC 7143 §4.2.7).
+TEST_F(Login, NamesThatAreNotTextAreRefused) {
+    for (const std::string& bad :
+         {std::string("iqn.2026-12.test:\xff"), std::string("iqn.2026-12.test:\xc0\xaf"),
+          std::string("iqn.2026-12.test:\xed\xa0\x80"), std::string("iqn.2026-12.test:\xe2\x82"),
+          std::string("iqn.2026-12.test:a b"), std::string("iqn.2026-12.test:\x1b[2J")}) {
+        auto login = make();
+        expect_status(
+            login.step(request(0, 1, true,
+                               {{"InitiatorName", bad}, {"TargetName", std::string(open_target)}})),
+            0x02, 0x00);
+    }
+    // Well-formed UTF-8 beyond ASCII is a name (RFC 3722 allows it).
+    auto login = make();
+    EXPECT_FALSE(login
+                     .step(request(0, 1, true,
+                                   {{"InitiatorName", "iqn.2026-12.test:caf\xc3\xa9-\xe6\x9d\xb1"},
+                                    {"TargetName", std::string(open_target)}}))
+                     .failed());
+}
+
 TEST_F(Login, TargetOffersHoldTheTransit) {
     limits.immediate_data = false;
     limits.max_burst_length = 65536;

@@ -164,6 +164,11 @@ void Connection::handle_text(const PduView& pdu) {
     const uint32_t ttt = text.target_transfer_tag();
     const bool continue_bit = text.continue_bit();
     window_.release_slot(bhs.immediate());
+    if (itt == reserved_tag) {
+        // RFC 7143 §11.2.1.8: the reserved tag names no Text Request either.
+        send_reject(bhs, RejectReason::invalid_pdu_field);
+        return;
+    }
     if (continue_bit && bhs.final_bit()) {
         // RFC 7143 §11.10.2: a Text Request with C=1 must have F=0; both set says neither "this
         // is all" nor "more follows".
@@ -249,6 +254,12 @@ void Connection::handle_logout(const PduView& pdu) {
     const LogoutRequestBhs logout(bhs);
     const uint8_t reason = logout.reason_code();
     LogoutResponse response = LogoutResponse::closed;
+    if (bhs.initiator_task_tag() == reserved_tag) {
+        // RFC 7143 §11.2.1.8: the reserved tag names no Logout Request either.
+        window_.release_slot(bhs.immediate());
+        send_reject(bhs, RejectReason::invalid_pdu_field);
+        return;
+    }
     if (reason == static_cast<uint8_t>(LogoutReason::remove_connection_for_recovery)) {
         // Connection recovery needs ErrorRecoveryLevel 2 (RFC 7143 §11.15.1).
         response = LogoutResponse::recovery_not_supported;

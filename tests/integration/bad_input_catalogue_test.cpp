@@ -778,6 +778,16 @@ const std::vector<Case>& catalogue() {
              s.conn.send(p);
              return answer(s.conn);
          })},
+        {"TextWithReservedTag", "RFC 7143 §11.2.1.8 (ITT 0xffffffff is reserved)", "Reject 09",
+         in_session([](RawSession& s) {
+             s.conn.send(request(s, 0x44, 0x80, keys({"SendTargets=All"}), 0xffffffff));
+             return answer(s.conn);
+         })},
+        {"LogoutWithReservedTag", "RFC 7143 §11.2.1.8 (ITT 0xffffffff is reserved)", "Reject 09",
+         in_session([](RawSession& s) {
+             s.conn.send(request(s, 0x46, 0x80, "", 0xffffffff));
+             return answer(s.conn);
+         })},
         {"NopOutWithUnknownTtt", "RFC 7143 §11.18.2 (answer to no NOP-In)", "ignored",
          in_session([](RawSession& s) {
              auto p = request(s, 0x40, 0x80, "", 0xffffffff);

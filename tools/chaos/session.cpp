@@ -1,97 +1,21 @@
 #include "tools/chaos/session.hpp"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <string_view>
 #include <utility>
 
 namespace atsarray::chaos {
 namespace {
 
-// RFC 7143 §11: opcodes (initiator: request, target: response).
-constexpr uint8_t op_nop_out = 0x00;
-constexpr uint8_t op_scsi_command = 0x01;
-constexpr uint8_t op_login = 0x03;
-constexpr uint8_t op_data_out = 0x05;
-constexpr uint8_t op_logout = 0x06;
-constexpr uint8_t op_nop_in = 0x20;
-constexpr uint8_t op_scsi_response = 0x21;
-constexpr uint8_t op_login_response = 0x23;
-constexpr uint8_t op_data_in = 0x25;
-constexpr uint8_t op_logout_response = 0x26;
-constexpr uint8_t op_r2t = 0x31;
-constexpr uint8_t op_reject = 0x3f;
-constexpr uint8_t immediate = 0x40;
-constexpr uint8_t final_bit = 0x80;
-constexpr uint32_t reserved_tag = 0xffffffff;
-
-void put32(std::vector<uint8_t>& b, size_t at, uint32_t v) {
-    for (int i = 0; i < 4; ++i) {
-        b[at + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (24 - 8 * i));
-    }
-}
-uint32_t get32(const std::vector<uint8_t>& b, size_t at) {
-    return (uint32_t{b[at]} << 24) | (uint32_t{b[at + 1]} << 16) | (uint32_t{b[at + 2]} << 8) |
-           b[at + 3];
-}
-uint32_t get24(const std::vector<uint8_t>& b, size_t at) {
-    return (uint32_t{b[at]} << 16) | (uint32_t{b[at + 1]} << 8) | b[at + 2];
-}
-// Serial number arithmetic (RFC 1982, 32 bits): a < b.
-bool serial_lt(uint32_t a, uint32_t b) {
-    return a != b && static_cast<int32_t>(b - a) > 0;
-}
-
-// The value of `key` in a login/text data segment ("key=value\0" pairs), or empty.
-std::string key_value(const std::vector<uint8_t>& data, std::string_view key) {
-    std::string_view all(reinterpret_cast<const char*>(data.data()), data.size());
-    while (!all.empty()) {
-        const size_t end = std::min(all.find('\0'), all.size());
-        const std::string_view pair = all.substr(0, end);
-        if (pair.size() > key.size() && pair.substr(0, key.size()) == key &&
-            pair[key.size()] == '=') {
-            return std::string(pair.substr(key.size() + 1));
-        }
-        all.remove_prefix(std::min(end + 1, all.size()));
-    }
-    return {};
-}
-
-int connect_to(const Endpoint& at, std::string& error) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    const std::string port = std::to_string(at.port);
-    if (const int rc = ::getaddrinfo(at.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-        error = "cannot resolve " + at.host + ": " + ::gai_strerror(rc);
-        return -1;
-    }
-    int fd = -1;
-    for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-        fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-            error = std::string("connect to ") + at.host + ":" + port + ": " + std::strerror(errno);
-            ::close(fd);
-            fd = -1;
-        }
-    }
-    ::freeaddrinfo(found);
-    if (fd >= 0) {
-        const int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    return fd;
-}
+using wire::final_bit;
+using wire::get32;
+using wire::immediate;
+using wire::put32;
+using wire::reserved_tag;
+using wire::serial_lt;
+namespace op = wire::op;
 
 // SCSI Response sense data: a 2-byte SenseLength, then fixed (0x70/0x71) or descriptor
 // (0x72/0x73) format (SPC-4 §4.5).
@@ -113,10 +37,6 @@ void decode_sense(const std::vector<uint8_t>& data, ScsiResult& r) {
 }
 
 }  // namespace
-
-uint32_t Pdu::itt() const {
-    return get32(header, 16);
-}
 
 Session::Session(Session&& other) noexcept {
     *this = std::move(other);
@@ -146,62 +66,56 @@ Session::~Session() {
     }
 }
 
-std::vector<uint8_t> Session::header(uint8_t opcode, uint8_t flags, size_t data_length) const {
-    std::vector<uint8_t> b(48 + ((data_length + 3) & ~size_t{3}), 0);
-    b[0] = opcode;
-    b[1] = flags;
-    b[5] = static_cast<uint8_t>(data_length >> 16);
-    b[6] = static_cast<uint8_t>(data_length >> 8);
-    b[7] = static_cast<uint8_t>(data_length);
-    put32(b, 28, exp_stat_sn_);
-    return b;
+Pdu Session::header(uint8_t opcode, uint8_t flags) const {
+    Pdu p;
+    p.header[0] = opcode;
+    p.header[1] = flags;
+    put32(p.header, 28, exp_stat_sn_);
+    return p;
+}
+
+bool Session::write(const Pdu& p) {
+    return wire::write_all(fd_, wire::serialize(p));
+}
+
+std::optional<Pdu> Session::read_pdu(wire::Clock::time_point deadline) const {
+    return wire::read_pdu(fd_, deadline);
 }
 
 std::optional<Session> Session::login(const Endpoint& at, const LoginSpec& spec,
                                       std::string& error) {
-    const int fd = connect_to(at, error);
+    const int fd = wire::connect_to(at.host, at.port, error);
     if (fd < 0) {
         return std::nullopt;
     }
     Session s(fd, spec.lun);
     s.cmd_sn_ = spec.first_cmd_sn;
     s.max_cmd_sn_ = spec.first_cmd_sn;
-    std::string keys;
-    const std::vector<std::string> pairs = {"InitiatorName=" + spec.initiator_name,
-                                            "SessionType=Normal",
-                                            "TargetName=" + spec.target_name,
-                                            "HeaderDigest=None",
-                                            "DataDigest=None",
-                                            "ImmediateData=Yes",
-                                            "InitialR2T=Yes",
-                                            "MaxConnections=1",
-                                            "ErrorRecoveryLevel=0",
-                                            "FirstBurstLength=65536",
-                                            "MaxBurstLength=262144",
-                                            "MaxRecvDataSegmentLength=262144"};
-    for (const std::string& kv : pairs) {
-        keys += kv;
-        keys.push_back('\0');
-    }
+    const std::string initiator = "InitiatorName=" + spec.initiator_name;
+    const std::string target = "TargetName=" + spec.target_name;
+    wire::Bytes keys = wire::text_keys(
+        {initiator, "SessionType=Normal", target, "HeaderDigest=None", "DataDigest=None",
+         "ImmediateData=Yes", "InitialR2T=Yes", "MaxConnections=1", "ErrorRecoveryLevel=0",
+         "FirstBurstLength=65536", "MaxBurstLength=262144", "MaxRecvDataSegmentLength=262144"});
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     // Operational stage straight to full feature phase (CSG=1, NSG=3, T): a target with no
     // authentication configured may skip the security stage (RFC 7143 §6.3). A target that
     // answers without T wants another round; the keys go once.
     for (int round = 0; round < 4; ++round) {
-        auto req = s.header(op_login | immediate, final_bit | (1 << 2) | 3, keys.size());
+        Pdu req = s.header(op::login | immediate, final_bit | (1 << 2) | 3);
         for (int i = 0; i < 6; ++i) {
-            req[8 + static_cast<size_t>(i)] = static_cast<uint8_t>(spec.isid >> (40 - 8 * i));
+            req.header[8 + static_cast<size_t>(i)] =
+                static_cast<uint8_t>(spec.isid >> (40 - 8 * i));
         }
-        put32(req, 16, s.next_itt_);
-        put32(req, 24, s.cmd_sn_);
-        std::copy(keys.begin(), keys.end(), req.begin() + 48);
-        keys.clear();
-        if (!s.write_all(req)) {
+        put32(req.header, 16, s.next_itt_);
+        put32(req.header, 24, s.cmd_sn_);
+        req.data = std::exchange(keys, {});
+        if (!s.write(req)) {
             error = "login: the target closed the connection";
             return std::nullopt;
         }
         const auto rsp = s.read_pdu(deadline);
-        if (!rsp || rsp->opcode() != op_login_response) {
+        if (!rsp || rsp->opcode() != op::login_response) {
             error = "login: no Login Response";
             return std::nullopt;
         }
@@ -213,7 +127,7 @@ std::optional<Session> Session::login(const Endpoint& at, const LoginSpec& spec,
         s.exp_stat_sn_ = get32(rsp->header, 24) + 1;
         s.note_window(*rsp);
         s.tsih_ = static_cast<uint16_t>((rsp->header[14] << 8) | rsp->header[15]);
-        if (const std::string mrdsl = key_value(rsp->data, "MaxRecvDataSegmentLength");
+        if (const std::string mrdsl = wire::text_value(rsp->data, "MaxRecvDataSegmentLength");
             !mrdsl.empty()) {
             s.max_send_segment_ = static_cast<uint32_t>(std::stoul(mrdsl));
         }
@@ -224,63 +138,6 @@ std::optional<Session> Session::login(const Endpoint& at, const LoginSpec& spec,
     }
     error = "login: the target never moved to full feature phase";
     return std::nullopt;
-}
-
-bool Session::write_all(std::span<const uint8_t> bytes) {
-    while (!bytes.empty() && fd_ >= 0) {
-        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        bytes = bytes.subspan(static_cast<size_t>(n));
-    }
-    return bytes.empty();
-}
-
-std::optional<Pdu> Session::read_pdu(std::chrono::steady_clock::time_point deadline) {
-    auto read_exact = [&](uint8_t* out, size_t n) {
-        while (n > 0) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) {
-                return false;
-            }
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-                continue;
-            }
-            const ssize_t got = ::recv(fd_, out, n, 0);
-            if (got < 0 && errno == EINTR) {
-                continue;
-            }
-            if (got <= 0) {
-                return false;
-            }
-            out += got;
-            n -= static_cast<size_t>(got);
-        }
-        return true;
-    };
-    if (fd_ < 0) {
-        return std::nullopt;
-    }
-    Pdu p;
-    p.header.resize(48);
-    if (!read_exact(p.header.data(), 48)) {
-        return std::nullopt;
-    }
-    const size_t ahs = size_t{p.header[4]} * 4;
-    const size_t dsl = get24(p.header, 5);
-    std::vector<uint8_t> rest(ahs + ((dsl + 3) & ~size_t{3}));
-    if (!rest.empty() && !read_exact(rest.data(), rest.size())) {
-        return std::nullopt;
-    }
-    p.data.assign(rest.begin() + static_cast<std::ptrdiff_t>(ahs),
-                  rest.begin() + static_cast<std::ptrdiff_t>(ahs + dsl));
-    return p;
 }
 
 void Session::note_window(const Pdu& p) {
@@ -295,11 +152,11 @@ void Session::answer_nop_in(const Pdu& p) {
     if (ttt == reserved_tag) {
         return;  // no answer wanted
     }
-    auto out = header(op_nop_out | immediate, final_bit, 0);
-    put32(out, 16, reserved_tag);
-    put32(out, 20, ttt);
-    put32(out, 24, cmd_sn_);
-    write_all(out);
+    Pdu out = header(op::nop_out | immediate, final_bit);
+    put32(out.header, 16, reserved_tag);
+    put32(out.header, 20, ttt);
+    put32(out.header, 24, cmd_sn_);
+    write(out);
 }
 
 uint32_t Session::send(std::span<const uint8_t, 16> cdb, std::span<const uint8_t> data_out,
@@ -312,7 +169,7 @@ uint32_t Session::send(std::span<const uint8_t, 16> cdb, std::span<const uint8_t
             return 0;
         }
         note_window(*p);
-        if (p->opcode() == op_nop_in) {
+        if (p->opcode() == op::nop_in) {
             answer_nop_in(*p);
         }
     }
@@ -324,23 +181,25 @@ uint32_t Session::send(std::span<const uint8_t, 16> cdb, std::span<const uint8_t
     } else if (transfer_length > 0) {
         flags |= 0x20;
     }
-    auto b = header(op_scsi_command, flags, immediate_bytes);
-    b[9] = static_cast<uint8_t>(lun_);  // single level LUN, peripheral addressing (SAM-5 §4.7)
-    b[8] = static_cast<uint8_t>((lun_ >> 8) & 0x3f);
+    Pdu b = header(op::scsi_command, flags);
+    // Single level LUN, peripheral addressing (SAM-5 §4.7).
+    b.header[9] = static_cast<uint8_t>(lun_);
+    b.header[8] = static_cast<uint8_t>((lun_ >> 8) & 0x3f);
     if (next_itt_ == reserved_tag || next_itt_ == 0) {
         next_itt_ = 1;  // 0 means "not sent" to the caller, 0xffffffff is reserved
     }
     const uint32_t itt = next_itt_++;
-    put32(b, 16, itt);
-    put32(b, 20, transfer_length);
-    put32(b, 24, cmd_sn_);
-    std::copy(cdb.begin(), cdb.end(), b.begin() + 32);
-    std::copy_n(data_out.begin(), immediate_bytes, b.begin() + 48);
+    put32(b.header, 16, itt);
+    put32(b.header, 20, transfer_length);
+    put32(b.header, 24, cmd_sn_);
+    std::copy(cdb.begin(), cdb.end(), b.header.begin() + 32);
+    b.data.assign(data_out.begin(),
+                  data_out.begin() + static_cast<std::ptrdiff_t>(immediate_bytes));
     if (cmd_sn_ == 0xffffffff) {
         ++wraps_;
     }
     ++cmd_sn_;
-    return write_all(b) ? itt : 0;
+    return write(b) ? itt : 0;
 }
 
 bool Session::send_data_out(const Pdu& r2t, std::span<const uint8_t> data) {
@@ -353,14 +212,15 @@ bool Session::send_data_out(const Pdu& r2t, std::span<const uint8_t> data) {
     uint32_t data_sn = 0;
     while (sent < length) {
         const uint32_t n = std::min(length - sent, max_send_segment_);
-        auto b = header(op_data_out, sent + n == length ? final_bit : 0, n);
-        std::copy_n(r2t.header.begin() + 8, 8, b.begin() + 8);  // LUN
-        put32(b, 16, r2t.itt());
-        put32(b, 20, get32(r2t.header, 20));  // Target Transfer Tag
-        put32(b, 36, data_sn++);
-        put32(b, 40, offset + sent);
-        std::copy_n(data.begin() + offset + sent, n, b.begin() + 48);
-        if (!write_all(b)) {
+        Pdu b = header(op::data_out, sent + n == length ? final_bit : 0);
+        std::copy_n(r2t.header.begin() + 8, 8, b.header.begin() + 8);  // LUN
+        put32(b.header, 16, r2t.itt());
+        put32(b.header, 20, get32(r2t.header, 20));  // Target Transfer Tag
+        put32(b.header, 36, data_sn++);
+        put32(b.header, 40, offset + sent);
+        const auto from = data.begin() + offset + sent;
+        b.data.assign(from, from + n);
+        if (!write(b)) {
             return false;
         }
         sent += n;
@@ -378,24 +238,24 @@ ScsiResult Session::wait(uint32_t itt, std::chrono::milliseconds timeout,
             return r;
         }
         note_window(*p);
-        const uint8_t op = p->opcode();
-        if (op == op_nop_in) {
+        const uint8_t opcode = p->opcode();
+        if (opcode == op::nop_in) {
             answer_nop_in(*p);
             continue;
         }
-        if (op == op_reject) {
+        if (opcode == op::reject) {
             return r;  // a protocol error in what we sent: no answer to this command
         }
         if (p->itt() != itt) {
             continue;  // another command's answer (the caller gave up on it)
         }
-        if (op == op_r2t) {
+        if (opcode == op::r2t) {
             if (r2t_data.empty() || !send_data_out(*p, r2t_data)) {
                 return r;
             }
             continue;
         }
-        if (op == op_data_in) {
+        if (opcode == op::data_in) {
             r.data.insert(r.data.end(), p->data.begin(), p->data.end());
             if ((p->header[1] & 0x01) != 0) {  // S: status in this PDU
                 exp_stat_sn_ = get32(p->header, 24) + 1;
@@ -404,7 +264,7 @@ ScsiResult Session::wait(uint32_t itt, std::chrono::milliseconds timeout,
             }
             continue;
         }
-        if (op == op_scsi_response) {
+        if (opcode == op::scsi_response) {
             exp_stat_sn_ = get32(p->header, 24) + 1;
             r.status = p->header[3];
             if (p->header[2] != 0) {
@@ -427,19 +287,19 @@ ScsiResult Session::execute(std::span<const uint8_t, 16> cdb, std::span<const ui
 }
 
 bool Session::logout(std::chrono::milliseconds timeout) {
-    auto b = header(op_logout | immediate, final_bit, 0);  // reason 0: close the session
+    Pdu b = header(op::logout | immediate, final_bit);  // reason 0: close the session
     const uint32_t itt = next_itt_++;
-    put32(b, 16, itt);
-    put32(b, 24, cmd_sn_);
-    if (!write_all(b)) {
+    put32(b.header, 16, itt);
+    put32(b.header, 24, cmd_sn_);
+    if (!write(b)) {
         return false;
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (auto p = read_pdu(deadline)) {
-        if (p->opcode() == op_logout_response && p->itt() == itt) {
+        if (p->opcode() == op::logout_response && p->itt() == itt) {
             return p->header[2] == 0;
         }
-        if (p->opcode() == op_nop_in) {
+        if (p->opcode() == op::nop_in) {
             answer_nop_in(*p);
         }
     }

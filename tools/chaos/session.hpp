@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/iscsi_wire/wire.hpp"
+
 namespace atsarray::chaos {
 
 struct Endpoint {
@@ -26,13 +28,7 @@ struct LoginSpec {
     uint16_t lun = 0;  // every command of the session goes to this LUN
 };
 
-// A received PDU: the 48-byte header and its data segment (no AHS kept, no padding).
-struct Pdu {
-    std::vector<uint8_t> header;
-    std::vector<uint8_t> data;
-    uint8_t opcode() const { return header[0] & 0x3f; }
-    uint32_t itt() const;
-};
+using wire::Pdu;
 
 struct ScsiResult {
     uint8_t status = 0xff;  // SAM status; 0xff: no answer (timeout, connection lost)
@@ -83,12 +79,12 @@ class Session {
 
   private:
     Session(int fd, uint16_t lun) : fd_(fd), lun_(lun) {}
-    bool write_all(std::span<const uint8_t> bytes);
-    std::optional<Pdu> read_pdu(std::chrono::steady_clock::time_point deadline);
+    bool write(const Pdu& p);
+    std::optional<Pdu> read_pdu(wire::Clock::time_point deadline) const;
     void note_window(const Pdu& p);
     void answer_nop_in(const Pdu& p);
     bool send_data_out(const Pdu& r2t, std::span<const uint8_t> data);
-    std::vector<uint8_t> header(uint8_t opcode, uint8_t flags, size_t data_length) const;
+    Pdu header(uint8_t opcode, uint8_t flags) const;
 
     int fd_ = -1;
     uint16_t lun_ = 0;

@@ -3,6 +3,8 @@
 // mixed, and no lock is left behind (a later ATS on the block succeeds at once).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 extern "C" {
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
@@ -92,10 +94,21 @@ bool decode(const uint8_t* p, Image& out) {
 bool read_image(iscsi_context* ctx, uint64_t lba, Image& out, std::vector<uint8_t>& raw) {
     Task t(iscsi_read16_sync(ctx, 0, lba, block_size, block_size, 0, 0, 0, 0, 0));
     if (!t || t->status != SCSI_STATUS_GOOD || t->datain.size != static_cast<int>(block_size)) {
+        // Which of the two failed: a READ that was not answered GOOD or a block that is no whole
+        // image (a CI run saw one of them once, under load, and could not tell which).
+        std::fprintf(stderr, "READ of LBA %llu: %s, status %d, sense %d/%d/%d, %d bytes\n",
+                     static_cast<unsigned long long>(lba), t ? "answered" : iscsi_get_error(ctx),
+                     t ? t->status : -1, t ? t->sense.key : -1, t ? t->sense.ascq >> 8 : -1,
+                     t ? t->sense.ascq & 0xff : -1, t ? t->datain.size : -1);
         return false;
     }
     raw.assign(t->datain.data, t->datain.data + block_size);
-    return decode(raw.data(), out);
+    if (!decode(raw.data(), out)) {
+        std::fprintf(stderr, "READ of LBA %llu: not one whole image\n",
+                     static_cast<unsigned long long>(lba));
+        return false;
+    }
+    return true;
 }
 
 // Three sessions increment block B by ATS while a fourth cycles WRITE, WRITE SAME (over B and its
@@ -173,11 +186,17 @@ TEST(AtsRace, AtsAgainstWriteWriteSameAndUnmapLosesNothing) {
             unmap_list range{contended_lba, 1};
             t.reset(iscsi_unmap_sync(ctx.get(), 0, 0, 0, &range, 1));
         }
-        ASSERT_TRUE(t && t->status == SCSI_STATUS_GOOD) << "generation " << g;
+        // No ASSERT here: the ATS threads must be stopped and joined whatever fails.
+        if (!t || t->status != SCSI_STATUS_GOOD) {
+            ADD_FAILURE() << "generation " << g << " not GOOD";
+            break;
+        }
         Image now;
         std::vector<uint8_t> raw;
-        ASSERT_TRUE(read_image(ctx.get(), contended_lba, now, raw))
-            << "torn block after generation " << g;
+        if (!read_image(ctx.get(), contended_lba, now, raw)) {
+            ADD_FAILURE() << "no whole image after generation " << g;
+            break;
+        }
         if (now.epoch != image.epoch) {
             ++lost;
             ADD_FAILURE() << "generation " << g << " lost: block shows epoch " << now.epoch

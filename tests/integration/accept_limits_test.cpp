@@ -127,6 +127,12 @@ std::vector<uint8_t> first_login(RawConnection& c, const std::string& initiator_
 // The daemon at its RLIMIT_NOFILE with connections waiting in both backlogs (the portal's and the
 // console's): before the fix the portal spun at 98% CPU logging 328,000 lines a second.
 TEST(AcceptBackoff, DescriptorExhaustionCostsLittleCpuAndAFewLogLines) {
+#if defined(ATSARRAY_UNDER_ASAN)
+    // The sanitizer runtime needs descriptors of its own: UBSan's vptr check opens a pipe to test
+    // whether memory is readable, and without one reports "invalid vptr" on a sound object and
+    // stops the daemon. The release build runs this test.
+    GTEST_SKIP() << "a daemon out of descriptors cannot run the sanitizer's checks";
+#endif
     const uint16_t console_port = free_port();
     // 44 connections from 127.0.0.1: within max_connections_per_initiator (128).
     DaemonProcess daemon(lun_config("[console]\nport = " + std::to_string(console_port) + "\n"));

@@ -19,6 +19,15 @@
 #include <string>
 #include <thread>
 
+// The sanitizer build (ASan holds freed memory in its quarantine, so RSS bounds differ there).
+#if defined(__SANITIZE_ADDRESS__)
+#define ATSARRAY_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ATSARRAY_UNDER_ASAN 1
+#endif
+#endif
+
 namespace atsarray::testing {
 
 // A free TCP port on 127.0.0.1 (bound once with port 0, then released).

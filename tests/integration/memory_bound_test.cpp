@@ -21,14 +21,6 @@ extern "C" {
 #include "tests/integration/raw_iscsi.hpp"
 #include "tools/libiscsi_handles.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ATSARRAY_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ATSARRAY_UNDER_ASAN 1
-#endif
-#endif
-
 namespace atsarray::testing {
 namespace {
 

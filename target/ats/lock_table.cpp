@@ -141,12 +141,12 @@ void LockTable::grant(Waiter* w) {
     {
         std::lock_guard stats_lock(stats_mutex_);
         ++stats_.acquisitions;
-        ++stats_.held;
         if (w->contended) {
             ++stats_.contended;
             --stats_.waiting;
         }
     }
+    held_.fetch_add(1, std::memory_order_relaxed);
     LockGuard guard;
     guard.table_ = this;
     guard.stripes_ = std::move(w->stripes);
@@ -159,10 +159,7 @@ void LockTable::grant(Waiter* w) {
 void LockTable::release(const std::vector<uint32_t>& stripes) {
     // Hand each stripe to the first waiter in its queue (it stays held), or free it. A waiter
     // that now holds its stripe climbs on to its next ones; one that got them all is granted.
-    {
-        std::lock_guard stats_lock(stats_mutex_);
-        --stats_.held;
-    }
+    held_.fetch_sub(1, std::memory_order_relaxed);  // no stats lock on the release path
     std::vector<Waiter*> resumed;
     for (uint32_t index : stripes) {
         Stripe& s = stripes_[index];
@@ -188,7 +185,9 @@ void LockTable::release(const std::vector<uint32_t>& stripes) {
 
 LockTableStats LockTable::stats() const {
     std::lock_guard lock(stats_mutex_);
-    return stats_;
+    LockTableStats s = stats_;
+    s.held = held_.load(std::memory_order_relaxed);
+    return s;
 }
 
 }  // namespace atsarray::ats

@@ -7,6 +7,7 @@
 // last stripe is held (possibly on the thread of the command that released it). Ascending order
 // makes deadlock impossible, FIFO order makes starvation impossible.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -98,7 +99,8 @@ class LockTable {
     uint32_t mask_;
     uint32_t granularity_;
     mutable std::mutex stats_mutex_;
-    LockTableStats stats_;
+    LockTableStats stats_;           // all but `held`
+    std::atomic<uint64_t> held_{0};  // ranges granted, not yet released
 };
 
 }  // namespace atsarray::ats

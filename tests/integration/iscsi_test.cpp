@@ -290,12 +290,18 @@ TEST_F(ChapTest, OneWayChapLogsIn) {
     EXPECT_EQ(read_blocks(ctx.get(), 0, 8, 8 * block_size, block_size), data);
 }
 
-TEST_F(ChapTest, MutualChapLogsInWithDigests) {
+// The initiator's CHAP and the target's mutual CHAP as both CHAP test targets configure them.
+LoginOptions mutual_chap_login() {
     LoginOptions o;
     o.chap_user = "host1";
     o.chap_secret = "initiator-secret-1";
     o.mutual_user = "array";
     o.mutual_secret = "target-secret-22";
+    return o;
+}
+
+TEST_F(ChapTest, MutualChapLogsInWithDigests) {
+    LoginOptions o = mutual_chap_login();
     o.digest = ISCSI_HEADER_DIGEST_CRC32C;
     Context ctx = login_ok(*daemon_, o);
     ASSERT_NE(ctx, nullptr);
@@ -355,12 +361,7 @@ class RequireMutualTest : public ::testing::Test {
 };
 
 TEST_F(RequireMutualTest, MutualChapLogsIn) {
-    LoginOptions o;
-    o.chap_user = "host1";
-    o.chap_secret = "initiator-secret-1";
-    o.mutual_user = "array";
-    o.mutual_secret = "target-secret-22";
-    Context ctx = login_ok(*daemon_, o);
+    Context ctx = login_ok(*daemon_, mutual_chap_login());
     ASSERT_NE(ctx, nullptr);
     auto data = pattern(16 * block_size, 5);
     write_blocks(ctx.get(), 0, 32, data, block_size);

@@ -60,6 +60,30 @@ initiator::Context connect_bystander(const DaemonProcess& daemon) {
     return ctx;
 }
 
+// The daemon's peak RSS over 3 s of a flood, then the bystander's COMPARE AND WRITE, which must
+// be served meanwhile (GOOD). Prints the figures for the record.
+uint64_t peak_rss_while_bystander_is_served(const DaemonProcess& daemon, iscsi_context* bystander,
+                                            uint64_t baseline, const char* what) {
+    uint64_t peak = 0;
+    for (int i = 0; i < 30; ++i) {
+        peak = std::max(peak, rss_bytes(daemon.pid()));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::vector<uint8_t> both(2 * block_size, 0);  // compare zeros, write zeros
+    scsi_task* caw = iscsi_compareandwrite_sync(bystander, 0, 2000, both.data(), 2 * block_size,
+                                                block_size, 0, 0, 0, 0, 0);
+    EXPECT_NE(caw, nullptr) << iscsi_get_error(bystander);
+    if (caw != nullptr) {
+        EXPECT_EQ(caw->status, SCSI_STATUS_GOOD);
+        scsi_free_scsi_task(caw);
+    }
+    peak = std::max(peak, rss_bytes(daemon.pid()));
+    std::printf("daemon RSS: %llu MiB before %s, peak %llu MiB\n",
+                static_cast<unsigned long long>(baseline >> 20), what,
+                static_cast<unsigned long long>(peak >> 20));
+    return peak;
+}
+
 TEST(MemoryBound, UnreadReadFloodStaysWithinTheBudgetAndOthersAreServed) {
     DaemonProcess daemon(std::string("[[target]]\nname = \"") + target_name +
                          "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n");
@@ -80,28 +104,12 @@ TEST(MemoryBound, UnreadReadFloodStaysWithinTheBudgetAndOthersAreServed) {
         hostile.conn.send(read16(itt++, hostile.cmd_sn++, false));
     }
 
-    // The peak over a few seconds, while the daemon executes what it admits.
-    uint64_t peak = 0;
-    for (int i = 0; i < 30; ++i) {
-        peak = std::max(peak, rss_bytes(daemon.pid()));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-
-    // The bystander's ATS is served meanwhile.
-    std::vector<uint8_t> both(2 * block_size, 0);  // compare zeros, write zeros
-    scsi_task* caw = iscsi_compareandwrite_sync(bystander.get(), 0, 2000, both.data(),
-                                                2 * block_size, block_size, 0, 0, 0, 0, 0);
-    ASSERT_NE(caw, nullptr) << iscsi_get_error(bystander.get());
-    EXPECT_EQ(caw->status, SCSI_STATUS_GOOD);
-    scsi_free_scsi_task(caw);
-    peak = std::max(peak, rss_bytes(daemon.pid()));
-
-    // The default per-connection budget is 64 MiB; what the daemon may hold beyond it is one
-    // command per I/O worker in execution and the allocator's slack. Under ASan freed blocks sit
-    // in its quarantine (256 MiB by default).
-    std::printf("daemon RSS: %llu MiB before the flood, peak %llu MiB\n",
-                static_cast<unsigned long long>(baseline >> 20),
-                static_cast<unsigned long long>(peak >> 20));
+    // The peak over a few seconds, while the daemon executes what it admits; the bystander's
+    // ATS is served meanwhile. The default per-connection budget is 64 MiB; what the daemon may
+    // hold beyond it is one command per I/O worker in execution and the allocator's slack. Under
+    // ASan freed blocks sit in its quarantine (256 MiB by default).
+    const uint64_t peak =
+        peak_rss_while_bystander_is_served(daemon, bystander.get(), baseline, "the flood");
 #if defined(ATSARRAY_UNDER_ASAN)
     constexpr uint64_t allowed = 1024ULL << 20;
 #else
@@ -132,21 +140,8 @@ TEST(MemoryBound, SixtyFourHostileSessionsStayWithinTheDaemonBudget) {
             hostile.back()->conn.send(read16(100 + i, hostile.back()->cmd_sn++, false));
         }
     }
-    uint64_t peak = 0;
-    for (int i = 0; i < 30; ++i) {
-        peak = std::max(peak, rss_bytes(daemon.pid()));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    std::vector<uint8_t> both(2 * block_size, 0);
-    scsi_task* caw = iscsi_compareandwrite_sync(bystander.get(), 0, 2000, both.data(),
-                                                2 * block_size, block_size, 0, 0, 0, 0, 0);
-    ASSERT_NE(caw, nullptr) << iscsi_get_error(bystander.get());
-    EXPECT_EQ(caw->status, SCSI_STATUS_GOOD);
-    scsi_free_scsi_task(caw);
-    peak = std::max(peak, rss_bytes(daemon.pid()));
-    std::printf("daemon RSS: %llu MiB before 64 hostile sessions, peak %llu MiB\n",
-                static_cast<unsigned long long>(baseline >> 20),
-                static_cast<unsigned long long>(peak >> 20));
+    const uint64_t peak = peak_rss_while_bystander_is_served(daemon, bystander.get(), baseline,
+                                                             "64 hostile sessions");
 #if defined(ATSARRAY_UNDER_ASAN)
     constexpr uint64_t allowed = 1536ULL << 20;
 #else

@@ -308,6 +308,17 @@ CommandResult execute_report_luns(CommandContext& ctx) {
     return CommandResult::good();
 }
 
+namespace {
+
+// What TEST UNIT READY would end in on the command's port, for its group's ALUA state.
+CommandResult alua_state_as_sense(CommandContext& ctx) {
+    static constexpr std::array<uint8_t, 6> test_unit_ready{};
+    const uint16_t port = ctx.cmd.nexus != nullptr ? ctx.cmd.nexus->relative_target_port : 1;
+    return alua_check(ctx.lun->port_groups().state_of_port(port), test_unit_ready);
+}
+
+}  // namespace
+
 // REQUEST SENSE, SPC-4 §6.39: returns (and clears) a pending unit attention as parameter
 // data with GOOD status; NO SENSE when nothing is pending.
 CommandResult parse_request_sense(CommandContext& ctx) {
@@ -328,6 +339,10 @@ CommandResult execute_request_sense(CommandContext& ctx) {
         // PROGRESS INDICATION (SPC-4 §4.5.2.4.4).
         reported = CommandResult::with_progress(SenseReason::sanitize_in_progress,
                                                 ctx.lun->sanitize_state().progress());
+    } else if (CommandResult state = alua_state_as_sense(ctx); !state.ok()) {
+        // SPC-4 §5.16.2.4: a port in standby, unavailable or transitioning reports why TEST UNIT
+        // READY would fail, as pollable sense.
+        reported = state;
     }
     const SenseData sense =
         build_sense(reported, ctx.cdb.desc ? SenseFormat::descriptor : SenseFormat::fixed);

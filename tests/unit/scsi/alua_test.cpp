@@ -176,6 +176,17 @@ TEST_F(Alua, StandbyRefusesMediumAccessWithNotReady040BAndAllowsWhatSpc4Lists) {
     EXPECT_EQ(exec(a, read10()).status, Status::good);
 }
 
+TEST_F(Alua, RequestSenseReportsTheStateOfThePortAsPollableSense) {
+    put_group_in(2, AluaState::standby);
+    auto r = exec(b, request_sense());
+    ASSERT_EQ(r.status, Status::good);
+    ASSERT_GE(r.data.size(), 14u);
+    EXPECT_EQ(r.data[2] & 0x0F, 0x02);
+    EXPECT_EQ(r.data[12], 0x04);
+    EXPECT_EQ(r.data[13], 0x0B);
+    EXPECT_EQ(exec(a, request_sense()).data[2] & 0x0F, 0x00);  // NO SENSE on the active port
+}
+
 TEST_F(Alua, UnavailableRefusesModeSenseWithNotReady040CAndAllowsSetTargetPortGroups) {
     put_group_in(2, AluaState::unavailable);
     EXPECT_CHECK(exec(b, read10()), 0x02, 0x04, 0x0C);

@@ -238,6 +238,11 @@ constexpr std::array command_descriptors{
         {0xA3, 0x1F, 0x80, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
         D::from_device, flags_allowed, h::parse_report_supported_tmfs,
         h::execute_report_supported_tmfs},
+    // MAINTENANCE OUT (0xA4): SET TARGET PORT GROUPS (SPC-4 §6.39), PARAMETER LIST LENGTH.
+    // Under a persistent reservation it conflicts for an I_T nexus without access, as in LIO.
+    CommandDescriptor{"SET TARGET PORT GROUPS", 0xA4, 0x0A, 12,
+        {0xA4, 0x1F, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00},
+        D::to_device, 0, h::parse_set_target_port_groups, h::execute_set_target_port_groups},
     CommandDescriptor{"READ(12)", 0xA8, {}, 12,
         {0xA8, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
         D::from_device, flags_plain_read, h::parse_read, h::execute_read},

@@ -74,13 +74,15 @@ CommandResult execute_reserve(CommandContext& ctx);
 CommandResult execute_release(CommandContext& ctx);
 
 // report.cpp: REPORT SUPPORTED OPERATION CODES, REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS,
-// REPORT TARGET PORT GROUPS (SPC-4 §6.35, §6.36, §6.37)
+// REPORT and SET TARGET PORT GROUPS (SPC-4 §6.35, §6.36, §6.37, §6.39)
 CommandResult parse_report_supported_opcodes(CommandContext& ctx);
 CommandResult execute_report_supported_opcodes(CommandContext& ctx);
 CommandResult parse_report_supported_tmfs(CommandContext& ctx);
 CommandResult execute_report_supported_tmfs(CommandContext& ctx);
 CommandResult parse_report_target_port_groups(CommandContext& ctx);
 CommandResult execute_report_target_port_groups(CommandContext& ctx);
+CommandResult parse_set_target_port_groups(CommandContext& ctx);
+CommandResult execute_set_target_port_groups(CommandContext& ctx);
 
 // medium.cpp: START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL (SBC-4 §5.25, §5.13)
 CommandResult parse_start_stop_unit(CommandContext& ctx);

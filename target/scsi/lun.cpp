@@ -80,6 +80,8 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
     : settings_(std::move(settings)),
       store_(std::move(store)),
       submit_blocking_(std::move(submit_blocking)),
+      port_groups_(services.port_groups ? std::move(services.port_groups)
+                                        : std::make_shared<TargetPortGroups>()),
       reservations_(settings_.state_path),
       locks_(services.locks ? std::move(services.locks) : std::make_shared<ats::LockTable>(256)),
       lock_key_(next_lock_key.fetch_add(1)),
@@ -108,6 +110,19 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
         settings_.max_transfer_bytes = bs;
     }
     mode_ = default_mode();
+    // SPC-4 §5.16.2.6: after an explicit change, every I_T nexus but the one that sent SET
+    // TARGET PORT GROUPS; after an implicit one, every I_T nexus.
+    port_groups_listener_ = port_groups_->subscribe([this](std::optional<uint64_t> by) {
+        if (by) {
+            unit_attentions_.queue_all_except(*by, SenseReason::asymmetric_access_state_changed);
+        } else {
+            unit_attentions_.queue_all(SenseReason::asymmetric_access_state_changed);
+        }
+    });
+}
+
+Lun::~Lun() {
+    port_groups_->unsubscribe(port_groups_listener_);
 }
 
 ModeState Lun::default_mode() const {
@@ -294,6 +309,12 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
         }
     }
 
+    // The state of the target port group the command came in on (SPC-4 §5.16.2), read before
+    // the unit attention check: reading it ends a transition that is due, whose ASYMMETRIC
+    // ACCESS STATE CHANGED this command must then report first.
+    const uint16_t port = cmd.nexus != nullptr ? cmd.nexus->relative_target_port : 1;
+    const AluaState alua_state = port_groups_->state_of_port(port);
+
     // SAM-5 §5.14: a pending unit attention ends any command that is not exempt, even one
     // with an unknown opcode.
     if (descriptor == nullptr || !descriptor->has(flag_allowed_with_unit_attention)) {
@@ -304,6 +325,12 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     }
     if (descriptor == nullptr) {
         finish(*run, lookup_error);
+        return;
+    }
+    // SPC-4 §5.16.2: the state of the port's group decides whether the command runs (after the
+    // unit attention, before the medium and reservation checks, as in LIO).
+    if (CommandResult refused = alua_check(alua_state, cmd.cdb); !refused.ok()) {
+        finish(*run, refused);
         return;
     }
     // SBC-4 §5.25: with the removable medium ejected, a command that needs it is NOT READY.

@@ -20,6 +20,7 @@
 #include "target/ats/lock_table.hpp"
 #include "target/ats/rate_limit.hpp"
 #include "target/fault/fault.hpp"
+#include "target/scsi/alua.hpp"
 #include "target/scsi/command.hpp"
 #include "target/scsi/command_table.hpp"
 #include "target/scsi/fault_hooks.hpp"
@@ -104,6 +105,9 @@ struct LunServices {
     // Runs `job` after `delay` without holding a thread meanwhile (fault injection delays);
     // without it a delay rule is ignored.
     std::function<void(std::chrono::milliseconds, std::function<void()>)> schedule_after;
+    // The target port groups of the target (SPC-4 §5.16), shared by its LUNs; nullptr: a model
+    // of its own with today's single implicit group (single_group_config()).
+    std::shared_ptr<TargetPortGroups> port_groups;
 };
 
 class Lun : public std::enable_shared_from_this<Lun> {
@@ -115,6 +119,9 @@ class Lun : public std::enable_shared_from_this<Lun> {
     // Without submit_blocking, or with a store whose blocking() is false, work runs inline.
     Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
         SubmitBlocking submit_blocking = {}, LunServices services = {});
+    ~Lun();
+    Lun(const Lun&) = delete;
+    Lun& operator=(const Lun&) = delete;
 
     // Runs one command; `done` is called exactly once, possibly on a worker thread. The Command
     // must stay alive until then. `lun_inventory` (REPORT LUNS) is only read before execute()
@@ -136,6 +143,9 @@ class Lun : public std::enable_shared_from_this<Lun> {
     SenseFormat sense_format() const;
 
     UnitAttentions& unit_attentions() { return unit_attentions_; }
+    // ALUA (SPC-4 §5.16): every command is checked against the state of its port's group; a
+    // change gives the I_T nexuses ASYMMETRIC ACCESS STATE CHANGED.
+    TargetPortGroups& port_groups() { return *port_groups_; }
     Reservations& reservations() { return reservations_; }
     SanitizeState& sanitize_state() { return sanitize_; }
     // Starts again a SANITIZE that the last run left unfinished (SanitizeState keeps it with the
@@ -196,6 +206,8 @@ class Lun : public std::enable_shared_from_this<Lun> {
     std::shared_ptr<backend::BlockStore> store_;
     SubmitBlocking submit_blocking_;
     UnitAttentions unit_attentions_;
+    std::shared_ptr<TargetPortGroups> port_groups_;
+    uint64_t port_groups_listener_ = 0;
     Reservations reservations_;
     TargetDevice* device_ = nullptr;
     std::shared_ptr<ats::LockTable> locks_;

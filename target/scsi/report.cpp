@@ -1,5 +1,6 @@
 // MAINTENANCE IN reports (SPC-4 §6.35-§6.37): REPORT SUPPORTED OPERATION CODES, REPORT SUPPORTED
-// TASK MANAGEMENT FUNCTIONS, REPORT TARGET PORT GROUPS.
+// TASK MANAGEMENT FUNCTIONS, REPORT TARGET PORT GROUPS; and MAINTENANCE OUT's SET TARGET PORT
+// GROUPS (§6.39), its counterpart.
 
 #include <algorithm>
 #include <array>
@@ -184,9 +185,8 @@ CommandResult execute_report_supported_tmfs(CommandContext& ctx) {
     return CommandResult::good();
 }
 
-// REPORT TARGET PORT GROUPS, SPC-4 §6.36: one target port group (1), implicit ALUA (TPGS 01b in
-// standard INQUIRY), always active/optimized, holding the relative target port of this I_T nexus
-// (the same values as the VPD 0x83 designators).
+// REPORT TARGET PORT GROUPS, SPC-4 §6.36: built from the LUN's target port groups (alua.hpp),
+// the same bytes on every port of a configured model.
 CommandResult parse_report_target_port_groups(CommandContext& ctx) {
     ctx.cdb.select_report = ctx.cmd.cdb[1] >> 5;  // PARAMETER DATA FORMAT
     ctx.cdb.allocation_length = get_be32(ctx.cmd.cdb, 6);
@@ -197,23 +197,27 @@ CommandResult parse_report_target_port_groups(CommandContext& ctx) {
 }
 
 CommandResult execute_report_target_port_groups(CommandContext& ctx) {
-    const bool extended = ctx.cdb.select_report == 1;
-    std::vector<uint8_t> d(extended ? 8 : 4, 0);
-    if (extended) {
-        d[4] = 0x10;  // FORMAT TYPE 001b
-        d[5] = 0;     // IMPLICIT TRANSITION TIME: transitions never happen
-    }
-    std::array<uint8_t, 12> group{};
-    group[0] = 0x80 | 0x00;  // PREF, ASYMMETRIC ACCESS STATE 0h active/optimized
-    group[1] = 0x01;         // AO_SUP: the only state this group ever takes
-    put_be16(group, 2, 1);   // TARGET PORT GROUP
-    group[5] = 0x00;         // STATUS CODE: no status available
-    group[7] = 1;            // TARGET PORT COUNT
-    put_be16(group, 10, ctx.cmd.nexus != nullptr ? ctx.cmd.nexus->relative_target_port : 1);
-    append(d, group);
-    put_be32(d, 0, static_cast<uint32_t>(d.size() - 4));
+    const uint16_t port = ctx.cmd.nexus != nullptr ? ctx.cmd.nexus->relative_target_port : 1;
+    const auto snapshot = ctx.lun->port_groups().snapshot();
+    const auto d = report_target_port_groups_data(*snapshot, ctx.cdb.select_report == 1, port);
     set_data_in(ctx.cmd, d, ctx.cdb.allocation_length);
     return CommandResult::good();
+}
+
+// SET TARGET PORT GROUPS, SPC-4 §6.39 (MAINTENANCE OUT, service action 0Ah).
+CommandResult parse_set_target_port_groups(CommandContext& ctx) {
+    ctx.cdb.parameter_list_length = get_be32(ctx.cmd.cdb, 6);
+    ctx.cmd.data_out_wanted = ctx.cdb.parameter_list_length;
+    const uint32_t n = ctx.cdb.parameter_list_length;
+    if (ctx.cmd.expected_transfer_length < n || ctx.cmd.data_out.size() < n) {
+        return CommandResult::fail(SenseReason::invalid_field_in_command_information_unit);
+    }
+    return CommandResult::good();
+}
+
+CommandResult execute_set_target_port_groups(CommandContext& ctx) {
+    return ctx.lun->port_groups().set_target_port_groups(
+        ctx.cmd.data_out.first(ctx.cdb.parameter_list_length), nexus_id_of(ctx.cmd));
 }
 
 }  // namespace handlers

@@ -95,6 +95,14 @@ constexpr std::array<SenseEntry, static_cast<size_t>(SenseReason::count)> sense_
     {R::medium_not_present, S::check_condition, K::not_ready, 0x3A, 0x00, "MEDIUM NOT PRESENT"},
     {R::medium_removal_prevented, S::check_condition, K::illegal_request, 0x53, 0x02,
      "MEDIUM REMOVAL PREVENTED"},
+    {R::alua_transitioning, S::check_condition, K::not_ready, 0x04, 0x0A,
+     "LOGICAL UNIT NOT ACCESSIBLE, ASYMMETRIC ACCESS STATE TRANSITION"},
+    {R::alua_standby, S::check_condition, K::not_ready, 0x04, 0x0B,
+     "LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN STANDBY STATE"},
+    {R::alua_unavailable, S::check_condition, K::not_ready, 0x04, 0x0C,
+     "LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN UNAVAILABLE STATE"},
+    {R::asymmetric_access_state_changed, S::check_condition, K::unit_attention, 0x2A, 0x06,
+     "ASYMMETRIC ACCESS STATE CHANGED"},
 }};
 
 constexpr bool table_in_reason_order() {

@@ -75,6 +75,12 @@ enum class SenseReason : uint8_t {
     // Removable medium (LunSettings::removable): ejected by START STOP UNIT LOEJ (SBC-4 §5.25).
     medium_not_present,
     medium_removal_prevented,
+    // Asymmetric logical unit access (SPC-4 §5.16): a port of a group in an inaccessible state,
+    // and the unit attention after a group's state changed (§5.16.2.6).
+    alua_transitioning,
+    alua_standby,
+    alua_unavailable,
+    asymmetric_access_state_changed,
     count,  // not a reason: the table's size
 };
 

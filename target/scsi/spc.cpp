@@ -63,7 +63,11 @@ uint64_t fnv1a64(std::string_view a, std::string_view b, uint64_t basis) {
     return h;
 }
 
-std::vector<uint8_t> standard_inquiry(const LunSettings* identity, uint8_t peripheral) {
+// TPGS 01b (implicit ALUA only): what a LUN number that does not exist reports.
+constexpr uint8_t tpgs_implicit = 0x1;
+
+std::vector<uint8_t> standard_inquiry(const LunSettings* identity, uint8_t peripheral,
+                                      uint8_t tpgs) {
     // SPC-4 §6.6.2 Table 140: 36 bytes, vendor specific to byte 55, version descriptors at
     // 58..73 (eight slots, four used).
     std::vector<uint8_t> d(74, 0);
@@ -74,9 +78,10 @@ std::vector<uint8_t> standard_inquiry(const LunSettings* identity, uint8_t perip
     d[2] = 0x06;  // VERSION: SPC-4
     d[3] = 0x12;  // HISUP, RESPONSE DATA FORMAT 2
     d[4] = static_cast<uint8_t>(d.size() - 5);
-    // TPGS 01b: implicit asymmetric access only (one target port group, REPORT TARGET PORT
-    // GROUPS); 3PC: EXTENDED COPY(LID1) (SPC-4 §6.6.2).
-    d[5] = 0x10 | 0x08;
+    // TPGS: 01b implicit asymmetric access only (the single implicit target port group), 11b
+    // implicit and explicit (SET TARGET PORT GROUPS) once target port groups are configured;
+    // 3PC: EXTENDED COPY(LID1) (SPC-4 §6.6.2).
+    d[5] = static_cast<uint8_t>((tpgs & 0x3) << 4) | 0x08;
     d[7] = 0x02;  // CMDQUE (SAM-5 task management: full queuing model)
     put_ascii(d, 8, 8, identity != nullptr ? std::string_view(identity->vendor) : "");
     put_ascii(d, 16, 16, identity != nullptr ? std::string_view(identity->product) : "");
@@ -97,7 +102,7 @@ void append_designator(std::vector<uint8_t>& page, uint8_t protocol_and_code_set
     page.insert(page.end(), designator.begin(), designator.end());
 }
 
-std::vector<uint8_t> vpd_page(const Lun& lun, const Command& cmd, uint8_t page_code) {
+std::vector<uint8_t> vpd_page(Lun& lun, const Command& cmd, uint8_t page_code) {
     const LunSettings& s = lun.settings();
     std::vector<uint8_t> p{peripheral_direct_access, page_code, 0, 0};
     switch (page_code) {
@@ -125,15 +130,18 @@ std::vector<uint8_t> vpd_page(const Lun& lun, const Command& cmd, uint8_t page_c
             t10.insert(t10.end(), s.serial.begin(),
                        s.serial.begin() + std::min<size_t>(s.serial.size(), 200));
             append_designator(p, 0x02, 0x01, t10);
-            // Relative target port (SPC-4 §7.8.6.7) and target port group (§7.8.6.8): iSCSI
-            // protocol identifier (5h) with PIV=1, association target port (01b).
+            // Relative target port (SPC-4 §7.8.6.7) and target port group (§7.8.6.8) of the
+            // port the command came in on: iSCSI protocol identifier (5h) with PIV=1, association
+            // target port (01b). The group designator is left out for a port no group holds.
             std::array<uint8_t, 4> port{};
             const uint16_t rtp = cmd.nexus != nullptr ? cmd.nexus->relative_target_port : 1;
             put_be16(port, 2, rtp);
             append_designator(p, 0x51, 0x94, port);
-            std::array<uint8_t, 4> group{};
-            put_be16(group, 2, 1);
-            append_designator(p, 0x51, 0x95, group);
+            if (const auto group_id = lun.port_groups().group_of_port(rtp)) {
+                std::array<uint8_t, 4> group{};
+                put_be16(group, 2, *group_id);
+                append_designator(p, 0x51, 0x95, group);
+            }
             break;
         }
         case vpd_extended_inquiry_data:
@@ -249,12 +257,14 @@ CommandResult execute_inquiry(CommandContext& ctx) {
         if (ctx.cdb.evpd) {
             return CommandResult::fail(SenseReason::logical_unit_not_supported);
         }
-        set_data_in(ctx.cmd, standard_inquiry(ctx.identity, peripheral_no_lun),
+        set_data_in(ctx.cmd, standard_inquiry(ctx.identity, peripheral_no_lun, tpgs_implicit),
                     ctx.cdb.allocation_length);
         return CommandResult::good();
     }
     if (!ctx.cdb.evpd) {
-        set_data_in(ctx.cmd, standard_inquiry(&ctx.lun->settings(), peripheral_direct_access),
+        set_data_in(ctx.cmd,
+                    standard_inquiry(&ctx.lun->settings(), peripheral_direct_access,
+                                     ctx.lun->port_groups().tpgs()),
                     ctx.cdb.allocation_length);
         return CommandResult::good();
     }
@@ -298,6 +308,17 @@ CommandResult execute_report_luns(CommandContext& ctx) {
     return CommandResult::good();
 }
 
+namespace {
+
+// What TEST UNIT READY would end in on the command's port, for its group's ALUA state.
+CommandResult alua_state_as_sense(CommandContext& ctx) {
+    static constexpr std::array<uint8_t, 6> test_unit_ready{};
+    const uint16_t port = ctx.cmd.nexus != nullptr ? ctx.cmd.nexus->relative_target_port : 1;
+    return alua_check(ctx.lun->port_groups().state_of_port(port), test_unit_ready);
+}
+
+}  // namespace
+
 // REQUEST SENSE, SPC-4 §6.39: returns (and clears) a pending unit attention as parameter
 // data with GOOD status; NO SENSE when nothing is pending.
 CommandResult parse_request_sense(CommandContext& ctx) {
@@ -318,6 +339,10 @@ CommandResult execute_request_sense(CommandContext& ctx) {
         // PROGRESS INDICATION (SPC-4 §4.5.2.4.4).
         reported = CommandResult::with_progress(SenseReason::sanitize_in_progress,
                                                 ctx.lun->sanitize_state().progress());
+    } else if (CommandResult state = alua_state_as_sense(ctx); !state.ok()) {
+        // SPC-4 §5.16.2.4: a port in standby, unavailable or transitioning reports why TEST UNIT
+        // READY would fail, as pollable sense.
+        reported = state;
     }
     const SenseData sense =
         build_sense(reported, ctx.cdb.desc ? SenseFormat::descriptor : SenseFormat::fixed);

@@ -1,6 +1,7 @@
 // libFuzzer harness for the Data-Out parameter lists of the SCSI layer: PERSISTENT RESERVE OUT
-// (SPC-4 §6.16), UNMAP (SBC-4 §5.32), EXTENDED COPY(LID1) (SPC-4 §6.4) and MODE SELECT(6)/(10)
-// (SPC-4 §6.11, §6.12), read back by PERSISTENT RESERVE IN and MODE SENSE(10). The CDB is built
+// (SPC-4 §6.16), UNMAP (SBC-4 §5.32), EXTENDED COPY(LID1) (SPC-4 §6.4), MODE SELECT(6)/(10)
+// (SPC-4 §6.11, §6.12) and SET TARGET PORT GROUPS (SPC-4 §6.39), read back by PERSISTENT RESERVE
+// IN, MODE SENSE(10) and REPORT TARGET PORT GROUPS. The CDB is built
 // by the harness from a few input bytes, with the list length field naming the list, so the
 // fuzzer spends its time in the lists instead of in CDB checks (fuzz_cdb covers those).
 //
@@ -8,12 +9,16 @@
 // LUNs, two I_T nexuses) so that state built by one list (registrations, a reservation, mode
 // pages) meets the next:
 //   [selector][field a][field b][length hi][length lo][length bytes of parameter list]
-// selector bits 0-2: the command; bit 3: the second nexus; bit 4: LUN 1; bit 7: Expected Data
-// Transfer Length = the bytes present instead of the length field.
-// (SET TARGET PORT GROUPS is not implemented: target/scsi has only REPORT TARGET PORT GROUPS.)
+// selector bits 0-2: the command; bit 3: the second nexus; bit 4: LUN 1; bit 5: SET TARGET PORT
+// GROUPS instead of the command, then REPORT TARGET PORT GROUPS (field b: allocation length) on
+// both nexuses, which must get the same bytes; bit 7: Expected Data Transfer Length = the bytes
+// present instead of the length field.
+// The LUNs share two target port groups: group 1 holds the first nexus's port, group 2 the
+// second's.
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -41,11 +46,12 @@ const std::array<scsi::Nexus, 2> nexuses{
     scsi::Nexus{1, "iqn.2026-11.org.atsarray:fuzzer-a",
                 "iqn.2026-11.org.atsarray:fuzzer-a,i,0x000000000001", "fuzz-a", 1},
     scsi::Nexus{2, "iqn.2026-11.org.atsarray:fuzzer-b",
-                "iqn.2026-11.org.atsarray:fuzzer-b,i,0x000000000002", "fuzz-b", 1}};
+                "iqn.2026-11.org.atsarray:fuzzer-b,i,0x000000000002", "fuzz-b", 2}};
 
 struct Result {
     std::vector<uint8_t> data_in;
     int completions = 0;
+    scsi::Status status = scsi::Status::good;
 };
 
 Result run(scsi::TargetDevice& device, const scsi::Nexus& nexus, uint64_t lun,
@@ -62,7 +68,10 @@ Result run(scsi::TargetDevice& device, const scsi::Nexus& nexus, uint64_t lun,
     const std::vector<uint8_t> list(data_out.begin(), data_out.end());
     cmd.data_out = list;
     cmd.data_in = &r.data_in;
-    device.execute(cmd, [&r](scsi::Command&) { ++r.completions; });
+    device.execute(cmd, [&r](scsi::Command& c) {
+        ++r.completions;
+        r.status = c.status;
+    });
     // The memory store never blocks: every command completes inline, exactly once, with sense
     // that fits and no more Data-In than the initiator allowed.
     if (r.completions != 1 || cmd.sense.length > cmd.sense.bytes.size() ||
@@ -82,8 +91,25 @@ void put_be32(std::vector<uint8_t>& cdb, size_t at, uint32_t v) {
     put_be16(cdb, at + 2, v & 0xFFFF);
 }
 
+// Two controllers, explicit ALUA: group 1 (port 1) active/optimized, group 2 (port 2)
+// active/non-optimized; changes take effect at once (no clock in a fuzz run).
+std::shared_ptr<scsi::TargetPortGroups> two_groups() {
+    scsi::AluaConfig c;
+    c.groups.resize(2);
+    c.groups[0].id = 1;
+    c.groups[0].relative_target_ports = {1};
+    c.groups[0].preferred = true;
+    c.groups[1].id = 2;
+    c.groups[1].relative_target_ports = {2};
+    c.groups[1].state = scsi::AluaState::active_non_optimized;
+    c.implicit_transition_time = std::chrono::seconds(5);
+    return std::make_shared<scsi::TargetPortGroups>(c);
+}
+
 std::unique_ptr<scsi::TargetDevice> fresh_device() {
     auto device = std::make_unique<scsi::TargetDevice>();
+    scsi::LunServices services;
+    services.port_groups = two_groups();
     for (uint8_t id : {0, 1}) {
         scsi::LunSettings s;
         s.id = id;
@@ -92,8 +118,9 @@ std::unique_ptr<scsi::TargetDevice> fresh_device() {
         s.serial = "FUZZ" + std::to_string(id);
         s.target_name = "iqn.2026-11.org.atsarray:fuzz";
         s.naa = naa_of(id);
-        device->add_lun(id, std::make_shared<scsi::Lun>(
-                                s, std::make_shared<backend::MemoryStore>(store_bytes)));
+        device->add_lun(
+            id, std::make_shared<scsi::Lun>(s, std::make_shared<backend::MemoryStore>(store_bytes),
+                                            scsi::Lun::SubmitBlocking{}, services));
     }
     for (const scsi::Nexus& n : nexuses) {
         device->nexus_added(n);
@@ -125,6 +152,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         uint32_t edtl = (selector & 0x80) != 0 ? static_cast<uint32_t>(present) : length;
         std::vector<uint8_t> cdb;
         std::span<const uint8_t> data_out = list;
+        if ((selector & 0x20) != 0) {
+            // SET TARGET PORT GROUPS (MAINTENANCE OUT 0Ah), then REPORT TARGET PORT GROUPS on
+            // both nexuses: SPC-4 §6.36 data is the same whichever port asks.
+            cdb.assign(12, 0);
+            cdb[0] = 0xA4;
+            cdb[1] = 0x0A;
+            put_be32(cdb, 6, length);
+            run(*device, nexus, lun, std::move(cdb), data_out, edtl);
+            std::vector<uint8_t> rtpg(12, 0);
+            rtpg[0] = 0xA3;
+            rtpg[1] = static_cast<uint8_t>((a & 0x20) | 0x0A);
+            put_be32(rtpg, 6, b);
+            // A change leaves the other nexus a unit attention (and LUN 1 has one for both)
+            // that ends its next command first: past them RTPG answers GOOD.
+            auto report = [&](const scsi::Nexus& n) {
+                Result r = run(*device, n, lun, rtpg, {}, b);
+                for (int tries = 0; r.status != scsi::Status::good && tries < 16; ++tries) {
+                    r = run(*device, n, lun, rtpg, {}, b);
+                }
+                return r;
+            };
+            const Result first = report(nexuses[0]);
+            const Result second = report(nexuses[1]);
+            if (first.status != scsi::Status::good || first.data_in != second.data_in) {
+                std::abort();
+            }
+            continue;
+        }
         switch (selector & 7) {
             case 0:  // PERSISTENT RESERVE OUT: service action, scope and type
                 cdb.assign(10, 0);

@@ -43,7 +43,8 @@ write("fuzz_chap", "wrong_algorithm", bytes([0x08]) + text("CHAP_A=6,7", "CHAP_N
 
 # fuzz_param_lists: records [selector][a][b][length, 2 bytes][list]. selector bits 0-2: 0 PR OUT,
 # 1 UNMAP, 2 EXTENDED COPY, 3 MODE SELECT(6), 4 MODE SELECT(10), 5 PR IN, 6/7 MODE SENSE(10);
-# bit 3: nexus B; bit 4: LUN 1.
+# bit 3: nexus B; bit 4: LUN 1; bit 5: SET TARGET PORT GROUPS (then REPORT TARGET PORT GROUPS,
+# a bit 5: extended header, b: allocation length).
 def record(selector, a, b, payload, length=None):
     n = len(payload) if length is None else length
     return bytes([selector, a, b]) + struct.pack(">H", n) + payload
@@ -135,6 +136,11 @@ write("fuzz_param_lists", "mode_select_10",
       record(0x04, 0x10, 0, bytes(8) + CACHING + CONTROL) + record(0x06, 0, 0x3F, b"", 0x400))
 write("fuzz_param_lists", "mode_select_6",
       record(0x03, 0x10, 0, bytes(4) + CACHING) + record(0x07, 0, 0x08, b"", 0x100))
+# SET TARGET PORT GROUPS: [reserved 4][state, reserved, group id 2] descriptors. A failover
+# (group 2 active/optimized, group 1 standby), then back from nexus B.
+write("fuzz_param_lists", "stpg_failover",
+      record(0x20, 0x20, 0xFF, bytes(4) + bytes([0x00, 0, 0, 2, 0x02, 0, 0, 1])) +
+      record(0x28, 0x00, 0x40, bytes(4) + bytes([0x00, 0, 0, 1, 0x01, 0, 0, 2])))
 write("fuzz_param_lists", "mode_select_block_descriptor",
       record(0x14, 0x10, 0, bytes([0, 0, 0, 0, 0, 0, 0, 8]) + bytes(5) +
              struct.pack(">I", 4096)[1:] + CONTROL))

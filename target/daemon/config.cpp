@@ -21,6 +21,8 @@
 #include <toml++/toml.h>
 
 #include "backend/rocksdb_store.hpp"
+#include "target/daemon/config_alua.hpp"
+#include "target/daemon/toml_reader.hpp"
 #include "target/scsi/lun_limits.hpp"
 
 namespace atsarray::daemon {
@@ -34,43 +36,6 @@ constexpr uint64_t max_data_length = 16777215;
 // RFC 7143 §9.2.1: CHAP secrets of at least 96 bits; 255 bytes is the longest most initiators take.
 constexpr size_t min_chap_secret = 12;
 constexpr size_t max_chap_secret = 255;
-
-std::string join_path(const std::string& prefix, std::string_view key) {
-    if (prefix.empty()) {
-        return std::string(key);
-    }
-    return prefix + "." + std::string(key);
-}
-
-std::string index_path(const std::string& prefix, size_t i) {
-    return prefix + "[" + std::to_string(i) + "]";
-}
-
-std::string type_name(toml::node_type t) {
-    switch (t) {
-        case toml::node_type::string:
-            return "a string";
-        case toml::node_type::integer:
-            return "an integer";
-        case toml::node_type::floating_point:
-            return "a floating-point number";
-        case toml::node_type::boolean:
-            return "a boolean";
-        case toml::node_type::table:
-            return "a table";
-        case toml::node_type::array:
-            return "an array";
-        case toml::node_type::date:
-            return "a date";
-        case toml::node_type::time:
-            return "a time";
-        case toml::node_type::date_time:
-            return "a date-time";
-        case toml::node_type::none:
-            break;
-    }
-    return "nothing";
-}
 
 // 64-bit FNV-1a: stable across compilers and runs, unlike std::hash.
 uint64_t fnv1a(std::string_view s) {
@@ -94,17 +59,18 @@ std::string derive_serial(const std::string& target_name, uint64_t lun_id) {
     return serial;
 }
 
-class Parser {
+class Parser : public TomlReader {
   public:
     Parser(std::string origin, std::filesystem::path base_dir)
-        : origin_(std::move(origin)), base_dir_(std::move(base_dir)) {}
+        : TomlReader(std::move(origin)), base_dir_(std::move(base_dir)) {}
 
     DaemonConfig parse(const toml::table& root) {
         DaemonConfig config;
-        config.source_path = origin_;
-        check_keys(root, "",
-                   {"log_level", "io_threads", "worker_threads", "data_dir", "umask", "rocksdb",
-                    "ats", "console", "fault", "portal", "iscsi", "target"});
+        config.source_path = origin();
+        check_keys(
+            root, "",
+            {"log_level", "io_threads", "worker_threads", "data_dir", "umask", "rocksdb", "ats",
+             "console", "fault", "portal", "target_port_group", "alua", "iscsi", "target"});
 
         if (auto level = get_string(root, "", "log_level")) {
             config.log_level = get_choice(*level, "log_level", log_levels);
@@ -145,6 +111,8 @@ class Parser {
         }
 
         parse_portals(root, config);
+        parse_target_port_groups(*this, root, config);
+        groups_configured_ = !config.port_groups.empty();
         if (const auto* iscsi = get_table(root, "", "iscsi")) {
             parse_iscsi(*iscsi, config.iscsi);
         }
@@ -153,127 +121,6 @@ class Parser {
     }
 
   private:
-    [[noreturn]] void fail(const std::string& key_path, const std::string& what) const {
-        throw ConfigError(origin_ + ": " + key_path + ": " + what);
-    }
-
-    void check_keys(const toml::table& table, const std::string& path,
-                    std::initializer_list<std::string_view> allowed) const {
-        for (const auto& [key, node] : table) {
-            if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) {
-                continue;
-            }
-            std::string list;
-            for (auto a : allowed) {
-                list += list.empty() ? "" : ", ";
-                list += a;
-            }
-            fail(join_path(path, key.str()), "unknown key; allowed keys: " + list);
-        }
-    }
-
-    const toml::node* get_node(const toml::table& table, const std::string& path,
-                               std::string_view key, toml::node_type type,
-                               const std::string& expected) const {
-        const toml::node* node = table.get(key);
-        if (node == nullptr) {
-            return nullptr;
-        }
-        if (node->type() != type) {
-            fail(join_path(path, key), "expected " + expected + ", got " + type_name(node->type()));
-        }
-        return node;
-    }
-
-    std::optional<std::string> get_string(const toml::table& table, const std::string& path,
-                                          std::string_view key) const {
-        const auto* node = get_node(table, path, key, toml::node_type::string, "a string");
-        if (node == nullptr) {
-            return std::nullopt;
-        }
-        return node->as_string()->get();
-    }
-
-    // A name from `table` (config_schema.hpp); anything else fails listing the names.
-    template <typename Enum, size_t n>
-    Enum get_choice(const std::string& value, const std::string& key_path,
-                    const std::array<Choice<Enum>, n>& table) const {
-        const std::optional<Enum> choice = value_in(table, value);
-        if (!choice) {
-            fail(key_path,
-                 "must be one of " + comma_list(names_of(table)) + ", got " + in_quotes(value));
-        }
-        return *choice;
-    }
-
-    std::string require_string(const toml::table& table, const std::string& path,
-                               std::string_view key) const {
-        auto value = get_string(table, path, key);
-        if (!value) {
-            fail(join_path(path, key), "required key is missing");
-        }
-        return *value;
-    }
-
-    bool get_bool(const toml::table& table, const std::string& path, std::string_view key,
-                  bool fallback) const {
-        const auto* node =
-            get_node(table, path, key, toml::node_type::boolean, "a boolean (true or false)");
-        if (node == nullptr) {
-            return fallback;
-        }
-        return node->as_boolean()->get();
-    }
-
-    std::optional<uint64_t> get_optional_uint(const toml::table& table, const std::string& path,
-                                              std::string_view key, uint64_t min,
-                                              uint64_t max) const {
-        const auto* node = get_node(table, path, key, toml::node_type::integer, "an integer");
-        if (node == nullptr) {
-            return std::nullopt;
-        }
-        const int64_t v = node->as_integer()->get();
-        if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max) {
-            fail(join_path(path, key), "must be between " + std::to_string(min) + " and " +
-                                           std::to_string(max) + ", got " + std::to_string(v));
-        }
-        return static_cast<uint64_t>(v);
-    }
-
-    uint64_t get_uint(const toml::table& table, const std::string& path, std::string_view key,
-                      uint64_t min, uint64_t max, uint64_t fallback) const {
-        return get_optional_uint(table, path, key, min, max).value_or(fallback);
-    }
-
-    const toml::table* get_table(const toml::table& table, const std::string& path,
-                                 std::string_view key) const {
-        const auto* node = get_node(table, path, key, toml::node_type::table, "a table");
-        return node == nullptr ? nullptr : node->as_table();
-    }
-
-    // [[name]] sections: an array whose every element is a table.
-    std::vector<const toml::table*> get_table_array(const toml::table& table,
-                                                    std::string_view key) const {
-        std::vector<const toml::table*> tables;
-        const toml::node* node = table.get(key);
-        if (node == nullptr) {
-            return tables;
-        }
-        const std::string expected = "an array of tables ([[" + std::string(key) + "]])";
-        if (!node->is_array()) {
-            fail(std::string(key), "expected " + expected + ", got " + type_name(node->type()));
-        }
-        const auto& array = *node->as_array();
-        for (size_t i = 0; i < array.size(); ++i) {
-            if (!array[i].is_table()) {
-                fail(index_path(std::string(key), i),
-                     "expected a table, got " + type_name(array[i].type()));
-            }
-            tables.push_back(array[i].as_table());
-        }
-        return tables;
-    }
-
     std::optional<ChapCredentials> get_chap(const toml::table& table, const std::string& path,
                                             std::string_view key) const {
         const auto* chap = get_table(table, path, key);
@@ -601,6 +448,11 @@ class Parser {
             }
             target.alias = *alias;
         }
+        if (groups_configured_ && table.get("portal_group_tag") != nullptr) {
+            fail(join_path(path, "portal_group_tag"),
+                 "the target port groups set the portal group tags (each portal answers with its "
+                 "group's id); remove it");
+        }
         target.portal_group_tag =
             static_cast<uint16_t>(get_uint(table, path, "portal_group_tag", 0, 65535, 1));
         parse_initiators(table, path, target);
@@ -880,8 +732,8 @@ class Parser {
         return lun;
     }
 
-    std::string origin_;
     std::filesystem::path base_dir_;
+    bool groups_configured_ = false;                   // [[target_port_group]] present
     std::map<std::string, std::string> target_names_;  // case-folded name -> target's key
     std::map<uint64_t, std::string> lun_ids_;          // LUN id -> key, of the current target
     std::map<std::string, std::string> images_;        // resolved image path -> key that uses it

@@ -68,6 +68,34 @@ struct TargetConfig {
 struct PortalConfig {
     std::string address = "0.0.0.0";
     uint16_t port = 3260;
+    // The target port group the portal belongs to ([[target_port_group]] portals); nullopt
+    // without groups (every portal then serves the target's own portal_group_tag).
+    std::optional<uint16_t> group;
+};
+
+// [[target_port_group]]: one controller of the array (SPC-4 §5.16). Each group is one iSCSI
+// portal group (its portals answer with TargetPortalGroupTag = id) and one SCSI target port
+// (relative target port identifier = id); every target is reachable through every group.
+struct PortGroupConfig {
+    std::string key;              // "target_port_group[0]", for messages
+    uint16_t id = 1;              // 1..65535
+    std::string name;             // "controller-a": the console and the log
+    std::vector<size_t> portals;  // indexes into DaemonConfig::portals, at least one
+    AluaStateName state = AluaStateName::active_optimized;  // at start
+    bool preferred = false;                                 // PREF in REPORT TARGET PORT GROUPS
+};
+
+// [alua]: how the target port groups behave (only with [[target_port_group]]).
+struct AluaSettings {
+    // SET TARGET PORT GROUPS served (TPGS 11b); false: implicit ALUA only (TPGS 01b).
+    bool explicit_alua = true;
+    // How long a group changed by SET TARGET PORT GROUPS or the console stays transitioning.
+    uint32_t transition_time_ms = 0;
+    // IMPLICIT TRANSITION TIME reported by REPORT TARGET PORT GROUPS (seconds, 0..255).
+    uint32_t implicit_transition_time_s = 0;
+    // Commands that access the medium through a port of an active/non-optimized group wait
+    // this long first (the slower path through a secondary controller).
+    uint32_t non_optimized_delay_ms = 0;
 };
 
 struct IscsiConfig {
@@ -139,6 +167,9 @@ struct DaemonConfig {
     ConsoleConfig console;
     FaultConfig fault;
     std::vector<PortalConfig> portals;
+    // Empty: one implicit group holding every portal (TPGS 01b, as before groups existed).
+    std::vector<PortGroupConfig> port_groups;
+    AluaSettings alua;
     IscsiConfig iscsi;
     std::vector<TargetConfig> targets;
 };

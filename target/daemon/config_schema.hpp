@@ -32,6 +32,10 @@ enum class RocksDbCompression : uint8_t { lz4, zstd, snappy, none };
 // that answer and wants FUNCTION COMPLETE (../shared/REFERENCES.md).
 enum class AbortAnsweredTask : uint8_t { task_does_not_exist, function_complete };
 
+// target_port_group.state: the ALUA state a group starts in (SPC-4 §6.36; the daemon maps it to
+// scsi::AluaState). Transitioning is never a start state.
+enum class AluaStateName : uint8_t { active_optimized, active_non_optimized, standby, unavailable };
+
 template <typename Enum>
 struct Choice {
     Enum value;
@@ -56,6 +60,12 @@ inline constexpr std::array<Choice<RocksDbCompression>, 4> rocksdb_compressions 
     {RocksDbCompression::zstd, "zstd"},
     {RocksDbCompression::snappy, "snappy"},
     {RocksDbCompression::none, "none"},
+}};
+inline constexpr std::array<Choice<AluaStateName>, 4> alua_state_names = {{
+    {AluaStateName::active_optimized, "active_optimized"},
+    {AluaStateName::active_non_optimized, "active_non_optimized"},
+    {AluaStateName::standby, "standby"},
+    {AluaStateName::unavailable, "unavailable"},
 }};
 inline constexpr std::array<Choice<AbortAnsweredTask>, 2> abort_answered_task_answers = {{
     {AbortAnsweredTask::task_does_not_exist, "task_does_not_exist"},

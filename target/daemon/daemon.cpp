@@ -96,6 +96,57 @@ std::string kept_with_data(const TargetConfig& target, const LunConfig& lun) {
     return {};
 }
 
+scsi::AluaState to_alua_state(AluaStateName name) {
+    switch (name) {
+        case AluaStateName::active_optimized:
+            return scsi::AluaState::active_optimized;
+        case AluaStateName::active_non_optimized:
+            return scsi::AluaState::active_non_optimized;
+        case AluaStateName::standby:
+            return scsi::AluaState::standby;
+        case AluaStateName::unavailable:
+            return scsi::AluaState::unavailable;
+    }
+    return scsi::AluaState::active_optimized;
+}
+
+// The target port groups of every target (each target gets a model of its own, so an explicit
+// change through one target's LUN does not move another's): one per [[target_port_group]],
+// whose single target port is numbered like the group, or the single implicit group.
+scsi::AluaConfig alua_config(const DaemonConfig& config) {
+    if (config.port_groups.empty()) {
+        return scsi::single_group_config();
+    }
+    scsi::AluaConfig alua;
+    alua.explicit_supported = config.alua.explicit_alua;
+    alua.explicit_transition_time = std::chrono::milliseconds(config.alua.transition_time_ms);
+    alua.implicit_transition_time = std::chrono::seconds(config.alua.implicit_transition_time_s);
+    alua.non_optimized_delay = std::chrono::milliseconds(config.alua.non_optimized_delay_ms);
+    for (const PortGroupConfig& g : config.port_groups) {
+        scsi::TargetPortGroupConfig group;
+        group.id = g.id;
+        group.name = g.name;
+        group.relative_target_ports = {g.id};
+        group.state = to_alua_state(g.state);
+        group.preferred = g.preferred;
+        alua.groups.push_back(std::move(group));
+    }
+    return alua;
+}
+
+// "1 controller-a active_optimized, 2 controller-b standby": every group's state, for the log.
+std::string describe_groups(const scsi::AluaSnapshot& snapshot) {
+    std::string out;
+    for (const scsi::TargetPortGroupState& g : snapshot.groups) {
+        out += fmt::format("{}{} {} {}", out.empty() ? "" : ", ", g.id, g.name,
+                           scsi::to_string(g.state));
+        if (g.pending) {
+            out += fmt::format(" (to {})", scsi::to_string(*g.pending));
+        }
+    }
+    return out;
+}
+
 std::optional<iscsi::ChapSecret> to_secret(const std::optional<ChapCredentials>& c) {
     if (!c) {
         return std::nullopt;
@@ -129,6 +180,8 @@ struct Daemon::Impl {
     std::vector<std::unique_ptr<iscsi::Portal>> portals;
     std::atomic<size_t> next_context{0};
     std::vector<std::shared_ptr<scsi::Lun>> luns;  // every LUN made, as soon as it is made
+    // Each target's port groups with the token of the daemon's listener on them.
+    std::vector<std::pair<std::shared_ptr<scsi::TargetPortGroups>, uint64_t>> port_group_listeners;
 
     explicit Impl(const DaemonConfig& c)
         : config(c),
@@ -144,7 +197,12 @@ struct Daemon::Impl {
     }
 
     // A constructor that throws after a LUN resumed a sanitize must not wait for it either.
-    ~Impl() { stop_sanitizing(); }
+    ~Impl() {
+        stop_sanitizing();
+        for (const auto& [groups, token] : port_group_listeners) {
+            groups->unsubscribe(token);
+        }
+    }
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
 
@@ -157,6 +215,30 @@ struct Daemon::Impl {
         auto timer = std::make_shared<asio::steady_timer>(pick_context(), delay);
         timer->async_wait(
             [timer, job = std::move(job)](const boost::system::error_code&) { job(); });
+    }
+
+    // Every state change of a target's groups is logged and becomes a console event. The
+    // listener only posts: it runs under the model's listener lock.
+    void watch_port_groups(const std::string& target,
+                           const std::shared_ptr<scsi::TargetPortGroups>& groups) {
+        const std::weak_ptr<scsi::TargetPortGroups> weak = groups;
+        port_group_listeners.emplace_back(groups, groups->subscribe([this, target, weak](auto) {
+            asio::post(accept_context, [this, target, weak] {
+                if (auto g = weak.lock()) {
+                    const std::string states = describe_groups(*g->snapshot());
+                    spdlog::info("target {}: ALUA target port groups now {}", target, states);
+                    events->add("alua", "target port groups " + states, target);
+                }
+            });
+        }));
+    }
+
+    // Ends transitions that are due though no command arrives to see it (SPC-4 §5.16.2.5: the
+    // group leaves transitioning after its transition time, and every nexus hears of it).
+    void poll_port_groups() {
+        for (const auto& [groups, token] : port_group_listeners) {
+            groups->poll();
+        }
     }
 
     // SIGHUP: re-read the config; a LUN whose size grew is resized at once and every I_T nexus
@@ -264,8 +346,11 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         spdlog::warn("fault injection is ON with {} rule(s): this array lies on purpose",
                      config.fault.rules.size());
     }
+    const scsi::AluaConfig alua = alua_config(config);
     for (const TargetConfig& tc : config.targets) {
-        auto device = std::make_shared<scsi::TargetDevice>();
+        auto port_groups = std::make_shared<scsi::TargetPortGroups>(alua);
+        d.watch_port_groups(tc.name, port_groups);
+        auto device = std::make_shared<scsi::TargetDevice>(port_groups);
         for (const LunConfig& lc : tc.luns) {
             scsi::LunSettings ls;
             ls.id = lc.id;
@@ -295,6 +380,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
                          store->kind(), ls.block_count, ls.block_size,
                          lc.read_only ? ", read-only" : "");
             scsi::LunServices services{d.locks, d.accounting, d.events, d.faults, nullptr};
+            services.port_groups = port_groups;
             services.schedule_after = [&d](std::chrono::milliseconds delay,
                                            std::function<void()> job) {
                 d.schedule_after(delay, std::move(job));
@@ -330,12 +416,12 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         try {
             d.portals.push_back(std::make_unique<iscsi::Portal>(
                 d.accept_context, endpoint,
-                [&d]() -> asio::io_context& { return d.pick_context(); }, d.state));
+                [&d]() -> asio::io_context& { return d.pick_context(); }, d.state, pc.group));
         } catch (const boost::system::system_error& e) {
             throw ConfigError(config.source_path + ": portal " + pc.address + ":" +
                               std::to_string(pc.port) + ": cannot listen: " + e.code().message());
         }
-        d.state.portal_addresses.push_back(d.portals.back()->address());
+        d.state.portals.push_back(d.portals.back()->info());
     }
     if (config.console.enabled) {
         d.console_model = std::make_unique<webui::ConsoleModel>(
@@ -387,6 +473,20 @@ int Daemon::run() {
         });
     };
     wait_for_hangup();
+    asio::steady_timer alua_poll(d.accept_context);
+    std::function<void()> poll_alua = [&] {
+        alua_poll.expires_after(std::chrono::milliseconds(100));
+        alua_poll.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) {
+                return;
+            }
+            d.poll_port_groups();
+            poll_alua();
+        });
+    };
+    if (!d.config.port_groups.empty()) {
+        poll_alua();
+    }
     asio::signal_set& signals = *d.stop_signals;
     asio::steady_timer drain(d.accept_context);
     int polls = 0;
@@ -418,6 +518,7 @@ int Daemon::run() {
         }
         signals.cancel();
         hangup.cancel();
+        alua_poll.cancel();
         d.stop_sanitizing();
         for (auto& portal : d.portals) {
             portal->stop();

@@ -26,9 +26,10 @@ constexpr uint32_t refused_login_wait_s = 2;
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, ServerState& state,
-                       ConnectionLimits::Admission admission)
+                       ConnectionLimits::Admission admission, PortalInfo portal)
     : socket_(std::move(socket)),
       state_(state),
+      portal_(std::move(portal)),
       admission_(std::move(admission)),
       task_limits_{state.settings.max_data_out_length, state.settings.connection_buffer_bytes,
                    state.settings.max_immediate_commands},
@@ -43,8 +44,10 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerState& state,
     peer_ =
         ec ? std::string("?") : remote.address().to_string() + ":" + std::to_string(remote.port());
     const auto local = socket_.local_endpoint(ec);
-    local_address_ =
-        ec ? std::string() : local.address().to_string() + ":" + std::to_string(local.port());
+    if (!ec) {
+        local_ip_ = local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                            : local.address().to_string();
+    }
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
     rx_.limits.max_data_segment_length = login_max_data_segment_length;
 }
@@ -144,7 +147,7 @@ bool Connection::dispatch(const PduView& pdu) {
 
 void Connection::on_login_pdu(const PduView& pdu) {
     if (!login_) {
-        login_ = std::make_unique<LoginPhase>(state_, tx_, window_, peer_);
+        login_ = std::make_unique<LoginPhase>(state_, tx_, window_, peer_, portal_);
     }
     const LoginPhase::Outcome outcome =
         admission_.refused() ? login_->refuse_connection(pdu, login_status::out_of_resources)
@@ -188,9 +191,12 @@ void Connection::finish_login() {
         session_.nexus.initiator_port =
             session_.initiator_name + ",i,0x" + fmt::format("{:012x}", session_.isid);
         session_.nexus.peer_address = peer_;
+        // SPC-4 §5.16: the target port this session came in through decides its ALUA state.
+        session_.nexus.relative_target_port = portal_.relative_target_port();
         session_.login_time = std::chrono::system_clock::now();
         auto previous =
             state_.sessions.add(session_.initiator_name, session_.isid, session_.target->info.name,
+                                portal_.portal_group_tag(session_.target->info.portal_group_tag),
                                 session_.tsih, shared_from_this());
         session_.registered = true;
         session_.listed = true;

@@ -22,6 +22,7 @@
 #include "target/iscsi/params.hpp"
 #include "target/iscsi/pdu.hpp"
 #include "target/iscsi/pdu_reader.hpp"
+#include "target/iscsi/portal_info.hpp"
 #include "target/iscsi/send_queue.hpp"
 #include "target/iscsi/task.hpp"
 #include "target/iscsi/task_manager.hpp"
@@ -51,7 +52,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // `admission`: the connection's place under [iscsi] max_connections*; a refused one answers
     // its Login Request with Out of resources and closes.
     Connection(boost::asio::ip::tcp::socket socket, ServerState& state,
-               ConnectionLimits::Admission admission = {});
+               ConnectionLimits::Admission admission = {}, PortalInfo portal = {});
     ~Connection();
 
     void start();
@@ -133,7 +134,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     boost::asio::ip::tcp::socket socket_;
     ServerState& state_;
     std::string peer_;
-    std::string local_address_;
+    std::string local_ip_;  // the address the peer reached ("[v6]" bracketed)
+    PortalInfo portal_;     // the portal it came in on
     ConnectionLimits::Admission admission_;
     Phase phase_ = Phase::login;
 

@@ -147,11 +147,17 @@ std::vector<uint8_t> Connection::send_targets(std::string_view which) const {
             continue;
         }
         append_key(out, "TargetName", info.name);
-        for (const std::string& address : state_.portal_addresses) {
+        // RFC 7143 §13.8, Appendix C: every portal with its portal group tag (with target port
+        // groups, its group's id: a path of each controller).
+        for (const PortalInfo& portal : state_.portals) {
+            const std::string& address = portal.address;
             const bool wildcard =
                 address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;
-            const std::string shown = wildcard ? local_address_ : address;
-            append_key(out, "TargetAddress", shown + "," + std::to_string(info.portal_group_tag));
+            const std::string shown =
+                wildcard ? local_ip_ + address.substr(address.rfind(':')) : address;
+            append_key(
+                out, "TargetAddress",
+                shown + "," + std::to_string(portal.portal_group_tag(info.portal_group_tag)));
         }
     }
     return out;

@@ -330,7 +330,8 @@ LoginStep LoginNegotiation::step(const LoginRequestView& request) {
     if (first && session_type_ == SessionType::normal) {
         // RFC 7143 §13.9: the target sends TargetPortalGroupTag in its first Login Response of
         // a normal session; TargetAlias (§13.7) when it has one.
-        append_key(response, "TargetPortalGroupTag", std::to_string(target_->portal_group_tag));
+        append_key(response, "TargetPortalGroupTag",
+                   std::to_string(portal_group_.value_or(target_->portal_group_tag)));
         if (!target_->alias.empty()) {
             append_key(response, "TargetAlias", target_->alias);
         }

@@ -99,6 +99,10 @@ class LoginNegotiation {
                      std::optional<ChapSecret> discovery_chap,
                      std::optional<ChapSecret> discovery_mutual_chap = {});
 
+    // The portal's target port group, whose id is the TargetPortalGroupTag it answers; nullopt:
+    // the target's own portal_group_tag.
+    void set_portal_group(std::optional<uint16_t> group) { portal_group_ = group; }
+
     LoginStep step(const LoginRequestView& request);
 
     bool complete() const noexcept { return complete_; }
@@ -127,6 +131,7 @@ class LoginNegotiation {
     TargetLimits limits_;
     std::optional<ChapSecret> discovery_chap_;
     std::optional<ChapSecret> discovery_mutual_chap_;
+    std::optional<uint16_t> portal_group_;
 
     unsigned steps_ = 0;
     bool started_ = false;

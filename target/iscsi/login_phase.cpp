@@ -9,8 +9,8 @@
 namespace atsarray::iscsi {
 
 LoginPhase::LoginPhase(ServerState& state, SendQueue& tx, CommandWindow& window,
-                       const std::string& peer)
-    : state_(state), tx_(tx), window_(window), peer_(peer) {}
+                       const std::string& peer, PortalInfo portal)
+    : state_(state), tx_(tx), window_(window), peer_(peer), portal_(std::move(portal)) {}
 
 LoginPhase::Outcome LoginPhase::refuse(const Bhs& request, LoginStatus status) {
     OutPdu& out = tx_.push();
@@ -42,6 +42,7 @@ LoginPhase::Outcome LoginPhase::on_pdu(const PduView& pdu) {
         window_.open(bhs.cmd_sn(), state_.settings.queue_depth);
         negotiation_ = std::make_unique<LoginNegotiation>(state_.targets, state_.settings.limits,
                                                           state_.settings.discovery_chap);
+        negotiation_->set_portal_group(portal_.group);
     } else if (login.isid() != isid_ || login.tsih() != tsih_ || login.cid() != cid_) {
         spdlog::warn("iscsi {}: ISID/TSIH/CID changed during login", peer_);
         return refuse(bhs, login_status::initiator_error);

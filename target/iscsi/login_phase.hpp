@@ -10,6 +10,7 @@
 #include "target/iscsi/command_window.hpp"
 #include "target/iscsi/login_negotiation.hpp"
 #include "target/iscsi/pdu_reader.hpp"
+#include "target/iscsi/portal_info.hpp"
 #include "target/iscsi/send_queue.hpp"
 #include "target/iscsi/text.hpp"
 
@@ -25,7 +26,10 @@ class LoginPhase {
         complete,     // the final response is queued; full feature phase starts
     };
 
-    LoginPhase(ServerState& state, SendQueue& tx, CommandWindow& window, const std::string& peer);
+    // `portal`: the portal the login came in on (its portal group tag answers
+    // TargetPortalGroupTag).
+    LoginPhase(ServerState& state, SendQueue& tx, CommandWindow& window, const std::string& peer,
+               PortalInfo portal = {});
 
     // One PDU received before the login completed. Opens the command window with the first one.
     Outcome on_pdu(const PduView& pdu);
@@ -51,6 +55,7 @@ class LoginPhase {
     SendQueue& tx_;
     CommandWindow& window_;
     const std::string& peer_;
+    PortalInfo portal_;
     std::unique_ptr<LoginNegotiation> negotiation_;
     TextAccumulator text_;
     bool started_ = false;

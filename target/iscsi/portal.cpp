@@ -11,7 +11,7 @@ namespace atsarray::iscsi {
 namespace asio = boost::asio;
 
 Portal::Portal(asio::io_context& accept_context, const asio::ip::tcp::endpoint& endpoint,
-               ContextPicker next_context, ServerState& state)
+               ContextPicker next_context, ServerState& state, std::optional<uint16_t> group)
     : acceptor_(accept_context), next_context_(std::move(next_context)), state_(state) {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -29,6 +29,7 @@ Portal::Portal(asio::io_context& accept_context, const asio::ip::tcp::endpoint& 
     }
     address_ += ':';
     address_ += std::to_string(ep.port());
+    info_ = PortalInfo{address_, group};
     backoff_ = std::make_unique<net::AcceptBackoff>(accept_context.get_executor(),
                                                     fmt::format("iscsi portal {}", address_));
 }
@@ -81,7 +82,8 @@ void Portal::start_connection(asio::ip::tcp::socket socket) {
     if (admission.refused() && !admission.slot.held()) {
         return;  // more refusals than ConnectionLimits::max_pending_refusals wait: no answer
     }
-    auto conn = std::make_shared<Connection>(std::move(socket), state_, std::move(admission));
+    auto conn =
+        std::make_shared<Connection>(std::move(socket), state_, std::move(admission), info_);
     {
         std::lock_guard lock(mu_);
         std::erase_if(connections_, [](const auto& w) { return w.expired(); });

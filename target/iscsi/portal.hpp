@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "target/iscsi/portal_info.hpp"
+
 namespace atsarray::iscsi {
 
 class Connection;
@@ -25,13 +27,16 @@ class Portal {
     using ContextPicker = std::function<boost::asio::io_context&()>;
 
     // Binds and listens; throws boost::system::system_error when the address cannot be used.
+    // `group`: the target port group it belongs to (PortalInfo), nullopt without groups.
     Portal(boost::asio::io_context& accept_context, const boost::asio::ip::tcp::endpoint& endpoint,
-           ContextPicker next_context, ServerState& state);
+           ContextPicker next_context, ServerState& state,
+           std::optional<uint16_t> group = std::nullopt);
     ~Portal();
 
     void start();
     void stop();  // no more accepts; existing connections stay
     const std::string& address() const { return address_; }
+    const PortalInfo& info() const { return info_; }
 
     // Every connection accepted here that is still alive (for shutdown).
     std::vector<std::shared_ptr<Connection>> connections();
@@ -43,6 +48,7 @@ class Portal {
 
     boost::asio::ip::tcp::acceptor acceptor_;
     std::string address_;  // "address:port", for the log and the per-portal limit
+    PortalInfo info_;
     std::unique_ptr<net::AcceptBackoff> backoff_;
     ContextPicker next_context_;
     ServerState& state_;

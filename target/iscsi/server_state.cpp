@@ -45,13 +45,14 @@ uint16_t SessionTable::allocate_tsih() {
 }
 
 std::shared_ptr<Connection> SessionTable::add(const std::string& initiator_name, uint64_t isid,
-                                              const std::string& target_name, uint16_t tsih,
+                                              const std::string& target_name,
+                                              uint16_t portal_group_tag, uint16_t tsih,
                                               const std::shared_ptr<Connection>& conn) {
     std::lock_guard lock(mu_);
     std::shared_ptr<Connection> previous;
     for (auto it = entries_.begin(); it != entries_.end();) {
         if ((it->initiator_name == initiator_name && it->isid == isid &&
-             it->target_name == target_name) ||
+             it->target_name == target_name && it->portal_group_tag == portal_group_tag) ||
             it->tsih == tsih) {
             previous = it->conn.lock();
             it = entries_.erase(it);
@@ -59,7 +60,7 @@ std::shared_ptr<Connection> SessionTable::add(const std::string& initiator_name,
             ++it;
         }
     }
-    entries_.push_back({initiator_name, isid, target_name, tsih, conn});
+    entries_.push_back({initiator_name, isid, target_name, portal_group_tag, tsih, conn});
     return previous;
 }
 

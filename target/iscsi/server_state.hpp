@@ -17,6 +17,7 @@
 #include "target/iscsi/connection_limits.hpp"
 #include "target/iscsi/login_negotiation.hpp"
 #include "target/iscsi/params.hpp"
+#include "target/iscsi/portal_info.hpp"
 
 namespace atsarray::scsi {
 class TargetDevice;
@@ -46,16 +47,17 @@ class TargetCatalog : public TargetDirectory {
 };
 
 // Live sessions. With MaxConnections=1 a session has exactly one connection, which owns the
-// session state; the table maps the session identity (RFC 7143: initiator name, ISID,
-// target) and the TSIH to it.
+// session state; the table maps the session identity (RFC 7143 §4.4.1: the I_T nexus of
+// initiator name and ISID with target name and portal group tag) and the TSIH to it. The same
+// ISID through two portal groups is two sessions (two paths), not a reinstatement.
 class SessionTable {
   public:
     uint16_t allocate_tsih();
     // Adds a session; returns the connection of an existing session with the same identity, which
     // the caller must close (session reinstatement, RFC 7143 §6.3.5).
     std::shared_ptr<Connection> add(const std::string& initiator_name, uint64_t isid,
-                                    const std::string& target_name, uint16_t tsih,
-                                    const std::shared_ptr<Connection>& conn);
+                                    const std::string& target_name, uint16_t portal_group_tag,
+                                    uint16_t tsih, const std::shared_ptr<Connection>& conn);
     void remove(uint16_t tsih, const Connection* conn);
     std::shared_ptr<Connection> find(uint16_t tsih) const;
     std::vector<std::shared_ptr<Connection>> snapshot() const;
@@ -66,6 +68,7 @@ class SessionTable {
         std::string initiator_name;
         uint64_t isid;
         std::string target_name;
+        uint16_t portal_group_tag;
         uint16_t tsih;
         std::weak_ptr<Connection> conn;
     };
@@ -123,10 +126,9 @@ struct ServerState {
     ConnectionLimits connection_limits;
     // accept(2) failures of every portal (descriptors or memory ran out), for /metrics.
     std::atomic<uint64_t> failed_accepts{0};
-    // "address:port" of every portal, for SendTargets when a portal listens on a wildcard address
-    // the reply names the address the connection arrived on instead.
-    std::vector<std::string> portal_addresses;
-    uint16_t default_portal_group_tag = 1;
+    // Every portal, for SendTargets (a portal on a wildcard address is named by the address the
+    // connection arrived on instead).
+    std::vector<PortalInfo> portals;
     // Logins, logouts, aborts and resets for the console; nullptr: not recorded.
     std::shared_ptr<ats::EventLog> events;
 };

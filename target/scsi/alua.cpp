@@ -277,7 +277,8 @@ CommandResult alua_check(AluaState state, std::span<const uint8_t> cdb) {
 TargetPortGroups::TargetPortGroups(AluaConfig config, Clock clock)
     : clock_(clock ? std::move(clock) : Clock([] { return SteadyClock::now(); })),
       explicit_supported_(config.explicit_supported),
-      explicit_transition_time_(config.explicit_transition_time) {
+      explicit_transition_time_(config.explicit_transition_time),
+      non_optimized_delay_(config.non_optimized_delay) {
     validate(config);
     auto s = std::make_shared<AluaSnapshot>();
     s->explicit_supported = config.explicit_supported;
@@ -285,6 +286,7 @@ TargetPortGroups::TargetPortGroups(AluaConfig config, Clock clock)
     for (const auto& g : config.groups) {
         TargetPortGroupState state;
         state.id = g.id;
+        state.name = g.name;
         state.relative_target_ports = g.relative_target_ports;
         state.state = g.state;
         state.preferred = g.preferred;

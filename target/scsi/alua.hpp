@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -66,7 +67,8 @@ uint8_t supported_bit(AluaState state);
 std::string_view to_string(AluaState state);
 
 struct TargetPortGroupConfig {
-    uint16_t id = 1;  // TARGET PORT GROUP, 1..65535
+    uint16_t id = 1;   // TARGET PORT GROUP, 1..65535
+    std::string name;  // for people (the console, events): "controller-a"
     // RELATIVE TARGET PORT IDENTIFIERs of the group's ports. Empty: every port of the target
     // (the single implicit group of a target configured without groups), and REPORT TARGET PORT
     // GROUPS then lists the port that asks.
@@ -85,6 +87,10 @@ struct AluaConfig {
     std::chrono::milliseconds explicit_transition_time{0};
     // IMPLICIT TRANSITION TIME of the extended RTPG header (seconds, rounded up, at most 255).
     std::chrono::milliseconds implicit_transition_time{0};
+    // Commands that access the medium through an active/non-optimized port wait this long
+    // first (the secondary controller's detour, SPC-4 §5.16.2.4.3 "may operate with lower
+    // performance").
+    std::chrono::milliseconds non_optimized_delay{0};
 };
 
 // Today's single-portal target: one group (1) holding every port, active/optimized and
@@ -94,6 +100,7 @@ AluaConfig single_group_config();
 // One group as commands see it.
 struct TargetPortGroupState {
     uint16_t id = 0;
+    std::string name;
     std::vector<uint16_t> relative_target_ports;
     AluaState state = AluaState::active_optimized;
     AluaStatus status = AluaStatus::none;
@@ -155,6 +162,7 @@ class TargetPortGroups {
     // TPGS of standard INQUIRY (SPC-4 §6.6.2): 11b with explicit ALUA, else 01b.
     uint8_t tpgs() const { return explicit_supported_ ? 0x3 : 0x1; }
     bool explicit_supported() const { return explicit_supported_; }
+    std::chrono::milliseconds non_optimized_delay() const { return non_optimized_delay_; }
 
     // The current state of every group, transitions that are due ended first.
     std::shared_ptr<const AluaSnapshot> snapshot();
@@ -196,6 +204,7 @@ class TargetPortGroups {
     Clock clock_;
     bool explicit_supported_;
     std::chrono::milliseconds explicit_transition_time_;
+    std::chrono::milliseconds non_optimized_delay_;
 
     mutable std::mutex mutex_;  // guards snapshot_ (the pointer, not what it points to)
     std::shared_ptr<const AluaSnapshot> snapshot_;

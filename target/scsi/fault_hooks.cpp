@@ -156,8 +156,22 @@ void FaultHooks::hold(CommandFaults& faults, std::function<void()> go_on) {
     const int waiting = faults.decision_.stage == fault::DelayStage::before_execute
                             ? CommandFaults::delaying_execution
                             : CommandFaults::delaying_status;
+    hold_for(faults, waiting, faults.decision_.delay, std::move(go_on));
+}
+
+bool FaultHooks::hold_execution(CommandFaults& faults, std::chrono::milliseconds delay,
+                                std::function<void()> go_on) {
+    if (!schedule_after_) {
+        return false;
+    }
+    hold_for(faults, CommandFaults::delaying_execution, delay, std::move(go_on));
+    return true;
+}
+
+void FaultHooks::hold_for(CommandFaults& faults, int waiting, std::chrono::milliseconds delay,
+                          std::function<void()> go_on) {
     faults.delay_.store(waiting);
-    schedule_after_(faults.decision_.delay, [&faults, waiting, go_on = std::move(go_on)] {
+    schedule_after_(delay, [&faults, waiting, go_on = std::move(go_on)] {
         if (faults.delay_.exchange(CommandFaults::delivered) != waiting) {
             return;  // aborted meanwhile, and answered then
         }

@@ -115,6 +115,10 @@ class FaultHooks {
     // status after delays_status()), then calls `go_on` unless abort() came first. `go_on` must
     // keep the command, and with it `faults`, alive.
     void hold(CommandFaults& faults, std::function<void()> go_on);
+    // The same before execution for a delay of the command path's own (an active/non-optimized
+    // port's): false, and nothing held, without a scheduler.
+    bool hold_execution(CommandFaults& faults, std::chrono::milliseconds delay,
+                        std::function<void()> go_on);
 
     // What abort() took away from a delay: the caller ends the command accordingly.
     enum class Held : uint8_t {
@@ -132,6 +136,8 @@ class FaultHooks {
 
   private:
     bool rules_exist() const { return engine_ != nullptr && engine_->has_rules(); }
+    void hold_for(CommandFaults& faults, int waiting, std::chrono::milliseconds delay,
+                  std::function<void()> go_on);
     Next decide(CommandFaults& faults, const CommandContext& ctx, CommandResult& answer);
     StaleCaptures capture(const CommandContext& ctx) const;
     void remember_and_serve(CommandFaults& faults, const CommandContext& ctx,

@@ -377,7 +377,27 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
                 break;
         }
     };
+    // SPC-4 §5.16.2.4.3: an active/non-optimized port may serve the medium more slowly, as the
+    // secondary controller of a real array forwards to the owner.
+    if (alua_state == AluaState::active_non_optimized && descriptor->has(flag_accesses_medium) &&
+        port_groups_->non_optimized_delay().count() > 0) {
+        keep_for_later(*run);
+        if (faults_.hold_execution(run->faults, port_groups_->non_optimized_delay(),
+                                   [this, run] { before_execute(run); })) {
+            return;
+        }
+    }
     before_execute(run);
+}
+
+// A command that does not go on from execute(): REPORT LUNS's list and the LUN outlive it.
+void Lun::keep_for_later(Run& run) {
+    CommandContext& ctx = *run.ctx;
+    if (ctx.lun_inventory.data() != run.inventory.data()) {
+        run.inventory.assign(ctx.lun_inventory.begin(), ctx.lun_inventory.end());
+        ctx.lun_inventory = run.inventory;
+    }
+    run.keep_alive = weak_from_this().lock();
 }
 
 // The fault hook before execute (FaultHooks): a rule may answer for the command, hold it for a
@@ -392,11 +412,7 @@ void Lun::before_execute(const std::shared_ptr<Run>& run) {
             finish(*run, answer);
             return;
         case FaultHooks::Next::hold: {
-            // REPORT LUNS's list and the LUN outlive execute() while the delay holds the command.
-            CommandContext& ctx = *run->ctx;
-            run->inventory.assign(ctx.lun_inventory.begin(), ctx.lun_inventory.end());
-            ctx.lun_inventory = run->inventory;
-            run->keep_alive = weak_from_this().lock();
+            keep_for_later(*run);
             faults_.hold(run->faults, [this, run] { dispatch(run); });
             return;
         }

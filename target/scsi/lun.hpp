@@ -188,6 +188,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     struct Run;  // one command past its checks (lun.cpp)
     // After the checks and the parse: the fault hook before execute, then dispatch().
     void before_execute(const std::shared_ptr<Run>& run);
+    void keep_for_later(Run& run);
     void dispatch(const std::shared_ptr<Run>& run);
     void lock_and_run(const std::shared_ptr<Run>& run);
     void run_step(const std::shared_ptr<Run>& run, bool may_run_inline);

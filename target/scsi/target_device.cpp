@@ -11,7 +11,9 @@
 
 namespace atsarray::scsi {
 
-TargetDevice::TargetDevice() : copy_manager_(std::make_unique<CopyManager>()) {}
+TargetDevice::TargetDevice(std::shared_ptr<TargetPortGroups> port_groups)
+    : copy_manager_(std::make_unique<CopyManager>()),
+      port_groups_(port_groups ? std::move(port_groups) : std::make_shared<TargetPortGroups>()) {}
 TargetDevice::~TargetDevice() = default;
 
 void TargetDevice::add_lun(uint64_t lun_id, std::shared_ptr<Lun> lun) {

@@ -19,10 +19,13 @@ namespace atsarray::scsi {
 class Lun;
 class CopyManager;
 class IoExecutor;
+class TargetPortGroups;
 
 class TargetDevice {
   public:
-    TargetDevice();
+    // `port_groups`: the target's ALUA target port groups (SPC-4 §5.16), which its LUNs share
+    // (LunServices::port_groups); nullptr: the single implicit group.
+    explicit TargetDevice(std::shared_ptr<TargetPortGroups> port_groups = nullptr);
     ~TargetDevice();
     TargetDevice(const TargetDevice&) = delete;
     TargetDevice& operator=(const TargetDevice&) = delete;
@@ -58,6 +61,9 @@ class TargetDevice {
                                            uint8_t designator_type,
                                            std::span<const uint8_t> designator) const;
 
+    TargetPortGroups& port_groups() { return *port_groups_; }
+    const std::shared_ptr<TargetPortGroups>& shared_port_groups() const { return port_groups_; }
+
     // EXTENDED COPY held results (RECEIVE COPY RESULTS), per LUN and I_T nexus.
     CopyManager& copy_manager() { return *copy_manager_; }
 
@@ -70,6 +76,7 @@ class TargetDevice {
     std::map<uint64_t, std::shared_ptr<Lun>> luns_;
     std::vector<uint64_t> lun_ids_;  // the keys of luns_, for REPORT LUNS
     std::unique_ptr<CopyManager> copy_manager_;
+    std::shared_ptr<TargetPortGroups> port_groups_;
     mutable std::mutex prevent_mutex_;
     std::set<std::pair<uint64_t, uint64_t>> prevent_;  // (LUN, I_T nexus) with PREVENT=1
 };

@@ -16,10 +16,15 @@ namespace atsarray::testing {
 
 class InProcessDaemon {
   public:
-    // `config_body` is everything but the portal, which is added on a free loopback port;
-    // `top_level` holds keys that must come before any table (data_dir, ...).
-    explicit InProcessDaemon(const std::string& config_body, const std::string& top_level = "")
+    // `config_body` is everything but the portal, which is added on a free loopback port
+    // (`@PORT@` in the body stands for it); `top_level` holds keys that must come before any
+    // table (data_dir, ...).
+    explicit InProcessDaemon(std::string config_body, const std::string& top_level = "")
         : port_(free_port()) {
+        for (size_t at = config_body.find("@PORT@"); at != std::string::npos;
+             at = config_body.find("@PORT@", at)) {
+            config_body.replace(at, 6, std::to_string(port_));
+        }
         const auto path = dir_.path() / "atsarray.toml";
         std::ofstream(path) << top_level
                             << "log_level = \"warn\"\n[[portal]]\naddress = \"127.0.0.1\"\nport = "

@@ -126,8 +126,12 @@ std::optional<json> lun(const ConsoleModel& m, std::string_view target, uint64_t
 
 json portals(const ConsoleModel& m) {
     json out = json::array();
-    for (const std::string& a : m.state.portal_addresses) {
-        out.push_back({{"address", a}});
+    for (const iscsi::PortalInfo& portal : m.state.portals) {
+        json p{{"address", portal.address}};
+        if (portal.group) {
+            p["group"] = *portal.group;  // its target port group (ALUA)
+        }
+        out.push_back(std::move(p));
     }
     return out;
 }

@@ -8,43 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/daemon/config_test_support.hpp"
+
 namespace atsarray::daemon {
 namespace {
-
-constexpr const char* lab = "iqn.2026-11.org.atsarray:lab";
-
-// One target with one memory LUN: the smallest valid config; tests append to it or replace parts.
-std::string target_with(const std::string& target_extra, const std::string& lun_body) {
-    return "[[target]]\nname = \"" + std::string(lab) + "\"\n" + target_extra +
-           "\n[[target.lun]]\n" + lun_body + "\n";
-}
-
-std::string memory_lun(const std::string& extra = "") {
-    return "id = 0\nbackend = \"memory\"\nsize = \"1MiB\"\n" + extra;
-}
-
-const std::string minimal = target_with("", memory_lun());
-
-DaemonConfig parse(const std::string& text, const std::string& base_dir = "/etc/atsarray") {
-    return parse_config(text, "t.toml", base_dir);
-}
-
-// The whole message of the ConfigError `text` raises ("" if it parses).
-std::string error_of(const std::string& text, const std::string& base_dir = "/etc/atsarray") {
-    try {
-        (void)parse(text, base_dir);
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    return "";
-}
-
-#define EXPECT_CONFIG_ERROR(text, expected) EXPECT_EQ(error_of(text), expected)
-#define EXPECT_CONFIG_ERROR_HAS(text, part)                                           \
-    do {                                                                              \
-        const std::string message_ = error_of(text);                                  \
-        EXPECT_NE(message_.find(part), std::string::npos) << "message: " << message_; \
-    } while (false)
 
 TEST(ConfigTest, FullConfigParses) {
     const std::string text = R"(
@@ -247,11 +214,10 @@ TEST(ConfigTest, SyntaxErrorNamesLineAndColumn) {
 }
 
 TEST(ConfigTest, UnknownKeysAreRejectedWithTheAllowedList) {
-    EXPECT_CONFIG_ERROR(
-        "log_levle = \"info\"\n" + minimal,
-        "t.toml: log_levle: unknown key; allowed keys: log_level, io_threads, "
-        "worker_threads, data_dir, umask, rocksdb, ats, console, fault, portal, iscsi, "
-        "target");
+    EXPECT_CONFIG_ERROR("log_levle = \"info\"\n" + minimal,
+                        "t.toml: log_levle: unknown key; allowed keys: log_level, io_threads, "
+                        "worker_threads, data_dir, umask, rocksdb, ats, console, fault, portal, "
+                        "target_port_group, alua, iscsi, target");
     EXPECT_CONFIG_ERROR("[[portal]]\nadress = \"0.0.0.0\"\n" + minimal,
                         "t.toml: portal[0].adress: unknown key; allowed keys: address, port");
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("blocksize = 4096")),

@@ -40,9 +40,22 @@ TEST(ShippedConfigsTest, EveryConfigLoads) {
 
 TEST(ShippedConfigsTest, DefaultServesLabTarget) {
     const DaemonConfig config = load_config((configs_dir / "default.toml").string());
-    ASSERT_EQ(config.portals.size(), 1u);
+    // A dual-controller array: controller A (group 1, 3260) active/optimized and preferred,
+    // controller B (group 2, 3261) active/non-optimized.
+    ASSERT_EQ(config.portals.size(), 2u);
     EXPECT_EQ(config.portals[0].address, "0.0.0.0");
     EXPECT_EQ(config.portals[0].port, 3260);
+    EXPECT_EQ(config.portals[0].group, 1);
+    EXPECT_EQ(config.portals[1].port, 3261);
+    EXPECT_EQ(config.portals[1].group, 2);
+    ASSERT_EQ(config.port_groups.size(), 2u);
+    EXPECT_EQ(config.port_groups[0].name, "controller-a");
+    EXPECT_EQ(config.port_groups[0].state, AluaStateName::active_optimized);
+    EXPECT_TRUE(config.port_groups[0].preferred);
+    EXPECT_EQ(config.port_groups[1].name, "controller-b");
+    EXPECT_EQ(config.port_groups[1].state, AluaStateName::active_non_optimized);
+    EXPECT_FALSE(config.port_groups[1].preferred);
+    EXPECT_TRUE(config.alua.explicit_alua);
     ASSERT_EQ(config.targets.size(), 1u);
     const TargetConfig& target = config.targets[0];
     EXPECT_EQ(target.name, "iqn.2026-11.org.atsarray:lab");

@@ -14,7 +14,10 @@ stderr) unless:
      names every file the bundle step writes (its existence check);
   3. scripts/lib/common.sh's web_bundle_files are the files webui/scripts/bundle.mjs writes;
   4. scripts/lab-test makes the bundle on the host (web_bundle_ready, install_web) before it builds
-     the image (podman build).
+     the image (podman build);
+  5. the stage that runs cmake copies from the context every path the top CMakeLists.txt reads
+     outside if(ATSARRAY_TESTS) (add_subdirectory, ${PROJECT_SOURCE_DIR}/...), and .dockerignore
+     keeps them in: the image built from a fresh clone configures (cmake/ was once left out).
 """
 
 import fnmatch
@@ -90,9 +93,71 @@ def covers(source):
     return source in ("", ".", "webui", "webui/static", VENDOR)
 
 
+def cmake_reads(root):
+    """The paths the top CMakeLists.txt reads from the tree, outside if(ATSARRAY_TESTS)."""
+    paths = []
+    depth = 0
+    tests_at = None
+    for line in read(root, "CMakeLists.txt").splitlines():
+        code = line.split("#", 1)[0]
+        opened = re.match(r"\s*if\s*\((.*)\)", code)
+        if opened:
+            depth += 1
+            if tests_at is None and "ATSARRAY_TESTS" in opened.group(1):
+                tests_at = depth
+        if tests_at is None:
+            paths += re.findall(r"\$\{PROJECT_SOURCE_DIR\}/([\w./-]+)", code)
+            paths += re.findall(r"add_subdirectory\(\s*([\w./-]+)", code)
+        if re.match(r"\s*endif\s*\(", code):
+            if tests_at == depth:
+                tests_at = None
+            depth -= 1
+    # A glob's folder: what comes before the first wildcard.
+    return sorted({re.split(r"/[^/]*[*?]", p)[0].rstrip("/") for p in paths})
+
+
+def check_build_context(root, steps, patterns, problems):
+    path = "docker/Dockerfile"
+    stage = None
+    copies = {}
+    cmake_stage = None
+    for _, keyword, rest in steps:
+        if keyword == "FROM":
+            stage = rest.split()[-1]
+        elif keyword == "COPY" and not any(a.startswith("--from") for a in rest.split()):
+            args = [a for a in rest.split() if not a.startswith("--")]
+            copies.setdefault(stage, []).extend(a.strip("/") for a in args[:-1])
+        elif keyword == "RUN" and re.search(r"\bcmake\s+-S\b", rest) and cmake_stage is None:
+            cmake_stage = stage
+    if cmake_stage is None:
+        problems.append(f"{path}: no stage runs cmake -S")
+        return
+    sources = copies.get(cmake_stage, [])
+    for read_path in cmake_reads(root):
+        if not any(s in (".", "") or read_path == s or read_path.startswith(s + "/")
+                   for s in sources):
+            problems.append(f"{path}: stage {cmake_stage} runs cmake but copies no {read_path} "
+                            f"(CMakeLists.txt reads it)")
+        elif ignored(patterns, read_path):
+            problems.append(f".dockerignore leaves {read_path} out of the build context "
+                            f"(CMakeLists.txt reads it)")
+
+
+def dockerignore_patterns(root):
+    patterns = []
+    if os.path.exists(os.path.join(root, ".dockerignore")):
+        for raw in read(root, ".dockerignore").splitlines():
+            raw = raw.strip()
+            if raw and not raw.startswith("#"):
+                patterns.append(raw)
+    return patterns
+
+
 def check_dockerfile(root, files, problems):
     path = "docker/Dockerfile"
     steps = instructions(read(root, path))
+    patterns = dockerignore_patterns(root)
+    check_build_context(root, steps, patterns, problems)
     stage = None
     copied_in = set()
     checked_in = {}
@@ -128,12 +193,6 @@ def check_dockerfile(root, files, problems):
             problems.append(f"{path}: stage {stage} copies {VENDOR}/ but no RUN of it checks "
                             f"that {', '.join(missing)} came with it")
 
-    patterns = []
-    if os.path.exists(os.path.join(root, ".dockerignore")):
-        for raw in read(root, ".dockerignore").splitlines():
-            raw = raw.strip()
-            if raw and not raw.startswith("#"):
-                patterns.append(raw)
     for f in files:
         if ignored(patterns, f"{VENDOR}/{f}"):
             problems.append(f".dockerignore leaves {VENDOR}/{f} out of the build context")
@@ -192,7 +251,8 @@ def main():
     if problems:
         return 1
     print(f"check_dockerfile: the image takes {VENDOR}/ ({', '.join(files)}) from the build "
-          f"context and needs no Node.js or npm; scripts/lab-test makes it first")
+          f"context and needs no Node.js or npm; scripts/lab-test makes it first; the build stage "
+          f"copies all the top CMakeLists.txt reads")
     return 0
 
 

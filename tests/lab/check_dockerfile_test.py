@@ -3,7 +3,7 @@
 installs or runs Node.js or npm, starts from a node image, fetches a URL or does not take the web
 bundle from the build context fails, and so do a .dockerignore that leaves the bundle out, a
 bundle file list that disagrees with webui/scripts/bundle.mjs and a scripts/lab-test that builds
-the image before it makes the bundle.
+the image before it makes the bundle, or whose build stage lacks a folder CMakeLists.txt reads.
 
     check_dockerfile_test.py PATH/TO/check_dockerfile.py ROOT
 """
@@ -18,7 +18,7 @@ import unittest
 
 CHECK = None
 ROOT = None
-FILES = ["docker/Dockerfile", ".dockerignore", "webui/scripts/bundle.mjs",
+FILES = ["docker/Dockerfile", ".dockerignore", "CMakeLists.txt", "webui/scripts/bundle.mjs",
          "scripts/lib/common.sh", "scripts/lab-test"]
 
 # The Dockerfile before issue 18: npm inside the build when the tree had no bundle.
@@ -112,6 +112,23 @@ class CheckDockerfileTest(unittest.TestCase):
             return text.replace('# The container config on loopback', block + '# The container config on loopback')
         self.assert_fails({"scripts/lab-test": late}, "the image is built before the web bundle is made")
 
+    def test_a_build_stage_without_a_folder_cmake_reads_fails(self):
+        def no_cmake(text):
+            return text.replace("COPY cmake/ cmake/\n", "")
+        self.assert_fails({"docker/Dockerfile": no_cmake},
+                          "stage build runs cmake but copies no cmake (CMakeLists.txt reads it)")
+
+    def test_a_dockerignore_leaving_a_folder_cmake_reads_out_fails(self):
+        self.assert_fails({".dockerignore": lambda t: t.replace("!cmake/\n", "")},
+                          ".dockerignore leaves cmake out of the build context")
+
+    def test_only_folders_read_outside_the_tests_are_needed(self):
+        # tests/ is read under if(ATSARRAY_TESTS), which the image builds without.
+        def unguarded(text):
+            return re.sub(r"^if\(ATSARRAY_TESTS\)\n(.*?)^endif\(\)\n", r"\1", text,
+                          flags=re.S | re.M)
+        self.assert_fails({"CMakeLists.txt": unguarded},
+                          "stage build runs cmake but copies no tests (CMakeLists.txt reads it)")
 
 if __name__ == "__main__":
     CHECK = os.path.abspath(sys.argv[1])

@@ -27,10 +27,23 @@ install_missing() {
   fi
 }
 
+# The files the bundle step (webui/scripts/bundle.mjs) copies into webui/static/vendor/: the
+# console's uPlot, which the daemon serves and docker/Dockerfile copies from the build context.
+web_bundle_files=(uPlot.iife.min.js uPlot.min.css uPlot.LICENSE)
+
+# web_bundle_ready: every file of the bundle is in webui/static/vendor/.
+web_bundle_ready() {
+  local f
+  for f in "${web_bundle_files[@]}"; do
+    [ -s "$root/webui/static/vendor/$f" ] || return 1
+  done
+}
+
 # The web console's npm packages (webui/package.json: uPlot, and playwright-core for the e2e
 # tests, which drives Debian's chromium and never downloads a browser) and the bundle step that
 # copies uPlot into webui/static/vendor/, which the daemon serves. Node.js and npm come from
-# Debian when the machine has none.
+# Debian when the machine has none. Run on the host by scripts/run, scripts/test and
+# scripts/lab-test (the lab's image gets the bundle from the build context and no Node.js).
 install_web() {
   if ! command -v npm >/dev/null 2>&1; then
     local sudo=""
@@ -41,7 +54,7 @@ install_web() {
   if [ ! -d "$root/webui/node_modules/uplot" ] || [ ! -d "$root/webui/node_modules/playwright-core" ]; then
     npm ci --prefix "$root/webui" --no-audit --no-fund
   fi
-  if [ ! -f "$root/webui/static/vendor/uPlot.iife.min.js" ]; then
+  if ! web_bundle_ready; then
     npm run --prefix "$root/webui" bundle
   fi
 }

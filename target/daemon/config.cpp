@@ -221,11 +221,13 @@ class Parser : public TomlReader {
     }
 
     fault::RuleSpec parse_fault_rule(const toml::table& t, const std::string& path) const {
-        check_keys(t, path,
-                   {"name",     "action",   "target",       "lun",    "initiator", "lba_first",
-                    "lba_last", "command",  "probability",  "every",  "max_hits",  "active_seconds",
-                    "stage",    "delay_ms", "delay_p99_ms", "status", "sense_key", "asc",
-                    "ascq",     "enabled",  "stale_ms"});
+        check_keys(
+            t, path,
+            {"name",      "action",       "target",       "lun",    "initiator", "lba_first",
+             "lba_last",  "command",      "probability",  "every",  "max_hits",  "active_seconds",
+             "stage",     "delay_ms",     "delay_p99_ms", "status", "sense_key", "asc",
+             "ascq",      "enabled",      "stale_ms",     "group",  "state",     "state_b",
+             "period_ms", "transition_ms"});
         fault::RuleSpec r;
         r.name = get_string(t, path, "name").value_or("");
         const auto action = get_string(t, path, "action");
@@ -279,6 +281,19 @@ class Parser : public TomlReader {
         r.asc = static_cast<uint8_t>(get_uint(t, path, "asc", 0, 255, 0));
         r.ascq = static_cast<uint8_t>(get_uint(t, path, "ascq", 0, 255, 0));
         r.enabled = get_bool(t, path, "enabled", true);
+        r.group = static_cast<uint16_t>(get_uint(t, path, "group", 0, 65535, 0));
+        for (const auto& [key, field] : {std::pair{"state", &r.state}, {"state_b", &r.state_b}}) {
+            if (auto s = get_string(t, path, key)) {
+                if (!fault::port_state_from(*s)) {
+                    fail(join_path(path, key),
+                         "must be " + alternatives(names_of(fault_port_states)));
+                }
+                *field = *fault::port_state_from(*s);
+            }
+        }
+        r.period_ms =
+            static_cast<uint32_t>(get_uint(t, path, "period_ms", 0, 600'000, r.period_ms));
+        r.transition_ms = static_cast<uint32_t>(get_uint(t, path, "transition_ms", 0, 600'000, 0));
         if (const std::string error = fault::validate(r); !error.empty()) {
             fail(path, error);
         }

@@ -79,6 +79,9 @@ inline constexpr std::array<fault::CommandClass, 4> fault_command_classes = {
     fault::CommandClass::any};
 inline constexpr std::array<fault::DelayStage, 2> fault_delay_stages = {
     fault::DelayStage::before_execute, fault::DelayStage::before_status};
+inline constexpr std::array<fault::PortState, 4> fault_port_states = {
+    fault::PortState::active_optimized, fault::PortState::active_non_optimized,
+    fault::PortState::standby, fault::PortState::unavailable};
 inline constexpr std::array<fault::StatusKind, 3> fault_status_kinds = {
     fault::StatusKind::busy, fault::StatusKind::task_set_full, fault::StatusKind::check_condition};
 

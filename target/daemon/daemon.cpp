@@ -16,6 +16,7 @@
 #include "backend/memory_store.hpp"
 #include "backend/rocksdb_store.hpp"
 #include "target/daemon/lun_identity.hpp"
+#include "target/daemon/path_fault_controller.hpp"
 #include "target/daemon/start_checks.hpp"
 #include "target/fault/fault.hpp"
 #include "target/iscsi/connection.hpp"
@@ -164,7 +165,8 @@ struct Daemon::Impl {
     std::shared_ptr<ats::LockTable> locks;
     std::shared_ptr<ats::Registry> accounting = std::make_shared<ats::Registry>();
     std::shared_ptr<ats::EventLog> events = std::make_shared<ats::EventLog>();
-    std::shared_ptr<fault::Engine> faults;  // only when [fault] enabled
+    std::shared_ptr<fault::Engine> faults;             // only when [fault] enabled
+    std::unique_ptr<PathFaultController> path_faults;  // with faults: path rules applied
     std::unique_ptr<webui::ConsoleModel> console_model;
     std::unique_ptr<webui::ConsoleServer> console;
     std::function<void(int)> shutdown;  // set while run() runs
@@ -198,6 +200,9 @@ struct Daemon::Impl {
 
     // A constructor that throws after a LUN resumed a sanitize must not wait for it either.
     ~Impl() {
+        if (faults) {
+            faults->on_change(nullptr);
+        }
         stop_sanitizing();
         for (const auto& [groups, token] : port_group_listeners) {
             groups->unsubscribe(token);
@@ -423,6 +428,17 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         }
         d.state.portals.push_back(d.portals.back()->info());
     }
+    if (d.faults) {
+        d.path_faults = std::make_unique<PathFaultController>(
+            *d.faults, d.state, [&d] { return d.all_connections(); }, d.events);
+        d.faults->on_change([&d] {
+            asio::post(d.accept_context, [&d] {
+                if (d.path_faults) {
+                    d.path_faults->reconcile();
+                }
+            });
+        });
+    }
     if (config.console.enabled) {
         d.console_model = std::make_unique<webui::ConsoleModel>(
             webui::ConsoleModel{d.state, *d.accounting, *d.events, d.faults.get(), d.locks.get()});
@@ -481,10 +497,16 @@ int Daemon::run() {
                 return;
             }
             d.poll_port_groups();
+            if (d.path_faults) {
+                d.path_faults->reconcile();
+            }
             poll_alua();
         });
     };
-    if (!d.config.port_groups.empty()) {
+    if (d.path_faults) {
+        d.path_faults->reconcile();  // the config's path rules
+    }
+    if (!d.config.port_groups.empty() || d.path_faults) {
         poll_alua();
     }
     asio::signal_set& signals = *d.stop_signals;

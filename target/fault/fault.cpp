@@ -19,9 +19,20 @@ std::optional<E> from(std::string_view s, const std::array<std::string_view, N>&
 }
 
 constexpr std::array<std::string_view, 4> command_classes = {"ats", "read", "write", "any"};
-constexpr std::array<std::string_view, 7> actions = {
-    "false_miscompare", "miscompare_after_write", "delay",     "drop_status",
-    "status",           "drop_connection",        "stale_read"};
+constexpr std::array<std::string_view, 12> actions = {"false_miscompare",
+                                                      "miscompare_after_write",
+                                                      "delay",
+                                                      "drop_status",
+                                                      "status",
+                                                      "drop_connection",
+                                                      "stale_read",
+                                                      "alua_state",
+                                                      "alua_flap",
+                                                      "path_down",
+                                                      "path_blackhole",
+                                                      "stale_write_after_failover"};
+constexpr std::array<std::string_view, 4> port_states = {"active_optimized", "active_non_optimized",
+                                                         "standby", "unavailable"};
 constexpr std::array<std::string_view, 2> delay_stages = {"before_execute", "before_status"};
 constexpr std::array<std::string_view, 3> status_kinds = {"busy", "task_set_full",
                                                           "check_condition"};
@@ -52,6 +63,17 @@ std::optional<DelayStage> delay_stage_from(std::string_view s) {
 std::optional<StatusKind> status_kind_from(std::string_view s) {
     return from<StatusKind>(s, status_kinds);
 }
+std::string_view to_string(PortState s) {
+    return port_states[static_cast<size_t>(s)];
+}
+std::optional<PortState> port_state_from(std::string_view s) {
+    return from<PortState>(s, port_states);
+}
+
+bool acts_on_paths(Action a) {
+    return a == Action::alua_state || a == Action::alua_flap || a == Action::path_down ||
+           a == Action::path_blackhole;
+}
 
 std::string action_names() {
     std::string out;
@@ -68,6 +90,8 @@ CommandClass default_command(Action action) {
             return CommandClass::ats;
         case Action::stale_read:
             return CommandClass::read;
+        case Action::stale_write_after_failover:
+            return CommandClass::write;
         default:
             return CommandClass::any;
     }
@@ -106,6 +130,44 @@ std::string validate(const RuleSpec& s) {
         }
         if (s.delay_p99_ms != 0 && s.delay_p99_ms < s.delay_ms) {
             return "delay_p99_ms: must be 0 (fixed) or at least delay_ms";
+        }
+    }
+    if (acts_on_paths(s.action)) {
+        // These act on a group for as long as the rule is active: the per-command scope and
+        // triggers mean nothing to them (the target and, for path_down and path_blackhole, the
+        // initiator do).
+        const bool per_command = s.lun || s.lba_first != 0 || s.lba_last != UINT64_MAX ||
+                                 s.command != CommandClass::any || s.probability != 1.0 ||
+                                 s.every != 1 || s.max_hits != 0;
+        if (per_command) {
+            return std::string(to_string(s.action)) +
+                   " acts on a target port group while the rule is active: lun, lba_first, "
+                   "lba_last, command, probability, every and max_hits do not apply";
+        }
+        const bool alua = s.action == Action::alua_state || s.action == Action::alua_flap;
+        if (alua && !s.initiator.empty()) {
+            return "initiator: an ALUA state is the same for every initiator (SPC-4 §5.16); "
+                   "scope path_down or path_blackhole by initiator instead";
+        }
+        if (s.action == Action::alua_state && s.transition_ms > 600'000) {
+            return "transition_ms: 0..600000";
+        }
+        if (s.action == Action::alua_flap) {
+            if (s.period_ms < 100 || s.period_ms > 600'000) {
+                return "period_ms: 100..600000 for an alua_flap";
+            }
+            if (s.state == s.state_b) {
+                return "state_b: must differ from state for an alua_flap";
+            }
+        }
+    }
+    if (s.action == Action::stale_write_after_failover) {
+        if (s.command != CommandClass::write) {
+            return "command: stale_write_after_failover applies to \"write\" only";
+        }
+        if (s.delay_ms == 0 || s.delay_ms > 600'000) {
+            return "delay_ms: 1..600000 for a stale_write_after_failover (how late the write "
+                   "lands)";
         }
     }
     if (s.action == Action::status && s.status == StatusKind::check_condition &&
@@ -185,6 +247,60 @@ std::vector<Preset> build_presets() {
                        "equality'), VMFS may see a lock still held by a host that released it",
                        {r}});
     }
+    // The path presets assume the default config's controllers: group 1 (controller-a, on 3260)
+    // and group 2 (controller-b, on 3261).
+    {
+        RuleSpec a = make("controller-a-fails", Action::alua_state, CommandClass::any);
+        a.group = 1;
+        a.state = PortState::standby;
+        a.transition_ms = 5000;
+        RuleSpec b = make("controller-b-takes-over", Action::alua_state, CommandClass::any);
+        b.group = 2;
+        b.state = PortState::active_optimized;
+        out.push_back({"controller-failover",
+                       "controller A (group 1) is transitioning for 5 s (NOT READY 04/0A), then "
+                       "standby (04/0B); controller B (group 2) becomes active/optimized. ESXi "
+                       "(VMW_SATP_ALUA) retries through the transition and moves to B's paths; "
+                       "dm-multipath (scsi_dh_alua) switches its path group",
+                       {a, b}});
+    }
+    {
+        RuleSpec r = make("all-paths-down", Action::path_blackhole, CommandClass::any);
+        r.active_seconds = 20;
+        out.push_back({"all-paths-down",
+                       "for 20 s every portal of every group reads and answers nothing: ESXi "
+                       "declares All Paths Down and, after 140 s, APD timeout; dm-multipath "
+                       "queues I/O (queue_if_no_path) while its checkers fail",
+                       {r}});
+    }
+    {
+        RuleSpec r = make("alua-flap", Action::alua_flap, CommandClass::any);
+        r.group = 1;
+        r.state = PortState::standby;
+        r.state_b = PortState::active_optimized;
+        r.period_ms = 3000;
+        out.push_back({"alua-flap",
+                       "controller A (group 1) alternates between standby and active/optimized "
+                       "every 3 s: a storm of ASYMMETRIC ACCESS STATE CHANGED unit attentions, "
+                       "path state changes and failovers back and forth",
+                       {r}});
+    }
+    {
+        RuleSpec w = make("late-write-of-controller-a", Action::stale_write_after_failover,
+                          CommandClass::write);
+        w.group = 1;
+        w.delay_ms = 3000;
+        w.max_hits = 1;
+        RuleSpec down = make("controller-a-down", Action::path_down, CommandClass::any);
+        down.group = 1;
+        down.active_seconds = 10;
+        out.push_back({"failover-stale-write",
+                       "the next write through controller A (group 1) is never answered and "
+                       "lands 3 s later, while A's paths are down for 10 s: the host fails over "
+                       "to B, and A's stale write overwrites what B wrote meanwhile (a later ATS "
+                       "on that block miscompares)",
+                       {w, down}});
+    }
     return out;
 }
 
@@ -211,40 +327,77 @@ uint64_t Engine::add(const RuleSpec& spec, std::string& error) {
     if (!error.empty()) {
         return 0;
     }
-    std::lock_guard lock(mutex_);
-    RuleState r;
-    r.id = next_id_++;
-    r.spec = spec;
-    r.created = std::chrono::system_clock::now();
-    rules_.push_back(r);
-    count_.store(rules_.size(), std::memory_order_release);
-    if (spec.action == Action::stale_read) {
-        stale_rules_.fetch_add(1, std::memory_order_release);
+    uint64_t id = 0;
+    {
+        std::lock_guard lock(mutex_);
+        RuleState r;
+        r.id = next_id_++;
+        r.spec = spec;
+        r.created = std::chrono::system_clock::now();
+        rules_.push_back(r);
+        count_.store(rules_.size(), std::memory_order_release);
+        if (spec.action == Action::stale_read) {
+            stale_rules_.fetch_add(1, std::memory_order_release);
+        }
+        id = r.id;
     }
-    return r.id;
+    changed();
+    return id;
 }
 
 bool Engine::remove(uint64_t id) {
-    std::lock_guard lock(mutex_);
-    const auto n = std::erase_if(rules_, [id, this](const RuleState& r) {
-        if (r.id == id && r.spec.action == Action::stale_read) {
-            stale_rules_.fetch_sub(1, std::memory_order_release);
-        }
-        return r.id == id;
-    });
-    count_.store(rules_.size(), std::memory_order_release);
+    size_t n = 0;
+    {
+        std::lock_guard lock(mutex_);
+        n = std::erase_if(rules_, [id, this](const RuleState& r) {
+            if (r.id == id && r.spec.action == Action::stale_read) {
+                stale_rules_.fetch_sub(1, std::memory_order_release);
+            }
+            return r.id == id;
+        });
+        count_.store(rules_.size(), std::memory_order_release);
+    }
+    if (n != 0) {
+        changed();
+    }
     return n != 0;
 }
 
 bool Engine::set_enabled(uint64_t id, bool enabled) {
-    std::lock_guard lock(mutex_);
-    for (RuleState& r : rules_) {
-        if (r.id == id) {
-            r.spec.enabled = enabled;
-            return true;
+    bool found = false;
+    {
+        std::lock_guard lock(mutex_);
+        for (RuleState& r : rules_) {
+            if (r.id == id) {
+                r.spec.enabled = enabled;
+                found = true;
+            }
         }
     }
-    return false;
+    if (found) {
+        changed();
+    }
+    return found;
+}
+
+void Engine::changed() const {
+    if (changed_) {
+        changed_();
+    }
+}
+
+std::vector<RuleState> Engine::active_path_rules() const {
+    const auto now = std::chrono::system_clock::now();
+    std::vector<RuleState> out;
+    std::lock_guard lock(mutex_);
+    for (const RuleState& r : rules_) {
+        const RuleSpec& s = r.spec;
+        if (acts_on_paths(s.action) && s.enabled &&
+            (s.active_seconds == 0 || now - r.created <= std::chrono::seconds(s.active_seconds))) {
+            out.push_back(r);
+        }
+    }
+    return out;
 }
 
 std::vector<RuleState> Engine::rules() const {
@@ -276,7 +429,9 @@ Decision Engine::decide(const CommandView& cmd) {
         }
         if ((!s.target.empty() && s.target != cmd.target) || (s.lun && *s.lun != cmd.lun) ||
             (s.command != CommandClass::any && s.command != cmd.command) ||
-            (s.action == Action::stale_read && !cmd.stale)) {
+            (s.action == Action::stale_read && !cmd.stale) || acts_on_paths(s.action) ||
+            (s.action == Action::stale_write_after_failover && s.group != 0 &&
+             s.group != cmd.group)) {
             continue;
         }
         // The command's blocks must meet the rule's range; commands without blocks only match a
@@ -308,6 +463,9 @@ Decision Engine::decide(const CommandView& cmd) {
         d.sense_key = s.sense_key;
         d.asc = s.asc;
         d.ascq = s.ascq;
+        if (s.action == Action::stale_write_after_failover) {
+            d.delay = std::chrono::milliseconds(s.delay_ms);
+        }
         if (s.action == Action::delay) {
             double ms = s.delay_ms;
             if (s.delay_p99_ms > s.delay_ms) {

@@ -28,7 +28,19 @@ enum class Action : uint8_t {
     status,                  // BUSY, TASK SET FULL or CHECK CONDITION with chosen sense
     drop_connection,         // closes the connection on the command (a path flap)
     stale_read,              // reads return a block's image from before its last write
+    // Path faults (issue 14). The first four act on target port groups for as long as the rule
+    // is enabled and active (active_seconds), not on single commands:
+    alua_state,      // a group is put in `state` (through transitioning for transition_ms)
+    alua_flap,       // a group alternates between `state` and `state_b` every period_ms
+    path_down,       // a group's portals reset their connections and every new one (TCP RST)
+    path_blackhole,  // a group's connections stay open and nothing is read or answered
+    // A write that came in through `group` is never answered and lands delay_ms later, whatever
+    // the initiator aborted meanwhile: the in-flight write of a controller that failed.
+    stale_write_after_failover,
 };
+// The ALUA states a path fault may put a group in (scsi::AluaState without transitioning, which
+// is a rule's transition_ms instead).
+enum class PortState : uint8_t { active_optimized, active_non_optimized, standby, unavailable };
 enum class DelayStage : uint8_t { before_execute, before_status };
 enum class StatusKind : uint8_t { busy, task_set_full, check_condition };
 
@@ -40,6 +52,11 @@ std::optional<CommandClass> command_class_from(std::string_view s);
 std::optional<Action> action_from(std::string_view s);
 std::optional<DelayStage> delay_stage_from(std::string_view s);
 std::optional<StatusKind> status_kind_from(std::string_view s);
+std::string_view to_string(PortState s);
+std::optional<PortState> port_state_from(std::string_view s);
+// A rule that acts on target port groups over time (alua_state, alua_flap, path_down,
+// path_blackhole), not on the commands it matches.
+bool acts_on_paths(Action a);
 // "false_miscompare, miscompare_after_write, ..." for error messages.
 std::string action_names();
 // The command class a rule of `action` gets when none is given: ats for the two ATS actions,
@@ -72,6 +89,14 @@ struct RuleSpec {
     // stale_read: how long after a write in the rule's range reads still see the image the
     // block had before it (a node cache that was not invalidated).
     uint32_t stale_ms = 5000;
+    // Path faults: the target port group (0: every group; stale_write_after_failover: writes
+    // through that group), the state(s) alua_state and alua_flap set, alua_flap's half period,
+    // and alua_state's transitioning phase (0: none).
+    uint16_t group = 0;
+    PortState state = PortState::standby;
+    PortState state_b = PortState::active_optimized;
+    uint32_t period_ms = 2000;
+    uint32_t transition_ms = 0;
     bool enabled = true;
 };
 
@@ -106,6 +131,8 @@ struct CommandView {
     // A read some of whose blocks have a stale image kept (StaleImages::any): only such a read
     // matches a stale_read rule, so a hit is a read that returns old data.
     bool stale = false;
+    // The target port group the command came in through (0: none known).
+    uint16_t group = 0;
 };
 
 // A stale_read rule's reach over one write: the blocks of the write in the rule's range, and how
@@ -135,11 +162,18 @@ struct Decision {
 class Engine {
   public:
     using Notify = std::function<void(const RuleState& rule, const CommandView& cmd)>;
+    using Changed = std::function<void()>;
 
     Engine();
 
     // Called for every injection (the event log); set at start-up.
     void on_injection(Notify notify) { notify_ = std::move(notify); }
+    // Called after a rule was added, removed, enabled or disabled (outside the engine's lock);
+    // set at start-up. The path fault controller applies path rules then.
+    void on_change(Changed changed) { changed_ = std::move(changed); }
+
+    // The path rules (acts_on_paths) that are enabled and within their active window now.
+    std::vector<RuleState> active_path_rules() const;
 
     // Adds a rule; returns its id, or 0 and `error` when the spec is invalid.
     uint64_t add(const RuleSpec& spec, std::string& error);
@@ -164,6 +198,8 @@ class Engine {
     bool has_stale_rules() const { return stale_rules_.load(std::memory_order_relaxed) != 0; }
 
   private:
+    void changed() const;
+
     mutable std::mutex mutex_;
     std::vector<RuleState> rules_;
     std::atomic<size_t> count_{0};
@@ -171,6 +207,7 @@ class Engine {
     uint64_t next_id_ = 1;
     std::mt19937_64 random_;
     Notify notify_;
+    Changed changed_;
 };
 
 }  // namespace atsarray::fault

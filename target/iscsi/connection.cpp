@@ -59,6 +59,9 @@ Connection::~Connection() {
 void Connection::start() {
     rx_.buffer.resize(64 * 1024);
     arm_login_timer();
+    if (apply_path_faults()) {
+        return;
+    }
     read_more();
 }
 
@@ -66,7 +69,7 @@ void Connection::start() {
 // Receiving
 
 void Connection::read_more() {
-    if (phase_ == Phase::closed || rx_.pending) {
+    if (phase_ == Phase::closed || rx_.pending || blackholed_) {
         return;
     }
     // Make room: move unparsed bytes to the front, grow to hold the largest acceptable PDU.
@@ -95,12 +98,15 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
     }
     rx_.pending = false;
     rx_.end += n;
+    if (blackholed_) {
+        return;  // kept unread until the blackhole ends
+    }
     keepalive_.received_since_ping = true;
     process_received();
 }
 
 void Connection::process_received() {
-    while (phase_ != Phase::closed && !session_.awaiting_old_session) {
+    while (phase_ != Phase::closed && !session_.awaiting_old_session && !blackholed_) {
         if (tx_.bytes() >= state_.settings.connection_buffer_bytes) {
             // Back-pressure: a peer that does not read its responses gets no more requests read
             // until they are written (and, past send_timeout_s without progress, is closed).
@@ -160,6 +166,10 @@ void Connection::on_login_pdu(const PduView& pdu) {
             break;
         case LoginPhase::Outcome::complete:
             finish_login();
+            // A path fault scoped to this initiator or target meets it only now.
+            if (apply_path_faults()) {
+                return;
+            }
             break;
     }
     write_more();
@@ -322,6 +332,10 @@ void Connection::arm_login_timer() {
     login_timer_.expires_after(std::chrono::seconds(seconds));
     login_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec && self->phase_ == Phase::login) {
+            if (self->blackholed_) {
+                self->arm_login_timer();  // a blackholed path times nothing out itself
+                return;
+            }
             self->close("login did not complete in time");
         }
     });
@@ -336,6 +350,10 @@ void Connection::arm_nop_timer() {
     keepalive_.timer.expires_after(std::chrono::seconds(wait));
     keepalive_.timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec || self->phase_ == Phase::closed) {
+            return;
+        }
+        if (self->blackholed_) {
+            self->arm_nop_timer();  // no pings out, no timeout, while the path is blackholed
             return;
         }
         if (self->keepalive_.outstanding) {
@@ -403,6 +421,43 @@ void Connection::post_request_logout(uint16_t seconds) {
     });
 }
 
+void Connection::post_apply_path_faults() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        if (self->phase_ != Phase::closed) {
+            self->apply_path_faults();
+        }
+    });
+}
+
+bool Connection::apply_path_faults() {
+    const uint16_t group = portal_.group.value_or(0);
+    const std::string_view target =
+        session_.target != nullptr ? std::string_view(session_.target->info.name) : "";
+    if (auto down = state_.path_faults.find(PathFault::Kind::down, group, session_.initiator_name,
+                                            target)) {
+        reset("path down (fault " + down->rule + ")");
+        return true;
+    }
+    const auto blackhole =
+        state_.path_faults.find(PathFault::Kind::blackhole, group, session_.initiator_name, target);
+    if (blackhole && !blackholed_) {
+        spdlog::info("iscsi {}: path blackholed (fault {}): nothing read or answered", peer_,
+                     blackhole->rule);
+        blackholed_ = true;
+    } else if (!blackhole && blackholed_) {
+        spdlog::info("iscsi {}: path blackhole ended", peer_);
+        blackholed_ = false;
+        process_received();
+        write_more();
+    }
+    return false;
+}
+
+void Connection::reset(const std::string& reason) {
+    abortive_close_ = true;
+    close(reason);
+}
+
 void Connection::post_abort_lun_tasks(const TargetNode* target, uint64_t lun) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), target, lun] {
         if (self->session_.target == target) {
@@ -415,7 +470,7 @@ void Connection::post_abort_lun_tasks(const TargetNode* target, uint64_t lun) {
 // Sending
 
 void Connection::write_more() {
-    if (session_.awaiting_old_session) {
+    if (session_.awaiting_old_session || blackholed_) {
         return;
     }
     if (tx_.writing() || tx_.empty() || phase_ == Phase::closed) {
@@ -520,7 +575,13 @@ void Connection::close(const std::string& reason) {
         spdlog::info("iscsi {}: connection closed during login: {}", peer_, reason);
     }
     boost::system::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    if (abortive_close_) {
+        // SO_LINGER with a zero timeout: close() sends RST at once, as a failed controller's
+        // port does (path_down).
+        socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+    } else {
+        socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    }
     socket_.close(ignored);
     admission_.slot.release();  // the limits count this connection no more
     keepalive_.timer.cancel();

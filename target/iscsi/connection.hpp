@@ -66,6 +66,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void post_close(std::string reason, std::function<void()> on_ended = {});
     void post_request_logout(uint16_t seconds);
     void post_abort_lun_tasks(const TargetNode* target, uint64_t lun);
+    // Applies the path faults in force (ServerState::path_faults) to this connection: reset by
+    // a path_down, silent under a path_blackhole, back to work when neither holds it any more.
+    void post_apply_path_faults();
 
     // Read from any thread only after the login completed (immutable afterwards).
     const std::string& initiator_name() const { return session_.initiator_name; }
@@ -84,6 +87,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void on_read(const boost::system::error_code& ec, size_t n);
     // Handles the complete PDUs received, then reads on unless back-pressure holds it.
     void process_received();
+    // Path faults (post_apply_path_faults): true when the connection was reset.
+    bool apply_path_faults();
+    void reset(const std::string& reason);  // an abortive close: TCP RST, no FIN
     bool dispatch(const PduView& pdu);
     void on_login_pdu(const PduView& pdu);
     void finish_login();
@@ -156,6 +162,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     TransferTags tags_;
     SendQueue tx_;
     bool close_after_write_ = false;
+    // A path_blackhole holds the connection: nothing is read, processed or written, and its
+    // timers close nothing, until the fault ends.
+    bool blackholed_ = false;
+    bool abortive_close_ = false;  // reset(): the socket closes with RST
     std::unique_ptr<LoginPhase> login_;
     SessionParams params_;
     TaskLimits task_limits_;

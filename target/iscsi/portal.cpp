@@ -77,6 +77,15 @@ void Portal::start_connection(asio::ip::tcp::socket socket) {
     if (ec) {
         return;  // the peer is gone already
     }
+    // A path_down of this portal's group that names no initiator and no target: the port is
+    // dead, the SYN answered and the connection reset at once (RST).
+    if (auto down =
+            state_.path_faults.find(PathFault::Kind::down, info_.group.value_or(0), "", "")) {
+        boost::system::error_code ignored;
+        socket.set_option(asio::socket_base::linger(true, 0), ignored);
+        socket.close(ignored);
+        return;
+    }
     ConnectionLimits::Admission admission =
         state_.connection_limits.admit(address_, remote.address().to_string());
     if (admission.refused() && !admission.slot.held()) {

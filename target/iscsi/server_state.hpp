@@ -17,6 +17,7 @@
 #include "target/iscsi/connection_limits.hpp"
 #include "target/iscsi/login_negotiation.hpp"
 #include "target/iscsi/params.hpp"
+#include "target/iscsi/path_faults.hpp"
 #include "target/iscsi/portal_info.hpp"
 
 namespace atsarray::scsi {
@@ -122,6 +123,8 @@ struct ServerState {
     // Connection objects alive (sessions, discovery, logins in progress, and closed ones whose
     // last handler has not yet run): back to the number of open sockets when the daemon is idle.
     std::atomic<uint64_t> live_connections{0};
+    // path_down and path_blackhole faults in force (the daemon's PathFaultController).
+    PathFaults path_faults;
     // Connections per portal and per initiator address ([iscsi] max_connections*).
     ConnectionLimits connection_limits;
     // accept(2) failures of every portal (descriptors or memory ran out), for /metrics.

@@ -28,6 +28,11 @@ fault::CommandView view_of(const CommandContext& ctx) {
                                                  : fault::CommandClass::any;
     view.lba = ctx.cdb.lba;
     view.blocks = ctx.cdb.blocks;
+    if (ctx.cmd.nexus != nullptr) {
+        // The target port group of the path (stale_write_after_failover's scope).
+        view.group =
+            ctx.lun->port_groups().group_of_port(ctx.cmd.nexus->relative_target_port).value_or(0);
+    }
     return view;
 }
 
@@ -83,6 +88,14 @@ FaultHooks::Next FaultHooks::decide(CommandFaults& faults, const CommandContext&
             return Next::execute;  // before status
         case fault::Action::stale_read:
             return Next::execute;  // after execution, in after_execute()
+        case fault::Action::stale_write_after_failover:
+            // Held, then executed whatever was aborted meanwhile; its status is dropped.
+            return schedule_after_ ? Next::land_late : Next::execute;
+        case fault::Action::alua_state:
+        case fault::Action::alua_flap:
+        case fault::Action::path_down:
+        case fault::Action::path_blackhole:
+            break;  // act on target port groups, never decided for a command
     }
     return Next::execute;
 }
@@ -143,13 +156,18 @@ CommandResult FaultHooks::inject_outcome(CommandFaults& faults, Command& cmd,
         // CHECK CONDITION with the rule's own key, ASC and ASCQ.
         cmd.sense = build_sense(static_cast<SenseKey>(f.sense_key), f.asc, f.ascq, format);
     }
-    if (f.action == fault::Action::drop_status) {
+    if (f.action == fault::Action::drop_status ||
+        f.action == fault::Action::stale_write_after_failover) {
         cmd.drop_status = true;
     }
     if (f.action == fault::Action::drop_connection) {
         cmd.drop_connection = true;
     }
     return result;
+}
+
+void FaultHooks::land_late(const CommandFaults& faults, std::function<void()> go_on) {
+    schedule_after_(faults.decision_.delay, std::move(go_on));
 }
 
 void FaultHooks::hold(CommandFaults& faults, std::function<void()> go_on) {

@@ -66,6 +66,9 @@ class FaultHooks {
         execute,  // go on: nothing to do now (maybe later, before status)
         answer,   // finish the command with `answer`, unexecuted; before_status still applies
         hold,     // a delay: hold() the command, which then executes
+        // stale_write_after_failover: land_late() the command, which then executes even if it
+        // was aborted meanwhile (its status is dropped before_status())
+        land_late,
     };
     Next before_execute(CommandFaults& faults, const CommandContext& ctx, CommandResult& answer) {
         if (!rules_exist()) {
@@ -115,6 +118,8 @@ class FaultHooks {
     // status after delays_status()), then calls `go_on` unless abort() came first. `go_on` must
     // keep the command, and with it `faults`, alive.
     void hold(CommandFaults& faults, std::function<void()> go_on);
+    // Calls `go_on` after the decision's delay, an abort notwithstanding.
+    void land_late(const CommandFaults& faults, std::function<void()> go_on);
     // The same before execution for a delay of the command path's own (an active/non-optimized
     // port's): false, and nothing held, without a scheduler.
     bool hold_execution(CommandFaults& faults, std::chrono::milliseconds delay,

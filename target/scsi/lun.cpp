@@ -50,6 +50,9 @@ struct Lun::Run {
     Clock::time_point lock_requested{};
     uint64_t lock_wait_us = 0;
     std::atomic<bool> aborted{false};
+    // A fault's stale write (stale_write_after_failover): executes even once aborted, as the
+    // in-flight write of a failed controller lands whatever the host did meanwhile.
+    bool lands_late = false;
     ats::LockGuard locks;
     std::vector<uint8_t> miscompare_image;  // COMPARE AND WRITE: the medium's block
     std::shared_ptr<Lun> keep_alive;        // while a grant or a worker job is pending
@@ -411,6 +414,12 @@ void Lun::before_execute(const std::shared_ptr<Run>& run) {
         case FaultHooks::Next::answer:
             finish(*run, answer);
             return;
+        case FaultHooks::Next::land_late: {
+            keep_for_later(*run);
+            run->lands_late = true;
+            faults_.land_late(run->faults, [this, run] { dispatch(run); });
+            return;
+        }
         case FaultHooks::Next::hold: {
             keep_for_later(*run);
             faults_.hold(run->faults, [this, run] { dispatch(run); });
@@ -505,7 +514,7 @@ void Lun::run_step(const std::shared_ptr<Run>& run, bool may_run_inline) {
 bool Lun::run_now(Run& run, bool nowait) {
     // ABORT TASK, a reset or an I_T nexus loss (SAM-5): a task that has not started never
     // executes.
-    if (run.aborted.load()) {
+    if (run.aborted.load() && !run.lands_late) {
         run.locks.release();
         finish(run, CommandResult::fail(SenseReason::task_aborted));
         return true;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Starts atsarray on a loopback port, runs libiscsi's whole conformance suite (iscsi-test-cu,
-# Debian libiscsi-bin) with a second URL for the multipath tests on a file LUN with 512-byte blocks
+# Starts atsarray as a dual-controller array on two loopback ports (target port group 1
+# active/optimized, group 2 active/non-optimized), runs libiscsi's whole conformance suite
+# (iscsi-test-cu, Debian libiscsi-bin) with the second URL, for the multipath tests, on the other
+# controller's portal, on a file LUN with 512-byte blocks
 # and on a RocksDB LUN with 4096-byte blocks, the read-only and removable-medium tests on LUNs
 # configured that way, and fails on any failed test or any skip not listed in expected_skips.txt.
 # usage: run_suite.sh ATSARRAY_BINARY [TESTS]   (TESTS: iscsi-test-cu -t patterns, comma separated;
@@ -10,7 +12,12 @@ binary=${1:?usage: run_suite.sh ATSARRAY_BINARY [TESTS]}
 tests=${2:-ALL}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+port2=$(free_port)
+while [ "$port2" = "$port" ]; do port2=$(free_port); done
 target=iqn.2026-11.org.atsarray:conformance
 # LUN 0: file, 512-byte blocks; LUN 1: RocksDB, 4096-byte blocks (the whole suite on both);
 # LUN 2: read-only file (libiscsi's ReadOnly tests need one); LUN 3: removable memory LUN (its
@@ -21,6 +28,20 @@ data_dir = "data"
 [[portal]]
 address = "127.0.0.1"
 port = $port
+[[portal]]
+address = "127.0.0.1"
+port = $port2
+[[target_port_group]]
+id = 1
+name = "controller-a"
+portals = ["127.0.0.1:$port"]
+state = "active_optimized"
+preferred = true
+[[target_port_group]]
+id = 2
+name = "controller-b"
+portals = ["127.0.0.1:$port2"]
+state = "active_non_optimized"
 [[target]]
 name = "$target"
 [[target.lun]]
@@ -65,6 +86,7 @@ run() {
   echo "== LUN $lun ($label): $patterns" >"$work/head-$lun.txt"
   : >"$work/cu-$lun.txt"
   local url="iscsi://127.0.0.1:$port/$name/$lun"
+  local url2="iscsi://127.0.0.1:$port2/$name/$lun"
   IFS=, read -ra list <<<"$patterns"
   if [ "$patterns" = ALL ]; then
     # Every suite in its own process, and every SANITIZE test in its own: a SANITIZE test leaves
@@ -76,7 +98,7 @@ run() {
   local started
   for t in "${list[@]}"; do
     started=$(date +%s%N)
-    timeout 900 iscsi-test-cu --dataloss --allow-sanitize -v -t "$t" "$url" "$url" >>"$work/cu-$lun.txt" 2>&1
+    timeout 900 iscsi-test-cu --dataloss --allow-sanitize -v -t "$t" "$url" "$url2" >>"$work/cu-$lun.txt" 2>&1
     echo "$(( ($(date +%s%N) - started) / 1000000 )) $t" >>"$work/times-$lun.txt"
   done
 }

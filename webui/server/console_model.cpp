@@ -285,6 +285,11 @@ json fault_rule(const fault::RuleState& r) {
             {"sense_key", s.sense_key},
             {"asc", s.asc},
             {"ascq", s.ascq},
+            {"group", s.group},
+            {"state", fault::to_string(s.state)},
+            {"state_b", fault::to_string(s.state_b)},
+            {"period_ms", s.period_ms},
+            {"transition_ms", s.transition_ms},
             {"created", rfc3339(r.created)},
             {"matched", r.matched},
             {"hits", r.hits}};
@@ -333,10 +338,11 @@ std::optional<fault::RuleSpec> fault_spec(const json& j, std::string& error) {
         return std::nullopt;
     }
     static const std::vector<std::string> known = {
-        "name",     "action",   "target",       "lun",    "initiator", "lba_first",
-        "lba_last", "command",  "probability",  "every",  "max_hits",  "active_seconds",
-        "stage",    "delay_ms", "delay_p99_ms", "status", "sense_key", "asc",
-        "ascq",     "enabled",  "stale_ms"};
+        "name",      "action",       "target",       "lun",    "initiator", "lba_first",
+        "lba_last",  "command",      "probability",  "every",  "max_hits",  "active_seconds",
+        "stage",     "delay_ms",     "delay_p99_ms", "status", "sense_key", "asc",
+        "ascq",      "enabled",      "stale_ms",     "group",  "state",     "state_b",
+        "period_ms", "transition_ms"};
     for (const auto& [key, value] : j.items()) {
         if (std::find(known.begin(), known.end(), key) == known.end()) {
             error = key + ": unknown field";
@@ -348,6 +354,8 @@ std::optional<fault::RuleSpec> fault_spec(const json& j, std::string& error) {
     std::string command;
     std::string stage;
     std::string status;
+    std::string state;
+    std::string state_b;
     uint64_t lun = 0;
     const bool has_lun = j.contains("lun") && !j["lun"].is_null();
     if (!field(j, "name", s.name, error) || !field(j, "action", action, error) ||
@@ -363,8 +371,24 @@ std::optional<fault::RuleSpec> fault_spec(const json& j, std::string& error) {
         !field(j, "stale_ms", s.stale_ms, error, 1, 600000) || !field(j, "status", status, error) ||
         !field(j, "sense_key", s.sense_key, error, 0, 15) ||
         !field(j, "asc", s.asc, error, 0, 255) || !field(j, "ascq", s.ascq, error, 0, 255) ||
-        !field(j, "enabled", s.enabled, error)) {
+        !field(j, "enabled", s.enabled, error) || !field(j, "group", s.group, error, 0, 65535) ||
+        !field(j, "state", state, error) || !field(j, "state_b", state_b, error) ||
+        !field(j, "period_ms", s.period_ms, error, 0, 600000) ||
+        !field(j, "transition_ms", s.transition_ms, error, 0, 600000)) {
         return std::nullopt;
+    }
+    for (const auto& [key, text, out] :
+         {std::tuple{"state", &state, &s.state}, std::tuple{"state_b", &state_b, &s.state_b}}) {
+        if (text->empty()) {
+            continue;
+        }
+        const auto parsed = fault::port_state_from(*text);
+        if (!parsed) {
+            error = std::string(key) +
+                    ": must be active_optimized, active_non_optimized, standby or unavailable";
+            return std::nullopt;
+        }
+        *out = *parsed;
     }
     if (has_lun) {
         s.lun = lun;

@@ -3,7 +3,10 @@
 // locks without ever owning one twice; a host that loses power has its stale lock broken after
 // the liveness timeout; an ATS slower than the I/O timeout is aborted, reissued, and its false
 // miscompare recognised as the host's own late write. The on-disk records at the end must agree
-// with what the hosts counted.
+// with what the hosts counted. With two portals every host logs in on both paths, uses one
+// (PSP_MRU), fails over when that path's session is dropped, and recognises a heartbeat ATS
+// whose status was lost on one path and retried on the other as its own late write; with VM
+// I/O and BUSY answers the device queue depth halves and the ATS waits in it.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -36,7 +39,7 @@ std::string config(uint32_t write_delay_us = 0) {
 
 sim::Options scaled_options(const std::string& portal) {
     sim::Options o;
-    o.portal = portal;
+    o.portals = {portal};
     o.target = target_name;
     o.hosts = 4;
     o.heartbeat_interval = 0.2;
@@ -276,6 +279,211 @@ TEST(EsxiSim, HeartbeatTimeoutPresetAgreesBetweenHostsAndConsole) {
         timeouts += c.ats_timeouts;
     }
     EXPECT_GT(timeouts, 0U) << log.text();
+}
+
+}  // namespace
+}  // namespace atsarray::testing
+
+namespace atsarray::testing {
+namespace {
+
+// A second portal on a free loopback port (the fixture adds the first).
+struct TwoPortals {
+    uint16_t second = free_port();
+    uint16_t console = free_port();
+
+    std::string config(const std::string& extra = "") const {
+        return "[[portal]]\naddress = \"127.0.0.1\"\nport = " + std::to_string(second) +
+               "\n[console]\nport = " + std::to_string(console) + "\n" + extra + config_body();
+    }
+    static std::string config_body() { return atsarray::testing::config(); }
+    std::string second_portal() const { return "127.0.0.1:" + std::to_string(second); }
+};
+
+// Rules in the daemon's config: every host's Nth ATS (of the given kind) gets `action` once.
+std::string per_host_rules(const sim::Options& o, const std::string& action, int every,
+                           const std::string& extra = "") {
+    std::string out = "[fault]\nenabled = true\n";
+    for (int n = o.first_host; n < o.first_host + o.hosts; ++n) {
+        out += "[[fault.rule]]\nname = \"" + action + "-" + std::to_string(n) + "\"\naction = \"" +
+               action + "\"\ninitiator = \"" + o.initiator_prefix + "-" + std::to_string(n) +
+               "\"\ncommand = \"ats\"\nevery = " + std::to_string(every) + "\nmax_hits = 1\n" +
+               extra;
+    }
+    return out;
+}
+
+const sim::PathReport* active(const sim::HostReport& h) {
+    for (const sim::PathReport& p : h.device.paths) {
+        if (p.active) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+// ATS commands the array counted per session (initiator port = name + ISID), by host name.
+std::map<std::string, std::vector<uint64_t>> ats_per_session(uint16_t console) {
+    std::map<std::string, std::vector<uint64_t>> out;
+    const HttpAnswer latency = http_call(console, "GET", "/api/v1/latency");
+    for (const auto& s : latency.body) {
+        const auto ops = s["ops"];
+        out[s["initiator_name"].get<std::string>()].push_back(
+            ops.contains("ats") ? ops["ats"]["commands"].get<uint64_t>() : 0);
+    }
+    return out;
+}
+
+TEST(EsxiSimMultipath, HostsLogInOnEveryPathAndUseOne) {
+    const TwoPortals two;
+    DaemonProcess d(two.config());
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(d.portal());
+    o.portals.push_back(two.second_portal());
+    o.hosts = 3;
+    o.duration = 3;
+    const sim::Report r = sim::Simulator(o, log).run();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    for (const sim::HostReport& h : r.hosts) {
+        ASSERT_EQ(h.device.paths.size(), 2u) << "host " << h.number;
+        for (const sim::PathReport& p : h.device.paths) {
+            EXPECT_EQ(p.state, "on") << p.name;
+        }
+        const sim::PathReport* a = active(h);
+        ASSERT_NE(a, nullptr);
+        EXPECT_EQ(a->name, "vmhba64:C0:T0:L0");  // both paths active: MRU keeps the first
+        EXPECT_EQ(h.counters.failovers, 0u);
+        EXPECT_EQ(h.counters.lost_events, 0u);
+        EXPECT_GT(h.counters.heartbeats, 1u);
+        EXPECT_GE(h.ats_queue.count, h.counters.ats_successes + h.counters.ats_miscompares);
+    }
+    EXPECT_TRUE(contains(log.text(), "claimed by VMW_SATP_ALUA with VMW_PSP_MRU")) << log.text();
+    // The array saw two sessions per host, and every ATS on one of them.
+    const auto per_session = ats_per_session(two.console);
+    for (const sim::HostReport& h : r.hosts) {
+        const auto it = per_session.find(h.initiator);
+        ASSERT_NE(it, per_session.end()) << h.initiator;
+        ASSERT_EQ(it->second.size(), 2u) << h.initiator;
+        EXPECT_EQ(std::min(it->second[0], it->second[1]), 0u) << h.initiator;
+        EXPECT_GT(std::max(it->second[0], it->second[1]), 0u) << h.initiator;
+    }
+}
+
+// Each host's 5th ATS closes its connection (path A's session dropped, the command not run):
+// NMP retries it on path B, which MRU keeps; path A logs in again and stays unused.
+TEST(EsxiSimMultipath, HostsFailOverWhenTheirPathsSessionIsDropped) {
+    const TwoPortals two;
+    sim::Options o = scaled_options("");
+    o.hosts = 3;
+    DaemonProcess d(two.config(per_host_rules(o, "drop_connection", 5)));
+    sim::Log log(nullptr, true);
+    o.portals = {d.portal(), two.second_portal()};
+    o.duration = 4;
+    const sim::Report r = sim::Simulator(o, log).run();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    EXPECT_EQ(r.ownership_conflicts, 0u);
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        EXPECT_EQ(c.failovers, 1u) << "host " << h.number << "\n" << log.text();
+        EXPECT_EQ(c.paths_dead, 1u) << "host " << h.number;
+        EXPECT_EQ(c.paths_restored, 1u) << "host " << h.number;
+        EXPECT_EQ(c.ats_retried_on_other_path, 1u) << "host " << h.number;
+        EXPECT_EQ(c.lost_events, 0u) << "host " << h.number;
+        EXPECT_EQ(c.hb_restarts, 0u) << "host " << h.number;
+        const sim::PathReport* a = active(h);
+        ASSERT_NE(a, nullptr);
+        EXPECT_EQ(a->name, "vmhba64:C0:T1:L0") << "host " << h.number;
+        for (const sim::PathReport& p : h.device.paths) {
+            EXPECT_EQ(p.state, "on") << p.name;  // path A came back, unused (MRU)
+        }
+    }
+    const std::string text = log.text();
+    EXPECT_TRUE(contains(text, "iSCSI connection is being marked \"OFFLINE\"")) << text;
+    EXPECT_TRUE(contains(text, "scsiPath vmhba64:C0:T0:L0 changed state from on")) << text;
+    EXPECT_TRUE(contains(text,
+                         "Changing active path from \"vmhba64:C0:T0:L0\" to "
+                         "\"vmhba64:C0:T1:L0\""))
+        << text;
+    EXPECT_TRUE(contains(text, "scsiPath vmhba64:C0:T0:L0 changed state from dead")) << text;
+    EXPECT_TRUE(contains(text, "H:0x1 D:0x0 P:0x0")) << text;
+}
+
+// Host 1's 4th heartbeat ATS is executed on path A but never answered (drop_status): the host
+// aborts it after --io-timeout, moves to path B and reissues it there; the reissue miscompares
+// against the image the first attempt wrote, and the host knows it for its own late retry.
+TEST(EsxiSimMultipath, HeartbeatLostOnOnePathAndRetriedOnTheOtherIsALateRetry) {
+    const TwoPortals two;
+    sim::Options o = scaled_options("");
+    o.hosts = 2;
+    o.locks = 4;
+    o.io_timeout = 0.5;
+    const std::string scope = "lba_first = " + std::to_string(o.heartbeat_lba) +
+                              "\nlba_last = " + std::to_string(o.heartbeat_lba + o.slots - 1) +
+                              "\n";
+    sim::Options one = o;
+    one.hosts = 1;
+    DaemonProcess d(two.config(per_host_rules(one, "drop_status", 4, scope)));
+    sim::Log log(nullptr, true);
+    o.portals = {d.portal(), two.second_portal()};
+    o.duration = 3;
+    const sim::Report r = sim::Simulator(o, log).run();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    ASSERT_EQ(r.hosts.size(), 2u);
+    const sim::HostCounters& c = r.hosts[0].counters;
+    EXPECT_EQ(c.ats_timeouts, 1u) << log.text();
+    EXPECT_EQ(c.hb_late_retries, 1u) << log.text();
+    EXPECT_EQ(c.hb_miscompares, 1u);
+    EXPECT_EQ(c.failovers, 1u);
+    EXPECT_EQ(c.lost_events, 0u);
+    EXPECT_EQ(c.hb_restarts, 0u);
+    EXPECT_EQ(r.hosts[1].counters.hb_late_retries, 0u);
+    const std::string text = log.text();
+    EXPECT_TRUE(contains(text, "ATS Miscompare detected between test and set HB images")) << text;
+    EXPECT_TRUE(contains(text,
+                         "its status was lost on path vmhba64:C0:T0:L0, retried on path "
+                         "vmhba64:C0:T1:L0"))
+        << text;
+    EXPECT_TRUE(contains(text, "H:0x5 D:0x0 P:0x0")) << text;
+    EXPECT_TRUE(contains(text, "state in doubt; requested fast path state update")) << text;
+}
+
+// VM I/O at 16 outstanding against a DQLEN of 8, and the array answers BUSY to a fifth of the
+// reads and writes: the queue depth halves (QFullSampleSize 4) and is raised again, the ATS
+// wait in the host queue behind the VMs' commands, and the heartbeat goes on.
+TEST(EsxiSimDeviceQueue, BusyAnswersHalveTheQueueAndAtsWaitsInIt) {
+    const TwoPortals two;
+    std::string rules = "[fault]\nenabled = true\n";
+    for (const char* command : {"read", "write"}) {
+        rules += std::string("[[fault.rule]]\nname = \"busy-") + command +
+                 "\"\naction = \"status\"\nstatus = \"busy\"\ncommand = \"" + command +
+                 "\"\ninitiator = \"*esx-01-*\"\nprobability = 0.2\nlba_first = 8192\n";
+    }
+    DaemonProcess d(two.config(rules));
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(d.portal());
+    o.hosts = 2;
+    o.duration = 3;
+    o.dqlen = 8;
+    o.qfull_sample_size = 4;
+    o.qfull_threshold = 2;
+    o.vm_io_qd = 16;
+    const sim::Report r = sim::Simulator(o, log).run();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        EXPECT_GT(c.vm_ios, 100u) << "host " << h.number;
+        EXPECT_GT(c.queue_full_answers, 0u) << "host " << h.number;
+        EXPECT_GT(c.dqlen_halvings, 0u) << "host " << h.number;
+        EXPECT_GT(c.dqlen_raises, 0u) << "host " << h.number;
+        EXPECT_LT(h.device.dqlen_min, 8) << "host " << h.number;
+        EXPECT_EQ(h.device.dqlen_max, 8);
+        EXPECT_GT(c.heartbeats, 1u) << "host " << h.number;
+        EXPECT_EQ(c.lost_events, 0u) << "host " << h.number;
+        EXPECT_GT(h.ats_queue.count, 0u);
+        EXPECT_GT(h.ats_queue.max_us, 0.0);  // ATS waited behind VM commands
+        EXPECT_GT(h.vm_service.count, 0u);
+    }
+    EXPECT_TRUE(contains(log.text(), "(QFullSampleSize): queue depth 8 -> 4")) << log.text();
 }
 
 }  // namespace

@@ -11,11 +11,13 @@
 
 #include <map>
 #include <string>
+#include <thread>
 
 #include "target/fault/fault.hpp"
 #include "tests/integration/daemon_process.hpp"
 #include "tests/integration/http_client.hpp"
 #include "tests/integration/in_process_daemon.hpp"
+#include "tests/integration/tcp_proxy.hpp"
 #include "tools/esxi_sim/records.hpp"
 #include "tools/esxi_sim/simulator.hpp"
 #include "tools/libiscsi_handles.hpp"
@@ -484,6 +486,144 @@ TEST(EsxiSimDeviceQueue, BusyAnswersHalveTheQueueAndAtsWaitsInIt) {
         EXPECT_GT(h.vm_service.count, 0u);
     }
     EXPECT_TRUE(contains(log.text(), "(QFullSampleSize): queue depth 8 -> 4")) << log.text();
+}
+
+// Runs the simulator on its own thread while the test acts on the paths.
+class Background {
+  public:
+    Background(const sim::Options& o, sim::Log& log) : simulator_(o, log) {
+        thread_ = std::thread([this] { report_ = simulator_.run(); });
+    }
+    sim::Report wait() {
+        thread_.join();
+        return report_;
+    }
+
+  private:
+    sim::Simulator simulator_;
+    sim::Report report_;
+    std::thread thread_;
+};
+
+void sleep_s(double s) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(s));
+}
+
+// A portal nobody listens on: the path's logins are refused (RST) from the start; the host
+// claims the device on the other path and keeps trying the refused one.
+TEST(EsxiSimMultipath, PathRefusingLoginsFromTheStartIsDead) {
+    DaemonProcess d(config());
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(d.portal());
+    o.portals = {"127.0.0.1:" + std::to_string(free_port()), d.portal()};
+    o.hosts = 2;
+    o.duration = 2;
+    const sim::Report r = sim::Simulator(o, log).run();
+    // The setup session uses the first portal: it must be a working one.
+    EXPECT_EQ(r.exit_status, 2);
+    o.portals = {d.portal(), "127.0.0.1:" + std::to_string(free_port())};
+    const sim::Report r2 = sim::Simulator(o, log).run();
+    ASSERT_EQ(r2.exit_status, 0) << r2.error << "\n" << log.text();
+    for (const sim::HostReport& h : r2.hosts) {
+        ASSERT_EQ(h.device.paths.size(), 2u);
+        EXPECT_EQ(h.device.paths[0].state, "on");
+        EXPECT_EQ(h.device.paths[1].state, "dead");
+        EXPECT_TRUE(h.device.paths[0].active);
+        EXPECT_EQ(h.counters.lost_events, 0u);
+        EXPECT_GT(h.counters.heartbeats, 1u);
+    }
+    EXPECT_TRUE(contains(log.text(), "vmhba64:CH:0 T:1 CN:0: login to")) << log.text();
+}
+
+// Path A (through a proxy) goes down with RST and refuses logins for a while: every host fails
+// over to B at once and stays there (MRU) after A comes back.
+TEST(EsxiSimMultipath, PathDownFailsOverAndThePathComesBackUnused) {
+    const TwoPortals two;
+    DaemonProcess d(two.config());
+    TcpProxy a(d.port());
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(a.portal());
+    o.portals.push_back(two.second_portal());
+    o.hosts = 3;
+    o.duration = 4;
+    Background run(o, log);
+    sleep_s(1.2);
+    a.down();
+    sleep_s(1.2);
+    a.up();
+    const sim::Report r = run.wait();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        EXPECT_EQ(c.failovers, 1u) << "host " << h.number << "\n" << log.text();
+        EXPECT_EQ(c.paths_dead, 1u) << "host " << h.number;
+        EXPECT_EQ(c.paths_restored, 1u) << "host " << h.number;
+        EXPECT_EQ(c.lost_events, 0u) << "host " << h.number;
+        EXPECT_EQ(c.hb_restarts, 0u) << "host " << h.number;
+        const sim::PathReport* p = active(h);
+        ASSERT_NE(p, nullptr);
+        EXPECT_EQ(p->name, "vmhba64:C0:T1:L0");
+        EXPECT_EQ(h.device.paths[0].state, "on");
+    }
+    const std::string text = log.text();
+    EXPECT_TRUE(contains(text, "scsiPath vmhba64:C0:T0:L0 changed state from on")) << text;
+    EXPECT_TRUE(contains(text, "vmhba64:CH:0 T:0 CN:0: login to")) << text;  // refused
+    EXPECT_TRUE(contains(text, "scsiPath vmhba64:C0:T0:L0 changed state from dead")) << text;
+}
+
+// Path A stops answering with its connections open: the command on it times out, ABORT TASK is
+// not answered either, the session is dropped and the command retried on B; the hosts keep
+// their heartbeats.
+TEST(EsxiSimMultipath, BlackholedPathTimesOutAndFailsOver) {
+    const TwoPortals two;
+    DaemonProcess d(two.config());
+    TcpProxy a(d.port());
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(a.portal());
+    o.portals.push_back(two.second_portal());
+    o.hosts = 2;
+    o.io_timeout = 0.5;
+    o.duration = 4;
+    Background run(o, log);
+    sleep_s(1.2);
+    a.blackhole();
+    const sim::Report r = run.wait();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        EXPECT_EQ(c.failovers, 1u) << "host " << h.number << "\n" << log.text();
+        EXPECT_GE(c.ats_timeouts, 1u) << "host " << h.number;
+        EXPECT_EQ(c.aborts_unanswered, 1u) << "host " << h.number;
+        EXPECT_EQ(c.lost_events, 0u) << "host " << h.number;
+        EXPECT_EQ(c.hb_restarts, 0u) << "host " << h.number;
+        const sim::PathReport* p = active(h);
+        ASSERT_NE(p, nullptr);
+        EXPECT_EQ(p->name, "vmhba64:C0:T1:L0");
+        EXPECT_EQ(h.device.paths[0].state, "dead");  // its logins time out in the blackhole
+    }
+    EXPECT_TRUE(contains(log.text(), "Task mgmt \"Abort Task\"")) << log.text();
+}
+
+// The array answers one ATS of each host NOT READY 04/0B (standby) on the active path: the host
+// fails the path's group over, re-reads RTPG (one group, active/optimized: the array changed its
+// mind), stays where it is and reissues the ATS.
+TEST(EsxiSimMultipath, NotReadyStandbyReReadsRtpgAndReissues) {
+    const TwoPortals two;
+    sim::Options o = scaled_options("");
+    o.hosts = 2;
+    DaemonProcess d(two.config(per_host_rules(
+        o, "status", 3, "status = \"check_condition\"\nsense_key = 2\nasc = 4\nascq = 11\n")));
+    sim::Log log(nullptr, true);
+    o.portals = {d.portal(), two.second_portal()};
+    o.duration = 2;
+    const sim::Report r = sim::Simulator(o, log).run();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    for (const sim::HostReport& h : r.hosts) {
+        EXPECT_EQ(h.counters.alua_changes, 2u) << log.text();  // the claim, then the answer
+        EXPECT_EQ(h.counters.io_errors, 0u);
+        EXPECT_EQ(h.counters.lost_events, 0u);
+    }
+    EXPECT_TRUE(contains(log.text(), "Valid sense data: 0x2 0x4 0xb. Act:FAILOVER")) << log.text();
 }
 
 }  // namespace

@@ -120,6 +120,7 @@ class IoChannel {
     void queue_vm_command();
     void evaluate_paths();
     void path_ready(size_t path, const PortIdentity& id);
+    void login_failed(size_t path, const std::string& error);
     // Runs one command outside the device queue on `path` (VPD, RTPG, TUR), pumping until done
     // or `timeout`; nullptr when it could not be sent or did not finish.
     std::unique_ptr<Command> run_internal(size_t path, const Issue& issue,

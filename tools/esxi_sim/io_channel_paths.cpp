@@ -50,19 +50,24 @@ void IoChannel::evaluate_paths() {
                     path_dead(i, "the session failed");
                 }
             } else if (p.phase() == PathSession::Phase::offline) {
-                next_login_[i] = now + retry_interval();
-                if (++login_failures_[i] == 1) {
-                    log_.line(host_name_, "iscsi_vmk",
-                              "vmhba64:CH:0 T:%d CN:0: login to %s at %s failed: %s", p.index(),
-                              config_.target.c_str(), p.portal().c_str(), error.c_str());
-                }
+                login_failed(i, error);
             }
         } else if (p.phase() == PathSession::Phase::offline && now >= next_login_[i]) {
             std::string error;
             if (!p.start_login(now + config_.io_timeout, error)) {
-                next_login_[i] = now + retry_interval();
+                login_failed(i, error);
             }
         }
+    }
+}
+
+// Logged once per outage: a dead path is tried again every --path retry interval.
+void IoChannel::login_failed(size_t path, const std::string& error) {
+    next_login_[path] = Clock::now() + retry_interval();
+    if (++login_failures_[path] == 1) {
+        log_.line(host_name_, "iscsi_vmk", "vmhba64:CH:0 T:%d CN:0: login to %s at %s failed: %s",
+                  paths_[path]->index(), config_.target.c_str(), paths_[path]->portal().c_str(),
+                  error.c_str());
     }
 }
 
@@ -235,6 +240,7 @@ bool IoChannel::connect(std::string& error) {
         std::string e;
         if (!paths_[i]->start_login(deadline, e)) {
             error = e;
+            login_failed(i, e);
         }
     }
     auto busy = [this] {

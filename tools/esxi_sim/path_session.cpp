@@ -109,10 +109,12 @@ bool PathSession::service(short revents) {
         return false;
     }
     if (iscsi_service(ctx_.get(), revents) < 0) {
-        if (phase_ == Phase::logging_in && !login_done_) {
-            login_done_ = true;
-            login_ok_ = false;
-            login_error_ = trimmed(iscsi_get_error(ctx_.get()));
+        if (phase_ == Phase::logging_in) {
+            if (!login_done_) {
+                login_done_ = true;
+                login_ok_ = false;
+                login_error_ = trimmed(iscsi_get_error(ctx_.get()));
+            }
             return true;  // login_finished() reports it
         }
         return false;

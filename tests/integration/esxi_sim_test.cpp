@@ -434,7 +434,8 @@ TEST(EsxiSimMultipath, HeartbeatLostOnOnePathAndRetriedOnTheOtherIsALateRetry) {
     const sim::HostCounters& c = r.hosts[0].counters;
     EXPECT_EQ(c.ats_timeouts, 1u) << log.text();
     EXPECT_EQ(c.hb_late_retries, 1u) << log.text();
-    EXPECT_EQ(c.hb_miscompares, 1u);
+    // The late retry's miscompare, and maybe one from racing host 2 for the same free slot.
+    EXPECT_GE(c.hb_miscompares, 1u);
     EXPECT_EQ(c.failovers, 1u);
     EXPECT_EQ(c.lost_events, 0u);
     EXPECT_EQ(c.hb_restarts, 0u);
@@ -602,6 +603,37 @@ TEST(EsxiSimMultipath, BlackholedPathTimesOutAndFailsOver) {
         EXPECT_EQ(h.device.paths[0].state, "dead");  // its logins time out in the blackhole
     }
     EXPECT_TRUE(contains(log.text(), "Task mgmt \"Abort Task\"")) << log.text();
+}
+
+// The same with the VMs' commands filling every DQLEN slot on path A when it goes silent: the
+// heartbeat ATS waits in the host queue, the VM commands time out and are aborted, the path is
+// dropped and everything moves to B in time.
+TEST(EsxiSimMultipath, BlackholeUnderVmLoadStillFailsOver) {
+    const TwoPortals two;
+    DaemonProcess d(two.config());
+    TcpProxy a(d.port());
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(a.portal());
+    o.portals.push_back(two.second_portal());
+    o.hosts = 2;
+    o.io_timeout = 0.5;
+    o.duration = 4;
+    o.dqlen = 8;
+    o.vm_io_qd = 24;
+    Background run(o, log);
+    sleep_s(1.2);
+    a.blackhole();
+    const sim::Report r = run.wait();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        EXPECT_EQ(c.failovers, 1u) << "host " << h.number << "\n" << log.text();
+        EXPECT_EQ(c.lost_events, 0u) << "host " << h.number;
+        EXPECT_GT(c.vm_ios, 0u);
+        const sim::PathReport* p = active(h);
+        ASSERT_NE(p, nullptr);
+        EXPECT_EQ(p->name, "vmhba64:C0:T1:L0");
+    }
 }
 
 // The array answers one ATS of each host NOT READY 04/0B (standby) on the active path: the host

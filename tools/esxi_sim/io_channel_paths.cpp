@@ -83,7 +83,10 @@ void IoChannel::path_ready(size_t path, const PortIdentity& id) {
     }
     selector_.set_state(path, PathState::on);
     if (claimed_) {
-        stats_.update([](HostCounters& c) { ++c.paths_restored; });
+        stats_.update([](HostCounters& c) {
+            ++c.paths_restored;
+            ++c.reconnects;
+        });
         log_.line(host_name_, "vobd",
                   "[vob.scsi.scsipath.pathstate.on] scsiPath %s changed state from dead",
                   paths_[path]->name().c_str());
@@ -221,6 +224,20 @@ void IoChannel::refresh_alua(std::optional<size_t> prefer) {
 
 void IoChannel::maintain() {
     const auto now = Clock::now();
+    // A VM command past --io-timeout is aborted like any other (its path may be a blackhole that
+    // holds every DQLEN slot while the heartbeat waits in the host queue).
+    for (auto it = vm_commands_.begin(); it != vm_commands_.end(); ++it) {
+        if ((*it)->in_flight && now >= (*it)->issued + config_.io_timeout) {
+            // Out of the list first: abort() runs the event loop, which reaps finished commands.
+            std::unique_ptr<Command> c = std::move(*it);
+            vm_commands_.erase(it);
+            stats_.update([](HostCounters& h) { ++h.vm_timeouts; });
+            log_failed(*c, 0x5, "EVAL");
+            abort(*c);
+            handle_vm_done(*c);
+            return;
+        }
+    }
     if (refresh_pending_) {
         refresh_alua(std::nullopt);
         next_refresh_ = now + device_.transition_retry;

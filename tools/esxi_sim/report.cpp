@@ -214,7 +214,8 @@ void print_json(const Report& report, std::FILE* out) {
             "\"alua_changes\":%llu,\"ats_retried_on_other_path\":%llu},"
             "\"queue\":{\"queue_full_answers\":%llu,\"halvings\":%llu,\"raises\":%llu,"
             "\"ats_queue_us\":%s},"
-            "\"vm_io\":{\"ios\":%llu,\"errors\":%llu,\"queue_us\":%s,\"service_us\":%s},"
+            "\"vm_io\":{\"ios\":%llu,\"errors\":%llu,\"timeouts\":%llu,\"queue_us\":%s,"
+            "\"service_us\":%s},"
             "\"device\":%s}",
             i == 0 ? "" : ",", h.number, json_string(h.initiator).c_str(),
             json_string(h.uuid).c_str(), u(h.heartbeat_offset), h.connected ? "true" : "false",
@@ -228,8 +229,8 @@ void print_json(const Report& report, std::FILE* out) {
             u(c.locks_broken_while_held), u(c.failovers), u(c.paths_dead), u(c.paths_restored),
             u(c.alua_changes), u(c.ats_retried_on_other_path), u(c.queue_full_answers),
             u(c.dqlen_halvings), u(c.dqlen_raises), json_latency(h.ats_queue).c_str(), u(c.vm_ios),
-            u(c.vm_errors), json_latency(h.vm_queue).c_str(), json_latency(h.vm_service).c_str(),
-            json_device(h.device).c_str());
+            u(c.vm_errors), u(c.vm_timeouts), json_latency(h.vm_queue).c_str(),
+            json_latency(h.vm_service).c_str(), json_device(h.device).c_str());
     }
     std::fprintf(out, "]}\n");
 }

@@ -46,6 +46,7 @@ struct HostCounters {
     uint64_t dqlen_raises = 0;
     uint64_t vm_ios = 0;
     uint64_t vm_errors = 0;
+    uint64_t vm_timeouts = 0;  // aborted after --io-timeout
 };
 
 struct LatencySummary {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -656,6 +657,125 @@ TEST(EsxiSimMultipath, NotReadyStandbyReReadsRtpgAndReissues) {
         EXPECT_EQ(h.counters.lost_events, 0u);
     }
     EXPECT_TRUE(contains(log.text(), "Valid sense data: 0x2 0x4 0xb. Act:FAILOVER")) << log.text();
+}
+
+// A dual-controller array as configs/default.toml has it: controller A (group 1, the fixture's
+// own portal) active/optimized and preferred, controller B (group 2) on a second portal.
+struct DualController {
+    uint16_t port_b = free_port();
+
+    std::string config(const std::string& state_b, const std::string& alua = "") const {
+        const std::string b = "127.0.0.1:" + std::to_string(port_b);
+        return "[[portal]]\naddress = \"127.0.0.1\"\nport = " + std::to_string(port_b) +
+               "\n[[target_port_group]]\nid = 1\nname = \"controller-a\"\n"
+               "portals = [\"127.0.0.1:@PORT@\"]\nstate = \"active_optimized\"\n"
+               "preferred = true\n[[target_port_group]]\nid = 2\nname = \"controller-b\"\n"
+               "portals = [\"" +
+               b + "\"]\nstate = \"" + state_b + "\"\n" + alua + atsarray::testing::config();
+    }
+};
+
+// SET TARGET PORT GROUPS (MAINTENANCE OUT A4h/0Ah, SPC-4 §6.39) from an administrator's session.
+bool set_target_port_groups(const std::string& portal,
+                            const std::vector<std::pair<uint16_t, uint8_t>>& groups) {
+    std::string error;
+    Context ctx =
+        initiator::login(portal, target_name, "iqn.2026-11.org.atsarray:admin", 0, 10, error);
+    if (!ctx) {
+        ADD_FAILURE() << error;
+        return false;
+    }
+    std::vector<uint8_t> list(4, 0);
+    for (const auto& [group, state] : groups) {
+        list.insert(list.end(), {state, 0, static_cast<uint8_t>(group >> 8),
+                                 static_cast<uint8_t>(group & 0xFF)});
+    }
+    uint8_t cdb[12] = {0xA4, 0x0A, 0, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(list.size()), 0, 0};
+    scsi_task* task = scsi_create_task(12, cdb, SCSI_XFER_WRITE, static_cast<int>(list.size()));
+    iscsi_data data{list.size(), list.data()};
+    // The new nexus's first answer may be its own unit attention: ask until GOOD.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        Task done(iscsi_scsi_command_sync(ctx.get(), 0, task, &data));
+        if (done && done->status == SCSI_STATUS_GOOD) {
+            return true;
+        }
+        task = scsi_create_task(12, cdb, SCSI_XFER_WRITE, static_cast<int>(list.size()));
+    }
+    scsi_free_scsi_task(task);
+    ADD_FAILURE() << "SET TARGET PORT GROUPS failed: " << iscsi_get_error(ctx.get());
+    return false;
+}
+
+constexpr uint8_t alua_active_optimized = 0x0;
+constexpr uint8_t alua_standby = 0x2;
+
+// Hosts find both controllers by SendTargets, use A (active/optimized); A is set to standby and B
+// to active/optimized by SET TARGET PORT GROUPS: the unit attention 2A/06 makes every host read
+// RTPG again and move to B, and it keeps its heartbeat.
+TEST(EsxiSimAlua, EveryHostMovesToTheOtherGroupWhenItsGroupGoesStandby) {
+    const DualController array;
+    DaemonProcess d(array.config("active_non_optimized"));
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(d.portal());
+    o.discover = true;
+    o.hosts = 3;
+    o.duration = 4;
+    Background run(o, log);
+    sleep_s(1.5);
+    ASSERT_TRUE(
+        set_target_port_groups(d.portal(), {{1, alua_standby}, {2, alua_active_optimized}}));
+    const sim::Report r = run.wait();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        ASSERT_EQ(h.device.paths.size(), 2u);
+        std::set<uint16_t> groups;
+        for (const sim::PathReport& p : h.device.paths) {
+            groups.insert(p.group);
+            EXPECT_EQ(p.state, "on") << p.name;
+            EXPECT_EQ(p.alua, p.group == 1 ? "STBY" : "AO") << p.name;
+        }
+        EXPECT_EQ(groups, (std::set<uint16_t>{1, 2}));
+        const sim::PathReport* p = active(h);
+        ASSERT_NE(p, nullptr);
+        EXPECT_EQ(p->group, 2) << "host " << h.number << "\n" << log.text();
+        EXPECT_EQ(c.failovers, 1u) << "host " << h.number;
+        EXPECT_EQ(c.lost_events, 0u) << "host " << h.number;
+        EXPECT_EQ(c.hb_restarts, 0u) << "host " << h.number;
+        EXPECT_GT(c.heartbeats, 10u) << "host " << h.number;  // 4 s at 5 a second
+        EXPECT_LT(c.longest_hb_gap_seconds, o.lost_after);
+    }
+    const std::string text = log.text();
+    EXPECT_TRUE(contains(text, "Valid sense data: 0x6 0x2a 0x6. Act:FAILOVER")) << text;
+    EXPECT_TRUE(contains(text, "{TPG_id=1,TPG_state=STBY}{TPG_id=2,TPG_state=AO}")) << text;
+}
+
+// Controller B starts in standby; A and B are swapped with a 1 s transition: for that second no
+// path is usable (both groups transitioning), the hosts ask RTPG again every
+// --transition-retry-ms and move to B when it is active, heartbeats intact.
+TEST(EsxiSimAlua, TransitioningGroupsAreRetriedUntilOneIsActive) {
+    const DualController array;
+    DaemonProcess d(array.config("standby", "[alua]\ntransition_time_ms = 1000\n"));
+    sim::Log log(nullptr, true);
+    sim::Options o = scaled_options(d.portal());
+    o.discover = true;
+    o.hosts = 2;
+    o.duration = 4;
+    o.transition_retry_ms = 200;
+    Background run(o, log);
+    sleep_s(1.2);
+    ASSERT_TRUE(
+        set_target_port_groups(d.portal(), {{1, alua_standby}, {2, alua_active_optimized}}));
+    const sim::Report r = run.wait();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << log.text();
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::PathReport* p = active(h);
+        ASSERT_NE(p, nullptr);
+        EXPECT_EQ(p->group, 2) << "host " << h.number << "\n" << log.text();
+        EXPECT_EQ(h.counters.lost_events, 0u) << "host " << h.number;
+        EXPECT_EQ(h.counters.hb_restarts, 0u) << "host " << h.number;
+    }
+    EXPECT_TRUE(contains(log.text(), "TPG_state=TRANS")) << log.text();
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 // original value. When the number of good status conditions received reaches the
 // QFullThreshold value, the LUN queue depth increases one at a time." QFullSampleSize is 0..64
 // (0, ESXi's default, turns the algorithm off) and QFullThreshold 1..16 (at most
-// QFullSampleSize); the KB names 32 for QFullSampleSize on a NetApp array.
+// QFullSampleSize); the KB names 32 for QFullSampleSize on a NetApp array. KB 311232 says the
+// same of ESXi 7 and 8. The simulator's defaults (--qfull-sample-size 32, --qfull-threshold 8)
+// turn it on: 32 is the KB's value, 8 is ours (the KB's NetApp threshold is cut off in our copy).
 //
 // Read here as: BUSY/TASK SET FULL answers are counted until QFullSampleSize, then the depth
 // halves (at least 1) and both counts restart; while below the configured DQLEN every

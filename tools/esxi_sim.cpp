@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
                  "target (every portal of every target port group)");
     app.add_option("--target", o.target, "target IQN")->capture_default_str();
     app.add_option("--lun", o.lun, "LUN")->check(CLI::Range(0, 255));
-    app.add_option("--hosts", o.hosts, "simulated hosts, each with one session per path")->capture_default_str();
+    app.add_option("--hosts", o.hosts, "simulated hosts, each with one session per path")
+        ->capture_default_str();
     app.add_option("--first-host", o.first_host,
                    "number of the first host (initiator PREFIX-<n>, MAC 00:50:56:a7:hh:ll); give "
                    "each simulator sharing a LUN its own range")

@@ -27,10 +27,17 @@ int main(int argc, char** argv) {
     bool json = false;
     bool quiet = false;
     CLI::App app{"esxi-sim: simulated ESXi hosts heartbeating and locking on a LUN with ATS"};
-    app.add_option("--portal", o.portal, "target portal host:port")->capture_default_str();
+    app.add_option("--portal", o.portals,
+                   "target portal host:port; repeat it for every path (one session per host and "
+                   "portal), or give one with --discover")
+        ->capture_default_str();
+    app.add_flag("--discover", o.discover,
+                 "SendTargets on the first --portal: log in on every portal it lists for the "
+                 "target (every portal of every target port group)");
     app.add_option("--target", o.target, "target IQN")->capture_default_str();
     app.add_option("--lun", o.lun, "LUN")->check(CLI::Range(0, 255));
-    app.add_option("--hosts", o.hosts, "simulated hosts, one session each")->capture_default_str();
+    app.add_option("--hosts", o.hosts, "simulated hosts, each with one session per path")
+        ->capture_default_str();
     app.add_option("--first-host", o.first_host,
                    "number of the first host (initiator PREFIX-<n>, MAC 00:50:56:a7:hh:ll); give "
                    "each simulator sharing a LUN its own range")
@@ -70,6 +77,31 @@ int main(int argc, char** argv) {
                    "host number that loses power (drops its session without logout) as soon as "
                    "it holds a lock after --crash-after seconds");
     app.add_option("--crash-after", o.crash_after, "see --crash-host");
+    app.add_option("--transition-retry-ms", o.transition_retry_ms,
+                   "while a path's target port group is transitioning (or no path is usable), "
+                   "REPORT TARGET PORT GROUPS is asked again after this long")
+        ->capture_default_str();
+    app.add_option("--dqlen", o.dqlen, "ESXi's device queue depth per host (DQLEN)")
+        ->capture_default_str();
+    app.add_option("--qfull-sample-size", o.qfull_sample_size,
+                   "BUSY/TASK SET FULL answers that halve the queue depth (ESXi's "
+                   "QFullSampleSize, 0..64; 0 turns the adaptive queue depth off)")
+        ->capture_default_str();
+    app.add_option("--qfull-threshold", o.qfull_threshold,
+                   "good answers that raise a reduced queue depth by one (QFullThreshold, 1..16)")
+        ->capture_default_str();
+    app.add_option("--vm-io-qd", o.vm_io_qd,
+                   "VM I/O commands each host keeps outstanding on the device (0: none); they "
+                   "share the device queue with the heartbeat and lock ATS")
+        ->capture_default_str();
+    app.add_option("--vm-io-size", o.vm_io_size, "bytes per VM I/O command")->capture_default_str();
+    app.add_option("--vm-io-read-pct", o.vm_io_read_pct, "share of VM I/O that reads (percent)")
+        ->capture_default_str();
+    app.add_option("--vm-io-lba", o.vm_io_lba, "first block of the VM I/O region")
+        ->capture_default_str();
+    app.add_option("--vm-io-blocks", o.vm_io_blocks,
+                   "blocks in the VM I/O region (0: to the end of the LUN)")
+        ->capture_default_str();
     app.add_flag("--json", json, "machine-readable report");
     app.add_flag("--quiet", quiet, "no log lines, only the report");
     try {

@@ -84,8 +84,13 @@ class DaemonProcess {
     }
     ~DaemonProcess() { stop(); }
 
-    // Replaces the config file (the portal stays); the daemon reads it on start and on SIGHUP.
-    void write_config(const std::string& config_body) {
+    // Replaces the config file (the portal stays; `@PORT@` in the body stands for its port);
+    // the daemon reads it on start and on SIGHUP.
+    void write_config(std::string config_body) {
+        for (size_t at = config_body.find("@PORT@"); at != std::string::npos;
+             at = config_body.find("@PORT@", at)) {
+            config_body.replace(at, 6, std::to_string(port_));
+        }
         std::ofstream(config_path_)
             << "[[portal]]\naddress = \"127.0.0.1\"\nport = " << port_ << "\n\n"
             << config_body;

@@ -1,6 +1,7 @@
 #include "tools/esxi_sim/heartbeat.hpp"
 
 #include <algorithm>
+#include <string>
 
 namespace atsarray::sim {
 namespace {
@@ -120,6 +121,7 @@ void Heartbeat::finish(Clock::time_point now) {
 
 IoResult Heartbeat::write_slot(uint64_t lba, const Sector& test, const Sector& set) {
     Clock::time_point first_issued{};
+    std::string timed_out_on;  // the path an attempt timed out on: it may have landed there
     for (;;) {
         IoResult r = env_.io.compare_and_write(lba, test, set);
         if (first_issued == Clock::time_point{}) {
@@ -128,8 +130,12 @@ IoResult Heartbeat::write_slot(uint64_t lba, const Sector& test, const Sector& s
         if (r.status != IoStatus::timeout) {
             // A reissue may find the first attempt landed: the lease counts from the first.
             r.issued = first_issued;
+            if (r.lost_on.empty()) {
+                r.lost_on = timed_out_on;
+            }
             return r;
         }
+        timed_out_on = r.path;
         if (unconfirmed_.empty()) {
             unconfirmed_since_ = first_issued;
         }
@@ -137,9 +143,10 @@ IoResult Heartbeat::write_slot(uint64_t lba, const Sector& test, const Sector& s
             unconfirmed_.push_back(set);
         }
         env_.log.line(env_.id.name, "HBX",
-                      "HB at offset %llu on vol '%s': ATS timed out after %.1f s; aborted, "
-                      "reissuing",
-                      u(env_.geometry.offset_of(lba)), env_.volume(), env_.options.io_timeout);
+                      "HB at offset %llu on vol '%s': ATS timed out after %.1f s on path %s; "
+                      "aborted, reissuing",
+                      u(env_.geometry.offset_of(lba)), env_.volume(), env_.options.io_timeout,
+                      r.path.c_str());
         if (env_.stopping.load()) {
             r.issued = first_issued;
             return r;
@@ -263,10 +270,13 @@ void Heartbeat::handle_miscompare(uint64_t lba, const Sector& set, const IoResul
         // KB 2113956: an ATS that was aborted or timed out had landed; its reissue then compares
         // against an image the disk no longer holds.
         env_.stats.update([](HostCounters& c) { ++c.hb_late_retries; });
+        const std::string where = r.lost_on.empty() ? std::string()
+                                                    : "; its status was lost on path " + r.lost_on +
+                                                          ", retried on path " + r.path;
         env_.log.line(env_.id.name, "HBX",
                       "HB at offset %llu on vol '%s': the disk holds this host's own last 'set' "
-                      "image (a retried ATS that had already landed); resuming heartbeat",
-                      u(slot_.addr), env_.volume());
+                      "image (a retried ATS that had already landed%s); resuming heartbeat",
+                      u(slot_.addr), env_.volume(), where.c_str());
         const Clock::time_point issued = unconfirmed_.empty() ? r.issued : unconfirmed_since_;
         slot_ = decode_heartbeat(disk.data());
         last_set_ = disk;

@@ -1,7 +1,6 @@
 #include "tools/esxi_sim/host.hpp"
 
 #include <algorithm>
-#include <thread>
 
 namespace atsarray::sim {
 namespace {
@@ -27,18 +26,45 @@ Identity make_identity(const Options& o, int number, std::mt19937_64& rng) {
 // The host's I/O tick runs the watchdogs while a command is outstanding.
 constexpr auto idle_slice = std::chrono::milliseconds(20);
 
+std::chrono::milliseconds ms(double seconds) {
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
 }  // namespace
 
-Host::Host(const Options& options, const Geometry& geometry, int number, uint64_t seed, Log& log,
-           OwnershipLedger& ledger, const std::atomic<bool>& stopping)
+DeviceConfig device_config(const Options& o, const Geometry& g,
+                           const std::vector<PortalSpec>& portals, uint64_t seed) {
+    DeviceConfig d;
+    d.portals = portals;
+    d.dqlen = o.dqlen;
+    d.qfull_sample_size = o.qfull_sample_size;
+    d.qfull_threshold = o.qfull_threshold;
+    d.transition_retry = std::chrono::milliseconds(o.transition_retry_ms);
+    // A dead path is logged in again about every second (less with short heartbeats).
+    d.path_retry = std::min(ms(1.0), ms(o.heartbeat_interval));
+    d.vm_io.queue_depth = o.vm_io_qd;
+    d.vm_io.bytes = o.vm_io_size;
+    d.vm_io.read_percent = o.vm_io_read_pct;
+    d.vm_io.first_lba = o.vm_io_lba;
+    d.vm_io.blocks = o.vm_io_blocks != 0      ? o.vm_io_blocks
+                     : g.blocks > o.vm_io_lba ? g.blocks - o.vm_io_lba
+                                              : 0;
+    d.seed = seed;
+    return d;
+}
+
+Host::Host(const Options& options, const Geometry& geometry, const std::vector<PortalSpec>& portals,
+           int number, uint64_t seed, Log& log, OwnershipLedger& ledger,
+           const std::atomic<bool>& stopping)
     : options_(options),
       geometry_(geometry),
       log_(log),
       stopping_(stopping),
       rng_(seed * 1000003u + static_cast<uint64_t>(number)),
-      io_(SessionConfig{options.portal, options.target,
+      io_(SessionConfig{portals.empty() ? std::string() : portals.front().portal, options.target,
                         options.initiator_prefix + "-" + std::to_string(number), options.lun,
-                        std::chrono::milliseconds(static_cast<int64_t>(options.io_timeout * 1000))},
+                        ms(options.io_timeout)},
+          device_config(options, geometry, portals, seed * 7919u + static_cast<uint64_t>(number)),
           stats_, log, "esx-01-" + std::to_string(number), [this] { tick(); }),
       env_{options_, geometry_, id_, log_, stats_, io_, rng_, stopping_},
       heartbeat_(env_),
@@ -57,6 +83,9 @@ bool Host::connect(std::string& error) {
 }
 
 void Host::tick() {
+    if (!running_) {
+        return;
+    }
     const auto now = Clock::now();
     heartbeat_.watchdog(now);
     locks_.watchdog(now);
@@ -77,6 +106,8 @@ void Host::run(Clock::time_point started) {
         crash_at_ = started + env_.seconds(options_.crash_after);
     }
     heartbeat_.start(Clock::now());
+    running_ = true;
+    io_.start_vm_io(geometry_.block_size);
     while (!stopping_.load()) {
         tick();
         const auto now = Clock::now();
@@ -99,8 +130,7 @@ void Host::run(Clock::time_point started) {
             locks_.run_due(now);
             continue;
         }
-        std::this_thread::sleep_until(
-            std::min({heartbeat_.next_due(), lock_due, now + idle_slice}));
+        io_.idle_until(std::min({heartbeat_.next_due(), lock_due, now + idle_slice}));
     }
     locks_.release_all();
     heartbeat_.release();
@@ -119,6 +149,10 @@ HostReport Host::report() const {
     r.error = connected_.load() ? std::string() : error_;
     r.counters = stats_.counters();
     r.ats_latency = stats_.latency();
+    r.ats_queue = stats_.ats_queue();
+    r.vm_service = stats_.vm_service();
+    r.vm_queue = stats_.vm_queue();
+    r.device = stats_.device();
     return r;
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "tools/esxi_sim/heartbeat.hpp"
 #include "tools/esxi_sim/ledger.hpp"
@@ -18,8 +19,10 @@ namespace atsarray::sim {
 
 class Host {
   public:
-    Host(const Options& options, const Geometry& geometry, int number, uint64_t seed, Log& log,
-         OwnershipLedger& ledger, const std::atomic<bool>& stopping);
+    // `portals`: every path's portal (and its portal group tag when SendTargets named it).
+    Host(const Options& options, const Geometry& geometry, const std::vector<PortalSpec>& portals,
+         int number, uint64_t seed, Log& log, OwnershipLedger& ledger,
+         const std::atomic<bool>& stopping);
 
     // The first login; false with `error` set.
     bool connect(std::string& error);
@@ -45,6 +48,7 @@ class Host {
     Heartbeat heartbeat_;
     LockManager locks_;
     std::optional<Clock::time_point> crash_at_;
+    bool running_ = false;  // the watchdogs start with run(), not with the logins before it
     std::atomic<bool> connected_{false};
     std::atomic<bool> crashed_{false};
     std::atomic<uint64_t> heartbeat_offset_{0};

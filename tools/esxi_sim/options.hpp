@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "tools/esxi_sim/io_channel.hpp"
 #include "tools/esxi_sim/log.hpp"
@@ -16,7 +17,10 @@
 namespace atsarray::sim {
 
 struct Options {
-    std::string portal = "127.0.0.1:3260";
+    // Every path's portal (one session per host and portal); with `discover`, SendTargets on the
+    // first one lists them instead.
+    std::vector<std::string> portals = {"127.0.0.1:3260"};
+    bool discover = false;
     std::string target = "iqn.2026-11.org.atsarray:lab";
     int lun = 0;
     int hosts = 4;
@@ -40,6 +44,20 @@ struct Options {
     double report_every = 0;  // seconds between progress reports; 0: only at the end
     int crash_host = 0;       // host number that loses power (0: none) ...
     double crash_after = 0;   // ... this many seconds in, as soon as it holds a lock
+    // Multipath (VMW_SATP_ALUA with VMW_PSP_MRU): how long before a group in transition (or no
+    // usable path) is asked again with REPORT TARGET PORT GROUPS.
+    int transition_retry_ms = 1000;
+    // The device queue (DQLEN) and its adaptive depth (KB 1008113: QFullSampleSize 0 = off).
+    int dqlen = 32;
+    int qfull_sample_size = 32;
+    int qfull_threshold = 8;
+    // The VMs' I/O on the same device: commands kept outstanding (0: none), size, read share,
+    // and the region (first block; 0 blocks: to the end of the LUN).
+    int vm_io_qd = 0;
+    uint32_t vm_io_size = 4096;
+    int vm_io_read_pct = 70;
+    uint64_t vm_io_lba = 8192;
+    uint64_t vm_io_blocks = 0;
 };
 
 // Empty when the options are usable, else a sentence naming the option.
@@ -47,6 +65,7 @@ std::string validate(const Options& o);
 
 struct Geometry {
     uint32_t block_size = 512;
+    uint64_t blocks = 0;  // the LUN's size
     uint64_t heartbeat_lba = 0;
     int slots = 0;
     uint64_t lock_lba = 0;
@@ -89,5 +108,9 @@ struct HostEnv {
     Clock::duration retry_interval() const { return std::min(seconds(1.0), heartbeat_interval()); }
     const char* volume() const { return options.volume.c_str(); }
 };
+
+// The device of one host: its paths, queue and VM I/O (`seed` for the VM I/O's choices).
+DeviceConfig device_config(const Options& o, const Geometry& g,
+                           const std::vector<PortalSpec>& portals, uint64_t seed);
 
 }  // namespace atsarray::sim

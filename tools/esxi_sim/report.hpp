@@ -34,6 +34,19 @@ struct HostCounters {
     uint64_t dead_heartbeats_cleared = 0;
     uint64_t lock_releases = 0;
     uint64_t locks_broken_while_held = 0;
+    // Paths (VMW_SATP_ALUA, VMW_PSP_MRU).
+    uint64_t failovers = 0;                  // the active path changed
+    uint64_t paths_dead = 0;                 // a path went from on to dead
+    uint64_t paths_restored = 0;             // a dead path logged in again
+    uint64_t alua_changes = 0;               // RTPG answered with a group in a new state
+    uint64_t ats_retried_on_other_path = 0;  // an ATS whose connection failed, sent again
+    // The device queue (DQLEN) and the VM I/O load.
+    uint64_t queue_full_answers = 0;  // BUSY or TASK SET FULL
+    uint64_t dqlen_halvings = 0;
+    uint64_t dqlen_raises = 0;
+    uint64_t vm_ios = 0;
+    uint64_t vm_errors = 0;
+    uint64_t vm_timeouts = 0;  // aborted after --io-timeout
 };
 
 struct LatencySummary {
@@ -41,6 +54,24 @@ struct LatencySummary {
     double p50_us = 0;
     double p99_us = 0;
     double max_us = 0;
+};
+
+struct PathReport {
+    std::string name;    // vmhba64:C0:T0:L0
+    std::string portal;  // 127.0.0.1:3260
+    uint16_t group = 0;  // target port group (0: unknown)
+    std::string state;   // NMP: on, dead
+    std::string alua;    // its group's state: AO, ANO, STBY, UNAV, TRANS, UNKNOWN
+    bool active = false;
+};
+
+// The host's view of its device: its paths and its queue depth.
+struct DeviceReport {
+    std::string device;  // naa.<VPD 0x83 NAA designator>
+    std::vector<PathReport> paths;
+    int dqlen = 0;
+    int dqlen_max = 0;
+    int dqlen_min = 0;
 };
 
 struct HostReport {
@@ -52,7 +83,11 @@ struct HostReport {
     bool crashed = false;  // a simulated power loss (--crash-host)
     std::string error;
     HostCounters counters;
-    LatencySummary ats_latency;
+    LatencySummary ats_latency;  // the array's service time of every ATS answered
+    LatencySummary ats_queue;    // the time an ATS waited in the host's device queue
+    LatencySummary vm_service;
+    LatencySummary vm_queue;
+    DeviceReport device;
 };
 
 struct Report {
@@ -73,13 +108,26 @@ class HostStats {
         fn(counters_);
     }
     void add_latency(uint64_t us);
+    // The time a host command waited for a DQLEN slot (only ATS are kept).
+    void add_queue_time(bool ats, uint64_t us);
+    // One VM command answered GOOD: its queueing and service time.
+    void add_vm(uint64_t queue_us, uint64_t service_us);
+    void set_device(DeviceReport device);
     HostCounters counters() const;
     LatencySummary latency() const;
+    LatencySummary ats_queue() const;
+    LatencySummary vm_service() const;
+    LatencySummary vm_queue() const;
+    DeviceReport device() const;
 
   private:
     mutable std::mutex mutex_;
     HostCounters counters_;
     std::vector<uint32_t> latencies_us_;
+    std::vector<uint32_t> ats_queue_us_;
+    std::vector<uint32_t> vm_service_us_;
+    std::vector<uint32_t> vm_queue_us_;
+    DeviceReport device_;
 };
 
 void print_text(const Report& report, std::FILE* out);

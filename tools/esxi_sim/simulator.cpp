@@ -4,6 +4,9 @@
 #include <random>
 #include <thread>
 
+#include "tools/esxi_sim/paths.hpp"
+#include "tools/libiscsi_handles.hpp"
+
 namespace atsarray::sim {
 namespace {
 
@@ -17,6 +20,53 @@ uint64_t load_be(const uint8_t* p, int n) {
         v = v << 8 | p[i];
     }
     return v;
+}
+
+bool overlap(uint64_t a, uint64_t a_count, uint64_t b, uint64_t b_count) {
+    return a < b + b_count && b < a + a_count;
+}
+
+// SendTargets (RFC 7143 §13.8 "SendTargets") on the first portal: every portal of the target,
+// with its portal group tag, as ESXi's dynamic discovery finds the paths.
+bool discover_portals(const Options& o, std::vector<PortalSpec>& out, std::string& error) {
+    const std::string& first = o.portals.front();
+    initiator::Context ctx = initiator::create_context(o.initiator_prefix + "-discovery");
+    if (!ctx) {
+        error = "cannot create an iSCSI context";
+        return false;
+    }
+    iscsi_set_session_type(ctx.get(), ISCSI_SESSION_DISCOVERY);
+    iscsi_set_timeout(ctx.get(), std::max(1, static_cast<int>(o.io_timeout + 0.999)));
+    if (iscsi_connect_sync(ctx.get(), first.c_str()) != 0 || iscsi_login_sync(ctx.get()) != 0) {
+        error = "discovery at " + first + ": " + iscsi_get_error(ctx.get());
+        return false;
+    }
+    iscsi_discovery_address* list = iscsi_discovery_sync(ctx.get());
+    if (list == nullptr) {
+        error = "SendTargets at " + first + ": " + iscsi_get_error(ctx.get());
+        return false;
+    }
+    const size_t colon = first.rfind(':');
+    const std::string host = colon == std::string::npos ? first : first.substr(0, colon);
+    for (iscsi_discovery_address* a = list; a != nullptr; a = a->next) {
+        if (a->target_name == nullptr || o.target != a->target_name) {
+            continue;
+        }
+        for (iscsi_target_portal* p = a->portals; p != nullptr; p = p->next) {
+            const auto d = parse_send_targets_portal(p->portal == nullptr ? "" : p->portal, host);
+            if (d && std::none_of(out.begin(), out.end(),
+                                  [&d](const PortalSpec& s) { return s.portal == d->portal; })) {
+                out.push_back(PortalSpec{d->portal, d->tpgt});
+            }
+        }
+    }
+    iscsi_free_discovery_data(ctx.get(), list);
+    iscsi_logout_sync(ctx.get());
+    if (out.empty()) {
+        error = "SendTargets at " + first + " does not list " + o.target;
+        return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -50,6 +100,32 @@ std::string validate(const Options& o) {
     const uint64_t lock_end = o.lock_lba + static_cast<uint64_t>(o.locks);
     if (o.heartbeat_lba < lock_end && o.lock_lba < hb_end) {
         return "--heartbeat-lba/--slots and --lock-lba/--locks overlap";
+    }
+    if (o.portals.empty()) {
+        return "--portal: at least one portal";
+    }
+    if (o.dqlen < 1 || o.dqlen > 1024) {
+        return "--dqlen must be 1..1024";
+    }
+    // KB 1008113: QFullSampleSize 0..64, QFullThreshold 1..16 and at most QFullSampleSize.
+    if (o.qfull_sample_size < 0 || o.qfull_sample_size > 64 || o.qfull_threshold < 1 ||
+        o.qfull_threshold > 16 ||
+        (o.qfull_sample_size > 0 && o.qfull_threshold > o.qfull_sample_size)) {
+        return "--qfull-sample-size must be 0..64 and --qfull-threshold 1..16 (and at most the "
+               "sample size)";
+    }
+    if (o.transition_retry_ms < 1) {
+        return "--transition-retry-ms must be at least 1";
+    }
+    if (o.vm_io_qd < 0 || o.vm_io_qd > 1024 || o.vm_io_read_pct < 0 || o.vm_io_read_pct > 100 ||
+        o.vm_io_size == 0 || o.vm_io_size % 512 != 0 || o.vm_io_size > 1024 * 1024) {
+        return "--vm-io-qd must be 0..1024, --vm-io-read-pct 0..100 and --vm-io-size a multiple "
+               "of 512 up to 1 MiB";
+    }
+    if (o.vm_io_qd > 0 && o.vm_io_blocks != 0 &&
+        (overlap(o.vm_io_lba, o.vm_io_blocks, o.heartbeat_lba, static_cast<uint64_t>(o.slots)) ||
+         overlap(o.vm_io_lba, o.vm_io_blocks, o.lock_lba, static_cast<uint64_t>(o.locks)))) {
+        return "--vm-io-lba/--vm-io-blocks overlap the heartbeat or lock region";
     }
     if (o.crash_host != 0 &&
         (o.crash_host < o.first_host || o.crash_host >= o.first_host + o.hosts)) {
@@ -173,17 +249,30 @@ bool Simulator::format_region(IoChannel& io, bool heartbeat, std::string& error)
 }
 
 bool Simulator::prepare(Report& report) {
+    std::string error;
+    portals_.clear();
+    if (options_.discover) {
+        if (!discover_portals(options_, portals_, error)) {
+            report.error = error;
+            return false;
+        }
+    } else {
+        for (const std::string& p : options_.portals) {
+            portals_.push_back(PortalSpec{p, 0});
+        }
+    }
     HostStats scratch;
-    IoChannel io(SessionConfig{options_.portal, options_.target,
+    DeviceConfig setup;
+    setup.portals = {portals_.front()};
+    IoChannel io(SessionConfig{portals_.front().portal, options_.target,
                                options_.initiator_prefix + "-setup", options_.lun,
                                // Formatting is no heartbeat: it may take its time.
                                std::chrono::milliseconds(static_cast<int64_t>(
                                    std::max(options_.io_timeout, 30.0) * 1000))},
-                 scratch, log_, "sim", {});
-    std::string error;
+                 setup, scratch, log_, "sim", {});
     if (!io.connect(error)) {
         report.error =
-            "cannot log in to " + options_.target + " at " + options_.portal + ": " + error;
+            "cannot log in to " + options_.target + " at " + portals_.front().portal + ": " + error;
         return false;
     }
     const IoResult cap = io.read_capacity();
@@ -194,6 +283,7 @@ bool Simulator::prepare(Report& report) {
     }
     const uint64_t blocks = load_be(cap.data.data(), 8) + 1;
     geometry_.block_size = static_cast<uint32_t>(load_be(cap.data.data() + 8, 4));
+    geometry_.blocks = blocks;
     geometry_.heartbeat_lba = options_.heartbeat_lba;
     geometry_.slots = options_.slots;
     geometry_.lock_lba = options_.lock_lba;
@@ -201,6 +291,19 @@ bool Simulator::prepare(Report& report) {
     if (options_.heartbeat_lba + static_cast<uint64_t>(options_.slots) > blocks ||
         options_.lock_lba + static_cast<uint64_t>(options_.locks) > blocks) {
         report.error = "the regions do not fit on the LUN (" + std::to_string(blocks) + " blocks)";
+        return false;
+    }
+    const DeviceConfig vm = device_config(options_, geometry_, portals_, 0);
+    if (options_.vm_io_qd > 0 &&
+        (vm.vm_io.blocks * geometry_.block_size < options_.vm_io_size ||
+         options_.vm_io_lba + vm.vm_io.blocks > blocks ||
+         overlap(options_.vm_io_lba, vm.vm_io.blocks, options_.heartbeat_lba,
+                 static_cast<uint64_t>(options_.slots)) ||
+         overlap(options_.vm_io_lba, vm.vm_io.blocks, options_.lock_lba,
+                 static_cast<uint64_t>(options_.locks)))) {
+        report.error = "the VM I/O region (--vm-io-lba, --vm-io-blocks) must fit on the LUN (" +
+                       std::to_string(blocks) +
+                       " blocks) apart from the heartbeat and lock regions";
         return false;
     }
     if (!format_region(io, true, error) || !format_region(io, false, error)) {
@@ -238,8 +341,9 @@ Report Simulator::run() {
         return report;
     }
     for (int i = 0; i < options_.hosts; ++i) {
-        hosts_.push_back(std::make_unique<Host>(options_, geometry_, options_.first_host + i,
-                                                options_.seed, log_, ledger_, stopping_));
+        hosts_.push_back(std::make_unique<Host>(options_, geometry_, portals_,
+                                                options_.first_host + i, options_.seed, log_,
+                                                ledger_, stopping_));
         std::string error;
         if (!hosts_.back()->connect(error)) {
             report = snapshot(Clock::now());

@@ -39,6 +39,7 @@ class Simulator {
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> stopping_{false};
     Geometry geometry_;
+    std::vector<PortalSpec> portals_;  // every path (--portal, or SendTargets with --discover)
     OwnershipLedger ledger_;
     std::vector<std::unique_ptr<Host>> hosts_;
 };

@@ -43,9 +43,19 @@ constexpr uint64_t bystander_lba = 1000;
 constexpr uint32_t itt = 0x100;  // the ITT of the command a case is about
 
 std::string config() {
+    // A dual-controller array (the default config's shape): the suite's portal is controller A,
+    // a second one controller B, so SET TARGET PORT GROUPS is served and its checks apply.
+    const std::string second = "127.0.0.1:" + std::to_string(free_port());
     std::string c =
-        // No target-initiated NOP-In: the bystander is only serviced between cases.
-        "[iscsi]\nnop_in_interval = 0\n";
+        "[[portal]]\naddress = \"127.0.0.1\"\nport = " + second.substr(second.find(':') + 1) +
+        "\n[[target_port_group]]\nid = 1\nportals = [\"127.0.0.1:@PORT@\"]\n"
+        "[[target_port_group]]\nid = 2\nportals = [\"" +
+        second + "\"]\nstate = \"active_non_optimized\"\n";
+    // No target-initiated NOP-In: the bystander is only serviced between cases. Every case is a
+    // new connection from 127.0.0.1: on a loaded machine the last cases' connections may still
+    // be closing when the next one comes, so the per-address limit (128, issue 12) is raised
+    // out of the way; its own tests are in accept_limits_test.cpp.
+    c += "[iscsi]\nnop_in_interval = 0\nmax_connections_per_initiator = 4096\n";
     const auto lun = [](int id) {
         return "[[target.lun]]\nid = " + std::to_string(id) +
                "\nbackend = \"memory\"\nsize = \"1MiB\"\n";
@@ -369,6 +379,10 @@ ScsiAnswer scsi(const Env& env, const std::vector<uint8_t>& cdb, const std::stri
 std::function<std::string(const Env&)> scsi_case(std::vector<uint8_t> cdb, std::string data = "",
                                                  uint32_t read_length = 0, uint8_t lun = 0) {
     return [=](const Env& env) { return scsi(env, cdb, data, read_length, lun).status; };
+}
+
+std::string bytes(std::initializer_list<uint8_t> b) {
+    return {b.begin(), b.end()};
 }
 
 std::vector<uint8_t> read16(uint64_t lba, uint32_t blocks) {
@@ -1044,6 +1058,23 @@ const std::vector<Case>& catalogue() {
          scsi_case({0x00, 0, 0, 0, 0, 0x04})},
         {"ReservedCdbBit", "SPC-4 §4.2.5 (reserved bit set)", "CHECK CONDITION 05/24/00",
          scsi_case({0x00, 0x01, 0, 0, 0, 0})},
+        // SET TARGET PORT GROUPS (MAINTENANCE OUT 0A): every descriptor is checked before any
+        // is applied, so none of these moves a group.
+        {"SetTargetPortGroupsUnknownGroup", "SPC-4 §6.39 (no such TARGET PORT GROUP)",
+         "CHECK CONDITION 05/26/00",
+         scsi_case({0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0},
+                   bytes({0, 0, 0, 0, 0x02, 0, 0x00, 0x09}))},
+        {"SetTargetPortGroupsTransitioningState",
+         "SPC-4 §6.39 (transitioning cannot be requested)", "CHECK CONDITION 05/26/00",
+         scsi_case({0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0},
+                   bytes({0, 0, 0, 0, 0x0f, 0, 0x00, 0x01}))},
+        {"SetTargetPortGroupsTruncatedDescriptor",
+         "SPC-4 §6.39 (a list cut inside a descriptor)", "CHECK CONDITION 05/1A/00",
+         scsi_case({0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0},
+                   bytes({0, 0, 0, 0, 0x02, 0}))},
+        {"ReportTargetPortGroupsTinyAllocation",
+         "SPC-4 §4.2.5.6 (ALLOCATION LENGTH 4: what fits)", "GOOD",
+         scsi_case({0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0}, "", 4)},
         {"CommandToMissingLun", "SPC-4 §4.5, SAM-5 (LOGICAL UNIT NOT SUPPORTED)",
          "CHECK CONDITION 05/25/00",
          [](const Env& env) {

@@ -321,7 +321,9 @@ TEST(EsxiFailover, ControllerFailoverMovesEveryHostToBAndMiscomparesAgree) {
     // Nothing was injected, and no ATS was executed without its status reaching the host.
     EXPECT_EQ(total.injected, 0U);
     EXPECT_EQ(total.late_retry, 0U);
+    // The unit attention of the change, RTPG through A's transition, then A in standby.
     EXPECT_TRUE(contains(text, "Valid sense data: 0x6 0x2a 0x6. Act:FAILOVER")) << text;
+    EXPECT_TRUE(contains(text, "{TPG_id=1,TPG_state=TRANS}")) << text;
     EXPECT_TRUE(contains(text, "{TPG_id=1,TPG_state=STBY}{TPG_id=2,TPG_state=AO}")) << text;
 }
 

@@ -4,11 +4,12 @@
 // - controller-failover: every host moves to controller B and keeps its heartbeat (A's 5 s
 //   transition is shorter than the I/O timeout, so no host may lose access), and every ATS
 //   miscompare a host logs is one the console counts for it, in the same class (genuine, late
-//   retry, injected);
+//   retry, injected); once alone, once with an injected miscompare and a lost ATS status per
+//   host on top, so that every class shows;
 // - failover-stale-write: a heartbeat WRITE held by controller A (a host heartbeating by WRITE,
 //   VMFS3.UseATSForHBOnVMFS5 = 0) lands after the hosts failed over to B, over the slot's newer
 //   image: the slot's owner meets it as a genuine miscompare on its next heartbeat ATS, and the
-//   console says the same.
+//   console says the same; when A's paths are back the hosts return to them.
 #include <gtest/gtest.h>
 
 #include <algorithm>

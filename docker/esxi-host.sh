@@ -22,7 +22,7 @@ until (exec 3<>"/dev/tcp/$address/$port") 2>/dev/null; do
   sleep 1
   waited=$((waited + 1))
 done
-exec /usr/local/bin/esxi-sim --portal "$portal" \
+exec /usr/local/bin/esxi-sim --portal "$portal" --discover \
   --target "${ATSARRAY_TARGET:-iqn.2026-11.org.atsarray:lab}" \
   --hosts "${ESXI_HOSTS:-1}" --first-host "${ESXI_HOST:-1}" \
   --initiator-prefix "${ESXI_INITIATOR_PREFIX:-iqn.1998-01.com.vmware:esx-01}" \

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "tools/esxi_sim/miscompare.hpp"
+
 namespace atsarray::sim {
 namespace {
 
@@ -191,10 +193,10 @@ void Heartbeat::acquire() {
     const HeartbeatSlot mine = image(old.addr, old.gen + 1, Clock::now());
     const Sector set = encode(mine, g.block_size);
     const IoResult r = write_slot(lba, test, set);
-    if (r.status == IoStatus::good || (r.status == IoStatus::miscompare && [&] {
-            const IoResult again = env_.io.read(lba, 1, g.block_size);
-            return again.status == IoStatus::good && again.data == set;
-        }())) {
+    const bool landed_late = r.status == IoStatus::miscompare &&
+                             count_miscompare(env_.stats, env_.io.read(lba, 1, g.block_size), test,
+                                              set) == MiscompareClass::late_retry;
+    if (r.status == IoStatus::good || landed_late) {
         active_ = true;
         slot_ = mine;
         last_set_ = set;
@@ -255,6 +257,7 @@ void Heartbeat::handle_miscompare(uint64_t lba, const Sector& set, const IoResul
                   u(slot_.addr), env_.volume(), static_cast<long long>(r.miscompare_at),
                   heartbeat_field(r.miscompare_at));
     const IoResult now = env_.io.read(lba, 1, env_.geometry.block_size);
+    count_miscompare(env_.stats, now, last_set_, set);
     if (now.status != IoStatus::good) {
         if (unconfirmed_.empty()) {
             unconfirmed_since_ = r.issued;
@@ -318,8 +321,12 @@ void Heartbeat::release() {
         return;
     }
     const Sector set = encode(free_slot_image(slot_), env_.geometry.block_size);
-    const IoResult r =
-        env_.io.compare_and_write(slot_.addr / env_.geometry.block_size, last_set_, set);
+    const uint64_t lba = slot_.addr / env_.geometry.block_size;
+    const IoResult r = env_.io.compare_and_write(lba, last_set_, set);
+    if (r.status == IoStatus::miscompare) {
+        count_miscompare(env_.stats, env_.io.read(lba, 1, env_.geometry.block_size), last_set_,
+                         set);
+    }
     env_.log.line(env_.id.name, "HBX", "%s heartbeat at offset %llu on vol '%s'",
                   r.status == IoStatus::good ? "Released" : "Could not release", u(slot_.addr),
                   env_.volume());

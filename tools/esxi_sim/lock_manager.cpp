@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "tools/esxi_sim/miscompare.hpp"
+
 namespace atsarray::sim {
 namespace {
 
@@ -174,6 +176,9 @@ void LockManager::check_owner(int index, const Sector& disk, const LockRecord& l
     liveness_.erase(it);
     const Sector cleared = encode(free_slot_image(slot), g.block_size);
     const IoResult c = env_.io.compare_and_write(hb_lba, s.data, cleared);
+    if (c.status == IoStatus::miscompare) {
+        count_miscompare(env_.stats, env_.io.read(hb_lba, 1, g.block_size), s.data, cleared);
+    }
     if (c.status == IoStatus::good) {
         env_.stats.update([](HostCounters& h) { ++h.dead_heartbeats_cleared; });
         take(index, disk, lock, Why::dead_owner);
@@ -211,6 +216,7 @@ void LockManager::take(int index, const Sector& disk, const LockRecord& lock, Wh
     }
     env_.stats.update([](HostCounters& c) { ++c.lock_miscompares; });
     const IoResult now = env_.io.read(lba, 1, g.block_size);
+    count_miscompare(env_.stats, now, disk, set);
     if (now.status == IoStatus::good && now.data == set) {
         acquired(index, set, mine, why);
         return;
@@ -290,6 +296,7 @@ void LockManager::settle(Pending p) {
     }
     if (r.status == IoStatus::miscompare) {
         const IoResult now = env_.io.read(lba, 1, g.block_size);
+        count_miscompare(env_.stats, now, p.test, p.set);
         if (now.status != IoStatus::good) {
             pending_.push_back(std::move(p));
             pending_retry_at_ = Clock::now() + check_interval();

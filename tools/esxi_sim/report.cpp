@@ -204,6 +204,7 @@ void print_json(const Report& report, std::FILE* out) {
             "\"connected\":%s,\"crashed\":%s,\"error\":%s,"
             "\"ats\":{\"successes\":%llu,\"miscompares\":%llu,\"timeouts\":%llu,"
             "\"aborts_unanswered\":%llu,\"reconnects\":%llu,\"errors\":%llu,"
+            "\"miscompare_classes\":{\"genuine\":%llu,\"late_retry\":%llu,\"no_cause\":%llu},"
             "\"latency_us\":{\"count\":%llu,\"p50\":%.0f,\"p99\":%.0f,\"max\":%.0f}},"
             "\"heartbeat\":{\"successes\":%llu,\"miscompares\":%llu,\"late_retries\":%llu,"
             "\"restarts\":%llu,\"lost\":%llu,\"lost_seconds\":%.3f,\"longest_gap_seconds\":%.3f},"
@@ -221,16 +222,18 @@ void print_json(const Report& report, std::FILE* out) {
             json_string(h.uuid).c_str(), u(h.heartbeat_offset), h.connected ? "true" : "false",
             h.crashed ? "true" : "false", json_string(h.error).c_str(), u(c.ats_successes),
             u(c.ats_miscompares), u(c.ats_timeouts), u(c.aborts_unanswered), u(c.reconnects),
-            u(c.io_errors), u(h.ats_latency.count), h.ats_latency.p50_us, h.ats_latency.p99_us,
-            h.ats_latency.max_us, u(c.heartbeats), u(c.hb_miscompares), u(c.hb_late_retries),
-            u(c.hb_restarts), u(c.lost_events), c.lost_seconds, c.longest_hb_gap_seconds,
-            u(c.lock_acquisitions), u(c.lock_failures), u(c.lock_miscompares),
-            u(c.stale_locks_broken), u(c.dead_heartbeats_cleared), u(c.lock_releases),
-            u(c.locks_broken_while_held), u(c.failovers), u(c.paths_dead), u(c.paths_restored),
-            u(c.alua_changes), u(c.ats_retried_on_other_path), u(c.queue_full_answers),
-            u(c.dqlen_halvings), u(c.dqlen_raises), json_latency(h.ats_queue).c_str(), u(c.vm_ios),
-            u(c.vm_errors), u(c.vm_timeouts), json_latency(h.vm_queue).c_str(),
-            json_latency(h.vm_service).c_str(), json_device(h.device).c_str());
+            u(c.io_errors), u(c.miscompares_genuine), u(c.miscompares_late_retry),
+            u(c.miscompares_no_cause), u(h.ats_latency.count), h.ats_latency.p50_us,
+            h.ats_latency.p99_us, h.ats_latency.max_us, u(c.heartbeats), u(c.hb_miscompares),
+            u(c.hb_late_retries), u(c.hb_restarts), u(c.lost_events), c.lost_seconds,
+            c.longest_hb_gap_seconds, u(c.lock_acquisitions), u(c.lock_failures),
+            u(c.lock_miscompares), u(c.stale_locks_broken), u(c.dead_heartbeats_cleared),
+            u(c.lock_releases), u(c.locks_broken_while_held), u(c.failovers), u(c.paths_dead),
+            u(c.paths_restored), u(c.alua_changes), u(c.ats_retried_on_other_path),
+            u(c.queue_full_answers), u(c.dqlen_halvings), u(c.dqlen_raises),
+            json_latency(h.ats_queue).c_str(), u(c.vm_ios), u(c.vm_errors), u(c.vm_timeouts),
+            json_latency(h.vm_queue).c_str(), json_latency(h.vm_service).c_str(),
+            json_device(h.device).c_str());
     }
     std::fprintf(out, "]}\n");
 }

@@ -18,6 +18,11 @@ struct HostCounters {
     uint64_t aborts_unanswered = 0;  // ABORT TASK without an answer: the session was dropped
     uint64_t reconnects = 0;
     uint64_t io_errors = 0;  // other failures (connection, unexpected status)
+    // Every ATS miscompare, as the host reads it after reading the block again
+    // (tools/esxi_sim/miscompare.hpp): the classes the array's console counts.
+    uint64_t miscompares_genuine = 0;     // another host wrote the block
+    uint64_t miscompares_late_retry = 0;  // the block holds this ATS's own set image
+    uint64_t miscompares_no_cause = 0;    // the block holds the test image (a false miscompare)
     // Heartbeat.
     uint64_t heartbeats = 0;  // successful heartbeat writes (acquire, refresh, resumed)
     uint64_t hb_miscompares = 0;

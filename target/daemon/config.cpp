@@ -302,7 +302,8 @@ class Parser : public TomlReader {
 
     void parse_console(const toml::table& table, ConsoleConfig& console) const {
         const std::string path = "console";
-        check_keys(table, path, {"enabled", "address", "port", "token", "static_dir"});
+        check_keys(table, path,
+                   {"enabled", "address", "port", "token", "static_dir", "keep_ended_sessions_s"});
         console.enabled = get_bool(table, path, "enabled", true);
         if (auto address = get_string(table, path, "address")) {
             boost::system::error_code ec;
@@ -333,6 +334,8 @@ class Parser : public TomlReader {
         if (auto dir = get_string(table, path, "static_dir")) {
             console.static_dir = resolve(*dir);
         }
+        console.keep_ended_sessions_s = static_cast<uint32_t>(get_uint(
+            table, path, "keep_ended_sessions_s", 1, 86400, console.keep_ended_sessions_s));
     }
 
     void parse_rocksdb(const toml::table& table, RocksDbConfig& rocksdb) const {

@@ -134,6 +134,9 @@ struct ConsoleConfig {
     // required then. Empty on loopback: a random one per start, handed to the page.
     std::string token;
     std::string static_dir;  // the page's files; default: the source tree's webui/static
+    // How long an ended session stays in the per-initiator tables, chart legends and the Paths
+    // view before it leaves them.
+    uint32_t keep_ended_sessions_s = 60;
 };
 
 // [fault]: firmware-bug injection (target/fault). Off unless enabled; rules may also come and go

@@ -442,6 +442,8 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     if (config.console.enabled) {
         d.console_model = std::make_unique<webui::ConsoleModel>(
             webui::ConsoleModel{d.state, *d.accounting, *d.events, d.faults.get(), d.locks.get()});
+        d.console_model->keep_ended_sessions =
+            std::chrono::seconds(config.console.keep_ended_sessions_s);
         webui::ConsoleSettings cs;
         cs.address = config.console.address;
         cs.port = config.console.port;

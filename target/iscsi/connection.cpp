@@ -614,6 +614,9 @@ SessionInfo Connection::session_info() const {
     info.login_time = session_.login_time;
     info.params = params_;
     info.commands_in_flight = tasks_.in_flight();
+    info.portal = portal_;
+    info.commands = commands_done_.load(std::memory_order_relaxed);
+    info.errors = command_errors_.load(std::memory_order_relaxed);
     return info;
 }
 

@@ -5,6 +5,7 @@
 // connection lives on one io_context and is touched only from it; other threads reach it through
 // the post_* methods.
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -45,6 +46,12 @@ struct SessionInfo {
     std::chrono::system_clock::time_point login_time{};
     SessionParams params;
     uint32_t commands_in_flight = 0;
+    // The portal the session logged in on: its address and its target port group (ALUA).
+    PortalInfo portal;
+    // Commands this session executed, and those of them that did not end in GOOD (CHECK
+    // CONDITION, BUSY, ... or aborted, or never answered by a fault rule).
+    uint64_t commands = 0;
+    uint64_t errors = 0;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -142,6 +149,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string peer_;
     std::string local_ip_;  // the address the peer reached ("[v6]" bracketed)
     PortalInfo portal_;     // the portal it came in on
+    // For SessionInfo (read from the console's thread): commands ended, and those not GOOD.
+    std::atomic<uint64_t> commands_done_{0};
+    std::atomic<uint64_t> command_errors_{0};
     ConnectionLimits::Admission admission_;
     Phase phase_ = Phase::login;
 

@@ -48,6 +48,11 @@ void Connection::execute(Task* task) {
 }
 
 void Connection::on_command_done(Task* task) {
+    commands_done_.fetch_add(1, std::memory_order_relaxed);
+    if (task->aborted || task->cmd.status != scsi::Status::good || task->cmd.drop_status ||
+        task->cmd.drop_connection) {
+        command_errors_.fetch_add(1, std::memory_order_relaxed);
+    }
     if (task->aborted || phase_ == Phase::closed) {
         if (!task->waiting_tmfs.empty()) {
             tmf_task_finished(task);

@@ -1,7 +1,8 @@
 #pragma once
 // What the console shows, read from the running daemon and turned into the JSON of
 // webui/openapi.json: targets and LUNs, portals, sessions, ATS statistics, latency, events.
-// Everything here only reads (snapshots, the session table's copy), from the console's thread.
+// Everything here only reads (snapshots, the session table's copy), from the console's thread;
+// the Paths view's tracker (paths.hpp) is the one thing it keeps between two requests.
 
 #include <chrono>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "target/ats/event_log.hpp"
 #include "target/ats/lock_table.hpp"
 #include "target/fault/fault.hpp"
+#include "webui/server/paths.hpp"
 
 namespace atsarray::iscsi {
 struct ServerState;
@@ -29,6 +31,11 @@ struct ConsoleModel {
     fault::Engine* faults = nullptr;        // nullptr: fault injection is off in the config
     const ats::LockTable* locks = nullptr;  // the LBA lock table every LUN shares
     std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+    // How long a session that ended stays in the per-initiator tables, the chart legends and the
+    // Paths view ([console] keep_ended_sessions_s), so a few reconnects do not bury live hosts.
+    std::chrono::seconds keep_ended_sessions{60};
+    // What the Paths view saw a moment ago (the console's one thread reads and updates it).
+    mutable PathTracker paths;
 };
 
 namespace api {

@@ -315,7 +315,10 @@ void ConsoleServer::Impl::tick() {
             return;
         }
         std::erase_if(streams, [](const std::weak_ptr<WsSession>& w) { return w.expired(); });
-        if (!streams.empty()) {
+        if (streams.empty()) {
+            // Failovers happen with no page open too: the Paths view's tracker looks anyway.
+            api::observe_paths(model);
+        } else {
             auto message = std::make_shared<const std::string>(api::dump(ticks.next()));
             for (const auto& w : streams) {
                 if (auto s = w.lock()) {

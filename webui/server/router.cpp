@@ -9,6 +9,10 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include "target/iscsi/server_state.hpp"
+#include "target/scsi/alua.hpp"
+#include "target/scsi/target_device.hpp"
+
 namespace atsarray::webui {
 
 using nlohmann::json;
@@ -228,6 +232,13 @@ HttpResponse Router::api(const HttpRequest& request, std::string_view path,
         }
         return error_response(404, "unknown LUN " + parts[3] + " of target " + parts[1]);
     }
+    if (what == "targets" && (parts.size() == 3 || parts.size() == 4) &&
+        parts[2] == "port-groups") {
+        return port_groups(request, parts);
+    }
+    if (parts.size() == 1 && what == "paths") {
+        return get ? ok(api::paths(model_)) : not_allowed();
+    }
     if (parts.size() == 1 && what == "portals") {
         return get ? ok(api::portals(model_)) : not_allowed();
     }
@@ -394,6 +405,102 @@ HttpResponse Router::faults(const HttpRequest& request,
         return rule_answer(*engine, id);
     }
     return error_response(405, "method " + method + " not allowed on a fault rule");
+}
+
+// /api/v1/targets/{target}/port-groups[/{id}]: a target's ALUA target port groups (SPC-4 §5.16),
+// and PATCH of one group's state.
+HttpResponse Router::port_groups(const HttpRequest& request,
+                                 const std::vector<std::string>& parts) const {
+    const std::string& method = request.method;
+    const bool get = method == "GET" || method == "HEAD";
+    const iscsi::TargetNode* node = model_.state.targets.node(parts[1]);
+    if (node == nullptr) {
+        return error_response(404, "unknown target " + parts[1]);
+    }
+    if (parts.size() == 3) {
+        if (!get) {
+            return error_response(405, "method " + method + " not allowed on port-groups");
+        }
+        return ok(api::port_groups(model_, *node));
+    }
+    scsi::TargetPortGroups& groups = node->device->port_groups();
+    uint64_t id = 0;
+    if (!parse_u64(parts[3], id) || id == 0 || id > 65535) {
+        return error_response(400,
+                              "a target port group is a number 1..65535, got \"" + parts[3] + "\"");
+    }
+    const auto group_id = static_cast<uint16_t>(id);
+    auto before = groups.snapshot();
+    const scsi::TargetPortGroupState* group = before->group(group_id);
+    if (group == nullptr) {
+        return error_response(404,
+                              "unknown target port group " + parts[3] + " of target " + parts[1]);
+    }
+    if (get) {
+        return ok(api::port_group(model_, *before, *group));
+    }
+    if (method != "PATCH") {
+        return error_response(405, "method " + method + " not allowed on a target port group");
+    }
+    if (request.content_type.rfind("application/json", 0) != 0) {
+        return error_response(415, "a state change is JSON: Content-Type: application/json");
+    }
+    const json body = json::parse(request.body, nullptr, false);
+    if (body.is_discarded()) {
+        return error_response(400, "the body is not valid JSON");
+    }
+    constexpr const char* expected =
+        "expected {\"state\": \"active_optimized\"|\"active_non_optimized\"|\"standby\"|"
+        "\"unavailable\", \"transition_ms\": 0..600000 (optional)}";
+    if (!body.is_object() || !body.contains("state") || !body["state"].is_string()) {
+        return error_response(400, expected);
+    }
+    for (const auto& [key, value] : body.items()) {
+        if (key != "state" && key != "transition_ms") {
+            return error_response(400, "unknown field \"" + key + "\": " + expected);
+        }
+    }
+    const std::string state_name = body["state"].get<std::string>();
+    const auto state = api::settable_alua_state(state_name);
+    if (!state) {
+        return error_response(
+            400, "state \"" + state_name + "\" is not one a group can be put in: " + expected);
+    }
+    uint64_t transition_ms = 0;
+    if (body.contains("transition_ms")) {
+        const json& t = body["transition_ms"];
+        if (!t.is_number_unsigned() || t.get<uint64_t>() > 600000) {
+            return error_response(400,
+                                  "transition_ms must be a whole number of milliseconds, "
+                                  "0..600000");
+        }
+        transition_ms = t.get<uint64_t>();
+    }
+    if ((scsi::supported_bit(*state) & group->supported_states) == 0) {
+        return error_response(400, "target port group " + parts[3] + " does not support " +
+                                       state_name +
+                                       " (REPORT TARGET PORT GROUPS lists what it "
+                                       "supports)");
+    }
+    // Not SET TARGET PORT GROUPS: a change the array makes itself, so the STATUS CODE is
+    // "altered by implicit behavior" (SPC-4 §6.36 Table 264, 02h) and every I_T nexus gets the
+    // unit attention ASYMMETRIC ACCESS STATE CHANGED (§5.16.2.6).
+    const std::string from(api::alua_state_name(group->state));
+    if (!groups.change_state(group_id, *state, scsi::AluaStatus::altered_by_implicit_behavior,
+                             std::chrono::milliseconds(transition_ms))) {
+        return error_response(400, "target port group " + parts[3] + " refused " + state_name);
+    }
+    const std::string label = group->name.empty() ? "" : " (" + group->name + ")";
+    model_.events.add(
+        "alua",
+        "console: target port group " + parts[3] + label + " " + from + " -> " + state_name +
+            (transition_ms > 0
+                 ? " through transitioning for " + std::to_string(transition_ms) + " ms"
+                 : std::string()),
+        parts[1]);
+    api::observe_paths(model_);
+    const auto after = groups.snapshot();
+    return ok(api::port_group(model_, *after, *after->group(group_id)));
 }
 
 HttpResponse Router::static_file(std::string_view path) const {

@@ -47,6 +47,8 @@ class Router {
     HttpResponse api(const HttpRequest& request, std::string_view path,
                      std::string_view query) const;
     HttpResponse faults(const HttpRequest& request, const std::vector<std::string>& parts) const;
+    HttpResponse port_groups(const HttpRequest& request,
+                             const std::vector<std::string>& parts) const;
     HttpResponse static_file(std::string_view path) const;
 
     ConsoleModel& model_;

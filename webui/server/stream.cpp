@@ -19,9 +19,23 @@ const typename Map::mapped_type* find_in(const std::optional<ats::Snapshot>& sna
 
 }  // namespace
 
+void RecentPorts::update(const std::set<std::string>& live, std::chrono::seconds keep,
+                         std::chrono::steady_clock::time_point now) {
+    for (const std::string& port : live) {
+        last_live_[port] = now;
+    }
+    std::erase_if(last_live_, [&](const auto& e) { return now - e.second >= keep; });
+}
+
 json TickBuilder::next() {
     const auto now = std::chrono::steady_clock::now();
     ats::Snapshot snap = model_.accounting.snapshot(0);
+    json sessions = api::sessions(model_);
+    std::set<std::string> live;
+    for (const json& s : sessions) {
+        live.insert(s["initiator_port"].get<std::string>());
+    }
+    recent_.update(live, model_.keep_ended_sessions, now);
     const ats::AtsCounters empty_ats;
     const ats::IoCounters empty_io;
 
@@ -54,6 +68,9 @@ json TickBuilder::next() {
     }
     json initiators = json::array();
     for (const auto& [port, io] : snap.io_per_initiator) {
+        if (!recent_.listed(port)) {
+            continue;
+        }
         const ats::IoCounters* before = find_in(previous_, &ats::Snapshot::io_per_initiator, port);
         const ats::IoCounters& b = before != nullptr ? *before : empty_io;
         json ops = json::object();
@@ -73,6 +90,7 @@ json TickBuilder::next() {
              {"address", who != snap.initiators.end() ? who->second.address : ""},
              {"d_ats_successes", d != ats_deltas.end() ? d->second.first : 0},
              {"d_ats_miscompares", d != ats_deltas.end() ? d->second.second : 0},
+             {"live", live.contains(port)},
              {"ops", std::move(ops)}});
     }
 
@@ -91,7 +109,8 @@ json TickBuilder::next() {
                  {"overview", api::overview(model_, snap)},
                  {"luns", std::move(luns)},
                  {"initiators", std::move(initiators)},
-                 {"sessions", api::sessions(model_)},
+                 {"sessions", std::move(sessions)},
+                 {"paths", api::paths(model_)},
                  {"events", std::move(events)}};
     previous_ = std::move(snap);
     previous_time_ = now;

@@ -1,17 +1,35 @@
 #pragma once
 // The WebSocket stream's ticks: about once a second, what changed since the previous tick —
 // ATS counter deltas per LUN and initiator, this tick's latency percentiles per initiator and
-// op, the sessions, and the new events — so the page never polls.
+// op, the sessions, the paths (paths.hpp) and the new events — so the page never polls.
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "webui/server/console_model.hpp"
 
 namespace atsarray::webui {
+
+// Which initiator ports a tick lists: those with a session now, and those whose last session
+// ended less than `keep` ago. The accounting keeps every port it ever saw (an ISID per
+// reconnect), so without this the per-initiator tables and chart legends grow a row per ended
+// session (issue 19). A port never seen with a session is not listed.
+class RecentPorts {
+  public:
+    // Records the ports with a session at `now`; forgets those past `keep`.
+    void update(const std::set<std::string>& live, std::chrono::seconds keep,
+                std::chrono::steady_clock::time_point now);
+    bool listed(const std::string& port) const { return last_live_.contains(port); }
+
+  private:
+    std::map<std::string, std::chrono::steady_clock::time_point> last_live_;
+};
 
 class TickBuilder {
   public:
@@ -25,6 +43,7 @@ class TickBuilder {
     std::optional<ats::Snapshot> previous_;
     std::chrono::steady_clock::time_point previous_time_{};
     uint64_t last_event_ = 0;
+    RecentPorts recent_;
 };
 
 }  // namespace atsarray::webui

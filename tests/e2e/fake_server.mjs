@@ -247,7 +247,7 @@ function step() {
             }
             t.ops[op] = { d_commands: perOp[op].length, p50_us: pct(perOp[op], 50), p99_us: pct(perOp[op], 99), p999_us: pct(perOp[op], 99.9) };
         }
-        iniTick.push({ initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address, ...t });
+        iniTick.push({ initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address, live: true, ...t });
     }
     faults.tick(workload);
     const mean = (a) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0);
@@ -268,7 +268,7 @@ function step() {
     });
     const tick = {
         type: 'tick', time: new Date().toISOString(), interval_ms: INTERVAL, overview: overview(),
-        luns: lunsOut, initiators: iniTick, sessions: sessionsOut(), events: pendingEvents,
+        luns: lunsOut, initiators: iniTick, sessions: sessionsOut(), paths: pathsOut(), events: pendingEvents,
     };
     pendingEvents = [];
     return tick;
@@ -314,6 +314,37 @@ function sessionsOut() {
             max_burst_length: 1048576, first_burst_length: 262144, immediate_data: true, initial_r2t: false, max_outstanding_r2t: 1,
         },
     }));
+}
+// GET /api/v1/paths: every target has the single implicit target port group (no
+// [[target_port_group]]), every session is on it.
+function groupOut() {
+    return {
+        id: 1, name: '', state: 'active_optimized', status: 'none', status_code: 0, pending_state: null,
+        transition_ends: null, preferred: true, supported_states: ['active_optimized'], relative_target_ports: [],
+        portals: ['127.0.0.1:3260'],
+    };
+}
+function pathsOut() {
+    const byName = new Map();
+    for (const s of initiators) {
+        const list = byName.get(s.initiator_name) ?? [];
+        list.push(s);
+        byName.set(s.initiator_name, list);
+    }
+    return {
+        keep_ended_s: 60,
+        targets: [TARGET, VMFS_TARGET].map((t) => ({ target: t, explicit_alua: false, groups: [groupOut()] })),
+        initiators: [...byName].map(([name, list]) => ({
+            initiator_name: name, last_failover: null,
+            paths: [...new Set(list.map((s) => s.target))].map((t) => ({
+                target: t, group: 1, name: '', state: 'active_optimized', pending_state: null, carries_io: true,
+                sessions: list.filter((s) => s.target === t).map((s) => ({
+                    tsih: s.tsih, isid: s.isid, initiator_port: portOf(s), address: s.address, portal: '127.0.0.1:3260',
+                    login_time: s.login_time, commands: s.c.successes + s.c.miscompares, errors: 0, commands_in_flight: 0, ended: null,
+                })),
+            })),
+        })),
+    };
 }
 function countersOut(c) {
     const n = (x) => Math.max(1, x);
@@ -427,6 +458,9 @@ async function api(req, res, url) {
     }
     if (p === '/api/v1/sessions') {
         return send(res, 200, sessionsOut());
+    }
+    if (p === '/api/v1/paths') {
+        return send(res, 200, pathsOut());
     }
     if (p === '/api/v1/ats') {
         return send(res, 200, atsOut());

@@ -35,7 +35,16 @@ json TickBuilder::next() {
     for (const json& s : sessions) {
         live.insert(s["initiator_port"].get<std::string>());
     }
-    recent_.update(live, model_.keep_ended_sessions, now);
+    // A session shorter than a tick is never in the session table when a tick looks: the
+    // commands it sent since the previous tick say it was there.
+    std::set<std::string> seen = live;
+    for (const auto& [port, io] : snap.io_per_initiator) {
+        const ats::IoCounters* before = find_in(previous_, &ats::Snapshot::io_per_initiator, port);
+        if (previous_ && (before == nullptr || before->commands != io.commands)) {
+            seen.insert(port);
+        }
+    }
+    recent_.update(seen, model_.keep_ended_sessions, now);
     const ats::AtsCounters empty_ats;
     const ats::IoCounters empty_io;
 

@@ -17,9 +17,9 @@
 namespace atsarray::webui {
 
 // Which initiator ports a tick lists: those with a session now, and those whose last session
-// ended less than `keep` ago. The accounting keeps every port it ever saw (an ISID per
-// reconnect), so without this the per-initiator tables and chart legends grow a row per ended
-// session (issue 19). A port never seen with a session is not listed.
+// ended (or that last sent a command) less than `keep` ago. The accounting keeps every port it
+// ever saw (an ISID per reconnect), so without this the per-initiator tables and chart legends
+// grow a row per ended session (issue 19).
 class RecentPorts {
   public:
     // Records the ports with a session at `now`; forgets those past `keep`.

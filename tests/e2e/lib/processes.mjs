@@ -76,8 +76,9 @@ export async function waitListening(port, child, what) {
 }
 
 // Starts the daemon `binary` on a config written into `dir`: a loopback portal and console on free
-// ports with a random token, the console page from `staticDir`, then `rest` (targets, [fault]);
-// `writer` names the test in the config's first line. Resolves once both ports listen.
+// ports with a random token, the console page from `staticDir`, then `rest` (targets, [fault]),
+// where @PORTAL@ stands for the portal's port; `writer` names the test in the config's first
+// line. Resolves once both ports listen.
 export async function startDaemonWith({ binary, dir, staticDir, writer, rest }) {
     const portal = await freePort();
     const consolePort = await freePort();
@@ -97,7 +98,7 @@ address = "127.0.0.1"
 port = ${consolePort}
 token = "${token}"
 static_dir = "${staticDir}"
-${rest}`);
+${rest.replaceAll('@PORTAL@', String(portal))}`);
     const daemon = startProcess(binary, ['--config', config]);
     await waitListening(portal, daemon, 'atsarray');
     await waitListening(consolePort, daemon, 'atsarray console');

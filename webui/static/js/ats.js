@@ -85,7 +85,16 @@ export class AtsPanel {
         }
         updateRows($('#ats-luns-table tbody'), lunRows, 'no LUNs', 12);
 
+        // A tick lists the initiator ports with a session and those whose session ended less
+        // than [console] keep_ended_sessions_s ago (issue 19): the others leave the table and the
+        // chart's legend.
         const inis = tick.initiators ?? [];
+        const listed = new Set(inis.map((i) => i.initiator_port));
+        for (const port of [...this.initiators.keys()]) {
+            if (!listed.has(port)) {
+                this.initiators.delete(port);
+            }
+        }
         const iniRows = [];
         for (const i of inis) {
             this.initiators.set(i.initiator_port, i);
@@ -99,7 +108,7 @@ export class AtsPanel {
             const winSuc = this.history.sum(`ini:${i.initiator_port}:suc`);
             const winMis = this.history.sum(`ini:${i.initiator_port}:mis`);
             iniRows.push([i.initiator_port, [
-                { text: initiatorLabel(i, inis), class: 'mono', title: i.initiator_port },
+                { text: `${initiatorLabel(i, inis)}${i.live === false ? ' (ended)' : ''}`, class: 'mono', title: i.initiator_port },
                 { text: i.address ?? '', class: 'mono' },
                 { text: fmtRate(sucS), class: 'num' },
                 { text: fmtRate(misS), class: misS > 0 ? 'num bad' : 'num' },
@@ -109,7 +118,7 @@ export class AtsPanel {
                 { text: a ? fmtUs(a.latency_success?.mean_us) : '—', class: 'num', title: 'mean since the daemon started' },
                 { text: a ? fmtUs(a.latency_failure?.mean_us) : '—', class: 'num', title: 'mean since the daemon started' },
                 { text: a ? fmtUs(a.lock_wait?.mean_us) : '—', class: 'num', title: 'mean wait for the LBA lock' },
-            ]]);
+            ], i.live === false ? 'ended' : '']);
         }
         updateRows($('#ats-initiators-table tbody'), iniRows, 'no initiator has sent ATS yet', 10);
     }
@@ -132,8 +141,8 @@ export class AtsPanel {
 
     renderCharts() {
         const hist = this.history;
-        const build = (prefix, labelOf) => {
-            const ids = [...new Set(hist.keys(prefix).map((k) => k.slice(prefix.length, k.lastIndexOf(':'))))];
+        const build = (prefix, labelOf, keep = () => true) => {
+            const ids = [...new Set(hist.keys(prefix).map((k) => k.slice(prefix.length, k.lastIndexOf(':'))))].filter(keep);
             const series = [];
             const cols = [];
             for (const id of ids) {
@@ -154,7 +163,7 @@ export class AtsPanel {
         const inis = build('ini:', (port) => {
             const i = this.initiators.get(port);
             return i ? initiatorLabel(i, all) : port;
-        });
+        }, (port) => this.initiators.has(port));
         this.iniChart.update(hist.times, inis.series, inis.cols);
     }
 

@@ -30,7 +30,15 @@ export class LatencyPanel {
     onTick(tick, time) {
         const secs = Math.max(0.001, (tick.interval_ms ?? 1000) / 1000);
         const values = {};
+        // Only the ports the tick lists (a session now, or one that ended less than [console]
+        // keep_ended_sessions_s ago) stay in the table, the chart and its initiator choice.
         const inis = tick.initiators ?? [];
+        const listed = new Set(inis.map((i) => i.initiator_port));
+        for (const port of [...this.initiators.keys()]) {
+            if (!listed.has(port)) {
+                this.initiators.delete(port);
+            }
+        }
         for (const i of inis) {
             this.initiators.set(i.initiator_port, i);
             for (const op of OPS) {
@@ -44,7 +52,7 @@ export class LatencyPanel {
         this.history.push(time, values);
         const rows = inis.map((i) => {
             const cells = [
-                { text: initiatorLabel(i, inis), class: 'mono', title: i.initiator_port },
+                { text: `${initiatorLabel(i, inis)}${i.live === false ? ' (ended)' : ''}`, class: 'mono', title: i.initiator_port },
                 { text: i.address ?? '', class: 'mono' },
             ];
             for (const op of OPS) {
@@ -55,7 +63,7 @@ export class LatencyPanel {
                     cells.push({ text: busy ? fmtUs(o[field]) : '—', class: busy ? 'num lat' : 'num muted' });
                 }
             }
-            return [i.initiator_port, cells];
+            return [i.initiator_port, cells, i.live === false ? 'ended' : ''];
         });
         updateRows($('#latency-table tbody'), rows, 'no initiator has sent commands yet', 14);
         this.syncInitiatorSelects();
@@ -68,10 +76,22 @@ export class LatencyPanel {
                 all.push(l);
             }
         }
+        // The chart's choice lists the listed ports only; the histogram's (since the daemon
+        // started) every port GET /latency knows.
+        const latSelect = $('#lat-initiator');
+        for (const o of [...latSelect.options]) {
+            if (o.value !== '' && !this.initiators.has(o.value)) {
+                if (latSelect.value === o.value) {
+                    latSelect.value = '';
+                }
+                o.remove();
+            }
+        }
         for (const [sel, keepFirst] of [['#lat-initiator', true], ['#hist-initiator', false]]) {
             const select = $(sel);
+            const candidates = keepFirst ? [...this.initiators.values()] : all;
             const have = new Set([...select.options].map((o) => o.value));
-            for (const i of all) {
+            for (const i of candidates) {
                 if (!have.has(i.initiator_port)) {
                     select.append(h('option', { value: i.initiator_port }, `${initiatorLabel(i, all)} (${i.address ?? ''})`));
                 }

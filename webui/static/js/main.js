@@ -13,6 +13,7 @@ import { AtsPanel } from './ats.js';
 import { LatencyPanel } from './latency.js';
 import { EventsPanel } from './events.js';
 import { FaultsPanel } from './faults.js';
+import { PathsPanel } from './paths.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -22,6 +23,7 @@ const ats = new AtsPanel(atsHistory);
 const latency = new LatencyPanel(api);
 const events = new EventsPanel(api);
 const faults = new FaultsPanel(api);
+const paths = new PathsPanel(api);
 let lastTickTime = 0;
 
 function renderOverview(o) {
@@ -85,6 +87,9 @@ function onTick(tick) {
     renderOverview(tick.overview);
     if (tick.sessions) {
         renderSessions(tick.sessions);
+    }
+    if (tick.paths) {
+        paths.set(tick.paths);
     }
     atsHistory.push(time, AtsPanel.samples(tick));
     ats.onTick(tick);
@@ -157,7 +162,7 @@ async function start() {
             }
         }
     }
-    await Promise.allSettled([loadAll(), events.load(0).catch(() => null), faults.load()]);
+    await Promise.allSettled([loadAll(), events.load(0).catch(() => null), faults.load(), paths.load()]);
     if (tokenError && $('#banner').hidden) {
         renderBanner(`no access token from the daemon (${tokenError.message}): lab notes cannot be posted nor fault rules changed`);
     }
@@ -169,6 +174,7 @@ async function start() {
                 loadAll().catch(() => null);
                 events.load(events.lastSeq).catch(() => null);
                 faults.load().catch(() => null);
+                paths.load().catch(() => null);
             }
         },
     });

@@ -146,6 +146,15 @@ try:
     portals = get_valid("/api/v1/portals")
     check(portals == [{"address": f"127.0.0.1:{portal_port}"}], f"portals {portals}")
     get_valid("/api/v1/sessions")
+    paths = get_valid("/api/v1/paths")
+    check(paths["initiators"] == [] and paths["keep_ended_s"] == 60, f"paths {paths}")
+    groups = get_valid(f"/api/v1/targets/{TARGET}/port-groups",
+                       "/api/v1/targets/{target}/port-groups")
+    check(len(groups["groups"]) == 1 and groups["groups"][0]["state"] == "active_optimized" and
+          groups["groups"][0]["portals"] == [f"127.0.0.1:{portal_port}"],
+          f"the single implicit group {groups}")
+    get_valid(f"/api/v1/targets/{TARGET}/port-groups/1",
+              "/api/v1/targets/{target}/port-groups/{id}")
     get_valid("/api/v1/ats")
     get_valid("/api/v1/latency")
     get_valid("/api/v1/events")
@@ -205,6 +214,21 @@ try:
     error_valid(status, body, 409, "a fault rule while injection is off")
     status, body = request("POST", "/api/v1/events", body="{not json", headers=auth)
     error_valid(status, body, 400, "bad JSON")
+    group_path = f"/api/v1/targets/{TARGET}/port-groups/1"
+    status, body = request("PATCH", group_path, body='{"state": "standby"}',
+                           headers={"Content-Type": "application/json"})
+    error_valid(status, body, 401, "PATCH of a group without token")
+    status, body = request("PATCH", group_path, body='{"state": "standby"}', headers=auth)
+    error_valid(status, body, 400, "standby for the implicit group (only active/optimized)")
+    status, body = request("PATCH", group_path, body='{"state": "sleepy"}', headers=auth)
+    error_valid(status, body, 400, "an unknown state")
+    status, body = request("PATCH", f"/api/v1/targets/{TARGET}/port-groups/2",
+                           body='{"state": "standby"}', headers=auth)
+    error_valid(status, body, 404, "an unknown group")
+    status, body = request("PATCH", group_path, body='{"state": "active_optimized"}', headers=auth)
+    check(status == 200, f"PATCH to the state it is in: status {status}")
+    validate(body, response_schema("/api/v1/targets/{target}/port-groups/{id}", "patch",
+                                   200)["application/json"]["schema"], "PATCH of a group")
     status, body = request("POST", "/api/v1/events", body='{"text": "x"}', headers=auth)
     error_valid(status, body, 400, "no message")
     status, body = request("POST", "/api/v1/events", body='{"message": ""}', headers=auth)
@@ -269,6 +293,9 @@ try:
           f"clients {successes}/{miscompares}")
     if miscompares:
         check(ats["hot_blocks"] and ats["hot_blocks"][0]["lba"] == 1000, "hot block 1000")
+    paths = get_valid("/api/v1/paths")
+    check(any(i["initiator_name"].startswith("iqn.2026-11.org.atsarray:console-test-")
+              for i in paths["initiators"]), f"paths after the run {paths}")
     latency = get_valid("/api/v1/latency")
     check(any(l["ops"]["ats"]["commands"] > 0 for l in latency), "ATS latency per initiator")
     events = get_valid("/api/v1/events?since=0&limit=1000")

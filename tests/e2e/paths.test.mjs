@@ -8,6 +8,7 @@
 // - a group's state changed with the page's control reaches the daemon (GET port-groups, STATUS
 //   CODE altered by implicit behavior) and shows as an "alua" event (before any host logs in:
 //   ats-counter ends on the unit attention a change gives every I_T nexus);
+// - an alua_state path fault added in the fault panel moves a group, and back when deleted;
 // - a live host's session shows under the group of the portal it logged in on;
 // - a host whose sessions ended leaves the ATS and latency tables, both chart legends and the
 //   Paths view a few seconds later, while a live host stays.
@@ -68,6 +69,9 @@ id = 2
 name = "controller-b"
 portals = ["127.0.0.1:${portalB}"]
 state = "active_non_optimized"
+
+[fault]
+enabled = true   # no rules: the fault panel adds a path fault
 
 [[target]]
 name = "${TARGET}"
@@ -152,6 +156,31 @@ test('a group\'s state set from the page reaches the daemon and is an event', TE
     const back = await api(`/api/v1/targets/${encodeURIComponent(TARGET)}/port-groups/1`);
     assert.equal(back.state, 'active_optimized');
     assert.equal(await page.locator('#paths-error').isVisible(), false);
+});
+
+test('a path fault added in the fault panel moves the group; deleted, the group is back', TEST, async () => {
+    await page.locator('#fault-form').waitFor({ state: 'visible', ...WAIT });
+    await page.fill('#fault-name', 'e2e-controller-b-standby');
+    await page.selectOption('#fault-action', 'alua_state');
+    await page.locator('#fault-group').waitFor({ state: 'visible', ...WAIT });
+    assert.equal(await page.locator('#fault-period-ms').isVisible(), false, 'alua_flap\'s period is not shown for alua_state');
+    await page.fill('#fault-group', '2');
+    await page.selectOption('#fault-alua-state', 'standby');
+    await page.click('#fault-submit');
+    await page.waitForFunction(() => /added rule #\d+/.test(document.querySelector('#fault-form-status').textContent), null, WAIT);
+    assert.equal(await page.locator('#fault-form-error').isVisible(), false, await page.locator('#fault-form-error').textContent());
+    const row = page.locator('#faults-table tbody tr[data-key]', { hasText: 'e2e-controller-b-standby' });
+    await row.waitFor(WAIT);
+    assert.match(await row.textContent(), /ALUA standby/);
+    assert.match(await row.textContent(), /group 2/);
+    const rule = (await api('/api/v1/faults')).rules.find((r) => r.name === 'e2e-controller-b-standby');
+    assert.equal(rule.action, 'alua_state');
+    assert.equal(rule.group, 2);
+    assert.equal(rule.state, 'standby');
+    await page.locator('#port-groups-table tbody tr[data-key$="|2"] .group-state[data-state="standby"]').waitFor(WAIT);
+    await row.locator('button.danger').click();
+    await page.locator('#port-groups-table tbody tr[data-key$="|2"] .group-state[data-state="active_non_optimized"]').waitFor(WAIT);
+    assert.deepEqual((await api('/api/v1/faults')).rules, []);
 });
 
 test('a live host\'s session shows under the group of its portal', TEST, async () => {

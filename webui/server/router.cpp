@@ -490,6 +490,9 @@ HttpResponse Router::port_groups(const HttpRequest& request,
                              std::chrono::milliseconds(transition_ms))) {
         return error_response(400, "target port group " + parts[3] + " refused " + state_name);
     }
+    if (group->state == *state && !group->pending) {
+        return ok(api::port_group(model_, *before, *group));  // already there: nothing happened
+    }
     const std::string label = group->name.empty() ? "" : " (" + group->name + ")";
     model_.events.add(
         "alua",

@@ -37,3 +37,15 @@ test('actions read with their parameters', () => {
     assert.equal(describeAction(rule({ action: 'drop_connection' })), 'drop connection');
     assert.equal(describeAction(rule({ action: 'stale_read', command: 'read', stale_ms: 3000 })), 'stale read for 3000 ms after a write');
 });
+
+test('path faults read with their group and states', () => {
+    const path = (over) => rule({ command: 'any', group: 1, state: 'standby', state_b: 'active_optimized', period_ms: 2000, transition_ms: 0, ...over });
+    assert.equal(describeScope(path({ action: 'alua_state' })), 'any target · group 1 · any initiator');
+    assert.equal(describeScope(path({ action: 'path_down', group: 0, initiator: '*esx-01*' })), 'any target · every group · initiator *esx-01*');
+    assert.equal(describeScope(path({ action: 'stale_write_after_failover', command: 'write' })), 'any target · group 1 · any LUN · any initiator · writes');
+    assert.equal(describeAction(path({ action: 'alua_state', transition_ms: 5000 })), 'ALUA standby after 5000 ms transitioning');
+    assert.equal(describeAction(path({ action: 'alua_state', state: 'unavailable' })), 'ALUA unavailable');
+    assert.equal(describeAction(path({ action: 'alua_flap', period_ms: 500 })), 'ALUA flap standby ⇄ active/optimized every 500 ms');
+    assert.equal(describeAction(path({ action: 'path_blackhole' })), 'path blackhole');
+    assert.equal(describeAction(path({ action: 'stale_write_after_failover', delay_ms: 3000 })), 'stale write: lands 3000 ms late');
+});

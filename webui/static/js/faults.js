@@ -18,7 +18,14 @@ const HINTS = {
     status: 'Answers BUSY, TASK SET FULL or CHECK CONDITION with the chosen sense instead of executing.',
     drop_connection: 'Closes the connection on the command: a path flap, the initiator logs in again.',
     stale_read: 'Reads return a block\'s image from before its last write, for a while after it (a cache node that was not invalidated).',
+    alua_state: 'Puts a target port group in a state while the rule lasts, then back (an implicit change: unit attention 2A/06 on every I_T nexus).',
+    alua_flap: 'The group alternates between two states every period: an ALUA transition storm.',
+    path_down: 'The group\'s portals reset every connection (TCP RST) and every new one while the rule lasts: a dead controller.',
+    path_blackhole: 'The group\'s connections stay open and nothing is answered until the rule ends (ESXi: All Paths Down after 140 s).',
+    stale_write_after_failover: 'A write through the group is never answered and lands later, after writes from other paths (the in-flight write of a failed controller).',
 };
+const PATH_ACTIONS = new Set(['alua_state', 'alua_flap', 'path_down', 'path_blackhole', 'stale_write_after_failover']);
+const STATE_LABELS = { active_optimized: 'active/optimized', active_non_optimized: 'active/non-optimized', standby: 'standby', unavailable: 'unavailable' };
 const STATUS_NAMES = { busy: 'BUSY', task_set_full: 'TASK SET FULL', check_condition: 'CHECK CONDITION' };
 
 const hex2 = (n) => Number(n ?? 0).toString(16).toUpperCase().padStart(2, '0');
@@ -33,6 +40,14 @@ function isLbaEnd(v) {
 export function describeScope(r) {
     const parts = [];
     parts.push(r.target ? shortTarget(r.target) : 'any target');
+    if (PATH_ACTIONS.has(r.action)) {
+        parts.push(Number(r.group ?? 0) > 0 ? `group ${r.group}` : 'every group');
+        if (r.action !== 'stale_write_after_failover') {
+            // A group's state or its connections: LUN, LBA and command do not apply.
+            parts.push(r.initiator ? `initiator ${r.initiator}` : 'any initiator');
+            return parts.join(' · ');
+        }
+    }
     parts.push(r.lun === null || r.lun === undefined ? 'any LUN' : `LUN ${r.lun}`);
     const first = Number(r.lba_first ?? 0);
     if (first !== 0 || !isLbaEnd(r.lba_last)) {
@@ -70,6 +85,16 @@ export function describeAction(r) {
     }
     if (r.action === 'stale_read') {
         return `stale read for ${r.stale_ms ?? '?'} ms after a write`;
+    }
+    const state = (x) => STATE_LABELS[x] ?? x ?? '?';
+    if (r.action === 'alua_state') {
+        return `ALUA ${state(r.state)}${Number(r.transition_ms ?? 0) > 0 ? ` after ${r.transition_ms} ms transitioning` : ''}`;
+    }
+    if (r.action === 'alua_flap') {
+        return `ALUA flap ${state(r.state)} ⇄ ${state(r.state_b)} every ${r.period_ms ?? '?'} ms`;
+    }
+    if (r.action === 'stale_write_after_failover') {
+        return `stale write: lands ${r.delay_ms ?? '?'} ms late`;
     }
     return String(r.action ?? '?').replaceAll('_', ' ');
 }
@@ -251,12 +276,16 @@ export class FaultsPanel {
     actionChanged(resetCommand) {
         const action = $('#fault-action').value;
         for (const fs of document.querySelectorAll('#fault-form fieldset[data-action]')) {
-            fs.hidden = fs.dataset.action !== action;
+            fs.hidden = !fs.dataset.action.split(' ').includes(action);
+        }
+        for (const label of document.querySelectorAll('#fault-form [data-for]')) {
+            label.hidden = !label.dataset.for.split(' ').includes(action);
         }
         $('#fault-sense').hidden = $('#fault-status-kind').value !== 'check_condition';
         setText($('#fault-action-hint'), HINTS[action] ?? '');
         if (resetCommand) {
-            $('#fault-command').value = ATS_ONLY.has(action) ? 'ats' : action === 'stale_read' ? 'read' : 'any';
+            $('#fault-command').value = ATS_ONLY.has(action) ? 'ats' : action === 'stale_read' ? 'read'
+                : action === 'stale_write_after_failover' ? 'write' : 'any';
         }
     }
 
@@ -302,6 +331,22 @@ export class FaultsPanel {
         }
         if (action === 'stale_read') {
             num('stale_ms', '#fault-stale-ms');
+        }
+        if (PATH_ACTIONS.has(action)) {
+            num('group', '#fault-group');
+        }
+        if (action === 'alua_state' || action === 'alua_flap') {
+            spec.state = $('#fault-alua-state').value;
+        }
+        if (action === 'alua_state') {
+            num('transition_ms', '#fault-transition-ms');
+        }
+        if (action === 'alua_flap') {
+            spec.state_b = $('#fault-alua-state-b').value;
+            num('period_ms', '#fault-period-ms');
+        }
+        if (action === 'stale_write_after_failover') {
+            num('delay_ms', '#fault-stale-write-ms');
         }
         if (action === 'status') {
             spec.status = $('#fault-status-kind').value;

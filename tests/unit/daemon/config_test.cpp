@@ -720,6 +720,13 @@ TEST(ConfigTest, Console) {
     EXPECT_CONFIG_ERROR_HAS("[console]\naddress = \"localhost\"\n" + minimal,
                             "console.address: must be an IPv4 or IPv6 address");
     EXPECT_CONFIG_ERROR_HAS("[console]\nport = 0\n" + minimal, "console.port");
+    // How long an ended session stays in the console's per-initiator views (issue 19).
+    EXPECT_EQ(c.console.keep_ended_sessions_s, 60U);
+    EXPECT_EQ(
+        parse("[console]\nkeep_ended_sessions_s = 5\n" + minimal).console.keep_ended_sessions_s,
+        5U);
+    EXPECT_CONFIG_ERROR_HAS("[console]\nkeep_ended_sessions_s = 0\n" + minimal,
+                            "console.keep_ended_sessions_s");
 }
 
 TEST(ConfigTest, FaultRulesAndPresets) {

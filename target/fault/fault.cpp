@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace atsarray::fault {
@@ -335,7 +336,7 @@ uint64_t Engine::add(const RuleSpec& spec, std::string& error) {
         r.spec = spec;
         r.created = std::chrono::system_clock::now();
         rules_.push_back(r);
-        count_.store(rules_.size(), std::memory_order_release);
+        count_.store(command_rules(), std::memory_order_release);
         if (spec.action == Action::stale_read) {
             stale_rules_.fetch_add(1, std::memory_order_release);
         }
@@ -355,7 +356,7 @@ bool Engine::remove(uint64_t id) {
             }
             return r.id == id;
         });
-        count_.store(rules_.size(), std::memory_order_release);
+        count_.store(command_rules(), std::memory_order_release);
     }
     if (n != 0) {
         changed();
@@ -378,6 +379,12 @@ bool Engine::set_enabled(uint64_t id, bool enabled) {
         changed();
     }
     return found;
+}
+
+size_t Engine::command_rules() const {
+    return static_cast<size_t>(std::count_if(rules_.begin(), rules_.end(), [](const RuleState& r) {
+        return !acts_on_paths(r.spec.action);
+    }));
 }
 
 void Engine::changed() const {

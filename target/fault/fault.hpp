@@ -190,8 +190,9 @@ class Engine {
     // initiator and command class of such a rule select the readers, not the writers), so the
     // LUN keeps the blocks' old images. Empty and cheap when there is no stale_read rule.
     std::vector<StaleWindow> stale_windows(const CommandView& write) const;
-    // Whether any rule exists (one relaxed atomic load): the LUN's hooks do nothing else when
-    // none does.
+    // Whether any rule that acts on commands exists (one relaxed atomic load): the LUN's hooks
+    // do nothing else when none does. Path rules (acts_on_paths) never match a command, so a
+    // long alua_state or path_down costs the command path nothing.
     bool has_rules() const { return count_.load(std::memory_order_relaxed) != 0; }
     // Whether any stale_read rule exists (one relaxed atomic load): reads look for stale
     // images only then.
@@ -199,10 +200,11 @@ class Engine {
 
   private:
     void changed() const;
+    size_t command_rules() const;  // rules_ that act on commands; under mutex_
 
     mutable std::mutex mutex_;
     std::vector<RuleState> rules_;
-    std::atomic<size_t> count_{0};
+    std::atomic<size_t> count_{0};  // command_rules()
     std::atomic<size_t> stale_rules_{0};
     uint64_t next_id_ = 1;
     std::mt19937_64 random_;

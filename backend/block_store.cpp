@@ -22,6 +22,10 @@ const char* errc_name(StoreErrc c) {
             return "read-only";
         case StoreErrc::would_block:
             return "would block";
+        case StoreErrc::miscompare:
+            return "miscompare";
+        case StoreErrc::busy:
+            return "busy (timed out)";
     }
     return "unknown";
 }
@@ -74,6 +78,12 @@ Status BlockStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, 
 
 Status BlockStore::grow(uint64_t new_size) {
     return new_size == size_bytes() ? Status::success() : Status::error(StoreErrc::out_of_range);
+}
+
+Status BlockStore::compare_and_write(uint64_t /*offset*/, std::span<const uint8_t> /*compare*/,
+                                     std::span<const uint8_t> /*data*/, bool /*fua*/,
+                                     uint64_t& /*first_difference*/) {
+    return Status::error(StoreErrc::io_error);
 }
 
 }  // namespace atsarray::backend

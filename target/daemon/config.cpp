@@ -22,6 +22,7 @@
 
 #include "backend/rocksdb_store.hpp"
 #include "target/daemon/config_alua.hpp"
+#include "target/daemon/config_rbd.hpp"
 #include "target/daemon/toml_reader.hpp"
 #include "target/scsi/lun_limits.hpp"
 
@@ -628,10 +629,12 @@ class Parser : public TomlReader {
 
     LunConfig parse_lun(const toml::table& table, const std::string& path,
                         const std::string& target_name) {
-        check_keys(
-            table, path,
-            {"id", "backend", "path", "direct", "size", "block_size", "serial", "vendor", "product",
-             "write_cache", "read_only", "removable", "read_delay_us", "write_delay_us"});
+        check_keys(table, path,
+                   {"id",         "backend",   "path",          "direct",         "size",
+                    "block_size", "serial",    "vendor",        "product",        "write_cache",
+                    "read_only",  "removable", "read_delay_us", "write_delay_us", "pool",
+                    "image",      "ceph_conf", "client",        "keyring",        "create",
+                    "timeout_s"});
         LunConfig lun;
         lun.key = path;
         const auto id = get_optional_uint(table, path, "id", 0, max_lun_id);
@@ -674,6 +677,8 @@ class Parser : public TomlReader {
             fail(path_key,
                  "not allowed for backend " + in_quotes(to_string(lun.backend)) +
                      (lun.backend == BackendKind::rocksdb ? " (its data lives in data_dir)"
+                      : lun.backend == BackendKind::rbd   ? " (its data is the image named by pool "
+                                                            "and image)"
                                                           : " (it keeps data in RAM)"));
         }
         if (lun.backend == BackendKind::rocksdb) {
@@ -686,13 +691,28 @@ class Parser : public TomlReader {
                                                 " (O_DIRECT applies to image files)");
         }
         lun.direct = get_bool(table, path, "direct", lun.direct);
+        parse_rbd_lun(*this, table, path, base_dir_, lun);
+        if (lun.backend == BackendKind::rbd) {
+            // One image is one LUN of this gateway: two LUNs on it would be two devices with
+            // one medium and one identity.
+            const std::string image = "rbd " + lun.rbd.pool + "/" + lun.rbd.image;
+            const auto [it, inserted] = images_.emplace(image, join_path(path, "image"));
+            if (!inserted) {
+                fail(join_path(path, "image"), "image " +
+                                                   in_quotes(lun.rbd.pool + "/" + lun.rbd.image) +
+                                                   " is already used by " + it->second);
+            }
+        }
 
+        // An rbd LUN that opens an existing image takes the image's size (size_bytes 0 here).
         const std::string size_key = join_path(path, "size");
         const toml::node* size = table.get("size");
-        if (size == nullptr) {
+        if (size == nullptr && lun.backend != BackendKind::rbd) {
             fail(size_key, "required key is missing");
         }
-        lun.size_bytes = parse_size(*size, size_key);
+        if (size != nullptr) {
+            lun.size_bytes = parse_size(*size, size_key);
+        }
 
         const auto block_size =
             get_optional_uint(table, path, "block_size", 0, std::numeric_limits<int64_t>::max());

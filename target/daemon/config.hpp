@@ -30,19 +30,32 @@ struct RocksDbConfig {
     uint64_t chunk_bytes = 4096;   // chunk_size: backend::valid_chunk_bytes(); fixed per LUN
 };
 
+// An rbd LUN's image and how to reach its cluster (target.lun keys of backend "rbd").
+struct RbdLunConfig {
+    std::string pool;              // pool
+    std::string image;             // image
+    std::string ceph_conf;         // ceph_conf; default $CEPH_CONF, else /etc/ceph/ceph.conf
+    std::string client = "admin";  // client: the cephx name without "client."
+    std::string keyring;           // keyring; empty: ceph.conf's
+    bool create = false;           // create: a thin image of `size` when it does not exist
+    uint32_t timeout_s = 30;       // timeout_s: cluster connect and per-operation timeout
+};
+
 struct LunConfig {
     std::string key;  // where it is in the config, e.g. "target[0].lun[1]" (for messages)
     uint64_t id = 0;  // 0..scsi::max_lun_id
     BackendKind backend = BackendKind::file;
-    std::string path;                 // file backend: image path (relative to the config's folder)
-    bool direct = false;              // file backend: open the image O_DIRECT
-    std::string data_dir;             // rocksdb backend: the daemon's data_dir (resolved)
-    RocksDbConfig rocksdb;            // rocksdb backend: the daemon's [rocksdb] options
-    uint64_t size_bytes = 0;          // must be a multiple of block_size
-    uint32_t block_size = 512;        // scsi::valid_block_size()
-    std::string serial;               // VPD 0x80; derived from target+lun when empty
-    bool serial_configured = false;   // the config set `serial` (else it was derived)
-    std::string vendor = "ATSARRAY";  // INQUIRY T10 VENDOR IDENTIFICATION, <= 8 ASCII
+    std::string path;       // file backend: image path (relative to the config's folder)
+    bool direct = false;    // file backend: open the image O_DIRECT
+    std::string data_dir;   // rocksdb backend: the daemon's data_dir (resolved)
+    RocksDbConfig rocksdb;  // rocksdb backend: the daemon's [rocksdb] options
+    RbdLunConfig rbd;       // rbd backend
+    // must be a multiple of block_size; rbd backend: 0 when not configured (the image's size)
+    uint64_t size_bytes = 0;
+    uint32_t block_size = 512;             // scsi::valid_block_size()
+    std::string serial;                    // VPD 0x80; derived from target+lun when empty
+    bool serial_configured = false;        // the config set `serial` (else it was derived)
+    std::string vendor = "ATSARRAY";       // INQUIRY T10 VENDOR IDENTIFICATION, <= 8 ASCII
     std::string product = "VIRTUAL-DISK";  // <= 16 ASCII
     bool write_cache = true;               // caching mode page WCE
     bool read_only = false;

@@ -22,6 +22,7 @@ enum class BackendKind : uint8_t {
     file,     // an image file (path)
     memory,   // RAM, lost at exit (tests, labs)
     rocksdb,  // a column family of the daemon's database in data_dir
+    rbd,      // an RBD image of a Ceph cluster, shared by every gateway that exports it
 };
 // log_level, and the --log-level option that overrides it.
 enum class LogLevel : uint8_t { trace, debug, info, warn, error };
@@ -43,10 +44,11 @@ struct Choice {
 };
 
 // The name tables, in the order messages list them.
-inline constexpr std::array<Choice<BackendKind>, 3> backend_kinds = {{
+inline constexpr std::array<Choice<BackendKind>, 4> backend_kinds = {{
     {BackendKind::file, "file"},
     {BackendKind::memory, "memory"},
     {BackendKind::rocksdb, "rocksdb"},
+    {BackendKind::rbd, "rbd"},
 }};
 inline constexpr std::array<Choice<LogLevel>, 5> log_levels = {{
     {LogLevel::trace, "trace"},

@@ -59,6 +59,10 @@ std::shared_ptr<backend::BlockStore> open_medium(const DaemonConfig& config,
             store = backend::FileStore::open(lun.path, lun.size_bytes, options, error);
             break;
         }
+        case BackendKind::rbd: {
+            error = "the rbd store is not in this build yet";
+            break;
+        }
     }
     if (!store) {
         const std::string key = lun.backend == BackendKind::file ? lun.key + ".path" : "data_dir";
@@ -90,7 +94,8 @@ std::string kept_with_data(const TargetConfig& target, const LunConfig& lun) {
         case BackendKind::rocksdb: {
             return lun.data_dir + "/" + target.name + "-lun" + std::to_string(lun.id);
         }
-        case BackendKind::memory: {
+        case BackendKind::memory:
+        case BackendKind::rbd: {
             break;
         }
     }

@@ -29,6 +29,12 @@ SenseReason sense_reason_for(const backend::Status& status, StoreOp op) {
             return SenseReason::no_space;
         case backend::StoreErrc::read_only:
             return SenseReason::write_protected;
+        case backend::StoreErrc::busy:
+            // The medium did not answer in its time (a cluster operation timed out): BUSY
+            // (SAM-5 §5.3.1) makes the host retry later instead of failing the I/O.
+            return SenseReason::busy;
+        case backend::StoreErrc::miscompare:
+            return SenseReason::miscompare;  // compare_and_write() only; it carries the offset
         case backend::StoreErrc::would_block:
             break;  // read_nowait() only; the dispatcher retries off its thread, never answers it
     }
@@ -61,9 +67,9 @@ CommandResult store_result(const backend::Status& status, StoreOp op, const Lun&
     if (reason == SenseReason::none) {
         return CommandResult::good();
     }
-    spdlog::warn("scsi: LUN {} store {} at LBA {} failed: errc {} errno {}", lun.id(),
+    spdlog::warn("scsi: LUN {} store {} at LBA {} failed: {}", lun.id(),
                  op == StoreOp::read ? "read" : (op == StoreOp::write ? "write" : "flush"), lba,
-                 static_cast<int>(status.code), status.sys_errno);
+                 backend::to_string(status));
     if (reason == SenseReason::medium_error_read || reason == SenseReason::medium_error_write) {
         // SBC-3 / SPC-4 §4.5.2.2: INFORMATION holds the (first) LBA of the failed access.
         return CommandResult::with_information(reason, lba);

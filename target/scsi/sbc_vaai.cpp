@@ -121,9 +121,11 @@ CommandResult parse_compare_and_write(CommandContext& ctx) {
     return CommandResult::good();
 }
 
-// Runs under the LUN's exclusive medium lock: no other write lands between the read and the
-// write. On a miscompare nothing is written and INFORMATION holds the offset of the first
-// differing byte (SBC-4 §5.3; REFERENCES.md "Miscompare").
+// Runs under the LBA locks of its blocks: no other write of this process lands between the read
+// and the write. A store shared with other gateways (compares_in_store(): RBD) compares and
+// writes in one operation of its own, atomic against every process. On a miscompare nothing is
+// written and INFORMATION holds the offset of the first differing byte (SBC-4 §5.3; REFERENCES.md
+// "Miscompare").
 CommandResult execute_compare_and_write(CommandContext& ctx) {
     if (ctx.cdb.blocks == 0) {
         return CommandResult::good();
@@ -132,27 +134,45 @@ CommandResult execute_compare_and_write(CommandContext& ctx) {
     const size_t length = size_t{ctx.cdb.blocks} * lun.settings().block_size;
     std::span<const uint8_t> verify = ctx.cmd.data_out.first(length);
     std::span<const uint8_t> data = ctx.cmd.data_out.subspan(length, length);
-
-    std::vector<uint8_t> medium(length);
     const uint64_t offset = ctx.cdb.lba * lun.settings().block_size;
-    if (CommandResult r =
-            store_result(lun.store().read(offset, medium), StoreOp::read, lun, ctx.cdb.lba);
-        !r.ok()) {
-        return r;
-    }
-    const auto [at, unused] = std::mismatch(medium.begin(), medium.end(), verify.begin());
-    if (at != medium.end()) {
-        const auto first_difference = static_cast<uint64_t>(at - medium.begin());
+    // SBC-4 §6.5.5: WCE=0 makes every write write-through.
+    const bool stable = ctx.cdb.fua || !lun.mode().write_cache_enabled;
+
+    uint64_t first_difference = 0;
+    if (lun.store().compares_in_store()) {
+        const backend::Status st =
+            lun.store().compare_and_write(offset, verify, data, stable, first_difference);
+        if (st.code != backend::StoreErrc::miscompare) {
+            return store_result(st, StoreOp::write, lun, ctx.cdb.lba);
+        }
+        if (ctx.miscompare_image != nullptr) {
+            // What the medium held when it refused (for the console): read after the fact, so
+            // another gateway may have changed it since; the offset is the OSD's own.
+            std::vector<uint8_t> medium(length);
+            if (lun.store().read(offset, medium).ok()) {
+                *ctx.miscompare_image = std::move(medium);
+            }
+        }
+    } else {
+        std::vector<uint8_t> medium(length);
+        if (CommandResult r =
+                store_result(lun.store().read(offset, medium), StoreOp::read, lun, ctx.cdb.lba);
+            !r.ok()) {
+            return r;
+        }
+        const auto [at, unused] = std::mismatch(medium.begin(), medium.end(), verify.begin());
+        if (at == medium.end()) {
+            return store_result(lun.store().write(offset, data, stable), StoreOp::write, lun,
+                                ctx.cdb.lba);
+        }
+        first_difference = static_cast<uint64_t>(at - medium.begin());
         if (ctx.miscompare_image != nullptr) {
             *ctx.miscompare_image = std::move(medium);
         }
-        spdlog::debug("scsi: LUN {} COMPARE AND WRITE at LBA {} miscompares at byte {}", lun.id(),
-                      ctx.cdb.lba, first_difference);
-        return CommandResult::with_information(SenseReason::miscompare, first_difference);
     }
-    // SBC-4 §6.5.5: WCE=0 makes every write write-through.
-    const bool stable = ctx.cdb.fua || !lun.mode().write_cache_enabled;
-    return store_result(lun.store().write(offset, data, stable), StoreOp::write, lun, ctx.cdb.lba);
+    spdlog::debug("scsi: LUN {} COMPARE AND WRITE at LBA {} miscompares at byte {}", lun.id(),
+                  ctx.cdb.lba, first_difference);
+    return CommandResult::with_information(SenseReason::miscompare, first_difference);
 }
 
 // WRITE SAME(10/16), SBC-4 §5.50/§5.51. Advertised in VPD B0/B2: WSNZ=1 (NUMBER OF LOGICAL

@@ -34,7 +34,7 @@ void expect_table_covers(const std::array<Choice<Enum>, n>& table, Enum last, Fr
 }
 
 TEST(ConfigSchemaTest, EveryTableCoversItsEnumOnce) {
-    expect_table_covers(backend_kinds, BackendKind::rocksdb, backend_kind_from);
+    expect_table_covers(backend_kinds, BackendKind::rbd, backend_kind_from);
     expect_table_covers(log_levels, LogLevel::error, log_level_from);
     expect_table_covers(rocksdb_compressions, RocksDbCompression::none, rocksdb_compression_from);
     expect_table_covers(abort_answered_task_answers, AbortAnsweredTask::function_complete,
@@ -60,7 +60,8 @@ TEST(ConfigSchemaTest, FaultChoicesUseTheFaultNames) {
 TEST(ConfigSchemaTest, Lists) {
     EXPECT_EQ(comma_list(names_of(log_levels)), "trace, debug, info, warn, error");
     EXPECT_EQ(comma_list(names_of(rocksdb_compressions)), "lz4, zstd, snappy, none");
-    EXPECT_EQ(alternatives(names_of(backend_kinds), true), "\"file\", \"memory\" or \"rocksdb\"");
+    EXPECT_EQ(alternatives(names_of(backend_kinds), true),
+              "\"file\", \"memory\", \"rocksdb\" or \"rbd\"");
     const std::vector<std::string_view> one = {"a"};
     EXPECT_EQ(alternatives(one), "a");
     EXPECT_EQ(alternatives(std::vector<std::string_view>{}), "");

@@ -223,7 +223,8 @@ TEST(ConfigTest, UnknownKeysAreRejectedWithTheAllowedList) {
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("blocksize = 4096")),
                         "t.toml: target[0].lun[0].blocksize: unknown key; allowed keys: id, "
                         "backend, path, direct, size, block_size, serial, vendor, product, "
-                        "write_cache, read_only, removable, read_delay_us, write_delay_us");
+                        "write_cache, read_only, removable, read_delay_us, write_delay_us, pool, "
+                        "image, ceph_conf, client, keyring, create, timeout_s");
     EXPECT_CONFIG_ERROR_HAS("[iscsi]\nqueuedepth = 3\n" + minimal,
                             "t.toml: iscsi.queuedepth: unknown key; allowed keys: "
                             "max_recv_data_segment_length,");
@@ -424,8 +425,8 @@ TEST(ConfigTest, BackendAndPath) {
                         "t.toml: target[0].lun[0].path: not allowed for backend \"memory\" (it "
                         "keeps data in RAM)");
     EXPECT_CONFIG_ERROR(target_with("", "id = 0\nbackend = \"leveldb\"\nsize = 4096"),
-                        "t.toml: target[0].lun[0].backend: must be \"file\", \"memory\" or "
-                        "\"rocksdb\", got \"leveldb\"");
+                        "t.toml: target[0].lun[0].backend: must be \"file\", \"memory\", "
+                        "\"rocksdb\" or \"rbd\", got \"leveldb\"");
     EXPECT_CONFIG_ERROR(
         target_with("", "id = 0\nbackend = \"rocksdb\"\npath = \"x\"\nsize = 4096"),
         "t.toml: target[0].lun[0].path: not allowed for backend \"rocksdb\" (its data lives in "

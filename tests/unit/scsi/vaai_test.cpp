@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -85,6 +86,79 @@ TEST_F(Vaai, MiscompareAtTheFirstByteHasInformationZero) {
     EXPECT_CHECK(r, 0x0E, 0x1D, 0x00);
     EXPECT_TRUE((r.sense[0] & 0x80) != 0);
     EXPECT_EQ(information(r), 0u);
+}
+
+// A medium shared with other gateways (RBD) compares and writes in one operation of its own:
+// the LUN hands it the whole ATS instead of reading and writing, and answers what it says.
+class ComparingStore : public FakeStore {
+  public:
+    using FakeStore::FakeStore;
+    bool compares_in_store() const override { return true; }
+    backend::Status compare_and_write(uint64_t offset, std::span<const uint8_t> compare,
+                                      std::span<const uint8_t> in, bool fua,
+                                      uint64_t& first_difference) override {
+        ++compare_and_writes;
+        if (busy) {
+            return backend::Status::error(backend::StoreErrc::busy, ETIMEDOUT);
+        }
+        const auto at = data().begin() + static_cast<std::ptrdiff_t>(offset);
+        const auto [differs, unused] = std::mismatch(compare.begin(), compare.end(), at);
+        if (differs != compare.end()) {
+            first_difference = static_cast<uint64_t>(differs - compare.begin());
+            return backend::Status::error(backend::StoreErrc::miscompare);
+        }
+        last_fua = fua;
+        std::copy(in.begin(), in.end(), at);
+        return backend::Status::success();
+    }
+    int compare_and_writes = 0;
+    bool busy = false;
+};
+
+TEST(VaaiInStore, TheMediumComparesAndWritesInOneOperation) {
+    LunSettings s = default_settings();
+    auto store = std::make_shared<ComparingStore>(s.block_count * s.block_size);
+    auto lun = std::make_shared<Lun>(s, store);
+    Nexus nexus;
+    const auto a = pattern(512, 1);
+    const auto b = pattern(512, 2);
+    std::copy(a.begin(), a.end(), store->data().begin() + 3 * 512);
+
+    Request ok;
+    ok.cdb = caw(3, 1, 0x08);  // FUA
+    ok.nexus = &nexus;
+    ok.data_out = concat(a, b);
+    EXPECT_EQ(run(*lun, ok).status, Status::good);
+    EXPECT_EQ(store->compare_and_writes, 1);
+    EXPECT_EQ(store->reads + store->writes, 0) << "the LUN must not compare by itself";
+    EXPECT_TRUE(store->last_fua);
+    EXPECT_TRUE(std::equal(b.begin(), b.end(), store->data().begin() + 3 * 512));
+
+    // The medium's miscompare offset is the sense INFORMATION (SBC-4 §5.3).
+    auto stale = a;
+    stale[100] ^= 1;
+    Request miss;
+    miss.cdb = caw(3, 1);
+    miss.nexus = &nexus;
+    miss.data_out = concat(stale, pattern(512, 9));
+    const Result r = run(*lun, miss);
+    EXPECT_CHECK(r, 0x0E, 0x1D, 0x00);
+    EXPECT_EQ(information(r), 0u) << "block 3 holds b now: the first byte already differs";
+    EXPECT_TRUE(std::equal(b.begin(), b.end(), store->data().begin() + 3 * 512));
+    auto later = b;
+    later[100] ^= 1;
+    miss.data_out = concat(later, pattern(512, 9));
+    EXPECT_EQ(information(run(*lun, miss)), 100u);
+
+    // A cluster operation that timed out: BUSY, so the host retries.
+    store->busy = true;
+    Request busy;
+    busy.cdb = caw(3, 1);
+    busy.nexus = &nexus;
+    busy.data_out = concat(b, a);
+    const Result rb = run(*lun, busy);
+    EXPECT_EQ(rb.status, Status::busy);
+    EXPECT_TRUE(rb.sense.empty());
 }
 
 TEST_F(Vaai, ZeroBlocksIsGoodAndTouchesNothing) {

@@ -118,10 +118,32 @@ class Parser : public TomlReader {
             parse_iscsi(*iscsi, config.iscsi);
         }
         parse_targets(root, config);
+        check_remote_groups(config);
         return config;
     }
 
   private:
+    // A group served by another gateway shares its state through the records of an RBD image
+    // (the gateways' common medium): every target needs an rbd LUN to hold them.
+    void check_remote_groups(const DaemonConfig& config) const {
+        const auto remote = std::find_if(config.port_groups.begin(), config.port_groups.end(),
+                                         [](const PortGroupConfig& g) { return g.remote(); });
+        if (remote == config.port_groups.end()) {
+            return;
+        }
+        for (const TargetConfig& target : config.targets) {
+            const bool has_rbd =
+                std::any_of(target.luns.begin(), target.luns.end(),
+                            [](const LunConfig& l) { return l.backend == BackendKind::rbd; });
+            if (!has_rbd) {
+                fail(join_path(remote->key, "remote_portals"),
+                     "target " + target.name +
+                         " has no rbd LUN: another gateway's group shares its state through an "
+                         "RBD image's records");
+            }
+        }
+    }
+
     std::optional<ChapCredentials> get_chap(const toml::table& table, const std::string& path,
                                             std::string_view key) const {
         const auto* chap = get_table(table, path, key);

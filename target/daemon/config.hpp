@@ -93,9 +93,15 @@ struct PortGroupConfig {
     std::string key;              // "target_port_group[0]", for messages
     uint16_t id = 1;              // 1..65535
     std::string name;             // "controller-a": the console and the log
-    std::vector<size_t> portals;  // indexes into DaemonConfig::portals, at least one
+    std::vector<size_t> portals;  // indexes into DaemonConfig::portals; empty for a remote group
+    // remote_portals: the "address:port"s of another gateway of the same array (RBD LUNs), which
+    // this daemon does not listen on but lists in SendTargets; the group's state is the one the
+    // gateways share in the cluster.
+    std::vector<std::string> remote_portals;
     AluaStateName state = AluaStateName::active_optimized;  // at start
     bool preferred = false;                                 // PREF in REPORT TARGET PORT GROUPS
+
+    bool remote() const { return !remote_portals.empty(); }
 };
 
 // [alua]: how the target port groups behave (only with [[target_port_group]]).
@@ -109,6 +115,13 @@ struct AluaSettings {
     // Commands that access the medium through a port of an active/non-optimized group wait
     // this long first (the slower path through a secondary controller).
     uint32_t non_optimized_delay_ms = 0;
+    // Gateways of one array (groups with remote_portals): how often this gateway tells the
+    // others it is alive, and after how long without a sign from one its group is unavailable.
+    uint32_t gateway_heartbeat_ms = 1000;
+    uint32_t gateway_dead_after_ms = 5000;
+    // Active/passive with failover: when no live gateway's group is active/optimized, the live
+    // preferred one (else the lowest id) takes that state over from the dead one.
+    bool failover = true;
 };
 
 struct IscsiConfig {

@@ -48,7 +48,8 @@ void parse_settings(const TomlReader& r, const toml::table& table, AluaSettings&
     const std::string path = "alua";
     r.check_keys(
         table, path,
-        {"explicit", "transition_time_ms", "implicit_transition_time_s", "non_optimized_delay_ms"});
+        {"explicit", "transition_time_ms", "implicit_transition_time_s", "non_optimized_delay_ms",
+         "gateway_heartbeat_ms", "gateway_dead_after_ms", "failover"});
     alua.explicit_alua = r.get_bool(table, path, "explicit", alua.explicit_alua);
     alua.transition_time_ms = static_cast<uint32_t>(
         r.get_uint(table, path, "transition_time_ms", 0, 600'000, alua.transition_time_ms));
@@ -56,6 +57,56 @@ void parse_settings(const TomlReader& r, const toml::table& table, AluaSettings&
         table, path, "implicit_transition_time_s", 0, 255, alua.implicit_transition_time_s));
     alua.non_optimized_delay_ms = static_cast<uint32_t>(
         r.get_uint(table, path, "non_optimized_delay_ms", 0, 10'000, alua.non_optimized_delay_ms));
+    alua.gateway_heartbeat_ms = static_cast<uint32_t>(
+        r.get_uint(table, path, "gateway_heartbeat_ms", 100, 60'000, alua.gateway_heartbeat_ms));
+    alua.gateway_dead_after_ms = static_cast<uint32_t>(
+        r.get_uint(table, path, "gateway_dead_after_ms", 300, 600'000, alua.gateway_dead_after_ms));
+    if (alua.gateway_dead_after_ms < 2 * alua.gateway_heartbeat_ms) {
+        r.fail(join_path(path, "gateway_dead_after_ms"),
+               "must be at least twice gateway_heartbeat_ms (" +
+                   std::to_string(alua.gateway_heartbeat_ms) +
+                   "): one late heartbeat must not make a gateway dead");
+    }
+    alua.failover = r.get_bool(table, path, "failover", alua.failover);
+}
+
+// The canonical "address:port"s of a group's `key` (portals or remote_portals): a non-empty
+// array of strings, each an address and a port.
+std::vector<std::string> portal_list(const TomlReader& r, const toml::table& table,
+                                     const std::string& group_key, std::string_view key,
+                                     const std::string& known) {
+    const std::string portals_key = join_path(group_key, key);
+    const toml::node* node = table.get(key);
+    if (node == nullptr) {
+        r.fail(portals_key,
+               "required key is missing: the \"address:port\" of at least one "
+               "[[portal]] (" +
+                   known + "), or remote_portals for another gateway's group");
+    }
+    const toml::array* list = node->as_array();
+    if (list == nullptr) {
+        r.fail(portals_key,
+               "expected an array of \"address:port\" strings, got " + type_name(node->type()));
+    }
+    if (list->empty()) {
+        r.fail(portals_key, "a target port group needs at least one portal (" + known + ")");
+    }
+    std::vector<std::string> out;
+    for (size_t k = 0; k < list->size(); ++k) {
+        const std::string item_key = index_path(portals_key, k);
+        const auto* text = (*list)[k].as_string();
+        if (text == nullptr) {
+            r.fail(item_key,
+                   "expected a string \"address:port\", got " + type_name((*list)[k].type()));
+        }
+        const auto canonical = canonical_portal(text->get());
+        if (!canonical) {
+            r.fail(item_key, "not \"address:port\" (e.g. \"0.0.0.0:3260\", \"[::]:3260\"): " +
+                                 in_quotes(text->get()));
+        }
+        out.push_back(*canonical);
+    }
+    return out;
 }
 
 }  // namespace
@@ -89,7 +140,8 @@ void parse_target_port_groups(const TomlReader& r, const toml::table& root, Daem
         const toml::table& table = *tables[g];
         PortGroupConfig group;
         group.key = index_path("target_port_group", g);
-        r.check_keys(table, group.key, {"id", "name", "portals", "state", "preferred"});
+        r.check_keys(table, group.key,
+                     {"id", "name", "portals", "remote_portals", "state", "preferred"});
         const auto id = r.get_optional_uint(table, group.key, "id", 1, 65535);
         if (!id) {
             r.fail(join_path(group.key, "id"),
@@ -114,41 +166,35 @@ void parse_target_port_groups(const TomlReader& r, const toml::table& root, Daem
         }
         group.preferred = r.get_bool(table, group.key, "preferred", false);
 
+        if (table.contains("remote_portals")) {
+            if (table.contains("portals")) {
+                r.fail(join_path(group.key, "remote_portals"),
+                       "a group is this gateway's (portals) or another gateway's "
+                       "(remote_portals), not both");
+            }
+            group.remote_portals = portal_list(r, table, group.key, "remote_portals", known);
+            for (size_t k = 0; k < group.remote_portals.size(); ++k) {
+                if (portal_index.contains(group.remote_portals[k])) {
+                    r.fail(index_path(join_path(group.key, "remote_portals"), k),
+                           group.remote_portals[k] +
+                               " is a [[portal]] of this gateway: list it in portals");
+                }
+            }
+            config.port_groups.push_back(std::move(group));
+            continue;
+        }
         const std::string portals_key = join_path(group.key, "portals");
-        const toml::node* node = table.get("portals");
-        if (node == nullptr) {
-            r.fail(portals_key,
-                   "required key is missing: the \"address:port\" of at least one "
-                   "[[portal]] (" +
-                       known + ")");
-        }
-        const toml::array* list = node->as_array();
-        if (list == nullptr) {
-            r.fail(portals_key,
-                   "expected an array of \"address:port\" strings, got " + type_name(node->type()));
-        }
-        if (list->empty()) {
-            r.fail(portals_key, "a target port group needs at least one portal (" + known + ")");
-        }
-        for (size_t k = 0; k < list->size(); ++k) {
+        const std::vector<std::string> names_listed =
+            portal_list(r, table, group.key, "portals", known);
+        for (size_t k = 0; k < names_listed.size(); ++k) {
             const std::string key = index_path(portals_key, k);
-            const auto* text = (*list)[k].as_string();
-            if (text == nullptr) {
-                r.fail(key,
-                       "expected a string \"address:port\", got " + type_name((*list)[k].type()));
-            }
-            const auto canonical = canonical_portal(text->get());
-            if (!canonical) {
-                r.fail(key, "not \"address:port\" (e.g. \"0.0.0.0:3260\", \"[::]:3260\"): " +
-                                in_quotes(text->get()));
-            }
-            const auto found = portal_index.find(*canonical);
+            const auto found = portal_index.find(names_listed[k]);
             if (found == portal_index.end()) {
-                r.fail(key,
-                       in_quotes(text->get()) + " is not a [[portal]]; the portals are " + known);
+                r.fail(key, in_quotes(names_listed[k]) + " is not a [[portal]]; the portals are " +
+                                known);
             }
             if (const auto [it, inserted] = owner.emplace(found->second, group.key); !inserted) {
-                r.fail(key, "portal " + *canonical + " is already in " + it->second +
+                r.fail(key, "portal " + names_listed[k] + " is already in " + it->second +
                                 " (a portal belongs to one target port group)");
             }
             group.portals.push_back(found->second);

@@ -433,6 +433,11 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         }
         d.state.portals.push_back(d.portals.back()->info());
     }
+    for (const PortGroupConfig& g : config.port_groups) {
+        for (const std::string& address : g.remote_portals) {
+            d.state.portals.push_back(iscsi::PortalInfo{address, g.id, true});
+        }
+    }
     if (d.faults) {
         d.path_faults = std::make_unique<PathFaultController>(
             *d.faults, d.state, [&d] { return d.all_connections(); }, d.events);

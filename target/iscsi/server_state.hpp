@@ -130,7 +130,7 @@ struct ServerState {
     // accept(2) failures of every portal (descriptors or memory ran out), for /metrics.
     std::atomic<uint64_t> failed_accepts{0};
     // Every portal, for SendTargets (a portal on a wildcard address is named by the address the
-    // connection arrived on instead).
+    // connection arrived on instead), other gateways' portals (remote) after this daemon's own.
     std::vector<PortalInfo> portals;
     // Logins, logouts, aborts and resets for the console; nullptr: not recorded.
     std::shared_ptr<ats::EventLog> events;

@@ -131,6 +131,9 @@ json portals(const ConsoleModel& m) {
         if (portal.group) {
             p["group"] = *portal.group;  // its target port group (ALUA)
         }
+        if (portal.remote) {
+            p["remote"] = true;  // another gateway's: listed, not served here
+        }
         out.push_back(std::move(p));
     }
     return out;

@@ -69,7 +69,7 @@ TEST(ConfigAluaTest, AGroupHasPortalsAndEachPortalOneGroup) {
     EXPECT_CONFIG_ERROR(two_portals + "[[target_port_group]]\nid = 1\n" + minimal,
                         "t.toml: target_port_group[0].portals: required key is missing: the "
                         "\"address:port\" of at least one [[portal]] (0.0.0.0:3260, "
-                        "127.0.0.1:3261)");
+                        "127.0.0.1:3261), or remote_portals for another gateway's group");
     // A portal in no group.
     EXPECT_CONFIG_ERROR(two_portals + group(1, "[\"0.0.0.0:3260\"]") + minimal,
                         "t.toml: portal[1]: portal 127.0.0.1:3261 belongs to no "
@@ -110,7 +110,7 @@ TEST(ConfigAluaTest, IdsNamesAndStates) {
         "active_non_optimized, standby, unavailable, got \"transitioning\"");
     EXPECT_CONFIG_ERROR(one + group(1, "[\"0.0.0.0:3260\"]", "owner = \"a\"\n") + minimal,
                         "t.toml: target_port_group[0].owner: unknown key; allowed keys: id, "
-                        "name, portals, state, preferred");
+                        "name, portals, remote_portals, state, preferred");
     EXPECT_CONFIG_ERROR(one + group(1, "[\"0.0.0.0:3260\"]") +
                             "[alua]\nimplicit_transition_time_s = 256\n" + minimal,
                         "t.toml: alua.implicit_transition_time_s: must be between 0 and 255, got "
@@ -122,6 +122,45 @@ TEST(ConfigAluaTest, GroupsSetThePortalGroupTags) {
                             target_with("portal_group_tag = 5", memory_lun()),
                         "t.toml: target[0].portal_group_tag: the target port groups set the "
                         "portal group tags (each portal answers with its group's id); remove it");
+}
+
+TEST(ConfigAluaTest, GatewaysOfOneArrayOnRbd) {
+    const std::string rbd =
+        target_with("", "id = 0\nbackend = \"rbd\"\npool = \"rbd\"\nimage = \"shared\"\n");
+    const DaemonConfig c =
+        parse("[[portal]]\nport = 3260\n" + group(1, "[\"0.0.0.0:3260\"]", "name = \"gw-a\"\n") +
+              "[[target_port_group]]\nid = 2\nname = \"gw-b\"\nremote_portals = "
+              "[\"127.0.0.2:3260\"]\nstate = \"standby\"\n" +
+              "[alua]\ngateway_heartbeat_ms = 200\ngateway_dead_after_ms = 1000\nfailover = "
+              "false\n" +
+              rbd);
+    ASSERT_EQ(c.port_groups.size(), 2u);
+    EXPECT_FALSE(c.port_groups[0].remote());
+    EXPECT_TRUE(c.port_groups[1].remote());
+    EXPECT_EQ(c.port_groups[1].remote_portals, std::vector<std::string>{"127.0.0.2:3260"});
+    EXPECT_TRUE(c.port_groups[1].portals.empty());
+    EXPECT_EQ(c.alua.gateway_heartbeat_ms, 200u);
+    EXPECT_EQ(c.alua.gateway_dead_after_ms, 1000u);
+    EXPECT_FALSE(c.alua.failover);
+
+    const std::string head = "[[portal]]\nport = 3260\n" + group(1, "[\"0.0.0.0:3260\"]");
+    // Another gateway's group lives in the cluster: every target needs an rbd LUN.
+    EXPECT_CONFIG_ERROR(head + group(2, "[]", "") + minimal,
+                        "t.toml: target_port_group[1].portals: a target port group needs at least "
+                        "one portal (0.0.0.0:3260)");
+    EXPECT_CONFIG_ERROR(
+        head + "[[target_port_group]]\nid = 2\nremote_portals = [\"127.0.0.2:3260\"]\n" + minimal,
+        "t.toml: target_port_group[1].remote_portals: target iqn.2026-11.org.atsarray:lab has no "
+        "rbd LUN: another gateway's group shares its state through an RBD image's records");
+    EXPECT_CONFIG_ERROR(
+        head + "[[target_port_group]]\nid = 2\nremote_portals = [\"0.0.0.0:3260\"]\n" + rbd,
+        "t.toml: target_port_group[1].remote_portals[0]: 0.0.0.0:3260 is a [[portal]] of this "
+        "gateway: list it in portals");
+    EXPECT_CONFIG_ERROR(
+        head + "[alua]\ngateway_heartbeat_ms = 1000\ngateway_dead_after_ms = 1500\n" + rbd,
+        "t.toml: alua.gateway_dead_after_ms: must be at least twice "
+        "gateway_heartbeat_ms (1000): one late heartbeat must not make a gateway "
+        "dead");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "backend/block_store.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -22,6 +23,10 @@ const char* errc_name(StoreErrc c) {
             return "read-only";
         case StoreErrc::would_block:
             return "would block";
+        case StoreErrc::miscompare:
+            return "miscompare";
+        case StoreErrc::busy:
+            return "busy";
     }
     return "unknown";
 }
@@ -70,6 +75,12 @@ Status BlockStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, 
     mapped = true;
     length = std::min(limit, size_bytes() - offset);
     return Status::success();
+}
+
+Status BlockStore::compare_and_write(uint64_t /*offset*/, std::span<const uint8_t> /*compare*/,
+                                     std::span<const uint8_t> /*data*/, bool /*fua*/,
+                                     uint64_t& /*first_difference*/) {
+    return Status::error(StoreErrc::io_error, EOPNOTSUPP);
 }
 
 Status BlockStore::grow(uint64_t new_size) {

@@ -31,6 +31,9 @@ SenseReason sense_reason_for(const backend::Status& status, StoreOp op) {
             return SenseReason::write_protected;
         case backend::StoreErrc::would_block:
             break;  // read_nowait() only; the dispatcher retries off its thread, never answers it
+        case backend::StoreErrc::miscompare:  // compare_and_write() only (issue 15)
+        case backend::StoreErrc::busy:        // a status (BUSY), not sense: the lead maps it
+            break;
     }
     return SenseReason::internal_target_failure;
 }

@@ -254,15 +254,8 @@ std::shared_ptr<RbdStore> RbdStore::open(const RbdOptions& options, std::string&
         }
     }
 
-    std::vector<std::pair<uint64_t, uint64_t>> extents;
-    if (store->allocated_extents(0, size, extents).ok()) {
-        uint64_t total = 0;
-        for (const auto& e : extents) {
-            total += e.second;
-        }
-        store->allocated_bytes_ = total;
-    }
-    store->allocation_time_ = std::chrono::steady_clock::now();
+    // The first walk runs on the store's thread: a large image must not slow the start.
+    store->allocation_wanted_ = true;
     store->allocation_thread_ = std::thread([s = store.get()] { s->refresh_allocation(); });
     return store;
 }
@@ -466,13 +459,16 @@ void RbdStore::refresh_allocation() {
         if (allocation_stop_) {
             return;
         }
-        // At most once a second: a walk over the image is one request per object.
-        const auto next = allocation_time_ + std::chrono::seconds(1);
+        // A walk over the image is one request per object: at most once a second, and on a
+        // large image at most a tenth of the time.
+        const auto next = allocation_time_ + std::max<std::chrono::steady_clock::duration>(
+                                                 std::chrono::seconds(1), 10 * allocation_walk_);
         if (allocation_wake_.wait_until(lock, next, [&] { return allocation_stop_; })) {
             return;
         }
         allocation_wanted_ = false;
         lock.unlock();
+        const auto start = std::chrono::steady_clock::now();
         std::vector<std::pair<uint64_t, uint64_t>> extents;
         const bool ok = allocated_extents(0, size_bytes(), extents).ok();
         uint64_t total = 0;
@@ -484,6 +480,7 @@ void RbdStore::refresh_allocation() {
             allocated_bytes_.store(total, std::memory_order_relaxed);
         }
         allocation_time_ = std::chrono::steady_clock::now();
+        allocation_walk_ = allocation_time_ - start;
     }
 }
 

@@ -79,7 +79,9 @@ class RbdStore : public BlockStore {
     // cannot keep. tcmu-runner's rbd handler advertises the object size too.
     uint64_t allocation_unit() const override { return object_size_; }
     // The sum of the objects' lengths (rbd_diff_iterate2 over the image), refreshed on a thread
-    // of the store's at most once a second while callers ask: never blocks the caller.
+    // of the store's while callers ask, at most once a second (and at most a tenth of the time
+    // on a large image, where a walk is one request per object): never blocks the caller. 0
+    // until the first walk after open() ended.
     uint64_t allocated_bytes() const override;
     // rbd_resize2 without shrink.
     Status grow(uint64_t new_size) override;
@@ -138,7 +140,8 @@ class RbdStore : public BlockStore {
     mutable bool allocation_wanted_ = false;
     bool allocation_stop_ = false;
     std::atomic<uint64_t> allocated_bytes_{0};
-    std::chrono::steady_clock::time_point allocation_time_{};
+    std::chrono::steady_clock::time_point allocation_time_{};  // the last walk's end
+    std::chrono::steady_clock::duration allocation_walk_{};    // and how long it took
     std::thread allocation_thread_;
 };
 

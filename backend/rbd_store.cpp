@@ -380,12 +380,23 @@ Status RbdStore::unmap(uint64_t offset, uint64_t length) {
     if (length == 0) {
         return Status::success();
     }
-    auto pending = std::make_shared<Pending>();
-    auto* holder = new std::shared_ptr<Pending>(pending);
-    rbd_completion_t completion = nullptr;
-    rbd_aio_create_completion(holder, rbd_done<Pending>, &completion);
-    const int r = rbd_aio_write_zeroes(image_, offset, length, completion, 0, 0);
-    return submit_rbd(pending, r, holder, completion);
+    // In pieces of unmap_objects objects, each bounded by the timeout on its own: one request
+    // per object, so an UNMAP of a whole large LUN would otherwise outlast any bound.
+    const uint64_t piece = unmap_objects * object_size_;
+    for (uint64_t done = 0; done < length;) {
+        const uint64_t at = offset + done;
+        const uint64_t n = std::min(length - done, piece - at % piece);
+        auto pending = std::make_shared<Pending>();
+        auto* holder = new std::shared_ptr<Pending>(pending);
+        rbd_completion_t completion = nullptr;
+        rbd_aio_create_completion(holder, rbd_done<Pending>, &completion);
+        const int r = rbd_aio_write_zeroes(image_, at, n, completion, 0, 0);
+        if (Status s = submit_rbd(pending, r, holder, completion); !s.ok()) {
+            return s;
+        }
+        done += n;
+    }
+    return Status::success();
 }
 
 Status RbdStore::allocated_extents(uint64_t offset, uint64_t length,
@@ -550,10 +561,13 @@ Status RbdStore::compare_and_write(uint64_t offset, std::span<const uint8_t> com
     if (s.code == StoreErrc::busy || s.ok()) {
         return s;
     }
-    // The operation answers cmpext's result on a mismatch: -MAX_ERRNO - the offset of the first
-    // differing byte from the compare's start, which is the request's start.
-    if (pending->result <= -max_errno) {
-        const uint64_t at = static_cast<uint64_t>(-pending->result - max_errno);
+    // On a mismatch cmpext's result and the operation's (measured on 16.2: the same value) are
+    // -MAX_ERRNO - the offset of the first differing byte from the compare's start, which is the
+    // request's start.
+    const int64_t mismatch =
+        pending->compare_result <= -max_errno ? pending->compare_result : pending->result;
+    if (mismatch <= -max_errno) {
+        const uint64_t at = static_cast<uint64_t>(-mismatch - max_errno);
         if (at >= data.size()) {
             return Status::error(StoreErrc::io_error, EIO);
         }

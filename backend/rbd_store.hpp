@@ -108,6 +108,8 @@ class RbdStore : public BlockStore {
     // Objects rbd_diff_iterate2 looks at per mapped_extent() call: one RADOS request each
     // without the fast-diff feature.
     static constexpr uint64_t scan_objects = 64;
+    // Objects per rbd_aio_write_zeroes of unmap(), each piece waited for on its own.
+    static constexpr uint64_t unmap_objects = 256;
 
   private:
     struct Pending;

@@ -1,6 +1,7 @@
 #include "backend/block_store.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -25,7 +26,7 @@ const char* errc_name(StoreErrc c) {
         case StoreErrc::miscompare:
             return "miscompare";
         case StoreErrc::busy:
-            return "busy (timed out)";
+            return "busy";
     }
     return "unknown";
 }
@@ -76,14 +77,14 @@ Status BlockStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, 
     return Status::success();
 }
 
-Status BlockStore::grow(uint64_t new_size) {
-    return new_size == size_bytes() ? Status::success() : Status::error(StoreErrc::out_of_range);
-}
-
 Status BlockStore::compare_and_write(uint64_t /*offset*/, std::span<const uint8_t> /*compare*/,
                                      std::span<const uint8_t> /*data*/, bool /*fua*/,
                                      uint64_t& /*first_difference*/) {
-    return Status::error(StoreErrc::io_error);
+    return Status::error(StoreErrc::io_error, EOPNOTSUPP);
+}
+
+Status BlockStore::grow(uint64_t new_size) {
+    return new_size == size_bytes() ? Status::success() : Status::error(StoreErrc::out_of_range);
 }
 
 }  // namespace atsarray::backend

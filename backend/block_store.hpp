@@ -10,6 +10,8 @@
 
 namespace atsarray::backend {
 
+class SharedRecords;  // backend/shared_records.hpp
+
 enum class StoreErrc : uint8_t {
     ok = 0,
     out_of_range,  // offset/length beyond the store's size
@@ -17,11 +19,10 @@ enum class StoreErrc : uint8_t {
     no_space,      // ENOSPC/EDQUOT while allocating a thin region
     read_only,     // the store was opened read-only
     would_block,   // read_nowait(): the data is not at hand; read() it off the I/O thread
-    miscompare,    // compare_and_write(): the medium differs from the compare image
-    busy,          // the medium did not answer within its timeout (a cluster operation)
+    miscompare,    // compare_and_write() found a difference (nothing written)
+    busy,          // the medium did not answer within its timeout (a cluster operation timed
+                   // out): the SCSI layer answers BUSY so the host retries
 };
-
-class SharedRecords;
 
 // A status value (RocksDB style): no exceptions on the I/O path.
 struct [[nodiscard]] Status {
@@ -74,16 +75,19 @@ class BlockStore {
     // zeros. Shrinking is refused: it would discard acknowledged data.
     virtual Status grow(uint64_t new_size);
 
-    // COMPARE AND WRITE done by the medium itself, atomic against every other client of the
-    // medium (another gateway process), not only against this process's LBA locks.
+    // COMPARE AND WRITE (SBC-4 §5.3) done by the medium itself, atomic against every other
+    // client of the medium (another gateway process), not only against this process's LBA locks.
     virtual bool compares_in_store() const { return false; }
-    // compare.size() == data.size(). Ok: written (stable before return with fua). miscompare:
-    // nothing written, first_difference = index of the first differing byte in the request.
+    // compare.size() == data.size(), offset and size multiples of 512. Ok: the data was written
+    // (stable before return when fua). Status miscompare: nothing written, first_difference =
+    // index of the first differing byte within the request. Default: io_error (callers check
+    // compares_in_store() first).
     virtual Status compare_and_write(uint64_t offset, std::span<const uint8_t> compare,
                                      std::span<const uint8_t> data, bool fua,
                                      uint64_t& first_difference);
     // Small records kept in the medium itself and shared by every process that opens it (the
-    // LUN's identity, persistent reservations, the gateways' ALUA view); nullptr: none.
+    // LUN's identity, persistent reservations, the gateways' ALUA view); nullptr: the store keeps
+    // none.
     virtual SharedRecords* shared_records() { return nullptr; }
 
     // False when calls never block (memory store): they may then run on the caller's thread.

@@ -27,4 +27,12 @@ Status DelayStore::unmap(uint64_t offset, uint64_t length) {
     return inner_->unmap(offset, length);
 }
 
+// The compare and the write are one step of the medium: the delay comes before both.
+Status DelayStore::compare_and_write(uint64_t offset, std::span<const uint8_t> compare,
+                                     std::span<const uint8_t> data, bool fua,
+                                     uint64_t& first_difference) {
+    std::this_thread::sleep_for(write_delay_);
+    return inner_->compare_and_write(offset, compare, data, fua, first_difference);
+}
+
 }  // namespace atsarray::backend

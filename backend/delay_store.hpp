@@ -28,6 +28,11 @@ class DelayStore : public BlockStore {
     uint64_t allocation_unit() const override { return inner_->allocation_unit(); }
     uint64_t allocated_bytes() const override { return inner_->allocated_bytes(); }
     Status grow(uint64_t new_size) override { return inner_->grow(new_size); }
+    bool compares_in_store() const override { return inner_->compares_in_store(); }
+    Status compare_and_write(uint64_t offset, std::span<const uint8_t> compare,
+                             std::span<const uint8_t> data, bool fua,
+                             uint64_t& first_difference) override;
+    SharedRecords* shared_records() override { return inner_->shared_records(); }
     bool blocking() const override { return true; }
     std::string kind() const override { return inner_->kind() + "+delay"; }
 

@@ -14,7 +14,9 @@
 #include "backend/file_store.hpp"
 #include "backend/io_pool.hpp"
 #include "backend/memory_store.hpp"
+#include "backend/rbd_store.hpp"
 #include "backend/rocksdb_store.hpp"
+#include "backend/shared_records.hpp"
 #include "target/daemon/lun_identity.hpp"
 #include "target/daemon/path_fault_controller.hpp"
 #include "target/daemon/start_checks.hpp"
@@ -60,12 +62,26 @@ std::shared_ptr<backend::BlockStore> open_medium(const DaemonConfig& config,
             break;
         }
         case BackendKind::rbd: {
-            error = "the rbd store is not in this build yet";
+            // The image is the LUN: its size when it exists, `size` when create makes it. A
+            // cluster that does not answer within timeout_s stops the start (exit 2).
+            backend::RbdOptions options;
+            options.pool = lun.rbd.pool;
+            options.image = lun.rbd.image;
+            options.ceph_conf = lun.rbd.ceph_conf;
+            options.client = lun.rbd.client;
+            options.keyring = lun.rbd.keyring;
+            options.create = lun.rbd.create;
+            options.size_bytes = lun.size_bytes;
+            options.timeout_s = lun.rbd.timeout_s;
+            options.read_only = lun.read_only;
+            store = backend::RbdStore::open(options, error);
             break;
         }
     }
     if (!store) {
-        const std::string key = lun.backend == BackendKind::file ? lun.key + ".path" : "data_dir";
+        const std::string key = lun.backend == BackendKind::file  ? lun.key + ".path"
+                                : lun.backend == BackendKind::rbd ? lun.key + ".image"
+                                                                  : "data_dir";
         throw ConfigError(config.source_path + ": " + key + ": target " + target.name + " lun " +
                           std::to_string(lun.id) + ": " + error);
     }
@@ -96,7 +112,7 @@ std::string kept_with_data(const TargetConfig& target, const LunConfig& lun) {
         }
         case BackendKind::memory:
         case BackendKind::rbd: {
-            break;
+            break;  // rbd: kept in the image's records, shared by every gateway
         }
     }
     return {};
@@ -276,6 +292,9 @@ struct Daemon::Impl {
                                  lc.id);
                     continue;
                 }
+                if (lc.backend == BackendKind::rbd && lc.size_bytes == 0) {
+                    continue;  // sized by its image, not by the config
+                }
                 const uint64_t blocks = lc.size_bytes / lun->settings().block_size;
                 const uint64_t current = lun->settings().block_count;
                 if (blocks == current) {
@@ -362,10 +381,17 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         d.watch_port_groups(tc.name, port_groups);
         auto device = std::make_shared<scsi::TargetDevice>(port_groups);
         for (const LunConfig& lc : tc.luns) {
+            auto store = open_store(config, tc, lc);
+            if (store->size_bytes() % lc.block_size != 0) {
+                throw ConfigError(config.source_path + ": " + lc.key + ".block_size: the image's " +
+                                  std::to_string(store->size_bytes()) +
+                                  " bytes are not a multiple of block_size " +
+                                  std::to_string(lc.block_size));
+            }
             scsi::LunSettings ls;
             ls.id = lc.id;
             ls.block_size = lc.block_size;
-            ls.block_count = lc.size_bytes / lc.block_size;
+            ls.block_count = store->size_bytes() / lc.block_size;
             ls.vendor = lc.vendor;
             ls.product = lc.product;
             ls.serial = lc.serial;
@@ -379,8 +405,13 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             const std::string kept = kept_with_data(tc, lc);
             ls.state_path = kept.empty() ? std::string() : kept + ".pr";
             ls.sanitize_state_path = kept.empty() ? std::string() : kept + ".sanitize";
-            auto store = open_store(config, tc, lc);
-            if (!kept.empty()) {
+            if (backend::SharedRecords* records = store->shared_records(); records != nullptr) {
+                const LunIdentity identity =
+                    settle_shared_identity(*records, config.source_path + ": " + lc.key, tc.name,
+                                           lc.serial, lc.serial_configured, lc.read_only);
+                ls.serial = identity.serial;
+                ls.naa = identity.naa;
+            } else if (!kept.empty()) {
                 const LunIdentity identity = settle_identity(kept + ".identity", tc.name, lc.serial,
                                                              lc.serial_configured, lc.read_only);
                 ls.serial = identity.serial;

@@ -9,7 +9,14 @@
 #include <cstdint>
 #include <string>
 
+namespace atsarray::backend {
+class SharedRecords;
+}
+
 namespace atsarray::daemon {
+
+// The record an rbd LUN's identity is kept in (backend::SharedRecords of the image).
+inline constexpr char identity_record[] = "identity";
 
 struct LunIdentity {
     std::string serial;
@@ -24,5 +31,12 @@ struct LunIdentity {
 // configured serial that differs from it, or one that cannot be stored.
 LunIdentity settle_identity(const std::string& path, const std::string& target_name,
                             const std::string& serial, bool serial_configured, bool read_only);
+
+// The same, kept in the records of a medium that several gateways share (an RBD image): the first
+// gateway that serves the LUN stores its identity there, atomically; every other one answers
+// with it, whatever target name or derived serial it has. `where` names the LUN in messages.
+LunIdentity settle_shared_identity(backend::SharedRecords& records, const std::string& where,
+                                   const std::string& target_name, const std::string& serial,
+                                   bool serial_configured, bool read_only);
 
 }  // namespace atsarray::daemon

@@ -131,6 +131,14 @@ class Parser : public TomlReader {
         if (remote == config.port_groups.end()) {
             return;
         }
+        const auto local = std::count_if(config.port_groups.begin(), config.port_groups.end(),
+                                         [](const PortGroupConfig& g) { return !g.remote(); });
+        if (local != 1) {
+            fail(join_path(remote->key, "remote_portals"),
+                 "a gateway of a multi-gateway array is one target port group: give exactly one "
+                 "group portals of this daemon (" +
+                     std::to_string(local) + " have)");
+        }
         for (const TargetConfig& target : config.targets) {
             const bool has_rbd =
                 std::any_of(target.luns.begin(), target.luns.end(),

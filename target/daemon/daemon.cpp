@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -17,6 +18,7 @@
 #include "backend/rbd_store.hpp"
 #include "backend/rocksdb_store.hpp"
 #include "backend/shared_records.hpp"
+#include "target/daemon/gateway_view.hpp"
 #include "target/daemon/lun_identity.hpp"
 #include "target/daemon/path_fault_controller.hpp"
 #include "target/daemon/start_checks.hpp"
@@ -178,6 +180,25 @@ std::optional<iscsi::ChapSecret> to_secret(const std::optional<ChapCredentials>&
 
 }  // namespace
 
+// This daemon as a gateway of a multi-gateway array ([[target_port_group]]s with remote_portals):
+// its own group and the [alua] gateway settings; nullopt for a standalone array.
+std::optional<GatewaySettings> gateway_settings_of(const DaemonConfig& config) {
+    const auto remote = std::find_if(config.port_groups.begin(), config.port_groups.end(),
+                                     [](const PortGroupConfig& g) { return g.remote(); });
+    if (remote == config.port_groups.end()) {
+        return std::nullopt;
+    }
+    const auto own = std::find_if(config.port_groups.begin(), config.port_groups.end(),
+                                  [](const PortGroupConfig& g) { return !g.remote(); });
+    GatewaySettings settings;
+    settings.own_group = own->id;  // the config has exactly one local group then
+    settings.heartbeat = std::chrono::milliseconds(config.alua.gateway_heartbeat_ms);
+    settings.dead_after = std::chrono::milliseconds(config.alua.gateway_dead_after_ms);
+    settings.failover = config.alua.failover;
+    settings.description = fmt::format("{} pid {}", own->name, ::getpid());
+    return settings;
+}
+
 struct Daemon::Impl {
     DaemonConfig config;
     backend::IoPool io_pool;
@@ -205,11 +226,36 @@ struct Daemon::Impl {
     std::vector<std::shared_ptr<scsi::Lun>> luns;  // every LUN made, as soon as it is made
     // Each target's port groups with the token of the daemon's listener on them.
     std::vector<std::pair<std::shared_ptr<scsi::TargetPortGroups>, uint64_t>> port_group_listeners;
+    // A gateway of a multi-gateway array: per target, the ALUA view shared through an rbd LUN's
+    // records (after `luns`: it goes before the stores that hold the records).
+    std::vector<std::unique_ptr<GatewayView>> gateways;
 
     explicit Impl(const DaemonConfig& c)
         : config(c),
           io_pool(std::max(1U, c.worker_threads)),
           locks(std::make_shared<ats::LockTable>(c.ats.lock_stripes)) {}
+
+    // The target's ALUA view shared with the other gateways, in the records of its first rbd LUN
+    // (the config makes sure it has one).
+    void add_gateway(const std::string& target,
+                     const std::shared_ptr<scsi::TargetPortGroups>& groups,
+                     const GatewaySettings& settings) {
+        backend::SharedRecords* records = nullptr;
+        for (const auto& lun : luns) {
+            if (lun->settings().target_name == target &&
+                (records = lun->store().shared_records()) != nullptr) {
+                break;
+            }
+        }
+        if (records == nullptr) {
+            throw ConfigError(config.source_path + ": target " + target +
+                              ": no rbd LUN with records to share the gateways' ALUA states in");
+        }
+        gateways.push_back(std::make_unique<GatewayView>(
+            target, *records, groups, settings, [events = events, target](const std::string& text) {
+                events->add("gateway", text, target);
+            }));
+    }
 
     // Shutdown never waits for a SANITIZE: each stops after its current chunk, kept with its LUN
     // to resume at the next start (SanitizeState).
@@ -376,6 +422,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
                      config.fault.rules.size());
     }
     const scsi::AluaConfig alua = alua_config(config);
+    const std::optional<GatewaySettings> gateway_settings = gateway_settings_of(config);
     for (const TargetConfig& tc : config.targets) {
         auto port_groups = std::make_shared<scsi::TargetPortGroups>(alua);
         d.watch_port_groups(tc.name, port_groups);
@@ -443,6 +490,9 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         node.info.require_mutual = tc.require_mutual;
         node.device = std::move(device);
         d.state.targets.add(std::move(node));
+        if (gateway_settings) {
+            d.add_gateway(tc.name, port_groups, *gateway_settings);
+        }
     }
 
     const unsigned threads = config.io_threads != 0
@@ -552,6 +602,9 @@ int Daemon::run() {
     if (!d.config.port_groups.empty() || d.path_faults) {
         poll_alua();
     }
+    for (auto& gateway : d.gateways) {
+        gateway->start();
+    }
     asio::signal_set& signals = *d.stop_signals;
     asio::steady_timer drain(d.accept_context);
     int polls = 0;
@@ -600,6 +653,10 @@ int Daemon::run() {
     });
     d.accept_context.run();
     d.shutdown = nullptr;
+    // The other gateways see this one stop beating and report its group unavailable.
+    for (auto& gateway : d.gateways) {
+        gateway->stop();
+    }
     if (d.console) {
         d.console->stop();
     }

@@ -76,6 +76,7 @@ RadosRecords::~RadosRecords() {
             watch_cookie_ = 0;
         }
     }
+    reap_late_notifies(true);
     // librados: no callback may still be running on this object once it is gone.
     rados_watch_flush(rados_ioctx_get_cluster(ioctx_));
 }
@@ -157,19 +158,84 @@ Status RadosRecords::write_if(const std::string& key, const std::string& value,
     }
     written = true;
     new_version = expected_version + 1;
-    // Best effort, bounded: the change is durable whatever the watchers answer.
-    char* reply = nullptr;
-    size_t reply_length = 0;
-    const int n = rados_notify2(ioctx_, object_.c_str(), key.data(), static_cast<int>(key.size()),
-                                static_cast<uint64_t>(options_.notify_timeout.count()), &reply,
-                                &reply_length);
+    notify(key);
+    return Status::success();
+}
+
+RadosRecords::NotifyWait::~NotifyWait() {
+    if (completion != nullptr) {
+        rados_aio_release(completion);
+    }
     if (reply != nullptr) {
         rados_buffer_free(reply);
     }
-    if (n < 0) {
-        spdlog::debug("rados records {}: notify of '{}' answered {}", object_, key, n);
+}
+
+void RadosRecords::on_notify_complete(rados_completion_t /*completion*/, void* arg) {
+    auto* wait = static_cast<NotifyWait*>(arg);
+    std::lock_guard lock(wait->mutex);
+    wait->done = true;
+    wait->cv.notify_all();
+}
+
+// Best effort, bounded: the change is durable whatever the watchers answer. Waiting for their
+// acknowledgements (each watcher acknowledges after its callbacks ran) is what lets a caller
+// assume the live watchers have seen the change when write_if() returns.
+void RadosRecords::notify(const std::string& key) {
+    reap_late_notifies(false);
+    auto wait = std::make_unique<NotifyWait>();
+    if (rados_aio_create_completion2(wait.get(), &RadosRecords::on_notify_complete,
+                                     &wait->completion) != 0) {
+        wait->completion = nullptr;
+        return;
     }
-    return Status::success();
+    const int r = rados_aio_notify(
+        ioctx_, object_.c_str(), wait->completion, key.data(), static_cast<int>(key.size()),
+        static_cast<uint64_t>(options_.notify_timeout.count()), &wait->reply, &wait->reply_length);
+    if (r < 0) {
+        spdlog::debug("rados records {}: notify of '{}' failed: {}", object_, key, r);
+        return;  // never started: nothing will call back
+    }
+    bool done = false;
+    {
+        std::unique_lock lock(wait->mutex);
+        // librados rounds the notify timeout down to whole seconds (at least 1); a second more for
+        // the OSD's answer to travel.
+        done = wait->cv.wait_for(lock, options_.notify_timeout + std::chrono::seconds(1),
+                                 [&wait] { return wait->done; });
+    }
+    if (!done) {
+        spdlog::warn("rados records {}: notify of '{}' unanswered; not waiting longer", object_,
+                     key);
+        std::lock_guard lock(late_mutex_);
+        late_notifies_.push_back(std::move(wait));
+        return;
+    }
+    // Release only once the callback has returned (it touches `wait`).
+    rados_aio_wait_for_complete_and_cb(wait->completion);
+    const int result = rados_aio_get_return_value(wait->completion);
+    if (result < 0) {
+        spdlog::debug(
+            "rados records {}: notify of '{}' answered {} (a watcher did not "
+            "acknowledge in time)",
+            object_, key, result);
+    }
+}
+
+void RadosRecords::reap_late_notifies(bool wait) {
+    std::lock_guard lock(late_mutex_);
+    std::erase_if(late_notifies_, [wait](const std::unique_ptr<NotifyWait>& n) {
+        if (wait) {
+            rados_aio_wait_for_complete_and_cb(n->completion);
+            return true;
+        }
+        std::lock_guard l(n->mutex);
+        if (!n->done) {
+            return false;
+        }
+        rados_aio_wait_for_complete_and_cb(n->completion);
+        return true;
+    });
 }
 
 Status RadosRecords::list(const std::string& prefix, std::map<std::string, std::string>& out) {

@@ -256,6 +256,36 @@ TEST_F(RadosRecordsTest, WatchSeesAnotherConnectionsWrite) {
     EXPECT_EQ(seen.size(), 1u) << "a callback ran after unwatch";
 }
 
+// A watcher that does not acknowledge (its callback is stuck, as a gateway that stopped or died
+// is) delays write_if by the notify timeout at most: write_if returns, the write done, while the
+// callback is still stuck.
+TEST_F(RadosRecordsTest, StuckWatcherDoesNotHoldWriters) {
+    RadosRecords watcher(a_->ioctx, object_);
+    RadosRecords writer(b_->ioctx, object_);
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool entered = false;
+    bool released = false;
+    watcher.watch([&](const std::string&) {
+        std::unique_lock lock(mutex);
+        entered = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return released; });
+    });
+    EXPECT_EQ(write_new(writer, "k", "1", 0), 1u);
+    EXPECT_EQ(write_new(writer, "k", "2", 1), 2u);
+    {
+        std::unique_lock lock(mutex);
+        EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return entered; }));
+        released = true;
+    }
+    cv.notify_all();
+    std::string value;
+    uint64_t version = 0;
+    ASSERT_TRUE(watcher.read("k", value, version).ok());
+    EXPECT_EQ(value, "2");
+}
+
 const scsi::CommandDescriptor& descriptor_of(std::initializer_list<uint8_t> bytes) {
     std::vector<uint8_t> cdb(bytes);
     cdb.resize(16, 0);

@@ -14,19 +14,23 @@
 // Change notices: after a write, write_if() notifies the object (payload: the key) and waits
 // for the watchers' acknowledgements for at most notify_timeout. Each watcher runs its callbacks
 // on this class's dispatcher thread (never on librados's finisher thread, which also completes
-// librbd's I/O) and only then acknowledges, so when write_if() returns, every live watcher has
-// seen the change. A watcher that died without unwatching delays write_if() by at most
-// notify_timeout, until the OSD drops its watch (watch_timeout_s without a ping). A watch that
-// fails (-ENOTCONN, a timeout) is established again, and every record is then reported as
-// changed: notices may have been missed meanwhile.
+// librbd's I/O) and only then acknowledges, so when write_if() returns, every watcher that
+// acknowledged within notify_timeout has seen the change. A watcher that died without
+// unwatching delays write_if() by at most notify_timeout, until the OSD drops its watch
+// (watch_timeout_s without a ping). A watch that fails (-ENOTCONN, a timeout) is established
+// again, and every record is then reported as changed: notices may have been missed meanwhile
+// (measured: the OSD stopped for 40 s, the watch error -107 on its return, the watch back and
+// every key reported at once).
 //
 // Timeouts: every read, write, list and watch registration is bounded by the cluster handle's
 // rados_osd_op_timeout, which its owner (RbdStore) sets; a timed-out call answers io_error with
-// sys_errno ETIMEDOUT. Notifies are bounded by notify_timeout (librados rounds it down to whole
-// seconds, at least 1 s): the OSD answers when it expires, and write_if() stops waiting on its
-// own a second later whatever the OSD does (the notify is then reaped later). Measured here (Ceph
-// 16.2, memstore OSD): write_if() with a live watcher in another process 1-2 ms; after that
-// process is SIGKILLed, 1.0 s per write_if() for 13 s (watch_timeout_s 15), then 1 ms again.
+// sys_errno ETIMEDOUT (measured with the OSD stopped: read, write_if, list and watch each
+// answered after rados_osd_op_timeout). Notifies are bounded by notify_timeout (librados rounds it
+// down to whole seconds, at least 1 s): the OSD answers when it expires, and write_if() stops
+// waiting on its own a second later whatever the OSD does (the notify is then reaped later).
+// Measured here (Ceph 16.2, memstore OSD): write_if() with a live watcher in another process 1-2
+// ms; after that process is SIGKILLed, 1.0 s per write_if() for 13 s (watch_timeout_s 15), then 1
+// ms again.
 //
 // The ioctx belongs to the caller and must outlive this object.
 

@@ -134,10 +134,12 @@ constexpr std::array command_descriptors{
         {0x5A, 0x18, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
         D::from_device, 0, h::parse_mode_sense, h::execute_mode_sense},
     // PERSISTENT RESERVE IN/OUT pass the conflict check; the service actions apply SPC-4 §5.13
-    // themselves. The service action is checked in parse (INVALID FIELD IN CDB).
+    // themselves. The service action is checked in parse (INVALID FIELD IN CDB). Both go to the
+    // blocking-work hook when the state is kept (flag_saves_state): with several gateways even
+    // PERSISTENT RESERVE IN reads the shared record first.
     CommandDescriptor{"PERSISTENT RESERVE IN", 0x5E, {}, 10,
         {0x5E, 0x1F, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x00},
-        D::from_device, flags_allowed, h::parse_persistent_reserve_in,
+        D::from_device, flags_allowed | flag_saves_state, h::parse_persistent_reserve_in,
         h::execute_persistent_reserve_in},
     CommandDescriptor{"PERSISTENT RESERVE OUT", 0x5F, {}, 10,
         {0x5F, 0x1F, 0xFF, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00},

@@ -86,13 +86,14 @@ std::vector<uint8_t> read_reservation_data(const PrSnapshot& s) {
     return d;
 }
 
-std::vector<uint8_t> report_capabilities_data(const Lun& lun, const PrSnapshot& s) {
+std::vector<uint8_t> report_capabilities_data(bool persist_supported, const PrSnapshot& s) {
     // SPC-4 §6.15.4 Table 205.
     std::vector<uint8_t> d(8, 0);
     put_be16(d, 0, 8);
     // CRH=1: RESERVE/RELEASE follow SPC-3 §5.6.3; SIP_C=0, ATP_C=0; PTPL_C when the LUN has a
-    // place to keep the state.
-    d[2] = 0x10 | (lun.settings().state_path.empty() ? 0x00 : 0x01);
+    // place to keep the state (a state file, or the records shared by several gateways, which
+    // keep it whatever APTPL says).
+    d[2] = 0x10 | (persist_supported ? 0x01 : 0x00);
     d[3] = 0x80 | (s.aptpl ? 0x01 : 0x00);  // TMV=1, ALLOW COMMANDS 000b, PTPL_A
     // PERSISTENT RESERVATION TYPE MASK: WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX; EX_AC_AR.
     d[4] = 0x80 | 0x40 | 0x20 | 0x08 | 0x02;
@@ -139,6 +140,11 @@ CommandResult parse_persistent_reserve_in(CommandContext& ctx) {
 }
 
 CommandResult execute_persistent_reserve_in(CommandContext& ctx) {
+    // Several gateways: the state another gateway changed a moment ago, not only what its
+    // notice has brought here so far.
+    if (CommandResult fresh = ctx.lun->reservations().refresh(); !fresh.ok()) {
+        return fresh;
+    }
     const PrSnapshot s = ctx.lun->reservations().snapshot();
     std::vector<uint8_t> d;
     switch (ctx.cdb.service_action) {
@@ -149,7 +155,7 @@ CommandResult execute_persistent_reserve_in(CommandContext& ctx) {
             d = read_reservation_data(s);
             break;
         case report_capabilities:
-            d = report_capabilities_data(*ctx.lun, s);
+            d = report_capabilities_data(ctx.lun->reservations().persist_supported(), s);
             break;
         default:
             d = read_full_status_data(s);

@@ -1,5 +1,7 @@
 // Persistent reservations (SPC-4 §5.13, §6.15, §6.16) and RESERVE/RELEASE (SPC-2) through a
-// TargetDevice with one LUN and three I_T nexuses, by raw CDBs and parameter lists.
+// TargetDevice with one LUN and three I_T nexuses, by raw CDBs and parameter lists. Every test
+// runs twice: with the state kept by the LUN alone, and kept in shared records (several
+// gateways; shared_reservations_test.cpp has the cases across gateways).
 
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "target/scsi/cdb.hpp"
+#include "tests/unit/scsi/fake_shared_records.hpp"
 #include "tests/unit/scsi/scsi_test_support.hpp"
 
 namespace atsarray::scsi::test {
@@ -24,14 +27,20 @@ enum : uint8_t {
 };
 constexpr uint8_t action_register_and_ignore = 6;
 
-class Pr : public ::testing::Test {
+class Pr : public ::testing::TestWithParam<bool> {
   protected:
     void SetUp() override { make_device(default_settings(0, 64)); }
+
+    bool shared() const { return GetParam(); }
 
     void make_device(const LunSettings& s) {
         device = std::make_unique<TargetDevice>();
         store = std::make_shared<FakeStore>(512 * 64);
-        device->add_lun(0, std::make_shared<Lun>(s, store));
+        auto lun = std::make_shared<Lun>(s, store);
+        if (shared()) {
+            ASSERT_TRUE(share_reservations(*lun, records));
+        }
+        device->add_lun(0, lun);
         for (const Nexus* n : {&a, &b, &c}) {
             device->nexus_added(*n);
             exec(*n, cdb16({0x00, 0, 0, 0, 0, 0}));  // clears POWER ON RESET
@@ -64,6 +73,7 @@ class Pr : public ::testing::Test {
         return exec(n, cdb16({0x2A, 0, 0, 0, 0, 1, 0, 0, 1, 0}), std::vector<uint8_t>(512, 0xAB));
     }
 
+    FakeSharedRecords records;  // outlives the device
     std::unique_ptr<TargetDevice> device;
     std::shared_ptr<FakeStore> store;
     Nexus a{1, "iqn.test:a", "iqn.test:a,i,0x000000000001", "127.0.0.1:1", 1};
@@ -71,7 +81,7 @@ class Pr : public ::testing::Test {
     Nexus c{3, "iqn.test:c", "iqn.test:c,i,0x000000000003", "127.0.0.1:3", 1};
 };
 
-TEST_F(Pr, ReadKeysAndGeneration) {
+TEST_P(Pr, ReadKeysAndGeneration) {
     auto empty = prin(a, 0);
     EXPECT_EQ(empty.status, Status::good);
     EXPECT_EQ(empty.data, (std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 0, 0}));
@@ -99,7 +109,7 @@ TEST_F(Pr, ReadKeysAndGeneration) {
     EXPECT_EQ(get_be64(keys.data, 8), 0x4444u);
 }
 
-TEST_F(Pr, ServiceActionAndParameterChecks) {
+TEST_P(Pr, ServiceActionAndParameterChecks) {
     EXPECT_CHECK(prin(a, 4), 0x05, 0x24, 0x00);
     EXPECT_CHECK(exec(a, cdb16({0x5F, 0x08, 0, 0, 0, 0, 0, 0, 24, 0}), std::vector<uint8_t>(24)),
                  0x05, 0x24, 0x00);
@@ -110,18 +120,25 @@ TEST_F(Pr, ServiceActionAndParameterChecks) {
                  0x1A, 0x00);
     EXPECT_CHECK(prout(a, action_register, 0, 1, 0, 0x08), 0x05, 0x26, 0x00);  // SPEC_I_PT
     EXPECT_CHECK(prout(a, action_register, 0, 1, 0, 0x04), 0x05, 0x26, 0x00);  // ALL_TG_PT
-    EXPECT_CHECK(prout(a, action_register, 0, 1, 0, 0x01), 0x05, 0x26, 0x00);  // APTPL, PTPL_C=0
-    ASSERT_EQ(prout(a, action_register, 0, 1).status, Status::good);
+    if (shared()) {
+        // Shared records keep the state whatever APTPL says (PTPL_C=1): APTPL is accepted.
+        ASSERT_EQ(prout(a, action_register, 0, 1, 0, 0x01).status, Status::good);
+    } else {
+        EXPECT_CHECK(prout(a, action_register, 0, 1, 0, 0x01), 0x05, 0x26, 0x00);  // PTPL_C=0
+        ASSERT_EQ(prout(a, action_register, 0, 1).status, Status::good);
+    }
     EXPECT_CHECK(prout(a, action_reserve, 1, 0, 0x02), 0x05, 0x24, 0x00);  // TYPE 2 does not exist
     EXPECT_CHECK(prout(a, action_reserve, 1, 0, 0x11), 0x05, 0x24, 0x00);  // SCOPE 1
 }
 
-TEST_F(Pr, ReportCapabilities) {
+TEST_P(Pr, ReportCapabilities) {
     auto r = prin(a, 2);
-    EXPECT_EQ(r.data, (std::vector<uint8_t>{0, 8, 0x10, 0x80, 0xEA, 0x01, 0, 0}));
+    const uint8_t ptpl_c = shared() ? 0x01 : 0x00;
+    EXPECT_EQ(r.data, (std::vector<uint8_t>{0, 8, static_cast<uint8_t>(0x10 | ptpl_c), 0x80, 0xEA,
+                                            0x01, 0, 0}));
 }
 
-TEST_F(Pr, ReserveReadReservationAndRelease) {
+TEST_P(Pr, ReserveReadReservationAndRelease) {
     ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     // Not registered, or the wrong key: RESERVATION CONFLICT.
     EXPECT_EQ(prout(b, action_reserve, 0, 0, type_we).status, Status::reservation_conflict);
@@ -152,7 +169,7 @@ struct AccessCase {
     bool reg_read, reg_write, unreg_read, unreg_write;
 };
 
-TEST_F(Pr, AccessByType) {
+TEST_P(Pr, AccessByType) {
     const AccessCase cases[] = {
         {type_ea, false, false, false, false}, {type_we, true, false, true, false},
         {type_earo, true, true, false, false}, {type_wero, true, true, true, false},
@@ -184,7 +201,7 @@ TEST_F(Pr, AccessByType) {
     }
 }
 
-TEST_F(Pr, ReleaseOfRegistrantsOnlyTellsRegistrants) {
+TEST_P(Pr, ReleaseOfRegistrantsOnlyTellsRegistrants) {
     ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
     ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_wero).status, Status::good);
@@ -198,7 +215,7 @@ TEST_F(Pr, ReleaseOfRegistrantsOnlyTellsRegistrants) {
     EXPECT_EQ(exec(b, cdb16({0x00, 0, 0, 0, 0, 0})).status, Status::good);
 }
 
-TEST_F(Pr, ClearRemovesEverything) {
+TEST_P(Pr, ClearRemovesEverything) {
     ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
     ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_ea).status, Status::good);
@@ -212,7 +229,7 @@ TEST_F(Pr, ClearRemovesEverything) {
     EXPECT_EQ(exec(b, cdb16({0x00, 0, 0, 0, 0, 0})).status, Status::good);
 }
 
-TEST_F(Pr, PreemptHolderAndRemoveRegistration) {
+TEST_P(Pr, PreemptHolderAndRemoveRegistration) {
     ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
     ASSERT_EQ(prout(c, action_register, 0, 0xC).status, Status::good);
@@ -236,7 +253,7 @@ TEST_F(Pr, PreemptHolderAndRemoveRegistration) {
     EXPECT_EQ(get_be64(keys.data, 8), 0xBu);
 }
 
-TEST_F(Pr, AllRegistrantsPreemptWithKeyZero) {
+TEST_P(Pr, AllRegistrantsPreemptWithKeyZero) {
     ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
     ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_wear).status, Status::good);
@@ -251,7 +268,7 @@ TEST_F(Pr, AllRegistrantsPreemptWithKeyZero) {
     EXPECT_EQ(get_be64(rr.data, 8), 0xBu);
 }
 
-TEST_F(Pr, UnregisteringHolderReleases) {
+TEST_P(Pr, UnregisteringHolderReleases) {
     ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
     ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_earo).status, Status::good);
@@ -260,7 +277,7 @@ TEST_F(Pr, UnregisteringHolderReleases) {
     EXPECT_EQ(prin(b, 1).data.size(), 8u);
 }
 
-TEST_F(Pr, ReadFullStatusTransportIds) {
+TEST_P(Pr, ReadFullStatusTransportIds) {
     ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     ASSERT_EQ(prout(b, action_register, 0, 0xB).status, Status::good);
     ASSERT_EQ(prout(b, action_reserve, 0xB, 0, type_we).status, Status::good);
@@ -283,7 +300,7 @@ TEST_F(Pr, ReadFullStatusTransportIds) {
     EXPECT_EQ(fs.data[8 + desc + 13], type_we);
 }
 
-TEST_F(Pr, RegistrationsSurviveNexusLoss) {
+TEST_P(Pr, RegistrationsSurviveNexusLoss) {
     ASSERT_EQ(prout(a, action_register, 0, 0xA).status, Status::good);
     ASSERT_EQ(prout(a, action_reserve, 0xA, 0, type_ea).status, Status::good);
     device->nexus_removed(a);
@@ -300,7 +317,7 @@ TEST_F(Pr, RegistrationsSurviveNexusLoss) {
     EXPECT_EQ(read(b).status, Status::reservation_conflict);
 }
 
-TEST_F(Pr, Spc2ReserveRelease) {
+TEST_P(Pr, Spc2ReserveRelease) {
     const auto reserve6 = cdb16({0x16, 0, 0, 0, 0, 0});
     const auto release6 = cdb16({0x17, 0, 0, 0, 0, 0});
     const auto reserve10 = cdb16({0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0});
@@ -336,7 +353,11 @@ TEST_F(Pr, Spc2ReserveRelease) {
     EXPECT_EQ(exec(c, release6).status, Status::reservation_conflict);
 }
 
-TEST_F(Pr, AptplPersistsAcrossRestart) {
+TEST_P(Pr, AptplPersistsAcrossRestart) {
+    if (shared()) {
+        GTEST_SKIP() << "the state file only; SharedPr.StateOutlivesTheGatewayWhateverAptpl has "
+                        "shared records";
+    }
     const std::string path = (std::filesystem::temp_directory_path() /
                               ("atsarray-pr-test-" + std::to_string(::getpid())))
                                  .string();
@@ -368,6 +389,11 @@ TEST_F(Pr, AptplPersistsAcrossRestart) {
     EXPECT_EQ(prin(c, 0).data.size(), 8u);
     std::filesystem::remove(path);
 }
+
+INSTANTIATE_TEST_SUITE_P(StateFileOrSharedRecords, Pr, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                             return info.param ? "shared_records" : "local";
+                         });
 
 }  // namespace
 }  // namespace atsarray::scsi::test

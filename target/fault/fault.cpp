@@ -20,7 +20,7 @@ std::optional<E> from(std::string_view s, const std::array<std::string_view, N>&
 }
 
 constexpr std::array<std::string_view, 4> command_classes = {"ats", "read", "write", "any"};
-constexpr std::array<std::string_view, 12> actions = {"false_miscompare",
+constexpr std::array<std::string_view, 13> actions = {"false_miscompare",
                                                       "miscompare_after_write",
                                                       "delay",
                                                       "drop_status",
@@ -31,7 +31,8 @@ constexpr std::array<std::string_view, 12> actions = {"false_miscompare",
                                                       "alua_flap",
                                                       "path_down",
                                                       "path_blackhole",
-                                                      "stale_write_after_failover"};
+                                                      "stale_write_after_failover",
+                                                      "gateway_stall"};
 constexpr std::array<std::string_view, 4> port_states = {"active_optimized", "active_non_optimized",
                                                          "standby", "unavailable"};
 constexpr std::array<std::string_view, 2> delay_stages = {"before_execute", "before_status"};
@@ -171,6 +172,14 @@ std::string validate(const RuleSpec& s) {
                    "lands)";
         }
     }
+    if (s.action == Action::gateway_stall) {
+        if (s.delay_ms == 0 || s.delay_ms > 600'000) {
+            return "delay_ms: 1..600000 for a gateway_stall (how long each stall lasts)";
+        }
+        if (s.period_ms <= s.delay_ms || s.period_ms > 3'600'000) {
+            return "period_ms: more than delay_ms (a stall every period_ms), at most 3600000";
+        }
+    }
     if (s.action == Action::status && s.status == StatusKind::check_condition &&
         (s.sense_key == 0 || s.sense_key > 0x0F)) {
         return "sense_key: 1..15 for a CHECK CONDITION";
@@ -301,6 +310,23 @@ std::vector<Preset> build_presets() {
                        "to B, and A's stale write overwrites what B wrote meanwhile (a later ATS "
                        "on that block miscompares)",
                        {w, down}});
+    }
+    {
+        // An OSD that is slow and, while it recovers, stalls (tcmu-runner#315: RBD latency
+        // turned into floods of ATS miscompares on ESXi).
+        RuleSpec slow = make("slow-osd-latency", Action::delay, CommandClass::any);
+        slow.delay_ms = 40;
+        slow.delay_p99_ms = 2000;
+        RuleSpec stall = make("osd-recovery-stall", Action::gateway_stall, CommandClass::any);
+        stall.delay_ms = 10'000;
+        stall.period_ms = 60'000;
+        out.push_back({"ceph-slow-osd",
+                       "RBD behind a slow OSD: I/O takes 40 ms typically and 2 s at p99, and for "
+                       "10 s of every minute the OSD stalls (recovery). Heartbeat ATS outlive "
+                       "ESXi's 8 s I/O timeout: the host aborts and retries, the stalled ATS "
+                       "still lands first and the retry miscompares ('ATS Miscompare detected "
+                       "between test and set HB images'), then 'Lost access to volume'",
+                       {slow, stall}});
     }
     return out;
 }
@@ -452,6 +478,17 @@ Decision Engine::decide(const CommandView& cmd) {
             fnmatch(s.initiator.c_str(), std::string(cmd.initiator).c_str(), 0) != 0) {
             continue;
         }
+        // gateway_stall: only commands that arrive inside a stall window, held to its end.
+        std::chrono::milliseconds stall_left{0};
+        if (s.action == Action::gateway_stall) {
+            const auto elapsed =
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - r.created).count();
+            const int64_t phase = std::max<int64_t>(elapsed, 0) % s.period_ms;
+            if (phase >= s.delay_ms) {
+                continue;
+            }
+            stall_left = std::chrono::milliseconds(s.delay_ms - phase);
+        }
         ++r.matched;
         if (r.matched % s.every != 0) {
             continue;
@@ -472,6 +509,9 @@ Decision Engine::decide(const CommandView& cmd) {
         d.ascq = s.ascq;
         if (s.action == Action::stale_write_after_failover) {
             d.delay = std::chrono::milliseconds(s.delay_ms);
+        }
+        if (s.action == Action::gateway_stall) {
+            d.delay = stall_left;
         }
         if (s.action == Action::delay) {
             double ms = s.delay_ms;

@@ -37,6 +37,11 @@ enum class Action : uint8_t {
     // A write that came in through `group` is never answered and lands delay_ms later, whatever
     // the initiator aborted meanwhile: the in-flight write of a controller that failed.
     stale_write_after_failover,
+    // A gateway of an RBD array stalls as an OSD under recovery does (issue 15): every command
+    // that arrives during a stall window (delay_ms long, one every period_ms from the rule's
+    // creation) waits for the window's end, then executes even if the initiator aborted it
+    // meanwhile (the operation was already in the cluster), and answers if it still may.
+    gateway_stall,
 };
 // The ALUA states a path fault may put a group in (scsi::AluaState without transitioning, which
 // is a rule's transition_ms instead).

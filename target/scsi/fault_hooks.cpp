@@ -91,6 +91,10 @@ FaultHooks::Next FaultHooks::decide(CommandFaults& faults, const CommandContext&
         case fault::Action::stale_write_after_failover:
             // Held, then executed whatever was aborted meanwhile; its status is dropped.
             return schedule_after_ ? Next::land_late : Next::execute;
+        case fault::Action::gateway_stall:
+            // Held in the "cluster" to the stall's end, then executed even if aborted meanwhile;
+            // answered if the initiator still waits.
+            return schedule_after_ ? Next::land_late : Next::execute;
         case fault::Action::alua_state:
         case fault::Action::alua_flap:
         case fault::Action::path_down:

@@ -23,6 +23,7 @@ const HINTS = {
     path_down: 'The group\'s portals reset every connection (TCP RST) and every new one while the rule lasts: a dead controller.',
     path_blackhole: 'The group\'s connections stay open and nothing is answered until the rule ends (ESXi: All Paths Down after 140 s).',
     stale_write_after_failover: 'A write through the group is never answered and lands later, after writes from other paths (the in-flight write of a failed controller).',
+    gateway_stall: 'This gateway holds every I/O arriving during a stall to its end, as an OSD under recovery does; what the host aborts meanwhile still lands.',
 };
 const PATH_ACTIONS = new Set(['alua_state', 'alua_flap', 'path_down', 'path_blackhole', 'stale_write_after_failover']);
 const STATE_LABELS = { active_optimized: 'active/optimized', active_non_optimized: 'active/non-optimized', standby: 'standby', unavailable: 'unavailable' };
@@ -95,6 +96,9 @@ export function describeAction(r) {
     }
     if (r.action === 'stale_write_after_failover') {
         return `stale write: lands ${r.delay_ms ?? '?'} ms late`;
+    }
+    if (r.action === 'gateway_stall') {
+        return `gateway stall ${r.delay_ms ?? '?'} ms every ${r.period_ms ?? '?'} ms`;
     }
     return String(r.action ?? '?').replaceAll('_', ' ');
 }
@@ -347,6 +351,10 @@ export class FaultsPanel {
         }
         if (action === 'stale_write_after_failover') {
             num('delay_ms', '#fault-stale-write-ms');
+        }
+        if (action === 'gateway_stall') {
+            num('delay_ms', '#fault-stall-ms');
+            num('period_ms', '#fault-stall-period-ms');
         }
         if (action === 'status') {
             spec.status = $('#fault-status-kind').value;

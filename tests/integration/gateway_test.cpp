@@ -10,8 +10,9 @@
 // seen on the other (SPC-4 §6.39), and a start against a cluster that does not answer (exit 2).
 //
 // The cluster is the ctest fixture's (tests/ceph/CMakeLists.txt, ceph_conf_path()); each test
-// makes fresh small images and removes them. ATSARRAY_GATEWAY_INCREMENTS overrides the
-// increments per initiator of the CAS runs.
+// makes fresh small images and removes them. The CAS runs last a fixed time, not a fixed count
+// (throughput here varies tenfold with the other builds' load): ATSARRAY_GATEWAY_SECONDS
+// (default 12) sets it, ATSARRAY_GATEWAY_INCREMENTS caps the increments per initiator.
 
 #include <gtest/gtest.h>
 
@@ -512,9 +513,25 @@ uint64_t read_counter(const Context& ctx, uint32_t block_size) {
     return 0;
 }
 
-uint64_t increments_per_initiator(uint64_t fallback) {
-    const char* env = std::getenv("ATSARRAY_GATEWAY_INCREMENTS");
-    return env != nullptr && std::atoi(env) > 0 ? static_cast<uint64_t>(std::atoi(env)) : fallback;
+uint64_t from_environment(const char* name, uint64_t fallback) {
+    const char* env = std::getenv(name);
+    return env != nullptr && std::atoll(env) > 0 ? static_cast<uint64_t>(std::atoll(env))
+                                                 : fallback;
+}
+
+// How long a CAS run lasts, and the most increments an initiator makes in it.
+std::chrono::seconds run_time() {
+    return std::chrono::seconds(from_environment("ATSARRAY_GATEWAY_SECONDS", 12));
+}
+uint64_t increments_cap() {
+    return from_environment("ATSARRAY_GATEWAY_INCREMENTS", UINT64_MAX);
+}
+
+// Waits until `until` or until every worker has stopped by itself.
+void run_until(steady_clock::time_point until, const std::atomic<int>& running) {
+    while (steady_clock::now() < until && running.load() > 0) {
+        std::this_thread::sleep_for(milliseconds(20));
+    }
 }
 
 class GatewayTest : public ::testing::Test {
@@ -533,10 +550,20 @@ class GatewayTest : public ::testing::Test {
 
     void TearDown() override {
         gateways_.clear();
+        // The image and its records object ("atsarray.<image id>"). An image a SIGKILLed
+        // gateway had open keeps that watcher until the OSD drops it: rbd rm refuses it then,
+        // and it stays in this cluster (small and thin).
         for (const std::string& image : images_) {
             std::string output;
+            run_command("timeout 30 rbd -c " + conf_ + " info rbd/" + image, output);
+            const size_t at = output.find("\tid: ");
+            const std::string id = at == std::string::npos
+                                       ? ""
+                                       : output.substr(at + 5, output.find('\n', at) - at - 5);
             run_command("timeout 60 rbd -c " + conf_ + " rm rbd/" + image, output);
-            run_command("timeout 30 rados -c " + conf_ + " -p rbd rm atsarray." + image, output);
+            if (!id.empty()) {
+                run_command("timeout 30 rados -c " + conf_ + " -p rbd rm atsarray." + id, output);
+            }
         }
     }
 
@@ -649,7 +676,8 @@ TEST_F(GatewayTest, SameDeviceOnBothGateways) {
     }
 
     // SendTargets on either gateway names both portals, each with its group's tag.
-    const std::vector<std::string> both{a_->portal() + ",1", b_->portal() + ",2"};
+    std::vector<std::string> both{a_->portal() + ",1", b_->portal() + ",2"};
+    std::sort(both.begin(), both.end());  // as send_targets() sorts
     EXPECT_EQ(send_targets(a_->portal()), both);
     EXPECT_EQ(send_targets(b_->portal()), both);
 
@@ -682,7 +710,7 @@ class GatewayCasTest : public GatewayTest, public ::testing::WithParamInterface<
 TEST_P(GatewayCasTest, CasCounterAcrossGateways) {
     const uint32_t block_size = GetParam();
     ASSERT_TRUE(start_pair({{0, image("cas" + std::to_string(block_size)), block_size, "16MiB"}}));
-    const uint64_t increments = increments_per_initiator(50);
+    const uint64_t increments = increments_cap();
     std::vector<std::unique_ptr<Worker>> workers;
     for (int i = 0; i < 8; ++i) {
         auto w = std::make_unique<Worker>();
@@ -692,12 +720,17 @@ TEST_P(GatewayCasTest, CasCounterAcrossGateways) {
         workers.push_back(std::move(w));
     }
     std::atomic<bool> stop{false};
+    std::atomic<int> running{8};
     const auto start = steady_clock::now();
     std::vector<std::thread> threads;
     for (auto& w : workers) {
-        threads.emplace_back(
-            [&, wp = w.get()] { run_worker(*wp, block_size, increments, false, stop); });
+        threads.emplace_back([&, wp = w.get()] {
+            run_worker(*wp, block_size, increments, false, stop);
+            --running;
+        });
     }
+    run_until(start + run_time(), running);
+    stop = true;
     for (auto& t : threads) {
         t.join();
     }
@@ -709,7 +742,7 @@ TEST_P(GatewayCasTest, CasCounterAcrossGateways) {
     for (const auto& w : workers) {
         EXPECT_TRUE(w->error.empty()) << "initiator " << w->index << ": " << w->error;
         EXPECT_FALSE(w->lost) << "initiator " << w->index << " lost its session";
-        EXPECT_EQ(w->successes, increments) << "initiator " << w->index;
+        EXPECT_GT(w->successes, 0U) << "initiator " << w->index << " never got its ATS in";
         successes += w->successes;
         miscompares += w->miscompares;
         retries += w->retries;
@@ -719,12 +752,11 @@ TEST_P(GatewayCasTest, CasCounterAcrossGateways) {
     const uint64_t counter = read_counter(check, block_size);
     EXPECT_EQ(counter, successes) << "lost or doubled increments";
     std::printf(
-        "[ gateways ] %u-byte blocks: 8 initiators x %llu: counter %llu, %llu ATS "
+        "[ gateways ] %u-byte blocks, 8 initiators: counter %llu, %llu ATS "
         "successes, %llu miscompares, %llu retried commands, %.1f s (%.0f ATS/s)\n",
-        block_size, static_cast<unsigned long long>(increments),
-        static_cast<unsigned long long>(counter), static_cast<unsigned long long>(successes),
-        static_cast<unsigned long long>(miscompares), static_cast<unsigned long long>(retries),
-        took, successes / took);
+        block_size, static_cast<unsigned long long>(counter),
+        static_cast<unsigned long long>(successes), static_cast<unsigned long long>(miscompares),
+        static_cast<unsigned long long>(retries), took, successes / took);
 }
 
 INSTANTIATE_TEST_SUITE_P(BlockSizes, GatewayCasTest, ::testing::Values(512U, 4096U),
@@ -736,7 +768,7 @@ INSTANTIATE_TEST_SUITE_P(BlockSizes, GatewayCasTest, ::testing::Values(512U, 409
 TEST_F(GatewayTest, GatewayKilledMidRun) {
     constexpr uint32_t block_size = 512;
     ASSERT_TRUE(start_pair({{0, image("kill"), block_size, "64MiB"}}));
-    const uint64_t increments = increments_per_initiator(50);
+    const uint64_t increments = increments_cap();
     std::vector<std::unique_ptr<Worker>> workers;
     for (int i = 0; i < 8; ++i) {
         auto w = std::make_unique<Worker>();
@@ -749,24 +781,17 @@ TEST_F(GatewayTest, GatewayKilledMidRun) {
     ASSERT_TRUE(monitor);
 
     std::atomic<bool> stop{false};
+    std::atomic<int> running{8};
     const auto start = steady_clock::now();
     std::vector<std::thread> threads;
     for (auto& w : workers) {
-        threads.emplace_back(
-            [&, wp = w.get()] { run_worker(*wp, block_size, increments, true, stop); });
+        threads.emplace_back([&, wp = w.get()] {
+            run_worker(*wp, block_size, increments, true, stop);
+            --running;
+        });
     }
-    // Kill A once a third of the increments are done (or after 60 s whatever the progress).
-    const uint64_t third = 8 * increments / 3;
-    while (seconds_since(start) < 60) {
-        uint64_t done = 0;
-        for (const auto& w : workers) {
-            done += w->progress.load() / 2;
-        }
-        if (done >= third) {
-            break;
-        }
-        std::this_thread::sleep_for(milliseconds(20));
-    }
+    // A dies a third into the run.
+    run_until(start + run_time() / 3, running);
     std::vector<uint64_t> progress_at_kill;
     for (const auto& w : workers) {
         progress_at_kill.push_back(w->progress.load());
@@ -786,6 +811,8 @@ TEST_F(GatewayTest, GatewayKilledMidRun) {
         monitor, {{1, unavailable}, {2, active_optimized}}, milliseconds(10000), &last);
     EXPECT_GE(optimized_after, 0) << "B never took active/optimized over; last " << describe(last);
 
+    run_until(start + run_time(), running);
+    stop = true;
     for (auto& t : threads) {
         t.join();
     }
@@ -802,10 +829,8 @@ TEST_F(GatewayTest, GatewayKilledMidRun) {
             // A's initiators lose their sessions with A (and only then).
             EXPECT_TRUE(w.lost || w.successes == increments) << "initiator " << w.index;
         } else {
-            // B's initiators go on: no session lost, every increment done, and commands
-            // acknowledged after A died.
+            // B's initiators go on: no session lost, and commands acknowledged after A died.
             EXPECT_FALSE(w.lost) << "initiator " << w.index << " (on B) lost its session";
-            EXPECT_EQ(w.successes, increments) << "initiator " << w.index;
             EXPECT_GT(w.progress.load(), progress_at_kill[i])
                 << "initiator " << w.index << " did nothing after A died";
         }

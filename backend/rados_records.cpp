@@ -18,8 +18,7 @@ constexpr uint64_t list_page = 512;
 // A failed librados call as a Status. A timeout (rados_osd_op_timeout) is the cluster not
 // answering in time.
 Status rados_status(int r) {
-    // TODO(issue 15 merge): StoreErrc::busy for -ETIMEDOUT once block_store.hpp has it.
-    return Status::error(StoreErrc::io_error, -r);
+    return Status::error(r == -ETIMEDOUT ? StoreErrc::busy : StoreErrc::io_error, -r);
 }
 
 bool parse_version(const char* text, size_t length, uint64_t& version) {

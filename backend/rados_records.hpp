@@ -23,7 +23,7 @@
 // every key reported at once).
 //
 // Timeouts: every read, write, list and watch registration is bounded by the cluster handle's
-// rados_osd_op_timeout, which its owner (RbdStore) sets; a timed-out call answers io_error with
+// rados_osd_op_timeout, which its owner (RbdStore) sets; a timed-out call answers busy with
 // sys_errno ETIMEDOUT (measured with the OSD stopped: read, write_if, list and watch each
 // answered after rados_osd_op_timeout). Notifies are bounded by notify_timeout (librados rounds it
 // down to whole seconds, at least 1 s): the OSD answers when it expires, and write_if() stops

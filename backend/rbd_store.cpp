@@ -254,6 +254,14 @@ std::shared_ptr<RbdStore> RbdStore::open(const RbdOptions& options, std::string&
         }
     }
 
+    // Named by the image's id, not its name: an image removed and created again under the same
+    // name is a new device and must not inherit the old one's identity or reservations.
+    char id[64] = {};
+    if ((r = rbd_get_id(store->image_, id, sizeof id)) < 0) {
+        error = where + ": cannot read its id: " + errno_text(-r);
+        return nullptr;
+    }
+    store->records_ = std::make_unique<RadosRecords>(store->io_, std::string("atsarray.") + id);
     // The first walk runs on the store's thread: a large image must not slow the start.
     store->allocation_wanted_ = true;
     store->allocation_thread_ = std::thread([s = store.get()] { s->refresh_allocation(); });
@@ -261,6 +269,7 @@ std::shared_ptr<RbdStore> RbdStore::open(const RbdOptions& options, std::string&
 }
 
 RbdStore::~RbdStore() {
+    records_.reset();  // unwatches and flushes its watch on io_
     if (allocation_thread_.joinable()) {
         {
             std::lock_guard lock(allocation_mutex_);

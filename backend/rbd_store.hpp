@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "backend/block_store.hpp"
+#include "backend/rados_records.hpp"
 
 namespace atsarray::backend {
 
@@ -89,11 +90,10 @@ class RbdStore : public BlockStore {
     Status compare_and_write(uint64_t offset, std::span<const uint8_t> compare,
                              std::span<const uint8_t> data, bool fua,
                              uint64_t& first_difference) override;
-    // TODO(issue 15 merge): the lead constructs RadosRecords from io_context() and an object
-    // named after image_name() and hands it over here; the records must be destroyed before
-    // this store (they use its I/O context).
-    SharedRecords* shared_records() override { return records_; }
-    void set_shared_records(SharedRecords* records) { records_ = records; }
+    // The image's records (RadosRecords on the object "atsarray.<image id>" in its pool):
+    // the LUN's identity, persistent reservations and the gateways' ALUA view, shared by every
+    // gateway that opens the image. Made by open(), destroyed before the I/O context they use.
+    SharedRecords* shared_records() override { return records_.get(); }
     bool blocking() const override { return true; }
     std::string kind() const override { return "rbd"; }
 
@@ -134,7 +134,7 @@ class RbdStore : public BlockStore {
     uint64_t object_size_ = 0;
     bool read_only_ = false;
     std::chrono::milliseconds timeout_{30000};
-    SharedRecords* records_ = nullptr;
+    std::unique_ptr<RadosRecords> records_;
 
     // allocated_bytes(): the cached sum, and the thread that refreshes it on demand.
     mutable std::mutex allocation_mutex_;

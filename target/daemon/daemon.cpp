@@ -473,7 +473,22 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
                                            std::function<void()> job) {
                 d.schedule_after(delay, std::move(job));
             };
+            backend::SharedRecords* records = store->shared_records();
             auto lun = std::make_shared<scsi::Lun>(ls, std::move(store), submit, services);
+            // Several gateways of one image: persistent reservations live in its records, so a
+            // reservation made through one gateway is enforced by every other (SPC-4 §5.13).
+            if (records != nullptr &&
+                !lun->reservations().use_shared_records(
+                    records, "persistent-reservations",
+                    [weak = std::weak_ptr<scsi::Lun>(lun)](uint64_t nexus, scsi::SenseReason r) {
+                        if (auto l = weak.lock()) {
+                            l->unit_attentions().queue(nexus, r);
+                        }
+                    })) {
+                throw ConfigError(config.source_path + ": " + lc.key +
+                                  ": cannot read the persistent reservations kept in the "
+                                  "cluster (see the log)");
+            }
             device->add_lun(lc.id, lun);
             d.luns.push_back(lun);
             // SBC-4 §4.11: a sanitize the last run left unfinished goes on, never served as

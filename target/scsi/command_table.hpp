@@ -46,7 +46,9 @@ enum CommandFlag : uint32_t {
     // A medium read in those tables: allowed under the Write Exclusive types for an I_T nexus
     // without access, a conflict under the Exclusive Access types.
     flag_reads_medium = 1u << 5,
-    // May save LUN state to a file (APTPL): runs through the blocking-work hook when it does.
+    // May save or read LUN state kept outside the process (the APTPL file, or the persistent
+    // reservation record several gateways share): runs through the blocking-work hook when the
+    // LUN keeps such state.
     flag_saves_state = 1u << 6,
     // Reads never see part of it (WRITE ATOMIC(16), SBC-4 §4.29): runs holding the LUN's read
     // barrier exclusively while every medium read holds it shared. Writers exclude each other

@@ -110,7 +110,11 @@ TEST_F(RbdStoreTest, CreatesAThinImageAndReopensItWithItsSize) {
     EXPECT_EQ(store->allocation_unit(), object);
     EXPECT_TRUE(store->compares_in_store());
     EXPECT_TRUE(store->blocking());
-    EXPECT_EQ(store->shared_records(), nullptr);
+    ASSERT_NE(store->shared_records(), nullptr);  // the image's records, for every gateway
+    bool written = false;
+    uint64_t version = 0;
+    ASSERT_TRUE(store->shared_records()->write_if("probe", "x", 0, written, version).ok());
+    EXPECT_TRUE(written);
     EXPECT_NE(store->io_context(), nullptr);
     EXPECT_EQ(store->image_name(), image_);
     EXPECT_EQ(store->allocated_bytes(), 0u);

@@ -596,10 +596,14 @@ class GatewayTest : public ::testing::Test {
 
     // Gateways A (group 1) and B (group 2) exporting `luns`, and both agreeing on the configured
     // view (each has seen the other beat). False with test failures when not.
-    bool start_pair(const std::vector<LunSpec>& luns) {
+    // `before_b` runs between A's start and B's.
+    bool start_pair(const std::vector<LunSpec>& luns, const std::function<void()>& before_b = {}) {
         a_ = start(port_a_, gateway_body(1, port_a_, port_b_, luns, conf_));
         if (a_ == nullptr) {
             return false;
+        }
+        if (before_b) {
+            before_b();
         }
         b_ = start(port_b_, gateway_body(2, port_a_, port_b_, luns, conf_));
         if (b_ == nullptr) {
@@ -637,7 +641,17 @@ class GatewayTest : public ::testing::Test {
 // each gateway's config; a gateway configured with another serial does not start.
 TEST_F(GatewayTest, SameDeviceOnBothGateways) {
     const LunSpec lun{0, image("lun"), 512, "16MiB", ""};
-    ASSERT_TRUE(start_pair({lun}));
+    // Gateway B first started with another serial configured: it stops at the start (exit 2),
+    // naming the serial the image holds (A's); then B as configured.
+    std::string wrong_serial_log;
+    int wrong_serial_exit = -1;
+    ASSERT_TRUE(start_pair({lun}, [&] {
+        LunSpec wrong = lun;
+        wrong.extra = "serial = \"NOTTHESTOREDONE\"\n";
+        Gateway wrong_b(port_b_, gateway_body(2, port_a_, port_b_, {wrong}, conf_));
+        wrong_serial_exit = wrong_b.wait_exit(milliseconds(60000));
+        wrong_serial_log = wrong_b.log();
+    }));
     Context via_a = open_session(a_->portal(), "iqn.1998-01.com.vmware:gw-host-1");
     Context via_b = open_session(b_->portal(), "iqn.1998-01.com.vmware:gw-host-2");
     ASSERT_TRUE(via_a && via_b);
@@ -691,16 +705,10 @@ TEST_F(GatewayTest, SameDeviceOnBothGateways) {
     EXPECT_EQ(unit_serial(via_c), serial);
     EXPECT_EQ(lun_naa(via_c), naa);
 
-    // One configured with another serial stops at the start, naming the stored one.
-    LunSpec wrong = lun;
-    wrong.extra = "serial = \"NOTTHESTOREDONE\"\n";
-    gateways_.push_back(
-        std::make_unique<Gateway>(free_port(), standalone_body({wrong}, conf_, gateway_target)));
-    Gateway& d = *gateways_.back();
-    EXPECT_EQ(d.wait_exit(milliseconds(60000)), 2) << d.log();
-    EXPECT_NE(d.log().find("\"" + serial + "\""), std::string::npos)
+    EXPECT_EQ(wrong_serial_exit, 2) << wrong_serial_log;
+    EXPECT_NE(wrong_serial_log.find("stored serial is \"" + serial + "\""), std::string::npos)
         << "the message names the stored serial " << serial << ":\n"
-        << d.log();
+        << wrong_serial_log;
 }
 
 // The CAS counter of issue 15: 8 initiators, 4 per gateway, each its own session; the final

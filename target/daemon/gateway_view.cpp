@@ -214,10 +214,12 @@ bool GatewayView::beat() {
 
 bool GatewayView::round() {
     if (!publish_local_changes() || !beat()) {
+        round_failed_ = true;
         return false;
     }
     std::map<std::string, std::string> records;
     if (!records_.list("", records).ok()) {
+        round_failed_ = true;
         return false;
     }
     // The first gateway to serve the target seeds the shared states from its configuration.
@@ -227,11 +229,13 @@ bool GatewayView::round() {
             uint64_t version = 0;
             const std::string state = state_name(settled_state(g));
             if (!records_.write_if(state_key(g.id), state, 0, written, version).ok()) {
+                round_failed_ = true;
                 return false;
             }
             if (written) {
                 records[state_key(g.id)] = state;
             } else if (!records_.read(state_key(g.id), records[state_key(g.id)], version).ok()) {
+                round_failed_ = true;
                 return false;
             }
         }
@@ -292,13 +296,18 @@ void GatewayView::apply(const std::map<std::string, std::string>& records) {
     std::vector<std::string> notes;
     {
         std::lock_guard lock(mutex_);
-        // This gateway could not read the records for a while (the cluster did not answer): no
-        // other gateway could beat either, so each gets dead_after again from now.
-        if (now - last_read_ok_ >= settings_.dead_after / 2) {
+        // This gateway could not read the records for a while (its rounds failed: the cluster did
+        // not answer): no other gateway could beat either, so each gets dead_after again from
+        // now. A round that was only slow is no outage: every write_if() waits up to the
+        // records' notify timeout for a watcher that died without unwatching (a SIGKILLed
+        // gateway, until the OSD drops its watch), and counting that would keep the dead gateway
+        // alive until then whatever dead_after says.
+        if (round_failed_ && now - last_read_ok_ >= settings_.dead_after / 2) {
             for (auto& [group, at] : last_beat_at_) {
                 at = now;
             }
         }
+        round_failed_ = false;
         last_read_ok_ = now;
         for (const scsi::TargetPortGroupState& g : snapshot->groups) {
             Group view;

@@ -96,6 +96,7 @@ class GatewayView {
     uint64_t beat_version_ = 0;
     std::chrono::steady_clock::time_point started_;
     std::chrono::steady_clock::time_point last_read_ok_;  // the last round that read the records
+    bool round_failed_ = false;  // a round failed since last_read_ok_ (round()'s thread only)
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;

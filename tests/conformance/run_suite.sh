@@ -2,15 +2,38 @@
 # Starts atsarray as a dual-controller array on two loopback ports (target port group 1
 # active/optimized, group 2 active/non-optimized), runs libiscsi's whole conformance suite
 # (iscsi-test-cu, Debian libiscsi-bin) with the second URL, for the multipath tests, on the other
-# controller's portal, on a file LUN with 512-byte blocks
-# and on a RocksDB LUN with 4096-byte blocks, the read-only and removable-medium tests on LUNs
-# configured that way, and fails on any failed test or any skip not listed in expected_skips.txt.
-# usage: run_suite.sh ATSARRAY_BINARY [TESTS]   (TESTS: iscsi-test-cu -t patterns, comma separated;
-#                                                default: every test)
+# controller's portal, on a file LUN with 512-byte blocks, a RocksDB LUN with 4096-byte blocks
+# and two Ceph RBD LUNs (512- and 4096-byte blocks), the four passes at the same time, the
+# read-only and removable-medium tests on LUNs configured that way, and fails on any failed test
+# or any skip not listed in expected_skips.txt.
+# usage: run_suite.sh ATSARRAY_BINARY [TESTS] [CEPH_CONF_PATH_FILE]
+#   TESTS: iscsi-test-cu -t patterns, comma separated; default (or ALL): every test.
+#   CEPH_CONF_PATH_FILE: where the ctest fixture ceph_cluster wrote its ceph.conf path
+#   (tests/ceph/CMakeLists.txt). The cluster is the environment's CEPH_CONF unless that file's
+#   second line names it as not answering, else that file's first line, as for every rbd test
+#   (tests/integration/ceph_cluster.hpp). No cluster, or one that does not answer: the run fails.
 set -u
-binary=${1:?usage: run_suite.sh ATSARRAY_BINARY [TESTS]}
+binary=${1:?usage: run_suite.sh ATSARRAY_BINARY [TESTS] [CEPH_CONF_PATH_FILE]}
 tests=${2:-ALL}
+path_file=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
+conf=${CEPH_CONF:-}
+if [ -n "$path_file" ] && [ -f "$path_file" ]; then
+  if [ -z "$conf" ] || [ "$conf" = "$(sed -n 2p "$path_file")" ] || [ ! -f "$conf" ]; then
+    conf=$(head -n 1 "$path_file")
+  fi
+fi
+if [ -z "$conf" ] || [ ! -f "$conf" ]; then
+  echo "no Ceph cluster for the rbd LUNs: set CEPH_CONF or run under ctest (fixture ceph_cluster)" >&2
+  exit 1
+fi
+export CEPH_CONF=$conf
+if ! timeout 30 rbd ls rbd >/dev/null; then
+  echo "the Ceph cluster of CEPH_CONF=$CEPH_CONF does not answer (rbd ls rbd)" >&2
+  exit 1
+fi
+# Fresh images per run, removed at the end: a cluster kept between runs holds no old LUN.
+image=conformance-$(date +%s)-$$
 work=$(mktemp -d)
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -19,9 +42,10 @@ port=$(free_port)
 port2=$(free_port)
 while [ "$port2" = "$port" ]; do port2=$(free_port); done
 target=iqn.2026-11.org.atsarray:conformance
-# LUN 0: file, 512-byte blocks; LUN 1: RocksDB, 4096-byte blocks (the whole suite on both);
-# LUN 2: read-only file (libiscsi's ReadOnly tests need one); LUN 3: removable memory LUN (its
-# PreventAllow, StartStopUnit and NoMedia tests need RMB=1).
+# LUN 0: file, 512-byte blocks; LUN 1: RocksDB, 4096-byte blocks; LUN 4: rbd, 512-byte blocks;
+# LUN 5: rbd, 4096-byte blocks (the whole suite on the four); LUN 2: read-only file (libiscsi's
+# ReadOnly tests need one); LUN 3: removable memory LUN (its PreventAllow, StartStopUnit and
+# NoMedia tests need RMB=1).
 truncate -s 16M "$work/lun2.img"
 cat >"$work/atsarray.toml" <<TOML
 data_dir = "data"
@@ -60,8 +84,8 @@ id = 3
 backend = "memory"
 size = "16MiB"
 removable = true
-# A target of its own for the 4096-byte LUN, so that the two whole-suite passes can run at the
-# same time: the suite's target resets then stay within their own pass.
+# A target of its own for each other whole-suite LUN, so that the whole-suite passes can run at
+# the same time: the suite's target resets then stay within their own pass.
 [[target]]
 name = "$target-4k"
 [[target.lun]]
@@ -69,20 +93,59 @@ id = 1
 backend = "rocksdb"
 size = "64MiB"
 block_size = 4096
+[[target]]
+name = "$target-rbd"
+[[target.lun]]
+id = 4
+backend = "rbd"
+pool = "rbd"
+image = "$image-512"
+ceph_conf = "$CEPH_CONF"
+create = true
+size = "64MiB"
+[[target]]
+name = "$target-rbd-4k"
+[[target.lun]]
+id = 5
+backend = "rbd"
+pool = "rbd"
+image = "$image-4k"
+ceph_conf = "$CEPH_CONF"
+create = true
+size = "64MiB"
+block_size = 4096
 TOML
 "$binary" --config "$work/atsarray.toml" >"$work/daemon.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; [ "${KEEP:-0}" = 1 ] || rm -rf "$work"' EXIT
-for _ in $(seq 100); do
+# remove_images: the run's rbd images (with their metadata) and the records objects beside them.
+remove_images() {
+  local i
+  for i in "$image-512" "$image-4k"; do
+    timeout 60 rbd rm --no-progress "rbd/$i" 2>/dev/null
+    timeout 30 rados -p rbd rm "atsarray.$i" 2>/dev/null
+  done
+  return 0
+}
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; remove_images
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$work"' EXIT
+for _ in $(seq 300); do
   (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+  kill -0 $pid 2>/dev/null || break
   sleep 0.1
 done
+if ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+  echo "the daemon did not start:"; tail -n 30 "$work/daemon.log"; exit 1
+fi
 status=0
 # run LUN LABEL PATTERNS: runs iscsi-test-cu for each pattern into cu-LUN.txt.
 run() {
   local lun=$1 label=$2 patterns=$3
   local name=$target
-  [ "$lun" = 1 ] && name=$target-4k
+  case $lun in
+    1) name=$target-4k ;;
+    4) name=$target-rbd ;;
+    5) name=$target-rbd-4k ;;
+  esac
   echo "== LUN $lun ($label): $patterns" >"$work/head-$lun.txt"
   : >"$work/cu-$lun.txt"
   local url="iscsi://127.0.0.1:$port/$name/$lun"
@@ -116,11 +179,15 @@ run 0 "file, 512-byte blocks" "$tests" &
 pass0=$!
 run 1 "rocksdb, 4096-byte blocks" "$tests" &
 pass1=$!
-wait "$pass0" "$pass1"
-classify 0
-slowest 0
-classify 1
-slowest 1
+run 4 "rbd, 512-byte blocks" "$tests" &
+pass4=$!
+run 5 "rbd, 4096-byte blocks" "$tests" &
+pass5=$!
+wait "$pass0" "$pass1" "$pass4" "$pass5"
+for lun in 0 1 4 5; do
+  classify $lun
+  slowest $lun
+done
 if [ "$tests" = ALL ]; then
   run 2 "file, 512-byte blocks, read-only" "ALL.ReadOnly"
   classify 2

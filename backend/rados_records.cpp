@@ -129,6 +129,18 @@ Status RadosRecords::read(const std::string& key, std::string& value, uint64_t& 
 
 Status RadosRecords::write_if(const std::string& key, const std::string& value,
                               uint64_t expected_version, bool& written, uint64_t& new_version) {
+    return write(key, value, expected_version, written, new_version, true);
+}
+
+Status RadosRecords::write_if_quiet(const std::string& key, const std::string& value,
+                                    uint64_t expected_version, bool& written,
+                                    uint64_t& new_version) {
+    return write(key, value, expected_version, written, new_version, false);
+}
+
+Status RadosRecords::write(const std::string& key, const std::string& value,
+                           uint64_t expected_version, bool& written, uint64_t& new_version,
+                           bool notify_watchers) {
     written = false;
     new_version = 0;
     const std::string version_key = std::string(version_prefix) + key;
@@ -157,7 +169,9 @@ Status RadosRecords::write_if(const std::string& key, const std::string& value,
     }
     written = true;
     new_version = expected_version + 1;
-    notify(key);
+    if (notify_watchers) {
+        notify(key);
+    }
     return Status::success();
 }
 

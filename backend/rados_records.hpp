@@ -72,6 +72,8 @@ class RadosRecords : public SharedRecords {
     Status read(const std::string& key, std::string& value, uint64_t& version) override;
     Status write_if(const std::string& key, const std::string& value, uint64_t expected_version,
                     bool& written, uint64_t& new_version) override;
+    Status write_if_quiet(const std::string& key, const std::string& value,
+                          uint64_t expected_version, bool& written, uint64_t& new_version) override;
     Status list(const std::string& prefix, std::map<std::string, std::string>& out) override;
     uint64_t watch(std::function<void(const std::string& key)> changed) override;
     void unwatch(uint64_t id) override;
@@ -81,6 +83,8 @@ class RadosRecords : public SharedRecords {
     bool watching() const;
 
   private:
+    Status write(const std::string& key, const std::string& value, uint64_t expected_version,
+                 bool& written, uint64_t& new_version, bool notify_watchers);
     // One notify in flight (rados_aio_notify): kept until librados has called back, even when
     // write_if() stopped waiting for it.
     struct NotifyWait {

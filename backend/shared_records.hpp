@@ -26,6 +26,12 @@ class SharedRecords {
     virtual Status write_if(const std::string& key, const std::string& value,
                             uint64_t expected_version, bool& written, uint64_t& new_version) = 0;
     // Every record whose key starts with `prefix`: key -> value.
+    // write_if() without telling the watchers: for a record written often that nobody waits on
+    // (a gateway's heartbeat), so a dead watcher's lingering watch never slows its writer.
+    virtual Status write_if_quiet(const std::string& key, const std::string& value,
+                                  uint64_t expected_version, bool& written, uint64_t& new_version) {
+        return write_if(key, value, expected_version, written, new_version);
+    }
     virtual Status list(const std::string& prefix, std::map<std::string, std::string>& out) = 0;
     // Calls `changed(key)` (on a thread of the store's) after any process wrote `key` through
     // write_if (rados watch/notify); returns an id for unwatch. Best effort: readers that must

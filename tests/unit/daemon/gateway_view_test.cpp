@@ -148,6 +148,21 @@ TEST_F(GatewayViewTest, ASilentGatewayIsUnavailableAfterDeadAfterAndComesBack) {
     EXPECT_NE(a.notes[1].find("beats again"), std::string::npos);
 }
 
+TEST_F(GatewayViewTest, SlowRoundsStillSeeADeadGateway) {
+    both_run(2);
+    // A's rounds come 3 s apart (a notify waiting on the dead gateway's watch, a busy machine):
+    // a slow round is not a cluster outage, B is dead 5 s after its last beat all the same (A
+    // sees B's last beat, written after A's round at second 2, in its round at second 5).
+    for (int i = 0; i < 2; ++i) {
+        now += milliseconds(3000);
+        ASSERT_TRUE(a.view->round());
+        EXPECT_EQ(a.state(2), AluaState::active_non_optimized);
+    }
+    now += milliseconds(3000);
+    ASSERT_TRUE(a.view->round());
+    EXPECT_EQ(a.state(2), AluaState::unavailable);
+}
+
 TEST_F(GatewayViewTest, FailoverMovesActiveOptimizedToALiveGateway) {
     both_run(2);
     // A (the optimized one) dies: after dead_after B takes active/optimized over and A's group

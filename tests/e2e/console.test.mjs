@@ -116,6 +116,10 @@ test('the console loads from the daemon and its stream goes live', TEST, async (
     await page.locator('#conn[data-state="live"]').waitFor(WAIT);
     await page.locator('#luns-table tbody tr[data-key]').first().waitFor(WAIT);
     assert.match(await text('#kpi-luns'), /^[1-9]/);
+    // Only rbd LUNs have a Ceph panel: the fake server has one, this daemon's config none.
+    if (!FAKE) {
+        assert.equal(await page.locator('#nav-rbd').isVisible(), false);
+    }
     // No URL the page used carries the token.
     assert.ok(!page.url().includes('token'), page.url());
     // The tick clock moves: the page is fed by the stream.
@@ -220,6 +224,43 @@ if (FAKE) {
         assert.match(await retry.textContent(), /late retry/);
         await page.locator('#hot-blocks-table tbody tr[data-key]', { hasText: '40960' }).first().click();
         await page.waitForFunction(() => /^expected: free file descriptor lock/.test(document.querySelector('#hot-block-decode')?.textContent ?? ''), null, WAIT);
+    });
+
+    // Issue 15: the rbd LUN's cluster health, its gateways and OSD latency, following the
+    // cluster (made-up changes through /__fake/ceph) within a poll.
+    test("the Ceph panel shows an rbd LUN's cluster, gateways and OSD latency", TEST, async () => {
+        const rbdShot = path.join(ARTIFACTS, 'rbd-e2e-fake.png');
+        await page.locator('#nav-rbd').waitFor({ state: 'visible', ...WAIT });
+        await page.locator('#rbd-luns .rbd-lun .tag.health[data-health="HEALTH_OK"]').waitFor(WAIT);
+        assert.match(await text('#rbd-luns .rbd-lun h3'), /ceph \/ LUN 0 rbd rbd\/lab · id 10b2c4d5e6f7 · objects of 4\.00 MiB/);
+        assert.match(await text('#rbd-luns .rbd-summary'), /OSDs 2 up \/ 2 in of 2 · fsid 502c0236-/);
+        assert.equal(await page.locator('#rbd-luns .tag.stale').isVisible(), false, 'a fresh answer is not marked stale');
+        assert.equal(await page.locator('#rbd-luns .rbd-cluster-error').isVisible(), false);
+        // Both gateways, this one marked; OSD rows with their write latency; the heartbeat line.
+        const gateways = page.locator('#rbd-luns table.rbd-gateways tbody tr[data-key]');
+        await page.waitForFunction(() => document.querySelectorAll('#rbd-luns table.rbd-gateways tbody tr[data-key]').length === 2, null, WAIT);
+        assert.match(await gateways.nth(0).textContent(), /gateway-a.*127\.0\.0\.1:3260.*active\/optimized.*alive.*this gateway/);
+        assert.match(await gateways.nth(1).textContent(), /gateway-b.*127\.0\.0\.1:3261.*active\/non-optimized.*alive/);
+        await page.waitForFunction(() => [...document.querySelectorAll('#rbd-luns table.rbd-osds tbody tr[data-key]')]
+            .filter((tr) => /^\d+\.\d+ ms$/.test(tr.children[4].textContent)).length === 2, null, WAIT);
+        assert.match(await text('#rbd-luns .rbd-heartbeat'), /p50 1\.10 ms · p99 4\.80 ms · max 9\.60 ms/);
+        // The cluster warns and gateway B stops beating: the badge, the check and B's row follow.
+        await fetch(`${base}/__fake/ceph?health=HEALTH_WARN&gateway_b=dead`, { method: 'POST' });
+        await page.locator('#rbd-luns .tag.health[data-health="HEALTH_WARN"]').waitFor(WAIT);
+        assert.match(await text('#rbd-luns .rbd-checks li[data-code="OSD_DOWN"]'), /OSD_DOWN: 1 osds down \(HEALTH_WARN\)/);
+        await page.waitForFunction(() => {
+            const row = document.querySelector('#rbd-luns table.rbd-gateways tbody tr[data-key="2"]');
+            return row && /unavailable/.test(row.textContent) && row.children[4].textContent === 'dead';
+        }, null, WAIT);
+        await page.locator('#rbd').scrollIntoViewIfNeeded();
+        await page.locator('#rbd').screenshot({ path: rbdShot });
+        console.log(`# screenshot: ${rbdShot}`);
+        // A cluster that does not answer: "unreachable" with the reason, no OSD rows.
+        await fetch(`${base}/__fake/ceph?health=unreachable`, { method: 'POST' });
+        await page.locator('#rbd-luns .tag.health[data-health="unreachable"]').waitFor(WAIT);
+        assert.match(await text('#rbd-luns .rbd-cluster-error'), /unreachable: the monitors did not answer within 30 s/);
+        await fetch(`${base}/__fake/ceph?health=HEALTH_OK&gateway_b=alive`, { method: 'POST' });
+        await page.locator('#rbd-luns .tag.health[data-health="HEALTH_OK"]').waitFor(WAIT);
     });
 
     test('the stream reconnects after it drops', TEST, async () => {

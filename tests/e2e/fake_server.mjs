@@ -3,6 +3,9 @@
 // including a WebSocket stream of ticks (a minimal RFC 6455 server: text frames out, close and
 // ping in). Contention starts when the test asks for it (POST /__fake/workload), the way the
 // real test starts tools/ats-counter; POST /__fake/drop closes the streams (reconnect test).
+// An rbd LUN (target ...:ceph) carries the `rbd` object of issue 15: a two-gateway array whose
+// cluster and gateway B change on POST /__fake/ceph?health=HEALTH_WARN|HEALTH_OK|unreachable
+// and ?gateway_b=dead|alive.
 // The fault rules (/api/v1/faults) live in lib/fake_faults.mjs; --faults off answers like a
 // daemon whose config keeps injection off.
 //
@@ -29,6 +32,7 @@ const INTERVAL = Number(args['interval-ms'] ?? 1000);
 const TOKEN = crypto.randomBytes(16).toString('hex');
 const TARGET = 'iqn.2026-11.org.atsarray:lab';
 const VMFS_TARGET = 'iqn.2026-11.org.atsarray:vmfs';
+const CEPH_TARGET = 'iqn.2026-11.org.atsarray:ceph';
 const started = new Date();
 
 // ---------------------------------------------------------------------------------- the model
@@ -37,7 +41,59 @@ const zeroCounters = () => ({ successes: 0, miscompares: 0, injected_miscompares
 const luns = [
     { target: TARGET, lun: 0, block_size: 512, block_count: 16777216, store: 'rocksdb', write_cache: true, read_only: false, allocated: 1536 * 1024, c: zeroCounters() },
     { target: VMFS_TARGET, lun: 0, block_size: 512, block_count: 4194304, store: 'file+delay', write_cache: false, read_only: false, allocated: 64 * 1048576, c: zeroCounters() },
+    { target: CEPH_TARGET, lun: 0, block_size: 512, block_count: 2097152, store: 'rbd', write_cache: false, read_only: false, allocated: 8 * 4194304, c: zeroCounters() },
 ];
+
+// The rbd LUN's cluster and gateways (webui/API.md, the `rbd` object of a LUN).
+const ceph = { health: 'HEALTH_OK', gatewayBAlive: true, gatewayBSeen: Date.now(), refreshed: Date.now(), rounds: 0 };
+setInterval(() => {
+    if (ceph.health !== 'unreachable') {
+        ceph.refreshed = Date.now();
+    }
+    if (ceph.gatewayBAlive) {
+        ceph.gatewayBSeen = Date.now();
+    }
+    ceph.rounds++;
+}, 500);
+function rbdOut() {
+    const reachable = ceph.health !== 'unreachable';
+    const checks = ceph.health === 'HEALTH_WARN'
+        ? [{ code: 'OSD_DOWN', severity: 'HEALTH_WARN', summary: '1 osds down' }]
+        : [];
+    const bAge = Date.now() - ceph.gatewayBSeen;
+    return {
+        pool: 'rbd', image: 'lab', image_id: '10b2c4d5e6f7', object_size: 4194304,
+        cluster: {
+            state: reachable ? 'ok' : 'unreachable',
+            error: reachable ? null : 'unreachable: the monitors did not answer within 30 s',
+            health: reachable ? ceph.health : null,
+            checks: reachable ? checks : [],
+            fsid: reachable ? '502c0236-f850-477f-80a4-3f21eb913adb' : null,
+            osds: { total: 2, up: ceph.health === 'HEALTH_WARN' ? 1 : 2, in: 2 },
+            manager: false, refreshed_ms_ago: Date.now() - ceph.refreshed, refresh_took_ms: 4, refresh_interval_ms: 2000,
+        },
+        osd_latency: {
+            source: 'perf dump', error: null,
+            osds: reachable ? [0, 1].map((id) => ({
+                id, up: !(id === 1 && ceph.health === 'HEALTH_WARN'), in: true,
+                commit_latency_ms: null, apply_latency_ms: null,
+                write_latency_ms: 1.2 + Math.random(), read_latency_ms: 0.3 + Math.random() / 5,
+                writes: 120 + id, reads: 40 + id,
+            })) : [],
+            heartbeat: {
+                rounds: ceph.rounds, failed_rounds: reachable ? 0 : 3, samples: 60, failed_in_window: reachable ? 0 : 3,
+                last_ms: 1.4, last_failed: !reachable, p50_ms: 1.1, p99_ms: 4.8, max_ms: 9.6, window_s: 60,
+            },
+        },
+        gateways: [
+            { group: 1, name: 'gateway-a', portals: ['127.0.0.1:3260'], state: 'active_optimized', shared_state: 'active_optimized',
+              alive: true, last_beat_age_ms: 180, this_gateway: true, description: 'gateway-a pid 4242' },
+            { group: 2, name: 'gateway-b', portals: ['127.0.0.1:3261'], state: ceph.gatewayBAlive ? 'active_non_optimized' : 'unavailable',
+              shared_state: 'active_non_optimized', alive: ceph.gatewayBAlive && bAge < 5000, last_beat_age_ms: bAge,
+              this_gateway: false, description: 'gateway-b pid 4343' },
+        ],
+    };
+}
 const initiators = [];   // {name, isid, address, tsih, target, login_time, c, ops}
 const events = [];
 let seq = 0;
@@ -288,19 +344,24 @@ function atsTotals() {
 function overview() {
     return {
         version: '0.1.0-fake', started: started.toISOString(), uptime_s: Math.floor((Date.now() - started) / 1000),
-        targets: 2, luns: luns.length, sessions: initiators.length, ats: atsTotals(),
+        targets: 3, luns: luns.length, sessions: initiators.length, ats: atsTotals(),
     };
 }
 function lunOut(l) {
-    return {
+    const out = {
         id: l.lun, block_size: l.block_size, block_count: l.block_count, size_bytes: l.block_size * l.block_count,
         store: l.store, allocated_bytes: l.allocated, write_cache: l.write_cache, read_only: l.read_only,
     };
+    if (l.store === 'rbd') {
+        out.rbd = rbdOut();
+    }
+    return out;
 }
 function targetsOut() {
     return [
         { name: TARGET, alias: 'atsarray-lab', portal_group_tag: 1, luns: luns.filter((l) => l.target === TARGET).map(lunOut) },
         { name: VMFS_TARGET, alias: 'vmfs-datastores', portal_group_tag: 1, luns: luns.filter((l) => l.target === VMFS_TARGET).map(lunOut) },
+        { name: CEPH_TARGET, alias: 'ceph-gateways', portal_group_tag: 1, luns: luns.filter((l) => l.target === CEPH_TARGET).map(lunOut) },
     ];
 }
 function sessionsOut() {
@@ -410,6 +471,17 @@ async function api(req, res, url) {
     if (req.method === 'POST' && p === '/__fake/workload') {
         startWorkload(Number(url.searchParams.get('sessions') ?? 4), Number(url.searchParams.get('writers') ?? 1));
         return send(res, 200, { ok: true });
+    }
+    if (req.method === 'POST' && p === '/__fake/ceph') {
+        const health = url.searchParams.get('health');
+        if (health) {
+            ceph.health = health;
+        }
+        const b = url.searchParams.get('gateway_b');
+        if (b) {
+            ceph.gatewayBAlive = b === 'alive';
+        }
+        return send(res, 200, { health: ceph.health, gateway_b: ceph.gatewayBAlive ? 'alive' : 'dead' });
     }
     if (req.method === 'POST' && p === '/__fake/drop') {
         for (const c of streams) {

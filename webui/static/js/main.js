@@ -2,8 +2,9 @@
 // arrives as a WebSocket tick; the page never polls. The few GETs after start-up are the
 // engineer's own (histogram refresh), the gap after a reconnect, and the hot blocks' images
 // when a tick reports new miscompares (ticks carry counters, not images), at most every 3 s.
-// One exception: the fault rules' hit counts (not in ticks) are polled every 2 s while the
-// config has injection on (faults.js).
+// Two exceptions: the fault rules' hit counts (not in ticks) are polled every 2 s while the
+// config has injection on (faults.js), and so are the rbd LUNs' cluster views while the daemon
+// has any (rbd.js).
 import { Api, Stream } from './api.js';
 import { setText } from './dom.js';
 import { fmtCount, fmtDuration, fmtRate, fmtRatio, fmtTime } from './format.js';
@@ -14,6 +15,7 @@ import { LatencyPanel } from './latency.js';
 import { EventsPanel } from './events.js';
 import { FaultsPanel } from './faults.js';
 import { PathsPanel } from './paths.js';
+import { RbdPanel } from './rbd.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -24,6 +26,7 @@ const latency = new LatencyPanel(api);
 const events = new EventsPanel(api);
 const faults = new FaultsPanel(api);
 const paths = new PathsPanel(api);
+const rbd = new RbdPanel(api);
 let lastTickTime = 0;
 
 function renderOverview(o) {
@@ -132,6 +135,7 @@ async function loadAll() {
         renderTargets(targets.value, portals.status === 'fulfilled' ? portals.value : []);
         ats.setTargets(targets.value);
         faults.setTargets(targets.value);
+        rbd.setTargets(targets.value);
     }
     if (sessions.status === 'fulfilled') {
         renderSessions(sessions.value);

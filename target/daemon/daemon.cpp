@@ -21,6 +21,7 @@
 #include "target/daemon/gateway_view.hpp"
 #include "target/daemon/lun_identity.hpp"
 #include "target/daemon/path_fault_controller.hpp"
+#include "target/daemon/rbd_console.hpp"
 #include "target/daemon/start_checks.hpp"
 #include "target/fault/fault.hpp"
 #include "target/iscsi/connection.hpp"
@@ -90,10 +91,15 @@ std::shared_ptr<backend::BlockStore> open_medium(const DaemonConfig& config,
     return store;
 }
 
-// The LUN's store, behind a DelayStore when the config asks for a slow medium.
-std::shared_ptr<backend::BlockStore> open_store(const DaemonConfig& config,
-                                                const TargetConfig& target, const LunConfig& lun) {
+// The LUN's store, behind a DelayStore when the config asks for a slow medium (`medium`, when
+// given, gets the store beneath).
+std::shared_ptr<backend::BlockStore> open_store(
+    const DaemonConfig& config, const TargetConfig& target, const LunConfig& lun,
+    std::shared_ptr<backend::BlockStore>* medium = nullptr) {
     auto store = open_medium(config, target, lun);
+    if (medium != nullptr) {
+        *medium = store;
+    }
     if (lun.read_delay_us == 0 && lun.write_delay_us == 0) {
         return store;
     }
@@ -229,6 +235,8 @@ struct Daemon::Impl {
     // A gateway of a multi-gateway array: per target, the ALUA view shared through an rbd LUN's
     // records (after `luns`: it goes before the stores that hold the records).
     std::vector<std::unique_ptr<GatewayView>> gateways;
+    // The console's view of the rbd LUNs (issue 15): after `gateways`, whose views it reads.
+    RbdConsole rbd_console;
 
     explicit Impl(const DaemonConfig& c)
         : config(c),
@@ -428,7 +436,11 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         d.watch_port_groups(tc.name, port_groups);
         auto device = std::make_shared<scsi::TargetDevice>(port_groups);
         for (const LunConfig& lc : tc.luns) {
-            auto store = open_store(config, tc, lc);
+            std::shared_ptr<backend::BlockStore> medium;
+            auto store = open_store(config, tc, lc, &medium);
+            if (auto rbd = std::dynamic_pointer_cast<backend::RbdStore>(medium)) {
+                d.rbd_console.add_lun(tc.name, lc.id, std::move(rbd));
+            }
             if (store->size_bytes() % lc.block_size != 0) {
                 throw ConfigError(config.source_path + ": " + lc.key + ".block_size: the image's " +
                                   std::to_string(store->size_bytes()) +
@@ -507,6 +519,18 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         d.state.targets.add(std::move(node));
         if (gateway_settings) {
             d.add_gateway(tc.name, port_groups, *gateway_settings);
+            std::map<uint16_t, std::vector<std::string>> group_portals;
+            for (const PortGroupConfig& g : config.port_groups) {
+                for (const size_t portal : g.portals) {
+                    group_portals[g.id].push_back(config.portals[portal].address + ":" +
+                                                  std::to_string(config.portals[portal].port));
+                }
+                for (const std::string& address : g.remote_portals) {
+                    group_portals[g.id].push_back(address);
+                }
+            }
+            d.rbd_console.set_gateway(tc.name, d.gateways.back().get(), port_groups,
+                                      std::move(group_portals));
         }
     }
 
@@ -550,6 +574,9 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             webui::ConsoleModel{d.state, *d.accounting, *d.events, d.faults.get(), d.locks.get()});
         d.console_model->keep_ended_sessions =
             std::chrono::seconds(config.console.keep_ended_sessions_s);
+        d.console_model->rbd = [&d](std::string_view target, uint64_t lun) {
+            return d.rbd_console.view(target, lun);
+        };
         webui::ConsoleSettings cs;
         cs.address = config.console.address;
         cs.port = config.console.port;
@@ -620,6 +647,7 @@ int Daemon::run() {
     for (auto& gateway : d.gateways) {
         gateway->start();
     }
+    d.rbd_console.start();
     asio::signal_set& signals = *d.stop_signals;
     asio::steady_timer drain(d.accept_context);
     int polls = 0;
@@ -675,6 +703,7 @@ int Daemon::run() {
     if (d.console) {
         d.console->stop();
     }
+    d.rbd_console.stop();
 
     // Let the I/O threads finish what the closes started, then stop them.
     for (int i = 0; i < 50 && !d.all_connections().empty(); ++i) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <random>
 #include <utility>
 
@@ -53,6 +54,13 @@ std::optional<scsi::AluaState> state_from(std::string_view text) {
 // The state a group is in or is going to (a transition under way counts as its end state).
 scsi::AluaState settled_state(const scsi::TargetPortGroupState& g) {
     return g.pending.value_or(g.state);
+}
+
+// A beat is "<boot> <count> <description>": the description, for people.
+std::string beat_description(const std::string& beat) {
+    const size_t first = beat.find(' ');
+    const size_t second = first == std::string::npos ? first : beat.find(' ', first + 1);
+    return second == std::string::npos ? std::string() : beat.substr(second + 1);
 }
 
 std::string random_boot_id() {
@@ -130,8 +138,76 @@ void GatewayView::run() {
 }
 
 std::vector<GatewayView::Group> GatewayView::view() const {
+    const auto now = clock_();
     std::lock_guard lock(mutex_);
-    return view_;
+    std::vector<Group> groups = view_;
+    for (Group& g : groups) {
+        if (g.id == settings_.own_group) {
+            g.beat_seen = own_beat_at_;
+        }
+        if (g.beat_seen) {
+            g.beat_age =
+                std::max(std::chrono::milliseconds(0),
+                         std::chrono::duration_cast<std::chrono::milliseconds>(now - *g.beat_seen));
+        }
+    }
+    return groups;
+}
+
+void GatewayView::note_beat(std::chrono::steady_clock::time_point at,
+                            std::chrono::steady_clock::duration took, bool written) {
+    std::lock_guard lock(mutex_);
+    beats_window_.push_back(
+        {at, std::chrono::duration_cast<std::chrono::microseconds>(took), written});
+    while (!beats_window_.empty() && at - beats_window_.front().at > BeatLatency{}.window) {
+        beats_window_.pop_front();
+    }
+    if (written) {
+        own_beat_at_ = at + took;
+    }
+}
+
+void GatewayView::note_round(bool ok) {
+    std::lock_guard lock(mutex_);
+    ++rounds_;
+    failed_rounds_ += ok ? 0 : 1;
+}
+
+GatewayView::BeatLatency GatewayView::beat_latency() const {
+    const auto now = clock_();
+    std::lock_guard lock(mutex_);
+    BeatLatency stats;
+    stats.rounds = rounds_;
+    stats.failed_rounds = failed_rounds_;
+    std::vector<std::chrono::microseconds> written;
+    for (const Beat& b : beats_window_) {
+        if (now - b.at > stats.window) {
+            continue;
+        }
+        if (b.written) {
+            written.push_back(b.took);
+        } else {
+            ++stats.failed_in_window;
+        }
+    }
+    if (!beats_window_.empty()) {
+        stats.last = beats_window_.back().took;
+        stats.last_failed = !beats_window_.back().written;
+    }
+    stats.samples = written.size();
+    if (!written.empty()) {
+        std::sort(written.begin(), written.end());
+        // Nearest rank: the smallest duration with at least p of the beats at or below it.
+        const auto rank = [&written](double p) {
+            const auto n = static_cast<double>(written.size());
+            const auto index = static_cast<size_t>(std::max(1.0, std::ceil(p * n))) - 1;
+            return written[std::min(index, written.size() - 1)];
+        };
+        stats.p50 = rank(0.50);
+        stats.p99 = rank(0.99);
+        stats.max = written.back();
+    }
+    return stats;
 }
 
 bool GatewayView::write_state(uint16_t group, scsi::AluaState state) {
@@ -215,7 +291,20 @@ bool GatewayView::beat() {
 }
 
 bool GatewayView::round() {
-    if (!publish_local_changes() || !beat()) {
+    const bool ok = round_once();
+    note_round(ok);
+    return ok;
+}
+
+bool GatewayView::round_once() {
+    if (!publish_local_changes()) {
+        round_failed_ = true;
+        return false;
+    }
+    const auto beat_started = clock_();
+    const bool beaten = beat();
+    note_beat(beat_started, clock_() - beat_started, beaten);
+    if (!beaten) {
         round_failed_ = true;
         return false;
     }
@@ -319,6 +408,7 @@ void GatewayView::apply(const std::map<std::string, std::string>& records) {
             }
             if (g.id == settings_.own_group) {
                 view.alive = true;
+                view.description = settings_.description;
             } else {
                 // Alive: its beat changed within dead_after. A gateway never seen (or whose
                 // record is from a dead life) counts from this gateway's start.
@@ -330,6 +420,10 @@ void GatewayView::apply(const std::map<std::string, std::string>& records) {
                 }
                 const auto at = last_beat_at_.try_emplace(g.id, started_).first->second;
                 view.alive = now - at < settings_.dead_after;
+                if (const auto it = records.find(beat_key(g.id)); it != records.end()) {
+                    view.beat_seen = at;
+                    view.description = beat_description(it->second);
+                }
             }
             const auto old = std::find_if(view_.begin(), view_.end(),
                                           [&](const Group& o) { return o.id == g.id; });

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -55,6 +56,27 @@ class GatewayView {
         uint16_t id = 0;
         bool alive = false;
         std::optional<scsi::AluaState> shared;  // nullopt: no record yet
+        // When this gateway last saw the group's beat change (its own group: its last beat
+        // written), and how long ago that is at view(); nullopt: never seen. A gateway seen for
+        // the first time counts from this gateway's start, as liveness does.
+        std::optional<std::chrono::steady_clock::time_point> beat_seen;
+        std::optional<std::chrono::milliseconds> beat_age;
+        std::string description;  // what the gateway wrote in its beat ("gw-a pid 1234")
+    };
+
+    // The heartbeat writes of this gateway, each a RADOS write to the image's records: what a
+    // gateway sees of the OSDs' latency, without a manager. Durations over the last `window`.
+    struct BeatLatency {
+        uint64_t rounds = 0;         // rounds since start
+        uint64_t failed_rounds = 0;  // rounds the cluster did not answer (or answered an error)
+        size_t samples = 0;          // beats written within the window
+        size_t failed_in_window = 0;
+        std::optional<std::chrono::microseconds> last;  // the last beat's, failed or not
+        bool last_failed = false;
+        std::chrono::microseconds p50{0};
+        std::chrono::microseconds p99{0};
+        std::chrono::microseconds max{0};
+        std::chrono::seconds window{60};
     };
 
     GatewayView(std::string target, backend::SharedRecords& records,
@@ -74,14 +96,21 @@ class GatewayView {
     bool round();
 
     std::vector<Group> view() const;
+    BeatLatency beat_latency() const;
+    uint16_t own_group() const { return settings_.own_group; }
 
   private:
+    bool round_once();
     bool publish_local_changes();
     bool beat();
     void apply(const std::map<std::string, std::string>& records);
     bool take_over(const std::vector<Group>& groups);
     bool write_state(uint16_t group, scsi::AluaState state);
     void run();
+    // Keeps a beat's duration (and the round's outcome) for beat_latency().
+    void note_beat(std::chrono::steady_clock::time_point at,
+                   std::chrono::steady_clock::duration took, bool written);
+    void note_round(bool ok);
 
     std::string target_;
     backend::SharedRecords& records_;
@@ -107,6 +136,15 @@ class GatewayView {
     std::map<uint16_t, std::string> last_beat_;
     std::map<uint16_t, std::chrono::steady_clock::time_point> last_beat_at_;
     std::vector<Group> view_;
+    struct Beat {
+        std::chrono::steady_clock::time_point at;
+        std::chrono::microseconds took;
+        bool written = false;
+    };
+    std::deque<Beat> beats_window_;  // the last minute's beats, oldest first
+    std::optional<std::chrono::steady_clock::time_point> own_beat_at_;
+    uint64_t rounds_ = 0;
+    uint64_t failed_rounds_ = 0;
     std::thread thread_;
 };
 

@@ -37,17 +37,24 @@ json latency_summary(const ats::Histogram& h) {
 
 namespace {
 
-json lun_json(const scsi::Lun& lun) {
+json lun_json(const ConsoleModel& m, std::string_view target, const scsi::Lun& lun) {
     const scsi::LunSettings& s = lun.settings();
     const uint64_t blocks = s.block_count;
-    return {{"id", s.id},
-            {"block_size", s.block_size},
-            {"block_count", blocks},
-            {"size_bytes", blocks * s.block_size},
-            {"store", lun.store().kind()},
-            {"allocated_bytes", lun.store().allocated_bytes()},
-            {"write_cache", lun.mode().write_cache_enabled},
-            {"read_only", lun.write_protected()}};
+    json j{{"id", s.id},
+           {"block_size", s.block_size},
+           {"block_count", blocks},
+           {"size_bytes", blocks * s.block_size},
+           {"store", lun.store().kind()},
+           {"allocated_bytes", lun.store().allocated_bytes()},
+           {"write_cache", lun.mode().write_cache_enabled},
+           {"read_only", lun.write_protected()}};
+    // An rbd LUN: its image, the cluster's health, OSD latency and the gateways (issue 15).
+    if (m.rbd) {
+        if (const auto view = m.rbd(target, s.id)) {
+            j["rbd"] = rbd_lun(*view);
+        }
+    }
+    return j;
 }
 
 json ats_counters(const ats::AtsCounters& c) {
@@ -102,7 +109,7 @@ json targets(const ConsoleModel& m) {
     for (const auto& node : m.state.targets.nodes()) {
         json luns = json::array();
         for (const uint64_t id : node->device->lun_ids()) {
-            luns.push_back(lun_json(*node->device->lun(id)));
+            luns.push_back(lun_json(m, node->info.name, *node->device->lun(id)));
         }
         out.push_back({{"name", node->info.name},
                        {"alias", node->info.alias},
@@ -121,7 +128,7 @@ std::optional<json> lun(const ConsoleModel& m, std::string_view target, uint64_t
     if (!l) {
         return std::nullopt;
     }
-    return lun_json(*l);
+    return lun_json(m, target, *l);
 }
 
 json portals(const ConsoleModel& m) {

@@ -17,6 +17,7 @@
 #include "target/ats/lock_table.hpp"
 #include "target/fault/fault.hpp"
 #include "webui/server/paths.hpp"
+#include "webui/server/rbd_view.hpp"
 
 namespace atsarray::iscsi {
 struct ServerState;
@@ -36,6 +37,8 @@ struct ConsoleModel {
     std::chrono::seconds keep_ended_sessions{60};
     // What the Paths view saw a moment ago (the console's one thread reads and updates it).
     mutable PathTracker paths;
+    // The `rbd` object of an rbd LUN (its cluster and gateways, issue 15); empty: none.
+    RbdViewSource rbd;
 };
 
 namespace api {

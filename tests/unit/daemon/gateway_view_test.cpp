@@ -219,5 +219,73 @@ TEST_F(GatewayViewTest, AClusterThatDoesNotAnswerLeavesTheModelAsItWas) {
     EXPECT_TRUE(b.notes.empty());
 }
 
+// Records whose every beat write takes `write_ms` on the test's clock: what a gateway measures of
+// the OSDs' latency (issue 15's console).
+class SlowRecords : public test::MemoryRecords {
+  public:
+    explicit SlowRecords(std::chrono::steady_clock::time_point& now) : now_(now) {}
+    backend::Status write_if_quiet(const std::string& key, const std::string& value,
+                                   uint64_t expected_version, bool& written,
+                                   uint64_t& new_version) override {
+        now_ += milliseconds(write_ms);
+        return write_if(key, value, expected_version, written, new_version);
+    }
+    int write_ms = 0;
+
+  private:
+    std::chrono::steady_clock::time_point& now_;
+};
+
+TEST(GatewayViewLatency, BeatWritesAreTimedOverTheLastMinute) {
+    const std::chrono::steady_clock::time_point start{std::chrono::seconds(1000)};
+    std::chrono::steady_clock::time_point now = start;
+    SlowRecords records(now);
+    Gateway a{1, records, now};
+    Gateway b{2, records, now};
+    EXPECT_EQ(a.view->beat_latency().samples, 0u);
+    EXPECT_FALSE(a.view->beat_latency().last);
+    // Gateway A's beat i (one a second) takes i ms; B's take no time.
+    for (int i = 1; i <= 100; ++i) {
+        now = start + std::chrono::seconds(i);
+        records.write_ms = i;
+        ASSERT_TRUE(a.view->round());
+        records.write_ms = 0;
+        ASSERT_TRUE(b.view->round());
+    }
+    // Only the last minute's beats count (41..100 ms, 60 of them): nearest-rank p50 is the 30th.
+    GatewayView::BeatLatency stats = a.view->beat_latency();
+    EXPECT_EQ(stats.rounds, 100u);
+    EXPECT_EQ(stats.failed_rounds, 0u);
+    EXPECT_EQ(stats.samples, 60u);
+    ASSERT_TRUE(stats.last);
+    EXPECT_EQ(*stats.last, milliseconds(100));
+    EXPECT_FALSE(stats.last_failed);
+    EXPECT_EQ(stats.p50, milliseconds(70));
+    EXPECT_EQ(stats.p99, milliseconds(100));
+    EXPECT_EQ(stats.max, milliseconds(100));
+
+    // A cluster that does not answer: the failed round and its failed beat are counted.
+    records.down = true;
+    now = start + std::chrono::seconds(101);
+    EXPECT_FALSE(a.view->round());
+    stats = a.view->beat_latency();
+    EXPECT_EQ(stats.rounds, 101u);
+    EXPECT_EQ(stats.failed_rounds, 1u);
+    EXPECT_EQ(stats.failed_in_window, 1u);
+    EXPECT_TRUE(stats.last_failed);
+    records.down = false;
+
+    // Each group's beat as gateway A last saw it: its own written at 100.1 s, and B's (of second
+    // 99) seen changed in A's round of second 100, which ended at 100.1 s.
+    now = start + std::chrono::milliseconds(101400);
+    const auto view = a.view->view();
+    ASSERT_EQ(view.size(), 2u);
+    ASSERT_TRUE(view[0].beat_age && view[1].beat_age);
+    EXPECT_EQ(*view[0].beat_age, milliseconds(1300));
+    EXPECT_EQ(view[0].description, "gw1");
+    EXPECT_EQ(*view[1].beat_age, milliseconds(1300));
+    EXPECT_EQ(view[1].description, "gw2");
+}
+
 }  // namespace
 }  // namespace atsarray::daemon

@@ -260,7 +260,13 @@ void RbdClusterInfo::perf_dump(OsdLatency& osd) {
         }
         return c;
     };
-    const OsdCounters now{counter("op_w_latency"), counter("op_r_latency")};
+    // Writes are op_w and op_rw together: a compare-and-set of the records (the gateways'
+    // heartbeats), COMPARE AND WRITE and an omap update are read-modify-write ops to the OSD.
+    Counter written = counter("op_w_latency");
+    const Counter read_modify_write = counter("op_rw_latency");
+    written.count += read_modify_write.count;
+    written.sum_s += read_modify_write.sum_s;
+    const OsdCounters now{written, counter("op_r_latency")};
     // The mean of the ops since the previous refresh; a counter that went back is an OSD that
     // restarted: nothing to compare with yet.
     const auto mean = [](const Counter& before, const Counter& after, uint64_t& ops) {

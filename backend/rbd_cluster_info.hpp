@@ -12,9 +12,11 @@
 //   osd perf    (manager)  per OSD commit/apply latency in ms, as `ceph osd perf` shows it; only
 //                          when a manager is available (without one the monitor would hold the
 //                          command until rados_mon_op_timeout); memstore OSDs report 0
-//   perf dump   (each up OSD, at most max_perf_osds)  the OSD's op_w_latency and op_r_latency
-//                          counters; the latency shown is the mean over the operations since the
-//                          previous refresh (sum and count deltas), null when there were none
+//   perf dump   (each up OSD, at most max_perf_osds)  the OSD's op_w_latency + op_rw_latency
+//                          (writes: the records' compare-and-set, heartbeats and COMPARE AND
+//                          WRITE are read-modify-write ops) and op_r_latency counters; the latency
+//                          shown is the mean over the operations since the previous refresh (sum
+//                          and count deltas), null when there were none
 // Each call is bounded by the handle's rados_mon_op_timeout / rados_osd_op_timeout (RbdStore
 // sets both to the LUN's timeout_s): a cluster that does not answer gives the state
 // "unreachable: ..." after that long, never a hung caller. stop() waits for the call in flight.
@@ -47,8 +49,9 @@ struct OsdLatency {
     // `osd perf` (needs a manager): the OSD's object store commit and apply latency.
     std::optional<double> commit_latency_ms;
     std::optional<double> apply_latency_ms;
-    // `perf dump` of the OSD: mean client write and read op latency since the previous refresh
-    // (nullopt: no such op meanwhile, or the OSD was not asked), and how many ops that was.
+    // `perf dump` of the OSD: mean client write (op_w and op_rw) and read op latency since the
+    // previous refresh (nullopt: no such op meanwhile, or the OSD was not asked), and how many
+    // ops that was.
     std::optional<double> write_latency_ms;
     std::optional<double> read_latency_ms;
     uint64_t writes = 0;

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -373,6 +374,7 @@ TEST_F(RbdConsoleTest, AClusterThatStopsIsShownUnreachableAndTheConsoleStillAnsw
         << lun.dump(2) << "\n"
         << daemon->log();
     const json& cluster = lun["rbd"]["cluster"];
+    std::cout << "# the console says: " << cluster["error"].dump() << "\n";
     EXPECT_TRUE(cluster["health"].is_null());
     EXPECT_EQ(cluster["error"].get<std::string>().rfind("unreachable: ", 0), 0u) << cluster.dump();
     // The console answers every request meanwhile (each GET above returned; one more).

@@ -21,8 +21,10 @@ json cluster_json(const RbdLunView& v) {
     for (const RbdHealthCheck& c : v.checks) {
         checks.push_back({{"code", c.code}, {"severity", c.severity}, {"summary", c.summary}});
     }
-    return {{"state", v.reachable ? "ok" : "unreachable"},
-            {"error", v.reachable ? json(nullptr) : json(v.error)},
+    // "pending" until the first refresh ended (the daemon has just started).
+    const char* state = v.reachable ? "ok" : v.refreshed_ms_ago ? "unreachable" : "pending";
+    return {{"state", state},
+            {"error", v.reachable || !v.refreshed_ms_ago ? json(nullptr) : json(v.error)},
             {"health", v.reachable ? json(v.health) : json(nullptr)},
             {"checks", std::move(checks)},
             {"fsid", v.reachable ? json(v.fsid) : json(nullptr)},

@@ -21,4 +21,5 @@ test('the badge follows the cluster\'s health, and a cluster that does not answe
     assert.deepEqual(healthBadge({ state: 'unreachable', health: null, error: 'unreachable: x' }),
         { cls: 'health-unreachable', text: 'unreachable' });
     assert.deepEqual(healthBadge(undefined), { cls: 'health-unreachable', text: 'unreachable' });
+    assert.deepEqual(healthBadge({ state: 'pending' }), { cls: 'health-pending', text: 'asking…' });
 });

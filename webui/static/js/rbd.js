@@ -35,6 +35,9 @@ export function fmtAge(ms) {
 
 // The badge's class and text for a cluster object of the API.
 export function healthBadge(cluster) {
+    if (cluster?.state === 'pending') {
+        return { cls: 'health-pending', text: 'asking…' };
+    }
     if (!cluster || cluster.state !== 'ok') {
         return { cls: 'health-unreachable', text: 'unreachable' };
     }
@@ -166,8 +169,8 @@ export class RbdPanel {
             cl.refresh_interval_ms > 0 && cl.refreshed_ms_ago > 3 * cl.refresh_interval_ms;
         c.stale.hidden = !stale;
         c.stale.title = stale ? 'the cluster has not answered the last refreshes; this is an older answer' : '';
-        setText(c.error, cl.state === 'ok' ? '' : (cl.error ?? 'unreachable'));
-        c.error.hidden = cl.state === 'ok';
+        setText(c.error, cl.state === 'unreachable' ? (cl.error ?? 'unreachable') : '');
+        c.error.hidden = cl.state !== 'unreachable';
         const checks = cl.checks ?? [];
         c.checks.replaceChildren(...checks.map((k) => h('li', { class: k.severity === 'HEALTH_ERR' ? 'bad' : 'warn', dataset: { code: k.code } },
             h('span', { class: 'mono' }, k.code), ': ', k.summary ?? '', h('span', { class: 'muted' }, ` (${k.severity ?? '?'})`))));
@@ -195,7 +198,7 @@ export class RbdPanel {
             { text: fmtCount(d.writes), class: 'num' },
             { text: fmtMs(d.read_latency_ms), class: 'num' },
             { text: fmtCount(d.reads), class: 'num' },
-        ]]), cl.state === 'ok' ? 'no OSD' : 'unknown: the cluster does not answer', 8);
+        ]]), cl.state === 'ok' ? 'no OSD' : cl.state === 'pending' ? 'asking the cluster…' : 'unknown: the cluster does not answer', 8);
         setText(c.latencyError, lat.error ?? '');
         c.latencyError.hidden = !lat.error;
         const hb = lat.heartbeat;

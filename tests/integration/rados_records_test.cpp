@@ -1,6 +1,7 @@
-// RadosRecords against a real Ceph cluster (CEPH_CONF, pool "rbd"): read, write_if, racing
-// writers on separate cluster connections as separate gateway processes have them, list, watch,
-// and persistent reservations made through one connection enforced through another.
+// RadosRecords against a real Ceph cluster (the ctest fixture ceph_cluster's, pool "rbd"): read,
+// write_if, racing writers on separate cluster connections as separate gateway processes have
+// them, list, watch, and persistent reservations made through one connection enforced through
+// another.
 
 #include <rados/librados.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "backend/rados_records.hpp"
 #include "target/scsi/command_table.hpp"
 #include "target/scsi/reservations.hpp"
+#include "tests/integration/ceph_cluster.hpp"
 
 namespace atsarray {
 namespace {
@@ -33,12 +35,12 @@ struct Connection {
     rados_t cluster = nullptr;
     rados_ioctx_t ioctx = nullptr;
 
-    Connection() {
+    explicit Connection(const std::string& ceph_conf) {
         if (rados_create(&cluster, nullptr) != 0) {
             cluster = nullptr;
             return;
         }
-        rados_conf_read_file(cluster, nullptr);  // CEPH_CONF
+        rados_conf_read_file(cluster, ceph_conf.c_str());
         // What RbdStore's owner sets: no call waits for the cluster for ever.
         rados_conf_set(cluster, "rados_osd_op_timeout", "30");
         rados_conf_set(cluster, "rados_mon_op_timeout", "30");
@@ -62,14 +64,14 @@ struct Connection {
 class RadosRecordsTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (std::getenv("CEPH_CONF") == nullptr) {
-            GTEST_SKIP() << "CEPH_CONF is not set: no Ceph cluster to test against "
-                            "(scripts/ceph-cluster start DIR prints it)";
+        const std::string conf = testing::ceph_conf_path();
+        if (conf.empty()) {
+            GTEST_SKIP() << "no Ceph cluster: set CEPH_CONF or run under ctest (fixture "
+                            "ceph_cluster)";
         }
-        a_ = std::make_unique<Connection>();
-        b_ = std::make_unique<Connection>();
-        ASSERT_NE(a_->ioctx, nullptr)
-            << "no connection to the cluster of " << std::getenv("CEPH_CONF");
+        a_ = std::make_unique<Connection>(conf);
+        b_ = std::make_unique<Connection>(conf);
+        ASSERT_NE(a_->ioctx, nullptr) << "no connection to the cluster of " << conf;
         ASSERT_NE(b_->ioctx, nullptr);
         std::random_device rd;
         object_ = "atsarray-test." + std::to_string(::getpid()) + "." +

@@ -1,5 +1,5 @@
-// RbdStore against a real Ceph cluster (issue 15): the one CEPH_CONF names, started by the
-// ctest fixture ceph_cluster (scripts/ceph-cluster). Skipped when CEPH_CONF is unset.
+// RbdStore against a real Ceph cluster (issue 15): the ctest fixture ceph_cluster's
+// (scripts/ceph-cluster), found by ceph_conf_path(). Skipped when there is none.
 
 #include <gtest/gtest.h>
 #include <rados/librados.h>
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backend/rbd_store.hpp"
+#include "tests/integration/ceph_cluster.hpp"
 
 namespace atsarray::backend {
 namespace {
@@ -26,9 +27,10 @@ namespace {
 constexpr uint64_t mib = 1024 * 1024;
 constexpr uint64_t object = 4 * mib;  // the default RBD object size
 
-const char* ceph_conf() {
-    const char* conf = std::getenv("CEPH_CONF");
-    return conf != nullptr && conf[0] != '\0' ? conf : nullptr;
+// The cluster's ceph.conf (tests/integration/ceph_cluster.hpp); empty: no cluster.
+const std::string& ceph_conf() {
+    static const std::string conf = atsarray::testing::ceph_conf_path();
+    return conf;
 }
 
 // Removes an image through a client of its own (the store has no remove).
@@ -38,7 +40,7 @@ void remove_image(const std::string& pool, const std::string& image) {
         return;
     }
     rados_ioctx_t io = nullptr;
-    if (rados_conf_read_file(cluster, ceph_conf()) == 0 &&
+    if (rados_conf_read_file(cluster, ceph_conf().c_str()) == 0 &&
         rados_conf_set(cluster, "client_mount_timeout", "10") == 0 && rados_connect(cluster) == 0 &&
         rados_ioctx_create(cluster, pool.c_str(), &io) == 0) {
         rbd_remove(io, image.c_str());
@@ -67,9 +69,9 @@ bool all_zero(const std::vector<uint8_t>& v) {
 class RbdStoreTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (ceph_conf() == nullptr) {
-            GTEST_SKIP() << "CEPH_CONF is unset: no Ceph cluster to test against "
-                            "(ctest's ceph_cluster fixture sets it)";
+        if (ceph_conf().empty()) {
+            GTEST_SKIP() << "no Ceph cluster: set CEPH_CONF or run under ctest (fixture "
+                            "ceph_cluster)";
         }
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         image_ = std::string("rbdstore-") + info->name() + "-" + std::to_string(::getpid());

@@ -26,33 +26,31 @@ bool parse_version(const char* text, size_t length, uint64_t& version) {
     return ec == std::errc() && end == text + length && version != 0;
 }
 
-struct WriteOp {
-    rados_write_op_t op = rados_create_write_op();
-    WriteOp() = default;
-    WriteOp(const WriteOp&) = delete;
-    WriteOp& operator=(const WriteOp&) = delete;
-    ~WriteOp() { rados_release_write_op(op); }
-};
-
-struct ReadOp {
-    rados_read_op_t op = rados_create_read_op();
-    ReadOp() = default;
-    ReadOp(const ReadOp&) = delete;
-    ReadOp& operator=(const ReadOp&) = delete;
-    ~ReadOp() { rados_release_read_op(op); }
-};
-
-struct OmapIter {
-    rados_omap_iter_t iter = nullptr;
-    OmapIter() = default;
-    OmapIter(const OmapIter&) = delete;
-    OmapIter& operator=(const OmapIter&) = delete;
-    ~OmapIter() {
-        if (iter != nullptr) {
-            rados_omap_get_end(iter);
+// A librados handle (an operation, an omap iterator) that `release` frees when the holder goes
+// out of scope, on every path out of the call that made it. nullptr: nothing to free.
+template <typename Handle, void (*release)(Handle)>
+class RadosHandle {
+  public:
+    explicit RadosHandle(Handle handle = nullptr) : handle_(handle) {}
+    RadosHandle(const RadosHandle&) = delete;
+    RadosHandle& operator=(const RadosHandle&) = delete;
+    ~RadosHandle() {
+        if (handle_ != nullptr) {
+            release(handle_);
         }
     }
+
+    Handle get() const { return handle_; }
+    // For a call that hands a new handle out (rados_read_op_omap_get_vals2's iterator).
+    Handle* out() { return &handle_; }
+
+  private:
+    Handle handle_;
 };
+
+using WriteOp = RadosHandle<rados_write_op_t, rados_release_write_op>;
+using ReadOp = RadosHandle<rados_read_op_t, rados_release_read_op>;
+using OmapIter = RadosHandle<rados_omap_iter_t, rados_omap_get_end>;
 
 }  // namespace
 
@@ -87,11 +85,11 @@ Status RadosRecords::read(const std::string& key, std::string& value, uint64_t& 
     const std::string value_key = std::string(value_prefix) + key;
     const char* keys[] = {version_key.c_str(), value_key.c_str()};
     const size_t key_lengths[] = {version_key.size(), value_key.size()};
-    ReadOp op;
+    ReadOp op(rados_create_read_op());
     OmapIter it;
     int prval = 0;
-    rados_read_op_omap_get_vals_by_keys2(op.op, keys, 2, key_lengths, &it.iter, &prval);
-    const int r = rados_read_op_operate(op.op, ioctx_, object_.c_str(), 0);
+    rados_read_op_omap_get_vals_by_keys2(op.get(), keys, 2, key_lengths, it.out(), &prval);
+    const int r = rados_read_op_operate(op.get(), ioctx_, object_.c_str(), 0);
     if (r == -ENOENT) {
         return Status::success();  // no record was ever written
     }
@@ -105,7 +103,7 @@ Status RadosRecords::read(const std::string& key, std::string& value, uint64_t& 
         char* v = nullptr;
         size_t k_length = 0;
         size_t v_length = 0;
-        if (rados_omap_get_next2(it.iter, &k, &v, &k_length, &v_length) < 0 || k == nullptr) {
+        if (rados_omap_get_next2(it.get(), &k, &v, &k_length, &v_length) < 0 || k == nullptr) {
             break;
         }
         const std::string_view name(k, k_length);
@@ -149,18 +147,18 @@ Status RadosRecords::write(const std::string& key, const std::string& value,
     const std::string expected =
         expected_version == 0 ? std::string() : std::to_string(expected_version);
     const std::string next = std::to_string(expected_version + 1);
-    WriteOp op;
+    WriteOp op(rados_create_write_op());
     // omap_cmp answers -ENOENT on an absent object: create it first, in the same operation.
-    rados_write_op_create(op.op, LIBRADOS_CREATE_IDEMPOTENT, nullptr);
+    rados_write_op_create(op.get(), LIBRADOS_CREATE_IDEMPOTENT, nullptr);
     int cmp_result = 0;
-    rados_write_op_omap_cmp2(op.op, version_key.data(), LIBRADOS_CMPXATTR_OP_EQ, expected.data(),
+    rados_write_op_omap_cmp2(op.get(), version_key.data(), LIBRADOS_CMPXATTR_OP_EQ, expected.data(),
                              version_key.size(), expected.size(), &cmp_result);
     const char* keys[] = {version_key.data(), value_key.data()};
     const char* values[] = {next.data(), value.data()};
     const size_t key_lengths[] = {version_key.size(), value_key.size()};
     const size_t value_lengths[] = {next.size(), value.size()};
-    rados_write_op_omap_set2(op.op, keys, values, key_lengths, value_lengths, 2);
-    const int r = rados_write_op_operate(op.op, ioctx_, object_.c_str(), nullptr, 0);
+    rados_write_op_omap_set2(op.get(), keys, values, key_lengths, value_lengths, 2);
+    const int r = rados_write_op_operate(op.get(), ioctx_, object_.c_str(), nullptr, 0);
     if (r == -ECANCELED) {
         return Status::success();  // another writer got there first
     }
@@ -267,13 +265,13 @@ Status RadosRecords::list_entries(const std::string& omap_prefix,
                                   std::map<std::string, std::string>& out) {
     std::string start_after;
     for (;;) {
-        ReadOp op;
+        ReadOp op(rados_create_read_op());
         OmapIter it;
         unsigned char more = 0;
         int prval = 0;
-        rados_read_op_omap_get_vals2(op.op, start_after.c_str(), omap_prefix.c_str(), list_page,
-                                     &it.iter, &more, &prval);
-        const int r = rados_read_op_operate(op.op, ioctx_, object_.c_str(), 0);
+        rados_read_op_omap_get_vals2(op.get(), start_after.c_str(), omap_prefix.c_str(), list_page,
+                                     it.out(), &more, &prval);
+        const int r = rados_read_op_operate(op.get(), ioctx_, object_.c_str(), 0);
         if (r == -ENOENT) {
             return Status::success();
         }
@@ -286,7 +284,7 @@ Status RadosRecords::list_entries(const std::string& omap_prefix,
             char* v = nullptr;
             size_t k_length = 0;
             size_t v_length = 0;
-            if (rados_omap_get_next2(it.iter, &k, &v, &k_length, &v_length) < 0 || k == nullptr) {
+            if (rados_omap_get_next2(it.get(), &k, &v, &k_length, &v_length) < 0 || k == nullptr) {
                 break;
             }
             start_after.assign(k, k_length);
@@ -333,9 +331,9 @@ bool RadosRecords::establish_watch() {
         return true;
     }
     // A watch needs the object: create it (empty) when no record was written yet.
-    WriteOp op;
-    rados_write_op_create(op.op, LIBRADOS_CREATE_IDEMPOTENT, nullptr);
-    int r = rados_write_op_operate(op.op, ioctx_, object_.c_str(), nullptr, 0);
+    WriteOp op(rados_create_write_op());
+    rados_write_op_create(op.get(), LIBRADOS_CREATE_IDEMPOTENT, nullptr);
+    int r = rados_write_op_operate(op.get(), ioctx_, object_.c_str(), nullptr, 0);
     if (r >= 0) {
         r = rados_watch3(ioctx_, object_.c_str(), &watch_cookie_, &RadosRecords::on_notify,
                          &RadosRecords::on_watch_error, options_.watch_timeout_s, this);

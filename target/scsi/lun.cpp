@@ -301,17 +301,6 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     const CommandDescriptor* descriptor = find_command(cmd.cdb, lookup_error);
     run->descriptor = descriptor;
 
-    // SBC-4 §4.11.3: a sanitize operation in progress (or failed) answers before a pending unit
-    // attention, so a new I_T nexus sees SANITIZE IN PROGRESS too (libiscsi Sanitize.Reset).
-    if (descriptor == nullptr || !descriptor->has(flag_allowed_during_sanitize)) {
-        if (auto refused = sanitize_.refuse(descriptor)) {
-            finish(*run, *refused == SenseReason::sanitize_in_progress
-                             ? CommandResult::with_progress(*refused, sanitize_.progress())
-                             : CommandResult::fail(*refused));
-            return;
-        }
-    }
-
     // The state of the target port group the command came in on (SPC-4 §5.16.2), read before
     // the unit attention check: reading it ends a transition that is due, whose ASYMMETRIC
     // ACCESS STATE CHANGED this command must then report first.
@@ -323,6 +312,18 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     if (descriptor == nullptr || !descriptor->has(flag_allowed_with_unit_attention)) {
         if (auto ua = unit_attentions_.take(nexus_id_of(cmd))) {
             finish(*run, CommandResult::fail(*ua));
+            return;
+        }
+    }
+    // SBC-4 §4.11.3: a sanitize operation in progress (or failed) ends every other command,
+    // after a pending unit attention (SAM-5 §5.14): a new I_T nexus is told of its reset first,
+    // as an initiator's login expects (libiscsi clears it with TEST UNIT READY), and then sees
+    // SANITIZE IN PROGRESS.
+    if (descriptor == nullptr || !descriptor->has(flag_allowed_during_sanitize)) {
+        if (auto refused = sanitize_.refuse(descriptor)) {
+            finish(*run, *refused == SenseReason::sanitize_in_progress
+                             ? CommandResult::with_progress(*refused, sanitize_.progress())
+                             : CommandResult::fail(*refused));
             return;
         }
     }

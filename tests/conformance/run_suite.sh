@@ -142,12 +142,13 @@ status=0
 # the test waits, whatever the store. After its resets and its reconnect it polls TEST UNIT READY
 # until one answers GOOD, sleeping 60 s after each one that does not (test_sanitize_reset.c,
 # libiscsi 1.19 and 1.20), and the first poll comes right after the check that the SANITIZE is
-# still going, 4 s in: 65 s at the least. A unit attention the poll meets costs another 60 s each:
-# the new I_T nexus' POWER ON, RESET OR BUS DEVICE RESET, which Lun::execute reports after SANITIZE
-# IN PROGRESS, and so after the reconnect's own TEST UNIT READYs that would have taken it. Measured
-# (file, RocksDB, rbd 512, rbd 4096): 125, 125, 125 and 184 s. What the test checks, a SANITIZE
-# that goes on through ABORT TASK, LUN reset, target resets and an I_T nexus loss, is the SCSI
-# layer's (sanitize.cpp, lun.cpp), the same for every store; every other test runs on every pass.
+# still going, 4 s in: 65 s at the least (64 s measured on each store). Before Lun::execute
+# reported a pending unit attention ahead of SANITIZE IN PROGRESS (SAM-5 §5.14), the new I_T
+# nexus' POWER ON, RESET OR BUS DEVICE RESET escaped the reconnect's own TEST UNIT READYs and cost
+# the poll another 60 s each: 125, 125, 125 and 184 s (file, RocksDB, rbd 512, rbd 4096). What
+# the test checks, a SANITIZE that goes on through ABORT TASK, LUN reset, target resets and an
+# I_T nexus loss, is the SCSI layer's (sanitize.cpp, lun.cpp), the same for every store; every
+# other test runs on every pass.
 sanitize_reset_lun=0
 # run LUN LABEL PATTERNS: runs iscsi-test-cu for each pattern into cu-LUN.txt.
 run() {

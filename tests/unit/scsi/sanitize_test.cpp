@@ -181,9 +181,10 @@ TEST_F(SanitizeInProgress, OtherCommandsAreNotReady) {
     EXPECT_EQ(rs.data[12], 0x04);
     EXPECT_EQ(rs.data[13], 0x1B);
     lun->reset();  // SBC-4 §4.11.3: a logical unit reset does not stop it
+    // SAM-5 §5.14: the reset's unit attention comes first, then SANITIZE IN PROGRESS again.
+    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x06, 0x29, 0x03);
     EXPECT_CHECK(exec(test_unit_ready_cdb), 0x02, 0x04, 0x1B);
     drain();
-    EXPECT_CHECK(exec(test_unit_ready_cdb), 0x06, 0x29, 0x03);  // the reset's unit attention
     EXPECT_EQ(exec(test_unit_ready_cdb).status, Status::good);
     EXPECT_EQ(store->data()[1000], 0x55);
 }

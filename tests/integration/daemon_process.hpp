@@ -76,13 +76,29 @@ class TempDir {
 
 class DaemonProcess {
   public:
+    // How the constructor starts the daemon: until it listens (throws when it exits or does not
+    // listen within 10 s), or only spawned (wait_listening() or wait_exit() tell what became of
+    // it: a test of a start that must fail reads its exit status).
+    enum class Start { listening, spawn_only };
+
     // `config_body` is everything but the portal, which the fixture adds on a free port.
-    explicit DaemonProcess(const std::string& config_body) : port_(free_port()) {
+    explicit DaemonProcess(const std::string& config_body) : DaemonProcess(0, config_body) {}
+    // The same on `port` (0: a free one), which a test picks when configs name each other's
+    // portal before either daemon starts (gateways listing the other's group).
+    DaemonProcess(uint16_t port, const std::string& config_body, Start how = Start::listening)
+        : port_(port != 0 ? port : free_port()) {
         config_path_ = dir_.path() / "atsarray.toml";
+        log_path_ = dir_.path() / "daemon.log";
         write_config(config_body);
-        start();
+        if (how == Start::listening) {
+            start();
+        } else {
+            spawn();
+        }
     }
     ~DaemonProcess() { stop(); }
+    DaemonProcess(const DaemonProcess&) = delete;
+    DaemonProcess& operator=(const DaemonProcess&) = delete;
 
     // Replaces the config file (the portal stays; `@PORT@` in the body stands for its port);
     // the daemon reads it on start and on SIGHUP.
@@ -102,8 +118,22 @@ class DaemonProcess {
         }
     }
 
+    // Spawns the daemon and waits until it listens; throws (with its log) when it exits first
+    // or does not listen within 10 s.
     void start() {
-        log_path_ = dir_.path() / "daemon.log";
+        spawn();
+        if (wait_listening(std::chrono::milliseconds(10000))) {
+            return;
+        }
+        if (pid_ <= 0) {
+            throw std::runtime_error("daemon exited at start:\n" + log());
+        }
+        throw std::runtime_error("daemon did not listen:\n" + log());
+    }
+
+    // Forks and execs the daemon (log to daemon.log, --log-level debug), without waiting.
+    void spawn() {
+        exit_status_ = -1;
         pid_ = ::fork();
         if (pid_ == 0) {
             const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -113,40 +143,65 @@ class DaemonProcess {
                     "--log-level", "debug", static_cast<char*>(nullptr));
             ::_exit(127);
         }
-        for (int i = 0; i < 200; ++i) {
-            if (can_connect(port_)) {
-                return;
+    }
+
+    // Until it listens (true) or exits (false; exit_status() tells how) or `limit` passes.
+    bool wait_listening(std::chrono::milliseconds limit) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        for (;;) {
+            if (reaped()) {
+                return false;
             }
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                throw std::runtime_error("daemon exited at start:\n" + log());
+            if (can_connect(port_)) {
+                return true;
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return false;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
-        throw std::runtime_error("daemon did not listen:\n" + log());
     }
 
-    // SIGTERM and wait; returns the exit status (or -1).
+    // Until it exits: its exit status (128 + signal when killed), or -1 when it still runs
+    // after `limit`.
+    int wait_exit(std::chrono::milliseconds limit) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (!reaped()) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return -1;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return exit_status_;
+    }
+
+    // SIGKILL and reap at once (a gateway dying mid-run).
+    void kill_now() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+            pid_ = -1;
+            exit_status_ = 128 + SIGKILL;
+        }
+    }
+
+    // `signal` (SIGTERM) and wait, SIGKILL after 15 s; returns the exit status, or -1 when it
+    // had to be killed or was not running.
     int stop(int signal = SIGTERM) {
         if (pid_ <= 0) {
             return -1;
         }
         ::kill(pid_, signal);
-        int status = 0;
-        for (int i = 0; i < 300; ++i) {
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        const int status = wait_exit(std::chrono::milliseconds(15000));
+        if (status < 0) {
+            kill_now();
         }
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return -1;
+        return status;
     }
 
+    // The exit status of a daemon that exited (-1 while it runs or before it ran).
+    int exit_status() const { return exit_status_; }
     bool alive() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
     pid_t pid() const { return pid_; }
     uint16_t port() const { return port_; }
@@ -163,11 +218,26 @@ class DaemonProcess {
     }
 
   private:
+    // True when the daemon is not running (it exited and was reaped now or before).
+    bool reaped() {
+        if (pid_ <= 0) {
+            return true;
+        }
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) != pid_) {
+            return false;
+        }
+        pid_ = -1;
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return true;
+    }
+
     TempDir dir_;
     uint16_t port_;
     std::filesystem::path config_path_;
     std::filesystem::path log_path_;
     pid_t pid_ = -1;
+    int exit_status_ = -1;
 };
 
 // Runs a shell command, returns its exit status and output.

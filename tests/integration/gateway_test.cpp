@@ -21,9 +21,7 @@ extern "C" {
 #include <iscsi/scsi-lowlevel.h>
 }
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,114 +62,13 @@ double seconds_since(steady_clock::time_point start) {
 }
 
 // One atsarray process on a port chosen by the test (each gateway's config names the other's
-// portal, so both ports are known before either starts). DaemonProcess picks its own port and
-// throws when the daemon exits at start; a gateway test needs the exit status of a start that
-// must fail, so this runs the binary itself the same way (log to a file, --log-level debug).
-class Gateway {
-  public:
-    Gateway(uint16_t port, const std::string& body) : port_(port) {
-        config_path_ = dir_.path() / "atsarray.toml";
-        log_path_ = dir_.path() / "daemon.log";
-        std::ofstream(config_path_)
-            << "[[portal]]\naddress = \"127.0.0.1\"\nport = " << port << "\n\n"
-            << body;
-        spawn();
-    }
-    ~Gateway() { stop(); }
-    Gateway(const Gateway&) = delete;
-    Gateway& operator=(const Gateway&) = delete;
+// portal, so both ports are known before either starts), spawned without waiting: a gateway test
+// reads the exit status of a start that must fail.
+using Gateway = DaemonProcess;
 
-    // Until it listens (true) or exits (false; exit_status() tells how).
-    bool wait_listening(std::chrono::seconds limit) {
-        const auto deadline = steady_clock::now() + limit;
-        while (steady_clock::now() < deadline) {
-            if (reaped()) {
-                return false;
-            }
-            if (can_connect(port_)) {
-                return true;
-            }
-            std::this_thread::sleep_for(milliseconds(50));
-        }
-        return false;
-    }
-
-    // Until it exits: its exit status, or -1 when it still runs after `limit`.
-    int wait_exit(milliseconds limit) {
-        const auto deadline = steady_clock::now() + limit;
-        while (!reaped()) {
-            if (steady_clock::now() >= deadline) {
-                return -1;
-            }
-            std::this_thread::sleep_for(milliseconds(20));
-        }
-        return exit_status_;
-    }
-
-    void kill_now() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-            pid_ = -1;
-            exit_status_ = 128 + SIGKILL;
-        }
-    }
-
-    // SIGTERM, then SIGKILL after 15 s.
-    void stop() {
-        if (pid_ <= 0) {
-            return;
-        }
-        ::kill(pid_, SIGTERM);
-        if (wait_exit(milliseconds(15000)) < 0) {
-            kill_now();
-        }
-    }
-
-    int exit_status() const { return exit_status_; }
-    uint16_t port() const { return port_; }
-    std::string portal() const { return "127.0.0.1:" + std::to_string(port_); }
-    std::string log() const {
-        std::ifstream in(log_path_);
-        std::stringstream s;
-        s << in.rdbuf();
-        return s.str();
-    }
-
-  private:
-    void spawn() {
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            ::dup2(fd, 1);
-            ::dup2(fd, 2);
-            ::execl(ATSARRAY_BINARY, ATSARRAY_BINARY, "--config", config_path_.c_str(),
-                    "--log-level", "debug", static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-    }
-
-    bool reaped() {
-        if (pid_ <= 0) {
-            return true;
-        }
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) != pid_) {
-            return false;
-        }
-        pid_ = -1;
-        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        return true;
-    }
-
-    TempDir dir_;
-    uint16_t port_;
-    std::filesystem::path config_path_;
-    std::filesystem::path log_path_;
-    pid_t pid_ = -1;
-    int exit_status_ = -1;
-};
+std::unique_ptr<Gateway> spawn_gateway(uint16_t port, const std::string& body) {
+    return std::make_unique<Gateway>(port, body, Gateway::Start::spawn_only);
+}
 
 struct LunSpec {
     int id = 0;
@@ -583,7 +480,7 @@ class GatewayTest : public ::testing::Test {
 
     // Starts a gateway; nullptr (and a test failure with its log) when it does not listen.
     Gateway* start(uint16_t port, const std::string& body) {
-        gateways_.push_back(std::make_unique<Gateway>(port, body));
+        gateways_.push_back(spawn_gateway(port, body));
         Gateway* g = gateways_.back().get();
         if (!g->wait_listening(std::chrono::seconds(60))) {
             ADD_FAILURE() << "gateway on port " << port << " did not start (exit "
@@ -648,7 +545,8 @@ TEST_F(GatewayTest, SameDeviceOnBothGateways) {
     ASSERT_TRUE(start_pair({lun}, [&] {
         LunSpec wrong = lun;
         wrong.extra = "serial = \"NOTTHESTOREDONE\"\n";
-        Gateway wrong_b(port_b_, gateway_body(2, port_a_, port_b_, {wrong}, conf_));
+        Gateway wrong_b(port_b_, gateway_body(2, port_a_, port_b_, {wrong}, conf_),
+                        Gateway::Start::spawn_only);
         wrong_serial_exit = wrong_b.wait_exit(milliseconds(60000));
         wrong_serial_log = wrong_b.log();
     }));
@@ -977,7 +875,7 @@ TEST_F(GatewayTest, ClusterDownAtStart) {
         "\"\nceph_conf = \"" + closed_conf +
         "\"\ncreate = true\nsize = \"16MiB\"\nblock_size = 512\ntimeout_s = 2\n";
     const auto start = steady_clock::now();
-    gateways_.push_back(std::make_unique<Gateway>(port_a_, body));
+    gateways_.push_back(spawn_gateway(port_a_, body));
     Gateway& g = *gateways_.back();
     const int status = g.wait_exit(milliseconds(30000));
     const double took = seconds_since(start);

@@ -1,11 +1,14 @@
 #pragma once
 // Who believes it holds which on-disk lock, across the hosts of one simulator process. The
 // on-disk protocol must never let two live hosts believe they hold the same lock; the ledger
-// counts every time that happens (the tests assert none, the exit status says so).
+// counts every time that happens (the tests assert none, the exit status says so), and which
+// host took a lock over from which (a lock handed over between hosts on different paths or
+// gateways is what shows that they see one medium).
 
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <utility>
 
 #include "tools/esxi_sim/log.hpp"
 
@@ -25,6 +28,11 @@ class OwnershipLedger {
             it->second = host;
         }
         ++acquisitions_;
+        auto [last, first] = last_holders_.try_emplace(lock, host);
+        if (!first && last->second != host) {
+            ++handovers_[{last->second, host}];
+        }
+        last->second = host;
     }
 
     void released(int lock, int host) {
@@ -44,10 +52,19 @@ class OwnershipLedger {
         return acquisitions_;
     }
 
+    // (from host, to host) -> how many times `to` acquired a lock whose previous holder was
+    // `from`.
+    std::map<std::pair<int, int>, uint64_t> handovers() const {
+        std::lock_guard guard(mutex_);
+        return handovers_;
+    }
+
   private:
     Log& log_;
     mutable std::mutex mutex_;
-    std::map<int, int> holders_;  // lock index -> host number
+    std::map<int, int> holders_;       // lock index -> host number
+    std::map<int, int> last_holders_;  // lock index -> the host that acquired it last
+    std::map<std::pair<int, int>, uint64_t> handovers_;
     uint64_t conflicts_ = 0;
     uint64_t acquisitions_ = 0;
 };

@@ -134,8 +134,12 @@ std::string validate(const Options& o) {
     return {};
 }
 
-Simulator::Simulator(Options options, Log& log, Progress progress)
-    : options_(std::move(options)), log_(log), progress_(std::move(progress)), ledger_(log) {}
+Simulator::Simulator(Options options, Log& log, Progress progress, OwnershipLedger* shared_ledger)
+    : options_(std::move(options)),
+      log_(log),
+      progress_(std::move(progress)),
+      own_ledger_(log),
+      ledger_(shared_ledger != nullptr ? *shared_ledger : own_ledger_) {}
 
 Simulator::~Simulator() = default;
 

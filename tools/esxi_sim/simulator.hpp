@@ -20,8 +20,12 @@ class Simulator {
   public:
     using Progress = std::function<void(const Report&)>;
 
-    // `progress` gets a snapshot every --report-every seconds (if set).
-    Simulator(Options options, Log& log, Progress progress = {});
+    // `progress` gets a snapshot every --report-every seconds (if set). `shared_ledger`: the
+    // ledger of several simulators in one process whose hosts share a LUN (each its own
+    // --first-host range, e.g. hosts on different gateways), so that a lock two of them believe
+    // they hold is counted whichever simulator each runs in; nullptr: this simulator's own.
+    Simulator(Options options, Log& log, Progress progress = {},
+              OwnershipLedger* shared_ledger = nullptr);
     ~Simulator();
 
     Report run();
@@ -40,7 +44,8 @@ class Simulator {
     std::atomic<bool> stopping_{false};
     Geometry geometry_;
     std::vector<PortalSpec> portals_;  // every path (--portal, or SendTargets with --discover)
-    OwnershipLedger ledger_;
+    OwnershipLedger own_ledger_;
+    OwnershipLedger& ledger_;  // own_ledger_ or the shared one
     std::vector<std::unique_ptr<Host>> hosts_;
 };
 

@@ -5,6 +5,11 @@
 //   both) share the VMFS heartbeat region and on-disk locks: no lost heartbeat, every ATS
 //   miscompare genuine contention, locks handed over between hosts of different gateways and
 //   never owned twice (SBC-4 §5.3: COMPARE AND WRITE atomic in the OSD, across gateways);
+// - the ALUA issue's stale_write_after_failover across gateways (the tcmu-runner#420 hazard on an
+//   rbd image), active/passive: a heartbeat WRITE held by gateway A lands after the hosts failed
+//   over to gateway B (A's paths down) and heartbeated there, over the slot's newer image; the
+//   slot's owner reads A's stale image through B on its next heartbeat ATS, a genuine
+//   miscompare, and the consoles of both gateways count it in the same class as the host.
 // Asserted on what esxi-sim reports (its Report, the log's lines) and the consoles' REST API,
 // never on timings. The stale-write test runs at a quarter of ESXi's time scale, like
 // esxi_failover_test.cpp (2 s I/O timeout, lost after 4 s, the preset's times divided by 4).
@@ -30,6 +35,7 @@ extern "C" {
 #include <thread>
 #include <vector>
 
+#include "target/fault/fault.hpp"
 #include "tests/integration/ceph_cluster.hpp"
 #include "tests/integration/daemon_process.hpp"
 #include "tests/integration/dual_controller.hpp"
@@ -53,6 +59,10 @@ constexpr uint32_t time_scale = 4;  // for the stale-write test, as esxi_failove
 
 void sleep_s(double s) {
     std::this_thread::sleep_for(std::chrono::duration<double>(s));
+}
+
+bool contains(const std::string& text, const std::string& words) {
+    return text.find(words) != std::string::npos;
 }
 
 // Waits (at most `seconds`) until `done`.
@@ -398,6 +408,186 @@ TEST_F(GatewayHostsTest, HostsOnBothGatewaysShareHeartbeatsAndLocks) {
               << " genuine miscompares\n";
     EXPECT_GT(a_to_b, 0U) << text;
     EXPECT_GT(b_to_a, 0U) << text;
+}
+
+// A preset's rule through POST /api/v1/faults with its times divided by `time_scale`.
+json scaled_rule(const char* preset, fault::Action action) {
+    const fault::Preset* p = fault::find_preset(preset);
+    EXPECT_NE(p, nullptr) << preset;
+    if (p == nullptr) {
+        return {};
+    }
+    for (const fault::RuleSpec& r : p->rules) {
+        if (r.action != action) {
+            continue;
+        }
+        json j = {{"name", r.name + "-scaled"}, {"action", fault::to_string(r.action)}};
+        if (r.group != 0) {
+            j["group"] = r.group;
+        }
+        if (r.action == fault::Action::stale_write_after_failover) {
+            j["delay_ms"] = r.delay_ms / time_scale;
+            j["max_hits"] = r.max_hits;
+        }
+        if (r.active_seconds != 0) {
+            j["active_seconds"] = (r.active_seconds + time_scale - 1) / time_scale;
+        }
+        return j;
+    }
+    ADD_FAILURE() << preset << " has no " << fault::to_string(action) << " rule";
+    return {};
+}
+
+uint64_t add_rule(uint16_t console, const json& rule) {
+    const HttpAnswer a = http_call(console, "POST", "/api/v1/faults", token, rule.dump());
+    EXPECT_EQ(a.status, 201U) << rule.dump() << " -> " << a.body.dump();
+    return a.body.value("id", uint64_t{0});
+}
+
+uint64_t hits(uint16_t console, uint64_t rule) {
+    const HttpAnswer a = http_call(console, "GET", "/api/v1/faults/" + std::to_string(rule));
+    return a.status == 200 ? a.body.value("hits", uint64_t{0}) : 0;
+}
+
+// The failover-stale-write preset across gateways (active/passive): a heartbeat WRITE of one
+// host's slot through gateway A (the slot's image of now) is held by A, whose paths then go
+// down; the hosts fail over to gateway B and heartbeat on through it (ATS in the OSD), and A's
+// write lands on the image over the slot's newer image. The slot's owner meets it on its next
+// heartbeat ATS through B: a genuine miscompare; reading the block again through B it finds
+// exactly A's stale image, and reclaims its slot. The consoles count the same miscompare for that
+// host and B's names the slot's block. When A's paths are back every host returns to them.
+TEST_F(GatewayHostsTest, StaleWriteOfGatewayALandsAfterFailoverToB) {
+    ASSERT_TRUE(start_pair(false));
+    sim::Log log(nullptr, true);
+    sim::Options o;
+    o.portals = {a_->portal()};
+    o.discover = true;  // SendTargets on A lists both gateways' portals
+    o.target = hosts_target;
+    o.hosts = 3;
+    o.heartbeat_interval = 0.2;
+    o.io_timeout = 8.0 / time_scale;
+    o.lost_after = 16.0 / time_scale;
+    o.transition_retry_ms = 1000 / time_scale;
+    o.slots = 64;
+    o.locks = 4;
+    o.hold_ms = 300;
+    o.think_ms = 100;
+    o.seed = 153;
+    o.duration = 0;  // until A's paths are back
+    Background run(o, log);
+
+    // The administrator's session through A (its commands given 1 s, as a host's I/O timeout),
+    // and the first heartbeat slot in use once the hosts have taken theirs.
+    std::string error;
+    initiator::Context a = initiator::login(a_->portal(), hosts_target, admin, 0, 1, error);
+    ASSERT_TRUE(a) << error;
+    uint64_t slot_lba = 0;
+    std::vector<uint8_t> stale;
+    wait_until(20, [&] {
+        initiator::Task t(iscsi_read16_sync(a.get(), 0, o.heartbeat_lba, o.slots * block_size,
+                                            block_size, 0, 0, 0, 0, 0));
+        if (!t || t->status != SCSI_STATUS_GOOD) {
+            return false;  // the unit attention of the login, or a busy gateway
+        }
+        int in_use = 0;
+        for (int i = 0; i < o.slots; ++i) {
+            const uint8_t* p = t->datain.data + i * block_size;
+            if (sim::decode_heartbeat(p).in_use() && ++in_use == 1) {
+                slot_lba = o.heartbeat_lba + static_cast<uint64_t>(i);
+                stale.assign(p, p + block_size);
+            }
+        }
+        if (in_use < o.hosts) {
+            stale.clear();
+            return false;
+        }
+        return true;
+    });
+    ASSERT_FALSE(stale.empty()) << "no heartbeat slot in use\n" << log.text();
+
+    // The preset's rules on gateway A, scaled: A's next write (the administrator's: only its
+    // writes are scoped) is held and lands late; A's paths go down.
+    json late_rule = scaled_rule("failover-stale-write", fault::Action::stale_write_after_failover);
+    late_rule["initiator"] = admin;
+    const uint64_t late = add_rule(console_a_, late_rule);
+    std::thread writer([&] {
+        initiator::Task t(iscsi_write16_sync(a.get(), 0, slot_lba, stale.data(), block_size,
+                                             block_size, 0, 0, 0, 0, 0));
+        EXPECT_TRUE(!t || t->status != SCSI_STATUS_GOOD) << "never answered";
+    });
+    EXPECT_TRUE(wait_until(2, [&] { return hits(console_a_, late) == 1; }))
+        << "the write reached gateway A";
+    add_rule(console_a_, scaled_rule("failover-stale-write", fault::Action::path_down));
+    writer.join();
+    // A's sessions are reset and its logins refused for 3 s (10 s in the preset), then every
+    // host logs in there again; a few heartbeats later the run ends.
+    EXPECT_TRUE(wait_until(10, [&] { return fewest_sessions(o) < 2; }));
+    EXPECT_TRUE(wait_until(20, [&] { return fewest_sessions(o) == 2; }));
+    sleep_s(1);
+    run.stop();
+
+    const sim::Report r = run.wait();
+    const std::string text = log.text();
+    ASSERT_EQ(r.exit_status, 0) << r.error << "\n" << text;
+    ASSERT_EQ(r.hosts.size(), 3U);
+    EXPECT_EQ(hits(console_a_, late), 1U);
+    const sim::HostReport* owner = nullptr;
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        ASSERT_EQ(h.device.paths.size(), 2U) << h.initiator;
+        const sim::PathReport* now = active(h);
+        ASSERT_NE(now, nullptr) << h.initiator;
+        // To B when A's paths went down, back to A (active/optimized) when they came back.
+        EXPECT_EQ(now->group, 1) << h.initiator << "\n" << text;
+        EXPECT_EQ(c.failovers, 2U) << h.initiator << "\n" << text;
+        EXPECT_EQ(c.paths_dead, 1U) << h.initiator;
+        EXPECT_EQ(c.paths_restored, 1U) << h.initiator;
+        EXPECT_EQ(c.lost_events, 0U) << h.initiator << "\n" << text;
+        if (h.heartbeat_offset == slot_lba * block_size) {
+            owner = &h;
+        }
+    }
+    ASSERT_NE(owner, nullptr) << "slot at LBA " << slot_lba << "\n" << text;
+    for (const sim::HostReport& h : r.hosts) {
+        // Only the owner's heartbeat met the stale image.
+        EXPECT_EQ(h.counters.hb_restarts, &h == owner ? 1U : 0U) << h.initiator << "\n" << text;
+    }
+    EXPECT_GE(owner->counters.miscompares_genuine, 1U) << text;
+    // A's write landed on the image: what the owner read again through B after its miscompare
+    // is A's stale image, to the byte (its owner, gen and stamp).
+    const std::string landed =
+        "HB at offset " + std::to_string(slot_lba * block_size) + " on vol '" + o.volume +
+        "' was changed by another host: " + sim::describe(sim::decode_heartbeat(stale.data()));
+    EXPECT_TRUE(contains(text, landed)) << landed << "\n" << text;
+
+    // Both gateways' consoles together count each host's miscompares in the host's classes.
+    const std::map<std::string, Classes> seen = console_classes();
+    Classes total;
+    for (const sim::HostReport& h : r.hosts) {
+        const sim::HostCounters& c = h.counters;
+        const Classes mine = host_classes(c);
+        std::cout << h.initiator << ": failovers " << c.failovers << ", heartbeats " << c.heartbeats
+                  << ", miscompares " << mine << "\n";
+        EXPECT_EQ(mine.genuine + mine.late_retry + mine.injected, c.ats_miscompares) << h.initiator;
+        EXPECT_EQ(c.ats_timeouts, 0U) << h.initiator << "\n" << text;
+        const auto it = seen.find(h.initiator);
+        EXPECT_EQ(it != seen.end() ? it->second : Classes{}, mine) << h.initiator << "\n" << text;
+        total.injected += mine.injected;
+    }
+    EXPECT_EQ(total.injected, 0U);
+    // B's console names the slot's block among those that miscompared, and the owner on it.
+    const HttpAnswer ats = http_call(console_b_, "GET", "/api/v1/ats");
+    bool named = false;
+    for (const json& b : ats.body["hot_blocks"]) {
+        if (b["lba"].get<uint64_t>() == slot_lba) {
+            named = true;
+            EXPECT_GE(b["miscompares"].get<uint64_t>(), 1U);
+            EXPECT_FALSE(b["last_late_retry"].get<bool>());
+            EXPECT_TRUE(contains(b["last_initiator"].get<std::string>(), owner->initiator))
+                << b.dump();
+        }
+    }
+    EXPECT_TRUE(named) << ats.body.dump();
 }
 
 }  // namespace

@@ -45,8 +45,12 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerState& state,
         ec ? std::string("?") : remote.address().to_string() + ":" + std::to_string(remote.port());
     const auto local = socket_.local_endpoint(ec);
     if (!ec) {
-        local_ip_ = local.address().is_v6() ? "[" + local.address().to_string() + "]"
-                                            : local.address().to_string();
+        // An IPv6 address in brackets (RFC 7143 §13.8 TargetAddress). Appended rather than
+        // `"[" + std::string&&`, on which g++ 12 -O3 warns falsely (-Wrestrict, GCC bug 105329).
+        local_ip_ = local.address().to_string();
+        if (local.address().is_v6()) {
+            local_ip_ = std::string("[").append(local_ip_).append("]");
+        }
     }
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
     rx_.limits.max_data_segment_length = login_max_data_segment_length;

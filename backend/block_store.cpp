@@ -83,6 +83,26 @@ Status BlockStore::compare_and_write(uint64_t /*offset*/, std::span<const uint8_
     return Status::error(StoreErrc::io_error, EOPNOTSUPP);
 }
 
+void BlockStore::read_async(uint64_t offset, std::span<uint8_t> out, Done done) {
+    done(read(offset, out));
+}
+
+void BlockStore::write_async(uint64_t offset, std::span<const uint8_t> in, bool fua, Done done) {
+    done(write(offset, in, fua));
+}
+
+void BlockStore::flush_async(Done done) {
+    done(flush());
+}
+
+void BlockStore::compare_and_write_async(uint64_t offset, std::span<const uint8_t> compare,
+                                         std::span<const uint8_t> data, bool fua,
+                                         CompareDone done) {
+    uint64_t first_difference = 0;
+    const Status s = compare_and_write(offset, compare, data, fua, first_difference);
+    done(s, first_difference);
+}
+
 Status BlockStore::grow(uint64_t new_size) {
     return new_size == size_bytes() ? Status::success() : Status::error(StoreErrc::out_of_range);
 }

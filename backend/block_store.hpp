@@ -1,9 +1,11 @@
 #pragma once
 // The block store interface: what every LUN backend provides to the SCSI layer.
 // Calls may block (file, RocksDB); the SCSI layer runs them on the I/O worker pool, never on an
-// iSCSI I/O thread, unless blocking() is false (the memory store).
+// iSCSI I/O thread, unless blocking() is false (the memory store) or the store completes_async()
+// (rbd: the single-operation commands start on the I/O thread and finish in a callback).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -89,6 +91,29 @@ class BlockStore {
     // LUN's identity, persistent reservations, the gateways' ALUA view); nullptr: the store keeps
     // none.
     virtual SharedRecords* shared_records() { return nullptr; }
+
+    // Asynchronous forms of read, write, flush and compare_and_write: the SCSI layer starts them
+    // on an I/O thread, without a worker, when completes_async() is true (a cluster store, whose
+    // operations are network round trips: one worker per operation in flight would bound the
+    // queue depth by the pool). What a caller may rely on, for every store:
+    // - `done` is called exactly once, with what the synchronous call would have returned (for
+    //   compare_and_write_async also first_difference, meaningful with miscompare only).
+    // - The buffers (`out`, `in`, `compare`, `data`) stay the caller's to keep alive until `done`
+    //   is called; `out` is filled before it, and never touched after it.
+    // - completes_async() false (the defaults): the synchronous call runs on the calling thread
+    //   and `done` is called inline, before the call returns.
+    // - completes_async() true: `done` runs on a thread of the store's, never inside the call on
+    //   the calling thread, so a caller may hold locks that `done` takes again. It may run before
+    //   the call has returned (on that other thread). It must not block: the store's completion
+    //   threads serve every operation. It may start the next asynchronous operation.
+    using Done = std::function<void(Status)>;
+    using CompareDone = std::function<void(Status, uint64_t first_difference)>;
+    virtual bool completes_async() const { return false; }
+    virtual void read_async(uint64_t offset, std::span<uint8_t> out, Done done);
+    virtual void write_async(uint64_t offset, std::span<const uint8_t> in, bool fua, Done done);
+    virtual void flush_async(Done done);
+    virtual void compare_and_write_async(uint64_t offset, std::span<const uint8_t> compare,
+                                         std::span<const uint8_t> data, bool fua, CompareDone done);
 
     // False when calls never block (memory store): they may then run on the caller's thread.
     virtual bool blocking() const { return true; }

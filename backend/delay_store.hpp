@@ -34,6 +34,8 @@ class DelayStore : public BlockStore {
                              uint64_t& first_difference) override;
     SharedRecords* shared_records() override { return inner_->shared_records(); }
     bool blocking() const override { return true; }
+    // The delay is a sleep: even over an asynchronous store (rbd) every call takes a worker.
+    bool completes_async() const override { return false; }
     std::string kind() const override { return inner_->kind() + "+delay"; }
 
   private:

@@ -7,6 +7,9 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <iterator>
+#include <list>
 #include <utility>
 #include <vector>
 
@@ -59,52 +62,212 @@ int no_progress(uint64_t /*done*/, uint64_t /*total*/, void* /*arg*/) {
 
 }  // namespace
 
-// One asynchronous operation: shared by the caller, who may stop waiting (timeout), and the
-// completion callback, which always comes later and owns what the operation still uses.
+// The store's completion thread: it answers an operation whose deadline passed (busy, as the
+// synchronous wait did) and every answer that must not run inline on the caller's thread (a
+// request refused before it reached the cluster). Deadlines are now + one fixed bound, so the
+// list is in deadline order and an operation's own node is removed in O(1) when it completes.
+class RbdStore::Completions : public std::enable_shared_from_this<Completions> {
+  public:
+    using Clock = std::chrono::steady_clock;
+
+    explicit Completions(Clock::duration bound) : bound_(bound) {}
+    ~Completions() { stop(); }
+    // The thread holds the object: an answer may drop the last reference to the store.
+    void start() {
+        thread_ = std::thread([self = shared_from_this()] { self->run(); });
+    }
+    Completions(const Completions&) = delete;
+    Completions& operator=(const Completions&) = delete;
+
+    void track(const std::shared_ptr<Pending>& pending);
+    void untrack(Pending& pending);
+    void post(std::function<void()> job) {
+        {
+            std::lock_guard lock(mutex_);
+            posted_.push_back(std::move(job));
+        }
+        wake_.notify_one();
+    }
+    // Answers what was posted, then ends the thread; operations still in flight are answered by
+    // their callbacks (rbd_close waits for them).
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        wake_.notify_one();
+        if (!thread_.joinable()) {
+            return;
+        }
+        if (thread_.get_id() == std::this_thread::get_id()) {
+            thread_.detach();  // the store went away inside one of its own answers
+        } else {
+            thread_.join();
+        }
+    }
+
+  private:
+    void run();
+
+    Clock::duration bound_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::list<std::pair<Clock::time_point, std::shared_ptr<Pending>>> tracked_;
+    std::deque<std::function<void()>> posted_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+// One operation in flight: shared by the completion callback, which always comes and owns what
+// the operation still uses (its buffer, its write op), and the deadline, which may answer first.
 struct RbdStore::Pending {
-    std::mutex mutex;
-    std::condition_variable done_cv;
-    bool done = false;
     int64_t result = 0;
     int compare_result = 0;       // cmpext's own result (written by librados)
     std::vector<uint8_t> buffer;  // reads land here, never in a caller's buffer
     rados_write_op_t write_op = nullptr;
+    Then then;
+    std::atomic<bool> answered{false};  // by the callback or by the deadline, whichever is first
+    std::shared_ptr<Completions> completions;
+    // Where it is tracked; guarded by the Completions' mutex.
+    std::list<std::pair<Completions::Clock::time_point, std::shared_ptr<Pending>>>::iterator at;
+    bool tracked = false;
 
-    void finish(int64_t r) {
-        {
-            std::lock_guard lock(mutex);
-            result = r;
-            done = true;
+    // Runs `then` unless another answer came first.
+    void answer(int64_t r, const Pending* completed) {
+        if (!answered.exchange(true)) {
+            const Then go_on = std::move(then);
+            go_on(r, completed);
         }
-        done_cv.notify_all();
+    }
+    // The callback: the operation is over (and its buffer no longer the cluster's).
+    void finish(int64_t r) {
+        result = r;
+        if (write_op != nullptr) {
+            rados_release_write_op(write_op);
+            write_op = nullptr;
+        }
+        completions->untrack(*this);
+        answer(r, this);
     }
 };
 
+void RbdStore::Completions::track(const std::shared_ptr<Pending>& pending) {
+    bool first = false;
+    {
+        std::lock_guard lock(mutex_);
+        first = tracked_.empty();
+        tracked_.emplace_back(Clock::now() + bound_, pending);
+        pending->at = std::prev(tracked_.end());
+        pending->tracked = true;
+    }
+    if (first) {
+        wake_.notify_one();
+    }
+}
+
+void RbdStore::Completions::untrack(Pending& pending) {
+    std::shared_ptr<Pending> last;  // dropped outside the lock
+    std::lock_guard lock(mutex_);
+    if (pending.tracked) {
+        pending.tracked = false;
+        last = std::move(pending.at->second);
+        tracked_.erase(pending.at);
+    }
+}
+
+void RbdStore::Completions::run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        if (!posted_.empty()) {
+            std::function<void()> job = std::move(posted_.front());
+            posted_.pop_front();
+            lock.unlock();
+            job();
+            job = nullptr;
+            lock.lock();
+            continue;
+        }
+        if (stop_) {
+            return;
+        }
+        if (!tracked_.empty() && tracked_.front().first <= Clock::now()) {
+            std::shared_ptr<Pending> late = std::move(tracked_.front().second);
+            tracked_.pop_front();
+            late->tracked = false;
+            lock.unlock();
+            // librados answers ETIMEDOUT after rados_osd_op_timeout; this bound covers a librbd
+            // operation made of several requests, and one that never answers.
+            late->answer(-ETIMEDOUT, nullptr);
+            late.reset();
+            lock.lock();
+            continue;
+        }
+        if (tracked_.empty()) {
+            wake_.wait(lock);
+        } else {
+            wake_.wait_until(lock, tracked_.front().first);
+        }
+    }
+}
+
 namespace {
 
-template <typename P>
-void rbd_done(rbd_completion_t completion, void* arg) {
+// The callback of every operation, librbd's or librados' (both completion types are void*).
+template <typename P, auto return_value, auto release>
+void operation_done(void* completion, void* arg) {
     auto* holder = static_cast<std::shared_ptr<P>*>(arg);
     std::shared_ptr<P> pending = std::move(*holder);
     delete holder;
-    const ssize_t r = rbd_aio_get_return_value(completion);
-    rbd_aio_release(completion);
+    const int64_t r = return_value(completion);
+    release(completion);
     pending->finish(r);
 }
 
-template <typename P>
-void rados_done(rados_completion_t completion, void* arg) {
-    auto* holder = static_cast<std::shared_ptr<P>*>(arg);
-    std::shared_ptr<P> pending = std::move(*holder);
-    delete holder;
-    const int r = rados_aio_get_return_value(completion);
-    rados_aio_release(completion);
-    if (pending->write_op != nullptr) {
-        rados_release_write_op(pending->write_op);
-        pending->write_op = nullptr;
+// The answer to COMPARE AND WRITE's operation. On a mismatch cmpext's result and the
+// operation's (measured on 16.2: the same value) are -MAX_ERRNO - the offset of the first
+// differing byte from the compare's start, which is the request's start (not librbd's
+// object-relative mismatch_off of ../shared/CEPH.md: this is RADOS' own cmpext).
+Status compare_status(int64_t result, int compare_result, size_t length,
+                      uint64_t& first_difference) {
+    if (result >= 0) {
+        return Status::success();
     }
-    pending->finish(r);
+    if (result == -ETIMEDOUT) {
+        return status_for(result);
+    }
+    const int64_t mismatch = compare_result <= -max_errno ? compare_result : result;
+    if (mismatch <= -max_errno) {
+        const uint64_t at = static_cast<uint64_t>(-mismatch - max_errno);
+        if (at >= length) {
+            return Status::error(StoreErrc::io_error, EIO);
+        }
+        first_difference = at;
+        return Status::error(StoreErrc::miscompare, EILSEQ);
+    }
+    return status_for(result);
 }
+
+// A synchronous call's wait for its asynchronous form, which always answers (its deadline).
+struct Waiter {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false;
+    Status status;
+    uint64_t first_difference = 0;
+
+    void set(Status s, uint64_t first = 0) {
+        std::lock_guard lock(mutex);
+        status = s;
+        first_difference = first;
+        done = true;
+        cv.notify_all();
+    }
+    Status get() {
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [this] { return done; });
+        return status;
+    }
+};
 
 }  // namespace
 
@@ -114,6 +277,8 @@ std::shared_ptr<RbdStore> RbdStore::open(const RbdOptions& options, std::string&
     store->image_name_ = options.image;
     store->read_only_ = options.read_only;
     store->timeout_ = std::chrono::seconds(std::max<uint32_t>(options.timeout_s, 1));
+    store->completions_ = std::make_shared<Completions>(store->timeout_ + std::chrono::seconds(1));
+    store->completions_->start();
     const std::string where = "rbd image " + options.pool + "/" + options.image;
     const std::string conf_name = options.ceph_conf.empty() ? "the default ceph.conf ($CEPH_CONF "
                                                               "or /etc/ceph/ceph.conf)"
@@ -279,7 +444,14 @@ RbdStore::~RbdStore() {
         allocation_thread_.join();
     }
     if (image_ != nullptr) {
-        rbd_close(image_);
+        rbd_close(image_);  // waits for the librbd operations in flight
+    }
+    if (data_io_ != nullptr || io_ != nullptr) {
+        // COMPARE AND WRITE's operations in flight: their callbacks come before the context goes.
+        rados_aio_flush(data_io_ != nullptr ? data_io_ : io_);
+    }
+    if (completions_) {
+        completions_->stop();
     }
     if (data_io_ != nullptr) {
         rados_ioctx_destroy(data_io_);
@@ -299,84 +471,137 @@ std::string RbdStore::data_object_name(uint64_t offset) const {
     return block_name_prefix_ + number;
 }
 
-Status RbdStore::wait(const std::shared_ptr<Pending>& pending) const {
-    std::unique_lock lock(pending->mutex);
-    // librados answers ETIMEDOUT after rados_osd_op_timeout; the wait's own bound covers a
-    // librbd operation made of several requests, and one that never answers.
-    if (!pending->done_cv.wait_for(lock, timeout_ + std::chrono::seconds(1),
-                                   [&] { return pending->done; })) {
-        return Status::error(StoreErrc::busy, ETIMEDOUT);
-    }
-    return pending->result < 0 ? status_for(pending->result) : Status::success();
+std::shared_ptr<RbdStore::Pending> RbdStore::start_operation(Then then) const {
+    auto pending = std::make_shared<Pending>();
+    pending->then = std::move(then);
+    pending->completions = completions_;
+    completions_->track(pending);
+    return pending;
 }
 
-Status RbdStore::submit_rbd(const std::shared_ptr<Pending>& pending, int submitted, void* holder,
-                            rbd_completion_t completion) const {
-    if (submitted < 0) {
-        // No callback comes for an operation librbd refused.
-        delete static_cast<std::shared_ptr<Pending>*>(holder);
-        rbd_aio_release(completion);
-        return status_for(submitted);
+rbd_completion_t RbdStore::rbd_completion(const std::shared_ptr<Pending>& pending) const {
+    rbd_completion_t completion = nullptr;
+    rbd_aio_create_completion(new std::shared_ptr<Pending>(pending),
+                              operation_done<Pending, rbd_aio_get_return_value, rbd_aio_release>,
+                              &completion);
+    return completion;
+}
+
+void RbdStore::submitted(const std::shared_ptr<Pending>& pending, int r,
+                         rbd_completion_t completion) const {
+    if (r >= 0) {
+        return;
     }
-    return wait(pending);
+    // No callback comes for an operation librbd refused.
+    delete static_cast<std::shared_ptr<Pending>*>(rbd_aio_get_arg(completion));
+    rbd_aio_release(completion);
+    completions_->untrack(*pending);
+    completions_->post([pending, r] { pending->answer(r, nullptr); });
+}
+
+void RbdStore::answer_later(Done done, Status status) const {
+    completions_->post([done = std::move(done), status] { done(status); });
+}
+
+void RbdStore::read_async(uint64_t offset, std::span<uint8_t> out, Done done) {
+    if (!in_range(offset, out.size(), size_bytes())) {
+        answer_later(std::move(done), Status::error(StoreErrc::out_of_range));
+        return;
+    }
+    if (out.empty()) {
+        answer_later(std::move(done), Status::success());
+        return;
+    }
+    auto pending = start_operation([out, done = std::move(done)](int64_t r, const Pending* p) {
+        if (r < 0) {
+            done(status_for(r));
+        } else if (p == nullptr || static_cast<uint64_t>(r) != out.size()) {
+            done(Status::error(StoreErrc::io_error, EIO));
+        } else {
+            std::memcpy(out.data(), p->buffer.data(), out.size());
+            done(Status::success());
+        }
+    });
+    pending->buffer.resize(out.size());
+    rbd_completion_t completion = rbd_completion(pending);
+    submitted(pending,
+              rbd_aio_read(image_, offset, out.size(),
+                           reinterpret_cast<char*>(pending->buffer.data()), completion),
+              completion);
+}
+
+void RbdStore::write_async(uint64_t offset, std::span<const uint8_t> in, bool fua, Done done) {
+    if (read_only_) {
+        answer_later(std::move(done), Status::error(StoreErrc::read_only));
+        return;
+    }
+    if (!in_range(offset, in.size(), size_bytes())) {
+        answer_later(std::move(done), Status::error(StoreErrc::out_of_range));
+        return;
+    }
+    if (in.empty()) {
+        answer_later(std::move(done), Status::success());
+        return;
+    }
+    auto pending = start_operation(
+        [this, fua, done = std::move(done)](int64_t r, const Pending* /*completed*/) mutable {
+            if (r < 0) {
+                done(status_for(r));
+            } else if (fua) {
+                flush_image_async(std::move(done));
+            } else {
+                done(Status::success());
+            }
+        });
+    rbd_completion_t completion = rbd_completion(pending);
+    // librbd copies the data when it is submitted (rbd_disable_zero_copy_writes): the caller's
+    // buffer is free again once this returns, whatever the deadline does.
+    submitted(pending,
+              rbd_aio_write2(image_, offset, in.size(), reinterpret_cast<const char*>(in.data()),
+                             completion, 0),
+              completion);
+}
+
+void RbdStore::flush_image_async(Done done) {
+    auto pending = start_operation([done = std::move(done)](int64_t r, const Pending*) {
+        done(r < 0 ? status_for(r) : Status::success());
+    });
+    rbd_completion_t completion = rbd_completion(pending);
+    submitted(pending, rbd_aio_flush(image_, completion), completion);
+}
+
+void RbdStore::flush_async(Done done) {
+    if (read_only_) {
+        answer_later(std::move(done), Status::success());
+        return;
+    }
+    flush_image_async(std::move(done));
+}
+
+void RbdStore::zero_async(uint64_t offset, uint64_t length, Done done) {
+    auto pending = start_operation([done = std::move(done)](int64_t r, const Pending*) {
+        done(r < 0 ? status_for(r) : Status::success());
+    });
+    rbd_completion_t completion = rbd_completion(pending);
+    submitted(pending, rbd_aio_write_zeroes(image_, offset, length, completion, 0, 0), completion);
 }
 
 Status RbdStore::read(uint64_t offset, std::span<uint8_t> out) {
-    if (!in_range(offset, out.size(), size_bytes())) {
-        return Status::error(StoreErrc::out_of_range);
-    }
-    if (out.empty()) {
-        return Status::success();
-    }
-    auto pending = std::make_shared<Pending>();
-    pending->buffer.resize(out.size());
-    auto* holder = new std::shared_ptr<Pending>(pending);
-    rbd_completion_t completion = nullptr;
-    rbd_aio_create_completion(holder, rbd_done<Pending>, &completion);
-    const int r = rbd_aio_read(image_, offset, out.size(),
-                               reinterpret_cast<char*>(pending->buffer.data()), completion);
-    if (Status s = submit_rbd(pending, r, holder, completion); !s.ok()) {
-        return s;
-    }
-    if (static_cast<uint64_t>(pending->result) != out.size()) {
-        return Status::error(StoreErrc::io_error, EIO);
-    }
-    std::memcpy(out.data(), pending->buffer.data(), out.size());
-    return Status::success();
+    auto waiter = std::make_shared<Waiter>();
+    read_async(offset, out, [waiter](Status s) { waiter->set(s); });
+    return waiter->get();
 }
 
 Status RbdStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) {
-    if (read_only_) {
-        return Status::error(StoreErrc::read_only);
-    }
-    if (!in_range(offset, in.size(), size_bytes())) {
-        return Status::error(StoreErrc::out_of_range);
-    }
-    if (in.empty()) {
-        return Status::success();
-    }
-    auto pending = std::make_shared<Pending>();
-    auto* holder = new std::shared_ptr<Pending>(pending);
-    rbd_completion_t completion = nullptr;
-    rbd_aio_create_completion(holder, rbd_done<Pending>, &completion);
-    const int r = rbd_aio_write(image_, offset, in.size(), reinterpret_cast<const char*>(in.data()),
-                                completion);
-    if (Status s = submit_rbd(pending, r, holder, completion); !s.ok()) {
-        return s;
-    }
-    return fua ? flush_image() : Status::success();
-}
-
-Status RbdStore::flush_image() {
-    auto pending = std::make_shared<Pending>();
-    auto* holder = new std::shared_ptr<Pending>(pending);
-    rbd_completion_t completion = nullptr;
-    rbd_aio_create_completion(holder, rbd_done<Pending>, &completion);
-    return submit_rbd(pending, rbd_aio_flush(image_, completion), holder, completion);
+    auto waiter = std::make_shared<Waiter>();
+    write_async(offset, in, fua, [waiter](Status s) { waiter->set(s); });
+    return waiter->get();
 }
 
 Status RbdStore::flush() {
-    return read_only_ ? Status::success() : flush_image();
+    auto waiter = std::make_shared<Waiter>();
+    flush_async([waiter](Status s) { waiter->set(s); });
+    return waiter->get();
 }
 
 Status RbdStore::unmap(uint64_t offset, uint64_t length) {
@@ -395,12 +620,9 @@ Status RbdStore::unmap(uint64_t offset, uint64_t length) {
     for (uint64_t done = 0; done < length;) {
         const uint64_t at = offset + done;
         const uint64_t n = std::min(length - done, piece - at % piece);
-        auto pending = std::make_shared<Pending>();
-        auto* holder = new std::shared_ptr<Pending>(pending);
-        rbd_completion_t completion = nullptr;
-        rbd_aio_create_completion(holder, rbd_done<Pending>, &completion);
-        const int r = rbd_aio_write_zeroes(image_, at, n, completion, 0, 0);
-        if (Status s = submit_rbd(pending, r, holder, completion); !s.ok()) {
+        auto waiter = std::make_shared<Waiter>();
+        zero_async(at, n, [waiter](Status s) { waiter->set(s); });
+        if (Status s = waiter->get(); !s.ok()) {
             return s;
         }
         done += n;
@@ -526,28 +748,41 @@ Status RbdStore::grow(uint64_t new_size) {
 // both or neither, atomically against every other client of the object: librbd's writes from
 // this and every other gateway go to the same object. A missing object (never written, or
 // removed by unmap) compares as zeros and the write creates it, in the same operation.
-Status RbdStore::compare_and_write(uint64_t offset, std::span<const uint8_t> compare,
-                                   std::span<const uint8_t> data, bool /*fua*/,
-                                   uint64_t& first_difference) {
+void RbdStore::compare_and_write_async(uint64_t offset, std::span<const uint8_t> compare,
+                                       std::span<const uint8_t> data, bool /*fua*/,
+                                       CompareDone done) {
     // fua needs nothing more: a RADOS write is acknowledged once every replica committed it.
+    auto refuse = [&](Status s) {
+        completions_->post([done = std::move(done), s] { done(s, 0); });
+    };
     if (read_only_) {
-        return Status::error(StoreErrc::read_only);
+        refuse(Status::error(StoreErrc::read_only));
+        return;
     }
     if (compare.size() != data.size() || data.empty() || data.size() % 512 != 0 ||
         offset % 512 != 0) {
-        return Status::error(StoreErrc::io_error, EINVAL);
+        refuse(Status::error(StoreErrc::io_error, EINVAL));
+        return;
     }
     if (!in_range(offset, data.size(), size_bytes())) {
-        return Status::error(StoreErrc::out_of_range);
+        refuse(Status::error(StoreErrc::out_of_range));
+        return;
     }
     const uint64_t in_object = offset % object_size_;
     if (in_object + data.size() > object_size_) {
         // Two objects cannot be one atomic operation.
-        return Status::error(StoreErrc::io_error, EINVAL);
+        refuse(Status::error(StoreErrc::io_error, EINVAL));
+        return;
     }
     const std::string object = data_object_name(offset);
 
-    auto pending = std::make_shared<Pending>();
+    auto pending = start_operation(
+        [length = data.size(), done = std::move(done)](int64_t r, const Pending* p) {
+            uint64_t first_difference = 0;
+            const Status s =
+                compare_status(r, p != nullptr ? p->compare_result : 0, length, first_difference);
+            done(s, first_difference);
+        });
     pending->write_op = rados_create_write_op();
     // Both calls copy the bytes into the operation.
     rados_write_op_cmpext(pending->write_op, reinterpret_cast<const char*>(compare.data()),
@@ -556,32 +791,32 @@ Status RbdStore::compare_and_write(uint64_t offset, std::span<const uint8_t> com
                          in_object);
     auto* holder = new std::shared_ptr<Pending>(pending);
     rados_completion_t completion = nullptr;
-    rados_aio_create_completion2(holder, rados_done<Pending>, &completion);
+    rados_aio_create_completion2(
+        holder, operation_done<Pending, rados_aio_get_return_value, rados_aio_release>,
+        &completion);
     const int r =
         rados_aio_write_op_operate(pending->write_op, data_io_ != nullptr ? data_io_ : io_,
                                    completion, object.c_str(), nullptr, 0);
     if (r < 0) {
+        // No callback comes for an operation librados refused.
         delete holder;
         rados_aio_release(completion);
         rados_release_write_op(pending->write_op);
-        return status_for(r);
+        pending->write_op = nullptr;
+        completions_->untrack(*pending);
+        completions_->post([pending, r] { pending->answer(r, nullptr); });
     }
-    Status s = wait(pending);
-    if (s.code == StoreErrc::busy || s.ok()) {
-        return s;
-    }
-    // On a mismatch cmpext's result and the operation's (measured on 16.2: the same value) are
-    // -MAX_ERRNO - the offset of the first differing byte from the compare's start, which is the
-    // request's start.
-    const int64_t mismatch =
-        pending->compare_result <= -max_errno ? pending->compare_result : pending->result;
-    if (mismatch <= -max_errno) {
-        const uint64_t at = static_cast<uint64_t>(-mismatch - max_errno);
-        if (at >= data.size()) {
-            return Status::error(StoreErrc::io_error, EIO);
-        }
-        first_difference = at;
-        return Status::error(StoreErrc::miscompare, EILSEQ);
+}
+
+Status RbdStore::compare_and_write(uint64_t offset, std::span<const uint8_t> compare,
+                                   std::span<const uint8_t> data, bool fua,
+                                   uint64_t& first_difference) {
+    auto waiter = std::make_shared<Waiter>();
+    compare_and_write_async(offset, compare, data, fua,
+                            [waiter](Status s, uint64_t first) { waiter->set(s, first); });
+    const Status s = waiter->get();
+    if (s.code == StoreErrc::miscompare) {
+        first_difference = waiter->first_difference;
     }
     return s;
 }

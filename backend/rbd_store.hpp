@@ -5,9 +5,15 @@
 // - Uncached (rbd_cache = false): every acknowledged write is in the OSDs, so what one gateway
 //   acknowledged another one reads. FUA and flush() still call rbd_aio_flush, which costs
 //   nothing without a cache and keeps them right if an operator turns the cache back on.
+// - Asynchronous (completes_async()): reads, writes, FUA, flush and COMPARE AND WRITE are
+//   librbd/librados aio operations whose callbacks answer the caller, so the SCSI layer keeps
+//   no worker per operation in flight. The synchronous calls start the same operations and
+//   wait for them (worker path: UNMAP, GET LBA STATUS, commands made of several store calls).
 // - Never hangs: the cluster connection and every operation are bounded by `timeout_s`
-//   (client_mount_timeout, rados_mon_op_timeout, rados_osd_op_timeout, and a bounded wait on
-//   each completion). An operation that runs out of time answers StoreErrc::busy (ETIMEDOUT):
+//   (client_mount_timeout, rados_mon_op_timeout, rados_osd_op_timeout, and a deadline of the
+//   store's own on each operation, timeout_s + 1 s, kept by its completion thread for a librbd
+//   operation made of several requests and one that never answers). An operation that runs
+//   out of time answers StoreErrc::busy (ETIMEDOUT):
 //   the SCSI layer answers BUSY and the host retries. Such an operation may still land later
 //   (the stale write hazard of tcmu-runner#420); the buffers it uses belong to it until then.
 // - COMPARE AND WRITE is one RADOS write operation (cmpext + write) on the image's data object,
@@ -28,6 +34,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -68,6 +75,16 @@ class RbdStore : public BlockStore {
     Status read(uint64_t offset, std::span<uint8_t> out) override;
     Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
     Status flush() override;
+    // Each answers on a librbd/librados callback thread, or on the store's completion thread (a
+    // request refused before it reached the cluster, a deadline passed): never inline.
+    bool completes_async() const override { return true; }
+    void read_async(uint64_t offset, std::span<uint8_t> out, Done done) override;
+    // rbd_aio_write2, then with fua rbd_aio_flush.
+    void write_async(uint64_t offset, std::span<const uint8_t> in, bool fua, Done done) override;
+    void flush_async(Done done) override;
+    void compare_and_write_async(uint64_t offset, std::span<const uint8_t> compare,
+                                 std::span<const uint8_t> data, bool fua,
+                                 CompareDone done) override;
     // rbd_aio_write_zeroes: whole objects are removed, parts of objects zeroed in place. Not
     // rbd_aio_discard, which skips every part smaller than rbd_discard_granularity_bytes and
     // would break the zero-read guarantee.
@@ -113,12 +130,21 @@ class RbdStore : public BlockStore {
 
   private:
     struct Pending;
+    class Completions;
+    // What a Pending's owner does with its result: `completed` is null when the operation did not
+    // complete (refused, or its deadline passed); its result is then `result` alone.
+    using Then = std::function<void(int64_t result, const Pending* completed)>;
     RbdStore() = default;
 
-    Status wait(const std::shared_ptr<Pending>& pending) const;
-    Status submit_rbd(const std::shared_ptr<Pending>& pending, int submitted, void* holder,
-                      rbd_completion_t completion) const;
-    Status flush_image();
+    // An operation about to be submitted, under its deadline; `then` runs exactly once.
+    std::shared_ptr<Pending> start_operation(Then then) const;
+    rbd_completion_t rbd_completion(const std::shared_ptr<Pending>& pending) const;
+    // After the submit call: a refused operation gets no callback, so it is answered here.
+    void submitted(const std::shared_ptr<Pending>& pending, int r, rbd_completion_t c) const;
+    // Answers `done` on the completion thread: a request refused before the cluster saw it.
+    void answer_later(Done done, Status status) const;
+    void flush_image_async(Done done);
+    void zero_async(uint64_t offset, uint64_t length, Done done);
     Status allocated_extents(uint64_t offset, uint64_t length,
                              std::vector<std::pair<uint64_t, uint64_t>>& extents) const;
     void refresh_allocation();
@@ -135,6 +161,9 @@ class RbdStore : public BlockStore {
     bool read_only_ = false;
     std::chrono::milliseconds timeout_{30000};
     std::unique_ptr<RadosRecords> records_;
+    // Deadlines of operations in flight and answers that must not run inline (rbd_store.cpp);
+    // shared with the operations, whose callbacks may outlive the store.
+    std::shared_ptr<Completions> completions_;
 
     // allocated_bytes(): the cached sum, and the thread that refreshes it on demand.
     mutable std::mutex allocation_mutex_;

@@ -148,6 +148,15 @@ using ExecuteFn = CommandResult (*)(CommandContext&);
 // command locks [cdb.lba, cdb.lba + cdb.blocks). Ranges of a list that does not parse are
 // left out: execute() then fails on it before writing anything.
 using LockRangesFn = std::vector<ats::LockRange> (*)(const CommandContext&);
+// The completion of a command that start() began.
+using AsyncDone = std::function<void(const CommandResult&)>;
+// A command that is a single block-store operation, started without waiting when the LUN's store
+// completes_async() (BlockStore): the dispatcher calls it in place of execute(), on the thread it
+// is on (an I/O thread), under the same LBA locks, which stay held until `done`. It returns
+// false, leaving `done` untouched, when the command cannot run that way on this store (the
+// dispatcher then runs execute() on a worker); else true, having taken `done`, which is called
+// exactly once: by the store's completion, or inline when no store call is needed.
+using StartFn = bool (*)(CommandContext&, AsyncDone&);
 
 struct CommandDescriptor {
     std::string_view name;
@@ -160,6 +169,7 @@ struct CommandDescriptor {
     ParseFn parse = nullptr;
     ExecuteFn execute = nullptr;
     LockRangesFn lock_ranges = nullptr;
+    StartFn start = nullptr;  // nullptr: execute() only
 
     bool has(CommandFlag f) const { return (flags & f) != 0; }
 };

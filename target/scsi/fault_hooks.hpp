@@ -87,6 +87,9 @@ class FaultHooks {
         return capture(ctx);
     }
 
+    // Whether capture_stale_images() may read the store (a stale_read rule exists).
+    bool captures_stale_images() const { return engine_ != nullptr && engine_->has_stale_rules(); }
+
     // Still under the LBA locks, after the command succeeded: the captured images are kept, and
     // a read a stale_read rule picked gets them in place of the medium's.
     void after_execute(CommandFaults& faults, const CommandContext& ctx, StaleCaptures captured) {

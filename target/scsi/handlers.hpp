@@ -33,18 +33,22 @@ CommandResult parse_read_capacity_16(CommandContext& ctx);
 CommandResult execute_read_capacity_16(CommandContext& ctx);
 CommandResult parse_read(CommandContext& ctx);
 CommandResult execute_read(CommandContext& ctx);
+bool start_read(CommandContext& ctx, AsyncDone& done);
 CommandResult parse_write(CommandContext& ctx);
 CommandResult execute_write(CommandContext& ctx);
+bool start_write(CommandContext& ctx, AsyncDone& done);
 CommandResult parse_write_and_verify(CommandContext& ctx);
 CommandResult execute_write_and_verify(CommandContext& ctx);
 CommandResult parse_verify(CommandContext& ctx);
 CommandResult execute_verify(CommandContext& ctx);
 CommandResult parse_synchronize_cache(CommandContext& ctx);
 CommandResult execute_synchronize_cache(CommandContext& ctx);
+bool start_synchronize_cache(CommandContext& ctx, AsyncDone& done);
 
 // sbc_vaai.cpp
 CommandResult parse_compare_and_write(CommandContext& ctx);
 CommandResult execute_compare_and_write(CommandContext& ctx);
+bool start_compare_and_write(CommandContext& ctx, AsyncDone& done);
 CommandResult parse_write_same(CommandContext& ctx);
 CommandResult execute_write_same(CommandContext& ctx);
 CommandResult parse_unmap(CommandContext& ctx);

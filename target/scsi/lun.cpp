@@ -47,6 +47,7 @@ struct Lun::Run {
     const CommandDescriptor* descriptor = nullptr;
     std::optional<CommandContext> ctx;
     bool blocks = false;  // runs on the blocking-work hook
+    bool async = false;   // a single-operation command on a store that completes_async()
     Clock::time_point lock_requested{};
     uint64_t lock_wait_us = 0;
     std::atomic<bool> aborted{false};
@@ -91,6 +92,7 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
       accounting_(std::move(services.accounting)),
       events_(std::move(services.events)),
       faults_(std::move(services.faults), std::move(services.schedule_after)),
+      store_async_(store_ != nullptr && store_->completes_async()),
       sanitize_(settings_.sanitize_state_path) {
     if (!store_) {
         throw std::invalid_argument("LUN " + std::to_string(settings_.id) + ": no block store");
@@ -449,6 +451,7 @@ void Lun::dispatch(const std::shared_ptr<Run>& run) {
     }
     run->blocks = medium ? store_->blocking() || descriptor->has(flag_reaches_other_luns)
                          : reservations_.persist_supported();
+    run->async = store_async_ && descriptor->start != nullptr;
     // From here on the command may finish on another thread, after execute() returned.
     ctx.lun_inventory = {};
     run->keep_alive = weak_from_this().lock();
@@ -499,6 +502,9 @@ bool Lun::submit_blocking(std::function<void()> job) {
 }
 
 void Lun::run_step(const std::shared_ptr<Run>& run, bool may_run_inline) {
+    if (run->async && start_async(run)) {
+        return;
+    }
     if (!submit_blocking_ || (!run->blocks && may_run_inline)) {
         run_now(*run, false);
         return;
@@ -510,6 +516,65 @@ void Lun::run_step(const std::shared_ptr<Run>& run, bool may_run_inline) {
         return;
     }
     submit_blocking_([this, run] { run_now(*run, false); });
+}
+
+// The command's one store operation is started here, on the I/O thread (or the thread that
+// granted its LBA locks), and the store's completion finishes it: no worker waits on the cluster
+// (issue 15). The steps are run_now()'s, split around the operation.
+bool Lun::start_async(const std::shared_ptr<Run>& run) {
+    // ABORT TASK, a reset or an I_T nexus loss (SAM-5): a task that has not started never
+    // executes.
+    if (run->aborted.load() && !run->lands_late) {
+        run->locks.release();
+        finish(*run, CommandResult::fail(SenseReason::task_aborted));
+        return true;
+    }
+    // A stale_read rule captures a writer's old images with a synchronous read before the
+    // write: such commands keep to the worker, as before.
+    if (faults_.captures_stale_images()) {
+        return false;
+    }
+    CommandContext& ctx = *run->ctx;
+    const bool reads = ctx.descriptor.has(flag_reads_medium);
+    if (reads && !enter_async_read()) {
+        return false;  // a WRITE ATOMIC holds the read barrier: wait for it on a worker
+    }
+    AsyncDone done = [this, run](const CommandResult& result) { finish_async(*run, result); };
+    if (!ctx.descriptor.start(ctx, done)) {
+        if (reads) {
+            leave_async_read();
+        }
+        return false;
+    }
+    // From here on `run` belongs to the store's completion, which may already have run.
+    return true;
+}
+
+void Lun::finish_async(Run& run, const CommandResult& result) {
+    CommandContext& ctx = *run.ctx;
+    if (ctx.descriptor.has(flag_reads_medium)) {
+        leave_async_read();
+    }
+    if (result.ok()) {
+        faults_.after_execute(run.faults, ctx, {});
+    }
+    run.locks.release();
+    finish(run, result);
+}
+
+bool Lun::enter_async_read() {
+    async_reads_.fetch_add(1);
+    if (atomic_writers_.load() == 0) {
+        return true;
+    }
+    leave_async_read();
+    return false;
+}
+
+void Lun::leave_async_read() {
+    if (async_reads_.fetch_sub(1) == 1 && atomic_writers_.load() != 0) {
+        async_reads_.notify_all();
+    }
 }
 
 bool Lun::run_now(Run& run, bool nowait) {
@@ -540,7 +605,18 @@ bool Lun::run_now(Run& run, bool nowait) {
 CommandResult Lun::execute_with_read_barrier(CommandContext& ctx) {
     if (ctx.descriptor.has(flag_atomic_to_reads)) {
         std::unique_lock lock(read_barrier_);
-        return execute_command(ctx);
+        if (!store_async_) {
+            return execute_command(ctx);
+        }
+        // Reads started without a worker hold no lock: announce the write, so that no more
+        // start, and wait for those in flight (enter_async_read()).
+        atomic_writers_.fetch_add(1);
+        for (uint32_t n = async_reads_.load(); n != 0; n = async_reads_.load()) {
+            async_reads_.wait(n);
+        }
+        const CommandResult result = execute_command(ctx);
+        atomic_writers_.fetch_sub(1);
+        return result;
     }
     if (ctx.descriptor.has(flag_reads_medium)) {
         std::shared_lock lock(read_barrier_, std::defer_lock);

@@ -192,6 +192,12 @@ class Lun : public std::enable_shared_from_this<Lun> {
     void dispatch(const std::shared_ptr<Run>& run);
     void lock_and_run(const std::shared_ptr<Run>& run);
     void run_step(const std::shared_ptr<Run>& run, bool may_run_inline);
+    // CommandDescriptor::start on a store that completes_async(): false when the command goes
+    // the worker's way after all.
+    bool start_async(const std::shared_ptr<Run>& run);
+    void finish_async(Run& run, const CommandResult& result);
+    bool enter_async_read();
+    void leave_async_read();
     // Executes the command and finishes it; with `nowait` (flag_tries_without_waiting, on the
     // transport's thread) returns false instead, having finished nothing, when the store would
     // have waited.
@@ -223,6 +229,15 @@ class Lun : public std::enable_shared_from_this<Lun> {
     // the LBA lock table instead. Taken only inside the blocking work (or inline for a
     // non-blocking store, whose calls are short), never while an I/O thread waits on the store.
     std::shared_mutex read_barrier_;
+    // The same barrier for reads started on a store that completes_async(): a shared_mutex
+    // cannot be released on the store's completion thread, so such a read counts itself in
+    // async_reads_ while in flight and starts only while no atomic writer is announced in
+    // atomic_writers_ (else it takes the worker's way and the shared lock); the writer, holding
+    // read_barrier_, announces itself and waits for async_reads_ to drain (Dekker: both sides
+    // write, then read the other's counter, sequentially consistent).
+    const bool store_async_;
+    std::atomic<uint32_t> async_reads_{0};
+    std::atomic<uint32_t> atomic_writers_{0};
     ModeState mode_;
     SanitizeState sanitize_;
     std::atomic<bool> medium_present_{true};

@@ -237,8 +237,25 @@ CommandResult execute_read(CommandContext& ctx) {
     return store_result(st, StoreOp::read, lun, ctx.cdb.lba);
 }
 
+// The same on a store that completes_async(): the data lands in data_in before `done`.
+bool start_read(CommandContext& ctx, AsyncDone& done) {
+    if (ctx.cmd.data_in == nullptr || ctx.cdb.blocks == 0) {
+        const AsyncDone now = std::move(done);
+        now(execute_read(ctx));
+        return true;
+    }
+    Lun& lun = *ctx.lun;
+    const uint64_t bs = lun.settings().block_size;
+    ctx.cmd.data_in->resize(static_cast<size_t>(ctx.cdb.blocks * bs));
+    lun.store().read_async(ctx.cdb.lba * bs, *ctx.cmd.data_in,
+                           [&ctx, done = std::move(done)](backend::Status st) {
+                               done(store_result(st, StoreOp::read, *ctx.lun, ctx.cdb.lba));
+                           });
+    return true;
+}
+
 // WRITE(6/10/12/16), SBC-3 §5.32-§5.35.
-// data_out_wanted is set even when the CDB is rejected: the transport's residual count needs it.
+// data_out is set even when the CDB is rejected: the transport's residual count needs it.
 CommandResult parse_write(CommandContext& ctx) {
     const CommandResult range = decode_block_range(ctx, true);
     const CommandResult data = decode_data_out(ctx, ctx.cdb.blocks);
@@ -250,6 +267,23 @@ CommandResult execute_write(CommandContext& ctx) {
         return CommandResult::good();
     }
     return write_blocks(ctx, ctx.cdb.fua);
+}
+
+bool start_write(CommandContext& ctx, AsyncDone& done) {
+    if (ctx.cdb.data_out_bytes == 0) {
+        const AsyncDone now = std::move(done);
+        now(CommandResult::good());
+        return true;
+    }
+    Lun& lun = *ctx.lun;
+    const uint64_t bs = lun.settings().block_size;
+    // SBC-3 §6.4.5: WCE=0 makes every write write-through.
+    const bool stable = ctx.cdb.fua || !lun.mode().write_cache_enabled;
+    lun.store().write_async(ctx.cdb.lba * bs, ctx.cmd.data_out.first(ctx.cdb.data_out_bytes),
+                            stable, [&ctx, done = std::move(done)](backend::Status st) {
+                                done(store_result(st, StoreOp::write, *ctx.lun, ctx.cdb.lba));
+                            });
+    return true;
 }
 
 // WRITE AND VERIFY(10/12/16), SBC-3 §5.36-§5.38. BYTCHK 0: write, and the verify medium read
@@ -339,6 +373,13 @@ CommandResult parse_synchronize_cache(CommandContext& ctx) {
 CommandResult execute_synchronize_cache(CommandContext& ctx) {
     Lun& lun = *ctx.lun;
     return store_result(lun.store().flush(), StoreOp::flush, lun, ctx.cdb.lba);
+}
+
+bool start_synchronize_cache(CommandContext& ctx, AsyncDone& done) {
+    ctx.lun->store().flush_async([&ctx, done = std::move(done)](backend::Status st) {
+        done(store_result(st, StoreOp::flush, *ctx.lun, ctx.cdb.lba));
+    });
+    return true;
 }
 
 }  // namespace handlers

@@ -175,6 +175,53 @@ CommandResult execute_compare_and_write(CommandContext& ctx) {
     return CommandResult::with_information(SenseReason::miscompare, first_difference);
 }
 
+// The same in one asynchronous operation of a store that compares in the medium (rbd): a store
+// that does not is compared here on a worker (execute_compare_and_write).
+bool start_compare_and_write(CommandContext& ctx, AsyncDone& done) {
+    Lun& lun = *ctx.lun;
+    if (!lun.store().compares_in_store()) {
+        return false;
+    }
+    if (ctx.cdb.blocks == 0) {
+        const AsyncDone now = std::move(done);
+        now(CommandResult::good());
+        return true;
+    }
+    const size_t length = size_t{ctx.cdb.blocks} * lun.settings().block_size;
+    const uint64_t offset = ctx.cdb.lba * lun.settings().block_size;
+    // SBC-4 §6.5.5: WCE=0 makes every write write-through.
+    const bool stable = ctx.cdb.fua || !lun.mode().write_cache_enabled;
+    lun.store().compare_and_write_async(
+        offset, ctx.cmd.data_out.first(length), ctx.cmd.data_out.subspan(length, length), stable,
+        [&ctx, offset, length, done = std::move(done)](backend::Status st,
+                                                       uint64_t first_difference) mutable {
+            Lun& l = *ctx.lun;
+            if (st.code != backend::StoreErrc::miscompare) {
+                done(store_result(st, StoreOp::write, l, ctx.cdb.lba));
+                return;
+            }
+            spdlog::debug("scsi: LUN {} COMPARE AND WRITE at LBA {} miscompares at byte {}", l.id(),
+                          ctx.cdb.lba, first_difference);
+            const CommandResult miscompare =
+                CommandResult::with_information(SenseReason::miscompare, first_difference);
+            if (ctx.miscompare_image == nullptr) {
+                done(miscompare);
+                return;
+            }
+            // What the medium held when it refused (for the console), read after the fact as
+            // execute_compare_and_write does: one more operation of the store's, started here.
+            ctx.miscompare_image->resize(length);
+            l.store().read_async(offset, *ctx.miscompare_image,
+                                 [&ctx, miscompare, done = std::move(done)](backend::Status read) {
+                                     if (!read.ok()) {
+                                         ctx.miscompare_image->clear();
+                                     }
+                                     done(miscompare);
+                                 });
+        });
+    return true;
+}
+
 // WRITE SAME(10/16), SBC-4 §5.50/§5.51. Advertised in VPD B0/B2: WSNZ=1 (NUMBER OF LOGICAL
 // BLOCKS 0 is an invalid field, never "to the end"), ANC_SUP=0, LBPWS=LBPWS10=1, MAXIMUM WRITE
 // SAME LENGTH = max_write_same_blocks.

@@ -12,8 +12,11 @@
 #   - two gateway processes on the same image (each its own target port group, the other as
 #     remote_portals, both active/optimized), the 32 commands in flight split 16 + 16 over two
 #     io_bench runs at once (one per gateway), their IOPS summed.
-# The gateway rows are run once per worker pool size in WORKER_THREADS: the rbd store waits on a
-# worker thread for each cluster operation, so `worker_threads` bounds its operations in flight.
+# The gateway rows are run once per worker pool size in WORKER_THREADS: before the rbd store
+# completed asynchronously it waited on a worker thread for each cluster operation, so
+# `worker_threads` bounded its operations in flight; now READ, WRITE, SYNCHRONIZE CACHE and ATS
+# take no worker. With BASELINE_BIN the gateway rows run a second time with that atsarray binary
+# (a build of an earlier commit) on the same cluster and image, as "before:" rows.
 # Prints one table: IOPS, p50/p99 latency (io_bench's), the gateways', the OSD's and the whole
 # machine's CPU over each run, and the ratio to rbd bench's IOPS at the same depth.
 # bench/README.md explains the workloads; bench/RESULTS.md has a run.
@@ -23,6 +26,7 @@
 #   WORKER_THREADS="4 32"   the gateways' worker_threads values to measure (4 = the default)
 #   BUILD_DIR=...           build directory (default: <repo>/build); configured if missing
 #   NO_BUILD=1              use the binaries in BUILD_DIR as they are
+#   BASELINE_BIN=...        also run the gateway rows with this atsarray binary ("before:" rows)
 #   JOBS=N                  ninja -j (default: nproc)
 #   PORT_A=3294 PORT_B=3295 the two gateways' iSCSI ports on 127.0.0.1
 #   IMAGE_SIZE_MIB=1024     the image (and every random workload's region)
@@ -233,48 +237,61 @@ rbd_bench randwrite-4k-qd32 write 4K 32
 rbd_bench write-512-qd1 write 512 1
 rbd_bench write-512-qd32 write 512 32
 
-for workers in $worker_sets; do
-  # Both gateways run from the start, so that no group changes its ALUA state during a run (a
-  # change is a UNIT ATTENTION to every session, which io_bench counts as an error): the first
-  # rows load gateway A alone while B idles. Three heartbeats (1 s each) let the shared view
-  # show both groups available before the first login.
-  # A first: the first gateway on an image writes the LUN's identity into it.
-  start_gateway 1 "$port_a" 2 "$port_b" "$workers"
-  gw_a_pid=$started_pid
-  wait_gateway "$port_a" "$gw_a_pid" 1
-  start_gateway 2 "$port_b" 1 "$port_a" "$workers"
-  gw_b_pid=$started_pid
-  wait_gateway "$port_b" "$gw_b_pid" 2
-  sleep 3
-  for entry in "${workloads[@]}"; do
-    IFS='|' read -r name workload bytes depth offset_mib region_mib _ <<<"$entry"
-    before=$(cpu_snapshot)
-    line=$(io_bench_on "$port_a" "$gw_a_pid" gw1 "$workload" "$bytes" "$depth" "$offset_mib" \
-      "$region_mib") || status=1
-    echo "row=$name setup=gw1-w$workers $(cpu_since "$before") $line" | tee -a "$raw" | sed 's/^/   /' >&2
-  done
-
-  # Two gateways on the image: 16 + 16 in flight for the depth-32 rows, summed.
-  for entry in "${workloads[@]}"; do
-    IFS='|' read -r name workload bytes depth offset_mib region_mib _ <<<"$entry"
-    [ "$depth" = 32 ] || continue
-    before=$(cpu_snapshot)
-    io_bench_on "$port_a" "$gw_a_pid" gw2a "$workload" "$bytes" 16 "$offset_mib" "$region_mib" \
-      >"$work/a.txt" &
-    pid_a=$!
-    io_bench_on "$port_b" "$gw_b_pid" gw2b "$workload" "$bytes" 16 \
-      $((offset_mib == ats_mib ? ats_mib + 4 : offset_mib)) "$region_mib" >"$work/b.txt" &
-    pid_b=$!
-    wait "$pid_a" || status=1
-    wait "$pid_b" || status=1
-    usage=$(cpu_since "$before")
-    for side in a b; do
-      echo "row=$name setup=gw2-w$workers part=$side $usage $(cat "$work/$side.txt")" | tee -a "$raw" |
-        sed 's/^/   /' >&2
+variants=new
+[ -z "${BASELINE_BIN:-}" ] || variants="base new"
+new_bin=$atsarray_bin
+for variant in $variants; do
+  if [ "$variant" = base ]; then
+    atsarray_bin=$BASELINE_BIN
+    tag=base-
+  else
+    atsarray_bin=$new_bin
+    tag=
+  fi
+  for workers in $worker_sets; do
+    # Both gateways run from the start, so that no group changes its ALUA state during a run (a
+    # change is a UNIT ATTENTION to every session, which io_bench counts as an error): the first
+    # rows load gateway A alone while B idles. Three heartbeats (1 s each) let the shared view
+    # show both groups available before the first login.
+    # A first: the first gateway on an image writes the LUN's identity into it.
+    start_gateway 1 "$port_a" 2 "$port_b" "$workers"
+    gw_a_pid=$started_pid
+    wait_gateway "$port_a" "$gw_a_pid" 1
+    start_gateway 2 "$port_b" 1 "$port_a" "$workers"
+    gw_b_pid=$started_pid
+    wait_gateway "$port_b" "$gw_b_pid" 2
+    sleep 3
+    for entry in "${workloads[@]}"; do
+      IFS='|' read -r name workload bytes depth offset_mib region_mib _ <<<"$entry"
+      before=$(cpu_snapshot)
+      line=$(io_bench_on "$port_a" "$gw_a_pid" gw1 "$workload" "$bytes" "$depth" "$offset_mib" \
+        "$region_mib") || status=1
+      echo "row=$name setup=gw1-${tag}w$workers $(cpu_since "$before") $line" | tee -a "$raw" | sed 's/^/   /' >&2
     done
+
+    # Two gateways on the image: 16 + 16 in flight for the depth-32 rows, summed.
+    for entry in "${workloads[@]}"; do
+      IFS='|' read -r name workload bytes depth offset_mib region_mib _ <<<"$entry"
+      [ "$depth" = 32 ] || continue
+      before=$(cpu_snapshot)
+      io_bench_on "$port_a" "$gw_a_pid" gw2a "$workload" "$bytes" 16 "$offset_mib" "$region_mib" \
+        >"$work/a.txt" &
+      pid_a=$!
+      io_bench_on "$port_b" "$gw_b_pid" gw2b "$workload" "$bytes" 16 \
+        $((offset_mib == ats_mib ? ats_mib + 4 : offset_mib)) "$region_mib" >"$work/b.txt" &
+      pid_b=$!
+      wait "$pid_a" || status=1
+      wait "$pid_b" || status=1
+      usage=$(cpu_since "$before")
+      for side in a b; do
+        echo "row=$name setup=gw2-${tag}w$workers part=$side $usage $(cat "$work/$side.txt")" | tee -a "$raw" |
+          sed 's/^/   /' >&2
+      done
+    done
+    stop_gateways
   done
-  stop_gateways
 done
+atsarray_bin=$new_bin
 [ -z "${RAW:-}" ] || cp "$raw" "$RAW"
 
 echo
@@ -318,6 +335,10 @@ awk -v refs="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1,7 | tr '\n' ' ')"
       split(r[i], p, "|")
       row = p[1]; ref = p[2]
       line(ref, "rbd", "rbd bench" (ref == row ? "" : " " ref), ref)
+      for (j = 1; j <= nw; ++j) {
+        line(row, "gw1-base-w" w[j], "before: 1 gw, " w[j] " wkrs", ref)
+        line(row, "gw2-base-w" w[j], "before: 2 gws, " w[j] " wkrs", ref)
+      }
       for (j = 1; j <= nw; ++j) {
         line(row, "gw1-w" w[j], "1 gateway, " w[j] " workers", ref)
         line(row, "gw2-w" w[j], "2 gateways, " w[j] " wkrs", ref)

@@ -38,7 +38,8 @@ enum CommandFlag : uint32_t {
     // Changes the medium: DATA PROTECT / WRITE PROTECTED on a read-only LUN; runs holding the
     // LBA lock table's stripes for the blocks it writes (CommandDescriptor::lock_ranges).
     flag_writes_medium = 1u << 2,
-    // Calls the block store: runs through the LUN's blocking-work hook when the store blocks.
+    // Calls the block store: runs through the LUN's blocking-work hook when the store blocks
+    // (unless CommandDescriptor::start starts it on a store that completes_async()).
     flag_accesses_medium = 1u << 3,
     // SPC-4 §5.13.1 Table 53, SBC-3 §4.17 Table 13: "Allowed" in every column, whatever
     // persistent reservation another I_T nexus holds.

@@ -123,11 +123,12 @@ class Lun : public std::enable_shared_from_this<Lun> {
     Lun(const Lun&) = delete;
     Lun& operator=(const Lun&) = delete;
 
-    // Runs one command; `done` is called exactly once, possibly on a worker thread. The Command
-    // must stay alive until then. `lun_inventory` (REPORT LUNS) is only read before execute()
-    // returns; the two-argument form reports this LUN alone. While a command that accesses the
-    // medium waits for its LBA locks or for a worker, execute() leaves cmd.abort set: calling it
-    // (task management, I_T nexus loss) makes the command end in TASK ABORTED without executing.
+    // Runs one command; `done` is called exactly once, possibly on a worker thread or on a thread
+    // of a store that completes_async() (CommandDescriptor::start). The Command must stay alive
+    // until then. `lun_inventory` (REPORT LUNS) is only read before execute() returns; the
+    // two-argument form reports this LUN alone. While a command that accesses the medium waits
+    // for its LBA locks or for a worker, execute() leaves cmd.abort set: calling it (task
+    // management, I_T nexus loss) makes the command end in TASK ABORTED without executing.
     void execute(Command& cmd, Completion done);
     void execute(Command& cmd, Completion done, std::span<const uint64_t> lun_inventory);
 

@@ -2,7 +2,8 @@
 // relies on when it starts READ, WRITE, SYNCHRONIZE CACHE and COMPARE AND WRITE without a worker
 // (BlockStore::completes_async): every callback comes exactly once, never inline on the calling
 // thread (not even for a request refused before it reached the cluster), with the synchronous
-// call's status, and many operations are in flight at once. Skipped when CEPH_CONF is unset.
+// call's status, and many operations are in flight at once. The cluster: ceph_conf_path() (the
+// ctest fixture ceph_cluster's); skipped when there is none.
 
 #include <gtest/gtest.h>
 #include <rados/librados.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "backend/rbd_store.hpp"
+#include "tests/integration/ceph_cluster.hpp"
 
 namespace atsarray::backend {
 namespace {
@@ -25,9 +27,10 @@ namespace {
 constexpr uint64_t mib = 1024 * 1024;
 constexpr uint64_t object = 4 * mib;  // the default RBD object size
 
-const char* ceph_conf() {
-    const char* conf = std::getenv("CEPH_CONF");
-    return conf != nullptr && conf[0] != '\0' ? conf : nullptr;
+// The cluster's ceph.conf (tests/integration/ceph_cluster.hpp); empty: no cluster.
+const std::string& ceph_conf() {
+    static const std::string conf = atsarray::testing::ceph_conf_path();
+    return conf;
 }
 
 void remove_image(const std::string& pool, const std::string& image) {
@@ -36,7 +39,7 @@ void remove_image(const std::string& pool, const std::string& image) {
         return;
     }
     rados_ioctx_t io = nullptr;
-    if (rados_conf_read_file(cluster, ceph_conf()) == 0 &&
+    if (rados_conf_read_file(cluster, ceph_conf().c_str()) == 0 &&
         rados_conf_set(cluster, "client_mount_timeout", "10") == 0 && rados_connect(cluster) == 0 &&
         rados_ioctx_create(cluster, pool.c_str(), &io) == 0) {
         rbd_remove(io, image.c_str());
@@ -110,9 +113,9 @@ class Answers {
 class RbdAsyncTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (ceph_conf() == nullptr) {
-            GTEST_SKIP() << "CEPH_CONF is unset: no Ceph cluster to test against "
-                            "(ctest's ceph_cluster fixture sets it)";
+        if (ceph_conf().empty()) {
+            GTEST_SKIP() << "no Ceph cluster: set CEPH_CONF or run under ctest (fixture "
+                            "ceph_cluster)";
         }
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         image_ = std::string("rbdasync-") + info->name() + "-" + std::to_string(::getpid());

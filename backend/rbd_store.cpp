@@ -205,7 +205,10 @@ void RbdStore::Completions::run() {
         if (tracked_.empty()) {
             wake_.wait(lock);
         } else {
-            wake_.wait_until(lock, tracked_.front().first);
+            // A copy: wait_until reads its time point while the mutex is released, when a
+            // callback may erase the front node (untrack).
+            const Clock::time_point next = tracked_.front().first;
+            wake_.wait_until(lock, next);
         }
     }
 }

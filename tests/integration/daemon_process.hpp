@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -30,17 +32,36 @@
 
 namespace atsarray::testing {
 
-// A free TCP port on 127.0.0.1 (bound once with port 0, then released).
+// A free TCP port on 127.0.0.1 for a daemon the test starts next: one that binds now, chosen at
+// random below the kernel's ephemeral range (ip_local_port_range). A port bound with port 0 and
+// released comes from that range, where any process's next outgoing connection (librados, a
+// libiscsi session of a test running beside) may take it before the daemon binds it: the daemon
+// then fails with "Address already in use".
 inline uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
+    uint32_t ephemeral_low = 32768;
+    std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+    const uint32_t low = ephemeral_low > 12000 ? ephemeral_low - 11000 : 1024;
+    const uint32_t span = ephemeral_low > low ? ephemeral_low - low : 1;
+    static std::mt19937 random(std::random_device{}() ^ static_cast<uint32_t>(::getpid()));
+    static std::mutex random_mutex;
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        uint32_t candidate = 0;
+        {
+            std::lock_guard lock(random_mutex);
+            candidate = low + random() % span;
+        }
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(static_cast<uint16_t>(candidate));
+        const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        if (bound) {
+            return static_cast<uint16_t>(candidate);
+        }
+    }
+    throw std::runtime_error("no free TCP port on 127.0.0.1 below the ephemeral range");
 }
 
 inline bool can_connect(uint16_t port) {

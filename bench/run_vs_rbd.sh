@@ -185,20 +185,6 @@ start_gateway() {  # group port other_group other_port workers: sets started_pid
   started_pid=$!
 }
 
-wait_gateway() {  # port pid group
-  for _ in $(seq 300); do
-    if ! kill -0 "$2" 2>/dev/null; then
-      echo "$bench_name: gateway $3 exited at start; its log:" >&2
-      cat "$work/gw-$3.log" >&2
-      exit 2
-    fi
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "$bench_name: gateway $3 does not listen on 127.0.0.1:$1" >&2
-  exit 2
-}
-
 # io_bench against one gateway; prints its result line (or an error line).
 io_bench_on() {  # port pid label workload bs depth offset_mib region_mib
   local line
@@ -256,10 +242,10 @@ for variant in $variants; do
     # A first: the first gateway on an image writes the LUN's identity into it.
     start_gateway 1 "$port_a" 2 "$port_b" "$workers"
     gw_a_pid=$started_pid
-    wait_gateway "$port_a" "$gw_a_pid" 1
+    bench_wait_for_port "$port_a" "$gw_a_pid" gw-1 300
     start_gateway 2 "$port_b" 1 "$port_a" "$workers"
     gw_b_pid=$started_pid
-    wait_gateway "$port_b" "$gw_b_pid" 2
+    bench_wait_for_port "$port_b" "$gw_b_pid" gw-2 300
     sleep 3
     for entry in "${workloads[@]}"; do
       IFS='|' read -r name workload bytes depth offset_mib region_mib _ <<<"$entry"

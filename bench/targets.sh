@@ -78,8 +78,8 @@ bench_cleanup() {
   rm -rf "$work"
 }
 
-bench_wait_for_port() {  # port pid name
-  for _ in $(seq 100); do
+bench_wait_for_port() {  # port pid name [tries of 0.1 s, default 100]: $work/name.log is its log
+  for _ in $(seq "${4:-100}"); do
     if ! kill -0 "$2" 2>/dev/null; then
       echo "$bench_name: $3 exited at start; its log:" >&2
       cat "$work/$3.log" >&2

@@ -277,4 +277,20 @@ inline int run_command(const std::string& cmd, std::string& output) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// Removes a gateway test's rbd image (pool "rbd") and its records object ("atsarray.<image id>",
+// backend/rados_records.hpp) with the rbd and rados tools of the cluster of `conf`. An image a
+// SIGKILLed gateway had open keeps that watcher until the OSD drops it: rbd rm refuses it then,
+// and it stays in the cluster (small and thin).
+inline void remove_gateway_image(const std::string& conf, const std::string& image) {
+    std::string output;
+    run_command("timeout 30 rbd -c " + conf + " info rbd/" + image, output);
+    const size_t at = output.find("\tid: ");
+    const std::string id =
+        at == std::string::npos ? "" : output.substr(at + 5, output.find('\n', at) - at - 5);
+    run_command("timeout 60 rbd -c " + conf + " rm rbd/" + image, output);
+    if (!id.empty()) {
+        run_command("timeout 30 rados -c " + conf + " -p rbd rm atsarray." + id, output);
+    }
+}
+
 }  // namespace atsarray::testing

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "target/fault/fault.hpp"
+#include "tests/integration/esxi_hosts.hpp"
 #include "tests/integration/http_client.hpp"
 #include "tests/integration/in_process_daemon.hpp"
 #include "tools/esxi_sim/records.hpp"
@@ -100,109 +101,11 @@ sim::Options scaled_options(const Array& array) {
     return o;
 }
 
-// Runs the simulator on its own thread while the test acts on the array.
-class Background {
-  public:
-    Background(const sim::Options& o, sim::Log& log) : simulator_(o, log) {
-        thread_ = std::thread([this] { report_ = simulator_.run(); });
-    }
-    ~Background() {
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-    }
-    Background(const Background&) = delete;
-    Background& operator=(const Background&) = delete;
-
-    void stop() { simulator_.stop(); }
-    sim::Report wait() {
-        thread_.join();
-        return report_;
-    }
-
-  private:
-    sim::Simulator simulator_;
-    sim::Report report_;
-    std::thread thread_;
-};
-
-void sleep_s(double s) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(s));
-}
-
-bool contains(const std::string& text, const std::string& words) {
-    return text.find(words) != std::string::npos;
-}
-
-// A preset's rules through POST /api/v1/faults with its times divided by `time_scale`.
-json scaled_rule(const fault::RuleSpec& r) {
-    json j = {{"name", r.name + "-scaled"}, {"action", fault::to_string(r.action)}};
-    if (r.group != 0) {
-        j["group"] = r.group;
-    }
-    if (r.action == fault::Action::alua_state) {
-        j["state"] = fault::to_string(r.state);
-        j["transition_ms"] = r.transition_ms / time_scale;
-    }
-    if (r.action == fault::Action::stale_write_after_failover) {
-        j["delay_ms"] = r.delay_ms / time_scale;
-        j["max_hits"] = r.max_hits;
-    }
-    if (r.active_seconds != 0) {
-        // Whole seconds: rounded up, so the scaled fault lasts at least as long as it should.
-        j["active_seconds"] = (r.active_seconds + time_scale - 1) / time_scale;
-    }
-    return j;
-}
-
-const fault::RuleSpec& preset_rule(const char* preset, fault::Action action) {
-    const fault::Preset* p = fault::find_preset(preset);
-    EXPECT_NE(p, nullptr) << preset;
-    for (const fault::RuleSpec& r : p->rules) {
-        if (r.action == action) {
-            return r;
-        }
-    }
-    ADD_FAILURE() << preset << " has no " << fault::to_string(action) << " rule";
-    static const fault::RuleSpec none;
-    return none;
-}
-
-// ATS miscompares in the console's classes.
-struct Classes {
-    uint64_t genuine = 0;  // the medium differed, not against the ATS's own set image
-    uint64_t late_retry = 0;
-    uint64_t injected = 0;
-
-    bool operator==(const Classes&) const = default;
-};
-
-std::ostream& operator<<(std::ostream& o, const Classes& c) {
-    return o << "{genuine " << c.genuine << ", late retry " << c.late_retry << ", injected "
-             << c.injected << "}";
-}
-
-// What the console counts, by initiator name (summed over its sessions: one per path), from
-// GET /api/v1/ats.
+// What the console counts, by initiator name.
 std::map<std::string, Classes> console_classes(uint16_t console) {
     std::map<std::string, Classes> out;
-    const HttpAnswer a = http_call(console, "GET", "/api/v1/ats");
-    EXPECT_EQ(a.status, 200U);
-    for (const json& i : a.body["initiators"]) {
-        Classes& c = out[i["initiator_name"].get<std::string>()];
-        const auto miscompares = i["miscompares"].get<uint64_t>();  // genuine, late retries too
-        const auto late = i["late_retry_miscompares"].get<uint64_t>();
-        c.genuine += miscompares - late;
-        c.late_retry += late;
-        c.injected += i["injected_miscompares"].get<uint64_t>();
-    }
+    add_console_classes(console, out);
     return out;
-}
-
-// What the host logged: a miscompare whose block held the test image had no cause on the
-// medium, which is what an injected (false) miscompare is.
-Classes host_classes(const sim::HostCounters& c) {
-    return {c.miscompares_genuine, c.miscompares_late_retry, c.miscompares_no_cause};
 }
 
 // The fewest sessions any of the hosts has at the array (one per path when every path is up).
@@ -223,28 +126,6 @@ size_t fewest_sessions(uint16_t console, const sim::Options& o) {
         fewest = std::min(fewest, n);
     }
     return fewest;
-}
-
-// Waits (at most `seconds`) until `done`.
-template <typename Fn>
-bool wait_until(double seconds, Fn&& done) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) {
-            return false;
-        }
-        sleep_s(0.05);
-    }
-    return true;
-}
-
-const sim::PathReport* active(const sim::HostReport& h) {
-    for (const sim::PathReport& p : h.device.paths) {
-        if (p.active) {
-            return &p;
-        }
-    }
-    return nullptr;
 }
 
 // One line per host for the test's output: its failovers and both sides' classes.
@@ -294,7 +175,7 @@ TEST(EsxiFailover, ControllerFailoverMovesEveryHostToBAndMiscomparesAgree) {
     const fault::Preset* p = fault::find_preset("controller-failover");
     ASSERT_NE(p, nullptr);
     for (const fault::RuleSpec& r : p->rules) {
-        array.add_rule(scaled_rule(r));
+        array.add_rule(scaled_rule(r, time_scale));
     }
     const sim::Report r = run.wait();
     const std::string text = log.text();
@@ -356,7 +237,7 @@ TEST(EsxiFailover, ControllerFailoverWithInjectedAndLostAtsMiscomparesAgree) {
     const fault::Preset* p = fault::find_preset("controller-failover");
     ASSERT_NE(p, nullptr);
     for (const fault::RuleSpec& r : p->rules) {
-        array.add_rule(scaled_rule(r));
+        array.add_rule(scaled_rule(r, time_scale));
     }
     const sim::Report r = run.wait();
     const std::string text = log.text();
@@ -419,8 +300,9 @@ TEST(EsxiFailover, StaleWriteOfControllerAIsAGenuineMiscompareOnTheSlotsOwner) {
     ASSERT_FALSE(stale.empty()) << "no heartbeat slot in use\n" << log.text();
 
     // The preset's rules, scaled: A's next write is held and lands late; A's paths go down.
-    const uint64_t late = array.add_rule(scaled_rule(
-        preset_rule("failover-stale-write", fault::Action::stale_write_after_failover)));
+    const uint64_t late = array.add_rule(
+        scaled_rule(preset_rule("failover-stale-write", fault::Action::stale_write_after_failover),
+                    time_scale));
     std::thread writer([&] {
         initiator::Task t(iscsi_write16_sync(a.get(), 0, slot_lba, stale.data(), block_size,
                                              block_size, 0, 0, 0, 0, 0));
@@ -430,7 +312,8 @@ TEST(EsxiFailover, StaleWriteOfControllerAIsAGenuineMiscompareOnTheSlotsOwner) {
         sleep_s(0.01);
     }
     EXPECT_EQ(array.hits(late), 1U) << "the write reached controller A";
-    array.add_rule(scaled_rule(preset_rule("failover-stale-write", fault::Action::path_down)));
+    array.add_rule(
+        scaled_rule(preset_rule("failover-stale-write", fault::Action::path_down), time_scale));
     writer.join();
     // A's sessions are reset and its logins refused for 3 s (10 s in the preset), then every
     // host logs in there again; a few heartbeats later the run ends.

@@ -16,6 +16,7 @@
 
 #include "target/fault/fault.hpp"
 #include "tests/integration/daemon_process.hpp"
+#include "tests/integration/esxi_hosts.hpp"
 #include "tests/integration/http_client.hpp"
 #include "tests/integration/in_process_daemon.hpp"
 #include "tests/integration/tcp_proxy.hpp"
@@ -116,10 +117,6 @@ OnDisk read_back(const DaemonProcess& d, const sim::Options& o) {
         out.token_sum += lock.token;
     }
     return out;
-}
-
-bool contains(const std::string& text, const std::string& words) {
-    return text.find(words) != std::string::npos;
 }
 
 TEST(EsxiSim, HostsKeepTheirHeartbeatsAndShareLocks) {
@@ -316,15 +313,6 @@ std::string per_host_rules(const sim::Options& o, const std::string& action, int
     return out;
 }
 
-const sim::PathReport* active(const sim::HostReport& h) {
-    for (const sim::PathReport& p : h.device.paths) {
-        if (p.active) {
-            return &p;
-        }
-    }
-    return nullptr;
-}
-
 // ATS commands the array counted per session (initiator port = name + ISID), by host name.
 std::map<std::string, std::vector<uint64_t>> ats_per_session(uint16_t console) {
     std::map<std::string, std::vector<uint64_t>> out;
@@ -488,27 +476,6 @@ TEST(EsxiSimDeviceQueue, BusyAnswersHalveTheQueueAndAtsWaitsInIt) {
         EXPECT_GT(h.vm_service.count, 0u);
     }
     EXPECT_TRUE(contains(log.text(), "(QFullSampleSize): queue depth 8 -> 4")) << log.text();
-}
-
-// Runs the simulator on its own thread while the test acts on the paths.
-class Background {
-  public:
-    Background(const sim::Options& o, sim::Log& log) : simulator_(o, log) {
-        thread_ = std::thread([this] { report_ = simulator_.run(); });
-    }
-    sim::Report wait() {
-        thread_.join();
-        return report_;
-    }
-
-  private:
-    sim::Simulator simulator_;
-    sim::Report report_;
-    std::thread thread_;
-};
-
-void sleep_s(double s) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(s));
 }
 
 // A portal nobody listens on: the path's logins are refused (RST) from the start; the host

@@ -39,6 +39,7 @@ extern "C" {
 #include "tests/integration/ceph_cluster.hpp"
 #include "tests/integration/daemon_process.hpp"
 #include "tests/integration/dual_controller.hpp"
+#include "tests/integration/esxi_hosts.hpp"
 #include "tests/integration/http_client.hpp"
 #include "tools/esxi_sim/ledger.hpp"
 #include "tools/esxi_sim/records.hpp"
@@ -56,96 +57,6 @@ constexpr const char* admin = "iqn.2026-12.org.atsarray:admin";
 constexpr const char* token = "gateway-hosts-token";
 constexpr uint32_t block_size = 512;
 constexpr uint32_t time_scale = 4;  // for the stale-write test, as esxi_failover_test.cpp
-
-void sleep_s(double s) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(s));
-}
-
-bool contains(const std::string& text, const std::string& words) {
-    return text.find(words) != std::string::npos;
-}
-
-// Waits (at most `seconds`) until `done`.
-template <typename Fn>
-bool wait_until(double seconds, Fn&& done) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) {
-            return false;
-        }
-        sleep_s(0.05);
-    }
-    return true;
-}
-
-// Runs a simulator on its own thread while the test acts on the gateways.
-class Background {
-  public:
-    Background(const sim::Options& o, sim::Log& log, sim::OwnershipLedger* ledger = nullptr)
-        : simulator_(o, log, {}, ledger) {
-        thread_ = std::thread([this] { report_ = simulator_.run(); });
-    }
-    ~Background() {
-        if (thread_.joinable()) {
-            simulator_.stop();
-            thread_.join();
-        }
-    }
-    Background(const Background&) = delete;
-    Background& operator=(const Background&) = delete;
-
-    void stop() { simulator_.stop(); }
-    sim::Report wait() {
-        thread_.join();
-        return report_;
-    }
-
-  private:
-    sim::Simulator simulator_;
-    sim::Report report_;
-    std::thread thread_;
-};
-
-const sim::PathReport* active(const sim::HostReport& h) {
-    for (const sim::PathReport& p : h.device.paths) {
-        if (p.active) {
-            return &p;
-        }
-    }
-    return nullptr;
-}
-
-// ATS miscompares in the console's classes (as esxi_failover_test.cpp).
-struct Classes {
-    uint64_t genuine = 0;  // the medium differed, not against the ATS's own set image
-    uint64_t late_retry = 0;
-    uint64_t injected = 0;
-
-    bool operator==(const Classes&) const = default;
-};
-
-std::ostream& operator<<(std::ostream& o, const Classes& c) {
-    return o << "{genuine " << c.genuine << ", late retry " << c.late_retry << ", injected "
-             << c.injected << "}";
-}
-
-Classes host_classes(const sim::HostCounters& c) {
-    return {c.miscompares_genuine, c.miscompares_late_retry, c.miscompares_no_cause};
-}
-
-// Each gateway has its own console; what the array counts per initiator is their sum.
-void add_console_classes(uint16_t console, std::map<std::string, Classes>& out) {
-    const HttpAnswer a = http_call(console, "GET", "/api/v1/ats");
-    EXPECT_EQ(a.status, 200U);
-    for (const json& i : a.body["initiators"]) {
-        Classes& c = out[i["initiator_name"].get<std::string>()];
-        const auto miscompares = i["miscompares"].get<uint64_t>();  // genuine, late retries too
-        const auto late = i["late_retry_miscompares"].get<uint64_t>();
-        c.genuine += miscompares - late;
-        c.late_retry += late;
-        c.injected += i["injected_miscompares"].get<uint64_t>();
-    }
-}
 
 // The two gateways of one image, both with the console and fault injection on.
 class GatewayHostsTest : public ::testing::Test {
@@ -178,16 +89,7 @@ class GatewayHostsTest : public ::testing::Test {
         if (image_.empty() || conf_.empty()) {
             return;
         }
-        // The image and its records object ("atsarray.<image id>").
-        std::string output;
-        run_command("timeout 30 rbd -c " + conf_ + " info rbd/" + image_, output);
-        const size_t at = output.find("\tid: ");
-        const std::string id =
-            at == std::string::npos ? "" : output.substr(at + 5, output.find('\n', at) - at - 5);
-        run_command("timeout 60 rbd -c " + conf_ + " rm rbd/" + image_, output);
-        if (!id.empty()) {
-            run_command("timeout 30 rados -c " + conf_ + " -p rbd rm atsarray." + id, output);
-        }
+        remove_gateway_image(conf_, image_);
     }
 
     // The config of gateway `own` (1: A, 2: B). Active/active: both groups active/optimized,
@@ -410,34 +312,6 @@ TEST_F(GatewayHostsTest, HostsOnBothGatewaysShareHeartbeatsAndLocks) {
     EXPECT_GT(b_to_a, 0U) << text;
 }
 
-// A preset's rule through POST /api/v1/faults with its times divided by `time_scale`.
-json scaled_rule(const char* preset, fault::Action action) {
-    const fault::Preset* p = fault::find_preset(preset);
-    EXPECT_NE(p, nullptr) << preset;
-    if (p == nullptr) {
-        return {};
-    }
-    for (const fault::RuleSpec& r : p->rules) {
-        if (r.action != action) {
-            continue;
-        }
-        json j = {{"name", r.name + "-scaled"}, {"action", fault::to_string(r.action)}};
-        if (r.group != 0) {
-            j["group"] = r.group;
-        }
-        if (r.action == fault::Action::stale_write_after_failover) {
-            j["delay_ms"] = r.delay_ms / time_scale;
-            j["max_hits"] = r.max_hits;
-        }
-        if (r.active_seconds != 0) {
-            j["active_seconds"] = (r.active_seconds + time_scale - 1) / time_scale;
-        }
-        return j;
-    }
-    ADD_FAILURE() << preset << " has no " << fault::to_string(action) << " rule";
-    return {};
-}
-
 uint64_t add_rule(uint16_t console, const json& rule) {
     const HttpAnswer a = http_call(console, "POST", "/api/v1/faults", token, rule.dump());
     EXPECT_EQ(a.status, 201U) << rule.dump() << " -> " << a.body.dump();
@@ -507,7 +381,8 @@ TEST_F(GatewayHostsTest, StaleWriteOfGatewayALandsAfterFailoverToB) {
 
     // The preset's rules on gateway A, scaled: A's next write (the administrator's: only its
     // writes are scoped) is held and lands late; A's paths go down.
-    json late_rule = scaled_rule("failover-stale-write", fault::Action::stale_write_after_failover);
+    json late_rule = scaled_rule(
+        preset_rule("failover-stale-write", fault::Action::stale_write_after_failover), time_scale);
     late_rule["initiator"] = admin;
     const uint64_t late = add_rule(console_a_, late_rule);
     std::thread writer([&] {
@@ -517,7 +392,8 @@ TEST_F(GatewayHostsTest, StaleWriteOfGatewayALandsAfterFailoverToB) {
     });
     EXPECT_TRUE(wait_until(2, [&] { return hits(console_a_, late) == 1; }))
         << "the write reached gateway A";
-    add_rule(console_a_, scaled_rule("failover-stale-write", fault::Action::path_down));
+    add_rule(console_a_, scaled_rule(preset_rule("failover-stale-write", fault::Action::path_down),
+                                     time_scale));
     writer.join();
     // A's sessions are reset and its logins refused for 3 s (10 s in the preset), then every
     // host logs in there again; a few heartbeats later the run ends.

@@ -447,20 +447,8 @@ class GatewayTest : public ::testing::Test {
 
     void TearDown() override {
         gateways_.clear();
-        // The image and its records object ("atsarray.<image id>"). An image a SIGKILLed
-        // gateway had open keeps that watcher until the OSD drops it: rbd rm refuses it then,
-        // and it stays in this cluster (small and thin).
         for (const std::string& image : images_) {
-            std::string output;
-            run_command("timeout 30 rbd -c " + conf_ + " info rbd/" + image, output);
-            const size_t at = output.find("\tid: ");
-            const std::string id = at == std::string::npos
-                                       ? ""
-                                       : output.substr(at + 5, output.find('\n', at) - at - 5);
-            run_command("timeout 60 rbd -c " + conf_ + " rm rbd/" + image, output);
-            if (!id.empty()) {
-                run_command("timeout 30 rados -c " + conf_ + " -p rbd rm atsarray." + id, output);
-            }
+            remove_gateway_image(conf_, image);
         }
     }
 

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "backend/rbd_store.hpp"
-#include "tests/integration/ceph_cluster.hpp"
+#include "tests/integration/rbd_image.hpp"
 
 namespace atsarray::backend {
 namespace {
@@ -27,34 +27,9 @@ namespace {
 constexpr uint64_t mib = 1024 * 1024;
 constexpr uint64_t object = 4 * mib;  // the default RBD object size
 
-// The cluster's ceph.conf (tests/integration/ceph_cluster.hpp); empty: no cluster.
-const std::string& ceph_conf() {
-    static const std::string conf = atsarray::testing::ceph_conf_path();
-    return conf;
-}
-
-void remove_image(const std::string& pool, const std::string& image) {
-    rados_t cluster = nullptr;
-    if (rados_create(&cluster, "admin") < 0) {
-        return;
-    }
-    rados_ioctx_t io = nullptr;
-    if (rados_conf_read_file(cluster, ceph_conf().c_str()) == 0 &&
-        rados_conf_set(cluster, "client_mount_timeout", "10") == 0 && rados_connect(cluster) == 0 &&
-        rados_ioctx_create(cluster, pool.c_str(), &io) == 0) {
-        rbd_remove(io, image.c_str());
-        rados_ioctx_destroy(io);
-    }
-    rados_shutdown(cluster);
-}
-
-std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
-    std::vector<uint8_t> v(n);
-    for (size_t i = 0; i < n; ++i) {
-        v[i] = static_cast<uint8_t>(seed + i * 7 + (i >> 9));
-    }
-    return v;
-}
+using testing::rbd_test_conf;
+using testing::rbd_test_pattern;
+using testing::remove_rbd_image;
 
 // Collects the answers of asynchronous calls: how many came, on which threads, with what.
 class Answers {
@@ -113,17 +88,17 @@ class Answers {
 class RbdAsyncTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (ceph_conf().empty()) {
+        if (rbd_test_conf().empty()) {
             GTEST_SKIP() << "no Ceph cluster: set CEPH_CONF or run under ctest (fixture "
                             "ceph_cluster)";
         }
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         image_ = std::string("rbdasync-") + info->name() + "-" + std::to_string(::getpid());
-        remove_image("rbd", image_);
+        remove_rbd_image("rbd", image_);
         RbdOptions o;
         o.pool = "rbd";
         o.image = image_;
-        o.ceph_conf = ceph_conf();
+        o.ceph_conf = rbd_test_conf();
         o.create = true;
         o.size_bytes = 64 * mib;
         o.timeout_s = 10;
@@ -134,7 +109,7 @@ class RbdAsyncTest : public ::testing::Test {
     void TearDown() override {
         store_.reset();
         if (!image_.empty()) {
-            remove_image("rbd", image_);
+            remove_rbd_image("rbd", image_);
         }
     }
 
@@ -144,7 +119,7 @@ class RbdAsyncTest : public ::testing::Test {
 
 TEST_F(RbdAsyncTest, WritesReadsAndFlushesAnswerOnTheStoresThreads) {
     ASSERT_TRUE(store_->completes_async());
-    const auto data = pattern(8192, 3);
+    const auto data = rbd_test_pattern(8192, 3);
     Answers answers;
     store_->write_async(object - 4096, data, false, answers.done());  // across two objects
     answers.wait(1);
@@ -178,8 +153,9 @@ TEST_F(RbdAsyncTest, RefusalsAnswerOnAnotherThreadToo) {
             std::lock_guard again(caller_lock);
             answers.done()(s);
         });
-        store_->write_async(64 * mib - 512, pattern(1024, 1), false, answers.done());
-        store_->compare_and_write_async(object - 512, pattern(1024, 0), pattern(1024, 1), false,
+        store_->write_async(64 * mib - 512, rbd_test_pattern(1024, 1), false, answers.done());
+        store_->compare_and_write_async(object - 512, rbd_test_pattern(1024, 0),
+                                        rbd_test_pattern(1024, 1), false,
                                         answers.compare_done());  // two objects
         EXPECT_EQ(answers.count(), 0u);
     }
@@ -203,7 +179,7 @@ TEST_F(RbdAsyncTest, CompareAndWriteMatchesAndReportsTheExactMismatchOffset) {
         for (const size_t length : {size_t{512}, size_t{4096}}) {
             SCOPED_TRACE(std::to_string(offset) + "+" + std::to_string(length));
             const auto zero = std::vector<uint8_t>(length, 0);
-            const auto first = pattern(length, static_cast<uint8_t>(offset + length));
+            const auto first = rbd_test_pattern(length, static_cast<uint8_t>(offset + length));
             // Start from zeros (a never-written extent compares as zeros).
             ASSERT_TRUE(store_->write(offset, zero, false).ok());
             Answers answers;
@@ -235,7 +211,7 @@ TEST_F(RbdAsyncTest, ManyOperationsInFlightAllAnswerOnce) {
     std::vector<std::vector<uint8_t>> written;
     Answers writes;
     for (size_t i = 0; i < depth; ++i) {
-        written.push_back(pattern(4096, static_cast<uint8_t>(i)));
+        written.push_back(rbd_test_pattern(4096, static_cast<uint8_t>(i)));
     }
     for (size_t i = 0; i < depth; ++i) {
         store_->write_async(i * 65536, written[i], false, writes.done());

@@ -43,77 +43,6 @@ using std::chrono::steady_clock;
 constexpr const char* target_name = "iqn.2026-12.org.atsarray:console";
 constexpr const char* lun_path = "/api/v1/targets/iqn.2026-12.org.atsarray:console/luns/0";
 
-// One atsarray process with its config written by the test (both gateways' ports are known
-// before either starts, since each names the other's portal).
-class Process {
-  public:
-    explicit Process(const std::string& config) {
-        config_path_ = dir_.path() / "atsarray.toml";
-        log_path_ = dir_.path() / "daemon.log";
-        std::ofstream(config_path_) << config;
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            ::dup2(fd, 1);
-            ::dup2(fd, 2);
-            ::execl(ATSARRAY_BINARY, ATSARRAY_BINARY, "--config", config_path_.c_str(),
-                    "--log-level", "debug", static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-    }
-    ~Process() { stop(SIGTERM); }
-    Process(const Process&) = delete;
-    Process& operator=(const Process&) = delete;
-
-    // Until `port` accepts connections (true) or the process ends (false).
-    bool wait_listening(uint16_t port) {
-        for (int i = 0; i < 1200; ++i) {
-            int status = 0;
-            if (pid_ <= 0 || ::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return false;
-            }
-            if (can_connect(port)) {
-                return true;
-            }
-            std::this_thread::sleep_for(milliseconds(50));
-        }
-        return false;
-    }
-
-    // `sig`, then SIGKILL after 20 s.
-    void stop(int sig) {
-        if (pid_ <= 0) {
-            return;
-        }
-        ::kill(pid_, sig);
-        int status = 0;
-        for (int i = 0; i < 400; ++i) {
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return;
-            }
-            std::this_thread::sleep_for(milliseconds(50));
-        }
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-    }
-
-    std::string log() const {
-        std::ifstream in(log_path_);
-        std::stringstream s;
-        s << in.rdbuf();
-        return s.str();
-    }
-
-  private:
-    TempDir dir_;
-    std::filesystem::path config_path_;
-    std::filesystem::path log_path_;
-    pid_t pid_ = -1;
-};
-
 std::string lun_section(const std::string& image, const std::string& ceph_conf, int timeout_s) {
     return "[[target]]\nname = \"" + std::string(target_name) +
            "\"\n\n[[target.lun]]\nid = 0\nbackend = \"rbd\"\npool = \"rbd\"\nimage = \"" + image +
@@ -121,16 +50,16 @@ std::string lun_section(const std::string& image, const std::string& ceph_conf, 
            "block_size = 512\ntimeout_s = " + std::to_string(timeout_s) + "\n";
 }
 
-std::string head(uint16_t port, uint16_t console) {
-    return "[console]\naddress = \"127.0.0.1\"\nport = " + std::to_string(console) +
-           "\n\n[[portal]]\naddress = \"127.0.0.1\"\nport = " + std::to_string(port) + "\n\n";
+// The console section (DaemonProcess writes the portal).
+std::string console_section(uint16_t console) {
+    return "[console]\naddress = \"127.0.0.1\"\nport = " + std::to_string(console) + "\n\n";
 }
 
 // Gateway `own` (1 or 2) of the two-gateway array: group 1 active/optimized and preferred on
 // `port_a`, group 2 active/non-optimized on `port_b`.
 std::string gateway_config(uint16_t own, uint16_t port_a, uint16_t port_b, uint16_t console,
                            const std::string& image, const std::string& ceph_conf) {
-    std::string body = head(own == 1 ? port_a : port_b, console);
+    std::string body = console_section(console);
     for (const uint16_t group : {1, 2}) {
         const uint16_t port = group == 1 ? port_a : port_b;
         body +=
@@ -202,16 +131,7 @@ class RbdConsoleTest : public ::testing::Test {
     void TearDown() override {
         processes_.clear();
         for (const auto& [conf, image] : images_) {
-            std::string output;
-            run_command("timeout 30 rbd -c " + conf + " info rbd/" + image, output);
-            const size_t at = output.find("\tid: ");
-            const std::string id = at == std::string::npos
-                                       ? ""
-                                       : output.substr(at + 5, output.find('\n', at) - at - 5);
-            run_command("timeout 60 rbd -c " + conf + " rm rbd/" + image, output);
-            if (!id.empty()) {
-                run_command("timeout 30 rados -c " + conf + " -p rbd rm atsarray." + id, output);
-            }
+            remove_gateway_image(conf, image);
         }
     }
 
@@ -221,10 +141,11 @@ class RbdConsoleTest : public ::testing::Test {
         return name;
     }
 
-    Process* start(const std::string& config, uint16_t port) {
-        processes_.push_back(std::make_unique<Process>(config));
-        Process* p = processes_.back().get();
-        if (!p->wait_listening(port)) {
+    DaemonProcess* start(const std::string& config, uint16_t port) {
+        processes_.push_back(
+            std::make_unique<DaemonProcess>(port, config, DaemonProcess::Start::spawn_only));
+        DaemonProcess* p = processes_.back().get();
+        if (!p->wait_listening(milliseconds(60000))) {
             ADD_FAILURE() << "the daemon on port " << port << " did not start:\n" << p->log();
             return nullptr;
         }
@@ -233,7 +154,7 @@ class RbdConsoleTest : public ::testing::Test {
 
     std::string conf_;
     std::vector<std::pair<std::string, std::string>> images_;
-    std::vector<std::unique_ptr<Process>> processes_;
+    std::vector<std::unique_ptr<DaemonProcess>> processes_;
 };
 
 TEST_F(RbdConsoleTest, EachGatewaysConsoleShowsTheClusterBothGatewaysAndOsdLatency) {
@@ -243,9 +164,9 @@ TEST_F(RbdConsoleTest, EachGatewaysConsoleShowsTheClusterBothGatewaysAndOsdLaten
     const uint16_t console_b = free_port();
     ASSERT_EQ(std::set<uint16_t>({port_a, port_b, console_a, console_b}).size(), 4u);
     const std::string name = image(conf_, "pair");
-    Process* a = start(gateway_config(1, port_a, port_b, console_a, name, conf_), port_a);
+    DaemonProcess* a = start(gateway_config(1, port_a, port_b, console_a, name, conf_), port_a);
     ASSERT_NE(a, nullptr);
-    Process* b = start(gateway_config(2, port_a, port_b, console_b, name, conf_), port_b);
+    DaemonProcess* b = start(gateway_config(2, port_a, port_b, console_b, name, conf_), port_b);
     ASSERT_NE(b, nullptr);
 
     for (const uint16_t console : {console_a, console_b}) {
@@ -353,7 +274,8 @@ TEST_F(RbdConsoleTest, AClusterThatStopsIsShownUnreachableAndTheConsoleStillAnsw
 
     const uint16_t port = free_port();
     const uint16_t console = free_port();
-    Process* daemon = start(head(port, console) + lun_section("console-lonely", conf, 3), port);
+    DaemonProcess* daemon =
+        start(console_section(console) + lun_section("console-lonely", conf, 3), port);
     ASSERT_NE(daemon, nullptr);
     json lun;
     ASSERT_TRUE(wait_for(

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "backend/rbd_store.hpp"
-#include "tests/integration/ceph_cluster.hpp"
+#include "tests/integration/rbd_image.hpp"
 
 namespace atsarray::backend {
 namespace {
@@ -27,35 +27,9 @@ namespace {
 constexpr uint64_t mib = 1024 * 1024;
 constexpr uint64_t object = 4 * mib;  // the default RBD object size
 
-// The cluster's ceph.conf (tests/integration/ceph_cluster.hpp); empty: no cluster.
-const std::string& ceph_conf() {
-    static const std::string conf = atsarray::testing::ceph_conf_path();
-    return conf;
-}
-
-// Removes an image through a client of its own (the store has no remove).
-void remove_image(const std::string& pool, const std::string& image) {
-    rados_t cluster = nullptr;
-    if (rados_create(&cluster, "admin") < 0) {
-        return;
-    }
-    rados_ioctx_t io = nullptr;
-    if (rados_conf_read_file(cluster, ceph_conf().c_str()) == 0 &&
-        rados_conf_set(cluster, "client_mount_timeout", "10") == 0 && rados_connect(cluster) == 0 &&
-        rados_ioctx_create(cluster, pool.c_str(), &io) == 0) {
-        rbd_remove(io, image.c_str());
-        rados_ioctx_destroy(io);
-    }
-    rados_shutdown(cluster);
-}
-
-std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
-    std::vector<uint8_t> v(n);
-    for (size_t i = 0; i < n; ++i) {
-        v[i] = static_cast<uint8_t>(seed + i * 7 + (i >> 9));
-    }
-    return v;
-}
+using testing::rbd_test_conf;
+using testing::rbd_test_pattern;
+using testing::remove_rbd_image;
 
 bool all_zero(const std::vector<uint8_t>& v) {
     for (uint8_t b : v) {
@@ -69,17 +43,17 @@ bool all_zero(const std::vector<uint8_t>& v) {
 class RbdStoreTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        if (ceph_conf().empty()) {
+        if (rbd_test_conf().empty()) {
             GTEST_SKIP() << "no Ceph cluster: set CEPH_CONF or run under ctest (fixture "
                             "ceph_cluster)";
         }
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         image_ = std::string("rbdstore-") + info->name() + "-" + std::to_string(::getpid());
-        remove_image("rbd", image_);
+        remove_rbd_image("rbd", image_);
     }
     void TearDown() override {
         if (!image_.empty()) {
-            remove_image("rbd", image_);
+            remove_rbd_image("rbd", image_);
         }
     }
 
@@ -87,7 +61,7 @@ class RbdStoreTest : public ::testing::Test {
         RbdOptions o;
         o.pool = "rbd";
         o.image = image_;
-        o.ceph_conf = ceph_conf();
+        o.ceph_conf = rbd_test_conf();
         o.create = true;
         o.size_bytes = size;
         o.timeout_s = 10;
@@ -161,7 +135,7 @@ TEST_F(RbdStoreTest, NeverWrittenReadsZerosAndWritesReadBack) {
     uint8_t seed = 1;
     for (uint64_t off : offsets) {
         for (size_t len : {size_t{512}, size_t{4096}}) {
-            const auto data = pattern(len, seed++);
+            const auto data = rbd_test_pattern(len, seed++);
             ASSERT_TRUE(store->write(off, data, false).ok()) << off;
             std::vector<uint8_t> back(len);
             ASSERT_TRUE(store->read(off, back).ok());
@@ -178,13 +152,13 @@ TEST_F(RbdStoreTest, FuaAndFlushWritesAreSeenByAnotherClient) {
     ASSERT_NE(one, nullptr);
     auto two = open_store();
     ASSERT_NE(two, nullptr);
-    const auto fua = pattern(4096, 9);
+    const auto fua = rbd_test_pattern(4096, 9);
     ASSERT_TRUE(one->write(8192, fua, true).ok());
     std::vector<uint8_t> back(4096);
     ASSERT_TRUE(two->read(8192, back).ok());
     EXPECT_EQ(back, fua);
 
-    const auto plain = pattern(512, 33);
+    const auto plain = rbd_test_pattern(512, 33);
     ASSERT_TRUE(one->write(mib, plain, false).ok());
     ASSERT_TRUE(one->flush().ok());
     std::vector<uint8_t> back2(512);
@@ -202,7 +176,7 @@ TEST_F(RbdStoreTest, UnmapZeroesPartsAndFreesObjectsAsGetLbaStatusSees) {
     EXPECT_EQ(length, RbdStore::scan_objects * object < 64 * mib ? RbdStore::scan_objects * object
                                                                  : 64 * mib);
 
-    const auto data = pattern(64 * 1024, 5);
+    const auto data = rbd_test_pattern(64 * 1024, 5);
     ASSERT_TRUE(store->write(object, data, false).ok());
     ASSERT_TRUE(store->write(3 * object + 4096, data, false).ok());
     ASSERT_TRUE(store->mapped_extent(0, 64 * mib, mapped, length).ok());
@@ -253,7 +227,7 @@ TEST_F(RbdStoreTest, UnmapOfManyObjectsZeroesThemAll) {
     const uint64_t piece = RbdStore::unmap_objects * object;
     auto store = open_store(options(2 * piece + 4 * object));
     ASSERT_NE(store, nullptr);
-    const auto data = pattern(4096, 21);
+    const auto data = rbd_test_pattern(4096, 21);
     const uint64_t offsets[] = {object, piece - 4096, piece, 2 * piece + 8192};
     for (uint64_t off : offsets) {
         ASSERT_TRUE(store->write(off, data, false).ok());
@@ -281,7 +255,7 @@ TEST_F(RbdStoreTest, GrowsButNeverShrinks) {
     std::vector<uint8_t> out(4096, 0xff);
     ASSERT_TRUE(store->read(128 * mib - 4096, out).ok());
     EXPECT_TRUE(all_zero(out));
-    const auto data = pattern(4096, 77);
+    const auto data = rbd_test_pattern(4096, 77);
     ASSERT_TRUE(store->write(128 * mib - 4096, data, false).ok());
     EXPECT_EQ(store->grow(64 * mib).code, StoreErrc::out_of_range);
     EXPECT_EQ(store->size_bytes(), 128 * mib);
@@ -293,8 +267,8 @@ TEST_F(RbdStoreTest, GrowsButNeverShrinks) {
 TEST_F(RbdStoreTest, CompareAndWriteMatchWrites) {
     auto store = open_store();
     ASSERT_NE(store, nullptr);
-    const auto old_data = pattern(512, 3);
-    const auto new_data = pattern(512, 4);
+    const auto old_data = rbd_test_pattern(512, 3);
+    const auto new_data = rbd_test_pattern(512, 4);
     ASSERT_TRUE(store->write(object + 4096, old_data, false).ok());
     uint64_t first = 12345;
     ASSERT_TRUE(store->compare_and_write(object + 4096, old_data, new_data, false, first).ok());
@@ -317,13 +291,13 @@ TEST_F(RbdStoreTest, CompareAndWriteMismatchOffsetIsExact) {
                                 5 * object + 65536};
     for (uint64_t off : offsets) {
         for (size_t len : {size_t{512}, size_t{4096}}) {
-            const auto current = pattern(len, static_cast<uint8_t>(off / 512 + len));
+            const auto current = rbd_test_pattern(len, static_cast<uint8_t>(off / 512 + len));
             ASSERT_TRUE(store->write(off, current, false).ok());
             for (size_t at : {size_t{0}, size_t{1}, size_t{511}, len - 1, len / 2 + 3}) {
                 auto compare = current;
                 compare[at] ^= 0x5a;
                 uint64_t first = ~0ull;
-                const auto data = pattern(len, 200);
+                const auto data = rbd_test_pattern(len, 200);
                 const Status s = store->compare_and_write(off, compare, data, false, first);
                 EXPECT_EQ(s.code, StoreErrc::miscompare) << off << "+" << at;
                 EXPECT_EQ(first, at) << "offset " << off << " length " << len;
@@ -339,7 +313,7 @@ TEST_F(RbdStoreTest, CompareAndWriteOnNeverWrittenOrUnmappedBlocksComparesZeros)
     auto store = open_store();
     ASSERT_NE(store, nullptr);
     const std::vector<uint8_t> zeros(4096, 0);
-    const auto data = pattern(4096, 11);
+    const auto data = rbd_test_pattern(4096, 11);
     uint64_t first = 0;
     // The object does not exist: the compare sees zeros, the write creates it, atomically.
     ASSERT_TRUE(store->compare_and_write(7 * object + 8192, zeros, data, false, first).ok());
@@ -535,7 +509,7 @@ TEST_F(RbdStoreTest, WriteAndCompareAndWriteFromTwoGatewaysStayAtomic) {
 TEST_F(RbdStoreTest, ReportsLatencyFigures) {
     auto store = open_store();
     ASSERT_NE(store, nullptr);
-    const auto data = pattern(4096, 1);
+    const auto data = rbd_test_pattern(4096, 1);
     constexpr int rounds = 200;
     auto time_it = [&](auto&& op) {
         const auto start = std::chrono::steady_clock::now();

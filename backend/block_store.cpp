@@ -52,6 +52,11 @@ Status BlockStore::read_nowait(uint64_t /*offset*/, std::span<uint8_t> /*out*/) 
     return Status::error(StoreErrc::would_block);
 }
 
+Status BlockStore::write_nowait(uint64_t /*offset*/, std::span<const uint8_t> /*in*/,
+                                bool /*fua*/) {
+    return Status::error(StoreErrc::would_block);
+}
+
 Status BlockStore::unmap(uint64_t offset, uint64_t length) {
     if (offset > size_bytes() || length > size_bytes() - offset) {
         return Status::error(StoreErrc::out_of_range);

@@ -25,6 +25,7 @@ constexpr uint32_t flags_read = flag_accesses_medium | flag_reads_medium | flag_
 constexpr uint32_t flags_plain_read = flags_read | flag_tries_without_waiting;
 constexpr uint32_t flags_sync = flag_accesses_medium | flag_needs_medium;
 constexpr uint32_t flags_write = flag_accesses_medium | flag_writes_medium | flag_needs_medium;
+constexpr uint32_t flags_plain_write = flags_write | flag_tries_without_waiting;
 // WRITE ATOMIC: the LUN's read barrier exclusively (Lun), so no read sees half of it.
 constexpr uint32_t flags_atomic_write = flags_write | flag_atomic_to_reads;
 // SANITIZE OVERWRITE / BLOCK ERASE: change the whole medium, run on the blocking-work hook in
@@ -51,7 +52,7 @@ constexpr std::array command_descriptors{
         nullptr, h::start_read},
     CommandDescriptor{"WRITE(6)", 0x0A, {}, 6,
         {0x0A, 0x1F, 0xFF, 0xFF, 0xFF, 0x00},
-        D::to_device, flags_write, h::parse_write, h::execute_write,
+        D::to_device, flags_plain_write, h::parse_write, h::execute_write,
         nullptr, h::start_write},
     CommandDescriptor{"INQUIRY", 0x12, {}, 6,
         {0x12, 0x01, 0xFF, 0xFF, 0xFF, 0x00},
@@ -88,7 +89,7 @@ constexpr std::array command_descriptors{
         nullptr, h::start_read},
     CommandDescriptor{"WRITE(10)", 0x2A, {}, 10,
         {0x2A, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
-        D::to_device, flags_write, h::parse_write, h::execute_write,
+        D::to_device, flags_plain_write, h::parse_write, h::execute_write,
         nullptr, h::start_write},
     CommandDescriptor{"WRITE AND VERIFY(10)", 0x2E, {}, 10,
         {0x2E, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0xFF, 0xFF, 0x00},
@@ -188,7 +189,7 @@ constexpr std::array command_descriptors{
     CommandDescriptor{"WRITE(16)", 0x8A, {}, 16,
         {0x8A, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, flags_write, h::parse_write, h::execute_write,
+        D::to_device, flags_plain_write, h::parse_write, h::execute_write,
         nullptr, h::start_write},
     CommandDescriptor{"ORWRITE(16)", 0x8B, {}, 16,
         {0x8B, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
@@ -259,7 +260,7 @@ constexpr std::array command_descriptors{
         nullptr, h::start_read},
     CommandDescriptor{"WRITE(12)", 0xAA, {}, 12,
         {0xAA, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},
-        D::to_device, flags_write, h::parse_write, h::execute_write,
+        D::to_device, flags_plain_write, h::parse_write, h::execute_write,
         nullptr, h::start_write},
     CommandDescriptor{"WRITE AND VERIFY(12)", 0xAE, {}, 12,
         {0xAE, 0xF6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00},

@@ -70,9 +70,9 @@ enum CommandFlag : uint32_t {
     flag_needs_medium = 1u << 14,
     // COMPARE AND WRITE: accounted as ATS (successes, miscompares, latency; target/ats).
     flag_compare_and_write = 1u << 15,
-    // A plain medium read whose handler honours CommandContext::nowait: first tried on the
-    // transport's thread with the store's read_nowait() (cached data), handed to the
-    // blocking-work hook only when that would wait.
+    // A plain medium read or write whose handler honours CommandContext::nowait: first tried on
+    // the transport's thread with the store's read_nowait() / write_nowait() (cached data, a
+    // write into memory), handed to the blocking-work hook only when that would wait.
     flag_tries_without_waiting = 1u << 16,
 };
 
@@ -135,7 +135,8 @@ struct CommandContext {
     // COMPARE AND WRITE: where the handler leaves what the medium held when it miscompares
     // (the accounting's hot-block images); nullptr when nobody wants it.
     std::vector<uint8_t>* miscompare_image = nullptr;
-    // flag_tries_without_waiting: read without waiting for the medium (BlockStore::read_nowait);
+    // flag_tries_without_waiting: read or write without waiting for the medium
+    // (BlockStore::read_nowait, write_nowait);
     // when the store would wait, the handler sets would_block and the dispatcher runs it again
     // with nowait off on a worker.
     bool nowait = false;

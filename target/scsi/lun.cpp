@@ -509,13 +509,24 @@ void Lun::run_step(const std::shared_ptr<Run>& run, bool may_run_inline) {
         run_now(*run, false);
         return;
     }
-    // A read the store can answer from its cache is answered here: for a cached 4 KiB read the
-    // two thread hand-offs of the blocking-work hook cost more than the read.
-    if (may_run_inline && run->ctx->descriptor.has(flag_tries_without_waiting) &&
-        store_->reads_without_waiting() && run_now(*run, true)) {
+    // A read the store can answer from its cache, or a write it can take into memory, is done
+    // here: for 4 KiB the two thread hand-offs of the blocking-work hook cost more than the
+    // store call.
+    if (may_run_inline && tries_without_waiting(*run->ctx) && run_now(*run, true)) {
         return;
     }
     submit_blocking_([this, run] { run_now(*run, false); });
+}
+
+bool Lun::tries_without_waiting(const CommandContext& ctx) const {
+    if (!ctx.descriptor.has(flag_tries_without_waiting)) {
+        return false;
+    }
+    if (ctx.descriptor.has(flag_reads_medium)) {
+        return store_->reads_without_waiting();
+    }
+    // A stale_read rule captures a writer's old images with a blocking read before the write.
+    return store_->writes_without_waiting() && !faults_.captures_stale_images();
 }
 
 // The command's one store operation is started here, on the I/O thread (or the thread that

@@ -199,6 +199,8 @@ class Lun : public std::enable_shared_from_this<Lun> {
     void finish_async(Run& run, const CommandResult& result);
     bool enter_async_read();
     void leave_async_read();
+    // Whether run_step() tries the command on the calling thread first (run_now with nowait).
+    bool tries_without_waiting(const CommandContext& ctx) const;
     // Executes the command and finishes it; with `nowait` (flag_tries_without_waiting, on the
     // transport's thread) returns false instead, having finished nothing, when the store would
     // have waited.

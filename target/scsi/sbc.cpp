@@ -36,7 +36,8 @@ SenseReason sense_reason_for(const backend::Status& status, StoreOp op) {
         case backend::StoreErrc::miscompare:
             return SenseReason::miscompare;  // compare_and_write() only; it carries the offset
         case backend::StoreErrc::would_block:
-            break;  // read_nowait() only; the dispatcher retries off its thread, never answers it
+            break;  // read/write_nowait() only; the dispatcher retries off its thread, never
+                    // answers it
     }
     return SenseReason::internal_target_failure;
 }
@@ -137,8 +138,17 @@ CommandResult write_blocks(CommandContext& ctx, bool fua) {
     const size_t bytes = ctx.cdb.data_out_bytes;
     // SBC-3 §6.4.5: WCE=0 makes every write write-through.
     const bool stable = fua || !lun.mode().write_cache_enabled;
-    const backend::Status st =
-        lun.store().write(ctx.cdb.lba * bs, ctx.cmd.data_out.first(bytes), stable);
+    const uint64_t offset = ctx.cdb.lba * bs;
+    const std::span<const uint8_t> data = ctx.cmd.data_out.first(bytes);
+    if (ctx.nowait) {
+        const backend::Status st = lun.store().write_nowait(offset, data, stable);
+        if (st.code == backend::StoreErrc::would_block) {
+            ctx.would_block = true;
+            return CommandResult::good();
+        }
+        return store_result(st, StoreOp::write, lun, ctx.cdb.lba);
+    }
+    const backend::Status st = lun.store().write(offset, data, stable);
     return store_result(st, StoreOp::write, lun, ctx.cdb.lba);
 }
 

@@ -1,6 +1,6 @@
-// A READ the store can answer from its cache (BlockStore::read_nowait) completes on the
-// caller's thread, without the blocking-work hook; one that would wait goes to the hook and is
-// read there as before. Writes never take that path.
+// A READ the store can answer from its cache (BlockStore::read_nowait) and a WRITE it can take
+// without waiting (write_nowait) complete on the caller's thread, without the blocking-work hook;
+// one that would wait goes to the hook and runs there as before, having changed nothing.
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -28,8 +28,21 @@ class CachedStore : public FakeStore {
         }
         return read(offset, out);
     }
+    bool writes_without_waiting() const override { return takes_writes; }
+    backend::Status write_nowait(uint64_t offset, std::span<const uint8_t> in, bool fua) override {
+        ++write_nowait_calls;
+        last_nowait_fua = fua;
+        if (!writes_fit) {
+            return backend::Status::error(backend::StoreErrc::would_block);
+        }
+        return write(offset, in, fua);
+    }
     std::set<uint64_t> cached;
     int nowait_calls = 0;
+    bool takes_writes = false;
+    bool writes_fit = true;
+    int write_nowait_calls = 0;
+    bool last_nowait_fua = false;
 };
 
 std::vector<uint8_t> read10(uint32_t lba, uint16_t blocks) {
@@ -109,7 +122,7 @@ TEST_F(NowaitRead, ReadThatWouldWaitGoesToTheBlockingHook) {
     EXPECT_EQ(store->reads, 1);  // the worker's read(); the cached try read nothing
 }
 
-TEST_F(NowaitRead, WritesAndComparesNeverTryIt) {
+TEST_F(NowaitRead, WritesOfAStoreThatCannotTellAndComparesNeverTryIt) {
     store->cached = {0, 1, 2, 3};
     std::vector<uint8_t> cdb = cdb16({0x2A, 0, 0, 0, 0, 2, 0, 0, 1, 0});  // WRITE(10) LBA 2
     start(cdb, std::vector<uint8_t>(block_size, 0x55));
@@ -125,6 +138,80 @@ TEST_F(NowaitRead, WritesAndComparesNeverTryIt) {
     EXPECT_EQ(done, 2);
     EXPECT_EQ(status, Status::good) << testing::PrintToString(sense);
     EXPECT_EQ(store->nowait_calls, 0);
+}
+
+std::vector<uint8_t> write10(uint32_t lba, uint16_t blocks, bool fua) {
+    return cdb16({0x2A, static_cast<uint8_t>(fua ? 0x08 : 0), static_cast<uint8_t>(lba >> 24),
+                  static_cast<uint8_t>(lba >> 16), static_cast<uint8_t>(lba >> 8),
+                  static_cast<uint8_t>(lba), 0, static_cast<uint8_t>(blocks >> 8),
+                  static_cast<uint8_t>(blocks), 0});
+}
+
+TEST_F(NowaitRead, WriteTheStoreTakesCompletesWithoutTheBlockingHook) {
+    store->takes_writes = true;
+    const std::vector<uint8_t> data = pattern(2 * block_size, 9);
+    start(write10(5, 2, false), data);
+    EXPECT_EQ(done, 1);  // answered before execute() returned
+    EXPECT_TRUE(jobs.empty());
+    EXPECT_EQ(status, Status::good) << testing::PrintToString(sense);
+    EXPECT_EQ(store->write_nowait_calls, 1);
+    EXPECT_FALSE(store->last_nowait_fua);
+    EXPECT_EQ(std::vector<uint8_t>(store->data().begin() + 5 * block_size,
+                                   store->data().begin() + 7 * block_size),
+              data);
+    // FUA reaches the store: it decides whether it can make the data stable without waiting.
+    start(write10(5, 1, true), std::vector<uint8_t>(block_size, 0x11));
+    EXPECT_EQ(store->write_nowait_calls, 2);
+    EXPECT_TRUE(store->last_nowait_fua);
+}
+
+TEST_F(NowaitRead, WriteThatWouldWaitGoesToTheBlockingHook) {
+    store->takes_writes = true;
+    store->writes_fit = false;
+    const std::vector<uint8_t> data = pattern(block_size, 4);
+    start(write10(9, 1, false), data);
+    EXPECT_EQ(done, 0);
+    EXPECT_EQ(store->writes, 0);  // the try wrote nothing
+    ASSERT_EQ(jobs.size(), 1U);
+    run_jobs();
+    EXPECT_EQ(done, 1);
+    EXPECT_EQ(status, Status::good) << testing::PrintToString(sense);
+    EXPECT_EQ(store->write_nowait_calls, 1);
+    EXPECT_EQ(store->writes, 1);  // the worker's write()
+    EXPECT_EQ(std::vector<uint8_t>(store->data().begin() + 9 * block_size,
+                                   store->data().begin() + 10 * block_size),
+              data);
+}
+
+TEST_F(NowaitRead, WriteWaitingForItsLocksGoesToTheBlockingHook) {
+    // A write granted its LBA locks after waiting runs on the releasing command's thread: it
+    // never tries there, it goes to a worker (Lun::lock_and_run).
+    store->takes_writes = true;
+    store->writes_fit = false;
+    start(write10(12, 1, false), std::vector<uint8_t>(block_size, 1));  // holds LBA 12 on a job
+    ASSERT_EQ(jobs.size(), 1U);
+    store->writes_fit = true;
+    Command second_cmd;
+    std::vector<uint8_t> second_out(block_size, 2);
+    const std::vector<uint8_t> second_cdb = write10(12, 1, false);
+    second_cmd.cdb = second_cdb;
+    second_cmd.nexus = &nexus;
+    second_cmd.data_out = second_out;
+    second_cmd.expected_transfer_length = block_size;
+    int second_done = 0;
+    Status second_status = Status::good;
+    lun->execute(second_cmd, [&](Command& c) {
+        ++second_done;
+        second_status = c.status;
+    });
+    EXPECT_EQ(second_done, 0);                // queued for LBA 12
+    EXPECT_EQ(store->write_nowait_calls, 1);  // only the first tried
+    run_jobs();
+    EXPECT_EQ(done, 1);
+    EXPECT_EQ(second_done, 1);
+    EXPECT_EQ(store->write_nowait_calls, 1);
+    EXPECT_EQ(second_status, Status::good);
+    EXPECT_EQ(store->data()[12 * block_size], 2);
 }
 
 }  // namespace

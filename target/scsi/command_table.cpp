@@ -184,7 +184,7 @@ constexpr std::array command_descriptors{
     CommandDescriptor{"COMPARE AND WRITE", 0x89, {}, 16,
         {0x89, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
          0x00, 0x00, 0x00, 0xFF, 0x1F, 0x00},
-        D::to_device, flags_write | flag_compare_and_write, h::parse_compare_and_write,
+        D::to_device, flags_plain_write | flag_compare_and_write, h::parse_compare_and_write,
         h::execute_compare_and_write, nullptr, h::start_compare_and_write},
     CommandDescriptor{"WRITE(16)", 0x8A, {}, 16,
         {0x8A, 0xFA, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,

@@ -522,11 +522,15 @@ bool Lun::tries_without_waiting(const CommandContext& ctx) const {
     if (!ctx.descriptor.has(flag_tries_without_waiting)) {
         return false;
     }
-    if (ctx.descriptor.has(flag_reads_medium)) {
-        return store_->reads_without_waiting();
+    // COMPARE AND WRITE reads the medium to compare it, then writes.
+    const bool reads =
+        ctx.descriptor.has(flag_reads_medium) || ctx.descriptor.has(flag_compare_and_write);
+    const bool writes = ctx.descriptor.has(flag_writes_medium);
+    if (reads && !store_->reads_without_waiting()) {
+        return false;
     }
     // A stale_read rule captures a writer's old images with a blocking read before the write.
-    return store_->writes_without_waiting() && !faults_.captures_stale_images();
+    return !writes || (store_->writes_without_waiting() && !faults_.captures_stale_images());
 }
 
 // The command's one store operation is started here, on the I/O thread (or the thread that

@@ -154,16 +154,29 @@ CommandResult execute_compare_and_write(CommandContext& ctx) {
             }
         }
     } else {
+        // With ctx.nowait (on the I/O thread, under the LBA locks) both the read and the write
+        // must go without waiting; either would_block leaves the medium as it was, and the
+        // dispatcher runs all of it again on a worker.
         std::vector<uint8_t> medium(length);
-        if (CommandResult r =
-                store_result(lun.store().read(offset, medium), StoreOp::read, lun, ctx.cdb.lba);
-            !r.ok()) {
+        const backend::Status read =
+            ctx.nowait ? lun.store().read_nowait(offset, medium) : lun.store().read(offset, medium);
+        if (read.code == backend::StoreErrc::would_block) {
+            ctx.would_block = true;
+            return CommandResult::good();
+        }
+        if (CommandResult r = store_result(read, StoreOp::read, lun, ctx.cdb.lba); !r.ok()) {
             return r;
         }
         const auto [at, unused] = std::mismatch(medium.begin(), medium.end(), verify.begin());
         if (at == medium.end()) {
-            return store_result(lun.store().write(offset, data, stable), StoreOp::write, lun,
-                                ctx.cdb.lba);
+            const backend::Status written = ctx.nowait
+                                                ? lun.store().write_nowait(offset, data, stable)
+                                                : lun.store().write(offset, data, stable);
+            if (written.code == backend::StoreErrc::would_block) {
+                ctx.would_block = true;
+                return CommandResult::good();
+            }
+            return store_result(written, StoreOp::write, lun, ctx.cdb.lba);
         }
         first_difference = static_cast<uint64_t>(at - medium.begin());
         if (ctx.miscompare_image != nullptr) {

@@ -214,5 +214,69 @@ TEST_F(NowaitRead, WriteWaitingForItsLocksGoesToTheBlockingHook) {
     EXPECT_EQ(store->data()[12 * block_size], 2);
 }
 
+// COMPARE AND WRITE of one block at `lba`: compare image `verify`, new image `data`.
+std::vector<uint8_t> ats(uint32_t lba) {
+    return cdb16({0x89, 0, 0, 0, 0, 0, static_cast<uint8_t>(lba >> 24),
+                  static_cast<uint8_t>(lba >> 16), static_cast<uint8_t>(lba >> 8),
+                  static_cast<uint8_t>(lba), 0, 0, 0, 1, 0, 0});
+}
+
+std::vector<uint8_t> ats_data(const std::vector<uint8_t>& verify, uint8_t fill) {
+    std::vector<uint8_t> both = verify;
+    both.resize(2 * block_size, fill);
+    return both;
+}
+
+TEST_F(NowaitRead, CompareAndWriteTheStoreAnswersCompletesWithoutTheBlockingHook) {
+    store->takes_writes = true;
+    store->cached = {0, 1, 2, 3};
+    const std::vector<uint8_t> before(store->data().begin() + block_size,
+                                      store->data().begin() + 2 * block_size);
+    start(ats(1), ats_data(before, 0x66));
+    EXPECT_EQ(done, 1);
+    EXPECT_TRUE(jobs.empty());
+    EXPECT_EQ(status, Status::good) << testing::PrintToString(sense);
+    EXPECT_EQ(store->data()[block_size], 0x66);
+    // The same compare image again: the medium now holds 0x66, a miscompare, inline too.
+    start(ats(1), ats_data(before, 0x77));
+    EXPECT_EQ(done, 2);
+    EXPECT_TRUE(jobs.empty());
+    EXPECT_EQ(status, Status::check_condition);
+    ASSERT_GE(sense.size(), 3U);
+    EXPECT_EQ(sense[2] & 0x0F, 0x0E);  // MISCOMPARE
+    EXPECT_EQ(store->data()[block_size], 0x66);
+}
+
+TEST_F(NowaitRead, CompareAndWriteWhoseWriteWouldWaitRunsWholeOnTheBlockingHook) {
+    store->takes_writes = true;
+    store->writes_fit = false;
+    store->cached = {0, 1, 2, 3};
+    const std::vector<uint8_t> before(store->data().begin() + 2 * block_size,
+                                      store->data().begin() + 3 * block_size);
+    start(ats(2), ats_data(before, 0x44));
+    EXPECT_EQ(done, 0);
+    EXPECT_EQ(store->writes, 0);
+    ASSERT_EQ(jobs.size(), 1U);
+    run_jobs();
+    EXPECT_EQ(done, 1);
+    EXPECT_EQ(status, Status::good) << testing::PrintToString(sense);
+    EXPECT_EQ(store->writes, 1);
+    EXPECT_EQ(store->data()[2 * block_size], 0x44);
+}
+
+TEST_F(NowaitRead, CompareAndWriteOfAnUncachedBlockRunsOnTheBlockingHook) {
+    store->takes_writes = true;
+    store->cached = {};
+    const std::vector<uint8_t> before(store->data().begin() + 3 * block_size,
+                                      store->data().begin() + 4 * block_size);
+    start(ats(3), ats_data(before, 0x45));
+    EXPECT_EQ(done, 0);
+    EXPECT_EQ(store->write_nowait_calls, 0);
+    run_jobs();
+    EXPECT_EQ(done, 1);
+    EXPECT_EQ(status, Status::good) << testing::PrintToString(sense);
+    EXPECT_EQ(store->data()[3 * block_size], 0x45);
+}
+
 }  // namespace
 }  // namespace atsarray::scsi::test

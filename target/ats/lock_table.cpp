@@ -10,10 +10,14 @@ struct LockTable::Waiter {
     size_t next = 0;  // index of the first stripe not yet held
     Granted granted;
     bool contended = false;
+    bool shared = false;
 };
 
 LockGuard::LockGuard(LockGuard&& other) noexcept
-    : table_(other.table_), stripes_(std::move(other.stripes_)), waited_(other.waited_) {
+    : table_(other.table_),
+      stripes_(std::move(other.stripes_)),
+      waited_(other.waited_),
+      shared_(other.shared_) {
     other.table_ = nullptr;
 }
 
@@ -23,6 +27,7 @@ LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
         table_ = other.table_;
         stripes_ = std::move(other.stripes_);
         waited_ = other.waited_;
+        shared_ = other.shared_;
         other.table_ = nullptr;
     }
     return *this;
@@ -36,7 +41,7 @@ void LockGuard::release() {
     if (table_ != nullptr) {
         LockTable* table = table_;
         table_ = nullptr;
-        table->release(stripes_);
+        table->release(stripes_, shared_);
         stripes_.clear();
     }
 }
@@ -110,7 +115,15 @@ void LockTable::acquire(std::span<const LockRange> ranges, Granted granted) {
             }
         }
     }
-    auto* w = new Waiter{std::move(stripes), 0, std::move(granted), false};
+    acquire(std::move(stripes), false, std::move(granted));
+}
+
+void LockTable::acquire_shared(uint64_t lun_key, uint64_t lba, uint64_t blocks, Granted granted) {
+    acquire(stripes_for(lun_key, lba, blocks), true, std::move(granted));
+}
+
+void LockTable::acquire(std::vector<uint32_t> stripes, bool shared, Granted granted) {
+    auto* w = new Waiter{std::move(stripes), 0, std::move(granted), false, shared};
     if (advance(w)) {
         grant(w);
     }
@@ -120,7 +133,11 @@ bool LockTable::advance(Waiter* w) {
     while (w->next < w->stripes.size()) {
         Stripe& s = stripes_[w->stripes[w->next]];
         std::lock_guard lock(s.mutex);
-        if (s.held) {
+        // A reader joins other readers unless a writer is queued (FIFO); a writer needs the
+        // stripe free.
+        const bool busy =
+            w->shared ? s.exclusive || s.head < s.queue.size() : s.exclusive || s.shared != 0;
+        if (busy) {
             // Queue behind the holder; whoever releases this stripe hands it to us and resumes
             // our ascent (release()).
             s.queue.push_back(w);
@@ -131,7 +148,11 @@ bool LockTable::advance(Waiter* w) {
             }
             return false;
         }
-        s.held = true;
+        if (w->shared) {
+            ++s.shared;
+        } else {
+            s.exclusive = true;
+        }
         ++w->next;
     }
     return true;
@@ -151,29 +172,48 @@ void LockTable::grant(Waiter* w) {
     guard.table_ = this;
     guard.stripes_ = std::move(w->stripes);
     guard.waited_ = w->contended;
+    guard.shared_ = w->shared;
     Granted granted = std::move(w->granted);
     delete w;
     granted(std::move(guard));
 }
 
-void LockTable::release(const std::vector<uint32_t>& stripes) {
-    // Hand each stripe to the first waiter in its queue (it stays held), or free it. A waiter
-    // that now holds its stripe climbs on to its next ones; one that got them all is granted.
+void LockTable::release(const std::vector<uint32_t>& stripes, bool shared) {
+    // The last holder of a stripe hands it to the first waiter in its queue (and, when that is a
+    // reader, to every reader queued right behind it), or frees it. A waiter that now holds its
+    // stripe climbs on to its next ones; one that got them all is granted.
     held_.fetch_sub(1, std::memory_order_relaxed);  // no stats lock on the release path
     std::vector<Waiter*> resumed;
     for (uint32_t index : stripes) {
         Stripe& s = stripes_[index];
         std::lock_guard lock(s.mutex);
-        if (s.head < s.queue.size()) {
-            Waiter* next = s.queue[s.head++];
-            if (s.head == s.queue.size()) {
-                s.queue.clear();
-                s.head = 0;
+        if (shared) {
+            if (--s.shared != 0) {
+                continue;
+            }
+        } else {
+            s.exclusive = false;
+        }
+        while (s.head < s.queue.size()) {
+            Waiter* next = s.queue[s.head];
+            if (!next->shared && s.shared != 0) {
+                break;  // a writer behind the readers just resumed waits for them
+            }
+            ++s.head;
+            if (next->shared) {
+                ++s.shared;
+            } else {
+                s.exclusive = true;
             }
             ++next->next;  // it holds this stripe now
             resumed.push_back(next);
-        } else {
-            s.held = false;
+            if (!next->shared) {
+                break;
+            }
+        }
+        if (s.head == s.queue.size()) {
+            s.queue.clear();
+            s.head = 0;
         }
     }
     for (Waiter* w : resumed) {

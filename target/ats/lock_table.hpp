@@ -6,6 +6,12 @@
 // queue per stripe, not a blocked thread: acquire() returns at once and calls `granted` when the
 // last stripe is held (possibly on the thread of the command that released it). Ascending order
 // makes deadlock impossible, FIFO order makes starvation impossible.
+//
+// A plain READ takes its stripes shared (acquire_shared): readers of a block run together, but
+// never while a writer of it runs, so a READ returns each block whole, old or new, never half of
+// a write in progress (SBC-4 §4.29.1: without atomic writes, a READ overlapping a write may see
+// old and new logical blocks mixed, never a mixed block). A reader that finds a writer holding or
+// waiting for a stripe queues behind it (FIFO: a stream of readers never starves a writer).
 
 #include <atomic>
 #include <cstdint>
@@ -34,12 +40,14 @@ class LockGuard {
     size_t stripe_count() const { return stripes_.size(); }
     // True when the range queued behind another holder (it was granted on a releasing thread).
     bool waited() const { return waited_; }
+    bool shared() const { return shared_; }
 
   private:
     friend class LockTable;
     LockTable* table_ = nullptr;
     std::vector<uint32_t> stripes_;
     bool waited_ = false;
+    bool shared_ = false;
 };
 
 // Blocks [lba, lba + blocks) of one LUN (`lun_key` is unique per LUN in the process).
@@ -73,6 +81,9 @@ class LockTable {
     // Locks several ranges, possibly of several LUNs, as one: the union of their stripes is
     // taken in ascending order (UNMAP's descriptors, EXTENDED COPY's destinations).
     void acquire(std::span<const LockRange> ranges, Granted granted);
+    // Locks blocks [lba, lba + blocks) shared with other shared holders (readers), exclusive of
+    // every acquire() holder (writers); FIFO with both.
+    void acquire_shared(uint64_t lun_key, uint64_t lba, uint64_t blocks, Granted granted);
 
     // The sorted, distinct stripes covering a range (for tests and the benchmark).
     std::vector<uint32_t> stripes_for(uint64_t lun_key, uint64_t lba, uint64_t blocks) const;
@@ -85,14 +96,16 @@ class LockTable {
     struct Waiter;
     struct alignas(64) Stripe {
         std::mutex mutex;
-        bool held = false;
-        std::vector<Waiter*> queue;  // FIFO: front is queue[head]
+        bool exclusive = false;      // a writer holds it
+        uint32_t shared = 0;         // readers holding it
+        std::vector<Waiter*> queue;  // FIFO: front is queue[head]; empty while nobody holds it
         size_t head = 0;
     };
 
+    void acquire(std::vector<uint32_t> stripes, bool shared, Granted granted);
     // Takes stripes of `w` from w->next on; returns true when all are held, false when it queued.
     bool advance(Waiter* w);
-    void release(const std::vector<uint32_t>& stripes);
+    void release(const std::vector<uint32_t>& stripes, bool shared);
     void grant(Waiter* w);
 
     std::vector<Stripe> stripes_;

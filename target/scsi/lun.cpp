@@ -463,7 +463,8 @@ void Lun::dispatch(const std::shared_ptr<Run>& run) {
 
 // Every writer holds the stripes covering the blocks it writes from before its first read
 // (COMPARE AND WRITE's compare) until its last write has returned, so no two writers of a
-// block ever overlap and an ATS is atomic with respect to every other writer (SBC-4 §5.3).
+// block ever overlap and an ATS is atomic with respect to every other writer (SBC-4 §5.3). A
+// plain READ holds its blocks' stripes shared for its read: it never sees half of a write.
 void Lun::lock_and_run(const std::shared_ptr<Run>& run) {
     const CommandContext& ctx = *run->ctx;
     const CommandDescriptor& d = ctx.descriptor;
@@ -471,25 +472,36 @@ void Lun::lock_and_run(const std::shared_ptr<Run>& run) {
     const ats::LockRange from_cdb{lock_key_, ctx.cdb.lba, ctx.cdb.blocks};
     std::vector<ats::LockRange> listed;
     std::span<const ats::LockRange> ranges;
+    bool shared = false;
     if (d.lock_ranges != nullptr) {
         listed = d.lock_ranges(ctx);
         ranges = listed;
     } else if (d.has(flag_writes_medium) && ctx.cdb.blocks != 0) {
         ranges = {&from_cdb, 1};
+    } else if (d.has(flag_reads_medium) && ctx.cdb.blocks != 0) {
+        // A read shares its blocks with other readers but never overlaps a writer of them: it
+        // returns every block whole (ats/lock_table.hpp).
+        ranges = {&from_cdb, 1};
+        shared = true;
     }
     if (ranges.empty()) {
         run_step(run, true);
         return;
     }
     run->lock_requested = Clock::now();
-    locks_->acquire(ranges, [this, run](ats::LockGuard guard) {
+    auto granted = [this, run](ats::LockGuard guard) {
         run->lock_wait_us = micros(Clock::now() - run->lock_requested);
         // A grant after a wait runs on the releasing command's thread: hand the work to a
         // worker rather than run it there (and chain grant after grant down one stack).
         const bool waited = guard.waited();
         run->locks = std::move(guard);
         run_step(run, !waited);
-    });
+    };
+    if (shared) {
+        locks_->acquire_shared(from_cdb.lun_key, from_cdb.lba, from_cdb.blocks, std::move(granted));
+    } else {
+        locks_->acquire(ranges, std::move(granted));
+    }
 }
 
 bool Lun::submit_blocking(std::function<void()> job) {

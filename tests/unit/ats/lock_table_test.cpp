@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <future>
 #include <optional>
@@ -14,11 +15,17 @@
 namespace atsarray::ats {
 namespace {
 
-// Acquires synchronously (the caller's thread waits for the grant, wherever it happens).
-LockGuard lock(LockTable& t, uint64_t lun, uint64_t lba, uint64_t blocks) {
+// Acquires synchronously (the caller's thread waits for the grant, wherever it happens);
+// `shared`: as a reader.
+LockGuard lock(LockTable& t, uint64_t lun, uint64_t lba, uint64_t blocks, bool shared = false) {
     std::promise<LockGuard> p;
     auto f = p.get_future();
-    t.acquire(lun, lba, blocks, [&p](LockGuard g) { p.set_value(std::move(g)); });
+    auto granted = [&p](LockGuard g) { p.set_value(std::move(g)); };
+    if (shared) {
+        t.acquire_shared(lun, lba, blocks, granted);
+    } else {
+        t.acquire(lun, lba, blocks, granted);
+    }
     return f.get();
 }
 
@@ -190,6 +197,100 @@ TEST(LockTable, SeveralRangesAreLockedAsOne) {
     t.acquire(std::span<const LockRange>{}, [&none](LockGuard g) { none = std::move(g); });
     ASSERT_TRUE(none.has_value());
     EXPECT_EQ(none->stripe_count(), 0U);
+}
+
+}  // namespace
+}  // namespace atsarray::ats
+
+namespace atsarray::ats {
+namespace {
+
+LockGuard lock_shared(LockTable& t, uint64_t lun, uint64_t lba, uint64_t blocks) {
+    return lock(t, lun, lba, blocks, true);
+}
+
+// Readers of a block share it; a writer waits for all of them, and readers that come after a
+// waiting writer wait behind it (FIFO), then run together again.
+TEST(LockTableShared, ReadersShareWritersExcludeInArrivalOrder) {
+    LockTable t;
+    LockGuard r1 = lock_shared(t, 0, 10, 2);
+    LockGuard r2 = lock_shared(t, 0, 11, 1);  // shares block 11 with r1 at once
+    EXPECT_TRUE(r2.shared());
+    EXPECT_FALSE(r2.waited());
+    std::optional<LockGuard> w;
+    t.acquire(0, 11, 1, [&](LockGuard g) { w = std::move(g); });
+    EXPECT_FALSE(w.has_value());
+    std::optional<LockGuard> r3;
+    std::optional<LockGuard> r4;
+    t.acquire_shared(0, 11, 1, [&](LockGuard g) { r3 = std::move(g); });
+    t.acquire_shared(0, 10, 2, [&](LockGuard g) { r4 = std::move(g); });
+    EXPECT_FALSE(r3.has_value());  // behind the waiting writer
+    EXPECT_FALSE(r4.has_value());
+    r1.release();
+    EXPECT_FALSE(w.has_value());  // r2 still reads block 11
+    r2.release();
+    ASSERT_TRUE(w.has_value());
+    EXPECT_TRUE(w->waited());
+    EXPECT_FALSE(w->shared());
+    EXPECT_FALSE(r3.has_value());
+    w->release();
+    EXPECT_TRUE(r3.has_value());  // both readers resume together
+    EXPECT_TRUE(r4.has_value());
+    r3.reset();
+    r4.reset();
+    EXPECT_EQ(t.stats().held, 0U);
+    EXPECT_EQ(t.stats().waiting, 0U);
+    // Everything free again: a writer is granted at once.
+    LockGuard w2 = lock(t, 0, 10, 2);
+    EXPECT_FALSE(w2.waited());
+}
+
+// Readers never see a block while a writer holds it, and writers never overlap: a writer fills
+// the block with one value at a time, readers must always find one value throughout.
+TEST(LockTableShared, ThreadsNeverReadAHalfWrittenBlock) {
+    LockTable t(64);
+    constexpr uint64_t blocks = 128;
+    constexpr int threads = 6;
+    constexpr int rounds = 3000;
+    std::vector<std::array<std::atomic<uint32_t>, 8>> data(blocks);
+    std::atomic<int> torn{0};
+    std::vector<std::thread> workers;
+    for (int i = 0; i < threads; ++i) {
+        workers.emplace_back([&, i] {
+            std::mt19937 rng(static_cast<unsigned>(i));
+            for (int r = 0; r < rounds; ++r) {
+                const uint64_t lba = rng() % blocks;
+                const uint64_t length = 1 + rng() % 3;
+                const uint64_t end = std::min(blocks, lba + length);
+                if (i % 2 == 0) {
+                    LockGuard g = lock(t, 1, lba, end - lba);
+                    for (uint64_t b = lba; b < end; ++b) {
+                        for (auto& word : data[b]) {
+                            word.store(static_cast<uint32_t>(r), std::memory_order_relaxed);
+                            std::this_thread::yield();
+                        }
+                    }
+                } else {
+                    LockGuard g = lock_shared(t, 1, lba, end - lba);
+                    for (uint64_t b = lba; b < end; ++b) {
+                        const uint32_t first = data[b][0].load(std::memory_order_relaxed);
+                        for (auto& word : data[b]) {
+                            if (word.load(std::memory_order_relaxed) != first) {
+                                ++torn;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+    for (auto& w : workers) {
+        w.join();
+    }
+    EXPECT_EQ(torn.load(), 0);
+    EXPECT_EQ(t.stats().held, 0U);
+    EXPECT_EQ(t.stats().waiting, 0U);
+    EXPECT_EQ(t.stats().acquisitions, static_cast<uint64_t>(threads) * rounds);
 }
 
 }  // namespace

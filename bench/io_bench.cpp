@@ -2,8 +2,10 @@
 // session (libiscsi's asynchronous API), reported as one machine-readable line: IOPS, MB/s and
 // the latency of every command (p50, p99). Workloads: 4 KiB-style random and sequential READ(16)
 // and WRITE(16) of any size, and COMPARE AND WRITE (ATS, SBC-4 §5.3) on one hot block or on
-// distinct blocks. bench/run_vs_tgt.sh runs it against atsarray and tgt side by side;
-// bench/README.md says what each workload means.
+// distinct blocks. With --passes a sequential workload ends after that many passes over its
+// region, and with --data-file a sequential write copies a file onto the region (the prefill of
+// LUNs that have no file to write beforehand). bench/run_vs_tgt.sh runs it against atsarray's
+// stores and tgt side by side; bench/README.md says what each workload means.
 #include <CLI/CLI.hpp>
 
 #include <sys/resource.h>
@@ -47,6 +49,8 @@ struct Options {
     std::string initiator_prefix = "iqn.2026-11.org.atsarray:io-bench";
     int daemon_pid = 0;  // the target's process, for its CPU use; 0 = not measured
     int timeout = 30;
+    uint64_t passes = 0;    // sequential workloads: stop after this many passes; 0 = --seconds
+    std::string data_file;  // seqwrite: write this file's bytes (byte i at --offset + i)
 };
 
 // Distinct ATS blocks are 8 blocks apart so that no two slots share a 4 KiB page.
@@ -185,7 +189,29 @@ int main(int argc, char** argv) {
     app.add_option("--daemon-pid", o.daemon_pid, "the target's pid: report its CPU use");
     app.add_option("--timeout", o.timeout, "seconds before a command counts as hung")
         ->check(CLI::Range(1, 3600));
+    app.add_option("--passes", o.passes,
+                   "seqread/seqwrite: end after this many passes over the region (--seconds "
+                   "is then a limit: not finishing in time is an error); 0 = run --seconds");
+    app.add_option("--data-file", o.data_file,
+                   "seqwrite: write this file's first --region bytes, byte i at --offset + i")
+        ->check(CLI::ExistingFile);
     CLI11_PARSE(app, argc, argv);
+
+    const bool sequential = o.workload.rfind("seq", 0) == 0;
+    if ((o.passes != 0 || !o.data_file.empty()) && !sequential) {
+        std::fprintf(stderr, "io_bench: --passes and --data-file need seqread or seqwrite\n");
+        return 2;
+    }
+    if (!o.data_file.empty() && o.workload != "seqwrite") {
+        std::fprintf(stderr, "io_bench: --data-file needs seqwrite\n");
+        return 2;
+    }
+    if (o.passes != 0 && o.region % (static_cast<uint64_t>(o.sessions) * o.io_bytes) != 0) {
+        std::fprintf(stderr,
+                     "io_bench: with --passes, --region must be a multiple of --bs x "
+                     "--sessions (every byte once per pass)\n");
+        return 2;
+    }
 
     std::vector<std::unique_ptr<LoadSession>> sessions;
     for (int i = 0; i < o.sessions; ++i) {
@@ -222,7 +248,19 @@ int main(int argc, char** argv) {
         return 2;
     }
 
-    const std::vector<uint8_t> data = atsarray::bench::random_data(4u << 20);
+    std::vector<uint8_t> data;
+    if (o.data_file.empty()) {
+        data = atsarray::bench::random_data(4u << 20);
+    } else {
+        std::ifstream in(o.data_file, std::ios::binary);
+        data.resize(o.region);
+        if (!in.read(reinterpret_cast<char*>(data.data()),
+                     static_cast<std::streamsize>(o.region))) {
+            std::fprintf(stderr, "io_bench: %s holds fewer than --region (%" PRIu64 ") bytes\n",
+                         o.data_file.c_str(), o.region);
+            return 2;
+        }
+    }
     std::vector<std::unique_ptr<Workload>> workloads;
     for (int i = 0; i < o.sessions; ++i) {
         if (ats) {
@@ -231,7 +269,6 @@ int main(int argc, char** argv) {
             continue;
         }
         // Sequential sessions each own a slice of the region; random ones share it.
-        const bool sequential = o.workload.rfind("seq", 0) == 0;
         const uint64_t slice = o.region / static_cast<uint64_t>(o.sessions);
         BlockIo::Spec spec;
         spec.write = o.workload.find("write") != std::string::npos;
@@ -241,6 +278,9 @@ int main(int argc, char** argv) {
         spec.begin = o.offset + (sequential ? slice * static_cast<uint64_t>(i) : 0);
         spec.end = sequential ? spec.begin + slice : o.offset + o.region;
         spec.seed = static_cast<uint64_t>(i) * 7919 + 1;
+        spec.passes = o.passes;
+        spec.data_follows_offset = !o.data_file.empty();
+        spec.data_origin = o.offset;
         workloads.push_back(std::make_unique<BlockIo>(spec, data, o.depth));
     }
     std::vector<LoadSession*> session_ptrs;
@@ -255,6 +295,15 @@ int main(int argc, char** argv) {
     LoadResult r = atsarray::bench::run_sessions(session_ptrs, workload_ptrs, o.seconds, o.depth);
     const double target_cpu_after = process_cpu_seconds(o.daemon_pid);
     const double own_cpu = own_cpu_seconds() - own_cpu_before;
+    if (o.passes != 0 && r.errors == 0 && !r.not_supported) {
+        const uint64_t expected = o.passes * (o.region / io_bytes);
+        if (r.ops < expected) {
+            r.errors = 1;
+            r.first_error = "--seconds ended the run after " + std::to_string(r.ops) + " of " +
+                            std::to_string(expected) + " commands (--passes " +
+                            std::to_string(o.passes) + ")";
+        }
+    }
 
     const char* status = r.errors != 0 ? "error" : r.not_supported ? "not-supported" : "ok";
     const double iops = r.seconds > 0 ? static_cast<double>(r.ops) / r.seconds : 0;

@@ -102,10 +102,10 @@ void LoadSession::run(Clock::time_point deadline, int depth, Workload& w, LoadRe
         slots_[i].index = i;
     }
     while (true) {
-        const bool open = !stopped_ && Clock::now() < deadline;
+        const bool open = !stopped_ && !w.done() && Clock::now() < deadline;
         if (open) {
             for (Slot& s : slots_) {
-                if (!s.busy && !submit(s)) {
+                if (w.done() || (!s.busy && !submit(s))) {
                     break;
                 }
             }
@@ -211,6 +211,9 @@ std::vector<uint8_t> random_data(size_t bytes) {
 
 BlockIo::BlockIo(const Spec& spec, const std::vector<uint8_t>& data, int depth)
     : spec_(spec), data_(data), rng_(spec.seed), next_(spec.begin) {
+    if (spec.sequential && spec.passes != 0) {
+        limit_ = spec.passes * ((spec.end - spec.begin) / spec.io_bytes);
+    }
     if (!spec.write) {
         read_buffers_.assign(static_cast<size_t>(depth), std::vector<uint8_t>(spec.io_bytes));
         read_iovecs_.resize(static_cast<size_t>(depth));
@@ -234,11 +237,14 @@ uint64_t BlockIo::next_offset() {
 scsi_task* BlockIo::submit(iscsi_context* ctx, int lun, size_t slot, iscsi_command_cb cb,
                            void* private_data) {
     const uint64_t offset = next_offset();
+    ++issued_;
     const uint64_t lba = offset / spec_.block_size;
     const auto bs = static_cast<int>(spec_.block_size);
     if (spec_.write) {
-        // Any window of the random buffer will do.
-        const size_t from = static_cast<size_t>(offset % (data_.size() - spec_.io_bytes));
+        // A copy lays `data` onto the LUN; otherwise any window of the random buffer will do.
+        const size_t from = static_cast<size_t>(spec_.data_follows_offset
+                                                    ? offset - spec_.data_origin
+                                                    : offset % (data_.size() - spec_.io_bytes));
         return iscsi_write16_task(ctx, lun, lba, const_cast<unsigned char*>(data_.data() + from),
                                   spec_.io_bytes, bs, 0, 0, 0, 0, 0, cb, private_data);
     }

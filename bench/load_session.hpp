@@ -51,6 +51,9 @@ class Workload {
     // not_supported, anything else an error described in `error`.
     virtual Outcome complete(size_t slot, iscsi_context* ctx, int status, scsi_task* task,
                              std::string& error);
+    // True once the workload has issued every command it has (a one-pass fill); the session
+    // then submits nothing more and ends when those in flight complete.
+    virtual bool done() const { return false; }
 };
 
 // "CHECK CONDITION key 0x5 asc/ascq 0x2000 (...)", "status 0x8" or libiscsi's error text.
@@ -106,8 +109,10 @@ LoadResult run_sessions(std::vector<LoadSession*> sessions, std::vector<Workload
 std::vector<uint8_t> random_data(size_t bytes);
 
 // READ(16) or WRITE(16) of io_bytes at random io_bytes-aligned offsets in [begin, end), or at
-// increasing offsets wrapping at end. Writes send windows of `data` (random_data()); reads land in
-// a buffer per slot.
+// increasing offsets wrapping at end (after `passes` passes, if not 0, the workload is done).
+// Writes send windows of `data` (random_data()), or with `data_follows_offset` the bytes of
+// `data` at (offset - data_origin): a copy of `data` onto the LUN. Reads land in a buffer per
+// slot.
 class BlockIo : public Workload {
   public:
     struct Spec {
@@ -118,10 +123,14 @@ class BlockIo : public Workload {
         uint64_t begin = 0;  // bytes
         uint64_t end = 0;
         uint64_t seed = 1;
+        uint64_t passes = 0;  // sequential only; 0 = until the deadline
+        bool data_follows_offset = false;
+        uint64_t data_origin = 0;  // bytes: the LUN offset of data[0]
     };
     BlockIo(const Spec& spec, const std::vector<uint8_t>& data, int depth);
     scsi_task* submit(iscsi_context* ctx, int lun, size_t slot, iscsi_command_cb cb,
                       void* private_data) override;
+    bool done() const override { return limit_ != 0 && issued_ >= limit_; }
 
   private:
     uint64_t next_offset();
@@ -132,6 +141,8 @@ class BlockIo : public Workload {
     std::vector<scsi_iovec> read_iovecs_;
     std::mt19937_64 rng_;
     uint64_t next_ = 0;
+    uint64_t issued_ = 0;
+    uint64_t limit_ = 0;  // commands in `passes` passes; 0 = no limit
 };
 
 }  // namespace atsarray::bench

@@ -8,7 +8,8 @@
 # then `trap bench_cleanup EXIT` and `trap 'exit 130' INT TERM`.
 # shellcheck disable=SC2154 # work and bench_name are the caller's
 
-atsarray_pid=""
+atsarray_pid=""    # the last atsarray started
+atsarray_pids=()   # every atsarray started (run_vs_tgt.sh runs one per store)
 tgtd_pid=""
 tgt_control=""
 
@@ -65,10 +66,14 @@ bench_stop_pid() {  # pid: give it 10 s to exit (RocksDB closes), then SIGKILL
 # shellcheck disable=SC2317 # run by the EXIT trap
 bench_cleanup() {
   [ -n "${work:-}" ] || return 0
-  if [ -n "$atsarray_pid" ]; then
-    kill "$atsarray_pid" 2>/dev/null || true
-    bench_stop_pid "$atsarray_pid"
-  fi
+  local pid
+  # All at once, then wait for each: RocksDB daemons close in parallel.
+  for pid in "${atsarray_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${atsarray_pids[@]}"; do
+    bench_stop_pid "$pid"
+  done
   # tgtd ignores SIGTERM while targets exist; it stops on tgtadm's "delete system".
   if [ -n "$tgtd_pid" ]; then
     tgtadm -C "$tgt_control" --lld iscsi --mode target --op delete --force --tid 1 >/dev/null 2>&1 || true
@@ -92,10 +97,51 @@ bench_wait_for_port() {  # port pid name [tries of 0.1 s, default 100]: $work/na
   exit 2
 }
 
-bench_start_atsarray() {  # binary config port: sets atsarray_pid
-  "$1" --config "$2" >"$work/atsarray.log" 2>&1 &
+# name (default atsarray) names its log, $work/name.log, in messages.
+bench_start_atsarray() {  # binary config port [name]: sets atsarray_pid, adds to atsarray_pids
+  local name=${4:-atsarray}
+  "$1" --config "$2" >"$work/$name.log" 2>&1 &
   atsarray_pid=$!
-  bench_wait_for_port "$3" "$atsarray_pid" atsarray
+  atsarray_pids+=("$atsarray_pid")
+  bench_wait_for_port "$3" "$atsarray_pid" "$name"
+}
+
+# utime + stime of the processes given, in clock ticks (proc(5): fields 14 and 15, counted after
+# the parenthesised command name, which may hold spaces).
+bench_cpu_ticks() {  # pids...
+  local pid stat total=0
+  local -a fields
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    read -r -a fields <<<"${stat##*) }"
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
+
+# Waits until the processes given use together less than about 5 % of one core over half a
+# second (e.g. RocksDB's flushes and compactions after a write workload are done), at most
+# max_seconds. Prints the seconds waited, with "+" if it gave up.
+bench_wait_quiet() {  # max_seconds pids...
+  local max=$1 hz before after start now
+  shift
+  hz=$(getconf CLK_TCK)
+  start=$(date +%s%N)
+  while true; do
+    before=$(bench_cpu_ticks "$@")
+    sleep 0.5
+    after=$(bench_cpu_ticks "$@")
+    now=$(date +%s%N)
+    # 5 % of a core over 0.5 s: ticks <= hz / 40.
+    if [ $(((after - before) * 40)) -le "$hz" ]; then
+      awk -v ns=$((now - start)) 'BEGIN { printf "%.1f\n", ns / 1e9 }'
+      return 0
+    fi
+    if [ $(((now - start) / 1000000000)) -ge "$max" ]; then
+      awk -v ns=$((now - start)) 'BEGIN { printf "%.1f+\n", ns / 1e9 }'
+      return 0
+    fi
+  done
 }
 
 # tgtd in the foreground on 127.0.0.1:port with its own control port, one target (tid 1) bound to

@@ -1,7 +1,7 @@
 // tcp_rtt: the floor under a queue-depth-1 iSCSI command on this machine, a raw TCP round trip
 // over loopback with nothing on either side. A server thread and a client in one process, blocking
 // sockets, TCP_NODELAY, one request in flight: a "write" sends 4096+48 bytes and gets 48 back (a
-// SCSI Command PDU's 48-byte header with immediate data, then a SCSI Response, RFC 7143 §11.2 and
+// SCSI Command PDU's 48-byte header with immediate data, then a SCSI Response, RFC 7143 §11.3 and
 // §11.4), a "read" sends 48 and gets 48+4096 back (a Data-In PDU carrying status, §11.7). One
 // result line per shape: round trips, p50/p99 and mean in microseconds. bench/run_vs_tgt.sh holds
 // the 4 KiB queue-depth-1 latencies next to it.

@@ -613,10 +613,14 @@ int Daemon::run() {
 
     // Shutdown: stop accepting, ask every session to log out (Async Message, RFC 7143 §11.9),
     // give them a few seconds, close what is left, then flush every LUN.
+    // cancel() does not reach a wait that has completed and whose handler is queued: the
+    // handlers below check the flag, or one that ran after shutdown began would re-arm its wait
+    // and accept_context would never run out of work (a stop hung so in a path fault test).
+    bool shutting_down = false;
     asio::signal_set& hangup = *d.hangup_signal;
     std::function<void()> wait_for_hangup = [&] {
         hangup.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) {
+            if (ec || shutting_down) {
                 return;
             }
             d.reload();
@@ -628,7 +632,7 @@ int Daemon::run() {
     std::function<void()> poll_alua = [&] {
         alua_poll.expires_after(std::chrono::milliseconds(100));
         alua_poll.async_wait([&](const boost::system::error_code& ec) {
-            if (ec) {
+            if (ec || shutting_down) {
                 return;
             }
             d.poll_port_groups();
@@ -667,7 +671,6 @@ int Daemon::run() {
             wait_for_sessions();
         });
     };
-    bool shutting_down = false;
     d.shutdown = [&](int signal) {
         if (std::exchange(shutting_down, true)) {
             return;

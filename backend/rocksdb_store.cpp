@@ -1,11 +1,14 @@
 #include "backend/rocksdb_store.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 #include <bitset>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <optional>
@@ -101,6 +104,33 @@ constexpr std::array<Compression, 4> compressions = {{{"none", rocksdb::kNoCompr
                                                       {"lz4", rocksdb::kLZ4Compression},
                                                       {"zstd", rocksdb::kZSTD},
                                                       {"snappy", rocksdb::kSnappyCompression}}};
+
+// Memtables: per LUN, and for all LUNs of the database together (a flush starts when either
+// fills). Larger ones absorb rewrites of hot chunks before they reach a table file.
+constexpr uint64_t write_buffer_bytes = 64ull << 20;
+constexpr uint64_t db_write_buffer_bytes = 256ull << 20;
+
+// The block cache when the config leaves it to the machine ("auto"): an eighth of the memory
+// this process may use (the machine's, or its cgroup's limit when lower), from 64 MiB to 4 GiB.
+uint64_t auto_block_cache_bytes() {
+    constexpr uint64_t min_bytes = 64ull << 20;
+    constexpr uint64_t max_bytes = 4ull << 30;
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_size = sysconf(_SC_PAGE_SIZE);
+    uint64_t memory = pages > 0 && page_size > 0
+                          ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)
+                          : 0;
+    // cgroup v2 ("max" when unlimited) or v1.
+    for (const char* path :
+         {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+        std::ifstream in(path);
+        uint64_t limit = 0;
+        if (in >> limit && limit > 0 && (memory == 0 || limit < memory)) {
+            memory = limit;
+        }
+    }
+    return std::clamp(memory / 8, min_bytes, max_bytes);
+}
 
 bool is_lock_error(const rocksdb::Status& s) {
     // "While lock file: DIR/LOCK: Resource temporarily unavailable" (another process) or
@@ -232,25 +262,48 @@ std::shared_ptr<RocksDatabase> RocksDatabase::open(const std::string& dir,
                      options.compression);
     }
 
+    const uint64_t cache_bytes =
+        options.block_cache_bytes != 0 ? options.block_cache_bytes : auto_block_cache_bytes();
     rocksdb::DBOptions db_options;
     db_options.create_if_missing = !has_database;
     db_options.max_background_jobs = std::max(1, options.background_jobs);
     // A torn WAL tail after a crash is dropped; every write synced before it is recovered.
     db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-    db_options.db_write_buffer_size = 128ull << 20;  // all LUNs' memtables together
-    db_options.bytes_per_sync = 1ull << 20;          // table files reach the disk as they grow
-    db_options.keep_log_file_num = 4;                // RocksDB's own info LOG files
+    db_options.db_write_buffer_size = db_write_buffer_bytes;  // all LUNs' memtables together
+    db_options.bytes_per_sync = 1ull << 20;  // table files reach the disk as they grow
+    db_options.keep_log_file_num = 4;        // RocksDB's own info LOG files
     db_options.max_log_file_size = 8ull << 20;
+    // The WAL write of one group and the memtable inserts of the previous one overlap; a write
+    // still returns only once both are done (write() and write_nowait() wait for nothing else).
+    db_options.enable_pipelined_write = true;
+    // Deleting obsolete WAL and table files, and freeing memtables, happen on a background
+    // thread, never in a write on an I/O thread (write_nowait()).
+    db_options.avoid_unnecessary_blocking_io = true;
 
     rocksdb::BlockBasedTableOptions table;
-    table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(options.block_cache_bytes));
+    table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(cache_bytes));
+    // Four 4 KiB chunks per data block. Measured against one chunk per block: multi-chunk
+    // reads and flushes cost less, and a cache miss warms the neighbours too.
     table.block_size = 16 * 1024;
     // Reads of chunks that were never written are common on a thin LUN: answer them without
     // touching table files.
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    // Index and filter blocks live in the cache (bounded by it, at a high priority), those of
+    // L0 files pinned there: every read consults them.
+    table.cache_index_and_filter_blocks = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
+    // A flush leaves the chunks it writes in the cache: what was just written is still read
+    // on the I/O thread (read_nowait()) once its memtable is gone.
+    table.prepopulate_block_cache =
+        rocksdb::BlockBasedTableOptions::PrepopulateBlockCache::kFlushOnly;
     rocksdb::ColumnFamilyOptions family_options;
     family_options.compression = compression.type;
-    family_options.write_buffer_size = 32ull << 20;
+    family_options.write_buffer_size = write_buffer_bytes;
+    family_options.max_write_buffer_number = 4;
+    // A bloom filter on the memtable's keys: a read of a chunk the memtable does not hold skips
+    // its skiplist.
+    family_options.memtable_whole_key_filtering = true;
+    family_options.memtable_prefix_bloom_size_ratio = 0.02;
     family_options.level_compaction_dynamic_level_bytes = true;
     family_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
@@ -288,16 +341,18 @@ std::shared_ptr<RocksDatabase> RocksDatabase::open(const std::string& dir,
         return nullptr;
     }
     spdlog::info("{}: {} ({} LUN column families, block cache {} MiB, {} compression)", where,
-                 has_database ? "opened" : "created", names.size() - 1,
-                 options.block_cache_bytes >> 20, compression.name);
+                 has_database ? "opened" : "created", names.size() - 1, cache_bytes >> 20,
+                 compression.name);
     return std::make_shared<RocksDatabase>(dir, std::unique_ptr<rocksdb::DB>(raw),
                                            std::move(family_options), handles);
 }
 
-// Locks the stripes of chunks [first, last], ascending, each once.
+// Locks the stripes of chunks [first, last], ascending, each once. With `try_only` it takes none
+// it would have to wait for: owns() then tells whether it holds them all (or none).
 class RocksDbStore::StripeGuard {
   public:
-    StripeGuard(std::array<Stripe, stripe_count>& stripes, uint64_t first, uint64_t last)
+    StripeGuard(std::array<Stripe, stripe_count>& stripes, uint64_t first, uint64_t last,
+                bool try_only = false)
         : stripes_(stripes) {
         if (last - first + 1 >= stripe_count) {
             held_.set();
@@ -306,25 +361,34 @@ class RocksDbStore::StripeGuard {
                 held_.set(static_cast<size_t>(index % stripe_count));
             }
         }
-        for (size_t i = 0; i < stripe_count; ++i) {
-            if (held_.test(i)) {
+        for (size_t i = held_._Find_first(); i < stripe_count; i = held_._Find_next(i)) {
+            if (!try_only) {
                 stripes_[i].mutex.lock();
+            } else if (!stripes_[i].mutex.try_lock()) {
+                // Give back the ones taken so far (all below i).
+                for (size_t j = held_._Find_first(); j < i; j = held_._Find_next(j)) {
+                    stripes_[j].mutex.unlock();
+                }
+                held_.reset();
+                owns_ = false;
+                return;
             }
         }
     }
     ~StripeGuard() {
-        for (size_t i = 0; i < stripe_count; ++i) {
-            if (held_.test(i)) {
-                stripes_[i].mutex.unlock();
-            }
+        for (size_t i = held_._Find_first(); i < stripe_count; i = held_._Find_next(i)) {
+            stripes_[i].mutex.unlock();
         }
     }
     StripeGuard(const StripeGuard&) = delete;
     StripeGuard& operator=(const StripeGuard&) = delete;
 
+    bool owns() const { return owns_; }
+
   private:
     std::array<Stripe, stripe_count>& stripes_;
     std::bitset<stripe_count> held_;
+    bool owns_ = true;
 };
 
 std::unique_ptr<RocksDbStore> RocksDbStore::open(const std::string& db_dir,
@@ -492,14 +556,22 @@ Status RocksDbStore::failed(const char* operation, const rocksdb::Status& status
     return Status::error(StoreErrc::io_error, EIO);
 }
 
-Status RocksDbStore::load_chunk(uint64_t index, std::span<uint8_t> chunk, bool& present) {
+Status RocksDbStore::load_chunk(uint64_t index, std::span<uint8_t> chunk, bool& present,
+                                bool cached_only) {
     const ChunkKey key = chunk_key(index);
+    rocksdb::ReadOptions options;
+    if (cached_only) {
+        options.read_tier = rocksdb::kBlockCacheTier;
+    }
     rocksdb::PinnableSlice value;
-    const rocksdb::Status s = db_->db().Get(rocksdb::ReadOptions(), family_, slice(key), &value);
+    const rocksdb::Status s = db_->db().Get(options, family_, slice(key), &value);
     if (s.IsNotFound()) {
         present = false;
         std::memset(chunk.data(), 0, chunk.size());
         return Status::success();
+    }
+    if (s.IsIncomplete()) {
+        return Status::error(StoreErrc::would_block);
     }
     if (!s.ok()) {
         return failed("read", s);
@@ -571,38 +643,49 @@ Status RocksDbStore::read_from(uint64_t offset, std::span<uint8_t> out, bool cac
         return Status::success();
     }
 
-    // Several chunks: one iterator over the covered keys (one consistent view of them); the
-    // chunks it skips were never written and read as zeros.
-    const ChunkKey upper = chunk_key(last + 1);
-    const rocksdb::Slice upper_slice = slice(upper);
-    options.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->db().NewIterator(options, family_));
-    uint64_t next = first;  // the first chunk not yet placed
-    for (it->Seek(slice(chunk_key(first))); it->Valid(); it->Next()) {
-        uint64_t index = 0;
-        if (!decode_chunk_key(it->key(), index) || index < next || index > last ||
-            it->value().size() != chunk_bytes_) {
-            return failed("read", rocksdb::Status::Corruption("unexpected key in chunk range"));
+    // Several chunks: one MultiGet (one consistent view of them, the table lookups batched);
+    // chunks that were never written are NotFound and read as zeros.
+    const uint64_t count = last - first + 1;
+    std::vector<ChunkKey> keys(count);
+    std::vector<rocksdb::Slice> key_slices(count);
+    for (uint64_t i = 0; i < count; ++i) {
+        keys[i] = chunk_key(first + i);
+        key_slices[i] = slice(keys[i]);
+    }
+    std::vector<rocksdb::PinnableSlice> values(count);
+    std::vector<rocksdb::Status> statuses(count);
+    db_->db().MultiGet(options, family_, count, key_slices.data(), values.data(), statuses.data(),
+                       true);
+    for (uint64_t i = 0; i < count; ++i) {
+        const rocksdb::Status& s = statuses[i];
+        if (s.IsNotFound()) {
+            place(first + i, nullptr);
+        } else if (s.IsIncomplete()) {
+            return Status::error(StoreErrc::would_block);
+        } else if (!s.ok()) {
+            return failed("read", s);
+        } else if (values[i].size() != chunk_bytes_) {
+            return failed("read", rocksdb::Status::Corruption("chunk of wrong size"));
+        } else {
+            place(first + i, values[i].data());
         }
-        for (; next < index; ++next) {
-            place(next, nullptr);
-        }
-        place(index, it->value().data());
-        next = index + 1;
-    }
-    if (it->status().IsIncomplete()) {
-        return Status::error(StoreErrc::would_block);
-    }
-    if (!it->status().ok()) {
-        return failed("read", it->status());
-    }
-    for (; next <= last; ++next) {
-        place(next, nullptr);
     }
     return Status::success();
 }
 
 Status RocksDbStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) {
+    return write_chunks(offset, in, fua, false);
+}
+
+Status RocksDbStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, bool fua) {
+    if (fua) {
+        return Status::error(StoreErrc::would_block);  // a WAL sync waits for the disk
+    }
+    return write_chunks(offset, in, false, true);
+}
+
+Status RocksDbStore::write_chunks(uint64_t offset, std::span<const uint8_t> in, bool fua,
+                                  bool nowait) {
     if (!in_range(offset, in.size())) {
         return Status::error(StoreErrc::out_of_range);
     }
@@ -615,10 +698,15 @@ Status RocksDbStore::write(uint64_t offset, std::span<const uint8_t> in, bool fu
     const uint64_t end = offset + in.size();
     const uint64_t first = offset >> chunk_shift_;
     const uint64_t last = (end - 1) >> chunk_shift_;
-    const StripeGuard guard(stripes_, first, last);
+    // Without waiting: a stripe held by a worker's write is left to that worker's turn.
+    const StripeGuard guard(stripes_, first, last, nowait);
+    if (!guard.owns()) {
+        return Status::error(StoreErrc::would_block);
+    }
 
-    // One batch for the whole command: after a crash it is all there or not at all.
-    rocksdb::WriteBatch batch;
+    // One batch for the whole command: after a crash it is all there or not at all. Sized up
+    // front (a record is about a chunk and its key), so a long write is not copied as it grows.
+    rocksdb::WriteBatch batch(static_cast<size_t>((last - first + 1) * (chunk_bytes_ + 32) + 16));
     std::vector<uint8_t> merged;
     for (uint64_t index = first; index <= last; ++index) {
         const uint64_t chunk_start = index << chunk_shift_;
@@ -627,9 +715,10 @@ Status RocksDbStore::write(uint64_t offset, std::span<const uint8_t> in, bool fu
         const uint8_t* data = in.data() + (from - offset);
         if (to - from != chunk_bytes_) {
             // A partial chunk: read, modify, write (under its stripe, until the batch commits).
+            // Without waiting it is read from the memtables and the block cache only.
             merged.resize(chunk_bytes_);
             bool present = false;
-            if (Status st = load_chunk(index, merged, present); !st.ok()) {
+            if (Status st = load_chunk(index, merged, present, nowait); !st.ok()) {
                 return st;
             }
             std::memcpy(merged.data() + (from - chunk_start), data, to - from);
@@ -649,7 +738,13 @@ Status RocksDbStore::write(uint64_t offset, std::span<const uint8_t> in, bool fu
     }
     rocksdb::WriteOptions options;
     options.sync = fua;
+    // A write that would stall (too many memtables or L0 files) is refused with Incomplete
+    // before anything of it reaches the WAL or a memtable: it is retried on a worker.
+    options.no_slowdown = nowait;
     if (const rocksdb::Status s = db_->db().Write(options, &batch); !s.ok()) {
+        if (nowait && s.IsIncomplete()) {
+            return Status::error(StoreErrc::would_block);
+        }
         return failed("write", s);
     }
     return Status::success();

@@ -38,9 +38,13 @@ constexpr bool valid_chunk_bytes(uint64_t bytes) {
 }
 
 struct RocksDbOptions {
-    uint64_t block_cache_bytes = 64ull << 20;  // one LRU cache shared by the database's LUNs
-    std::string compression = "lz4";           // lz4 | zstd | snappy | none
-    int background_jobs = 2;                   // flushes and compactions at once
+    // One LRU cache shared by the database's LUNs; 0: sized to the machine (an eighth of its
+    // memory, 64 MiB to 4 GiB).
+    uint64_t block_cache_bytes = 0;
+    // lz4 | zstd | snappy | none. None by default: a chunk of a VM disk compresses little, and
+    // a compressed block costs a decompression on every read that misses the cache.
+    std::string compression = "none";
+    int background_jobs = 2;  // flushes and compactions at once
     // Bytes per chunk (key), valid_chunk_bytes(). Fixed when a LUN is created; a LUN that exists
     // keeps the chunk size it was created with.
     uint64_t chunk_bytes = 4096;
@@ -72,6 +76,11 @@ class RocksDbStore : public BlockStore {
     bool reads_without_waiting() const override { return true; }
     Status read_nowait(uint64_t offset, std::span<uint8_t> out) override;
     Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
+    // Into the WAL (page cache) and the memtable, or would_block having written nothing: with
+    // fua (a WAL sync), when a partial chunk to merge is not in memory, when a worker's write
+    // holds one of its chunk stripes, or when RocksDB would stall the write.
+    bool writes_without_waiting() const override { return !read_only_; }
+    Status write_nowait(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
     Status flush() override;
     // Deletes whole chunks (DeleteRange for long runs) and zeroes the covered part of partial
     // ones, in one synced batch.
@@ -95,6 +104,8 @@ class RocksDbStore : public BlockStore {
   private:
     // read() and read_nowait() (cached_only).
     Status read_from(uint64_t offset, std::span<uint8_t> out, bool cached_only);
+    // write() and write_nowait() (nowait: never wait for a lock, the disk or a write stall).
+    Status write_chunks(uint64_t offset, std::span<const uint8_t> in, bool fua, bool nowait);
     // Read-modify-write of a partial chunk must not interleave with another write to the same
     // chunk: two writes to different blocks of one chunk are not ordered by the SCSI layer's
     // LBA locks. Writes take the stripes of every chunk they touch, ascending, for the whole
@@ -110,7 +121,9 @@ class RocksDbStore : public BlockStore {
 
     bool in_range(uint64_t offset, uint64_t length) const;
     // Reads chunk `index` into `chunk` (chunk_bytes_ long): its bytes, or zeros when absent.
-    Status load_chunk(uint64_t index, std::span<uint8_t> chunk, bool& present);
+    // cached_only: from the memtables and the block cache, else would_block.
+    Status load_chunk(uint64_t index, std::span<uint8_t> chunk, bool& present,
+                      bool cached_only = false);
     // Logs a failed RocksDB call once and maps it to a store status.
     Status failed(const char* operation, const rocksdb::Status& status) const;
 

@@ -347,7 +347,10 @@ class Parser : public TomlReader {
     void parse_rocksdb(const toml::table& table, RocksDbConfig& rocksdb) const {
         const std::string path = "rocksdb";
         check_keys(table, path, {"block_cache", "compression", "background_jobs", "chunk_size"});
-        if (const toml::node* node = table.get("block_cache")) {
+        if (const toml::node* node = table.get("block_cache");
+            node != nullptr && node->value<std::string>() == "auto") {
+            rocksdb.block_cache_bytes = 0;  // backend::RocksDbOptions: sized to the machine
+        } else if (node != nullptr) {
             rocksdb.block_cache_bytes = parse_size(*this, *node, "rocksdb.block_cache");
             if (rocksdb.block_cache_bytes < (1u << 20)) {
                 fail("rocksdb.block_cache",

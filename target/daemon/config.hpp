@@ -24,8 +24,8 @@ struct ChapCredentials {
 
 // [rocksdb]: the daemon's RocksDB database, shared by every LUN with backend "rocksdb".
 struct RocksDbConfig {
-    uint64_t block_cache_bytes = 64ull << 20;  // block_cache
-    RocksDbCompression compression = RocksDbCompression::lz4;
+    uint64_t block_cache_bytes = 0;  // block_cache; 0: "auto", sized to the machine
+    RocksDbCompression compression = RocksDbCompression::none;
     uint32_t background_jobs = 2;  // flushes and compactions at once
     uint64_t chunk_bytes = 4096;   // chunk_size: backend::valid_chunk_bytes(); fixed per LUN
 };

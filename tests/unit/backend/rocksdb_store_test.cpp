@@ -277,6 +277,77 @@ TEST(RocksDbStoreTest, ReadNowaitAnswersFromTheMemtable) {
     EXPECT_EQ(store->read_nowait(2 * mib - 512, out).code, StoreErrc::out_of_range);
 }
 
+// write_nowait takes a write into the WAL and the memtable; it answers would_block having
+// written nothing for a FUA write (a WAL sync) and for a partial chunk whose old contents only a
+// table file holds (tests/unit/scsi/nowait_test.cpp: the dispatcher's side).
+TEST(RocksDbStoreTest, WriteNowaitWritesIntoMemoryOrNothing) {
+    TempDir dir;
+    const auto data = pattern(3 * chunk, 0x31);
+    {
+        auto store = open_ok(dir.file("db"), 2 * mib);
+        ASSERT_NE(store, nullptr);
+        EXPECT_TRUE(store->writes_without_waiting());
+        ASSERT_TRUE(store->write_nowait(chunk, data, false).ok());  // whole chunks
+        EXPECT_EQ(read_back(*store, chunk, data.size()), data);
+        const auto block = pattern(512, 0x32);
+        ASSERT_TRUE(store->write_nowait(chunk + 512, block, false).ok());  // merged in memory
+        auto expected = data;
+        std::copy(block.begin(), block.end(), expected.begin() + 512);
+        EXPECT_EQ(read_back(*store, chunk, data.size()), expected);
+        ASSERT_TRUE(store->write_nowait(8 * chunk + 100, block, false).ok());  // into a hole
+        auto hole = std::vector<uint8_t>(chunk, 0);
+        std::copy(block.begin(), block.end(), hole.begin() + 100);
+        EXPECT_EQ(read_back(*store, 8 * chunk, chunk), hole);
+        EXPECT_EQ(store->write_nowait(0, block, true).code, StoreErrc::would_block);  // fua
+        EXPECT_TRUE(all_zero(read_back(*store, 0, 512)));
+        EXPECT_EQ(store->write_nowait(2 * mib - 512, data, false).code, StoreErrc::out_of_range);
+        ASSERT_TRUE(store->write(0, block, true).ok());
+    }
+    // Reopened, the chunks are in table files and the cache is empty: a partial chunk cannot be
+    // merged without reading a file, a whole one can be written.
+    auto store = open_ok(dir.file("db"), 2 * mib);
+    ASSERT_NE(store, nullptr);
+    const auto other = pattern(512, 0x33);
+    std::vector<uint8_t> out(chunk);
+    if (store->read_nowait(chunk, out).code == StoreErrc::would_block) {
+        EXPECT_EQ(store->write_nowait(chunk + 1024, other, false).code, StoreErrc::would_block);
+        EXPECT_NE(read_back(*store, chunk + 1024, 512), other);  // nothing written
+    }
+    ASSERT_TRUE(store->write_nowait(2 * chunk, pattern(chunk, 0x34), false).ok());
+    EXPECT_EQ(read_back(*store, 2 * chunk, chunk), pattern(chunk, 0x34));
+    ASSERT_TRUE(store->write(chunk + 1024, other, false).ok());
+    ASSERT_TRUE(store->write_nowait(chunk + 1024, other, false).ok());  // read back: cached now
+    EXPECT_EQ(read_back(*store, chunk + 1024, 512), other);
+}
+
+TEST(RocksDbStoreTest, ReadOnlyLunDoesNotWriteWithoutWaiting) {
+    TempDir dir;
+    { ASSERT_NE(open_ok(dir.file("db"), mib), nullptr); }
+    auto store = open_ok(dir.file("db"), mib, lun0, {}, true);
+    ASSERT_NE(store, nullptr);
+    EXPECT_FALSE(store->writes_without_waiting());
+}
+
+// A read of many chunks (one MultiGet) places written chunks, holes and partial ends.
+TEST(RocksDbStoreTest, LongReadMixesChunksAndHoles) {
+    TempDir dir;
+    auto store = open_ok(dir.file("db"), 4 * mib);
+    ASSERT_NE(store, nullptr);
+    std::vector<uint8_t> expected(64 * chunk, 0);
+    for (uint64_t i = 0; i < 64; i += 3) {
+        const auto piece = pattern(chunk, static_cast<uint8_t>(i));
+        ASSERT_TRUE(store->write(i * chunk, piece, false).ok());
+        std::copy(piece.begin(), piece.end(),
+                  expected.begin() + static_cast<std::ptrdiff_t>(i * chunk));
+    }
+    EXPECT_EQ(read_back(*store, 0, expected.size()), expected);
+    const auto middle = read_back(*store, 700, 40 * chunk + 5);
+    EXPECT_TRUE(std::equal(middle.begin(), middle.end(), expected.begin() + 700));
+    std::vector<uint8_t> out(expected.size());
+    ASSERT_TRUE(store->read_nowait(0, out).ok());  // all in the memtable
+    EXPECT_EQ(out, expected);
+}
+
 TEST(RocksDbStoreTest, ReopenWithSmallerSizeIsRefused) {
     TempDir dir;
     { ASSERT_NE(open_ok(dir.file("db"), 2 * mib), nullptr); }

@@ -466,7 +466,7 @@ TEST(ConfigTest, RocksDbLunsGetDataDirAndOptions) {
     EXPECT_EQ(lun.data_dir, "/etc/atsarray/data");
     EXPECT_TRUE(lun.path.empty());
     const RocksDbConfig defaults;
-    EXPECT_EQ(lun.rocksdb.block_cache_bytes, 64ull << 20);
+    EXPECT_EQ(lun.rocksdb.block_cache_bytes, 0u);  // "auto": sized to the machine
     EXPECT_EQ(lun.rocksdb.compression, defaults.compression);
     EXPECT_EQ(lun.rocksdb.background_jobs, 2u);
     EXPECT_EQ(lun.rocksdb.chunk_bytes, 4096u);
@@ -483,6 +483,7 @@ TEST(ConfigTest, RocksDbLunsGetDataDirAndOptions) {
     EXPECT_EQ(tuned.rocksdb.background_jobs, 4u);
     EXPECT_EQ(tuned.rocksdb.chunk_bytes, 16384u);
     EXPECT_EQ(parse("data_dir = \"/srv/ats\"\n" + minimal).data_dir, "/srv/ats");
+    EXPECT_EQ(parse(minimal + "[rocksdb]\nblock_cache = \"auto\"\n").rocksdb.block_cache_bytes, 0u);
 }
 
 TEST(ConfigTest, RocksDbKeysAreChecked) {

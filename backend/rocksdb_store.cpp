@@ -106,9 +106,10 @@ constexpr std::array<Compression, 4> compressions = {{{"none", rocksdb::kNoCompr
                                                       {"snappy", rocksdb::kSnappyCompression}}};
 
 // Memtables: per LUN, and for all LUNs of the database together (a flush starts when either
-// fills). Larger ones absorb rewrites of hot chunks before they reach a table file.
-constexpr uint64_t write_buffer_bytes = 64ull << 20;
-constexpr uint64_t db_write_buffer_bytes = 256ull << 20;
+// fills). Larger ones absorb rewrites of hot chunks before they reach a table file: 128 MiB
+// instead of 64 cost 10% less CPU per 128 KiB random write (in-process, 4 writers).
+constexpr uint64_t write_buffer_bytes = 128ull << 20;
+constexpr uint64_t db_write_buffer_bytes = 512ull << 20;
 
 // The block cache when the config leaves it to the machine ("auto"): an eighth of the memory
 // this process may use (the machine's, or its cgroup's limit when lower), from 64 MiB to 4 GiB.

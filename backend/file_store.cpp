@@ -2,14 +2,17 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -259,6 +262,17 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     store->allocation_unit_ = st.st_blksize > 0 ? static_cast<uint64_t>(st.st_blksize) : 0;
     store->direct_align_ = direct_align;
     store->direct_mem_align_ = direct_mem_align;
+    if (const long page = ::sysconf(_SC_PAGESIZE); page > 0) {
+        store->page_bytes_ = static_cast<uint64_t>(page);
+    }
+    if (struct statfs sfs = {}; ::fstatfs(store->fd_, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+        store->pages_in_memory_ = true;
+    }
+    store->stall_threshold_ = options.inline_stall_threshold;
+    store->backoff_base_ = std::max(options.inline_backoff, std::chrono::nanoseconds(1));
+    store->backoff_cap_ = std::max(options.inline_backoff_cap, store->backoff_base_);
+    store->backoff_current_ = store->backoff_base_;
+    store->clock_ = options.clock;
     if (options.direct) {
         spdlog::info("image {}: O_DIRECT, offset alignment {} bytes, memory alignment {}", path,
                      direct_align, direct_mem_align);
@@ -270,6 +284,10 @@ FileStore::FileStore(int fd, std::string path, uint64_t size_bytes, bool read_on
     : fd_(fd), path_(std::move(path)), size_bytes_(size_bytes), read_only_(read_only) {}
 
 FileStore::~FileStore() {
+    if (inline_writes() + nowait_would_block() > 0) {
+        spdlog::info("image {}: {} writes on the I/O thread, {} handed to a worker, {} stalls",
+                     path_, inline_writes(), nowait_would_block(), inline_stalls());
+    }
     if (fd_ >= 0) {
         ::close(fd_);
     }
@@ -451,10 +469,162 @@ Status FileStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) 
     if (read_only_) {
         return Status::error(StoreErrc::read_only, EBADF);
     }
+    const BlockingCall counted = blocking_call();
     if (!direct_ready(offset, in.data(), in.size())) {
         return write_bounced(offset, in, fua);
     }
     return write_through(offset, in, fua);
+}
+
+std::chrono::steady_clock::time_point FileStore::now() const {
+    return clock_ ? clock_() : std::chrono::steady_clock::now();
+}
+
+Status FileStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, bool fua) {
+    if (!in_range(offset, in.size())) {
+        return Status::error(StoreErrc::out_of_range);
+    }
+    const auto would_block = [this] {
+        nowait_would_block_.fetch_add(1, std::memory_order_relaxed);
+        return Status::error(StoreErrc::would_block);
+    };
+    if (!writes_without_waiting() || fua) {
+        return would_block();
+    }
+    NowaitWrites mode = nowait_writes();
+    if (mode == NowaitWrites::guarded && blocking_calls_.load(std::memory_order_acquire) > 0) {
+        return would_block();  // guard (b)
+    }
+    const auto start = now();
+    if (std::chrono::nanoseconds(start.time_since_epoch()).count() <
+        inline_paused_until_.load(std::memory_order_relaxed)) {
+        return would_block();  // guard (c): backing off after a stall
+    }
+    const uint64_t end = offset + in.size();
+    if (!partial_pages_cached(offset, end)) {
+        note_inline_write(start, now());
+        return would_block();  // guard (a)
+    }
+    Status s;
+    if (mode != NowaitWrites::guarded) {
+        bool unsupported = false;
+        s = write_kernel_nowait(offset, in, unsupported);
+        if (unsupported) {
+            mode = NowaitWrites::guarded;
+            if (nowait_writes_.exchange(mode, std::memory_order_relaxed) != mode) {
+                spdlog::info(
+                    "image {}: the file system refuses pwritev2(RWF_NOWAIT) on buffered "
+                    "writes; the I/O thread writes with guards (issue 17)",
+                    path_);
+            }
+            if (blocking_calls_.load(std::memory_order_acquire) > 0) {
+                return would_block();
+            }
+        } else if (mode == NowaitWrites::untried) {
+            nowait_writes_.store(NowaitWrites::kernel, std::memory_order_relaxed);
+        }
+    }
+    if (mode == NowaitWrites::guarded) {
+        s = write_all(offset, in);
+    }
+    note_inline_write(start, now());
+    if (s.code == StoreErrc::would_block) {
+        return would_block();
+    }
+    if (s.ok()) {
+        inline_writes_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return s;
+}
+
+bool FileStore::partial_pages_cached(uint64_t offset, uint64_t end) {
+    if (pages_in_memory_) {
+        return true;
+    }
+    const auto cached = [this](uint64_t at) {
+        if (!nowait_reads_.load(std::memory_order_relaxed)) {
+            return false;  // no way to tell: partial pages go to the worker
+        }
+        uint8_t byte = 0;
+        iovec iov{&byte, 1};
+        ssize_t n = 0;
+        do {
+            n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(at), RWF_NOWAIT);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EOPNOTSUPP) {
+            nowait_reads_.store(false, std::memory_order_relaxed);
+        }
+        // EAGAIN: not in the page cache (the probe starts reading it in).
+        return n == 1;
+    };
+    const bool head_partial = offset % page_bytes_ != 0;
+    const bool tail_partial = end % page_bytes_ != 0;
+    if (head_partial && !cached(offset)) {
+        return false;
+    }
+    // One page holding both ends: the head's probe answered for it.
+    if (tail_partial && !(head_partial && (end - 1) / page_bytes_ == offset / page_bytes_) &&
+        !cached(end - 1)) {
+        return false;
+    }
+    return true;
+}
+
+Status FileStore::write_kernel_nowait(uint64_t offset, std::span<const uint8_t> in,
+                                      bool& unsupported) {
+    unsupported = false;
+    iovec iov{const_cast<uint8_t*>(in.data()), in.size()};
+    ssize_t n = 0;
+    do {
+        n = ::pwritev2(fd_, &iov, 1, static_cast<off_t>(offset), RWF_NOWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(in.size())) {
+        return Status::success();
+    }
+    if (n >= 0) {
+        // Stopped short where it would have waited: the worker writes the whole range again.
+        return Status::error(StoreErrc::would_block);
+    }
+    const int e = errno;
+    if (e == EAGAIN) {
+        return Status::error(StoreErrc::would_block);
+    }
+    if (e == EOPNOTSUPP || e == EINVAL || e == ENOSYS) {
+        unsupported = true;  // EINVAL: a kernel older than RWF_NOWAIT writes (4.13)
+        return Status::success();
+    }
+    return from_errno(e);
+}
+
+void FileStore::note_inline_write(std::chrono::steady_clock::time_point start,
+                                  std::chrono::steady_clock::time_point end) {
+    if (end - start < stall_threshold_) {
+        return;
+    }
+    inline_stalls_.fetch_add(1, std::memory_order_relaxed);
+    const std::lock_guard lock(stall_mutex_);
+    const int64_t end_ns = std::chrono::nanoseconds(end.time_since_epoch()).count();
+    const int64_t paused_until = inline_paused_until_.load(std::memory_order_relaxed);
+    if (end_ns < paused_until) {
+        return;  // another thread's stall of the same moment already turned inline writes off
+    }
+    // A stall within one period of the last back-off's end: the file system keeps stalling.
+    const bool repeated = paused_until != std::numeric_limits<int64_t>::min() &&
+                          end_ns - paused_until < backoff_current_.count();
+    backoff_current_ = repeated ? std::min(backoff_current_ * 2, backoff_cap_) : backoff_base_;
+    inline_paused_until_.store(end_ns + backoff_current_.count(), std::memory_order_relaxed);
+    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(end - start);
+    const auto off_ms = std::chrono::duration_cast<std::chrono::milliseconds>(backoff_current_);
+    if (!stall_logged_) {
+        stall_logged_ = true;
+        spdlog::info(
+            "image {}: a write on the I/O thread took {} us; writes go to workers for "
+            "{} ms (and longer while this repeats; logged once)",
+            path_, took_us.count(), off_ms.count());
+    } else {
+        spdlog::debug("image {}: inline write stall of {} us; writes go to workers for {} ms",
+                      path_, took_us.count(), off_ms.count());
+    }
 }
 
 Status FileStore::write_bounced(uint64_t offset, std::span<const uint8_t> in, bool fua) {
@@ -520,6 +690,7 @@ Status FileStore::flush() {
     if (read_only_) {
         return Status::success();  // nothing of ours can be dirty
     }
+    const BlockingCall counted = blocking_call();
     int rc = 0;
     do {
         rc = ::fdatasync(fd_);
@@ -540,6 +711,7 @@ Status FileStore::unmap(uint64_t offset, uint64_t length) {
     if (length == 0) {
         return Status::success();
     }
+    const BlockingCall counted = blocking_call();
     if (can_punch_.load(std::memory_order_relaxed)) {
         bool unsupported = false;
         Status s = punch(offset, length, unsupported);
@@ -581,6 +753,7 @@ Status FileStore::mapped_extent(uint64_t offset, uint64_t limit, bool& mapped, u
         return Status::error(StoreErrc::out_of_range);
     }
     const uint64_t end = offset + std::min(limit, size_bytes_ - offset);
+    const BlockingCall counted = blocking_call();  // SEEK_DATA takes the inode lock shared
     const off_t data = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
     if (data < 0) {
         if (errno == ENXIO) {  // no data at or after offset: a hole to the end of the file
@@ -615,6 +788,7 @@ Status FileStore::grow(uint64_t new_size) {
         return Status::error(StoreErrc::out_of_range);
     }
     // ftruncate extends with a hole: the new range reads zeros and costs no space until written.
+    const BlockingCall counted = blocking_call();
     if (::ftruncate(fd_, static_cast<off_t>(new_size)) != 0) {
         return Status::error(errno == ENOSPC ? StoreErrc::no_space : StoreErrc::io_error, errno);
     }

@@ -13,10 +13,46 @@
 // blocks are patched under a small striped lock table keyed by the aligned block's index.
 // Durability is unchanged: FUA uses RWF_DSYNC or fdatasync, flush() fdatasync, since O_DIRECT
 // alone leaves data in the device's volatile cache.
+//
+// Writes on the I/O thread (write_nowait(), issue 17). A buffered 4 KiB pwrite into the page
+// cache costs a few microseconds of CPU, the two thread hand-offs of a worker far more, so the
+// SCSI layer offers plain writes here first, under their LBA locks. write_nowait() either writes
+// the whole range or answers would_block, and it never keeps the I/O thread waiting long:
+// - would_block at once for O_DIRECT images (every write waits for the device), read-only images
+//   (write() answers them) and fua (FUA or write cache off: RWF_DSYNC or fdatasync waits).
+// - The first call tries pwritev2(RWF_NOWAIT) (kernel mode): where the file system supports it
+//   for buffered writes (XFS; not ext4, nor tmpfs, as of Linux 6.18: EOPNOTSUPP) the kernel
+//   itself answers EAGAIN instead of waiting (a lock held, a page to read, dirty throttling,
+//   a timestamp to update), and that is would_block. The kernel may stop short after writing
+//   part of the range (measured on XFS: the next folio needed a read): that too is would_block,
+//   and the worker's write() then writes the whole range again under the same LBA locks, so
+//   the LUN's blocks end up as they would have; the tail probe below avoids the usual cause.
+// - Where the kernel refuses the flag (guarded mode, ext4), a plain pwrite runs inline, guarded:
+//   (a) a page the write covers only in part is written inline only when the page cache holds
+//       it (a 1-byte preadv2(RWF_NOWAIT) probe), since filling the rest of an uncached page
+//       reads it from the disk (the probe starts that read for the worker's write). tmpfs has
+//       no disk to read (its pages are memory); where nowait reads are refused, partial pages
+//       always go to the worker;
+//   (b) never while a worker-side write, flush, unmap, grow or extent query runs on this store
+//       (counted in an atomic): they hold the inode lock or commit the journal, which an inline
+//       write would wait for. A call starting between the check and the pwrite can still make
+//       it wait; (c) bounds that;
+//   (c) a stall detector times every inline write (the steady clock, probes included): one that
+//       took longer than inline_stall_threshold (journal, writeback throttling, inode lock,
+//       extent-tree reads) turns inline writes off for inline_backoff, doubled up to
+//       inline_backoff_cap while stalls come back within a period of the last back-off's end,
+//       so a stalling file system costs each I/O thread at most about one stall per period.
+//   The detector runs in kernel mode too (memory reclaim can stall any call).
+// A write done inline is the same pwrite a worker would do: what is stable, and when, does not
+// change (only fua writes are stable on return; flush() covers every write acknowledged before
+// it). inline_writes(), nowait_would_block() and inline_stalls() count what happened.
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -29,6 +65,13 @@ namespace atsarray::backend {
 struct FileStoreOptions {
     bool read_only = false;
     bool direct = false;  // O_DIRECT; refused (open fails) where the file system cannot do it
+    // write_nowait()'s stall detector (see above): an inline write slower than the threshold
+    // turns inline writes off for the back-off, doubled while stalls repeat, up to the cap.
+    std::chrono::nanoseconds inline_stall_threshold = std::chrono::milliseconds(1);
+    std::chrono::nanoseconds inline_backoff = std::chrono::seconds(1);
+    std::chrono::nanoseconds inline_backoff_cap = std::chrono::seconds(64);
+    // The clock inline writes are timed with; empty: std::chrono::steady_clock (tests step one).
+    std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 class FileStore : public BlockStore {
@@ -60,6 +103,9 @@ class FileStore : public BlockStore {
     }
     Status read_nowait(uint64_t offset, std::span<uint8_t> out) override;
     Status write(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
+    // Buffered and writable images; write_nowait() decides per call (see above).
+    bool writes_without_waiting() const override { return !direct() && !read_only_; }
+    Status write_nowait(uint64_t offset, std::span<const uint8_t> in, bool fua) override;
     Status flush() override;
     // fallocate(PUNCH_HOLE | KEEP_SIZE); zeros written where the file system cannot punch.
     Status unmap(uint64_t offset, uint64_t length) override;
@@ -81,6 +127,34 @@ class FileStore : public BlockStore {
     // Forces the pwrite + fdatasync FUA path (tests, file systems that misreport RWF_DSYNC).
     void disable_native_fua() { native_fua_.store(false, std::memory_order_relaxed); }
 
+    // How write_nowait() writes: not tried yet, pwritev2(RWF_NOWAIT), or a guarded pwrite.
+    enum class NowaitWrites : uint8_t { untried, kernel, guarded };
+    NowaitWrites nowait_writes() const { return nowait_writes_.load(std::memory_order_relaxed); }
+    // Writes write_nowait() did on the caller's thread, writes it answered would_block (the
+    // worker's write() did them), and inline writes slower than the stall threshold.
+    uint64_t inline_writes() const { return inline_writes_.load(std::memory_order_relaxed); }
+    uint64_t nowait_would_block() const {
+        return nowait_would_block_.load(std::memory_order_relaxed);
+    }
+    uint64_t inline_stalls() const { return inline_stalls_.load(std::memory_order_relaxed); }
+
+    // A call that may hold the inode lock or commit the journal, counted while it runs: guard (b)
+    // above. write(), flush(), unmap(), grow() and mapped_extent() hold one; tests hold one to
+    // stand for a worker's call in flight.
+    class BlockingCall {
+      public:
+        explicit BlockingCall(std::atomic<int>& in_flight) : in_flight_(in_flight) {
+            in_flight_.fetch_add(1, std::memory_order_acq_rel);
+        }
+        ~BlockingCall() { in_flight_.fetch_sub(1, std::memory_order_acq_rel); }
+        BlockingCall(const BlockingCall&) = delete;
+        BlockingCall& operator=(const BlockingCall&) = delete;
+
+      private:
+        std::atomic<int>& in_flight_;
+    };
+    [[nodiscard]] BlockingCall blocking_call() { return BlockingCall(blocking_calls_); }
+
   private:
     // A power of two: a write's head and tail blocks map to at most two stripes.
     static constexpr size_t edge_stripes = 64;
@@ -101,6 +175,13 @@ class FileStore : public BlockStore {
     std::array<std::unique_lock<std::mutex>, 2> lock_partial_edges(uint64_t offset, uint64_t end);
     Status write_all(uint64_t offset, std::span<const uint8_t> in);
     Status write_all_dsync(uint64_t offset, std::span<const uint8_t> in, bool& unsupported);
+    // write_nowait()'s steps: guard (a); one pwritev2(RWF_NOWAIT), `unsupported` when the kernel
+    // refuses the flag; guard (c) after a write that took `elapsed`.
+    bool partial_pages_cached(uint64_t offset, uint64_t end);
+    Status write_kernel_nowait(uint64_t offset, std::span<const uint8_t> in, bool& unsupported);
+    void note_inline_write(std::chrono::steady_clock::time_point start,
+                           std::chrono::steady_clock::time_point end);
+    std::chrono::steady_clock::time_point now() const;
 
     int fd_;
     std::string path_;
@@ -113,6 +194,23 @@ class FileStore : public BlockStore {
     uint32_t direct_align_ = 0;      // O_DIRECT offset/length alignment; 0 = buffered I/O
     uint32_t direct_mem_align_ = 0;  // O_DIRECT buffer address alignment
     std::array<std::mutex, edge_stripes> edge_locks_;
+
+    uint64_t page_bytes_ = 4096;    // the page cache's unit: guard (a)
+    bool pages_in_memory_ = false;  // tmpfs: no page is ever read from a disk, guard (a) is moot
+    std::atomic<NowaitWrites> nowait_writes_{NowaitWrites::untried};
+    std::atomic<int> blocking_calls_{0};
+    std::chrono::nanoseconds stall_threshold_{std::chrono::milliseconds(1)};
+    std::chrono::nanoseconds backoff_base_{std::chrono::seconds(1)};
+    std::chrono::nanoseconds backoff_cap_{std::chrono::seconds(64)};
+    std::function<std::chrono::steady_clock::time_point()> clock_;
+    // Inline writes are off until this time (the clock's nanoseconds since its epoch).
+    std::atomic<int64_t> inline_paused_until_{std::numeric_limits<int64_t>::min()};
+    std::mutex stall_mutex_;  // a stall's back-off update; taken after stalls only
+    std::chrono::nanoseconds backoff_current_;  // under stall_mutex_
+    bool stall_logged_ = false;                 // under stall_mutex_
+    std::atomic<uint64_t> inline_writes_{0};
+    std::atomic<uint64_t> nowait_would_block_{0};
+    std::atomic<uint64_t> inline_stalls_{0};
 };
 
 }  // namespace atsarray::backend

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -266,6 +267,239 @@ TEST(FileStoreTest, NewImageIsSparse) {
     EXPECT_EQ(static_cast<uint64_t>(st.st_size), 1024 * mib);
     // st_blocks counts 512-byte units; one written block plus metadata is far below 1 MiB.
     EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, mib);
+}
+
+// write_nowait (issue 17): what the SCSI layer does with it, try on the I/O thread and hand a
+// would_block to a worker's write().
+Status write_like_the_scsi_layer(FileStore& store, uint64_t offset, std::span<const uint8_t> in,
+                                 bool fua) {
+    Status s = store.write_nowait(offset, in, fua);
+    if (s.code == StoreErrc::would_block) {
+        s = store.write(offset, in, fua);
+    }
+    return s;
+}
+
+// Opens with `options` and settles which way write_nowait() writes (a first try at an aligned,
+// cached page); true when it is the guarded pwrite of file systems without RWF_NOWAIT writes
+// (ext4, tmpfs), whose answers the tests below can predict exactly.
+bool settles_to_guarded(FileStore& store) {
+    const std::vector<uint8_t> page(4096, 0);
+    EXPECT_TRUE(write_like_the_scsi_layer(store, 0, page, false).ok());
+    EXPECT_NE(store.nowait_writes(), FileStore::NowaitWrites::untried);
+    return store.nowait_writes() == FileStore::NowaitWrites::guarded;
+}
+
+std::unique_ptr<FileStore> open_with(const std::string& path, uint64_t size,
+                                     const FileStoreOptions& options) {
+    std::string error;
+    auto store = FileStore::open(path, size, options, error);
+    EXPECT_NE(store, nullptr) << error;
+    return store;
+}
+
+// A stall threshold no write reaches: a loaded machine's slow write must not turn inline writes
+// off in a test that counts them (no timing in assertions).
+std::unique_ptr<FileStore> open_patient(const std::string& path, uint64_t size) {
+    FileStoreOptions options;
+    options.inline_stall_threshold = std::chrono::hours(1);
+    return open_with(path, size, options);
+}
+
+// Drops the image's clean pages from the page cache (after a FUA write or a flush). A read
+// first waits for any read the probes started (DONTNEED skips pages under I/O).
+void drop_cached_pages(FileStore& store, uint64_t offset, size_t length) {
+    (void)test::read_back(store, offset, length);
+    const int fd = ::open(store.path().c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+}
+
+// FUA, write cache off (the SCSI layer passes fua), read-only and O_DIRECT images: every such
+// write waits for the medium, so write_nowait answers would_block having written nothing.
+TEST(FileStoreWriteNowaitTest, WritesThatWaitAreWouldBlockAndWriteNothing) {
+    TempDir dir;
+    const std::string path = dir.file("wb.img");
+    auto store = open_ok(path, 4 * mib);
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->writes_without_waiting());
+    const auto data = pattern(4096, 0x31);
+    EXPECT_EQ(store->write_nowait(mib, data, true).code, StoreErrc::would_block);
+    EXPECT_EQ(store->nowait_would_block(), 1u);
+    EXPECT_EQ(store->inline_writes(), 0u);
+    EXPECT_EQ(test::read_back(*store, mib, data.size()), std::vector<uint8_t>(data.size(), 0));
+    EXPECT_EQ(store->write_nowait(4 * mib - 512, data, false).code, StoreErrc::out_of_range);
+    store.reset();
+
+    auto read_only = open_ok(path, 4 * mib, true);
+    ASSERT_NE(read_only, nullptr);
+    EXPECT_FALSE(read_only->writes_without_waiting());
+    EXPECT_EQ(read_only->write_nowait(mib, data, false).code, StoreErrc::would_block);
+    EXPECT_EQ(test::read_back(*read_only, mib, data.size()), std::vector<uint8_t>(data.size(), 0));
+    read_only.reset();
+
+    TempDir disk{"/var/tmp"};  // O_DIRECT wants a disk file system
+    FileStoreOptions options;
+    options.direct = true;
+    std::string error;
+    auto direct = FileStore::open(disk.file("direct.img"), 4 * mib, options, error);
+    if (direct == nullptr) {
+        GTEST_SKIP() << "no O_DIRECT here: " << error;
+    }
+    EXPECT_FALSE(direct->writes_without_waiting());
+    EXPECT_EQ(direct->write_nowait(mib, data, false).code, StoreErrc::would_block);
+    EXPECT_EQ(test::read_back(*direct, mib, data.size()), std::vector<uint8_t>(data.size(), 0));
+}
+
+// Writes into the page cache happen on the calling thread and read back; a worker's write() of
+// the rest sees the same image.
+TEST(FileStoreWriteNowaitTest, PlainWritesRunInline) {
+    TempDir dir;
+    auto store = open_patient(dir.file("inline.img"), 4 * mib);
+    ASSERT_NE(store, nullptr);
+    const bool guarded = settles_to_guarded(*store);
+    const auto block = pattern(4096, 0x11);
+    const auto big = pattern(128 * 1024, 0x22);
+    const auto small = pattern(512, 0x33);
+    ASSERT_TRUE(write_like_the_scsi_layer(*store, 8192, block, false).ok());
+    ASSERT_TRUE(write_like_the_scsi_layer(*store, mib, big, false).ok());
+    // Into the page the 4 KiB write left in the cache: no read of the rest of the page.
+    ASSERT_TRUE(write_like_the_scsi_layer(*store, 8192 + 1024, small, false).ok());
+    EXPECT_EQ(test::read_back(*store, mib, big.size()), big);
+    auto expected = block;
+    std::copy(small.begin(), small.end(), expected.begin() + 1024);
+    EXPECT_EQ(test::read_back(*store, 8192, expected.size()), expected);
+    if (!guarded) {
+        GTEST_SKIP() << "pwritev2(RWF_NOWAIT) file system: the kernel decides what runs inline";
+    }
+    EXPECT_EQ(store->inline_writes(), 4u);  // settles_to_guarded's page too
+    EXPECT_EQ(store->nowait_would_block(), 0u);
+    EXPECT_EQ(store->inline_stalls(), 0u);
+}
+
+// Guard (a): filling the rest of a page the cache does not hold reads it from the disk, so such
+// a write is would_block and leaves the image as it was; once the page is cached it runs inline.
+TEST(FileStoreWriteNowaitTest, PartialPageOutsideTheCacheIsWouldBlock) {
+    TempDir dir;
+    auto store = open_patient(dir.file("partial.img"), 4 * mib);
+    ASSERT_NE(store, nullptr);
+    const bool guarded = settles_to_guarded(*store);
+    const auto old_data = pattern(16384, 0x44);
+    ASSERT_TRUE(store->write(mib, old_data, true).ok());
+    drop_cached_pages(*store, mib, old_data.size());
+    std::vector<uint8_t> probe(1);
+    if (store->read_nowait(mib + 4096, probe).ok() || !store->reads_without_waiting()) {
+        GTEST_SKIP() << "the page cache cannot be dropped or probed here (tmpfs)";
+    }
+    drop_cached_pages(*store, mib, old_data.size());  // the probe started reading pages in
+    const auto small = pattern(512, 0x55);
+    const uint64_t blocked_before = store->nowait_would_block();
+    // Head partial, tail partial, and a page-aligned start ending inside the next page.
+    EXPECT_EQ(store->write_nowait(mib + 512, small, false).code, StoreErrc::would_block);
+    drop_cached_pages(*store, mib, old_data.size());
+    EXPECT_EQ(store->write_nowait(mib + 4096 + 3584, small, false).code, StoreErrc::would_block);
+    drop_cached_pages(*store, mib, old_data.size());
+    EXPECT_EQ(store->write_nowait(mib + 8192, pattern(4096 + 512, 0x56), false).code,
+              StoreErrc::would_block);
+    EXPECT_EQ(store->nowait_would_block(), blocked_before + 3);
+    EXPECT_EQ(test::read_back(*store, mib, old_data.size()), old_data);  // nothing written
+
+    // read() brought every page back: the same write now runs inline.
+    const uint64_t inline_before = store->inline_writes();
+    ASSERT_TRUE(write_like_the_scsi_layer(*store, mib + 512, small, false).ok());
+    auto expected = old_data;
+    std::copy(small.begin(), small.end(), expected.begin() + 512);
+    EXPECT_EQ(test::read_back(*store, mib, expected.size()), expected);
+    if (guarded) {
+        EXPECT_EQ(store->inline_writes(), inline_before + 1);
+    }
+}
+
+// Guard (b): while a worker's write, flush, unmap or grow runs (it holds the inode lock or
+// commits the journal) the guarded pwrite is not tried; afterwards it is again.
+TEST(FileStoreWriteNowaitTest, NotWhileABlockingCallIsInFlight) {
+    TempDir dir;
+    auto store = open_patient(dir.file("busy.img"), 4 * mib);
+    ASSERT_NE(store, nullptr);
+    if (!settles_to_guarded(*store)) {
+        GTEST_SKIP() << "pwritev2(RWF_NOWAIT) file system: the kernel checks its own locks";
+    }
+    const auto data = pattern(4096, 0x66);
+    {
+        const auto in_flight = store->blocking_call();
+        EXPECT_EQ(store->write_nowait(mib, data, false).code, StoreErrc::would_block);
+        EXPECT_EQ(test::read_back(*store, mib, data.size()), std::vector<uint8_t>(data.size(), 0));
+    }
+    ASSERT_TRUE(store->write_nowait(mib, data, false).ok());
+    EXPECT_EQ(test::read_back(*store, mib, data.size()), data);
+}
+
+// Guard (c) on a clock the test steps: an inline write slower than the threshold is done, then
+// inline writes are off for the back-off (1 s), doubled while stalls repeat within a period of
+// the last back-off's end, and back to 1 s after a quiet spell.
+TEST(FileStoreWriteNowaitTest, StallTurnsInlineWritesOffForABackOff) {
+    using namespace std::chrono_literals;
+    TempDir dir;
+    auto t = std::make_shared<std::chrono::steady_clock::time_point>();
+    auto step = std::make_shared<std::chrono::nanoseconds>(0);
+    FileStoreOptions options;
+    options.inline_stall_threshold = 1ms;
+    options.inline_backoff = 1s;
+    options.inline_backoff_cap = 4s;
+    options.clock = [t, step] { return *t += *step; };  // every reading advances by `step`
+    auto store = open_with(dir.file("stall.img"), 4 * mib, options);
+    ASSERT_NE(store, nullptr);
+    if (!settles_to_guarded(*store)) {
+        GTEST_SKIP() << "pwritev2(RWF_NOWAIT) file system: it may refuse a write on its own";
+    }
+    ASSERT_EQ(store->inline_stalls(), 0u);
+    const auto page = [](uint8_t seed) { return pattern(4096, seed); };
+    // Reads `offset` back and checks it holds `expected`.
+    const auto holds = [&](uint64_t offset, const std::vector<uint8_t>& expected) {
+        return test::read_back(*store, offset, expected.size()) == expected;
+    };
+
+    *step = 2ms;  // every inline write now takes 2 ms: a stall
+    ASSERT_TRUE(store->write_nowait(mib, page(1), false).ok());  // done, then off for 1 s
+    EXPECT_TRUE(holds(mib, page(1)));
+    EXPECT_EQ(store->inline_stalls(), 1u);
+    EXPECT_EQ(store->write_nowait(mib, page(2), false).code, StoreErrc::would_block);
+    EXPECT_TRUE(holds(mib, page(1)));  // nothing written
+    *t += 990ms;
+    EXPECT_EQ(store->write_nowait(mib, page(2), false).code, StoreErrc::would_block);
+
+    *t += 10ms;  // the back-off is over; the next stall repeats within a period: 2 s
+    ASSERT_TRUE(store->write_nowait(mib, page(3), false).ok());
+    EXPECT_EQ(store->inline_stalls(), 2u);
+    *t += 1s;
+    EXPECT_EQ(store->write_nowait(mib, page(4), false).code, StoreErrc::would_block);
+    *t += 1s;
+    ASSERT_TRUE(store->write_nowait(mib, page(5), false).ok());  // 4 s, the cap
+    *t += 3s;
+    EXPECT_EQ(store->write_nowait(mib, page(6), false).code, StoreErrc::would_block);
+    *t += 1s;
+    ASSERT_TRUE(store->write_nowait(mib, page(7), false).ok());  // capped: 4 s again
+    *t += 3s;
+    EXPECT_EQ(store->write_nowait(mib, page(8), false).code, StoreErrc::would_block);
+    EXPECT_TRUE(holds(mib, page(7)));
+    EXPECT_EQ(store->inline_stalls(), 4u);
+
+    *step = 0ns;  // a fast file system again: no stall, nothing turned off
+    *t += 1s;
+    ASSERT_TRUE(store->write_nowait(mib, page(9), false).ok());
+    ASSERT_TRUE(store->write_nowait(mib, page(10), false).ok());
+    EXPECT_EQ(store->inline_stalls(), 4u);
+
+    *t += 10s;  // quiet for longer than the back-off: the next stall starts again at 1 s
+    *step = 2ms;
+    ASSERT_TRUE(store->write_nowait(mib, page(11), false).ok());
+    EXPECT_EQ(store->write_nowait(mib, page(12), false).code, StoreErrc::would_block);
+    *t += 1s;
+    ASSERT_TRUE(store->write_nowait(mib, page(13), false).ok());
+    EXPECT_TRUE(holds(mib, page(13)));
+    EXPECT_EQ(store->inline_stalls(), 6u);
+    EXPECT_EQ(store->inline_writes(), 9u);  // settles_to_guarded's page and eight here
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <linux/falloc.h>
 #include <linux/magic.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/uio.h>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -273,6 +275,7 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     store->backoff_cap_ = std::max(options.inline_backoff_cap, store->backoff_base_);
     store->backoff_current_ = store->backoff_base_;
     store->clock_ = options.clock;
+    store->voluntary_switches_ = options.voluntary_switches;
     if (options.direct) {
         spdlog::info("image {}: O_DIRECT, offset alignment {} bytes, memory alignment {}", path,
                      direct_align, direct_mem_align);
@@ -285,8 +288,12 @@ FileStore::FileStore(int fd, std::string path, uint64_t size_bytes, bool read_on
 
 FileStore::~FileStore() {
     if (inline_writes() + nowait_would_block() > 0) {
-        spdlog::info("image {}: {} writes on the I/O thread, {} handed to a worker, {} stalls",
-                     path_, inline_writes(), nowait_would_block(), inline_stalls());
+        const WouldBlockCounts c = would_block_counts();
+        spdlog::info(
+            "image {}: {} writes on the I/O thread, {} handed to a worker (waits {}, uncached "
+            "page {}, busy {}, backing off {}, kernel {}), {} stalls, {} slow but preempted",
+            path_, inline_writes(), nowait_would_block(), c.waits, c.uncached_page, c.busy,
+            c.backing_off, c.kernel, inline_stalls(), c.slow_preempted);
     }
     if (fd_ >= 0) {
         ::close(fd_);
@@ -469,41 +476,71 @@ Status FileStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) 
     if (read_only_) {
         return Status::error(StoreErrc::read_only, EBADF);
     }
-    const BlockingCall counted = blocking_call();
+    // Guard (b) counts the writes that can hold the inode lock long: a sync, O_DIRECT, a partial
+    // page read from the disk. One into cached pages holds it for microseconds; counting those
+    // too would keep a busy LUN's writes on the workers for good once one went there (each in
+    // flight sends the next ones after it).
+    std::optional<BlockingCall> counted;
+    if (fua || direct() || !partial_pages_cached(offset, offset + in.size())) {
+        counted.emplace(blocking_calls_);
+    }
     if (!direct_ready(offset, in.data(), in.size())) {
         return write_bounced(offset, in, fua);
     }
     return write_through(offset, in, fua);
 }
 
-std::chrono::steady_clock::time_point FileStore::now() const {
-    return clock_ ? clock_() : std::chrono::steady_clock::now();
+FileStore::Mark FileStore::mark() const {
+    Mark m;
+    m.time = clock_ ? clock_() : std::chrono::steady_clock::now();
+    if (voluntary_switches_) {
+        m.voluntary_switches = voluntary_switches_();
+    } else if (struct rusage ru = {}; ::getrusage(RUSAGE_THREAD, &ru) == 0) {
+        m.voluntary_switches = static_cast<uint64_t>(ru.ru_nvcsw);
+    }
+    return m;
+}
+
+uint64_t FileStore::nowait_would_block() const {
+    const WouldBlockCounts c = would_block_counts();
+    return c.waits + c.uncached_page + c.busy + c.backing_off + c.kernel;
+}
+
+FileStore::WouldBlockCounts FileStore::would_block_counts() const {
+    WouldBlockCounts c;
+    c.waits = blocked_waits_.load(std::memory_order_relaxed);
+    c.uncached_page = blocked_uncached_.load(std::memory_order_relaxed);
+    c.busy = blocked_busy_.load(std::memory_order_relaxed);
+    c.backing_off = blocked_backing_off_.load(std::memory_order_relaxed);
+    c.kernel = blocked_kernel_.load(std::memory_order_relaxed);
+    c.slow_preempted = slow_preempted_.load(std::memory_order_relaxed);
+    return c;
 }
 
 Status FileStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, bool fua) {
     if (!in_range(offset, in.size())) {
         return Status::error(StoreErrc::out_of_range);
     }
-    const auto would_block = [this] {
-        nowait_would_block_.fetch_add(1, std::memory_order_relaxed);
+    const auto would_block = [](std::atomic<uint64_t>& reason) {
+        reason.fetch_add(1, std::memory_order_relaxed);
         return Status::error(StoreErrc::would_block);
     };
     if (!writes_without_waiting() || fua) {
-        return would_block();
+        return would_block(blocked_waits_);
     }
     NowaitWrites mode = nowait_writes();
     if (mode == NowaitWrites::guarded && blocking_calls_.load(std::memory_order_acquire) > 0) {
-        return would_block();  // guard (b)
+        return would_block(blocked_busy_);  // guard (b)
     }
-    const auto start = now();
-    if (std::chrono::nanoseconds(start.time_since_epoch()).count() <
+    const Mark start = mark();
+    if (std::chrono::nanoseconds(start.time.time_since_epoch()).count() <
         inline_paused_until_.load(std::memory_order_relaxed)) {
-        return would_block();  // guard (c): backing off after a stall
+        return would_block(blocked_backing_off_);  // guard (c)
     }
     const uint64_t end = offset + in.size();
     if (!partial_pages_cached(offset, end)) {
-        note_inline_write(start, now());
-        return would_block();  // guard (a)
+        note_inline_write(start);
+        return would_block(blocked_uncached_);  // guard (a)
     }
     Status s;
     if (mode != NowaitWrites::guarded) {
@@ -518,7 +555,7 @@ Status FileStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, boo
                     path_);
             }
             if (blocking_calls_.load(std::memory_order_acquire) > 0) {
-                return would_block();
+                return would_block(blocked_busy_);
             }
         } else if (mode == NowaitWrites::untried) {
             nowait_writes_.store(NowaitWrites::kernel, std::memory_order_relaxed);
@@ -527,9 +564,9 @@ Status FileStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, boo
     if (mode == NowaitWrites::guarded) {
         s = write_all(offset, in);
     }
-    note_inline_write(start, now());
+    note_inline_write(start);
     if (s.code == StoreErrc::would_block) {
-        return would_block();
+        return would_block(blocked_kernel_);
     }
     if (s.ok()) {
         inline_writes_.fetch_add(1, std::memory_order_relaxed);
@@ -596,9 +633,14 @@ Status FileStore::write_kernel_nowait(uint64_t offset, std::span<const uint8_t> 
     return from_errno(e);
 }
 
-void FileStore::note_inline_write(std::chrono::steady_clock::time_point start,
-                                  std::chrono::steady_clock::time_point end) {
-    if (end - start < stall_threshold_) {
+void FileStore::note_inline_write(const Mark& start) {
+    const Mark finish = mark();
+    const auto end = finish.time;
+    if (end - start.time < stall_threshold_) {
+        return;
+    }
+    if (finish.voluntary_switches == start.voluntary_switches) {
+        slow_preempted_.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     inline_stalls_.fetch_add(1, std::memory_order_relaxed);
@@ -613,7 +655,7 @@ void FileStore::note_inline_write(std::chrono::steady_clock::time_point start,
                           end_ns - paused_until < backoff_current_.count();
     backoff_current_ = repeated ? std::min(backoff_current_ * 2, backoff_cap_) : backoff_base_;
     inline_paused_until_.store(end_ns + backoff_current_.count(), std::memory_order_relaxed);
-    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(end - start);
+    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(end - start.time);
     const auto off_ms = std::chrono::duration_cast<std::chrono::milliseconds>(backoff_current_);
     if (!stall_logged_) {
         stall_logged_ = true;

@@ -33,19 +33,24 @@
 //       reads it from the disk (the probe starts that read for the worker's write). tmpfs has
 //       no disk to read (its pages are memory); where nowait reads are refused, partial pages
 //       always go to the worker;
-//   (b) never while a worker-side write, flush, unmap, grow or extent query runs on this store
-//       (counted in an atomic): they hold the inode lock or commit the journal, which an inline
-//       write would wait for. A call starting between the check and the pwrite can still make
-//       it wait; (c) bounds that;
+//   (b) never while a worker-side flush, unmap, grow, extent query or write that may take long
+//       (fua, O_DIRECT, a partial page to read from the disk) runs on this store (counted in an
+//       atomic): they hold the inode lock or commit the journal, which an inline write would
+//       wait for. A worker's write into cached pages holds the lock for microseconds and is not
+//       counted: at a high queue depth one would always be in flight, and once one write went
+//       to a worker every later one would follow it. A call starting between the check and the
+//       pwrite can still make an inline write wait; (c) bounds that;
 //   (c) a stall detector times every inline write (the steady clock, probes included): one that
-//       took longer than inline_stall_threshold (journal, writeback throttling, inode lock,
-//       extent-tree reads) turns inline writes off for inline_backoff, doubled up to
-//       inline_backoff_cap while stalls come back within a period of the last back-off's end,
-//       so a stalling file system costs each I/O thread at most about one stall per period.
+//       took longer than inline_stall_threshold and slept (the thread's voluntary context
+//       switches grew: journal, writeback throttling, inode lock, extent-tree reads; a thread
+//       the scheduler preempted is no stall) turns inline writes off for inline_backoff,
+//       doubled up to inline_backoff_cap while stalls come back within a period of the last
+//       back-off's end, so a stalling file system costs each I/O thread at most about one stall
+//       per period.
 //   The detector runs in kernel mode too (memory reclaim can stall any call).
 // A write done inline is the same pwrite a worker would do: what is stable, and when, does not
 // change (only fua writes are stable on return; flush() covers every write acknowledged before
-// it). inline_writes(), nowait_would_block() and inline_stalls() count what happened.
+// it). inline_writes(), would_block_counts() and inline_stalls() count what happened.
 
 #include <array>
 #include <atomic>
@@ -72,6 +77,10 @@ struct FileStoreOptions {
     std::chrono::nanoseconds inline_backoff_cap = std::chrono::seconds(64);
     // The clock inline writes are timed with; empty: std::chrono::steady_clock (tests step one).
     std::function<std::chrono::steady_clock::time_point()> clock;
+    // The calling thread's voluntary context switches; empty: getrusage(RUSAGE_THREAD). A slow
+    // write is a stall only when the thread slept in it: one the scheduler merely preempted (a
+    // busy machine) would be as slow on a worker.
+    std::function<uint64_t()> voluntary_switches;
 };
 
 class FileStore : public BlockStore {
@@ -133,14 +142,23 @@ class FileStore : public BlockStore {
     // Writes write_nowait() did on the caller's thread, writes it answered would_block (the
     // worker's write() did them), and inline writes slower than the stall threshold.
     uint64_t inline_writes() const { return inline_writes_.load(std::memory_order_relaxed); }
-    uint64_t nowait_would_block() const {
-        return nowait_would_block_.load(std::memory_order_relaxed);
-    }
+    uint64_t nowait_would_block() const;
     uint64_t inline_stalls() const { return inline_stalls_.load(std::memory_order_relaxed); }
+    // Why write_nowait() answered would_block, one count per reason; and inline writes that
+    // were slow without sleeping (the scheduler preempted the thread: not a stall).
+    struct WouldBlockCounts {
+        uint64_t waits = 0;           // fua, O_DIRECT, read-only: the write waits by nature
+        uint64_t uncached_page = 0;   // guard (a)
+        uint64_t busy = 0;            // guard (b)
+        uint64_t backing_off = 0;     // guard (c)
+        uint64_t kernel = 0;          // RWF_NOWAIT: EAGAIN or a short write
+        uint64_t slow_preempted = 0;  // not a would_block: a slow write that did not sleep
+    };
+    WouldBlockCounts would_block_counts() const;
 
     // A call that may hold the inode lock or commit the journal, counted while it runs: guard (b)
-    // above. write(), flush(), unmap(), grow() and mapped_extent() hold one; tests hold one to
-    // stand for a worker's call in flight.
+    // above. flush(), unmap(), grow(), mapped_extent() and write() (fua, direct, an uncached
+    // partial page) hold one; tests hold one to stand for a worker's call in flight.
     class BlockingCall {
       public:
         explicit BlockingCall(std::atomic<int>& in_flight) : in_flight_(in_flight) {
@@ -179,9 +197,13 @@ class FileStore : public BlockStore {
     // refuses the flag; guard (c) after a write that took `elapsed`.
     bool partial_pages_cached(uint64_t offset, uint64_t end);
     Status write_kernel_nowait(uint64_t offset, std::span<const uint8_t> in, bool& unsupported);
-    void note_inline_write(std::chrono::steady_clock::time_point start,
-                           std::chrono::steady_clock::time_point end);
-    std::chrono::steady_clock::time_point now() const;
+    // A point in time as guard (c) measures it.
+    struct Mark {
+        std::chrono::steady_clock::time_point time;
+        uint64_t voluntary_switches = 0;
+    };
+    Mark mark() const;
+    void note_inline_write(const Mark& start);
 
     int fd_;
     std::string path_;
@@ -203,14 +225,20 @@ class FileStore : public BlockStore {
     std::chrono::nanoseconds backoff_base_{std::chrono::seconds(1)};
     std::chrono::nanoseconds backoff_cap_{std::chrono::seconds(64)};
     std::function<std::chrono::steady_clock::time_point()> clock_;
+    std::function<uint64_t()> voluntary_switches_;
     // Inline writes are off until this time (the clock's nanoseconds since its epoch).
     std::atomic<int64_t> inline_paused_until_{std::numeric_limits<int64_t>::min()};
     std::mutex stall_mutex_;  // a stall's back-off update; taken after stalls only
     std::chrono::nanoseconds backoff_current_;  // under stall_mutex_
     bool stall_logged_ = false;                 // under stall_mutex_
     std::atomic<uint64_t> inline_writes_{0};
-    std::atomic<uint64_t> nowait_would_block_{0};
     std::atomic<uint64_t> inline_stalls_{0};
+    std::atomic<uint64_t> blocked_waits_{0};
+    std::atomic<uint64_t> blocked_uncached_{0};
+    std::atomic<uint64_t> blocked_busy_{0};
+    std::atomic<uint64_t> blocked_backing_off_{0};
+    std::atomic<uint64_t> blocked_kernel_{0};
+    std::atomic<uint64_t> slow_preempted_{0};
 };
 
 }  // namespace atsarray::backend

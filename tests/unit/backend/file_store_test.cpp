@@ -327,6 +327,7 @@ TEST(FileStoreWriteNowaitTest, WritesThatWaitAreWouldBlockAndWriteNothing) {
     const auto data = pattern(4096, 0x31);
     EXPECT_EQ(store->write_nowait(mib, data, true).code, StoreErrc::would_block);
     EXPECT_EQ(store->nowait_would_block(), 1u);
+    EXPECT_EQ(store->would_block_counts().waits, 1u);
     EXPECT_EQ(store->inline_writes(), 0u);
     EXPECT_EQ(test::read_back(*store, mib, data.size()), std::vector<uint8_t>(data.size(), 0));
     EXPECT_EQ(store->write_nowait(4 * mib - 512, data, false).code, StoreErrc::out_of_range);
@@ -403,6 +404,7 @@ TEST(FileStoreWriteNowaitTest, PartialPageOutsideTheCacheIsWouldBlock) {
     EXPECT_EQ(store->write_nowait(mib + 8192, pattern(4096 + 512, 0x56), false).code,
               StoreErrc::would_block);
     EXPECT_EQ(store->nowait_would_block(), blocked_before + 3);
+    EXPECT_EQ(store->would_block_counts().uncached_page, 3u);
     EXPECT_EQ(test::read_back(*store, mib, old_data.size()), old_data);  // nothing written
 
     // read() brought every page back: the same write now runs inline.
@@ -416,7 +418,7 @@ TEST(FileStoreWriteNowaitTest, PartialPageOutsideTheCacheIsWouldBlock) {
     }
 }
 
-// Guard (b): while a worker's write, flush, unmap or grow runs (it holds the inode lock or
+// Guard (b): while a worker's flush, unmap, grow or long write runs (it holds the inode lock or
 // commits the journal) the guarded pwrite is not tried; afterwards it is again.
 TEST(FileStoreWriteNowaitTest, NotWhileABlockingCallIsInFlight) {
     TempDir dir;
@@ -429,6 +431,7 @@ TEST(FileStoreWriteNowaitTest, NotWhileABlockingCallIsInFlight) {
     {
         const auto in_flight = store->blocking_call();
         EXPECT_EQ(store->write_nowait(mib, data, false).code, StoreErrc::would_block);
+        EXPECT_EQ(store->would_block_counts().busy, 1u);
         EXPECT_EQ(test::read_back(*store, mib, data.size()), std::vector<uint8_t>(data.size(), 0));
     }
     ASSERT_TRUE(store->write_nowait(mib, data, false).ok());
@@ -448,6 +451,8 @@ TEST(FileStoreWriteNowaitTest, StallTurnsInlineWritesOffForABackOff) {
     options.inline_backoff = 1s;
     options.inline_backoff_cap = 4s;
     options.clock = [t, step] { return *t += *step; };  // every reading advances by `step`
+    auto switches = std::make_shared<uint64_t>(0);
+    options.voluntary_switches = [switches] { return ++*switches; };  // the thread always slept
     auto store = open_with(dir.file("stall.img"), 4 * mib, options);
     ASSERT_NE(store, nullptr);
     if (!settles_to_guarded(*store)) {
@@ -500,6 +505,31 @@ TEST(FileStoreWriteNowaitTest, StallTurnsInlineWritesOffForABackOff) {
     EXPECT_TRUE(holds(mib, page(13)));
     EXPECT_EQ(store->inline_stalls(), 6u);
     EXPECT_EQ(store->inline_writes(), 9u);  // settles_to_guarded's page and eight here
+    EXPECT_EQ(store->would_block_counts().backing_off, 6u);
+    EXPECT_EQ(store->would_block_counts().slow_preempted, 0u);
+}
+
+// A slow inline write in which the thread never slept was preempted by the scheduler (a busy
+// machine): a worker would have been as slow, so inline writes stay on.
+TEST(FileStoreWriteNowaitTest, APreemptedWriteIsNoStall) {
+    using namespace std::chrono_literals;
+    TempDir dir;
+    auto t = std::make_shared<std::chrono::steady_clock::time_point>();
+    FileStoreOptions options;
+    options.inline_stall_threshold = 1ms;
+    options.clock = [t] { return *t += 5ms; };
+    options.voluntary_switches = [] { return uint64_t{7}; };  // never slept
+    auto store = open_with(dir.file("preempted.img"), 4 * mib, options);
+    ASSERT_NE(store, nullptr);
+    if (!settles_to_guarded(*store)) {
+        GTEST_SKIP() << "pwritev2(RWF_NOWAIT) file system: it may refuse a write on its own";
+    }
+    const auto data = pattern(4096, 0x77);
+    ASSERT_TRUE(store->write_nowait(mib, data, false).ok());
+    ASSERT_TRUE(store->write_nowait(mib, data, false).ok());
+    EXPECT_EQ(store->inline_stalls(), 0u);
+    EXPECT_EQ(store->would_block_counts().slow_preempted, 3u);  // settles_to_guarded's too
+    EXPECT_EQ(store->inline_writes(), 3u);
 }
 
 }  // namespace

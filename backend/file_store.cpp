@@ -490,15 +490,19 @@ Status FileStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) 
     return write_through(offset, in, fua);
 }
 
-FileStore::Mark FileStore::mark() const {
-    Mark m;
-    m.time = clock_ ? clock_() : std::chrono::steady_clock::now();
+std::chrono::steady_clock::time_point FileStore::now() const {
+    return clock_ ? clock_() : std::chrono::steady_clock::now();
+}
+
+uint64_t FileStore::voluntary_switches() const {
     if (voluntary_switches_) {
-        m.voluntary_switches = voluntary_switches_();
-    } else if (struct rusage ru = {}; ::getrusage(RUSAGE_THREAD, &ru) == 0) {
-        m.voluntary_switches = static_cast<uint64_t>(ru.ru_nvcsw);
+        return voluntary_switches_();
     }
-    return m;
+    struct rusage ru = {};
+    if (::getrusage(RUSAGE_THREAD, &ru) != 0) {
+        return 0;
+    }
+    return static_cast<uint64_t>(ru.ru_nvcsw);
 }
 
 uint64_t FileStore::nowait_would_block() const {
@@ -532,11 +536,12 @@ Status FileStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, boo
     if (mode == NowaitWrites::guarded && blocking_calls_.load(std::memory_order_acquire) > 0) {
         return would_block(blocked_busy_);  // guard (b)
     }
-    const Mark start = mark();
-    if (std::chrono::nanoseconds(start.time.time_since_epoch()).count() <
+    const auto started = now();
+    if (std::chrono::nanoseconds(started.time_since_epoch()).count() <
         inline_paused_until_.load(std::memory_order_relaxed)) {
         return would_block(blocked_backing_off_);  // guard (c)
     }
+    const Mark start{started, voluntary_switches()};
     const uint64_t end = offset + in.size();
     if (!partial_pages_cached(offset, end)) {
         note_inline_write(start);
@@ -634,12 +639,11 @@ Status FileStore::write_kernel_nowait(uint64_t offset, std::span<const uint8_t> 
 }
 
 void FileStore::note_inline_write(const Mark& start) {
-    const Mark finish = mark();
-    const auto end = finish.time;
+    const auto end = now();
     if (end - start.time < stall_threshold_) {
         return;
     }
-    if (finish.voluntary_switches == start.voluntary_switches) {
+    if (voluntary_switches() == start.voluntary_switches) {
         slow_preempted_.fetch_add(1, std::memory_order_relaxed);
         return;
     }

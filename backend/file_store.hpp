@@ -194,16 +194,16 @@ class FileStore : public BlockStore {
     Status write_all(uint64_t offset, std::span<const uint8_t> in);
     Status write_all_dsync(uint64_t offset, std::span<const uint8_t> in, bool& unsupported);
     // write_nowait()'s steps: guard (a); one pwritev2(RWF_NOWAIT), `unsupported` when the kernel
-    // refuses the flag; guard (c) after a write that took `elapsed`.
+    // refuses the flag; guard (c) at the end of an inline write that began at `start`.
     bool partial_pages_cached(uint64_t offset, uint64_t end);
     Status write_kernel_nowait(uint64_t offset, std::span<const uint8_t> in, bool& unsupported);
-    // A point in time as guard (c) measures it.
     struct Mark {
         std::chrono::steady_clock::time_point time;
         uint64_t voluntary_switches = 0;
     };
-    Mark mark() const;
     void note_inline_write(const Mark& start);
+    std::chrono::steady_clock::time_point now() const;  // the clock option or the steady clock
+    uint64_t voluntary_switches() const;  // the option or getrusage(RUSAGE_THREAD).ru_nvcsw
 
     int fd_;
     std::string path_;

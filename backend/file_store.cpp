@@ -291,9 +291,10 @@ FileStore::~FileStore() {
         const WouldBlockCounts c = would_block_counts();
         spdlog::info(
             "image {}: {} writes on the I/O thread, {} handed to a worker (waits {}, uncached "
-            "page {}, busy {}, backing off {}, kernel {}), {} stalls, {} slow but preempted",
+            "page {}, busy {}, backing off {}, kernel {}), {} stalls, {} slow but preempted, {} "
+            "short RWF_NOWAIT writes finished inline",
             path_, inline_writes(), nowait_would_block(), c.waits, c.uncached_page, c.busy,
-            c.backing_off, c.kernel, inline_stalls(), c.slow_preempted);
+            c.backing_off, c.kernel, inline_stalls(), c.slow_preempted, c.kernel_short_finished);
     }
     if (fd_ >= 0) {
         ::close(fd_);
@@ -518,6 +519,7 @@ FileStore::WouldBlockCounts FileStore::would_block_counts() const {
     c.backing_off = blocked_backing_off_.load(std::memory_order_relaxed);
     c.kernel = blocked_kernel_.load(std::memory_order_relaxed);
     c.slow_preempted = slow_preempted_.load(std::memory_order_relaxed);
+    c.kernel_short_finished = kernel_short_finished_.load(std::memory_order_relaxed);
     return c;
 }
 
@@ -623,9 +625,15 @@ Status FileStore::write_kernel_nowait(uint64_t offset, std::span<const uint8_t> 
     if (n == static_cast<ssize_t>(in.size())) {
         return Status::success();
     }
-    if (n >= 0) {
-        // Stopped short where it would have waited: the worker writes the whole range again.
-        return Status::error(StoreErrc::would_block);
+    if (n > 0) {
+        // Stopped short where it would have waited (a folio to read, dirty throttling): the rest
+        // is written here, since would_block promises nothing written (COMPARE AND WRITE's worker
+        // retry compares again). The stall detector times it.
+        kernel_short_finished_.fetch_add(1, std::memory_order_relaxed);
+        return write_all(offset + static_cast<uint64_t>(n), in.subspan(static_cast<size_t>(n)));
+    }
+    if (n == 0) {
+        return Status::error(StoreErrc::would_block);  // no progress: the worker's write() tells
     }
     const int e = errno;
     if (e == EAGAIN) {

@@ -24,9 +24,10 @@
 //   for buffered writes (XFS; not ext4, nor tmpfs, as of Linux 6.18: EOPNOTSUPP) the kernel
 //   itself answers EAGAIN instead of waiting (a lock held, a page to read, dirty throttling,
 //   a timestamp to update), and that is would_block. The kernel may stop short after writing
-//   part of the range (measured on XFS: the next folio needed a read): that too is would_block,
-//   and the worker's write() then writes the whole range again under the same LBA locks, so
-//   the LUN's blocks end up as they would have; the tail probe below avoids the usual cause.
+//   part of the range (measured on XFS: the next folio needed a read). would_block must mean
+//   nothing written (COMPARE AND WRITE retried on a worker compares again), so the rest is then
+//   written with a plain pwrite on the calling thread, timed by the stall detector below; the
+//   partial-page probe (a) avoids the usual cause.
 // - Where the kernel refuses the flag (guarded mode, ext4), a plain pwrite runs inline, guarded:
 //   (a) a page the write covers only in part is written inline only when the page cache holds
 //       it (a 1-byte preadv2(RWF_NOWAIT) probe), since filling the rest of an uncached page
@@ -144,15 +145,17 @@ class FileStore : public BlockStore {
     uint64_t inline_writes() const { return inline_writes_.load(std::memory_order_relaxed); }
     uint64_t nowait_would_block() const;
     uint64_t inline_stalls() const { return inline_stalls_.load(std::memory_order_relaxed); }
-    // Why write_nowait() answered would_block, one count per reason; and inline writes that
-    // were slow without sleeping (the scheduler preempted the thread: not a stall).
+    // Why write_nowait() answered would_block, one count per reason; and two things that are
+    // not would_block.
     struct WouldBlockCounts {
         uint64_t waits = 0;           // fua, O_DIRECT, read-only: the write waits by nature
         uint64_t uncached_page = 0;   // guard (a)
         uint64_t busy = 0;            // guard (b)
         uint64_t backing_off = 0;     // guard (c)
-        uint64_t kernel = 0;          // RWF_NOWAIT: EAGAIN or a short write
+        uint64_t kernel = 0;          // RWF_NOWAIT: EAGAIN, nothing written
         uint64_t slow_preempted = 0;  // not a would_block: a slow write that did not sleep
+        // Not a would_block: RWF_NOWAIT stopped short and a plain pwrite wrote the rest.
+        uint64_t kernel_short_finished = 0;
     };
     WouldBlockCounts would_block_counts() const;
 
@@ -239,6 +242,7 @@ class FileStore : public BlockStore {
     std::atomic<uint64_t> blocked_backing_off_{0};
     std::atomic<uint64_t> blocked_kernel_{0};
     std::atomic<uint64_t> slow_preempted_{0};
+    std::atomic<uint64_t> kernel_short_finished_{0};
 };
 
 }  // namespace atsarray::backend

@@ -274,6 +274,7 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     store->backoff_base_ = std::max(options.inline_backoff, std::chrono::nanoseconds(1));
     store->backoff_cap_ = std::max(options.inline_backoff_cap, store->backoff_base_);
     store->backoff_current_ = store->backoff_base_;
+    store->inline_max_bytes_ = options.inline_max_bytes;
     store->clock_ = options.clock;
     store->voluntary_switches_ = options.voluntary_switches;
     if (options.direct) {
@@ -290,10 +291,10 @@ FileStore::~FileStore() {
     if (inline_writes() + nowait_would_block() > 0) {
         const WouldBlockCounts c = would_block_counts();
         spdlog::info(
-            "image {}: {} writes on the I/O thread, {} handed to a worker (waits {}, uncached "
-            "page {}, busy {}, backing off {}, kernel {}), {} stalls, {} slow but preempted, {} "
-            "short RWF_NOWAIT writes finished inline",
-            path_, inline_writes(), nowait_would_block(), c.waits, c.uncached_page, c.busy,
+            "image {}: {} writes on the I/O thread, {} handed to a worker (waits {}, large {}, "
+            "uncached page {}, busy {}, backing off {}, kernel {}), {} stalls, {} slow but "
+            "preempted, {} short RWF_NOWAIT writes finished inline",
+            path_, inline_writes(), nowait_would_block(), c.waits, c.large, c.uncached_page, c.busy,
             c.backing_off, c.kernel, inline_stalls(), c.slow_preempted, c.kernel_short_finished);
     }
     if (fd_ >= 0) {
@@ -508,12 +509,13 @@ uint64_t FileStore::voluntary_switches() const {
 
 uint64_t FileStore::nowait_would_block() const {
     const WouldBlockCounts c = would_block_counts();
-    return c.waits + c.uncached_page + c.busy + c.backing_off + c.kernel;
+    return c.waits + c.large + c.uncached_page + c.busy + c.backing_off + c.kernel;
 }
 
 FileStore::WouldBlockCounts FileStore::would_block_counts() const {
     WouldBlockCounts c;
     c.waits = blocked_waits_.load(std::memory_order_relaxed);
+    c.large = blocked_large_.load(std::memory_order_relaxed);
     c.uncached_page = blocked_uncached_.load(std::memory_order_relaxed);
     c.busy = blocked_busy_.load(std::memory_order_relaxed);
     c.backing_off = blocked_backing_off_.load(std::memory_order_relaxed);
@@ -533,6 +535,9 @@ Status FileStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, boo
     };
     if (!writes_without_waiting() || fua) {
         return would_block(blocked_waits_);
+    }
+    if (in.size() > inline_max_bytes_) {
+        return would_block(blocked_large_);
     }
     NowaitWrites mode = nowait_writes();
     if (mode == NowaitWrites::guarded && blocking_calls_.load(std::memory_order_acquire) > 0) {

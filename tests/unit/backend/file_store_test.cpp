@@ -331,6 +331,11 @@ TEST(FileStoreWriteNowaitTest, WritesThatWaitAreWouldBlockAndWriteNothing) {
     EXPECT_EQ(store->inline_writes(), 0u);
     EXPECT_EQ(test::read_back(*store, mib, data.size()), std::vector<uint8_t>(data.size(), 0));
     EXPECT_EQ(store->write_nowait(4 * mib - 512, data, false).code, StoreErrc::out_of_range);
+    // Above inline_max_bytes (32 KiB): a worker copies it while the I/O thread goes on.
+    const auto large = pattern(32 * 1024 + 512, 0x32);
+    EXPECT_EQ(store->write_nowait(mib, large, false).code, StoreErrc::would_block);
+    EXPECT_EQ(store->would_block_counts().large, 1u);
+    EXPECT_EQ(test::read_back(*store, mib, large.size()), std::vector<uint8_t>(large.size(), 0));
     store.reset();
 
     auto read_only = open_ok(path, 4 * mib, true);
@@ -361,7 +366,7 @@ TEST(FileStoreWriteNowaitTest, PlainWritesRunInline) {
     ASSERT_NE(store, nullptr);
     const bool guarded = settles_to_guarded(*store);
     const auto block = pattern(4096, 0x11);
-    const auto big = pattern(128 * 1024, 0x22);
+    const auto big = pattern(32 * 1024, 0x22);  // inline_max_bytes
     const auto small = pattern(512, 0x33);
     ASSERT_TRUE(write_like_the_scsi_layer(*store, 8192, block, false).ok());
     ASSERT_TRUE(write_like_the_scsi_layer(*store, mib, big, false).ok());

@@ -15,9 +15,11 @@
 // alone leaves data in the device's volatile cache.
 //
 // Writes on the I/O thread (write_nowait(), issue 17). A buffered 4 KiB pwrite into the page
-// cache costs a few microseconds of CPU, the two thread hand-offs of a worker far more, so the
-// SCSI layer offers plain writes here first, under their LBA locks. write_nowait() either writes
-// the whole range or answers would_block, and it never keeps the I/O thread waiting long:
+// cache costs a few microseconds of CPU (measured on ext4: 1.5-4 us into small folios, 10-17 us
+// into the large folios a sequential read such as `cat` leaves), the two thread hand-offs of a
+// worker more, so the SCSI layer offers plain writes here first, under their LBA locks.
+// write_nowait() either writes the whole range or answers would_block, and it never keeps the
+// I/O thread waiting long:
 // - would_block at once for O_DIRECT images (every write waits for the device), read-only images
 //   (write() answers them) and fua (FUA or write cache off: RWF_DSYNC or fdatasync waits); and
 //   for writes above inline_max_bytes: copying 128 KiB into the page cache costs the I/O thread

@@ -169,7 +169,7 @@ for store in $stores; do
     # The prefill leaves RocksDB flushing memtables and compacting L0 for a while: wait until the
     # daemon is quiet (at most 60 s), then read the I/O region once (as the file LUNs were read
     # back) so that the first rows measure the store, not a flush in progress; the block cache
-    # (64 MiB by default) then holds what a reader of that region would have left in it.
+    # (an eighth of memory by default) then holds what a reader of that region would have left in it.
     echo "   rocksdb quiet after prefill in $(bench_wait_quiet 60 "${pid[rocksdb]}") s" >&2
     "$bench_bin" --portal "127.0.0.1:${port[rocksdb]}" --target "${iqn[rocksdb]}" --lun 0 \
       --label read-back --workload seqread --bs 131072 --qd 16 --passes 1 --seconds 600 \
@@ -246,8 +246,11 @@ done
 [ -z "${RAW:-}" ] || cp "$raw" "$RAW"
 
 echo
+# The store a new user gets: LUN 0's backend in the shipped config.
+default_store=$(awk '/^\[\[target\.lun\]\]/ { lun = 1 } lun && /^backend *=/ { gsub(/[" ]/, "", $3); print $3; exit }' \
+  "$root/configs/default.toml")
 awk -v units="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1,7 | tr '\n' ' ')" \
-  -v sides="${sides[*]}" -v rounds="$rounds" '
+  -v sides="${sides[*]}" -v rounds="$rounds" -v default_store="${default_store:-file}" '
   # io_bench lines: round=R row=NAME io_bench label=SIDE key=value ... error="..." quiet_wait_s=S
   # tcp_rtt lines:  round=R row=tcp tcp_rtt shape=write|read key=value ... error="..."
   {
@@ -343,7 +346,7 @@ awk -v units="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1,7 | tr '\n' ' ')
     line = sprintf("%-19s %-5s", "", "")
     head = sprintf("%-19s %-5s", "workload", "unit")
     for (i = 1; i <= ns; ++i) {
-      line = line sprintf(" | %-33s", s[i] (s[i] == "rocksdb" ? " (default)" : ""))
+      line = line sprintf(" | %-33s", s[i] (s[i] == default_store ? " (default)" : ""))
       head = head sprintf(" | %8s %11s %5s %-6s", "value", "p50/p99us", "cpu", "vs tgt")
     }
     sub(/ +$/, "", line); print line; print head
@@ -369,11 +372,11 @@ awk -v units="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1,7 | tr '\n' ' ')
     printf "\n== goals (issue 17; benchmark goals, not tests)\n"
     for (r = 1; r <= rows; ++r) {
       if (ok(order[r], "tgt")) {
-        vs_tgt("default store (rocksdb) >= tgt: " order[r], order[r], "rocksdb", 1)
+        vs_tgt("default store (" default_store ") >= tgt: " order[r], order[r], default_store, 1)
       }
     }
-    vs_tgt("default store (rocksdb) >= 2x tgt: randread-4k-qd32", "randread-4k-qd32", "rocksdb", 2)
-    vs_tgt("default store (rocksdb) >= 2x tgt: randwrite-4k-qd32", "randwrite-4k-qd32", "rocksdb", 2)
+    vs_tgt("default store (" default_store ") >= 2x tgt: randread-4k-qd32", "randread-4k-qd32", default_store, 2)
+    vs_tgt("default store (" default_store ") >= 2x tgt: randwrite-4k-qd32", "randwrite-4k-qd32", default_store, 2)
     vs_tgt("file >= 2x tgt: randwrite-4k-qd32", "randwrite-4k-qd32", "file", 2)
     for (i = 1; i <= ns; ++i) {
       vs_tcp(s[i], "randread-4k-qd1", "read"); vs_tcp(s[i], "randwrite-4k-qd1", "write")

@@ -63,11 +63,11 @@ TEST(ShippedConfigsTest, DefaultServesLabTarget) {
     ASSERT_EQ(target.luns.size(), 1u);
     const LunConfig& lun = target.luns[0];
     EXPECT_EQ(lun.id, 0u);
-    EXPECT_EQ(lun.backend, BackendKind::rocksdb);  // thin, 8 GiB, in data/ next to the config
+    EXPECT_EQ(lun.backend, BackendKind::file);  // thin, 8 GiB, in data/ next to the config
     EXPECT_EQ(lun.size_bytes, 8ull * 1024 * 1024 * 1024);
     EXPECT_EQ(lun.block_size, 512u);
     const auto expected = (std::filesystem::absolute(configs_dir) / "data").lexically_normal();
-    EXPECT_EQ(lun.data_dir, expected.string());
+    EXPECT_EQ(std::filesystem::absolute(lun.path).lexically_normal(), expected / "lun0.img");
     EXPECT_EQ(config.data_dir, expected.string());
 }
 

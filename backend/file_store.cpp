@@ -4,7 +4,6 @@
 #include <linux/falloc.h>
 #include <linux/magic.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/uio.h>
@@ -13,7 +12,6 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -260,7 +258,7 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     }
 
     auto store =
-        std::unique_ptr<FileStore>(new FileStore(guard.release(), path, size_bytes, read_only));
+        std::unique_ptr<FileStore>(new FileStore(guard.release(), path, size_bytes, options));
     store->allocation_unit_ = st.st_blksize > 0 ? static_cast<uint64_t>(st.st_blksize) : 0;
     store->direct_align_ = direct_align;
     store->direct_mem_align_ = direct_mem_align;
@@ -270,13 +268,6 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     if (struct statfs sfs = {}; ::fstatfs(store->fd_, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
         store->pages_in_memory_ = true;
     }
-    store->stall_threshold_ = options.inline_stall_threshold;
-    store->backoff_base_ = std::max(options.inline_backoff, std::chrono::nanoseconds(1));
-    store->backoff_cap_ = std::max(options.inline_backoff_cap, store->backoff_base_);
-    store->backoff_current_ = store->backoff_base_;
-    store->inline_max_bytes_ = options.inline_max_bytes;
-    store->clock_ = options.clock;
-    store->voluntary_switches_ = options.voluntary_switches;
     if (options.direct) {
         spdlog::info("image {}: O_DIRECT, offset alignment {} bytes, memory alignment {}", path,
                      direct_align, direct_mem_align);
@@ -284,19 +275,15 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     return store;
 }
 
-FileStore::FileStore(int fd, std::string path, uint64_t size_bytes, bool read_only)
-    : fd_(fd), path_(std::move(path)), size_bytes_(size_bytes), read_only_(read_only) {}
+FileStore::FileStore(int fd, std::string path, uint64_t size_bytes, const FileStoreOptions& options)
+    : fd_(fd),
+      path_(std::move(path)),
+      size_bytes_(size_bytes),
+      read_only_(options.read_only),
+      inline_policy_(options, path_) {}
 
 FileStore::~FileStore() {
-    if (inline_writes() + nowait_would_block() > 0) {
-        const WouldBlockCounts c = would_block_counts();
-        spdlog::info(
-            "image {}: {} writes on the I/O thread, {} handed to a worker (waits {}, large {}, "
-            "uncached page {}, busy {}, backing off {}, kernel {}), {} stalls, {} slow but "
-            "preempted, {} short RWF_NOWAIT writes finished inline",
-            path_, inline_writes(), nowait_would_block(), c.waits, c.large, c.uncached_page, c.busy,
-            c.backing_off, c.kernel, inline_stalls(), c.slow_preempted, c.kernel_short_finished);
-    }
+    // ~InlineWritePolicy logs the inline write counts after the close.
     if (fd_ >= 0) {
         ::close(fd_);
     }
@@ -484,7 +471,7 @@ Status FileStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) 
     // flight sends the next ones after it).
     std::optional<BlockingCall> counted;
     if (fua || direct() || !partial_pages_cached(offset, offset + in.size())) {
-        counted.emplace(blocking_calls_);
+        counted.emplace(inline_policy_);
     }
     if (!direct_ready(offset, in.data(), in.size())) {
         return write_bounced(offset, in, fua);
@@ -492,67 +479,29 @@ Status FileStore::write(uint64_t offset, std::span<const uint8_t> in, bool fua) 
     return write_through(offset, in, fua);
 }
 
-std::chrono::steady_clock::time_point FileStore::now() const {
-    return clock_ ? clock_() : std::chrono::steady_clock::now();
-}
-
-uint64_t FileStore::voluntary_switches() const {
-    if (voluntary_switches_) {
-        return voluntary_switches_();
-    }
-    struct rusage ru = {};
-    if (::getrusage(RUSAGE_THREAD, &ru) != 0) {
-        return 0;
-    }
-    return static_cast<uint64_t>(ru.ru_nvcsw);
-}
-
-uint64_t FileStore::nowait_would_block() const {
-    const WouldBlockCounts c = would_block_counts();
-    return c.waits + c.large + c.uncached_page + c.busy + c.backing_off + c.kernel;
-}
-
-FileStore::WouldBlockCounts FileStore::would_block_counts() const {
-    WouldBlockCounts c;
-    c.waits = blocked_waits_.load(std::memory_order_relaxed);
-    c.large = blocked_large_.load(std::memory_order_relaxed);
-    c.uncached_page = blocked_uncached_.load(std::memory_order_relaxed);
-    c.busy = blocked_busy_.load(std::memory_order_relaxed);
-    c.backing_off = blocked_backing_off_.load(std::memory_order_relaxed);
-    c.kernel = blocked_kernel_.load(std::memory_order_relaxed);
-    c.slow_preempted = slow_preempted_.load(std::memory_order_relaxed);
-    c.kernel_short_finished = kernel_short_finished_.load(std::memory_order_relaxed);
-    return c;
-}
-
 Status FileStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, bool fua) {
     if (!in_range(offset, in.size())) {
         return Status::error(StoreErrc::out_of_range);
     }
-    const auto would_block = [](std::atomic<uint64_t>& reason) {
-        reason.fetch_add(1, std::memory_order_relaxed);
-        return Status::error(StoreErrc::would_block);
-    };
+    using Reason = InlineWritePolicy::Reason;
     if (!writes_without_waiting() || fua) {
-        return would_block(blocked_waits_);
+        return inline_policy_.would_block(Reason::waits);
     }
-    if (in.size() > inline_max_bytes_) {
-        return would_block(blocked_large_);
+    if (!inline_policy_.fits(in.size())) {
+        return inline_policy_.would_block(Reason::large);
     }
     NowaitWrites mode = nowait_writes();
-    if (mode == NowaitWrites::guarded && blocking_calls_.load(std::memory_order_acquire) > 0) {
-        return would_block(blocked_busy_);  // guard (b)
+    if (mode == NowaitWrites::guarded && inline_policy_.busy()) {
+        return inline_policy_.would_block(Reason::busy);  // guard (b)
     }
-    const auto started = now();
-    if (std::chrono::nanoseconds(started.time_since_epoch()).count() <
-        inline_paused_until_.load(std::memory_order_relaxed)) {
-        return would_block(blocked_backing_off_);  // guard (c)
+    const std::optional<InlineWritePolicy::Mark> start = inline_policy_.start_inline_write();
+    if (!start) {
+        return inline_policy_.would_block(Reason::backing_off);  // guard (c)
     }
-    const Mark start{started, voluntary_switches()};
     const uint64_t end = offset + in.size();
     if (!partial_pages_cached(offset, end)) {
-        note_inline_write(start);
-        return would_block(blocked_uncached_);  // guard (a)
+        inline_policy_.note_inline_write(*start);
+        return inline_policy_.would_block(Reason::uncached_page);  // guard (a)
     }
     Status s;
     if (mode != NowaitWrites::guarded) {
@@ -566,8 +515,8 @@ Status FileStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, boo
                     "writes; the I/O thread writes with guards (issue 17)",
                     path_);
             }
-            if (blocking_calls_.load(std::memory_order_acquire) > 0) {
-                return would_block(blocked_busy_);
+            if (inline_policy_.busy()) {
+                return inline_policy_.would_block(Reason::busy);
             }
         } else if (mode == NowaitWrites::untried) {
             nowait_writes_.store(NowaitWrites::kernel, std::memory_order_relaxed);
@@ -576,12 +525,12 @@ Status FileStore::write_nowait(uint64_t offset, std::span<const uint8_t> in, boo
     if (mode == NowaitWrites::guarded) {
         s = write_all(offset, in);
     }
-    note_inline_write(start);
+    inline_policy_.note_inline_write(*start);
     if (s.code == StoreErrc::would_block) {
-        return would_block(blocked_kernel_);
+        return inline_policy_.would_block(Reason::kernel);
     }
     if (s.ok()) {
-        inline_writes_.fetch_add(1, std::memory_order_relaxed);
+        inline_policy_.count_inline_write();
     }
     return s;
 }
@@ -634,7 +583,7 @@ Status FileStore::write_kernel_nowait(uint64_t offset, std::span<const uint8_t> 
         // Stopped short where it would have waited (a folio to read, dirty throttling): the rest
         // is written here, since would_block promises nothing written (COMPARE AND WRITE's worker
         // retry compares again). The stall detector times it.
-        kernel_short_finished_.fetch_add(1, std::memory_order_relaxed);
+        inline_policy_.count_kernel_short_finished();
         return write_all(offset + static_cast<uint64_t>(n), in.subspan(static_cast<size_t>(n)));
     }
     if (n == 0) {
@@ -649,41 +598,6 @@ Status FileStore::write_kernel_nowait(uint64_t offset, std::span<const uint8_t> 
         return Status::success();
     }
     return from_errno(e);
-}
-
-void FileStore::note_inline_write(const Mark& start) {
-    const auto end = now();
-    if (end - start.time < stall_threshold_) {
-        return;
-    }
-    if (voluntary_switches() == start.voluntary_switches) {
-        slow_preempted_.fetch_add(1, std::memory_order_relaxed);
-        return;
-    }
-    inline_stalls_.fetch_add(1, std::memory_order_relaxed);
-    const std::lock_guard lock(stall_mutex_);
-    const int64_t end_ns = std::chrono::nanoseconds(end.time_since_epoch()).count();
-    const int64_t paused_until = inline_paused_until_.load(std::memory_order_relaxed);
-    if (end_ns < paused_until) {
-        return;  // another thread's stall of the same moment already turned inline writes off
-    }
-    // A stall within one period of the last back-off's end: the file system keeps stalling.
-    const bool repeated = paused_until != std::numeric_limits<int64_t>::min() &&
-                          end_ns - paused_until < backoff_current_.count();
-    backoff_current_ = repeated ? std::min(backoff_current_ * 2, backoff_cap_) : backoff_base_;
-    inline_paused_until_.store(end_ns + backoff_current_.count(), std::memory_order_relaxed);
-    const auto took_us = std::chrono::duration_cast<std::chrono::microseconds>(end - start.time);
-    const auto off_ms = std::chrono::duration_cast<std::chrono::milliseconds>(backoff_current_);
-    if (!stall_logged_) {
-        stall_logged_ = true;
-        spdlog::info(
-            "image {}: a write on the I/O thread took {} us; writes go to workers for "
-            "{} ms (and longer while this repeats; logged once)",
-            path_, took_us.count(), off_ms.count());
-    } else {
-        spdlog::debug("image {}: inline write stall of {} us; writes go to workers for {} ms",
-                      path_, took_us.count(), off_ms.count());
-    }
 }
 
 Status FileStore::write_bounced(uint64_t offset, std::span<const uint8_t> in, bool fua) {

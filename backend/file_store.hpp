@@ -22,16 +22,14 @@
 // I/O thread waiting long:
 // - would_block at once for O_DIRECT images (every write waits for the device), read-only images
 //   (write() answers them) and fua (FUA or write cache off: RWF_DSYNC or fdatasync waits); and
-//   for writes above inline_max_bytes: copying 128 KiB into the page cache costs the I/O thread
-//   more than a hand-off, and on a worker it overlaps the next command's data (measured: 128 KiB
-//   random writes at QD16 lost ~20% inline).
+//   for writes above inline_max_bytes (why: backend/inline_writes.hpp).
 // - The first call tries pwritev2(RWF_NOWAIT) (kernel mode): where the file system supports it
 //   for buffered writes (XFS; not ext4, nor tmpfs, as of Linux 6.18: EOPNOTSUPP) the kernel
 //   itself answers EAGAIN instead of waiting (a lock held, a page to read, dirty throttling,
 //   a timestamp to update), and that is would_block. The kernel may stop short after writing
 //   part of the range (measured on XFS: the next folio needed a read). would_block must mean
 //   nothing written (COMPARE AND WRITE retried on a worker compares again), so the rest is then
-//   written with a plain pwrite on the calling thread, timed by the stall detector below; the
+//   written with a plain pwrite on the calling thread, timed by the stall detector (c); the
 //   partial-page probe (a) avoids the usual cause.
 // - Where the kernel refuses the flag (guarded mode, ext4), a plain pwrite runs inline, guarded:
 //   (a) a page the write covers only in part is written inline only when the page cache holds
@@ -39,56 +37,36 @@
 //       reads it from the disk (the probe starts that read for the worker's write). tmpfs has
 //       no disk to read (its pages are memory); where nowait reads are refused, partial pages
 //       always go to the worker;
-//   (b) never while a worker-side flush, unmap, grow, extent query or write that may take long
-//       (fua, O_DIRECT, a partial page to read from the disk) runs on this store (counted in an
-//       atomic): they hold the inode lock or commit the journal, which an inline write would
-//       wait for. A worker's write into cached pages holds the lock for microseconds and is not
-//       counted: at a high queue depth one would always be in flight, and once one write went
-//       to a worker every later one would follow it. A call starting between the check and the
-//       pwrite can still make an inline write wait; (c) bounds that;
-//   (c) a stall detector times every inline write (the steady clock, probes included): one that
-//       took longer than inline_stall_threshold and slept (the thread's voluntary context
-//       switches grew: journal, writeback throttling, inode lock, extent-tree reads; a thread
-//       the scheduler preempted is no stall) turns inline writes off for inline_backoff,
-//       doubled up to inline_backoff_cap while stalls come back within a period of the last
-//       back-off's end, so a stalling file system costs each I/O thread at most about one stall
-//       per period.
+//   (b) never while a worker-side call that may hold the inode lock or commit the journal runs
+//       on this store: flush(), unmap(), grow(), mapped_extent(), and write() when fua, O_DIRECT
+//       or an uncached partial page, each hold a BlockingCall;
+//   (c) a stall detector: an inline write that slept longer than inline_stall_threshold turns
+//       inline writes off for a back-off.
 //   The detector runs in kernel mode too (memory reclaim can stall any call).
+// The size limit, (b) and (c), with their reasons, and the counts are InlineWritePolicy's
+// (backend/inline_writes.hpp); the file's own steps, kernel mode and (a), are here.
 // A write done inline is the same pwrite a worker would do: what is stable, and when, does not
 // change (only fua writes are stable on return; flush() covers every write acknowledged before
 // it). inline_writes(), would_block_counts() and inline_stalls() count what happened.
 
 #include <array>
 #include <atomic>
-#include <chrono>
 #include <cstdint>
-#include <functional>
-#include <limits>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 
 #include "backend/block_store.hpp"
+#include "backend/inline_writes.hpp"
 
 namespace atsarray::backend {
 
-struct FileStoreOptions {
+// The inline write options (inline_stall_threshold, inline_backoff, inline_backoff_cap,
+// inline_max_bytes, clock, voluntary_switches) are InlineWriteOptions' fields, set here.
+struct FileStoreOptions : InlineWriteOptions {
     bool read_only = false;
     bool direct = false;  // O_DIRECT; refused (open fails) where the file system cannot do it
-    // write_nowait()'s stall detector (see above): an inline write slower than the threshold
-    // turns inline writes off for the back-off, doubled while stalls repeat, up to the cap.
-    std::chrono::nanoseconds inline_stall_threshold = std::chrono::milliseconds(1);
-    std::chrono::nanoseconds inline_backoff = std::chrono::seconds(1);
-    std::chrono::nanoseconds inline_backoff_cap = std::chrono::seconds(64);
-    // Larger writes always go to a worker (see above).
-    uint64_t inline_max_bytes = 32 * 1024;
-    // The clock inline writes are timed with; empty: std::chrono::steady_clock (tests step one).
-    std::function<std::chrono::steady_clock::time_point()> clock;
-    // The calling thread's voluntary context switches; empty: getrusage(RUSAGE_THREAD). A slow
-    // write is a stall only when the thread slept in it: one the scheduler merely preempted (a
-    // busy machine) would be as slow on a worker.
-    std::function<uint64_t()> voluntary_switches;
 };
 
 class FileStore : public BlockStore {
@@ -149,46 +127,25 @@ class FileStore : public BlockStore {
     NowaitWrites nowait_writes() const { return nowait_writes_.load(std::memory_order_relaxed); }
     // Writes write_nowait() did on the caller's thread, writes it answered would_block (the
     // worker's write() did them), and inline writes slower than the stall threshold.
-    uint64_t inline_writes() const { return inline_writes_.load(std::memory_order_relaxed); }
-    uint64_t nowait_would_block() const;
-    uint64_t inline_stalls() const { return inline_stalls_.load(std::memory_order_relaxed); }
+    uint64_t inline_writes() const { return inline_policy_.inline_writes(); }
+    uint64_t nowait_would_block() const { return inline_policy_.would_block_total(); }
+    uint64_t inline_stalls() const { return inline_policy_.stalls(); }
     // Why write_nowait() answered would_block, one count per reason; and two things that are
     // not would_block.
-    struct WouldBlockCounts {
-        uint64_t waits = 0;           // fua, O_DIRECT, read-only: the write waits by nature
-        uint64_t large = 0;           // above inline_max_bytes
-        uint64_t uncached_page = 0;   // guard (a)
-        uint64_t busy = 0;            // guard (b)
-        uint64_t backing_off = 0;     // guard (c)
-        uint64_t kernel = 0;          // RWF_NOWAIT: EAGAIN, nothing written
-        uint64_t slow_preempted = 0;  // not a would_block: a slow write that did not sleep
-        // Not a would_block: RWF_NOWAIT stopped short and a plain pwrite wrote the rest.
-        uint64_t kernel_short_finished = 0;
-    };
-    WouldBlockCounts would_block_counts() const;
+    using WouldBlockCounts = InlineWritePolicy::WouldBlockCounts;
+    WouldBlockCounts would_block_counts() const { return inline_policy_.would_block_counts(); }
 
     // A call that may hold the inode lock or commit the journal, counted while it runs: guard (b)
     // above. flush(), unmap(), grow(), mapped_extent() and write() (fua, direct, an uncached
     // partial page) hold one; tests hold one to stand for a worker's call in flight.
-    class BlockingCall {
-      public:
-        explicit BlockingCall(std::atomic<int>& in_flight) : in_flight_(in_flight) {
-            in_flight_.fetch_add(1, std::memory_order_acq_rel);
-        }
-        ~BlockingCall() { in_flight_.fetch_sub(1, std::memory_order_acq_rel); }
-        BlockingCall(const BlockingCall&) = delete;
-        BlockingCall& operator=(const BlockingCall&) = delete;
-
-      private:
-        std::atomic<int>& in_flight_;
-    };
-    [[nodiscard]] BlockingCall blocking_call() { return BlockingCall(blocking_calls_); }
+    using BlockingCall = InlineWritePolicy::BlockingCall;
+    [[nodiscard]] BlockingCall blocking_call() { return inline_policy_.blocking_call(); }
 
   private:
     // A power of two: a write's head and tail blocks map to at most two stripes.
     static constexpr size_t edge_stripes = 64;
 
-    FileStore(int fd, std::string path, uint64_t size_bytes, bool read_only);
+    FileStore(int fd, std::string path, uint64_t size_bytes, const FileStoreOptions& options);
 
     bool in_range(uint64_t offset, size_t length) const;
     // Whether a call can go to the O_DIRECT file as it is (always true when not direct).
@@ -205,16 +162,9 @@ class FileStore : public BlockStore {
     Status write_all(uint64_t offset, std::span<const uint8_t> in);
     Status write_all_dsync(uint64_t offset, std::span<const uint8_t> in, bool& unsupported);
     // write_nowait()'s steps: guard (a); one pwritev2(RWF_NOWAIT), `unsupported` when the kernel
-    // refuses the flag; guard (c) at the end of an inline write that began at `start`.
+    // refuses the flag.
     bool partial_pages_cached(uint64_t offset, uint64_t end);
     Status write_kernel_nowait(uint64_t offset, std::span<const uint8_t> in, bool& unsupported);
-    struct Mark {
-        std::chrono::steady_clock::time_point time;
-        uint64_t voluntary_switches = 0;
-    };
-    void note_inline_write(const Mark& start);
-    std::chrono::steady_clock::time_point now() const;  // the clock option or the steady clock
-    uint64_t voluntary_switches() const;  // the option or getrusage(RUSAGE_THREAD).ru_nvcsw
 
     int fd_;
     std::string path_;
@@ -231,28 +181,7 @@ class FileStore : public BlockStore {
     uint64_t page_bytes_ = 4096;    // the page cache's unit: guard (a)
     bool pages_in_memory_ = false;  // tmpfs: no page is ever read from a disk, guard (a) is moot
     std::atomic<NowaitWrites> nowait_writes_{NowaitWrites::untried};
-    std::atomic<int> blocking_calls_{0};
-    std::chrono::nanoseconds stall_threshold_{std::chrono::milliseconds(1)};
-    std::chrono::nanoseconds backoff_base_{std::chrono::seconds(1)};
-    std::chrono::nanoseconds backoff_cap_{std::chrono::seconds(64)};
-    uint64_t inline_max_bytes_ = 32 * 1024;
-    std::function<std::chrono::steady_clock::time_point()> clock_;
-    std::function<uint64_t()> voluntary_switches_;
-    // Inline writes are off until this time (the clock's nanoseconds since its epoch).
-    std::atomic<int64_t> inline_paused_until_{std::numeric_limits<int64_t>::min()};
-    std::mutex stall_mutex_;  // a stall's back-off update; taken after stalls only
-    std::chrono::nanoseconds backoff_current_;  // under stall_mutex_
-    bool stall_logged_ = false;                 // under stall_mutex_
-    std::atomic<uint64_t> inline_writes_{0};
-    std::atomic<uint64_t> inline_stalls_{0};
-    std::atomic<uint64_t> blocked_waits_{0};
-    std::atomic<uint64_t> blocked_large_{0};
-    std::atomic<uint64_t> blocked_uncached_{0};
-    std::atomic<uint64_t> blocked_busy_{0};
-    std::atomic<uint64_t> blocked_backing_off_{0};
-    std::atomic<uint64_t> blocked_kernel_{0};
-    std::atomic<uint64_t> slow_preempted_{0};
-    std::atomic<uint64_t> kernel_short_finished_{0};
+    InlineWritePolicy inline_policy_;  // the size limit, guards (b) and (c), the counts
 };
 
 }  // namespace atsarray::backend

@@ -50,7 +50,7 @@ struct RocksDbOptions {
     uint64_t chunk_bytes = 4096;
 };
 
-class RocksDatabase;  // one open database, shared by the stores of its LUNs (rocksdb_store.cpp)
+class RocksDatabase;  // one open database, shared by the stores of its LUNs (rocksdb_database.hpp)
 
 class RocksDbStore : public BlockStore {
   public:

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -44,11 +45,17 @@ inline uint16_t free_port() {
     const uint32_t span = ephemeral_low > low ? ephemeral_low - low : 1;
     static std::mt19937 random(std::random_device{}() ^ static_cast<uint32_t>(::getpid()));
     static std::mutex random_mutex;
+    // Ports handed out before: a test that asks twice before binding either (two portals of one
+    // config) must not get one port twice (an ASan run drew 25675 for both).
+    static std::set<uint32_t> handed_out;
     for (int attempt = 0; attempt < 1000; ++attempt) {
         uint32_t candidate = 0;
         {
             std::lock_guard lock(random_mutex);
             candidate = low + random() % span;
+            if (!handed_out.insert(candidate).second) {
+                continue;
+            }
         }
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in addr{};

@@ -138,7 +138,10 @@ CounterReport run_ats_counter(const CounterOptions& o, std::FILE* out) {
             }
             const uint64_t lba = w % 2 == 0 ? o.lba - 1 : o.lba + 1;
             std::vector<uint8_t> block(static_cast<size_t>(bs));
-            for (uint64_t n = 1; incrementers_left.load() > 0; ++n) {
+            // At least one WRITE, even when the incrementers are done before this session has
+            // logged in: the check below compares the block with this writer's last value, and
+            // a block this run never wrote holds whatever an earlier run left there.
+            for (uint64_t n = 1;; ++n) {
                 std::memset(block.data(), static_cast<int>(n & 0xff), block.size());
                 store_le64(block.data(), n);
                 Task t(iscsi_write16_sync(ctx.get(), o.lun, lba, block.data(),
@@ -148,6 +151,9 @@ CounterReport run_ats_counter(const CounterOptions& o, std::FILE* out) {
                     return;
                 }
                 last_written[static_cast<size_t>(w)] = n;
+                if (incrementers_left.load() == 0) {
+                    break;
+                }
             }
         });
     }

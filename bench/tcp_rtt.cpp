@@ -58,9 +58,12 @@ class Fd {
     int fd_;
 };
 
-bool send_all(int fd, const uint8_t* data, size_t bytes) {
+// Moves `bytes` through `io` (send or recv on a blocking socket) until all moved; false when the
+// peer is gone.
+template <typename Byte, typename Io>
+bool move_all(Byte* data, size_t bytes, Io io) {
     while (bytes > 0) {
-        const ssize_t n = ::send(fd, data, bytes, MSG_NOSIGNAL);
+        const ssize_t n = io(data, bytes);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -73,19 +76,14 @@ bool send_all(int fd, const uint8_t* data, size_t bytes) {
     return true;
 }
 
+bool send_all(int fd, const uint8_t* data, size_t bytes) {
+    return move_all(data, bytes,
+                    [fd](const uint8_t* p, size_t n) { return ::send(fd, p, n, MSG_NOSIGNAL); });
+}
+
 bool recv_all(int fd, uint8_t* data, size_t bytes) {
-    while (bytes > 0) {
-        const ssize_t n = ::recv(fd, data, bytes, MSG_WAITALL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        data += n;
-        bytes -= static_cast<size_t>(n);
-    }
-    return true;
+    return move_all(data, bytes,
+                    [fd](uint8_t* p, size_t n) { return ::recv(fd, p, n, MSG_WAITALL); });
 }
 
 void set_nodelay(int fd) {

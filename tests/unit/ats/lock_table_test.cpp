@@ -29,6 +29,27 @@ LockGuard lock(LockTable& t, uint64_t lun, uint64_t lba, uint64_t blocks, bool s
     return f.get();
 }
 
+// `threads` threads of `rounds` rounds each (seeded per thread): every round draws a range
+// [lba, end) of the first `blocks` blocks, at most max_length(round) long, and calls
+// body(thread, round, lba, end); returns when all have joined.
+template <typename MaxLength, typename Body>
+void random_ranges(int threads, int rounds, uint64_t blocks, MaxLength max_length, Body body) {
+    std::vector<std::thread> workers;
+    for (int i = 0; i < threads; ++i) {
+        workers.emplace_back([&, i] {
+            std::mt19937 rng(static_cast<unsigned>(i));
+            for (int r = 0; r < rounds; ++r) {
+                const uint64_t lba = rng() % blocks;
+                const uint64_t length = 1 + rng() % max_length(r);
+                body(i, r, lba, std::min(blocks, lba + length));
+            }
+        });
+    }
+    for (auto& w : workers) {
+        w.join();
+    }
+}
+
 TEST(LockTable, StripesAreSortedDistinctAndCoverBigRanges) {
     LockTable t(64);
     EXPECT_TRUE(t.stripes_for(0, 100, 0).empty());
@@ -132,29 +153,19 @@ TEST(LockTable, ThreadsNeverShareABlockAndNeverDeadlock) {
     std::vector<uint64_t> counters(blocks, 0);
     std::vector<std::atomic<int>> owners(blocks);
     std::atomic<uint64_t> increments{0};
-    std::vector<std::thread> workers;
-    for (int i = 0; i < threads; ++i) {
-        workers.emplace_back([&, i] {
-            std::mt19937 rng(static_cast<unsigned>(i));
-            for (int r = 0; r < rounds; ++r) {
-                const uint64_t lba = rng() % blocks;
-                const uint64_t length = 1 + rng() % (r % 10 == 0 ? 300 : 4);
-                const uint64_t end = std::min(blocks, lba + length);
-                LockGuard g = lock(t, 7, lba, end - lba);
-                for (uint64_t b = lba; b < end; ++b) {
-                    EXPECT_EQ(owners[b].fetch_add(1), 0) << "two holders of block " << b;
-                    counters[b] = counters[b] + 1;
-                }
-                for (uint64_t b = lba; b < end; ++b) {
-                    owners[b].fetch_sub(1);
-                }
-                increments += end - lba;
+    random_ranges(
+        threads, rounds, blocks, [](int r) { return r % 10 == 0 ? 300u : 4u; },
+        [&](int, int, uint64_t lba, uint64_t end) {
+            LockGuard g = lock(t, 7, lba, end - lba);
+            for (uint64_t b = lba; b < end; ++b) {
+                EXPECT_EQ(owners[b].fetch_add(1), 0) << "two holders of block " << b;
+                counters[b] = counters[b] + 1;
             }
+            for (uint64_t b = lba; b < end; ++b) {
+                owners[b].fetch_sub(1);
+            }
+            increments += end - lba;
         });
-    }
-    for (auto& w : workers) {
-        w.join();
-    }
     uint64_t sum = 0;
     for (uint64_t c : counters) {
         sum += c;
@@ -254,39 +265,29 @@ TEST(LockTableShared, ThreadsNeverReadAHalfWrittenBlock) {
     constexpr int rounds = 3000;
     std::vector<std::array<std::atomic<uint32_t>, 8>> data(blocks);
     std::atomic<int> torn{0};
-    std::vector<std::thread> workers;
-    for (int i = 0; i < threads; ++i) {
-        workers.emplace_back([&, i] {
-            std::mt19937 rng(static_cast<unsigned>(i));
-            for (int r = 0; r < rounds; ++r) {
-                const uint64_t lba = rng() % blocks;
-                const uint64_t length = 1 + rng() % 3;
-                const uint64_t end = std::min(blocks, lba + length);
-                if (i % 2 == 0) {
-                    LockGuard g = lock(t, 1, lba, end - lba);
-                    for (uint64_t b = lba; b < end; ++b) {
-                        for (auto& word : data[b]) {
-                            word.store(static_cast<uint32_t>(r), std::memory_order_relaxed);
-                            std::this_thread::yield();
-                        }
+    random_ranges(
+        threads, rounds, blocks, [](int) { return 3u; },
+        [&](int i, int r, uint64_t lba, uint64_t end) {
+            if (i % 2 == 0) {
+                LockGuard g = lock(t, 1, lba, end - lba);
+                for (uint64_t b = lba; b < end; ++b) {
+                    for (auto& word : data[b]) {
+                        word.store(static_cast<uint32_t>(r), std::memory_order_relaxed);
+                        std::this_thread::yield();
                     }
-                } else {
-                    LockGuard g = lock_shared(t, 1, lba, end - lba);
-                    for (uint64_t b = lba; b < end; ++b) {
-                        const uint32_t first = data[b][0].load(std::memory_order_relaxed);
-                        for (auto& word : data[b]) {
-                            if (word.load(std::memory_order_relaxed) != first) {
-                                ++torn;
-                            }
-                        }
+                }
+                return;
+            }
+            LockGuard g = lock_shared(t, 1, lba, end - lba);
+            for (uint64_t b = lba; b < end; ++b) {
+                const uint32_t first = data[b][0].load(std::memory_order_relaxed);
+                for (auto& word : data[b]) {
+                    if (word.load(std::memory_order_relaxed) != first) {
+                        ++torn;
                     }
                 }
             }
         });
-    }
-    for (auto& w : workers) {
-        w.join();
-    }
     EXPECT_EQ(torn.load(), 0);
     EXPECT_EQ(t.stats().held, 0U);
     EXPECT_EQ(t.stats().waiting, 0U);

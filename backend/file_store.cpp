@@ -271,6 +271,9 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     if (options.direct) {
         spdlog::info("image {}: O_DIRECT, offset alignment {} bytes, memory alignment {}", path,
                      direct_align, direct_mem_align);
+    } else if (const int e = ::posix_fadvise(store->fd_, 0, 0, POSIX_FADV_RANDOM); e != 0) {
+        // Only advice: readahead stays on (backend/page_cache_pieces.hpp).
+        spdlog::warn("image {}: posix_fadvise(RANDOM): {}", path, errno_text(e));
     }
     return store;
 }
@@ -415,8 +418,8 @@ Status FileStore::read_all(uint64_t offset, std::span<uint8_t> out) {
 Status FileStore::write_all(uint64_t offset, std::span<const uint8_t> in) {
     size_t done = 0;
     while (done < in.size()) {
-        const ssize_t n =
-            ::pwrite(fd_, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
+        const ssize_t n = ::pwrite(fd_, in.data() + done, piece(offset + done, in.size() - done),
+                                   static_cast<off_t>(offset + done));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -437,7 +440,7 @@ Status FileStore::write_all_dsync(uint64_t offset, std::span<const uint8_t> in, 
     while (done < in.size()) {
         iovec iov = {};
         iov.iov_base = const_cast<uint8_t*>(in.data() + done);
-        iov.iov_len = in.size() - done;
+        iov.iov_len = piece(offset + done, in.size() - done);
         const ssize_t n = ::pwritev2(fd_, &iov, 1, static_cast<off_t>(offset + done), RWF_DSYNC);
         if (n < 0) {
             const int e = errno;
@@ -571,13 +574,17 @@ bool FileStore::partial_pages_cached(uint64_t offset, uint64_t end) {
 Status FileStore::write_kernel_nowait(uint64_t offset, std::span<const uint8_t> in,
                                       bool& unsupported) {
     unsupported = false;
-    iovec iov{const_cast<uint8_t*>(in.data()), in.size()};
+    iovec iov{const_cast<uint8_t*>(in.data()), piece(offset, in.size())};
     ssize_t n = 0;
     do {
         n = ::pwritev2(fd_, &iov, 1, static_cast<off_t>(offset), RWF_NOWAIT);
     } while (n < 0 && errno == EINTR);
     if (n == static_cast<ssize_t>(in.size())) {
         return Status::success();
+    }
+    if (n == static_cast<ssize_t>(iov.iov_len)) {
+        // The first piece is in: the rest (the range crosses a piece boundary) as a plain write.
+        return write_all(offset + iov.iov_len, in.subspan(iov.iov_len));
     }
     if (n > 0) {
         // Stopped short where it would have waited (a folio to read, dirty throttling): the rest

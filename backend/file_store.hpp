@@ -16,7 +16,8 @@
 //
 // Writes on the I/O thread (write_nowait(), issue 17). A buffered 4 KiB pwrite into the page
 // cache costs a few microseconds of CPU (measured on ext4: 1.5-4 us into small folios, 10-17 us
-// into the large folios a sequential read such as `cat` leaves), the two thread hand-offs of a
+// into the large folios a sequential read such as `cat` leaves; the store keeps its own folios
+// small: backend/page_cache_pieces.hpp), the two thread hand-offs of a
 // worker more, so the SCSI layer offers plain writes here first, under their LBA locks.
 // write_nowait() either writes the whole range or answers would_block, and it never keeps the
 // I/O thread waiting long:
@@ -59,6 +60,7 @@
 
 #include "backend/block_store.hpp"
 #include "backend/inline_writes.hpp"
+#include "backend/page_cache_pieces.hpp"
 
 namespace atsarray::backend {
 
@@ -159,6 +161,10 @@ class FileStore : public BlockStore {
     // Locks the stripes of the aligned blocks holding `offset` and `end` when those blocks are
     // only partly covered by [offset, end) (read-modify-write or a partial punch).
     std::array<std::unique_lock<std::mutex>, 2> lock_partial_edges(uint64_t offset, uint64_t end);
+    // The bytes of one buffered pwrite (backend/page_cache_pieces.hpp); O_DIRECT writes whole.
+    size_t piece(uint64_t offset, size_t remaining) const {
+        return direct() ? remaining : buffered_piece(offset, remaining);
+    }
     Status write_all(uint64_t offset, std::span<const uint8_t> in);
     Status write_all_dsync(uint64_t offset, std::span<const uint8_t> in, bool& unsupported);
     // write_nowait()'s steps: guard (a); one pwritev2(RWF_NOWAIT), `unsupported` when the kernel

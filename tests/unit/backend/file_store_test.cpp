@@ -127,6 +127,34 @@ TEST(FileStoreTest, RoundTripAtOddOffsets) {
     EXPECT_TRUE(store->flush().ok());
 }
 
+// Buffered writes go to the file in pieces that never cross a 64 KiB boundary, so the page
+// cache holds them in small folios (backend/page_cache_pieces.hpp).
+TEST(FileStoreTest, BufferedPiecesEndAtEveryBoundary) {
+    EXPECT_EQ(buffered_piece(0, 4096), 4096u);
+    EXPECT_EQ(buffered_piece(0, 1 * mib), max_buffered_piece);
+    EXPECT_EQ(buffered_piece(60 * 1024, 8192), 4096u);
+    EXPECT_EQ(buffered_piece(max_buffered_piece - 1, 10), 1u);
+    EXPECT_EQ(buffered_piece(max_buffered_piece, 3 * max_buffered_piece), max_buffered_piece);
+    EXPECT_EQ(buffered_piece(3 * mib + 512, 0), 0u);
+}
+
+// A write of many pieces, unaligned at both ends, plain and FUA, reads back whole.
+TEST(FileStoreTest, WritesOfManyPiecesReadBack) {
+    TempDir dir;
+    auto store = open_ok(dir.file("a.img"), 8 * mib);
+    ASSERT_NE(store, nullptr);
+    const auto data = pattern(mib + 3 * 4096 + 512, 0x3C);
+    ASSERT_TRUE(store->write(max_buffered_piece - 512, data, false).ok());
+    const auto fua_data = pattern(300 * 1024, 0xC3);
+    ASSERT_TRUE(store->write(4 * mib + 1536, fua_data, true).ok());
+    std::vector<uint8_t> back(data.size());
+    ASSERT_TRUE(store->read(max_buffered_piece - 512, back).ok());
+    EXPECT_EQ(back, data);
+    back.resize(fua_data.size());
+    ASSERT_TRUE(store->read(4 * mib + 1536, back).ok());
+    EXPECT_EQ(back, fua_data);
+}
+
 TEST(FileStoreTest, OutOfRange) {
     TempDir dir;
     auto store = open_ok(dir.file("a.img"), mib);

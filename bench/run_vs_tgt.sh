@@ -76,10 +76,11 @@ for region in $regions; do
 done
 
 # The file LUNs (tgt's and atsarray's file store): 1 GiB sparse files holding the seed data in the
-# regions above, written, synced, dropped from the page cache and read back the same way: the page
-# cache then holds both in folios of the same sizes (on ext4 with large folios a 4 KiB write into a
-# large folio costs more than into a small one, so a file written differently, e.g. by cp, would
-# not be the same medium).
+# regions above, written, synced and dropped from the page cache. Each side then reads its regions
+# back once through its own target (read_back): what the page cache holds, and in which folio
+# sizes, is what that target's own reads leave (on ext4 with large folios a 4 KiB write into a
+# large folio costs several times more than into a small one: backend/page_cache_pieces.hpp; tgt
+# reads with readahead, atsarray's file store without).
 prefill_image() {  # path
   truncate -s 1G "$1"
   for region in $regions; do
@@ -87,7 +88,20 @@ prefill_image() {  # path
       status=none
   done
   dd if="$1" iflag=nocache count=0 status=none
-  cat "$1" >/dev/null
+}
+
+# Every region read once through the side's target, 128 KiB READs at queue depth 16, one pass.
+read_back() {  # side
+  local region
+  for region in $regions; do
+    "$bench_bin" --portal "127.0.0.1:${port[$1]}" --target "${iqn[$1]}" --lun "${lun[$1]}" \
+      --label "read-back-$1" --workload seqread --bs 131072 --qd 16 --passes 1 --seconds 600 \
+      --offset $((${region%%:*} << 20)) --region $((${region#*:} << 20)) \
+      --initiator-prefix "$iqn_prefix-read-back" >/dev/null || {
+      echo "$bench_name: reading the $1 LUN back failed" >&2
+      exit 2
+    }
+  done
 }
 
 sides=(tgt)
@@ -112,6 +126,7 @@ if [ "$tgt_iscsi" = matched ]; then
       --name "${key%%=*}" --value "${key#*=}"
   done
 fi
+read_back tgt
 
 # One daemon per store, each with its own data_dir (a second daemon on one is refused) and the
 # shipped defaults for threads, iSCSI keys and [rocksdb] (no overrides: the rocksdb LUN is what a
@@ -167,17 +182,12 @@ for store in $stores; do
   [ "$store" = file ] || prefill_over_iscsi "$store"
   if [ "$store" = rocksdb ]; then
     # The prefill leaves RocksDB flushing memtables and compacting L0 for a while: wait until the
-    # daemon is quiet (at most 60 s), then read the I/O region once (as the file LUNs were read
-    # back) so that the first rows measure the store, not a flush in progress; the block cache
-    # (an eighth of memory by default) then holds what a reader of that region would have left in it.
+    # daemon is quiet (at most 60 s) so that the first rows measure the store, not a flush in
+    # progress; the read-back then leaves in the block cache (an eighth of memory by default) what
+    # a reader of the regions would have left in it.
     echo "   rocksdb quiet after prefill in $(bench_wait_quiet 60 "${pid[rocksdb]}") s" >&2
-    "$bench_bin" --portal "127.0.0.1:${port[rocksdb]}" --target "${iqn[rocksdb]}" --lun 0 \
-      --label read-back --workload seqread --bs 131072 --qd 16 --passes 1 --seconds 600 \
-      --region $((256 << 20)) --initiator-prefix "$iqn_prefix-read-back" >/dev/null || {
-      echo "$bench_name: reading the rocksdb LUN back failed" >&2
-      exit 2
-    }
   fi
+  read_back "$store"
 done
 rm -f "$work"/seed-*
 atsarray_pid_list=()

@@ -1,5 +1,7 @@
 #include "backend/rbd_store.hpp"
 
+#include "backend/rbd_operations.hpp"
+
 #include <rbd/features.h>
 
 #include <algorithm>
@@ -7,9 +9,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <iterator>
-#include <list>
 #include <utility>
 #include <vector>
 
@@ -61,157 +61,6 @@ int no_progress(uint64_t /*done*/, uint64_t /*total*/, void* /*arg*/) {
 }
 
 }  // namespace
-
-// The store's completion thread: it answers an operation whose deadline passed (busy, as the
-// synchronous wait did) and every answer that must not run inline on the caller's thread (a
-// request refused before it reached the cluster). Deadlines are now + one fixed bound, so the
-// list is in deadline order and an operation's own node is removed in O(1) when it completes.
-class RbdStore::Completions : public std::enable_shared_from_this<Completions> {
-  public:
-    using Clock = std::chrono::steady_clock;
-
-    explicit Completions(Clock::duration bound) : bound_(bound) {}
-    ~Completions() { stop(); }
-    // The thread holds the object: an answer may drop the last reference to the store.
-    void start() {
-        thread_ = std::thread([self = shared_from_this()] { self->run(); });
-    }
-    Completions(const Completions&) = delete;
-    Completions& operator=(const Completions&) = delete;
-
-    void track(const std::shared_ptr<Pending>& pending);
-    void untrack(Pending& pending);
-    void post(std::function<void()> job) {
-        {
-            std::lock_guard lock(mutex_);
-            posted_.push_back(std::move(job));
-        }
-        wake_.notify_one();
-    }
-    // Answers what was posted, then ends the thread; operations still in flight are answered by
-    // their callbacks (rbd_close waits for them).
-    void stop() {
-        {
-            std::lock_guard lock(mutex_);
-            stop_ = true;
-        }
-        wake_.notify_one();
-        if (!thread_.joinable()) {
-            return;
-        }
-        if (thread_.get_id() == std::this_thread::get_id()) {
-            thread_.detach();  // the store went away inside one of its own answers
-        } else {
-            thread_.join();
-        }
-    }
-
-  private:
-    void run();
-
-    Clock::duration bound_;
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::list<std::pair<Clock::time_point, std::shared_ptr<Pending>>> tracked_;
-    std::deque<std::function<void()>> posted_;
-    bool stop_ = false;
-    std::thread thread_;
-};
-
-// One operation in flight: shared by the completion callback, which always comes and owns what
-// the operation still uses (its buffer, its write op), and the deadline, which may answer first.
-struct RbdStore::Pending {
-    int64_t result = 0;
-    int compare_result = 0;       // cmpext's own result (written by librados)
-    std::vector<uint8_t> buffer;  // reads land here, never in a caller's buffer
-    rados_write_op_t write_op = nullptr;
-    Then then;
-    std::atomic<bool> answered{false};  // by the callback or by the deadline, whichever is first
-    std::shared_ptr<Completions> completions;
-    // Where it is tracked; guarded by the Completions' mutex.
-    std::list<std::pair<Completions::Clock::time_point, std::shared_ptr<Pending>>>::iterator at;
-    bool tracked = false;
-
-    // Runs `then` unless another answer came first.
-    void answer(int64_t r, const Pending* completed) {
-        if (!answered.exchange(true)) {
-            const Then go_on = std::move(then);
-            go_on(r, completed);
-        }
-    }
-    // The callback: the operation is over (and its buffer no longer the cluster's).
-    void finish(int64_t r) {
-        result = r;
-        if (write_op != nullptr) {
-            rados_release_write_op(write_op);
-            write_op = nullptr;
-        }
-        completions->untrack(*this);
-        answer(r, this);
-    }
-};
-
-void RbdStore::Completions::track(const std::shared_ptr<Pending>& pending) {
-    bool first = false;
-    {
-        std::lock_guard lock(mutex_);
-        first = tracked_.empty();
-        tracked_.emplace_back(Clock::now() + bound_, pending);
-        pending->at = std::prev(tracked_.end());
-        pending->tracked = true;
-    }
-    if (first) {
-        wake_.notify_one();
-    }
-}
-
-void RbdStore::Completions::untrack(Pending& pending) {
-    std::shared_ptr<Pending> last;  // dropped outside the lock
-    std::lock_guard lock(mutex_);
-    if (pending.tracked) {
-        pending.tracked = false;
-        last = std::move(pending.at->second);
-        tracked_.erase(pending.at);
-    }
-}
-
-void RbdStore::Completions::run() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-        if (!posted_.empty()) {
-            std::function<void()> job = std::move(posted_.front());
-            posted_.pop_front();
-            lock.unlock();
-            job();
-            job = nullptr;
-            lock.lock();
-            continue;
-        }
-        if (stop_) {
-            return;
-        }
-        if (!tracked_.empty() && tracked_.front().first <= Clock::now()) {
-            std::shared_ptr<Pending> late = std::move(tracked_.front().second);
-            tracked_.pop_front();
-            late->tracked = false;
-            lock.unlock();
-            // librados answers ETIMEDOUT after rados_osd_op_timeout; this bound covers a librbd
-            // operation made of several requests, and one that never answers.
-            late->answer(-ETIMEDOUT, nullptr);
-            late.reset();
-            lock.lock();
-            continue;
-        }
-        if (tracked_.empty()) {
-            wake_.wait(lock);
-        } else {
-            // A copy: wait_until reads its time point while the mutex is released, when a
-            // callback may erase the front node (untrack).
-            const Clock::time_point next = tracked_.front().first;
-            wake_.wait_until(lock, next);
-        }
-    }
-}
 
 namespace {
 

@@ -5,7 +5,10 @@
 //     the page: sessions, the miscompare counter, latency figures, hot blocks, all updated live
 //     over the WebSocket stream; then posts a lab note and finds it in the event log.
 //   --fake: the same against tests/e2e/fake_server.mjs (webui/API.md with made-up data), plus the
-//     VMFS decoding of hot blocks and the stream's reconnect.
+//     VMFS decoding of hot blocks, the stream's reconnect, an initiator's reconnects and the
+//     Overview's configuration actions (issue 19).
+// Both: a page opened on a LUN with ATS in its totals charts no rate above what was done (issue
+// 19: the first tick's totals over no interval made a spike of ~200,000 ATS/s).
 // Waits for DOM changes with generous timeouts and never asserts timings. Saves a full-page
 // screenshot in $E2E_ARTIFACTS or the working directory (ctest's: build/tests/e2e).
 import { test, before, after } from 'node:test';
@@ -24,6 +27,7 @@ const ARTIFACTS = process.env.E2E_ARTIFACTS ?? process.cwd();
 const SHOT = path.join(ARTIFACTS, FAKE ? 'console-e2e-fake.png' : 'console-e2e.png');
 const TARGET = 'iqn.2026-11.org.atsarray:e2e';
 const WAIT = { timeout: 90_000 };
+const KEEP_ENDED_S = 5;  // the fake server's keep_ended_sessions_s
 const TEST = { timeout: 300_000 };
 
 // ------------------------------------------------------------------------------ processes
@@ -35,7 +39,8 @@ const pageErrors = [];
 
 async function startFake() {
     const port = await freePort();
-    const fake = startProcess(process.execPath, [path.join(here, 'fake_server.mjs'), '--port', String(port), '--static', path.join(webuiDir, 'static')]);
+    const fake = startProcess(process.execPath, [path.join(here, 'fake_server.mjs'), '--port', String(port), '--static', path.join(webuiDir, 'static'),
+                                                 '--keep-ended-s', String(KEEP_ENDED_S)]);
     await waitListening(port, fake, 'fake server');
     return { url: `http://127.0.0.1:${port}`, startWorkload: async () => {
         const r = await fetch(`http://127.0.0.1:${port}/__fake/workload?sessions=4&writers=1`, { method: 'POST' });
@@ -65,6 +70,10 @@ block_size = 512
 write_delay_us = 3000   # widens every ATS's window, so the contention lasts several ticks
 `,
     });
+    // ATS in the LUN's totals before any page opens: the daemon's first tick then holds them.
+    const preload = startProcess(counter, ['--portal', `127.0.0.1:${portal}`, '--target', TARGET, '--lba', '500',
+                                           '--sessions', '2', '--writers', '0', '--increments', '100', '--initiator-prefix', 'iqn.2026-11.org.atsarray:e2e-preload']);
+    assert.equal(await preload.exited, 0, `ats-counter (preload) failed:\n${preload.output}`);
     return {
         url: `http://127.0.0.1:${consolePort}`,
         daemon,
@@ -110,6 +119,49 @@ after(async () => {
     }
 });
 
+// The page's ATS rates against what was done: per LUN the largest ATS/s and ATSF/s its history
+// (the 5-minute chart's data) holds, the chart's y scale and the KPIs, next to the LUN's totals.
+// A rate over a tick of at least half a second is at most twice the LUN's total (issue 19: the
+// first tick's totals over no interval gave about a thousand times that).
+async function expectNoSpike() {
+    await page.waitForFunction(() => (window.atsarrayConsole?.atsHistory.times.length ?? 0) >= 3, null, WAIT);
+    const seen = await page.evaluate(() => {
+        const num = (td) => Number(td.textContent.replace(/[^0-9.]/g, '')) || 0;
+        const { atsHistory, ats } = window.atsarrayConsole;
+        const totals = {};
+        for (const tr of document.querySelectorAll('#ats-luns-table tbody tr[data-key]')) {
+            totals[tr.dataset.key] = num(tr.children[8]) + num(tr.children[9]) + num(tr.children[10]);
+        }
+        const peaks = {};
+        for (const k of atsHistory.keys('lun:')) {
+            const lun = k.slice(4, k.lastIndexOf(':'));
+            peaks[lun] = Math.max(peaks[lun] ?? 0, ...atsHistory.values(k).filter((v) => v !== null));
+        }
+        return { totals, peaks, yMax: ats.lunChart.plot?.scales.y.max ?? null,
+                 kpi: num(document.querySelector('#kpi-ats-rate')), kpiF: num(document.querySelector('#kpi-atsf-rate')) };
+    });
+    const all = Object.values(seen.totals).reduce((a, b) => a + b, 0);
+    assert.ok(all > 0, `no ATS in the LUNs' totals: ${JSON.stringify(seen)}`);
+    for (const [lun, peak] of Object.entries(seen.peaks)) {
+        assert.ok(peak <= 2 * (seen.totals[lun] ?? 0), `LUN ${lun} charted ${peak} ATS/s with ${seen.totals[lun]} ATS in all`);
+    }
+    assert.ok(seen.kpi <= 2 * all && seen.kpiF <= 2 * all, `KPIs ${seen.kpi} ATS/s, ${seen.kpiF} ATSF/s with ${all} ATS in all`);
+    assert.ok(seen.yMax !== null && seen.yMax <= Math.max(1, 2.2 * Math.max(...Object.values(seen.totals))), `chart scale up to ${seen.yMax}`);
+}
+
+// Answers the page's next dialogs (confirm, prompt) in turn: true accepts, false dismisses, a
+// string is typed into a prompt.
+function answerDialogs(...answers) {
+    const handler = async (d) => {
+        const a = answers.shift();
+        if (answers.length === 0) {
+            page.off('dialog', handler);
+        }
+        await (a === false ? d.dismiss() : d.accept(typeof a === 'string' ? a : undefined));
+    };
+    page.on('dialog', handler);
+}
+
 // ------------------------------------------------------------------------------------ tests
 test('the console loads from the daemon and its stream goes live', TEST, async () => {
     await page.goto(base + '/');
@@ -125,6 +177,10 @@ test('the console loads from the daemon and its stream goes live', TEST, async (
     // The tick clock moves: the page is fed by the stream.
     const t0 = await text('#last-tick');
     await waitTextChange('#last-tick', t0);
+});
+
+test('a LUN with ATS in its totals opens without a spike in its chart and the KPIs', TEST, async () => {
+    await expectNoSpike();
 });
 
 // The daemon's config here leaves [fault] out (injection off); the fake server has it on.
@@ -261,6 +317,137 @@ if (FAKE) {
         assert.match(await text('#rbd-luns .rbd-cluster-error'), /unreachable: the monitors did not answer within 30 s/);
         await fetch(`${base}/__fake/ceph?health=HEALTH_OK&gateway_b=alive`, { method: 'POST' });
         await page.locator('#rbd-luns .tag.health[data-health="HEALTH_OK"]').waitFor(WAIT);
+    });
+
+    // An older daemon's first tick: the totals as d_*, interval_ms 0. The page makes no rate of it.
+    test('a first tick without an interval makes no rate on a reconnect', TEST, async () => {
+        await fetch(`${base}/__fake/drop?legacy_first=1`, { method: 'POST' });
+        await page.locator('#conn[data-state="down"]').waitFor(WAIT);
+        await page.locator('#conn[data-state="live"]').waitFor(WAIT);
+        await waitTextChange('#last-tick', await waitTextChange('#last-tick', await text('#last-tick')));
+        await expectNoSpike();
+    });
+
+    // Each reconnect of one initiator is a new initiator port (a new ISID): its ended ports stay
+    // below its live one, and leave after keep_ended_sessions_s.
+    test('reconnects of one host leave one live row, ended ones only for a while', TEST, async () => {
+        const name = 'iqn.1998-01.com.vmware:esx-01-5f3c1a2b';
+        for (let i = 0; i < 3; i++) {
+            const r = await fetch(`${base}/__fake/reconnect?name=${encodeURIComponent(name)}`, { method: 'POST' });
+            assert.equal(r.status, 200);
+        }
+        const rows = (table) => page.evaluate((t) => [...document.querySelectorAll(`${t} tbody tr[data-key]`)]
+            .map((tr) => ({ key: tr.dataset.key, ended: tr.classList.contains('ended') })), table);
+        const legend = () => page.locator('#chart-ats-initiators .u-legend .u-series th').allTextContents();
+        const mine = (list) => list.filter((r) => r.key.startsWith(`${name},i,`));
+        await page.waitForFunction((n) => [...document.querySelectorAll('#ats-initiators-table tbody tr.ended')]
+            .filter((tr) => tr.dataset.key.startsWith(`${n},i,`)).length === 3, name, WAIT);
+        for (const table of ['#ats-initiators-table', '#latency-table']) {
+            const list = await rows(table);
+            assert.equal(mine(list).filter((r) => !r.ended).length, 1, `${table}: ${JSON.stringify(list)}`);
+            assert.ok(mine(list).filter((r) => r.ended).length <= 3, `${table}: ${JSON.stringify(list)}`);
+            const firstEnded = list.findIndex((r) => r.ended);
+            assert.ok(list.slice(firstEnded).every((r) => r.ended), `${table}: a live host below an ended one: ${JSON.stringify(list)}`);
+        }
+        await page.waitForFunction(() => [...document.querySelectorAll('#chart-ats-initiators .u-legend .u-series th')]
+            .some((th) => th.textContent.includes('(ended)')), null, WAIT);
+        const labels = (await legend()).filter((l) => /ATS\/s$/.test(l));
+        const firstEnded = labels.findIndex((l) => l.includes('(ended)'));
+        assert.ok(labels.slice(firstEnded).every((l) => l.includes('(ended)')), `legend: ${labels}`);
+        // After keep_ended_sessions_s: the live row alone, everywhere.
+        for (const table of ['#ats-initiators-table', '#latency-table']) {
+            await page.waitForFunction(([t, n]) => [...document.querySelectorAll(`${t} tbody tr[data-key]`)]
+                .filter((tr) => tr.dataset.key.startsWith(`${n},i,`)).length === 1, [table, name], WAIT);
+            assert.deepEqual(mine(await rows(table)).map((r) => r.ended), [false], table);
+        }
+        await page.waitForFunction(() => ![...document.querySelectorAll('#chart-ats-initiators .u-legend .u-series th')]
+            .some((th) => th.textContent.includes('(ended)')), null, WAIT);
+        assert.equal((await legend()).filter((l) => l.includes('esx-01-5f3c1a2b') && /ATS\/s$/.test(l)).length, 1);
+    });
+
+    // Issue 19: the Overview's configuration actions against the contract (lib/fake_config.mjs).
+    const LAB = 'iqn.2026-11.org.atsarray:lab';
+    const configError = () => text('#config-error');
+    async function expectError(re) {
+        await page.locator('#config-error').waitFor({ state: 'visible', ...WAIT });
+        assert.match(await configError(), re);
+    }
+
+    test('the Overview adds, grows and removes a LUN and shows every refusal', TEST, async () => {
+        const row = page.locator(`#luns-table tbody tr[data-key="${LAB}/3"]`);
+        await page.selectOption('#lun-add-target', LAB);
+        await page.fill('#lun-add-id', '3');
+        await page.selectOption('#lun-add-backend', 'file');
+        await page.fill('#lun-add-size', '1GiB');
+        await page.click('#lun-add-submit');
+        await expectError(/LUN not added: lun\.path: required for backend "file" \(400\)/);
+        await page.selectOption('#lun-add-backend', 'memory');
+        await page.click('#lun-add-submit');
+        await row.waitFor(WAIT);
+        assert.match(await text('#config-status'), /LUN 3 added to lab/);
+        assert.equal(await page.locator('#config-error').isVisible(), false);
+        assert.match(await row.textContent(), /1\.00 GiB.*memory/);
+        await page.locator('#events-table tbody tr', { hasText: 'lun 3 added: memory 1 GiB' }).first().waitFor(WAIT);
+        // Grow to 2 GiB; a smaller size is refused (409) with the daemon's words.
+        answerDialogs('2GiB');
+        await row.locator('button[data-action="lun-grow"]').click();
+        await page.waitForFunction((k) => /2\.00 GiB/.test(document.querySelector(`#luns-table tbody tr[data-key="${k}"]`)?.textContent ?? ''), `${LAB}/3`, WAIT);
+        answerDialogs('1GiB');
+        await row.locator('button[data-action="lun-grow"]').click();
+        await expectError(/LUN 3 not grown: shrinking LUN 3 .* would discard data \(409\)/);
+        // Remove: sessions are logged in (409); force declined keeps the LUN, accepted removes it.
+        answerDialogs(true, false);
+        await row.locator('button[data-action="lun-remove"]').click();
+        await expectError(/sessions are logged in to target iqn\.2026-11\.org\.atsarray:lab: \?force=true/);
+        assert.equal(await row.count(), 1);
+        answerDialogs(true, true);
+        await row.locator('button[data-action="lun-remove"]').click();
+        await row.waitFor({ state: 'detached', ...WAIT });
+        assert.match(await text('#config-status'), /LUN 3 of lab removed/);
+    });
+
+    test('the Overview adds and removes a target, its ACL and CHAP, and saves the configuration', TEST, async () => {
+        const name = 'iqn.2026-11.org.atsarray:e2e-new';
+        const row = page.locator(`#targets-table tbody tr[data-key="${name}"]`);
+        await page.fill('#target-add-name', name);
+        await page.fill('#target-add-alias', 'e2e');
+        await page.click('#target-add-submit');
+        await row.waitFor(WAIT);
+        await page.fill('#target-add-name', name);
+        await page.click('#target-add-submit');
+        await expectError(/target not added: target iqn\.2026-11\.org\.atsarray:e2e-new exists already \(409\)/);
+        // ACL: an initiator allowed, then removed.
+        await page.selectOption('#access-target', name);
+        await page.waitForFunction(() => /any initiator/.test(document.querySelector('#acl-table tbody').textContent), null, WAIT);
+        const esx = 'iqn.1998-01.com.vmware:esx-09-0a0b0c0d';
+        await page.fill('#acl-initiator', esx);
+        await page.click('#acl-add');
+        await page.locator(`#acl-table tbody tr[data-key="${esx}"]`).waitFor(WAIT);
+        answerDialogs(true);
+        await page.locator(`#acl-table tbody tr[data-key="${esx}"] button`).click();
+        await page.locator(`#acl-table tbody tr[data-key="${esx}"]`).waitFor({ state: 'detached', ...WAIT });
+        // CHAP: a short secret refused (400), then set, then cleared; no secret is ever shown.
+        await page.fill('#chap-user', 'esx');
+        await page.fill('#chap-secret', 'short');
+        await page.click('#chap-set');
+        await expectError(/CHAP not set: chap\.secret: must be 12 to 255 bytes/);
+        await page.fill('#chap-secret', 'a-secret-of-some-length');
+        await page.click('#chap-set');
+        await page.locator('#chap-current[data-user="esx"]').waitFor(WAIT);
+        assert.equal(await page.inputValue('#chap-secret'), '');
+        await page.click('#chap-clear');
+        await page.locator('#chap-current[data-user=""]').waitFor(WAIT);
+        assert.match(await text('#chap-current'), /none/);
+        // Saved; then the target removed (no sessions: one confirmation).
+        await page.click('#config-save');
+        await page.waitForFunction(() => /configuration saved to \/etc\/atsarray\/atsarray\.toml \(\d+ bytes\)/.test(document.querySelector('#config-status').textContent), null, WAIT);
+        answerDialogs(true);
+        await row.locator('button[data-action="target-remove"]').click();
+        await row.waitFor({ state: 'detached', ...WAIT });
+        assert.match(await text('#config-status'), /removed, 0 sessions closed/);
+        // Without the token the daemon refuses (the page sent it as a bearer header).
+        const denied = await fetch(`${base}/api/v1/config/save`, { method: 'POST' });
+        assert.equal(denied.status, 401);
     });
 
     test('the stream reconnects after it drops', TEST, async () => {

@@ -7,16 +7,23 @@
 // cluster and gateway B change on POST /__fake/ceph?health=HEALTH_WARN|HEALTH_OK|unreachable
 // and ?gateway_b=dead|alive.
 // The fault rules (/api/v1/faults) live in lib/fake_faults.mjs; --faults off answers like a
-// daemon whose config keeps injection off.
+// daemon whose config keeps injection off. The live configuration of issue 19 (targets, LUNs,
+// ACLs, CHAP, portals, config save) lives in lib/fake_config.mjs.
+// Issue 19's stream defects: every new stream first gets a first tick ("first": true, deltas
+// null) as the daemon's first tick is, or after POST /__fake/drop?legacy_first=1 the tick an
+// older daemon sent (the totals as deltas, interval_ms 0); POST /__fake/reconnect?name=IQN logs
+// that initiator out and in again with a new ISID (a new initiator port), and ticks list an
+// ended port for --keep-ended-s (keep_ended_sessions_s) only, as the daemon does.
 //
 //   node tests/e2e/fake_server.mjs [--port 8091] [--static webui/static] [--interval-ms 1000]
-//                                  [--faults on|off]
+//                                  [--faults on|off] [--keep-ended-s 60]
 // Prints "listening http://127.0.0.1:PORT" once it listens.
 import http from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FakeConfig } from './lib/fake_config.mjs';
 import { FakeFaults } from './lib/fake_faults.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -29,6 +36,7 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
 const PORT = Number(args.port ?? 8091);
 const STATIC = path.resolve(args.static ?? path.join(here, '../../webui/static'));
 const INTERVAL = Number(args['interval-ms'] ?? 1000);
+const KEEP_ENDED_S = Number(args['keep-ended-s'] ?? 60);
 const TOKEN = crypto.randomBytes(16).toString('hex');
 const TARGET = 'iqn.2026-11.org.atsarray:lab';
 const VMFS_TARGET = 'iqn.2026-11.org.atsarray:vmfs';
@@ -94,7 +102,9 @@ function rbdOut() {
         ],
     };
 }
-const initiators = [];   // {name, isid, address, tsih, target, login_time, c, ops}
+const initiators = [];   // logged in: {name, isid, address, tsih, target, login_time, c, ops}
+const ended = [];        // logged out less than KEEP_ENDED_S ago: {...session, ended: ms}
+const everyone = [];     // every session since the start (GET /ats and /latency keep them all)
 const events = [];
 let seq = 0;
 let pendingEvents = [];
@@ -118,6 +128,7 @@ function login(name, isid, address, target) {
         c: zeroCounters(), ops: { read: newOp(), write: newOp(), ats: newOp(), other: newOp() }, tick: null,
     };
     initiators.push(s);
+    everyone.push(s);
     addEvent('login', `login from ${address}, ISID ${isid}, TSIH ${s.tsih}`, target, null, name);
     return s;
 }
@@ -125,6 +136,28 @@ function newOp() {
     return { commands: 0, errors: 0, buckets: new Map(), sum: 0, max: 0 };
 }
 const portOf = (s) => `${s.initiator_name},i,${s.isid}`;
+function logout(s) {
+    const i = initiators.indexOf(s);
+    if (i >= 0) {
+        initiators.splice(i, 1);
+        s.ended = Date.now();
+        ended.push(s);
+        addEvent('logout', `logout from ${s.address}, ISID ${s.isid}, TSIH ${s.tsih}`, s.target, null, s.initiator_name);
+    }
+}
+// The initiator logs out and in again with the next ISID: a new initiator port (RFC 7143 §10.12.5).
+let nextIsid = 0x400000a00000;
+function reconnect(name) {
+    const s = initiators.find((x) => x.initiator_name === name);
+    if (!s) {
+        return null;
+    }
+    logout(s);
+    const [host, port] = s.address.split(':');
+    const again = login(name, `0x${(nextIsid++).toString(16).padStart(12, '0')}`, `${host}:${Number(port) + 1000}`, s.target);
+    Object.assign(again.c, s.c);  // the host goes on counting where it was
+    return again;
+}
 
 // Two ESXi-like hosts on the VMFS target from the start: their heartbeat and lock images.
 function put32(b, o, v) { b.writeUInt32LE(v >>> 0, o); }
@@ -180,6 +213,11 @@ for (const l of luns) {
 }
 esxA.c.miscompares = 2;
 esxB.c.miscompares = 1;
+// The hosts' heartbeats before the page opened: 196 ATS in all on the VMFS LUN (the LUN of
+// issue 19 whose 5-minute chart opened at about 200,000 ATS/s).
+luns[1].c.successes = 196;
+esxA.c.successes = 98;
+esxB.c.successes = 98;
 
 let counter = 0n;
 function startWorkload(sessions = 4, writers = 1) {
@@ -235,7 +273,7 @@ function step() {
     for (const s of initiators) {
         const t = { d_ats_successes: 0, d_ats_miscompares: 0, ops: {} };
         const lun = luns.find((l) => l.target === s.target);
-        const lt = lunTick.get(lun);
+        const lt = lunTick.get(lun) ?? { ds: 0, dm: 0, de: 0, suc: [], f: [] };  // its LUN removed
         const perOp = { read: [], write: [], ats: [] };
         const isCounter = s.initiator_name.includes('ats-counter-') && !s.initiator_name.includes('writer');
         const isWriter = s.initiator_name.includes('writer');
@@ -305,6 +343,18 @@ function step() {
         }
         iniTick.push({ initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address, live: true, ...t });
     }
+    // Ended ports stay listed (live: false) for KEEP_ENDED_S, then leave the ticks.
+    for (let i = ended.length - 1; i >= 0; i--) {
+        if (Date.now() - ended[i].ended >= KEEP_ENDED_S * 1000) {
+            ended.splice(i, 1);
+        }
+    }
+    const idle = { d_commands: 0, p50_us: 0, p99_us: 0, p999_us: 0 };
+    for (const s of ended) {
+        iniTick.push({ initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address, live: false,
+                       d_ats_successes: 0, d_ats_miscompares: 0, ops: { read: idle, write: idle, ats: idle } });
+    }
+    iniTick.sort((a, b) => (a.initiator_port < b.initiator_port ? -1 : a.initiator_port > b.initiator_port ? 1 : 0));  // the daemon's std::map
     faults.tick(workload);
     const mean = (a) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0);
     const lunsOut = luns.map((l) => {
@@ -323,10 +373,38 @@ function step() {
         };
     });
     const tick = {
-        type: 'tick', time: new Date().toISOString(), interval_ms: INTERVAL, overview: overview(),
+        type: 'tick', time: new Date().toISOString(), first: false, interval_ms: INTERVAL, overview: overview(),
         luns: lunsOut, initiators: iniTick, sessions: sessionsOut(), paths: pathsOut(), events: pendingEvents,
     };
     pendingEvents = [];
+    return tick;
+}
+
+// The first tick of a stream: the totals and no deltas (webui/API.md), or with `legacy` what a
+// daemon sent before issue 19: the totals as the deltas, over an interval of 0 ms.
+function firstTick(legacy) {
+    const none = (total) => (legacy ? total : null);
+    const tick = {
+        type: 'tick', time: new Date().toISOString(), first: true, interval_ms: 0, overview: overview(),
+        luns: luns.map((l) => ({
+            target: l.target, lun: l.lun, successes: l.c.successes, miscompares: l.c.miscompares,
+            injected_miscompares: l.c.injected_miscompares, errors: l.c.errors,
+            d_successes: none(l.c.successes), d_miscompares: none(l.c.miscompares + l.c.injected_miscompares), d_errors: none(l.c.errors),
+            aavg_suc_us: none(l.c.sum_suc_us / Math.max(1, l.c.successes)), aavg_f_us: none(l.c.sum_f_us / Math.max(1, l.c.miscompares)),
+        })),
+        initiators: initiators.map((s) => ({
+            initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address, live: true,
+            d_ats_successes: none(s.c.successes), d_ats_miscompares: none(s.c.miscompares),
+            ops: Object.fromEntries(['read', 'write', 'ats'].map((op) => {
+                const sum = opSummary(s.ops[op]);
+                return [op, { d_commands: none(s.ops[op].commands), p50_us: none(sum.p50_us), p99_us: none(sum.p99_us), p999_us: none(sum.p999_us) }];
+            })),
+        })),
+        sessions: sessionsOut(), paths: pathsOut(), events: [],
+    };
+    if (legacy) {
+        delete tick.first;
+    }
     return tick;
 }
 
@@ -344,7 +422,7 @@ function atsTotals() {
 function overview() {
     return {
         version: '0.1.0-fake', started: started.toISOString(), uptime_s: Math.floor((Date.now() - started) / 1000),
-        targets: 3, luns: luns.length, sessions: initiators.length, ats: atsTotals(),
+        targets: targets.length, luns: luns.length, sessions: initiators.length, ats: atsTotals(),
     };
 }
 function lunOut(l) {
@@ -357,13 +435,23 @@ function lunOut(l) {
     }
     return out;
 }
+// The targets as the live configuration keeps them (lib/fake_config.mjs changes them).
+const target = (name, alias) => ({ name, alias, portal_group_tag: 1, allowed_initiators: [], chap: null, mutual_chap: null, require_mutual: false });
+const targets = [target(TARGET, 'atsarray-lab'), target(VMFS_TARGET, 'vmfs-datastores'), target(CEPH_TARGET, 'ceph-gateways')];
+const portals = [{ address: '127.0.0.1:3260' }];
+const targetOut = (t) => ({ name: t.name, alias: t.alias, portal_group_tag: t.portal_group_tag, luns: luns.filter((l) => l.target === t.name).map(lunOut) });
 function targetsOut() {
-    return [
-        { name: TARGET, alias: 'atsarray-lab', portal_group_tag: 1, luns: luns.filter((l) => l.target === TARGET).map(lunOut) },
-        { name: VMFS_TARGET, alias: 'vmfs-datastores', portal_group_tag: 1, luns: luns.filter((l) => l.target === VMFS_TARGET).map(lunOut) },
-        { name: CEPH_TARGET, alias: 'ceph-gateways', portal_group_tag: 1, luns: luns.filter((l) => l.target === CEPH_TARGET).map(lunOut) },
-    ];
+    return targets.map(targetOut);
 }
+const config = new FakeConfig({
+    targets, luns, portals, logout, lunOut, targetOut, addEvent,
+    sessionsOf: (name) => initiators.filter((s) => s.target === name),
+    newLun: (name, spec) => ({
+        target: name, lun: spec.id, block_size: spec.block_size, block_count: spec.size_bytes / spec.block_size, store: spec.backend,
+        backend: spec.backend, path: spec.path, write_cache: spec.write_cache ?? false, read_only: spec.read_only ?? false, allocated: 0,
+        c: zeroCounters(),
+    }),
+});
 function sessionsOut() {
     return initiators.map((s) => ({
         tsih: s.tsih, target: s.target, initiator_name: s.initiator_name, isid: s.isid, initiator_port: portOf(s),
@@ -387,13 +475,13 @@ function groupOut() {
 }
 function pathsOut() {
     const byName = new Map();
-    for (const s of initiators) {
+    for (const s of [...initiators, ...ended]) {
         const list = byName.get(s.initiator_name) ?? [];
         list.push(s);
         byName.set(s.initiator_name, list);
     }
     return {
-        keep_ended_s: 60,
+        keep_ended_s: KEEP_ENDED_S,
         targets: [TARGET, VMFS_TARGET].map((t) => ({ target: t, explicit_alua: false, groups: [groupOut()] })),
         initiators: [...byName].map(([name, list]) => ({
             initiator_name: name, last_failover: null,
@@ -401,7 +489,8 @@ function pathsOut() {
                 target: t, group: 1, name: '', state: 'active_optimized', pending_state: null, carries_io: true,
                 sessions: list.filter((s) => s.target === t).map((s) => ({
                     tsih: s.tsih, isid: s.isid, initiator_port: portOf(s), address: s.address, portal: '127.0.0.1:3260',
-                    login_time: s.login_time, commands: s.c.successes + s.c.miscompares, errors: 0, commands_in_flight: 0, ended: null,
+                    login_time: s.login_time, commands: s.c.successes + s.c.miscompares, errors: 0, commands_in_flight: 0,
+                    ended: s.ended ? new Date(s.ended).toISOString() : null,
                 })),
             })),
         })),
@@ -419,14 +508,14 @@ function countersOut(c) {
 function atsOut() {
     return {
         luns: luns.map((l) => ({ target: l.target, lun: l.lun, ...countersOut(l.c) })),
-        initiators: initiators.filter((s) => s.c.successes + s.c.miscompares > 0).map((s) => ({
+        initiators: everyone.filter((s) => s.c.successes + s.c.miscompares > 0).map((s) => ({
             target: s.target, lun: 0, initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address, ...countersOut(s.c),
         })),
         hot_blocks: [...hot.values()].map((b) => ({ ...b })),
     };
 }
 function latencyOut() {
-    return initiators.map((s) => ({
+    return everyone.map((s) => ({
         initiator_port: portOf(s), initiator_name: s.initiator_name, address: s.address,
         ops: Object.fromEntries(Object.entries(s.ops).map(([k, op]) => [k, {
             commands: op.commands, errors: op.errors, latency: opSummary(op),
@@ -484,10 +573,18 @@ async function api(req, res, url) {
         return send(res, 200, { health: ceph.health, gateway_b: ceph.gatewayBAlive ? 'alive' : 'dead' });
     }
     if (req.method === 'POST' && p === '/__fake/drop') {
+        legacyFirst = url.searchParams.get('legacy_first') === '1';
         for (const c of streams) {
             c.destroy();
         }
         return send(res, 200, { dropped: true });
+    }
+    if (req.method === 'POST' && p === '/__fake/reconnect') {
+        const again = reconnect(url.searchParams.get('name') ?? '');
+        return again ? send(res, 200, { initiator_port: portOf(again) }) : error(res, 404, 'no such live initiator');
+    }
+    if (await config.handle(req, res, url, { send, error, authorised, readBody })) {
+        return undefined;
     }
     if (await faults.handle(req, res, p, { send, error, authorised, readBody })) {
         return undefined;
@@ -526,7 +623,7 @@ async function api(req, res, url) {
         return l ? send(res, 200, lunOut(l)) : error(res, 404, `unknown LUN ${m[2]} of target ${t}`);
     }
     if (p === '/api/v1/portals') {
-        return send(res, 200, [{ address: '127.0.0.1:3260' }]);
+        return send(res, 200, portals);
     }
     if (p === '/api/v1/sessions') {
         return send(res, 200, sessionsOut());
@@ -580,6 +677,7 @@ const server = http.createServer((req, res) => {
 
 // ------------------------------------------------------------------------- WebSocket stream
 const streams = new Set();
+let legacyFirst = false;  // POST /__fake/drop?legacy_first=1: the next streams open as before issue 19
 function frame(text) {
     const payload = Buffer.from(text, 'utf8');
     const n = payload.length;
@@ -601,6 +699,7 @@ server.on('upgrade', (req, socket) => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
                  `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: atsarray.v1\r\n\r\n`);
     streams.add(socket);
+    socket.write(frame(JSON.stringify(firstTick(legacyFirst))));
     let buf = Buffer.alloc(0);
     socket.on('data', (d) => {
         buf = Buffer.concat([buf, d]);

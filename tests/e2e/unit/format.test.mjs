@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fmtBytes, fmtUs, fmtRatio, fmtDuration, fmtTime, hexDumpModel, dumpLength } from '../../../webui/static/js/format.js';
-import { TickHistory } from '../../../webui/static/js/history.js';
+import { TickHistory, perSecond, tickSeconds } from '../../../webui/static/js/history.js';
+import { liveFirst } from '../../../webui/static/js/labels.js';
+import { lunBody } from '../../../webui/static/js/config.js';
 
 test('figures read as an engineer expects', () => {
     assert.equal(fmtBytes(512), '512 B');
@@ -52,4 +54,27 @@ test('the tick history keeps 5 minutes, aligns series and leaves gaps', () => {
     h.push(1301.5, { b: 1 });
     assert.deepEqual(h.times, [1002, 1003, 1301.5]);
     assert.deepEqual(h.keys(), ['b'], 'a series with nothing left in the window goes');
+});
+
+// Issue 19: the first tick of a stream carries the totals and no deltas; no rate comes of it.
+test('a tick without an interval gives no rate', () => {
+    assert.equal(tickSeconds({ first: true, interval_ms: 0 }), null);
+    assert.equal(tickSeconds({ interval_ms: 0 }), null, 'an older daemon\'s first tick');
+    assert.equal(tickSeconds({}), null);
+    assert.equal(tickSeconds({ first: false, interval_ms: 1000 }), 1);
+    assert.equal(perSecond(196, null), null);
+    assert.equal(perSecond(null, 1), null);
+    assert.equal(perSecond(30, 0.5), 60);
+});
+
+test('live initiator ports come before ended ones, in their order otherwise', () => {
+    const ports = [{ p: 'a', live: false }, { p: 'b', live: true }, { p: 'c', live: false }, { p: 'd' }];
+    assert.deepEqual(liveFirst(ports).map((x) => x.p), ['b', 'd', 'a', 'c']);
+});
+
+test('the add-LUN form makes a LunBody of the filled fields', () => {
+    assert.deepEqual(lunBody({ id: '3', backend: 'file', size: ' 16GiB ', path: 'lun3.img', blockSize: '' }),
+                     { id: 3, backend: 'file', size: '16GiB', path: 'lun3.img' });
+    assert.deepEqual(lunBody({ id: '', backend: 'memory', size: '1048576', path: '', blockSize: '4096' }),
+                     { backend: 'memory', size: 1048576, block_size: 4096 });
 });

@@ -2,8 +2,9 @@
 // blocks with their last expected vs on-disk images decoded as VMFS records.
 import { updateRows, setText, h } from './dom.js';
 import { fmtUs, fmtCount, fmtRate, fmtRatio, fmtTime, hexDumpModel, dumpLength } from './format.js';
-import { lunKey, lunLabel, shortTarget, shortInitiator, initiatorLabel } from './labels.js';
+import { lunKey, lunLabel, shortTarget, shortInitiator, initiatorLabel, liveFirst } from './labels.js';
 import { TimeChart } from './charts.js';
+import { perSecond, tickSeconds } from './history.js';
 import { explainMiscompare, parseHex, recordKind, formatUuid, decodeHeartbeat, fieldsOf } from './vmfs.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -59,13 +60,14 @@ export class AtsPanel {
     }
 
     onTick(tick) {
-        const secs = Math.max(0.001, (tick.interval_ms ?? 1000) / 1000);
+        // null on a tick without an interval (the first of a stream): no rate, '—'.
+        const secs = tickSeconds(tick);
         const lunRows = [];
         for (const l of tick.luns ?? []) {
             const key = lunKey(l.target, l.lun);
             this.lunNames.set(key, l);
-            const sucS = (l.d_successes ?? 0) / secs;
-            const misS = (l.d_miscompares ?? 0) / secs;
+            const sucS = perSecond(l.d_successes ?? 0, secs);
+            const misS = perSecond(l.d_miscompares ?? 0, secs);
             const winSuc = this.history.sum(`lun:${key}:suc`) ;
             const winMis = this.history.sum(`lun:${key}:mis`);
             lunRows.push([key, [
@@ -88,7 +90,7 @@ export class AtsPanel {
         // A tick lists the initiator ports with a session and those whose session ended less
         // than [console] keep_ended_sessions_s ago (issue 19): the others leave the table and the
         // chart's legend.
-        const inis = tick.initiators ?? [];
+        const inis = liveFirst(tick.initiators ?? []);
         const listed = new Set(inis.map((i) => i.initiator_port));
         for (const port of [...this.initiators.keys()]) {
             if (!listed.has(port)) {
@@ -99,12 +101,15 @@ export class AtsPanel {
         for (const i of inis) {
             this.initiators.set(i.initiator_port, i);
             const t = this.totals.get(i.initiator_port) ?? { successes: 0, miscompares: 0 };
-            t.successes += i.d_ats_successes ?? 0;
-            t.miscompares += i.d_ats_miscompares ?? 0;
+            if (secs !== null) {
+                // A first tick's deltas are null (its totals are in GET /ats already).
+                t.successes += i.d_ats_successes ?? 0;
+                t.miscompares += i.d_ats_miscompares ?? 0;
+            }
             this.totals.set(i.initiator_port, t);
             const a = this.atsInitiators.get(i.initiator_port);
-            const sucS = (i.d_ats_successes ?? 0) / secs;
-            const misS = (i.d_ats_miscompares ?? 0) / secs;
+            const sucS = perSecond(i.d_ats_successes ?? 0, secs);
+            const misS = perSecond(i.d_ats_miscompares ?? 0, secs);
             const winSuc = this.history.sum(`ini:${i.initiator_port}:suc`);
             const winMis = this.history.sum(`ini:${i.initiator_port}:mis`);
             iniRows.push([i.initiator_port, [
@@ -123,26 +128,27 @@ export class AtsPanel {
         updateRows($('#ats-initiators-table tbody'), iniRows, 'no initiator has sent ATS yet', 10);
     }
 
-    // Samples for the history, per LUN and per initiator: ATS/s and ATSF/s.
+    // Samples for the history, per LUN and per initiator: ATS/s and ATSF/s; null (a gap in the
+    // line) for a tick without an interval, whose deltas are no rate.
     static samples(tick) {
-        const secs = Math.max(0.001, (tick.interval_ms ?? 1000) / 1000);
+        const secs = tickSeconds(tick);
         const v = {};
         for (const l of tick.luns ?? []) {
             const key = lunKey(l.target, l.lun);
-            v[`lun:${key}:suc`] = (l.d_successes ?? 0) / secs;
-            v[`lun:${key}:mis`] = (l.d_miscompares ?? 0) / secs;
+            v[`lun:${key}:suc`] = perSecond(l.d_successes ?? 0, secs);
+            v[`lun:${key}:mis`] = perSecond(l.d_miscompares ?? 0, secs);
         }
         for (const i of tick.initiators ?? []) {
-            v[`ini:${i.initiator_port}:suc`] = (i.d_ats_successes ?? 0) / secs;
-            v[`ini:${i.initiator_port}:mis`] = (i.d_ats_miscompares ?? 0) / secs;
+            v[`ini:${i.initiator_port}:suc`] = perSecond(i.d_ats_successes ?? 0, secs);
+            v[`ini:${i.initiator_port}:mis`] = perSecond(i.d_ats_miscompares ?? 0, secs);
         }
         return v;
     }
 
     renderCharts() {
         const hist = this.history;
-        const build = (prefix, labelOf, keep = () => true) => {
-            const ids = [...new Set(hist.keys(prefix).map((k) => k.slice(prefix.length, k.lastIndexOf(':'))))].filter(keep);
+        const build = (prefix, labelOf, keep = () => true, order = (ids) => ids) => {
+            const ids = order([...new Set(hist.keys(prefix).map((k) => k.slice(prefix.length, k.lastIndexOf(':'))))].filter(keep));
             const series = [];
             const cols = [];
             for (const id of ids) {
@@ -162,8 +168,8 @@ export class AtsPanel {
         const all = [...this.initiators.values()];
         const inis = build('ini:', (port) => {
             const i = this.initiators.get(port);
-            return i ? initiatorLabel(i, all) : port;
-        }, (port) => this.initiators.has(port));
+            return i ? `${initiatorLabel(i, all)}${i.live === false ? ' (ended)' : ''}` : port;
+        }, (port) => this.initiators.has(port), (ports) => liveFirst(ports, (port) => this.initiators.get(port)?.live !== false));
         this.iniChart.update(hist.times, inis.series, inis.cols);
     }
 

@@ -44,7 +44,8 @@ export class TimeChart {
             this.container.textContent = 'uPlot is missing (webui/static/vendor): run npm ci in webui/';
             return;
         }
-        const signature = series.map((s) => s.key).join('|');
+        // A label that changes (an initiator whose session ended) rebuilds the legend too.
+        const signature = series.map((s) => `${s.key}=${s.label}`).join('|');
         const data = [times, ...columns];
         if (!this.plot || signature !== this.signature) {
             this.signature = signature;

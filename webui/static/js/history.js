@@ -1,5 +1,25 @@
 // The last few minutes of stream ticks, as the charts need them: one x value per tick and, per
-// series key, a value or null. Pure (tests/e2e/unit/history.test.mjs).
+// series key, a value or null; and the rates a tick gives. Pure (tests/e2e/unit/format.test.mjs).
+
+// The seconds a tick's deltas cover, or null when it has none to give: the first tick of a stream
+// ("first": true, interval_ms 0, its deltas null; webui/API.md) or any tick without an interval.
+// Dividing by a made-up interval instead turned the counters' totals into a spike (issue 19).
+export function tickSeconds(tick) {
+    if (!tick || tick.first === true) {
+        return null;
+    }
+    const ms = Number(tick.interval_ms);
+    return Number.isFinite(ms) && ms > 0 ? ms / 1000 : null;
+}
+
+// A delta over `secs` (tickSeconds) as a rate per second; null when either is missing.
+export function perSecond(delta, secs) {
+    if (secs === null || secs === undefined || delta === null || delta === undefined) {
+        return null;
+    }
+    const d = Number(delta);
+    return Number.isFinite(d) ? d / secs : null;
+}
 
 export class TickHistory {
     constructor(windowSeconds = 300) {

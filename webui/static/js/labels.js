@@ -28,6 +28,14 @@ export function initiatorLabel(ini, all = []) {
     return m ? `${name} ${m[1].slice(-4)}` : `${name} ${ini.address ?? ''}`;
 }
 
+// Initiator ports with a session first, then those whose session ended (a tick lists those for
+// keep_ended_s, "live": false): an initiator that reconnects gets a new port (a new ISID) each
+// time, and its ended ports sort next to it by name, so without this its live row and legend
+// entry sit below every ended one (issue 19). Otherwise the order stays as given.
+export function liveFirst(list, isLive = (i) => i.live !== false) {
+    return [...list].sort((a, b) => Number(!isLive(a)) - Number(!isLive(b)));
+}
+
 // An initiator as the API names it, the IQN or the port ("iqn…:esx-01,i,0x00023d000001"),
 // shortened to the IQN's last part (the full text goes in the tooltip).
 export function shortInitiator(text) {

@@ -3,9 +3,9 @@
 // /api/v1/latency, fetched when the engineer asks for it).
 import { updateRows, setText, h } from './dom.js';
 import { fmtUs, fmtRate, fmtCount } from './format.js';
-import { initiatorLabel } from './labels.js';
+import { initiatorLabel, liveFirst } from './labels.js';
 import { TimeChart } from './charts.js';
-import { TickHistory } from './history.js';
+import { TickHistory, perSecond, tickSeconds } from './history.js';
 
 const $ = (sel) => document.querySelector(sel);
 const OPS = ['ats', 'read', 'write'];
@@ -28,11 +28,11 @@ export class LatencyPanel {
     }
 
     onTick(tick, time) {
-        const secs = Math.max(0.001, (tick.interval_ms ?? 1000) / 1000);
+        const secs = tickSeconds(tick);  // null: a first tick, no rate and no percentiles
         const values = {};
         // Only the ports the tick lists (a session now, or one that ended less than [console]
         // keep_ended_sessions_s ago) stay in the table, the chart and its initiator choice.
-        const inis = tick.initiators ?? [];
+        const inis = liveFirst(tick.initiators ?? []);
         const listed = new Set(inis.map((i) => i.initiator_port));
         for (const port of [...this.initiators.keys()]) {
             if (!listed.has(port)) {
@@ -43,7 +43,7 @@ export class LatencyPanel {
             this.initiators.set(i.initiator_port, i);
             for (const op of OPS) {
                 const o = i.ops?.[op];
-                const busy = o && (o.d_commands ?? 0) > 0;
+                const busy = secs !== null && o && (o.d_commands ?? 0) > 0;
                 for (const [pct, field] of PCTS) {
                     values[`${i.initiator_port}|${op}|${pct}`] = busy ? o[field] : null;
                 }
@@ -57,8 +57,8 @@ export class LatencyPanel {
             ];
             for (const op of OPS) {
                 const o = i.ops?.[op];
-                const busy = o && (o.d_commands ?? 0) > 0;
-                cells.push({ text: busy ? fmtRate(o.d_commands / secs) : '0', class: 'num' });
+                const busy = secs !== null && o && (o.d_commands ?? 0) > 0;
+                cells.push({ text: secs === null ? '—' : busy ? fmtRate(perSecond(o.d_commands, secs)) : '0', class: 'num' });
                 for (const [, field] of PCTS) {
                     cells.push({ text: busy ? fmtUs(o[field]) : '—', class: busy ? 'num lat' : 'num muted' });
                 }
@@ -109,10 +109,10 @@ export class LatencyPanel {
         const all = [...this.initiators.values()];
         const series = [];
         const cols = [];
-        const ports = one ? [one] : [...this.initiators.keys()].sort();
+        const ports = one ? [one] : liveFirst([...this.initiators.keys()].sort(), (port) => this.initiators.get(port)?.live !== false);
         for (const port of ports) {
             const i = this.initiators.get(port);
-            const label = i ? initiatorLabel(i, all) : port;
+            const label = i ? `${initiatorLabel(i, all)}${i.live === false ? ' (ended)' : ''}` : port;
             const wanted = one ? PCTS : PCTS.filter(([p]) => p === pct);
             for (const [p, , name] of wanted) {
                 series.push({ key: `${port}|${op}|${p}`, label: `${label} ${name}`, group: one ? `${port}|${p}` : port, dash: p === 'p999', width: p === 'p50' ? 1 : 1.5 });

@@ -8,7 +8,7 @@
 import { Api, Stream } from './api.js';
 import { setText } from './dom.js';
 import { fmtCount, fmtDuration, fmtRate, fmtRatio, fmtTime } from './format.js';
-import { TickHistory } from './history.js';
+import { TickHistory, perSecond, tickSeconds } from './history.js';
 import { renderTargets, renderSessions, renderBanner } from './overview.js';
 import { AtsPanel } from './ats.js';
 import { LatencyPanel } from './latency.js';
@@ -16,6 +16,7 @@ import { EventsPanel } from './events.js';
 import { FaultsPanel } from './faults.js';
 import { PathsPanel } from './paths.js';
 import { RbdPanel } from './rbd.js';
+import { ConfigPanel } from './config.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -27,7 +28,10 @@ const events = new EventsPanel(api);
 const faults = new FaultsPanel(api);
 const paths = new PathsPanel(api);
 const rbd = new RbdPanel(api);
+const config = new ConfigPanel(api, () => refreshTargets());
 let lastTickTime = 0;
+// For the browser tests: the charts' data (the ATS history) and panels, read only.
+window.atsarrayConsole = { atsHistory, ats, latency };
 
 function renderOverview(o) {
     if (!o) {
@@ -97,18 +101,21 @@ function onTick(tick) {
     atsHistory.push(time, AtsPanel.samples(tick));
     ats.onTick(tick);
     latency.onTick(tick, time);
-    let sucS = 0;
-    let misS = 0;
-    let newMiscompares = false;
-    const secs = Math.max(0.001, (tick.interval_ms ?? 1000) / 1000);
+    // The KPIs' rates: none ('—') from a tick without an interval (the first of a stream).
+    const secs = tickSeconds(tick);
+    let dSuc = 0;
+    let dMis = 0;
     for (const l of tick.luns ?? []) {
-        sucS += (l.d_successes ?? 0) / secs;
-        misS += (l.d_miscompares ?? 0) / secs;
-        newMiscompares ||= (l.d_miscompares ?? 0) > 0;
+        dSuc += l.d_successes ?? 0;
+        dMis += l.d_miscompares ?? 0;
     }
-    setText($('#kpi-ats-rate'), fmtRate(sucS));
-    setText($('#kpi-atsf-rate'), fmtRate(misS));
+    const newMiscompares = secs !== null && dMis > 0;
+    setText($('#kpi-ats-rate'), fmtRate(perSecond(dSuc, secs)));
+    setText($('#kpi-atsf-rate'), fmtRate(perSecond(dMis, secs)));
     events.add(tick.events);
+    if ((tick.events ?? []).some((e) => e.kind === 'config')) {
+        refreshTargetsSoon();
+    }
     if (newMiscompares) {
         refreshAtsSoon();
     }
@@ -116,6 +123,35 @@ function onTick(tick) {
     if (!document.hidden) {
         ats.renderCharts();
         latency.renderChart();
+    }
+}
+
+function setTargets(targets, portals) {
+    renderTargets(targets, portals);
+    ats.setTargets(targets);
+    faults.setTargets(targets);
+    rbd.setTargets(targets);
+    config.setTargets(targets);
+}
+
+// The targets, LUNs and portals again: after a configuration change, the page's own or one a
+// tick's "config" event reports (the CLI's, another page's).
+let targetsTimer = null;
+async function refreshTargets() {
+    clearTimeout(targetsTimer);
+    targetsTimer = null;
+    const [targets, portals, overview] = await Promise.allSettled([
+        api.get('/api/v1/targets'), api.get('/api/v1/portals'), api.get('/api/v1/overview')]);
+    if (targets.status === 'fulfilled') {
+        setTargets(targets.value, portals.status === 'fulfilled' ? portals.value : []);
+    }
+    if (overview.status === 'fulfilled') {
+        renderOverview(overview.value);
+    }
+}
+function refreshTargetsSoon() {
+    if (!targetsTimer) {
+        targetsTimer = setTimeout(() => refreshTargets().catch(() => null), 300);
     }
 }
 
@@ -132,10 +168,7 @@ async function loadAll() {
         renderOverview(overview.value);
     }
     if (targets.status === 'fulfilled') {
-        renderTargets(targets.value, portals.status === 'fulfilled' ? portals.value : []);
-        ats.setTargets(targets.value);
-        faults.setTargets(targets.value);
-        rbd.setTargets(targets.value);
+        setTargets(targets.value, portals.status === 'fulfilled' ? portals.value : []);
     }
     if (sessions.status === 'fulfilled') {
         renderSessions(sessions.value);

@@ -1,4 +1,5 @@
-// Overview: targets, portals, LUNs and sessions.
+// Overview: targets, portals, LUNs and sessions; the targets' and LUNs' rows carry the buttons
+// of the configuration actions (config.js handles their clicks).
 import { updateRows, setText, h } from './dom.js';
 import { fmtBytes, fmtCount, fmtTime, fmtRatio } from './format.js';
 import { shortTarget } from './labels.js';
@@ -11,8 +12,9 @@ export function renderTargets(targets, portals) {
         t.alias ?? '',
         { text: t.portal_group_tag ?? '', class: 'num' },
         { text: (t.luns ?? []).length, class: 'num' },
+        { node: h('button', { type: 'button', class: 'danger', title: 'remove the target (its LUNs\' data is kept)', dataset: { action: 'target-remove', target: t.name } }, 'remove') },
     ]]);
-    updateRows($('#targets-table tbody'), rows, 'no targets', 4);
+    updateRows($('#targets-table tbody'), rows, 'no targets', 5);
     const lunRows = [];
     for (const t of targets ?? []) {
         for (const l of t.luns ?? []) {
@@ -28,10 +30,13 @@ export function renderTargets(targets, portals) {
                 },
                 { text: l.write_cache ? 'on' : 'off', class: l.write_cache ? 'flag on' : 'flag' },
                 { text: l.read_only ? 'yes' : 'no', class: l.read_only ? 'flag warn' : 'flag' },
+                { node: h('span', { class: 'row-actions' },
+                    h('button', { type: 'button', dataset: { action: 'lun-grow', target: t.name, lun: l.id, size: fmtBytes(l.size_bytes) } }, 'grow…'),
+                    h('button', { type: 'button', class: 'danger', title: 'remove the LUN (its data is kept)', dataset: { action: 'lun-remove', target: t.name, lun: l.id } }, 'remove')) },
             ]]);
         }
     }
-    updateRows($('#luns-table tbody'), lunRows, 'no LUNs', 8);
+    updateRows($('#luns-table tbody'), lunRows, 'no LUNs', 9);
     const p = (portals ?? []).map((x) => x.address).join(', ');
     setText($('#portals'), p ? `portals ${p}` : '');
 }

@@ -349,6 +349,12 @@ if (FAKE) {
             const firstEnded = list.findIndex((r) => r.ended);
             assert.ok(list.slice(firstEnded).every((r) => r.ended), `${table}: a live host below an ended one: ${JSON.stringify(list)}`);
         }
+        // The histogram's choice (every port since the start) lists the live ones first too.
+        const options = await page.evaluate(() => [...document.querySelectorAll('#hist-initiator option')]
+            .map((o) => ({ key: o.value, ended: o.textContent.endsWith(' ended') })));
+        assert.equal(mine(options).filter((o) => !o.ended).length, 1, JSON.stringify(options));
+        const firstEndedOption = options.findIndex((o) => o.ended);
+        assert.ok(firstEndedOption > 0 && options.slice(firstEndedOption).every((o) => o.ended), JSON.stringify(options));
         await page.waitForFunction(() => [...document.querySelectorAll('#chart-ats-initiators .u-legend .u-series th')]
             .some((th) => th.textContent.includes('(ended)')), null, WAIT);
         const labels = (await legend()).filter((l) => /ATS\/s$/.test(l));

@@ -11,7 +11,9 @@
 // - an alua_state path fault added in the fault panel moves a group, and back when deleted;
 // - a live host's session shows under the group of the portal it logged in on;
 // - a host whose sessions ended leaves the ATS and latency tables, both chart legends and the
-//   Paths view a few seconds later, while a live host stays.
+//   Paths view a few seconds later, while a live host stays;
+// - a host that reconnects (a new ISID, so a new initiator port, each time) has one live row,
+//   listed before its ended ones, and only the live one after keep_ended_sessions_s (issue 19).
 // Waits for DOM changes with generous timeouts and never asserts timings. Saves a screenshot
 // (paths-e2e.png) in $E2E_ARTIFACTS or the working directory.
 import { test, before, after } from 'node:test';
@@ -228,5 +230,45 @@ test('a host whose sessions ended leaves the tables and chart legends, a live on
     assert.ok((await legend('#chart-ats-initiators')).some((l) => l.includes(short(`${LIVE}-0`))));
     assert.ok((await page.locator(`#paths-table tbody tr.path[data-initiator="${LIVE}-0"]`).count()) > 0);
     await page.screenshot({ path: SHOT, fullPage: true });
+    assert.deepEqual(pageErrors, []);
+});
+
+test('a host that reconnects keeps one live row, listed first; its ended ones leave', TEST, async () => {
+    const prefix = 'iqn.2026-11.org.atsarray:e2e-again';
+    const name = `${prefix}-0`;
+    // Two sessions that end, then one that stays: three logins of one initiator name, each with
+    // libiscsi's own ISID.
+    for (let i = 0; i < 2; i++) {
+        const run = counter(portalA, prefix, 20, 3000);
+        assert.equal(await run.exited, 0, run.output);
+    }
+    const again = counter(portalA, prefix, 10_000_000, 3000);
+    const rows = (table) => page.evaluate((t) => [...document.querySelectorAll(`${t} tbody tr[data-key]`)]
+        .map((tr) => ({ key: tr.dataset.key, ended: tr.classList.contains('ended') })), table);
+    try {
+        await page.waitForFunction((n) => [...document.querySelectorAll('#ats-initiators-table tbody tr[data-key]')]
+            .some((tr) => tr.dataset.key.startsWith(`${n},i,`) && !tr.classList.contains('ended')), name, WAIT);
+        for (const table of ['#ats-initiators-table', '#latency-table']) {
+            const list = await rows(table);
+            const mine = list.filter((r) => r.key.startsWith(`${name},i,`));
+            assert.equal(mine.filter((r) => !r.ended).length, 1, `${table}: ${JSON.stringify(list)}`);
+            assert.ok(mine.length <= 3, `${table}: ${JSON.stringify(list)}`);
+            const firstEnded = list.findIndex((r) => r.ended);
+            assert.ok(firstEnded < 0 || list.slice(firstEnded).every((r) => r.ended), `${table}: a live host below an ended one: ${JSON.stringify(list)}`);
+        }
+        // keep_ended_sessions_s = 4: then the live row alone.
+        for (const table of ['#ats-initiators-table', '#latency-table']) {
+            await page.waitForFunction(([t, n]) => {
+                const mine = [...document.querySelectorAll(`${t} tbody tr[data-key]`)].filter((tr) => tr.dataset.key.startsWith(`${n},i,`));
+                return mine.length === 1 && !mine[0].classList.contains('ended');
+            }, [table, name], WAIT);
+        }
+        await page.waitForTimeout(1500);  // two more ticks: the charts redraw on each
+        const labels = (await legend('#chart-ats-initiators')).filter((l) => l.includes(short(name)) && /ATS\/s$/.test(l));
+        assert.equal(labels.length, 1, `legend: ${labels}`);
+        assert.equal(again.exitCode, null, again.output);
+    } finally {
+        await stopProcess(again);
+    }
     assert.deepEqual(pageErrors, []);
 });

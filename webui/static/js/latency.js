@@ -93,13 +93,32 @@ export class LatencyPanel {
             const have = new Set([...select.options].map((o) => o.value));
             for (const i of candidates) {
                 if (!have.has(i.initiator_port)) {
-                    select.append(h('option', { value: i.initiator_port }, `${initiatorLabel(i, all)} (${i.address ?? ''})`));
+                    const label = `${initiatorLabel(i, all)} (${i.address ?? ''})`;
+                    select.append(h('option', { value: i.initiator_port, dataset: { label } }, label));
                 }
+            }
+            if (!keepFirst) {
+                this.orderHistogramChoice(select);
             }
             if (!keepFirst && select.value === '' && select.options.length > 0) {
                 select.value = select.options[0].value;
             }
         }
+    }
+
+    // The histogram's choice keeps every port GET /latency knows, one more per reconnect (a new
+    // ISID): ports with a session first, the others after them marked "ended" (issue 19).
+    orderHistogramChoice(select) {
+        const live = (o) => this.initiators.get(o.value)?.live === true;
+        liveFirst([...select.options], live).forEach((o, k) => {
+            const text = live(o) ? o.dataset.label : `${o.dataset.label} ended`;
+            if (o.textContent !== text) {
+                o.textContent = text;
+            }
+            if (select.options[k] !== o) {
+                select.insertBefore(o, select.options[k]);
+            }
+        });
     }
 
     renderChart() {

@@ -318,6 +318,8 @@ void ConsoleServer::Impl::tick() {
         if (streams.empty()) {
             // Failovers happen with no page open too: the Paths view's tracker looks anyway.
             api::observe_paths(model);
+            // The next page opens with a first tick (no deltas), not one over the whole pause.
+            ticks.restart();
         } else {
             auto message = std::make_shared<const std::string>(api::dump(ticks.next()));
             for (const auto& w : streams) {

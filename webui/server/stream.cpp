@@ -48,6 +48,15 @@ json TickBuilder::next() {
     const ats::AtsCounters empty_ats;
     const ats::IoCounters empty_io;
 
+    // A delta needs a previous tick; the first has none, so its deltas are null, not totals.
+    const bool first = !previous_.has_value();
+    const auto delta = [first](uint64_t now_value, uint64_t before) -> json {
+        return first ? json(nullptr) : json(now_value - before);
+    };
+    const auto mean = [first](const ats::Histogram& h) -> json {
+        return first ? json(nullptr) : json(h.mean_micros());
+    };
+
     json luns = json::array();
     for (const auto& [key, c] : snap.ats_per_lun) {
         const ats::AtsCounters* before = find_in(previous_, &ats::Snapshot::ats_per_lun, key);
@@ -58,12 +67,12 @@ json TickBuilder::next() {
                         {"miscompares", c.miscompares},
                         {"injected_miscompares", c.injected_miscompares},
                         {"errors", c.errors},
-                        {"d_successes", c.successes - b.successes},
-                        {"d_miscompares", c.miscompares + c.injected_miscompares - b.miscompares -
-                                              b.injected_miscompares},
-                        {"d_errors", c.errors - b.errors},
-                        {"aavg_suc_us", c.latency_success.since(b.latency_success).mean_micros()},
-                        {"aavg_f_us", c.latency_failure.since(b.latency_failure).mean_micros()}});
+                        {"d_successes", delta(c.successes, b.successes)},
+                        {"d_miscompares", delta(c.miscompares + c.injected_miscompares,
+                                                b.miscompares + b.injected_miscompares)},
+                        {"d_errors", delta(c.errors, b.errors)},
+                        {"aavg_suc_us", mean(c.latency_success.since(b.latency_success))},
+                        {"aavg_f_us", mean(c.latency_failure.since(b.latency_failure))}});
     }
 
     // ATS per initiator port, summed over LUNs.
@@ -86,10 +95,14 @@ json TickBuilder::next() {
         for (const ats::Op op : {ats::Op::read, ats::Op::write, ats::Op::ats}) {
             const auto i = static_cast<size_t>(op);
             const ats::Histogram h = io.latency[i].since(b.latency[i]);
-            ops[std::string(ats::to_string(op))] = {{"d_commands", io.commands[i] - b.commands[i]},
-                                                    {"p50_us", h.percentile_micros(0.50)},
-                                                    {"p99_us", h.percentile_micros(0.99)},
-                                                    {"p999_us", h.percentile_micros(0.999)}};
+            const auto percentile = [&](double p) -> json {
+                return first ? json(nullptr) : json(h.percentile_micros(p));
+            };
+            ops[std::string(ats::to_string(op))] = {
+                {"d_commands", delta(io.commands[i], b.commands[i])},
+                {"p50_us", percentile(0.50)},
+                {"p99_us", percentile(0.99)},
+                {"p999_us", percentile(0.999)}};
         }
         const auto who = snap.initiators.find(port);
         const auto d = ats_deltas.find(port);
@@ -97,8 +110,8 @@ json TickBuilder::next() {
             {{"initiator_port", port},
              {"initiator_name", who != snap.initiators.end() ? who->second.initiator_name : ""},
              {"address", who != snap.initiators.end() ? who->second.address : ""},
-             {"d_ats_successes", d != ats_deltas.end() ? d->second.first : 0},
-             {"d_ats_miscompares", d != ats_deltas.end() ? d->second.second : 0},
+             {"d_ats_successes", delta(d != ats_deltas.end() ? d->second.first : 0, 0)},
+             {"d_ats_miscompares", delta(d != ats_deltas.end() ? d->second.second : 0, 0)},
              {"live", live.contains(port)},
              {"ops", std::move(ops)}});
     }
@@ -110,10 +123,11 @@ json TickBuilder::next() {
     }
 
     const auto interval =
-        previous_ ? std::chrono::duration_cast<std::chrono::milliseconds>(now - previous_time_)
-                  : std::chrono::milliseconds(0);
+        first ? std::chrono::milliseconds(0)
+              : std::chrono::duration_cast<std::chrono::milliseconds>(now - previous_time_);
     json tick = {{"type", "tick"},
                  {"time", api::rfc3339(std::chrono::system_clock::now())},
+                 {"first", first},
                  {"interval_ms", interval.count()},
                  {"overview", api::overview(model_, snap)},
                  {"luns", std::move(luns)},

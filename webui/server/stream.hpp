@@ -2,6 +2,9 @@
 // The WebSocket stream's ticks: about once a second, what changed since the previous tick —
 // ATS counter deltas per LUN and initiator, this tick's latency percentiles per initiator and
 // op, the sessions, the paths (paths.hpp) and the new events — so the page never polls.
+// The first tick has no previous one: it says "first": true and gives null for every delta, mean
+// and percentile, since the counters' totals over no interval are no rate (issue 19: a chart
+// that opened with 200,000 ATS/s on a LUN that had served 196 ATS in all).
 
 #include <chrono>
 #include <cstdint>
@@ -37,6 +40,9 @@ class TickBuilder {
 
     // The next tick message ({"type": "tick", ...}, webui/API.md).
     nlohmann::json next();
+    // The next tick is a first one again: the stream had no client for a while, and a delta
+    // over that whole pause is no figure of the tick a page now opens with.
+    void restart() { previous_.reset(); }
 
   private:
     const ConsoleModel& model_;

@@ -277,7 +277,8 @@ export class AtsPanel {
                 h('strong', {}, `LBA ${b.lba} on ${lunLabel(b.target, b.lun)}`),
                 h('span', { class: 'muted' }, ` last miscompare ${fmtTime(b.last_miscompare, true)} by ${shortInitiator(b.last_initiator)}`),
                 senseNote ? h('span', { class: 'muted' }, ` · ${senseNote}`) : null,
-                (b.initiators ?? []).length ? h('span', { class: 'muted' }, ` · initiators: ${(b.initiators ?? []).map((i) => shortInitiator(typeof i === 'string' ? i : (i.initiator_port ?? i.initiator_name ?? JSON.stringify(i)))).join(', ')}`) : null),
+                // One name per host: its ports (one per reconnect, a new ISID each) say the same.
+                (b.initiators ?? []).length ? h('span', { class: 'muted' }, ` · initiators: ${[...new Set((b.initiators ?? []).map((i) => shortInitiator(typeof i === 'string' ? i : (i.initiator_port ?? i.initiator_name ?? JSON.stringify(i)))))].join(', ')}`) : null),
             h('p', { class: 'decode', id: 'hot-block-decode' }, x ? x.summary : 'cannot decode'),
             x?.verdict ? h('p', { class: x.late_retry ? 'verdict retry' : 'verdict' }, x.late_retry ? h('span', { class: 'tag retry' }, 'late retry') : null, ' ', x.verdict) : null,
             h('div', { class: 'dumps' },

@@ -454,6 +454,13 @@ if (FAKE) {
         // Without the token the daemon refuses (the page sent it as a bearer header).
         const denied = await fetch(`${base}/api/v1/config/save`, { method: 'POST' });
         assert.equal(denied.status, 401);
+        // A change made elsewhere (the CLI): its "config" event in a tick reloads the Overview.
+        const { token } = await (await fetch(`${base}/api/v1/session-token`)).json();
+        const added = await fetch(`${base}/api/v1/targets/${encodeURIComponent(LAB)}/luns`, {
+            method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+            body: JSON.stringify({ id: 7, backend: 'memory', size: '64MiB' }) });
+        assert.equal(added.status, 201);
+        await page.locator(`#luns-table tbody tr[data-key="${LAB}/7"]`).waitFor(WAIT);
     });
 
     test('the stream reconnects after it drops', TEST, async () => {

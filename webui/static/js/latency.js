@@ -109,7 +109,10 @@ export class LatencyPanel {
     // The histogram's choice keeps every port GET /latency knows, one more per reconnect (a new
     // ISID): ports with a session first, the others after them marked "ended" (issue 19).
     orderHistogramChoice(select) {
-        const live = (o) => this.initiators.get(o.value)?.live === true;
+        const live = (o) => {
+            const i = this.initiators.get(o.value);
+            return i !== undefined && i.live !== false;
+        };
         liveFirst([...select.options], live).forEach((o, k) => {
             const text = live(o) ? o.dataset.label : `${o.dataset.label} ended`;
             if (o.textContent !== text) {

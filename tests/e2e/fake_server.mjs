@@ -8,7 +8,10 @@
 // and ?gateway_b=dead|alive.
 // The fault rules (/api/v1/faults) live in lib/fake_faults.mjs; --faults off answers like a
 // daemon whose config keeps injection off. The live configuration of issue 19 (targets, LUNs,
-// ACLs, CHAP, portals, config save) lives in lib/fake_config.mjs.
+// ACLs, CHAP, portals, config save) lives in lib/fake_config.mjs. Sessions log in on a portal
+// (127.0.0.1:3260 unless POST /__fake/login?name=IQN&target=T&portal=A:P says another); the array
+// has no target port groups (one implicit group 1) until POST /__fake/port-groups?explicit=1
+// declares two controllers as a [[target_port_group]] pair does (?explicit=0 takes them back).
 // Issue 19's stream defects: every new stream first gets a first tick ("first": true, deltas
 // null) as the daemon's first tick is, or after POST /__fake/drop?legacy_first=1 the tick an
 // older daemon sent (the totals as deltas, interval_ms 0); POST /__fake/reconnect?name=IQN logs
@@ -122,9 +125,9 @@ function addEvent(kind, message, target, lun, initiator) {
 }
 const faults = new FakeFaults({ enabled: args.faults !== 'off', addEvent });
 
-function login(name, isid, address, target) {
+function login(name, isid, address, target, portal = '127.0.0.1:3260') {
     const s = {
-        initiator_name: name, isid, address, tsih: tsih++, target, login_time: new Date().toISOString(),
+        initiator_name: name, isid, address, tsih: tsih++, target, portal, login_time: new Date().toISOString(),
         c: zeroCounters(), ops: { read: newOp(), write: newOp(), ats: newOp(), other: newOp() }, tick: null,
     };
     initiators.push(s);
@@ -154,7 +157,7 @@ function reconnect(name) {
     }
     logout(s);
     const [host, port] = s.address.split(':');
-    const again = login(name, `0x${(nextIsid++).toString(16).padStart(12, '0')}`, `${host}:${Number(port) + 1000}`, s.target);
+    const again = login(name, `0x${(nextIsid++).toString(16).padStart(12, '0')}`, `${host}:${Number(port) + 1000}`, s.target, s.portal);
     Object.assign(again.c, s.c);  // the host goes on counting where it was
     return again;
 }
@@ -439,6 +442,19 @@ function lunOut(l) {
 const target = (name, alias) => ({ name, alias, portal_group_tag: 1, allowed_initiators: [], chap: null, mutual_chap: null, require_mutual: false });
 const targets = [target(TARGET, 'atsarray-lab'), target(VMFS_TARGET, 'vmfs-datastores'), target(CEPH_TARGET, 'ceph-gateways')];
 const portals = [{ address: '127.0.0.1:3260' }];
+// The array's target port groups: null while none is declared (API.md: one implicit group 1
+// holding every portal; GET /portals then gives no "group"), else [{id, name}].
+const portGroups = { declared: null };
+function declarePortGroups(explicit) {
+    portGroups.declared = explicit ? [{ id: 1, name: 'controller-a' }, { id: 2, name: 'controller-b' }] : null;
+    for (const p of portals) {
+        if (explicit) {
+            p.group = p.group ?? 1;
+        } else {
+            delete p.group;
+        }
+    }
+}
 const targetOut = (t) => ({ name: t.name, alias: t.alias, portal_group_tag: t.portal_group_tag, luns: luns.filter((l) => l.target === t.name).map(lunOut) });
 function targetsOut() {
     return targets.map(targetOut);
@@ -446,6 +462,8 @@ function targetsOut() {
 const config = new FakeConfig({
     targets, luns, portals, logout, lunOut, targetOut, addEvent,
     sessionsOf: (name) => initiators.filter((s) => s.target === name),
+    sessionsOn: (address) => initiators.filter((s) => s.portal === address),
+    portGroups: () => portGroups.declared,
     newLun: (name, spec) => ({
         target: name, lun: spec.id, block_size: spec.block_size, block_count: spec.size_bytes / spec.block_size, store: spec.backend,
         backend: spec.backend, path: spec.path, write_cache: spec.write_cache ?? false, read_only: spec.read_only ?? false, allocated: 0,
@@ -455,7 +473,7 @@ const config = new FakeConfig({
 function sessionsOut() {
     return initiators.map((s) => ({
         tsih: s.tsih, target: s.target, initiator_name: s.initiator_name, isid: s.isid, initiator_port: portOf(s),
-        address: s.address, login_time: s.login_time,
+        address: s.address, portal: s.portal, login_time: s.login_time,
         header_digest: s.target === VMFS_TARGET ? 'CRC32C' : 'None', data_digest: 'None',
         commands_in_flight: workload ? Math.floor(Math.random() * 4) : 0,
         params: {
@@ -464,14 +482,19 @@ function sessionsOut() {
         },
     }));
 }
-// GET /api/v1/paths: every target has the single implicit target port group (no
-// [[target_port_group]]), every session is on it.
-function groupOut() {
-    return {
-        id: 1, name: '', state: 'active_optimized', status: 'none', status_code: 0, pending_state: null,
-        transition_ends: null, preferred: true, supported_states: ['active_optimized'], relative_target_ports: [],
-        portals: ['127.0.0.1:3260'],
-    };
+// A target's port groups (GET /api/v1/targets/{t}/port-groups, GET /api/v1/paths): the single
+// implicit group 1 holding every portal, or the declared ones with their portals; every session's
+// path is on group 1.
+function groupsOut() {
+    const group = (id, name, list) => ({
+        id, name, state: 'active_optimized', status: 'none', status_code: 0, pending_state: null,
+        transition_ends: null, preferred: id === 1, supported_states: ['active_optimized'], relative_target_ports: [],
+        portals: list.map((p) => p.address),
+    });
+    if (!portGroups.declared) {
+        return [group(1, '', portals)];
+    }
+    return portGroups.declared.map((g) => group(g.id, g.name, portals.filter((p) => p.group === g.id)));
 }
 function pathsOut() {
     const byName = new Map();
@@ -482,13 +505,13 @@ function pathsOut() {
     }
     return {
         keep_ended_s: KEEP_ENDED_S,
-        targets: [TARGET, VMFS_TARGET].map((t) => ({ target: t, explicit_alua: false, groups: [groupOut()] })),
+        targets: [TARGET, VMFS_TARGET].map((t) => ({ target: t, explicit_alua: false, groups: groupsOut() })),
         initiators: [...byName].map(([name, list]) => ({
             initiator_name: name, last_failover: null,
             paths: [...new Set(list.map((s) => s.target))].map((t) => ({
                 target: t, group: 1, name: '', state: 'active_optimized', pending_state: null, carries_io: true,
                 sessions: list.filter((s) => s.target === t).map((s) => ({
-                    tsih: s.tsih, isid: s.isid, initiator_port: portOf(s), address: s.address, portal: '127.0.0.1:3260',
+                    tsih: s.tsih, isid: s.isid, initiator_port: portOf(s), address: s.address, portal: s.portal,
                     login_time: s.login_time, commands: s.c.successes + s.c.miscompares, errors: 0, commands_in_flight: 0,
                     ended: s.ended ? new Date(s.ended).toISOString() : null,
                 })),
@@ -583,6 +606,16 @@ async function api(req, res, url) {
         const again = reconnect(url.searchParams.get('name') ?? '');
         return again ? send(res, 200, { initiator_port: portOf(again) }) : error(res, 404, 'no such live initiator');
     }
+    if (req.method === 'POST' && p === '/__fake/login') {
+        const q = (k) => url.searchParams.get(k);
+        const s = login(q('name') ?? 'iqn.1998-01.com.vmware:esx-09', `0x${(nextIsid++).toString(16).padStart(12, '0')}`,
+                        `127.0.0.1:${43000 + tsih}`, q('target') ?? TARGET, q('portal') ?? '127.0.0.1:3260');
+        return send(res, 200, { initiator_port: portOf(s), tsih: s.tsih });
+    }
+    if (req.method === 'POST' && p === '/__fake/port-groups') {
+        declarePortGroups(url.searchParams.get('explicit') === '1');
+        return send(res, 200, { groups: portGroups.declared });
+    }
     if (await config.handle(req, res, url, { send, error, authorised, readBody })) {
         return undefined;
     }
@@ -624,6 +657,12 @@ async function api(req, res, url) {
     }
     if (p === '/api/v1/portals') {
         return send(res, 200, portals);
+    }
+    const pg = /^\/api\/v1\/targets\/([^/]+)\/port-groups$/.exec(p);
+    if (pg) {
+        const t = decodeURIComponent(pg[1]);
+        return targets.some((x) => x.name === t) ? send(res, 200, { target: t, explicit_alua: false, groups: groupsOut() })
+                                                 : error(res, 404, `unknown target ${t}`);
     }
     if (p === '/api/v1/sessions') {
         return send(res, 200, sessionsOut());

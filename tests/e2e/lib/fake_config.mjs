@@ -66,9 +66,11 @@ export class FakeConfig {
     // targets: [{name, alias, portal_group_tag, allowed_initiators, chap, mutual_chap,
     // require_mutual}]; luns: the fake's LUN list ({target, lun, block_size, block_count, store,
     // ...}); sessionsOf(target) -> sessions logged in to it; logout(session); newLun(target,
-    // spec) -> a LUN for `luns`; lunOut(lun) -> JSON; targetOut(target) -> JSON; addEvent.
-    constructor({ targets, luns, portals, sessionsOf, logout, newLun, lunOut, targetOut, addEvent }) {
-        Object.assign(this, { targets, luns, portals, sessionsOf, logout, newLun, lunOut, targetOut, addEvent });
+    // spec) -> a LUN for `luns`; lunOut(lun) -> JSON; targetOut(target) -> JSON; addEvent;
+    // portals: [{address: "a:p", group?}]; sessionsOn(address) -> sessions logged in on that
+    // portal; portGroups() -> [{id, name}] of the declared target port groups, or null.
+    constructor({ targets, luns, portals, sessionsOf, sessionsOn, portGroups, logout, newLun, lunOut, targetOut, addEvent }) {
+        Object.assign(this, { targets, luns, portals, sessionsOf, sessionsOn, portGroups, logout, newLun, lunOut, targetOut, addEvent });
         this.saves = 0;
     }
 
@@ -139,6 +141,26 @@ export class FakeConfig {
             throw new Refused(409, `${sessions.length} session${sessions.length === 1 ? ' is' : 's are'} logged in to target ${t.name}: ${then}`);
         }
         return sessions;
+    }
+
+    // A new portal's "group": one of the declared target port groups (each portal is in exactly
+    // one, configs/default.toml), none without them. Returns the id or null.
+    portalGroup(group) {
+        const groups = this.portGroups();
+        if (!groups) {
+            if (group !== undefined && group !== null) {
+                throw bad('portal.group: only with [[target_port_group]] (this array has none)');
+            }
+            return null;
+        }
+        const ids = groups.map((g) => g.id).join(', ');
+        if (group === undefined || group === null) {
+            throw bad(`portal.group: required: every portal is in one target port group (${ids})`);
+        }
+        if (!groups.some((g) => g.id === group)) {
+            throw bad(`portal.group: no target port group ${JSON.stringify(group)} (there are ${ids})`);
+        }
+        return group;
     }
 
     acl(t) {
@@ -333,10 +355,10 @@ export class FakeConfig {
                     throw new Refused(404, `${item} is not in the ACL of target ${t.name}`);
                 }
                 t.allowed_initiators.splice(i, 1);
-                if (force) {
-                    this.sessionsOf(t.name).filter((s) => s.initiator_name === item).forEach((s) => this.logout(s));
-                }
-                this.addEvent('config', `target ${t.name}: ${item} removed from the ACL`, t.name, null, item);
+                const theirs = force ? this.sessionsOf(t.name).filter((s) => s.initiator_name === item) : [];
+                theirs.forEach((s) => this.logout(s));
+                this.addEvent('config', `target ${t.name}: ${item} removed from the ACL${force ? ` (${theirs.length} sessions logged out)` : ''}`,
+                              t.name, null, item);
                 return reply(200, this.acl(t));
             }
             if (sub === 'chap' && item === null && method === 'GET') {
@@ -364,16 +386,21 @@ export class FakeConfig {
                 return reply(200, this.chap(t));
             }
             if (head === 'portals' && rawPortal === undefined && method === 'POST') {
-                if (typeof body?.address !== 'string' || !Number.isInteger(body?.port) || body.port < 1 || body.port > 65535) {
-                    throw bad('portal: "address" (an IP address) and "port" (1..65535) are required');
+                if (typeof body?.address !== 'string' || body.address.trim() === '') {
+                    throw bad('portal.address: required key is missing');
                 }
+                if (!Number.isInteger(body.port) || body.port < 1 || body.port > 65535) {
+                    throw bad(`portal.port: must be 1..65535, got ${JSON.stringify(body.port ?? null)}`);
+                }
+                const group = this.portalGroup(body.group);
                 const address = `${body.address}:${body.port}`;
                 if (this.portals.some((x) => x.address === address)) {
                     throw new Refused(409, `portal ${address} exists already`);
                 }
-                this.portals.push({ address });
-                this.addEvent('config', `portal ${address} added`, null, null, null);
-                return reply(201, { address });
+                const portal = group === null ? { address } : { address, group };
+                this.portals.push(portal);
+                this.addEvent('config', `portal ${address} added${group === null ? '' : ` to target port group ${group}`}`, null, null, null);
+                return reply(201, { ...portal });
             }
             if (head === 'portals' && rawPortal !== undefined && method === 'DELETE') {
                 const address = decodeURIComponent(rawPortal);
@@ -381,9 +408,14 @@ export class FakeConfig {
                 if (i < 0) {
                     throw new Refused(404, `unknown portal ${address}`);
                 }
+                const sessions = this.sessionsOn(address);
+                if (sessions.length && !force) {
+                    throw new Refused(409, `${sessions.length} session${sessions.length === 1 ? ' uses' : 's use'} portal ${address}: ?force=true logs ${sessions.length === 1 ? 'it' : 'them'} out`);
+                }
+                sessions.forEach((s) => this.logout(s));
                 this.portals.splice(i, 1);
-                this.addEvent('config', `portal ${address} removed`, null, null, null);
-                return reply(200, { portal: address, sessions_closed: 0 });
+                this.addEvent('config', `portal ${address} removed (${sessions.length} sessions closed)`, null, null, null);
+                return reply(200, { portal: address, sessions_closed: sessions.length });
             }
             throw new Refused(405, `${method} not allowed on ${p}`);
         } catch (e) {

@@ -6,7 +6,8 @@
 //     over the WebSocket stream; then posts a lab note and finds it in the event log.
 //   --fake: the same against tests/e2e/fake_server.mjs (webui/API.md with made-up data), plus the
 //     VMFS decoding of hot blocks, the stream's reconnect, an initiator's reconnects and the
-//     Overview's configuration actions (issue 19).
+//     Overview's configuration actions (issue 19: LUNs, targets, ACLs with and without force,
+//     CHAP, portals with and without target port groups, save).
 // Both: a page opened on a LUN with ATS in its totals charts no rate above what was done (issue
 // 19: the first tick's totals over no interval made a spike of ~200,000 ATS/s).
 // Waits for DOM changes with generous timeouts and never asserts timings. Saves a full-page
@@ -150,9 +151,11 @@ async function expectNoSpike() {
 }
 
 // Answers the page's next dialogs (confirm, prompt) in turn: true accepts, false dismisses, a
-// string is typed into a prompt.
+// string is typed into a prompt. Returns the list their messages are put in.
 function answerDialogs(...answers) {
+    const messages = [];
     const handler = async (d) => {
+        messages.push(d.message());
         const a = answers.shift();
         if (answers.length === 0) {
             page.off('dialog', handler);
@@ -160,6 +163,7 @@ function answerDialogs(...answers) {
         await (a === false ? d.dismiss() : d.accept(typeof a === 'string' ? a : undefined));
     };
     page.on('dialog', handler);
+    return messages;
 }
 
 // ------------------------------------------------------------------------------------ tests
@@ -461,6 +465,132 @@ if (FAKE) {
             body: JSON.stringify({ id: 7, backend: 'memory', size: '64MiB' }) });
         assert.equal(added.status, 201);
         await page.locator(`#luns-table tbody tr[data-key="${LAB}/7"]`).waitFor(WAIT);
+    });
+
+    // The sessions table's rows of an initiator (the ticks keep it current).
+    const sessionRows = (name) => page.locator('#sessions-table tbody tr[data-key]', { hasText: name });
+    const withToken = async (method, url, body) => {
+        const { token } = await (await fetch(`${base}/api/v1/session-token`)).json();
+        const headers = { Authorization: `Bearer ${token}` };
+        if (body !== undefined) {
+            headers['Content-Type'] = 'application/json';
+        }
+        return fetch(base + url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    };
+
+    test('the Overview removes an initiator from an ACL, with force logging its sessions out', TEST, async () => {
+        const counter = (i) => `iqn.2026-11.org.atsarray:ats-counter-${i}`;
+        const aclRow = (who) => page.locator(`#acl-table tbody tr[data-key="${who}"]`);
+        await page.selectOption('#access-target', LAB);
+        await page.waitForFunction(() => /any initiator/.test(document.querySelector('#acl-table tbody').textContent), null, WAIT);
+        for (const i of [0, 1]) {
+            await page.fill('#acl-initiator', counter(i));
+            await page.click('#acl-add');
+            await aclRow(counter(i)).waitFor(WAIT);
+        }
+        await sessionRows(counter(1)).first().waitFor(WAIT);
+        // Without force: removed from the list, its session stays logged in.
+        let asked = answerDialogs(true);
+        await aclRow(counter(1)).locator('button').click();
+        await aclRow(counter(1)).waitFor({ state: 'detached', ...WAIT });
+        assert.match(await text('#config-status'), /ats-counter-1 removed from the ACL of lab: 1 session stays logged in \(new logins refused\)$/);
+        assert.match(asked[0], /Logged in now: 1 session\. Its sessions stay logged in; new logins are refused\./);
+        assert.doesNotMatch(asked[0], /last name/);
+        assert.equal(await sessionRows(counter(1)).count(), 1);
+        // Removed elsewhere meanwhile: the page's row is stale, the daemon's 404 is shown.
+        assert.equal((await withToken('DELETE', `/api/v1/targets/${encodeURIComponent(LAB)}/acl/${encodeURIComponent(counter(0))}`)).status, 200);
+        answerDialogs(true);
+        await aclRow(counter(0)).locator('button').click();
+        await expectError(/ats-counter-0 not removed: iqn\.2026-11\.org\.atsarray:ats-counter-0 is not in the ACL of target iqn\.2026-11\.org\.atsarray:lab \(404\)/);
+        await aclRow(counter(0)).waitFor({ state: 'detached', ...WAIT });
+        // With force: the last name goes (the confirmation says what an empty list means) and
+        // the initiator's session is logged out; the box clears after use.
+        await page.fill('#acl-initiator', counter(0));
+        await page.click('#acl-add');
+        await aclRow(counter(0)).waitFor(WAIT);
+        await page.check('#acl-force');
+        asked = answerDialogs(true);
+        await aclRow(counter(0)).locator('button').click();
+        await aclRow(counter(0)).waitFor({ state: 'detached', ...WAIT });
+        assert.match(asked[0], /Logged in now: 1 session\. With force its sessions are logged out\./);
+        assert.match(asked[0], /the last name in the list: an empty list lets any initiator log in/);
+        assert.match(await text('#config-status'), /ats-counter-0 removed from the ACL of lab: 1 session logged out; the list is empty: any initiator may log in$/);
+        assert.equal(await page.isChecked('#acl-force'), false);
+        await sessionRows(counter(0)).first().waitFor({ state: 'detached', ...WAIT });
+        await page.locator('#events-table tbody tr', { hasText: 'ats-counter-0 removed from the ACL (1 sessions logged out)' }).first().waitFor(WAIT);
+        assert.equal(await sessionRows(counter(1)).count(), 1);
+    });
+
+    test('the Overview lists, adds and removes portals, with force while sessions use one', TEST, async () => {
+        const portal = (a) => page.locator(`#portals-table tbody tr[data-key="${a}"]`);
+        await portal('127.0.0.1:3260').waitFor(WAIT);
+        assert.match(await portal('127.0.0.1:3260').textContent(), /1 \(implicit\)/);
+        assert.equal(await page.locator('#portal-group-label').isVisible(), false);
+        // Refusals with the daemon's words: a missing address (400), a portal that exists (409).
+        await page.fill('#portal-address', '');
+        await page.fill('#portal-port', '3262');
+        await page.click('#portal-add');
+        await expectError(/portal not added: portal\.address: required key is missing \(400\)/);
+        await page.fill('#portal-address', '127.0.0.1');
+        await page.click('#portal-add');
+        await portal('127.0.0.1:3262').waitFor(WAIT);
+        assert.match(await text('#config-status'), /^portal 127\.0\.0\.1:3262 added$/);
+        assert.equal(await page.locator('#config-error').isVisible(), false);
+        assert.match(await text('#portals'), /127\.0\.0\.1:3262/);
+        await page.locator('#events-table tbody tr', { hasText: 'portal 127.0.0.1:3262 added' }).first().waitFor(WAIT);
+        await page.fill('#portal-address', '127.0.0.1');
+        await page.click('#portal-add');
+        await expectError(/portal not added: portal 127\.0\.0\.1:3262 exists already \(409\)/);
+        // A host logs in on it: the removal is refused (409); force declined keeps the portal,
+        // accepted removes it and logs the host out.
+        const esx = 'iqn.1998-01.com.vmware:esx-07-0badcafe';
+        const q = new URLSearchParams({ name: esx, target: LAB, portal: '127.0.0.1:3262' });
+        assert.equal((await fetch(`${base}/__fake/login?${q}`, { method: 'POST' })).status, 200);
+        await sessionRows(esx).first().waitFor(WAIT);
+        let asked = answerDialogs(true, false);
+        await portal('127.0.0.1:3262').locator('button').click();
+        await expectError(/remove portal 127\.0\.0\.1:3262 refused: 1 session uses portal 127\.0\.0\.1:3262: \?force=true logs it out \(409\)/);
+        assert.equal(asked.length, 2);
+        assert.equal(await portal('127.0.0.1:3262').count(), 1);
+        asked = answerDialogs(true, true);
+        await portal('127.0.0.1:3262').locator('button').click();
+        await portal('127.0.0.1:3262').waitFor({ state: 'detached', ...WAIT });
+        assert.match(asked[1], /1 session uses portal 127\.0\.0\.1:3262[\s\S]*with force\?$/);
+        assert.match(await text('#config-status'), /^portal 127\.0\.0\.1:3262 removed, 1 session closed$/);
+        await sessionRows(esx).first().waitFor({ state: 'detached', ...WAIT });
+        assert.doesNotMatch(await text('#portals'), /3262/);
+        // Without the token the daemon refuses (the page sent it as a bearer header).
+        const denied = await fetch(`${base}/api/v1/portals`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                                                 body: JSON.stringify({ address: '127.0.0.1', port: 3264 }) });
+        assert.equal(denied.status, 401);
+        assert.equal((await fetch(`${base}/api/v1/portals/127.0.0.1:3260`, { method: 'DELETE' })).status, 401);
+    });
+
+    test('on an array with target port groups a new portal goes into the group chosen', TEST, async () => {
+        const portal = (a) => page.locator(`#portals-table tbody tr[data-key="${a}"]`);
+        assert.equal((await fetch(`${base}/__fake/port-groups?explicit=1`, { method: 'POST' })).status, 200);
+        try {
+            await page.reload();
+            await page.locator('#conn[data-state="live"]').waitFor(WAIT);
+            await page.locator('#portal-group-label').waitFor({ state: 'visible', ...WAIT });
+            assert.deepEqual(await page.locator('#portal-group option').allTextContents(), ['1 (controller-a)', '2 (controller-b)']);
+            assert.match(await portal('127.0.0.1:3260').textContent(), /1 \(controller-a\)/);
+            await page.fill('#portal-address', '127.0.0.1');
+            await page.fill('#portal-port', '3263');
+            await page.selectOption('#portal-group', '2');
+            await page.click('#portal-add');
+            await portal('127.0.0.1:3263').waitFor(WAIT);
+            assert.match(await portal('127.0.0.1:3263').textContent(), /2 \(controller-b\)/);
+            assert.match(await text('#config-status'), /^portal 127\.0\.0\.1:3263 added to target port group 2 \(controller-b\)$/);
+            // No session uses it: one confirmation.
+            const asked = answerDialogs(true);
+            await portal('127.0.0.1:3263').locator('button').click();
+            await portal('127.0.0.1:3263').waitFor({ state: 'detached', ...WAIT });
+            assert.equal(asked.length, 1);
+            assert.match(await text('#config-status'), /^portal 127\.0\.0\.1:3263 removed, 0 sessions closed$/);
+        } finally {
+            await fetch(`${base}/__fake/port-groups?explicit=0`, { method: 'POST' });
+        }
     });
 
     test('the stream reconnects after it drops', TEST, async () => {

@@ -5,6 +5,7 @@ import { fmtBytes, fmtUs, fmtRatio, fmtDuration, fmtTime, hexDumpModel, dumpLeng
 import { TickHistory, perSecond, tickSeconds } from '../../../webui/static/js/history.js';
 import { liveFirst } from '../../../webui/static/js/labels.js';
 import { lunBody } from '../../../webui/static/js/config.js';
+import { portalBody, portalPath } from '../../../webui/static/js/portals.js';
 
 test('figures read as an engineer expects', () => {
     assert.equal(fmtBytes(512), '512 B');
@@ -77,4 +78,13 @@ test('the add-LUN form makes a LunBody of the filled fields', () => {
                      { id: 3, backend: 'file', size: '16GiB', path: 'lun3.img' });
     assert.deepEqual(lunBody({ id: '', backend: 'memory', size: '1048576', path: '', blockSize: '4096' }),
                      { backend: 'memory', size: 1048576, block_size: 4096 });
+});
+
+test('a portal form becomes the body and path of the live-configuration contract', () => {
+    assert.deepEqual(portalBody({ address: ' 127.0.0.1 ', port: '3262', group: null }), { address: '127.0.0.1', port: 3262 });
+    assert.deepEqual(portalBody({ address: '0.0.0.0', port: '3261', group: '2' }), { address: '0.0.0.0', port: 3261, group: 2 });
+    // Not digits: sent as typed, for the daemon to refuse naming portal.port.
+    assert.deepEqual(portalBody({ address: '', port: '', group: '' }), { address: '', port: '' });
+    assert.equal(portalPath('127.0.0.1:3260'), '/api/v1/portals/127.0.0.1:3260');
+    assert.equal(portalPath('[::1]:3260'), '/api/v1/portals/%5B::1%5D:3260');
 });

@@ -1,10 +1,12 @@
 // The Overview's configuration actions (issue 19): add a target or a LUN, grow or remove a LUN,
-// remove a target, an ACL entry added or removed, CHAP set or cleared, and `save configuration`,
-// through the live-configuration REST calls (webui/API.md) with the page's bearer token. A change
-// lives in the daemon's memory until saved. Every refusal is shown with the daemon's message; a
-// removal refused because sessions are logged in (409) is offered again with ?force=true.
+// remove a target, an ACL entry added or removed (with ?force=true its sessions logged out), CHAP
+// set or cleared, portals (portals.js) and `save configuration`, through the live-configuration
+// REST calls (webui/API.md) with the page's bearer token. A change lives in the daemon's memory
+// until saved. Every refusal is shown with the daemon's message; a removal refused because
+// sessions are logged in (409) is offered again with ?force=true.
 import { h, setText, updateRows } from './dom.js';
 import { shortTarget } from './labels.js';
+import { PortalsPanel } from './portals.js';
 
 const $ = (sel) => document.querySelector(sel);
 const enc = encodeURIComponent;
@@ -32,6 +34,7 @@ export class ConfigPanel {
         this.onChanged = onChanged;
         this.targets = [];
         this.access = null;  // {target, acl, chap} of the target the ACL/CHAP card shows
+        this.portals = new PortalsPanel(this);
         $('#target-add-form').addEventListener('submit', (ev) => {
             ev.preventDefault();
             this.addTarget();
@@ -62,9 +65,10 @@ export class ConfigPanel {
         }
     }
 
-    // GET /api/v1/targets, as the Overview just loaded it.
-    setTargets(targets) {
+    // GET /api/v1/targets and /portals, as the Overview just loaded them.
+    setTargets(targets, portals) {
         this.targets = targets ?? [];
+        this.portals.setPortals(portals, this.targets).catch(() => null);
         for (const id of ['#lun-add-target', '#access-target']) {
             const select = $(id);
             const was = select.value;
@@ -230,12 +234,56 @@ export class ConfigPanel {
         await this.loadAccess();
     }
 
+    // The initiator's sessions logged in to the target (GET /api/v1/sessions), null if unknown.
+    async sessionsOf(target, initiator) {
+        try {
+            const list = await this.api.get('/api/v1/sessions');
+            return (list ?? []).filter((s) => s.target === target && s.initiator_name === initiator).length;
+        } catch {
+            return null;
+        }
+    }
+
+    // Removed from the list: its sessions stay logged in (only new logins are refused) unless the
+    // force box is ticked, which removes with ?force=true and logs them out; the box then clears,
+    // so a force is never carried over to the next removal. The answer is the Acl; the effect on
+    // sessions is told from GET /api/v1/sessions before and after.
     async removeInitiator(target, initiator) {
-        if (!window.confirm(`remove ${initiator} from the ACL of ${target}? (its sessions stay logged in)`)) {
+        const force = $('#acl-force').checked;
+        const before = await this.sessionsOf(target, initiator);
+        const count = (n) => `${n} session${n === 1 ? '' : 's'}`;
+        const now = before === null ? '' : `Logged in now: ${count(before)}. `;
+        const last = this.access?.target === target && this.access?.acl?.allowed_initiators?.length === 1;
+        const ask = [`remove ${initiator} from the ACL of ${target}?`,
+                     force ? `${now}With force its sessions are logged out.` : `${now}Its sessions stay logged in; new logins are refused.`];
+        if (last) {
+            ask.push('It is the last name in the list: an empty list lets any initiator log in.');
+        }
+        if (!window.confirm(ask.join('\n\n'))) {
             return;
         }
-        await this.change(`${initiator} not removed`, 'DELETE', `/api/v1/targets/${enc(target)}/acl/${enc(initiator)}`, undefined,
-                          () => `${initiator} removed from the ACL of ${shortTarget(target)}`);
+        const what = `${initiator} not removed${force ? ' (with force)' : ''}`;
+        let acl;
+        try {
+            acl = await this.api.change('DELETE', `/api/v1/targets/${enc(target)}/acl/${enc(initiator)}${force ? '?force=true' : ''}`);
+        } catch (e) {
+            this.failed(what, e);
+            await this.loadAccess();
+            return;
+        }
+        $('#acl-force').checked = false;
+        const after = await this.sessionsOf(target, initiator);
+        let effect;
+        if (force) {
+            effect = before === null || after === null ? 'its sessions logged out' : `${count(Math.max(0, before - after))} logged out`;
+            effect += after ? `, ${after} still closing` : '';
+        } else {
+            effect = after === null ? 'its sessions stay logged in' : after === 0 ? 'no session of it was logged in'
+                : `${count(after)} ${after === 1 ? 'stays' : 'stay'} logged in (new logins refused)`;
+        }
+        const open = acl?.any_initiator ? '; the list is empty: any initiator may log in' : '';
+        this.done(`${initiator} removed from the ACL of ${shortTarget(target)}: ${effect}${open}`);
+        await this.onChanged();
         await this.loadAccess();
     }
 

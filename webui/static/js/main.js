@@ -131,7 +131,7 @@ function setTargets(targets, portals) {
     ats.setTargets(targets);
     faults.setTargets(targets);
     rbd.setTargets(targets);
-    config.setTargets(targets);
+    config.setTargets(targets, portals);
 }
 
 // The targets, LUNs and portals again: after a configuration change, the page's own or one a

@@ -4,7 +4,8 @@
 // active/optimized; controller-b on a second portal, active/non-optimized) and
 // [console] keep_ended_sessions_s = 4, driven by the real libiscsi client tools/ats-counter
 // ($ATS_COUNTER_BINARY):
-// - the Paths view lists both groups with their states and portals;
+// - the Paths view lists both groups with their states and portals, and the Overview's portals
+//   (issue 19) each portal in its group, the groups offered for a new portal;
 // - a group's state changed with the page's control reaches the daemon (GET port-groups, STATUS
 //   CODE altered by implicit behavior) and shows as an "alua" event (before any host logs in:
 //   ats-counter ends on the unit attention a change gives every I_T nexus);
@@ -138,6 +139,12 @@ test('the Paths view shows both target port groups with their states and portals
     assert.match(await b.textContent(), /controller-b/);
     assert.equal(await b.locator('.group-state').getAttribute('data-state'), 'active_non_optimized');
     assert.match(await b.textContent(), new RegExp(`127\\.0\\.0\\.1:${portalB}`));
+    // The Overview's portals list each portal in its group, which a new portal is added to (issue 19).
+    for (const [port, group] of [[portalA, /1 \(controller-a\)/], [portalB, /2 \(controller-b\)/]]) {
+        await page.locator(`#portals-table tbody tr[data-key="127.0.0.1:${port}"]`, { hasText: group }).waitFor(WAIT);
+    }
+    assert.deepEqual(await page.locator('#portal-group option').allTextContents(), ['1 (controller-a)', '2 (controller-b)']);
+    assert.equal(await page.locator('#portal-group-label').isVisible(), true);
 });
 
 test('a group\'s state set from the page reaches the daemon and is an event', TEST, async () => {

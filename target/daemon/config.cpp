@@ -245,8 +245,11 @@ class Parser : public TomlReader {
         r.lun = get_optional_uint(t, path, "lun", 0, max_lun_id);
         r.initiator = get_string(t, path, "initiator").value_or("");
         r.lba_first = get_uint(t, path, "lba_first", 0, std::numeric_limits<int64_t>::max(), 0);
-        r.lba_last = get_uint(t, path, "lba_last", 0, std::numeric_limits<int64_t>::max(),
-                              std::numeric_limits<int64_t>::max());
+        // Absent: to the end, as a rule made through the API or a preset (fault::validate()
+        // refuses a path rule with any other lba_last).
+        r.lba_last = t.contains("lba_last")
+                         ? get_uint(t, path, "lba_last", 0, std::numeric_limits<int64_t>::max(), 0)
+                         : UINT64_MAX;
         if (auto c = get_string(t, path, "command")) {
             if (!fault::command_class_from(*c)) {
                 fail(join_path(path, "command"),

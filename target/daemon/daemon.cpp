@@ -11,15 +11,11 @@
 #include <thread>
 #include <utility>
 
-#include "backend/delay_store.hpp"
-#include "backend/file_store.hpp"
 #include "backend/io_pool.hpp"
-#include "backend/memory_store.hpp"
-#include "backend/rbd_store.hpp"
-#include "backend/rocksdb_store.hpp"
 #include "backend/shared_records.hpp"
 #include "target/daemon/gateway_view.hpp"
-#include "target/daemon/lun_identity.hpp"
+#include "target/daemon/live_config.hpp"
+#include "target/daemon/lun_factory.hpp"
 #include "target/daemon/path_fault_controller.hpp"
 #include "target/daemon/rbd_console.hpp"
 #include "target/daemon/start_checks.hpp"
@@ -36,95 +32,6 @@ namespace atsarray::daemon {
 namespace asio = boost::asio;
 
 namespace {
-
-std::shared_ptr<backend::BlockStore> open_medium(const DaemonConfig& config,
-                                                 const TargetConfig& target, const LunConfig& lun) {
-    std::string error;
-    std::shared_ptr<backend::BlockStore> store;
-    switch (lun.backend) {
-        case BackendKind::memory: {
-            return std::make_shared<backend::MemoryStore>(lun.size_bytes);
-        }
-        case BackendKind::rocksdb: {
-            // One database per data_dir, shared by the daemon's LUNs; a column family per LUN.
-            backend::RocksDbOptions options;
-            options.block_cache_bytes = lun.rocksdb.block_cache_bytes;
-            options.compression = std::string(to_string(lun.rocksdb.compression));
-            options.background_jobs = static_cast<int>(lun.rocksdb.background_jobs);
-            options.chunk_bytes = lun.rocksdb.chunk_bytes;
-            store = backend::RocksDbStore::open(lun.data_dir + "/rocksdb",
-                                                target.name + "/lun" + std::to_string(lun.id),
-                                                lun.size_bytes, options, lun.read_only, error);
-            break;
-        }
-        case BackendKind::file: {
-            backend::FileStoreOptions options;
-            options.read_only = lun.read_only;
-            options.direct = lun.direct;
-            store = backend::FileStore::open(lun.path, lun.size_bytes, options, error);
-            break;
-        }
-        case BackendKind::rbd: {
-            // The image is the LUN: its size when it exists, `size` when create makes it. A
-            // cluster that does not answer within timeout_s stops the start (exit 2).
-            backend::RbdOptions options;
-            options.pool = lun.rbd.pool;
-            options.image = lun.rbd.image;
-            options.ceph_conf = lun.rbd.ceph_conf;
-            options.client = lun.rbd.client;
-            options.keyring = lun.rbd.keyring;
-            options.create = lun.rbd.create;
-            options.size_bytes = lun.size_bytes;
-            options.timeout_s = lun.rbd.timeout_s;
-            options.read_only = lun.read_only;
-            store = backend::RbdStore::open(options, error);
-            break;
-        }
-    }
-    if (!store) {
-        const std::string key = lun.backend == BackendKind::file  ? lun.key + ".path"
-                                : lun.backend == BackendKind::rbd ? lun.key + ".image"
-                                                                  : "data_dir";
-        throw ConfigError(config.source_path + ": " + key + ": target " + target.name + " lun " +
-                          std::to_string(lun.id) + ": " + error);
-    }
-    return store;
-}
-
-// The LUN's store, behind a DelayStore when the config asks for a slow medium (`medium`, when
-// given, gets the store beneath).
-std::shared_ptr<backend::BlockStore> open_store(
-    const DaemonConfig& config, const TargetConfig& target, const LunConfig& lun,
-    std::shared_ptr<backend::BlockStore>* medium = nullptr) {
-    auto store = open_medium(config, target, lun);
-    if (medium != nullptr) {
-        *medium = store;
-    }
-    if (lun.read_delay_us == 0 && lun.write_delay_us == 0) {
-        return store;
-    }
-    return std::make_shared<backend::DelayStore>(std::move(store),
-                                                 std::chrono::microseconds(lun.read_delay_us),
-                                                 std::chrono::microseconds(lun.write_delay_us));
-}
-
-// Where a LUN keeps what outlives the daemon next to its data (persistent reservations, its
-// identity): beside the image or the database; a memory LUN has nothing that survives a restart.
-std::string kept_with_data(const TargetConfig& target, const LunConfig& lun) {
-    switch (lun.backend) {
-        case BackendKind::file: {
-            return lun.path;
-        }
-        case BackendKind::rocksdb: {
-            return lun.data_dir + "/" + target.name + "-lun" + std::to_string(lun.id);
-        }
-        case BackendKind::memory:
-        case BackendKind::rbd: {
-            break;  // rbd: kept in the image's records, shared by every gateway
-        }
-    }
-    return {};
-}
 
 scsi::AluaState to_alua_state(AluaStateName name) {
     switch (name) {
@@ -229,7 +136,7 @@ struct Daemon::Impl {
     std::vector<std::thread> threads;
     std::vector<std::unique_ptr<iscsi::Portal>> portals;
     std::atomic<size_t> next_context{0};
-    std::vector<std::shared_ptr<scsi::Lun>> luns;  // every LUN made, as soon as it is made
+    LunList luns;  // every LUN made, as soon as it is made (and not removed live)
     // Each target's port groups with the token of the daemon's listener on them.
     std::vector<std::pair<std::shared_ptr<scsi::TargetPortGroups>, uint64_t>> port_group_listeners;
     // A gateway of a multi-gateway array: per target, the ALUA view shared through an rbd LUN's
@@ -237,6 +144,10 @@ struct Daemon::Impl {
     std::vector<std::unique_ptr<GatewayView>> gateways;
     // The console's view of the rbd LUNs (issue 15): after `gateways`, whose views it reads.
     RbdConsole rbd_console;
+    // How LUNs are made (start-up and the live configuration), and the live configuration
+    // itself (issue 19): after what they refer to.
+    std::unique_ptr<LunFactory> factory;
+    std::unique_ptr<LiveConfig> live;
 
     explicit Impl(const DaemonConfig& c)
         : config(c),
@@ -249,7 +160,7 @@ struct Daemon::Impl {
                      const std::shared_ptr<scsi::TargetPortGroups>& groups,
                      const GatewaySettings& settings) {
         backend::SharedRecords* records = nullptr;
-        for (const auto& lun : luns) {
+        for (const auto& lun : luns.snapshot()) {
             if (lun->settings().target_name == target &&
                 (records = lun->store().shared_records()) != nullptr) {
                 break;
@@ -268,7 +179,7 @@ struct Daemon::Impl {
     // Shutdown never waits for a SANITIZE: each stops after its current chunk, kept with its LUN
     // to resume at the next start (SanitizeState).
     void stop_sanitizing() {
-        for (const auto& lun : luns) {
+        for (const auto& lun : luns.snapshot()) {
             lun->sanitize_state().request_stop();
         }
     }
@@ -321,56 +232,8 @@ struct Daemon::Impl {
         }
     }
 
-    // SIGHUP: re-read the config; a LUN whose size grew is resized at once and every I_T nexus
-    // gets the unit attention CAPACITY DATA HAS CHANGED (SPC-4 2A/09), as SBC-4 asks of a
-    // logical unit whose capacity changes. Anything else that changed needs a restart and is only
-    // logged.
-    void reload() {
-        DaemonConfig fresh;
-        try {
-            fresh = load_config(config.source_path);
-        } catch (const ConfigError& e) {
-            spdlog::error("reload: {} (the running configuration stays)", e.what());
-            return;
-        }
-        for (const TargetConfig& tc : fresh.targets) {
-            iscsi::TargetNode* node = state.targets.node(tc.name);
-            if (node == nullptr) {
-                spdlog::warn("reload: target {} is new: it needs a restart", tc.name);
-                continue;
-            }
-            for (const LunConfig& lc : tc.luns) {
-                auto lun = node->device->lun(lc.id);
-                if (!lun) {
-                    spdlog::warn("reload: target {} lun {} is new: it needs a restart", tc.name,
-                                 lc.id);
-                    continue;
-                }
-                if (lc.backend == BackendKind::rbd && lc.size_bytes == 0) {
-                    continue;  // sized by its image, not by the config
-                }
-                const uint64_t blocks = lc.size_bytes / lun->settings().block_size;
-                const uint64_t current = lun->settings().block_count;
-                if (blocks == current) {
-                    continue;
-                }
-                if (blocks < current) {
-                    spdlog::error(
-                        "reload: target {} lun {}: shrinking from {} to {} blocks would "
-                        "discard data; refused",
-                        tc.name, lc.id, current, blocks);
-                    continue;
-                }
-                if (const backend::Status st = lun->grow(blocks); !st.ok()) {
-                    spdlog::error("reload: target {} lun {}: cannot grow to {} blocks: {}", tc.name,
-                                  lc.id, blocks, backend::to_string(st));
-                    continue;
-                }
-                spdlog::info("reload: target {} lun {} grew from {} to {} blocks", tc.name, lc.id,
-                             current, blocks);
-            }
-        }
-    }
+    // SIGHUP: the config file read again (LiveConfig::reload: a LUN grown there grows).
+    void reload() { live->reload(); }
 
     std::vector<std::shared_ptr<iscsi::Connection>> all_connections() {
         std::vector<std::shared_ptr<iscsi::Connection>> out;
@@ -429,6 +292,14 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         spdlog::warn("fault injection is ON with {} rule(s): this array lies on purpose",
                      config.fault.rules.size());
     }
+    scsi::LunServices services{d.locks, d.accounting, d.events, d.faults, nullptr};
+    services.schedule_after = [&d](std::chrono::milliseconds delay, std::function<void()> job) {
+        d.schedule_after(delay, std::move(job));
+    };
+    d.factory =
+        std::make_unique<LunFactory>(LunFactory{d.config, services, submit, &d.rbd_console});
+    d.live = std::make_unique<LiveConfig>(
+        LiveConfig::Context{d.config, d.state, *d.factory, d.luns, d.events});
     const scsi::AluaConfig alua = alua_config(config);
     const std::optional<GatewaySettings> gateway_settings = gateway_settings_of(config);
     for (const TargetConfig& tc : config.targets) {
@@ -436,73 +307,9 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         d.watch_port_groups(tc.name, port_groups);
         auto device = std::make_shared<scsi::TargetDevice>(port_groups);
         for (const LunConfig& lc : tc.luns) {
-            std::shared_ptr<backend::BlockStore> medium;
-            auto store = open_store(config, tc, lc, &medium);
-            if (auto rbd = std::dynamic_pointer_cast<backend::RbdStore>(medium)) {
-                d.rbd_console.add_lun(tc.name, lc.id, std::move(rbd));
-            }
-            if (store->size_bytes() % lc.block_size != 0) {
-                throw ConfigError(config.source_path + ": " + lc.key + ".block_size: the image's " +
-                                  std::to_string(store->size_bytes()) +
-                                  " bytes are not a multiple of block_size " +
-                                  std::to_string(lc.block_size));
-            }
-            scsi::LunSettings ls;
-            ls.id = lc.id;
-            ls.block_size = lc.block_size;
-            ls.block_count = store->size_bytes() / lc.block_size;
-            ls.vendor = lc.vendor;
-            ls.product = lc.product;
-            ls.serial = lc.serial;
-            ls.target_name = tc.name;
-            ls.write_cache = lc.write_cache;
-            ls.read_only = lc.read_only;
-            ls.removable = lc.removable;
-            // Persistent reservations with APTPL (SPC-4 §5.13.4) and the LUN's identity live
-            // next to the image or the database; a memory LUN refuses APTPL and derives its
-            // identity at each start.
-            const std::string kept = kept_with_data(tc, lc);
-            ls.state_path = kept.empty() ? std::string() : kept + ".pr";
-            ls.sanitize_state_path = kept.empty() ? std::string() : kept + ".sanitize";
-            if (backend::SharedRecords* records = store->shared_records(); records != nullptr) {
-                const LunIdentity identity =
-                    settle_shared_identity(*records, config.source_path + ": " + lc.key, tc.name,
-                                           lc.serial, lc.serial_configured, lc.read_only);
-                ls.serial = identity.serial;
-                ls.naa = identity.naa;
-            } else if (!kept.empty()) {
-                const LunIdentity identity = settle_identity(kept + ".identity", tc.name, lc.serial,
-                                                             lc.serial_configured, lc.read_only);
-                ls.serial = identity.serial;
-                ls.naa = identity.naa;
-            }
-            spdlog::info("target {} lun {}: {} store, {} blocks of {} bytes{}", tc.name, lc.id,
-                         store->kind(), ls.block_count, ls.block_size,
-                         lc.read_only ? ", read-only" : "");
-            scsi::LunServices services{d.locks, d.accounting, d.events, d.faults, nullptr};
-            services.port_groups = port_groups;
-            services.schedule_after = [&d](std::chrono::milliseconds delay,
-                                           std::function<void()> job) {
-                d.schedule_after(delay, std::move(job));
-            };
-            backend::SharedRecords* records = store->shared_records();
-            auto lun = std::make_shared<scsi::Lun>(ls, std::move(store), submit, services);
-            // Several gateways of one image: persistent reservations live in its records, so a
-            // reservation made through one gateway is enforced by every other (SPC-4 §5.13).
-            if (records != nullptr &&
-                !lun->reservations().use_shared_records(
-                    records, "persistent-reservations",
-                    [weak = std::weak_ptr<scsi::Lun>(lun)](uint64_t nexus, scsi::SenseReason r) {
-                        if (auto l = weak.lock()) {
-                            l->unit_attentions().queue(nexus, r);
-                        }
-                    })) {
-                throw ConfigError(config.source_path + ": " + lc.key +
-                                  ": cannot read the persistent reservations kept in the "
-                                  "cluster (see the log)");
-            }
-            device->add_lun(lc.id, lun);
-            d.luns.push_back(lun);
+            auto lun = d.factory->make(tc, lc, port_groups);
+            device->add_lun(lc.id, lun, false);
+            d.luns.add(lun);
             // SBC-4 §4.11: a sanitize the last run left unfinished goes on, never served as
             // done (SanitizeState keeps it in `<kept>.sanitize`).
             lun->resume_sanitize();
@@ -534,6 +341,9 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         }
     }
 
+    // The console's rbd view reads its LUNs from its own thread once started: LUNs added live
+    // are not registered there.
+    d.factory->rbd_console = nullptr;
     const unsigned threads = config.io_threads != 0
                                  ? config.io_threads
                                  : std::max(1U, std::thread::hardware_concurrency());
@@ -577,6 +387,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         d.console_model->rbd = [&d](std::string_view target, uint64_t lun) {
             return d.rbd_console.view(target, lun);
         };
+        d.console_model->config = d.live.get();
         webui::ConsoleSettings cs;
         cs.address = config.console.address;
         cs.port = config.console.port;

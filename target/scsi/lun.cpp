@@ -128,6 +128,26 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
 
 Lun::~Lun() {
     port_groups_->unsubscribe(port_groups_listener_);
+    if (!retired_.load()) {
+        return;  // the daemon flushes its LUNs at shutdown (TargetDevice::flush_all)
+    }
+    // Removed while the daemon runs: the last command that held it has let go. Its written data
+    // is made stable and the store closed, off an I/O thread when there are workers.
+    auto flush_and_close = [store = std::move(store_), id = settings_.id,
+                            target = settings_.target_name] {
+        const backend::Status st = store->flush();
+        if (!st.ok()) {
+            spdlog::error("target {} lun {}: flushing the removed LUN failed: {}", target, id,
+                          backend::to_string(st));
+        } else {
+            spdlog::info("target {} lun {}: removed LUN flushed and closed", target, id);
+        }
+    };
+    if (submit_blocking_) {
+        submit_blocking_(std::move(flush_and_close));
+    } else {
+        flush_and_close();
+    }
 }
 
 ModeState Lun::default_mode() const {

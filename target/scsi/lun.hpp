@@ -158,8 +158,13 @@ class Lun : public std::enable_shared_from_this<Lun> {
     bool submit_blocking(std::function<void()> job);
     bool has_blocking_hook() const { return static_cast<bool>(submit_blocking_); }
 
-    // The target device this LUN belongs to, set once by TargetDevice::add_lun (start-up).
+    // The target device this LUN belongs to, set once by TargetDevice::add_lun.
     void attach_device(TargetDevice* device) { device_ = device; }
+    // Removed from its target while commands may still run (TargetDevice::remove_lun): those
+    // finish; when the last of them lets go of the LUN its store is flushed, on the blocking
+    // workers when there are any, and closed. The data stays where it is.
+    void retire() { retired_.store(true); }
+    bool retired() const { return retired_.load(); }
     // True when the medium takes no writes: read_only in the config or SWP in the control page.
     bool write_protected() const;
     // False while a removable medium is ejected (START STOP UNIT LOEJ, SBC-4 §5.25).
@@ -244,6 +249,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     ModeState mode_;
     SanitizeState sanitize_;
     std::atomic<bool> medium_present_{true};
+    std::atomic<bool> retired_{false};
 };
 
 // The NAA IEEE Registered Extended designator (NAA 6, SPC-4 §7.8.6.6.5) of a LUN: 16 bytes,

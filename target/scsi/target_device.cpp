@@ -12,44 +12,93 @@
 namespace atsarray::scsi {
 
 TargetDevice::TargetDevice(std::shared_ptr<TargetPortGroups> port_groups)
-    : copy_manager_(std::make_unique<CopyManager>()),
+    : luns_(std::make_shared<const LunSet>()),
+      copy_manager_(std::make_unique<CopyManager>()),
       port_groups_(port_groups ? std::move(port_groups) : std::make_shared<TargetPortGroups>()) {}
 TargetDevice::~TargetDevice() = default;
 
-void TargetDevice::add_lun(uint64_t lun_id, std::shared_ptr<Lun> lun) {
+bool TargetDevice::add_lun(uint64_t lun_id, std::shared_ptr<Lun> lun, bool announce) {
     if (!lun || lun->id() != lun_id) {
         throw std::invalid_argument("TargetDevice::add_lun: LUN " + std::to_string(lun_id) +
                                     " missing or numbered differently");
     }
-    // Start-up only: LUNs are not added while commands run (no REPORTED LUNS DATA HAS CHANGED).
+    std::lock_guard lock(change_mutex_);
+    const auto current = luns_.load();
+    if (current->luns.count(lun_id) != 0) {
+        return false;
+    }
     lun->attach_device(this);
-    luns_[lun_id] = std::move(lun);
-    lun_ids_ = lun_ids();
+    // SAM-5 §5.14: the new logical unit has no condition to report to the nexuses that exist; it
+    // must know them (reservations, unit attentions to come) before a command can reach it.
+    for (const auto& [id, nexus] : nexuses_) {
+        lun->nexus_added(nexus);
+        lun->unit_attentions().clear(id, SenseReason::power_on_reset);
+    }
+    auto next = std::make_shared<LunSet>(*current);
+    next->luns[lun_id] = lun;
+    next->ids.clear();
+    for (const auto& [id, l] : next->luns) {
+        next->ids.push_back(id);
+    }
+    luns_.store(std::move(next));
+    if (announce) {
+        // SPC-4 §6.33: the inventory changed; every I_T nexus hears it through the LUNs it knew.
+        for (const auto& [id, l] : current->luns) {
+            l->unit_attentions().queue_all(SenseReason::reported_luns_changed);
+        }
+    }
+    return true;
+}
+
+std::shared_ptr<Lun> TargetDevice::remove_lun(uint64_t lun_id) {
+    std::lock_guard lock(change_mutex_);
+    const auto current = luns_.load();
+    const auto it = current->luns.find(lun_id);
+    if (it == current->luns.end()) {
+        return nullptr;
+    }
+    std::shared_ptr<Lun> removed = it->second;
+    auto next = std::make_shared<LunSet>(*current);
+    next->luns.erase(lun_id);
+    std::erase(next->ids, lun_id);
+    luns_.store(next);
+    removed->retire();
+    for (const auto& [id, l] : next->luns) {
+        l->unit_attentions().queue_all(SenseReason::reported_luns_changed);
+    }
+    copy_manager_->lun_reset(lun_id);
+    {
+        std::lock_guard prevent_lock(prevent_mutex_);
+        std::erase_if(prevent_, [&](const auto& entry) { return entry.first == lun_id; });
+    }
+    return removed;
 }
 
 bool TargetDevice::has_lun(uint64_t lun_id) const {
-    return luns_.count(lun_id) != 0;
+    return luns_.load()->luns.count(lun_id) != 0;
 }
 
 std::vector<uint64_t> TargetDevice::lun_ids() const {
-    std::vector<uint64_t> ids;
-    ids.reserve(luns_.size());
-    for (const auto& [id, lun] : luns_) {
-        ids.push_back(id);
-    }
-    return ids;
+    return luns_.load()->ids;
 }
 
 std::shared_ptr<Lun> TargetDevice::lun(uint64_t lun_id) const {
-    auto it = luns_.find(lun_id);
-    return it == luns_.end() ? nullptr : it->second;
+    const auto set = luns_.load();
+    auto it = set->luns.find(lun_id);
+    return it == set->luns.end() ? nullptr : it->second;
+}
+
+size_t TargetDevice::nexus_count() const {
+    std::lock_guard lock(change_mutex_);
+    return nexuses_.size();
 }
 
 void TargetDevice::execute(Command& cmd, Completion done) {
-    // luns_ and lun_ids_ are fixed once commands flow (add_lun is start-up only), so reading
-    // them here needs no lock and no copy per command.
-    const std::span<const uint64_t> inventory = lun_ids_;
-    if (auto it = luns_.find(cmd.lun); it != luns_.end()) {
+    // One atomic load: the inventory of this moment, held (with its LUNs) until execute()
+    // returns, whatever add_lun/remove_lun do meanwhile.
+    const std::shared_ptr<const LunSet> set = luns_.load();
+    const std::span<const uint64_t> inventory = set->ids;
+    if (auto it = set->luns.find(cmd.lun); it != set->luns.end()) {
         it->second->execute(cmd, std::move(done), inventory);
         return;
     }
@@ -65,7 +114,8 @@ void TargetDevice::execute(Command& cmd, Completion done) {
     if (descriptor == nullptr || !descriptor->has(flag_answers_without_lun)) {
         result = CommandResult::fail(SenseReason::logical_unit_not_supported);
     } else {
-        const LunSettings* identity = luns_.empty() ? nullptr : &luns_.begin()->second->settings();
+        const LunSettings* identity =
+            set->luns.empty() ? nullptr : &set->luns.begin()->second->settings();
         CommandContext ctx{cmd, *descriptor, nullptr, inventory, identity, {}, this};
         result = prepare_command(ctx);
         if (result.ok()) {
@@ -77,7 +127,10 @@ void TargetDevice::execute(Command& cmd, Completion done) {
 }
 
 void TargetDevice::nexus_added(const Nexus& nexus) {
-    for (auto& [id, lun] : luns_) {
+    std::lock_guard lock(change_mutex_);
+    nexuses_.insert_or_assign(nexus.id, nexus);
+    const auto set = luns_.load();  // held: the loop must not outlive the set
+    for (auto& [id, lun] : set->luns) {
         lun->nexus_added(nexus);
     }
 }
@@ -85,8 +138,13 @@ void TargetDevice::nexus_added(const Nexus& nexus) {
 void TargetDevice::nexus_removed(const Nexus& nexus) {
     // SPC-2 §5.5.1: I_T nexus loss releases its RESERVE(6/10) reservation; persistent
     // registrations belong to the initiator port and stay (SPC-4 §5.13.1).
-    for (auto& [id, lun] : luns_) {
-        lun->nexus_removed(nexus);
+    {
+        std::lock_guard lock(change_mutex_);
+        nexuses_.erase(nexus.id);
+        const auto set = luns_.load();
+        for (auto& [id, lun] : set->luns) {
+            lun->nexus_removed(nexus);
+        }
     }
     copy_manager_->nexus_removed(nexus.id);
     std::lock_guard lock(prevent_mutex_);
@@ -103,7 +161,8 @@ void TargetDevice::lun_reset(uint64_t lun_id) {
 }
 
 void TargetDevice::target_reset() {
-    for (auto& [id, lun] : luns_) {
+    const auto set = luns_.load();  // held: the loop must not outlive the set
+    for (auto& [id, lun] : set->luns) {
         lun->reset();
     }
     copy_manager_->clear();
@@ -120,7 +179,8 @@ std::shared_ptr<Lun> TargetDevice::lun_by_designator(uint8_t code_set, uint8_t a
         designator.size() != 16) {
         return nullptr;
     }
-    for (const auto& [id, lun] : luns_) {
+    const auto set = luns_.load();
+    for (const auto& [id, lun] : set->luns) {
         const auto naa = naa_designator(lun->settings());
         if (std::equal(naa.begin(), naa.end(), designator.begin(), designator.end())) {
             return lun;
@@ -145,7 +205,8 @@ bool TargetDevice::medium_removal_prevented(uint64_t lun_id) const {
 }
 
 void TargetDevice::flush_all() {
-    for (auto& [id, lun] : luns_) {
+    const auto set = luns_.load();  // held: the loop must not outlive the set
+    for (auto& [id, lun] : set->luns) {
         const backend::Status st = lun->flush();
         if (!st.ok()) {
             spdlog::error("scsi: flushing LUN {} failed: errc {} errno {}", id,

@@ -3,6 +3,7 @@
 // routing of commands to them, and the per-I_T-nexus state the SCSI layer keeps (unit attentions).
 // The transport calls only this class; it never sees a Lun's internals or a block store.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -30,10 +31,32 @@ class TargetDevice {
     TargetDevice(const TargetDevice&) = delete;
     TargetDevice& operator=(const TargetDevice&) = delete;
 
-    void add_lun(uint64_t lun_id, std::shared_ptr<Lun> lun);
+    // The logical unit inventory (SPC-4 §6.33) may change while commands run on other threads:
+    // it is an immutable LunSet that add_lun/remove_lun replace (copy, change, publish) under
+    // change_mutex_, and that each command reads with one atomic load of a shared_ptr, no lock
+    // and no copy (changes are rare, commands are not). A command keeps the set it loaded, and
+    // with it its Lun, until execute() returns; the Lun itself lives on in its own references.
+    struct LunSet {
+        std::map<uint64_t, std::shared_ptr<Lun>> luns;
+        std::vector<uint64_t> ids;  // the keys of luns, for REPORT LUNS
+    };
+
+    // Adds a LUN; false when the id is taken. Every I_T nexus of the target then gets REPORTED
+    // LUNS DATA HAS CHANGED on the LUNs it had (SPC-4 §6.33, SAM-5 §5.14; as LIO's
+    // target_luns_data_has_changed) unless `announce` is false (start-up: no nexus exists yet);
+    // the new LUN knows the nexuses without a unit attention of its own.
+    bool add_lun(uint64_t lun_id, std::shared_ptr<Lun> lun, bool announce = true);
+    // Takes a LUN out of the inventory: commands already given to it finish, later ones end in
+    // LOGICAL UNIT NOT SUPPORTED; the other LUNs' nexuses get REPORTED LUNS DATA HAS CHANGED. The
+    // Lun is retired (Lun::retire) and returned; nullptr when there is none.
+    std::shared_ptr<Lun> remove_lun(uint64_t lun_id);
     bool has_lun(uint64_t lun_id) const;
     std::vector<uint64_t> lun_ids() const;
     std::shared_ptr<Lun> lun(uint64_t lun_id) const;
+    // The current inventory, consistent with itself (ids and LUNs of one moment).
+    std::shared_ptr<const LunSet> luns() const { return luns_.load(); }
+    // I_T nexuses logged in to this target now.
+    size_t nexus_count() const;
 
     // Runs one command. REPORT LUNS and INQUIRY answer for any LUN number (SPC-4 §6.33:
     // peripheral qualifier 011b for a LUN that does not exist); other commands to a missing LUN
@@ -73,8 +96,11 @@ class TargetDevice {
     bool medium_removal_prevented(uint64_t lun_id) const;
 
   private:
-    std::map<uint64_t, std::shared_ptr<Lun>> luns_;
-    std::vector<uint64_t> lun_ids_;  // the keys of luns_, for REPORT LUNS
+    std::atomic<std::shared_ptr<const LunSet>> luns_;
+    // Serializes inventory changes with nexus arrivals and departures, so that a LUN added while
+    // a nexus logs in learns of it exactly once (never on the command path).
+    mutable std::mutex change_mutex_;
+    std::map<uint64_t, Nexus> nexuses_;  // by Nexus::id, under change_mutex_
     std::unique_ptr<CopyManager> copy_manager_;
     std::shared_ptr<TargetPortGroups> port_groups_;
     mutable std::mutex prevent_mutex_;

@@ -108,8 +108,10 @@ json targets(const ConsoleModel& m) {
     json out = json::array();
     for (const auto& node : m.state.targets.nodes()) {
         json luns = json::array();
-        for (const uint64_t id : node->device->lun_ids()) {
-            luns.push_back(lun_json(m, node->info.name, *node->device->lun(id)));
+        // One snapshot: a LUN removed meanwhile (live configuration) is listed or not, whole.
+        const auto set = node->device->luns();
+        for (const auto& [id, l] : set->luns) {
+            luns.push_back(lun_json(m, node->info.name, *l));
         }
         out.push_back({{"name", node->info.name},
                        {"alias", node->info.alias},

@@ -16,6 +16,7 @@
 #include "target/ats/event_log.hpp"
 #include "target/ats/lock_table.hpp"
 #include "target/fault/fault.hpp"
+#include "webui/server/config_control.hpp"
 #include "webui/server/paths.hpp"
 #include "webui/server/rbd_view.hpp"
 
@@ -39,6 +40,9 @@ struct ConsoleModel {
     mutable PathTracker paths;
     // The `rbd` object of an rbd LUN (its cluster and gateways, issue 15); empty: none.
     RbdViewSource rbd;
+    // The live configuration (targets, LUNs, ACLs, CHAP, portals changed through the API, and
+    // `config save`); nullptr: those requests answer 501.
+    ConfigControl* config = nullptr;
 };
 
 namespace api {

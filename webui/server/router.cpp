@@ -37,28 +37,6 @@ HttpResponse rule_answer(const fault::Engine& engine, uint64_t id, unsigned stat
     return error_response(404, "no fault rule " + std::to_string(id));
 }
 
-// The value of `key` in a query string "a=1&b=2"; nullopt when absent.
-std::optional<std::string_view> query_value(std::string_view query, std::string_view key) {
-    while (!query.empty()) {
-        const size_t amp = query.find('&');
-        const std::string_view pair = query.substr(0, amp);
-        const size_t eq = pair.find('=');
-        if (pair.substr(0, eq) == key) {
-            return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-        }
-        if (amp == std::string_view::npos) {
-            break;
-        }
-        query.remove_prefix(amp + 1);
-    }
-    return std::nullopt;
-}
-
-bool parse_u64(std::string_view s, uint64_t& out) {
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return ec == std::errc() && end == s.data() + s.size() && !s.empty();
-}
-
 // Percent-decoding of one path segment (target names carry ':' which browsers may encode).
 std::string decode_segment(std::string_view s) {
     std::string out;
@@ -121,6 +99,28 @@ std::string_view mime_type(std::string_view path) {
 }
 
 }  // namespace
+
+// The value of `key` in a query string "a=1&b=2"; nullopt when absent.
+std::optional<std::string_view> query_value(std::string_view query, std::string_view key) {
+    while (!query.empty()) {
+        const size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        const size_t eq = pair.find('=');
+        if (pair.substr(0, eq) == key) {
+            return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+        }
+        if (amp == std::string_view::npos) {
+            break;
+        }
+        query.remove_prefix(amp + 1);
+    }
+    return std::nullopt;
+}
+
+bool parse_u64(std::string_view s, uint64_t& out) {
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+}
 
 Router::Router(ConsoleModel& model, AccessPolicy policy, std::string static_dir)
     : model_(model), policy_(std::move(policy)), static_dir_(std::move(static_dir)) {}
@@ -197,6 +197,9 @@ HttpResponse Router::api(const HttpRequest& request, std::string_view path,
         return error_response(404, "no such API path: " + std::string(path));
     }
     const std::string& what = parts[0];
+    if (auto answer = live_config(request, parts, query)) {
+        return *answer;
+    }
     if (parts.size() == 1 && what == "session-token") {
         if (!get) {
             return not_allowed();

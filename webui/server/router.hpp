@@ -4,8 +4,10 @@
 // for every state-changing request, and for every request when the console listens beyond
 // loopback.
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "webui/server/console_model.hpp"
 
@@ -50,11 +52,20 @@ class Router {
     HttpResponse port_groups(const HttpRequest& request,
                              const std::vector<std::string>& parts) const;
     HttpResponse static_file(std::string_view path) const;
+    // The live configuration (config_routes.cpp, issue 19): nullopt for a path it does not own.
+    std::optional<HttpResponse> live_config(const HttpRequest& request,
+                                            const std::vector<std::string>& parts,
+                                            std::string_view query) const;
 
     ConsoleModel& model_;
     AccessPolicy policy_;
     std::string static_dir_;
 };
+
+// The value of `key` in a query string "a=1&b=2"; nullopt when absent.
+std::optional<std::string_view> query_value(std::string_view query, std::string_view key);
+// A whole decimal number.
+bool parse_u64(std::string_view s, uint64_t& out);
 
 // {"error": {"status": N, "message": "..."}}
 HttpResponse error_response(unsigned status, std::string message);

@@ -1,3 +1,6 @@
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "tests/unit/scsi/scsi_test_support.hpp"
@@ -121,6 +124,99 @@ TEST_F(Device, FlushAll) {
     device.flush_all();
     for (auto& [id, store] : stores) {
         EXPECT_EQ(store->flushes, 1) << id;
+    }
+}
+
+}  // namespace
+}  // namespace atsarray::scsi::test
+
+namespace atsarray::scsi::test {
+namespace {
+
+// The live configuration (issue 19): LUNs added and removed while nexuses exist.
+class LiveDevice : public Device {
+  protected:
+    void SetUp() override {
+        Device::SetUp();
+        device.nexus_added(nexus);
+        for (uint64_t id : {0u, 5u, 300u}) {
+            exec(id, cdb16({0x00}));  // POWER ON, RESET reported and gone
+        }
+    }
+};
+
+TEST_F(LiveDevice, AddedLunAnnouncedOnceOnEveryOtherLun) {
+    auto store = std::make_shared<FakeStore>(512 * 64);
+    ASSERT_TRUE(device.add_lun(7, std::make_shared<Lun>(default_settings(7, 64), store)));
+    // SPC-4 §6.33: REPORTED LUNS DATA HAS CHANGED, once, through every LUN the nexus had.
+    for (uint64_t id : {0u, 5u, 300u}) {
+        EXPECT_CHECK(exec(id, cdb16({0x00})), 0x06, 0x3F, 0x0E);
+        EXPECT_EQ(exec(id, cdb16({0x00})).status, Status::good);
+    }
+    // The new LUN knows the nexus and has nothing to report to it.
+    EXPECT_EQ(exec(7, cdb16({0x00})).status, Status::good);
+    const auto r = exec(0, cdb16({0xA0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}));
+    ASSERT_EQ(r.data.size(), 40u);
+    EXPECT_EQ(r.data[33], 0x07);  // the fourth LUN: 7, between 5 and 300
+    EXPECT_EQ(device.lun_ids(), (std::vector<uint64_t>{0, 5, 7, 300}));
+}
+
+TEST_F(LiveDevice, ReportLunsClearsTheAnnouncement) {
+    ASSERT_TRUE(device.add_lun(
+        7, std::make_shared<Lun>(default_settings(7, 64), std::make_shared<FakeStore>(512 * 64))));
+    EXPECT_EQ(exec(5, cdb16({0xA0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0})).status, Status::good);
+    EXPECT_EQ(exec(5, cdb16({0x00})).status, Status::good);
+}
+
+TEST_F(LiveDevice, DuplicateIdRefusedAndChangesNothing) {
+    EXPECT_FALSE(device.add_lun(
+        5, std::make_shared<Lun>(default_settings(5, 64), std::make_shared<FakeStore>(512 * 64))));
+    EXPECT_EQ(device.lun(5)->store().size_bytes(), stores[5]->size_bytes());
+    EXPECT_EQ(exec(0, cdb16({0x00})).status, Status::good);  // nothing announced
+}
+
+TEST_F(LiveDevice, RemovedLunFinishesAndIsFlushedWhenReleased) {
+    std::shared_ptr<Lun> held = device.lun(5);
+    ASSERT_EQ(device.remove_lun(5), held);
+    EXPECT_TRUE(held->retired());
+    EXPECT_EQ(device.remove_lun(5), nullptr);
+    EXPECT_FALSE(device.has_lun(5));
+    // Later commands to it: LOGICAL UNIT NOT SUPPORTED; the others hear of the change.
+    EXPECT_CHECK(exec(5, cdb16({0x00})), 0x05, 0x25, 0x00);
+    EXPECT_CHECK(exec(0, cdb16({0x00})), 0x06, 0x3F, 0x0E);
+    EXPECT_CHECK(exec(300, cdb16({0x00})), 0x06, 0x3F, 0x0E);
+    // A command that holds it (here: the test) keeps it usable; the store is flushed once the
+    // last reference goes, and only then.
+    const int flushes = stores[5]->flushes;
+    EXPECT_EQ(stores[5]->flushes, flushes);
+    held.reset();
+    EXPECT_EQ(stores[5]->flushes, flushes + 1);
+}
+
+TEST_F(LiveDevice, ChangesWhileCommandsRun) {
+    // Readers on two threads while the inventory changes under them: every command completes
+    // once, with GOOD, a unit attention or LOGICAL UNIT NOT SUPPORTED (TSan: no race).
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 2; ++t) {
+        readers.emplace_back([&, t] {
+            Nexus n{static_cast<uint64_t>(100 + t), "iqn.test:r", "iqn.test:r,i,0x2", "x", 1};
+            while (!stop.load()) {
+                for (uint64_t id : {0u, 9u}) {
+                    Request r{cdb16({0x00}), id, &n, std::nullopt, {}};
+                    EXPECT_EQ(run(device, r).completions, 1);
+                }
+            }
+        });
+    }
+    for (int i = 0; i < 200; ++i) {
+        ASSERT_TRUE(device.add_lun(9, std::make_shared<Lun>(default_settings(9, 8),
+                                                            std::make_shared<FakeStore>(512 * 8))));
+        ASSERT_NE(device.remove_lun(9), nullptr);
+    }
+    stop.store(true);
+    for (auto& t : readers) {
+        t.join();
     }
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
+#include <future>
 #include <thread>
 #include <utility>
 
@@ -135,6 +136,8 @@ struct Daemon::Impl {
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
     std::vector<std::thread> threads;
     std::vector<std::unique_ptr<iscsi::Portal>> portals;
+    // Removed live: stopped, kept until the end (a queued accept handler may still run).
+    std::vector<std::unique_ptr<iscsi::Portal>> stopped_portals;
     std::atomic<size_t> next_context{0};
     LunList luns;  // every LUN made, as soon as it is made (and not removed live)
     // Each target's port groups with the token of the daemon's listener on them.
@@ -235,6 +238,68 @@ struct Daemon::Impl {
     // SIGHUP: the config file read again (LiveConfig::reload: a LUN grown there grows).
     void reload() { live->reload(); }
 
+    // Runs `job` where the portals live (accept_context) and waits for its answer; the live
+    // configuration calls it from the console's thread. `fallback` when the daemon stops first.
+    template <typename T>
+    T on_accept_thread(std::function<T()> job, T fallback) {
+        auto task = std::make_shared<std::packaged_task<T()>>(std::move(job));
+        auto answer = task->get_future();
+        asio::post(accept_context, [task] { (*task)(); });
+        if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+            return fallback;
+        }
+        return answer.get();
+    }
+
+    // A portal added live: listening at once ("" when it is, else why not).
+    std::string open_portal(const PortalConfig& pc) {
+        try {
+            const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(pc.address), pc.port);
+            portals.push_back(std::make_unique<iscsi::Portal>(
+                accept_context, endpoint, [this]() -> asio::io_context& { return pick_context(); },
+                state, pc.group));
+        } catch (const boost::system::system_error& e) {
+            return e.code().message();
+        }
+        portals.back()->start();
+        state.portals.add(portals.back()->info());
+        spdlog::info("iscsi portal listening on {}", portals.back()->address());
+        return {};
+    }
+
+    // Sessions on the portal named "address:port" ([v6] bracketed), closed when `close` is set.
+    size_t portal_sessions(const std::string& name, bool close) {
+        size_t sessions = 0;
+        for (auto& portal : portals) {
+            if (portal->info().address != name && portal->address() != name) {
+                continue;
+            }
+            for (auto& conn : portal->connections()) {
+                if (!conn->session_info().target.empty()) {
+                    ++sessions;
+                    if (close) {
+                        conn->post_close("portal removed by the live configuration");
+                    }
+                }
+            }
+        }
+        return sessions;
+    }
+
+    size_t close_portal(const std::string& name, bool force) {
+        const size_t closed = portal_sessions(name, force);
+        for (auto it = portals.begin(); it != portals.end(); ++it) {
+            if ((*it)->info().address == name || (*it)->address() == name) {
+                (*it)->stop();
+                state.portals.remove((*it)->info().address);
+                stopped_portals.push_back(std::move(*it));
+                portals.erase(it);
+                break;
+            }
+        }
+        return closed;
+    }
+
     std::vector<std::shared_ptr<iscsi::Connection>> all_connections() {
         std::vector<std::shared_ptr<iscsi::Connection>> out;
         for (auto& portal : portals) {
@@ -300,8 +365,27 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         std::make_unique<LunFactory>(LunFactory{d.config, services, submit, &d.rbd_console});
     d.live = std::make_unique<LiveConfig>(
         LiveConfig::Context{d.config, d.state, *d.factory, d.luns, d.events});
+    d.live->listen = [&d](const PortalConfig& pc) {
+        return d.on_accept_thread<std::string>([&d, pc] { return d.open_portal(pc); },
+                                               "the daemon is stopping");
+    };
+    d.live->stop_listening = [&d](const std::string& name, bool force) {
+        return d.on_accept_thread<size_t>([&d, name, force] { return d.close_portal(name, force); },
+                                          0);
+    };
+    d.live->portal_sessions = [&d](const std::string& name) {
+        return d.on_accept_thread<size_t>([&d, name] { return d.portal_sessions(name, false); }, 0);
+    };
     const scsi::AluaConfig alua = alua_config(config);
     const std::optional<GatewaySettings> gateway_settings = gateway_settings_of(config);
+    if (!gateway_settings) {
+        d.live->make_port_groups = [&d, alua](const std::string& target) {
+            auto groups = std::make_shared<scsi::TargetPortGroups>(alua);
+            asio::post(d.accept_context,
+                       [&d, target, groups] { d.watch_port_groups(target, groups); });
+            return groups;
+        };
+    }
     for (const TargetConfig& tc : config.targets) {
         auto port_groups = std::make_shared<scsi::TargetPortGroups>(alua);
         d.watch_port_groups(tc.name, port_groups);
@@ -361,11 +445,11 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             throw ConfigError(config.source_path + ": portal " + pc.address + ":" +
                               std::to_string(pc.port) + ": cannot listen: " + e.code().message());
         }
-        d.state.portals.push_back(d.portals.back()->info());
+        d.state.portals.add(d.portals.back()->info());
     }
     for (const PortGroupConfig& g : config.port_groups) {
         for (const std::string& address : g.remote_portals) {
-            d.state.portals.push_back(iscsi::PortalInfo{address, g.id, true});
+            d.state.portals.add(iscsi::PortalInfo{address, g.id, true});
         }
     }
     if (d.faults) {

@@ -23,6 +23,9 @@
 namespace atsarray::iscsi {
 struct ServerState;
 }
+namespace atsarray::scsi {
+class TargetPortGroups;
+}
 
 namespace atsarray::daemon {
 
@@ -60,6 +63,10 @@ class LiveConfig final : public webui::ConfigControl {
     webui::ConfigAnswer add_portal(const nlohmann::json& body) override;
     webui::ConfigAnswer remove_portal(const std::string& portal, bool force) override;
 
+    // A new target's ALUA target port groups (the daemon's [[target_port_group]] model, watched
+    // for the log); unset: targets cannot be added (a multi-gateway array).
+    std::function<std::shared_ptr<scsi::TargetPortGroups>(const std::string& target)>
+        make_port_groups;
     // Portals are the daemon's (its accept loop and I/O contexts): it listens on a new one, or
     // stops one and closes its connections (force), and answers what failed ("" when it worked).
     std::function<std::string(const PortalConfig&)> listen;
@@ -79,6 +86,13 @@ class LiveConfig final : public webui::ConfigControl {
     void changed(const std::string& target, const std::string& text);
     // Index of the target in config.targets (case-insensitive name); npos when unknown.
     size_t target_index(const std::string& name) const;
+    webui::ConfigAnswer chap_locked(const std::string& target) const;
+    nlohmann::json acl_json(const TargetConfig& target) const;
+    // The target's ACL and CHAP credentials for logins from now on.
+    void publish_access(const TargetConfig& target);
+    // Closes the sessions to `target` (of `initiator` only, when given); how many.
+    size_t close_sessions(const std::string& target, const std::string& initiator,
+                          const std::string& reason);
 
     Context c_;
     std::mutex mutex_;

@@ -133,8 +133,11 @@ std::vector<uint8_t> Connection::send_targets(std::string_view which) const {
     // RFC 7143 Appendix C: SendTargets=All lists every target this initiator may see;
     // SendTargets=<name> that one; an empty value in a normal session the session's target.
     std::vector<uint8_t> out;
+    const auto portals = state_.portals.snapshot();
     for (const auto& node : state_.targets.nodes()) {
-        const TargetInfo& info = node->info;
+        // The ACL as of now (the live configuration may change it while sessions run).
+        const auto access = state_.targets.access(*node);
+        const TargetInfo& info = *access;
         if (which == "All") {
             if (session_.type != SessionType::discovery) {
                 continue;
@@ -154,7 +157,7 @@ std::vector<uint8_t> Connection::send_targets(std::string_view which) const {
         append_key(out, "TargetName", info.name);
         // RFC 7143 §13.8, Appendix C: every portal with its portal group tag (with target port
         // groups, its group's id: a path of each controller).
-        for (const PortalInfo& portal : state_.portals) {
+        for (const PortalInfo& portal : *portals) {
             const std::string& address = portal.address;
             const bool wildcard =
                 address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;

@@ -7,26 +7,111 @@
 namespace atsarray::iscsi {
 
 void TargetCatalog::add(TargetNode node) {
-    nodes_.push_back(std::make_unique<TargetNode>(std::move(node)));
+    auto access = std::make_shared<const TargetInfo>(node.info);
+    std::lock_guard lock(mu_);
+    entries_.push_back({std::make_shared<TargetNode>(std::move(node)), std::move(access)});
 }
 
-const TargetInfo* TargetCatalog::find(std::string_view name) const {
-    const TargetNode* n = node(name);
-    return n != nullptr ? &n->info : nullptr;
-}
-
-TargetNode* TargetCatalog::node(std::string_view name) const {
-    for (const auto& n : nodes_) {
+const TargetCatalog::Entry* TargetCatalog::entry_locked(std::string_view name) const {
+    for (const Entry& e : entries_) {
+        const std::string& own = e.node->info.name;
         // iSCSI names compare case-insensitively after stringprep; our names are lower case
         // (RFC 3722), so a plain compare of the lower-cased request suffices.
-        if (n->info.name.size() == name.size() &&
-            std::equal(name.begin(), name.end(), n->info.name.begin(), [](char a, char b) {
+        if (own.size() == name.size() &&
+            std::equal(name.begin(), name.end(), own.begin(), [](char a, char b) {
                 return std::tolower(static_cast<unsigned char>(a)) == b;
             })) {
-            return n.get();
+            return &e;
         }
     }
     return nullptr;
+}
+
+std::shared_ptr<TargetNode> TargetCatalog::remove(std::string_view name) {
+    std::lock_guard lock(mu_);
+    const Entry* e = entry_locked(name);
+    if (e == nullptr) {
+        return nullptr;
+    }
+    auto node = e->node;
+    removed_.push_back(node);
+    old_access_.push_back(e->access);
+    entries_.erase(entries_.begin() + (e - entries_.data()));
+    return node;
+}
+
+const TargetInfo* TargetCatalog::find(std::string_view name) const {
+    std::lock_guard lock(mu_);
+    const Entry* e = entry_locked(name);
+    return e != nullptr ? e->access.get() : nullptr;
+}
+
+std::shared_ptr<const TargetInfo> TargetCatalog::access(const TargetNode& node) const {
+    std::lock_guard lock(mu_);
+    for (const Entry& e : entries_) {
+        if (e.node.get() == &node) {
+            return e.access;
+        }
+    }
+    return std::make_shared<const TargetInfo>(node.info);  // removed: as it was added
+}
+
+bool TargetCatalog::set_access(std::string_view name, const TargetInfo& info) {
+    std::lock_guard lock(mu_);
+    auto* e = const_cast<Entry*>(entry_locked(name));
+    if (e == nullptr) {
+        return false;
+    }
+    auto next = std::make_shared<TargetInfo>(*e->access);
+    next->allowed_initiators = info.allowed_initiators;
+    next->chap = info.chap;
+    next->mutual_chap = info.mutual_chap;
+    next->require_mutual = info.require_mutual;
+    old_access_.push_back(std::move(e->access));
+    e->access = std::move(next);
+    return true;
+}
+
+TargetNode* TargetCatalog::node(std::string_view name) const {
+    std::lock_guard lock(mu_);
+    const Entry* e = entry_locked(name);
+    return e != nullptr ? e->node.get() : nullptr;
+}
+
+std::vector<std::shared_ptr<TargetNode>> TargetCatalog::nodes() const {
+    std::lock_guard lock(mu_);
+    std::vector<std::shared_ptr<TargetNode>> out;
+    out.reserve(entries_.size());
+    for (const Entry& e : entries_) {
+        out.push_back(e.node);
+    }
+    return out;
+}
+
+void PortalList::assign(std::vector<PortalInfo> portals) {
+    auto next = std::make_shared<const std::vector<PortalInfo>>(std::move(portals));
+    std::lock_guard lock(mu_);
+    list_ = std::move(next);
+}
+
+void PortalList::add(PortalInfo portal) {
+    std::lock_guard lock(mu_);
+    auto next = std::make_shared<std::vector<PortalInfo>>(*list_);
+    // This daemon's own portals first, the other gateways' (remote) after them.
+    const auto at =
+        std::find_if(next->begin(), next->end(), [](const PortalInfo& p) { return p.remote; });
+    next->insert(portal.remote ? next->end() : at, std::move(portal));
+    list_ = std::move(next);
+}
+
+bool PortalList::remove(std::string_view address) {
+    std::lock_guard lock(mu_);
+    auto next = std::make_shared<std::vector<PortalInfo>>(*list_);
+    if (std::erase_if(*next, [&](const PortalInfo& p) { return p.address == address; }) == 0) {
+        return false;
+    }
+    list_ = std::move(next);
+    return true;
 }
 
 uint16_t SessionTable::allocate_tsih() {

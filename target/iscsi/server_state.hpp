@@ -32,19 +32,43 @@ namespace atsarray::iscsi {
 class Connection;
 
 struct TargetNode {
+    // name, alias and portal_group_tag never change once the node is in a catalog; the ACL and
+    // CHAP credentials here are the ones it was added with: logins read the current ones through
+    // TargetCatalog::find() / access().
     TargetInfo info;
     std::shared_ptr<scsi::TargetDevice> device;
 };
 
+// The targets, changed while the daemon runs (issue 19: the live configuration) and read by every
+// connection: a mutex around the list, and what a reader keeps beyond the call never freed while
+// the catalog lives: a removed node (sessions hold TargetNode pointers) and every ACL/CHAP
+// snapshot a login may still hold (changes are rare and small).
 class TargetCatalog : public TargetDirectory {
   public:
     void add(TargetNode node);
+    // Takes a target out of the catalog (no new login or SendTargets sees it); nullptr when
+    // there is none.
+    std::shared_ptr<TargetNode> remove(std::string_view name);
+    // The target's ACL and CHAP credentials as of now: an immutable snapshot a login may keep.
     const TargetInfo* find(std::string_view name) const override;
+    std::shared_ptr<const TargetInfo> access(const TargetNode& node) const;
+    // New logins see `info`'s allowed_initiators, chap, mutual_chap and require_mutual (its name,
+    // alias and tag are the node's). False when there is no such target.
+    bool set_access(std::string_view name, const TargetInfo& info);
     TargetNode* node(std::string_view name) const;
-    const std::vector<std::unique_ptr<TargetNode>>& nodes() const { return nodes_; }
+    std::vector<std::shared_ptr<TargetNode>> nodes() const;
 
   private:
-    std::vector<std::unique_ptr<TargetNode>> nodes_;
+    struct Entry {
+        std::shared_ptr<TargetNode> node;
+        std::shared_ptr<const TargetInfo> access;
+    };
+    const Entry* entry_locked(std::string_view name) const;
+
+    mutable std::mutex mu_;
+    std::vector<Entry> entries_;
+    std::vector<std::shared_ptr<TargetNode>> removed_;           // kept: sessions point to them
+    std::vector<std::shared_ptr<const TargetInfo>> old_access_;  // kept: logins point to them
 };
 
 // Live sessions. With MaxConnections=1 a session has exactly one connection, which owns the
@@ -94,6 +118,31 @@ class BufferBudget {
     uint64_t limit_ = 1ULL << 30;
 };
 
+// The portals SendTargets lists, changed while the daemon runs (issue 19: portals added and
+// removed live): readers take an immutable snapshot.
+class PortalList {
+  public:
+    PortalList() = default;
+    PortalList(std::vector<PortalInfo> portals) { assign(std::move(portals)); }  // NOLINT
+    PortalList& operator=(std::vector<PortalInfo> portals) {
+        assign(std::move(portals));
+        return *this;
+    }
+    std::shared_ptr<const std::vector<PortalInfo>> snapshot() const {
+        std::lock_guard lock(mu_);
+        return list_;
+    }
+    void add(PortalInfo portal);
+    // False when no portal has that "address:port".
+    bool remove(std::string_view address);
+
+  private:
+    void assign(std::vector<PortalInfo> portals);
+    mutable std::mutex mu_;
+    std::shared_ptr<const std::vector<PortalInfo>> list_ =
+        std::make_shared<const std::vector<PortalInfo>>();
+};
+
 struct ConnectionSettings {
     TargetLimits limits;
     uint32_t queue_depth = 128;
@@ -131,7 +180,7 @@ struct ServerState {
     std::atomic<uint64_t> failed_accepts{0};
     // Every portal, for SendTargets (a portal on a wildcard address is named by the address the
     // connection arrived on instead), other gateways' portals (remote) after this daemon's own.
-    std::vector<PortalInfo> portals;
+    PortalList portals;
     // Logins, logouts, aborts and resets for the console; nullptr: not recorded.
     std::shared_ptr<ats::EventLog> events;
 };

@@ -282,5 +282,111 @@ TEST_F(LiveConfigTest, RefusedChangesChangeNothingGrowAndRemoveWithASession) {
     EXPECT_EQ(iscsi_logout_sync(ctx.get()), 0);
 }
 
+// Logs in to `target` through `portal` as `name`; nullptr when refused.
+Context login_as(const std::string& portal, const std::string& target, const std::string& name,
+                 const char* chap_user = nullptr, const char* chap_secret = nullptr) {
+    Context ctx = create_context(name);
+    iscsi_set_targetname(ctx.get(), target.c_str());
+    iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
+    iscsi_set_noautoreconnect(ctx.get(), 1);
+    iscsi_set_timeout(ctx.get(), 10);
+    if (chap_user != nullptr) {
+        iscsi_set_initiator_username_pwd(ctx.get(), chap_user, chap_secret);
+    }
+    if (iscsi_full_connect_sync(ctx.get(), portal.c_str(), 0) != 0) {
+        return nullptr;
+    }
+    return ctx;
+}
+
+TEST_F(LiveConfigTest, TargetsAclAndChapChangeForNewLogins) {
+    const std::string second = "iqn.2026-11.org.atsarray:second";
+    const std::string other = "iqn.2026-11.org.atsarray:other-initiator";
+    const HttpAnswer added =
+        call("POST", "/api/v1/targets",
+             R"({"name": ")" + second + R"(", "allowed_initiators": [")" + initiator +
+                 R"("], "luns": [{"id": 0, "backend": "memory", "size": "1MiB"}]})");
+    ASSERT_EQ(added.status, 201U) << added.body.dump();
+    EXPECT_EQ(added.body["name"], second);
+    EXPECT_EQ(added.body["luns"].size(), 1U);
+    EXPECT_EQ(
+        call("POST", "/api/v1/targets", R"({"name": ")" + second + R"(", "luns": []})").status,
+        409U);
+    const HttpAnswer no_luns =
+        call("POST", "/api/v1/targets", R"({"name": "iqn.2026-11.org.atsarray:third"})");
+    EXPECT_EQ(no_luns.status, 400U);
+    EXPECT_EQ(no_luns.body["error"]["message"].get<std::string>().rfind("luns: ", 0), 0U)
+        << no_luns.body.dump();
+
+    // The ACL: the listed initiator only; another one once added; its session stays after.
+    Context first = login_as(daemon_->portal(), second, initiator);
+    ASSERT_NE(first, nullptr) << daemon_->log();
+    EXPECT_EQ(login_as(daemon_->portal(), second, other), nullptr);
+    const HttpAnswer acl =
+        call("POST", "/api/v1/targets/" + second + "/acl", R"({"initiator": ")" + other + R"("})");
+    ASSERT_EQ(acl.status, 201U) << acl.body.dump();
+    EXPECT_EQ(acl.body["allowed_initiators"].size(), 2U);
+    EXPECT_EQ(
+        call("POST", "/api/v1/targets/" + second + "/acl", R"({"initiator": ")" + other + R"("})")
+            .status,
+        409U);
+    Context other_session = login_as(daemon_->portal(), second, other);
+    ASSERT_NE(other_session, nullptr);
+    const HttpAnswer removed = call("DELETE", "/api/v1/targets/" + second + "/acl/" + other);
+    ASSERT_EQ(removed.status, 200U) << removed.body.dump();
+    EXPECT_EQ(call("DELETE", "/api/v1/targets/" + second + "/acl/" + other).status, 404U);
+    Task still(iscsi_testunitready_sync(other_session.get(), 0));
+    ASSERT_NE(still, nullptr);
+    EXPECT_EQ(still->status, SCSI_STATUS_GOOD);
+    EXPECT_EQ(login_as(daemon_->portal(), second, other), nullptr);
+
+    // CHAP: validated as the file's [target.chap]; new logins must authenticate.
+    const std::string chap = "/api/v1/targets/" + second + "/chap";
+    const HttpAnswer short_secret = call("PUT", chap, R"({"chap": {"user": "u", "secret": "x"}})");
+    EXPECT_EQ(short_secret.status, 400U);
+    EXPECT_EQ(short_secret.body["error"]["message"].get<std::string>().rfind("chap.secret: ", 0),
+              0U)
+        << short_secret.body.dump();
+    const HttpAnswer set =
+        call("PUT", chap, R"({"chap": {"user": "esx", "secret": "a-long-secret-1"}})");
+    ASSERT_EQ(set.status, 200U) << set.body.dump();
+    EXPECT_EQ(set.body["chap_user"], "esx");
+    EXPECT_EQ(set.body.dump().find("a-long-secret-1"), std::string::npos);
+    EXPECT_EQ(login_as(daemon_->portal(), second, initiator), nullptr);
+    EXPECT_NE(login_as(daemon_->portal(), second, initiator, "esx", "a-long-secret-1"), nullptr);
+
+    // Removal: refused while sessions are logged in, then with force they are logged out.
+    EXPECT_EQ(call("DELETE", "/api/v1/targets/" + second).status, 409U);
+    const HttpAnswer gone = call("DELETE", "/api/v1/targets/" + second + "?force=true");
+    ASSERT_EQ(gone.status, 200U) << gone.body.dump();
+    EXPECT_GE(gone.body["sessions_closed"].get<int>(), 2);
+    EXPECT_EQ(call("GET", "/api/v1/targets/" + second + "/acl").status, 404U);
+    EXPECT_EQ(login_as(daemon_->portal(), second, initiator, "esx", "a-long-secret-1"), nullptr);
+    EXPECT_EQ(call("GET", "/api/v1/targets").body.size(), 1U);
+}
+
+TEST_F(LiveConfigTest, PortalsAddedAndRemoved) {
+    const uint16_t port = free_port();
+    const std::string address = "127.0.0.1:" + std::to_string(port);
+    const std::string body = R"({"address": "127.0.0.1", "port": )" + std::to_string(port) + "}";
+    const HttpAnswer added = call("POST", "/api/v1/portals", body);
+    ASSERT_EQ(added.status, 201U) << added.body.dump() << daemon_->log();
+    EXPECT_EQ(added.body["address"], address);
+    EXPECT_EQ(call("POST", "/api/v1/portals", body).status, 409U);
+    EXPECT_EQ(call("POST", "/api/v1/portals", R"({"address": "no-ip", "port": 3260})").status,
+              400U);
+    EXPECT_EQ(call("GET", "/api/v1/portals").body.size(), 2U);
+    Context ctx = login_as(address, target_name, initiator);
+    ASSERT_NE(ctx, nullptr);
+    EXPECT_EQ(call("DELETE", "/api/v1/portals/" + address).status, 409U);
+    const HttpAnswer removed = call("DELETE", "/api/v1/portals/" + address + "?force=true");
+    ASSERT_EQ(removed.status, 200U) << removed.body.dump();
+    EXPECT_EQ(removed.body["sessions_closed"], 1);
+    EXPECT_FALSE(can_connect(port));
+    EXPECT_EQ(call("GET", "/api/v1/portals").body.size(), 1U);
+    EXPECT_EQ(call("DELETE", "/api/v1/portals/" + address).status, 404U);
+    EXPECT_EQ(call("DELETE", "/api/v1/portals/" + daemon_->portal()).status, 409U);  // the last
+}
+
 }  // namespace
 }  // namespace atsarray::testing

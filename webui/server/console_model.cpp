@@ -135,7 +135,8 @@ std::optional<json> lun(const ConsoleModel& m, std::string_view target, uint64_t
 
 json portals(const ConsoleModel& m) {
     json out = json::array();
-    for (const iscsi::PortalInfo& portal : m.state.portals) {
+    const auto list = m.state.portals.snapshot();
+    for (const iscsi::PortalInfo& portal : *list) {
         json p{{"address", portal.address}};
         if (portal.group) {
             p["group"] = *portal.group;  // its target port group (ALUA)

@@ -220,7 +220,8 @@ json port_group(const ConsoleModel& m, const scsi::AluaSnapshot& snapshot,
     }
     // A group configured without ports (the single implicit one) holds every portal.
     json portals = json::array();
-    for (const iscsi::PortalInfo& p : m.state.portals) {
+    const auto listening = m.state.portals.snapshot();
+    for (const iscsi::PortalInfo& p : *listening) {
         if (snapshot.group_of_port(p.relative_target_port()) == &g) {
             portals.push_back(p.address);
         }

@@ -157,7 +157,7 @@ TEST_F(LiveDevice, AddedLunAnnouncedOnceOnEveryOtherLun) {
     EXPECT_EQ(exec(7, cdb16({0x00})).status, Status::good);
     const auto r = exec(0, cdb16({0xA0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}));
     ASSERT_EQ(r.data.size(), 40u);
-    EXPECT_EQ(r.data[33], 0x07);  // the fourth LUN: 7, between 5 and 300
+    EXPECT_EQ(r.data[25], 0x07);  // the third entry: LUN 7, between 5 and 300
     EXPECT_EQ(device.lun_ids(), (std::vector<uint64_t>{0, 5, 7, 300}));
 }
 

@@ -189,6 +189,13 @@ void Connection::finish_login() {
     params_ = negotiation.params();
     if (session_.type == SessionType::normal) {
         session_.target = state_.targets.node(negotiation.target()->name);
+        if (session_.target == nullptr) {
+            // Removed by the live configuration (issue 19) while this login ran.
+            login_.reset();
+            login_timer_.cancel();
+            close("target removed during the login");
+            return;
+        }
     }
     login_.reset();
     login_timer_.cancel();

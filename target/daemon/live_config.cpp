@@ -266,7 +266,8 @@ ConfigAnswer LiveConfig::add_lun(const std::string& target, const json& body) {
     if (!body.is_object()) {
         return ConfigAnswer::fail(400, "a LUN is a JSON object with the keys of [[target.lun]]");
     }
-    if (const auto id = body.find("id"); id != body.end() && id->is_number_unsigned() &&
+    if (const auto id = body.find("id"); id != body.end() && id->is_number_integer() &&
+                                         id->get<int64_t>() >= 0 &&
                                          node->device->has_lun(id->get<uint64_t>())) {
         return ConfigAnswer::fail(
             409, "target " + name + " already has LUN " + std::to_string(id->get<uint64_t>()));
@@ -714,7 +715,7 @@ ConfigAnswer LiveConfig::add_portal(const json& body) {
     std::optional<int64_t> group;
     for (const auto& [key, value] : body.items()) {
         if (key == "group") {
-            if (!value.is_number_unsigned()) {
+            if (!value.is_number_integer() || value.get<int64_t>() < 1) {
                 return ConfigAnswer::fail(400, "group: a target port group id, 1..65535");
             }
             group = value.get<int64_t>();
@@ -757,8 +758,7 @@ ConfigAnswer LiveConfig::add_portal(const json& body) {
             const bool v6 = canonical.find(':') != std::string::npos;
             (*wanted)["portals"].as_array()->push_back(
                 (v6 ? "[" + canonical + "]" : canonical) + ":" +
-                std::to_string(body["port"].is_number_unsigned() ? body["port"].get<uint64_t>()
-                                                                 : 0));
+                std::to_string(body["port"].is_number_integer() ? body["port"].get<int64_t>() : 0));
         }
     }
     DaemonConfig candidate;

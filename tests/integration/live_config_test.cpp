@@ -194,6 +194,28 @@ TEST_F(LiveConfigTest, LunAddedWhileIoRunsIsAnnouncedOnceServesAndSurvivesAResta
     EXPECT_TRUE(write_read(ctx.get(), 1, 100, 4242, check)) << check.last_failure;
     EXPECT_EQ(check.reported_luns_changed + check.other_unit_attentions, 0);
 
+    // ATS accounting counts it (COMPARE AND WRITE of one block, SBC-4 §5.3).
+    ASSERT_TRUE(write_read(ctx.get(), 1, 300, 77, check)) << check.last_failure;
+    std::vector<uint8_t> ats = pattern(8 * block_size, 77);
+    ats.resize(block_size);
+    const auto replacement = pattern(block_size, 78);
+    ats.insert(ats.end(), replacement.begin(), replacement.end());
+    Task cw = with_retry(
+        ctx.get(),
+        [&] {
+            return iscsi_compareandwrite_sync(ctx.get(), 1, 300, ats.data(),
+                                              static_cast<uint32_t>(ats.size()), block_size, 0, 0,
+                                              0, 0, 0);
+        },
+        check);
+    ASSERT_NE(cw, nullptr) << check.last_failure;
+    const HttpAnswer counters = call("GET", "/api/v1/ats");
+    bool counted = false;
+    for (const json& l : counters.body["luns"]) {
+        counted = counted || (l["lun"] == 1 && l["successes"] == 1);
+    }
+    EXPECT_TRUE(counted) << counters.body.dump();
+
     // The console sees it; the change is an event of kind "config".
     EXPECT_EQ(call("GET", std::string("/api/v1/targets/") + target_name + "/luns/1").status, 200U);
     bool event = false;

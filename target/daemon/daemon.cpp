@@ -16,6 +16,7 @@
 #include "backend/shared_records.hpp"
 #include "target/daemon/gateway_view.hpp"
 #include "target/daemon/live_config.hpp"
+#include "target/daemon/live_config_support.hpp"
 #include "target/daemon/lun_factory.hpp"
 #include "target/daemon/path_fault_controller.hpp"
 #include "target/daemon/rbd_console.hpp"
@@ -83,13 +84,6 @@ std::string describe_groups(const scsi::AluaSnapshot& snapshot) {
         }
     }
     return out;
-}
-
-std::optional<iscsi::ChapSecret> to_secret(const std::optional<ChapCredentials>& c) {
-    if (!c) {
-        return std::nullopt;
-    }
-    return iscsi::ChapSecret{c->user, c->secret};
 }
 
 }  // namespace
@@ -334,7 +328,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     s.send_timeout_s = ic.send_timeout_s;
     d.state.buffers.set_limit(ic.buffer_budget_bytes);
     d.state.connection_limits.set_limits(ic.max_connections, ic.max_connections_per_initiator);
-    s.discovery_chap = to_secret(ic.discovery_chap);
+    s.discovery_chap = live_detail::to_secret(ic.discovery_chap);
     s.abort_answered_task_function_complete =
         ic.abort_answered_task == AbortAnsweredTask::function_complete;
     d.state.events = d.events;
@@ -364,7 +358,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     d.factory =
         std::make_unique<LunFactory>(LunFactory{d.config, services, submit, &d.rbd_console});
     d.live = std::make_unique<LiveConfig>(
-        LiveConfig::Context{d.config, d.state, *d.factory, d.luns, d.events});
+        LiveConfig::Context{d.config, d.state, *d.factory, d.luns, d.events, d.faults});
     d.live->listen = [&d](const PortalConfig& pc) {
         return d.on_accept_thread<std::string>([&d, pc] { return d.open_portal(pc); },
                                                "the daemon is stopping");
@@ -399,13 +393,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             lun->resume_sanitize();
         }
         iscsi::TargetNode node;
-        node.info.name = tc.name;
-        node.info.alias = tc.alias;
-        node.info.portal_group_tag = tc.portal_group_tag;
-        node.info.allowed_initiators = tc.allowed_initiators;
-        node.info.chap = to_secret(tc.chap);
-        node.info.mutual_chap = to_secret(tc.mutual_chap);
-        node.info.require_mutual = tc.require_mutual;
+        node.info = live_detail::target_info(tc);
         node.device = std::move(device);
         d.state.targets.add(std::move(node));
         if (gateway_settings) {

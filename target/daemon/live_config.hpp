@@ -22,7 +22,8 @@
 
 namespace atsarray::iscsi {
 struct ServerState;
-}
+struct TargetNode;
+}  // namespace atsarray::iscsi
 namespace atsarray::scsi {
 class TargetPortGroups;
 }
@@ -37,6 +38,9 @@ class LiveConfig final : public webui::ConfigControl {
         const LunFactory& factory;
         LunList& luns;
         std::shared_ptr<ats::EventLog> events;
+        // The fault rules as they are now (added, enabled, removed through the API); nullptr
+        // without [fault]. `config save` writes these, not the ones the daemon started with.
+        std::shared_ptr<fault::Engine> faults;
     };
 
     explicit LiveConfig(Context context);
@@ -77,6 +81,8 @@ class LiveConfig final : public webui::ConfigControl {
   private:
     // The running configuration as TOML, for a change to be made to.
     toml::table running_table() const;
+    // What `config save` writes: the running configuration with the fault rules of now.
+    std::string saved_text() const;
     // `root` parsed as the config file would be; throws ConfigError.
     DaemonConfig parse(const toml::table& root) const;
     // A ConfigError's message for an API answer: without the file's name, and the key of the
@@ -86,6 +92,13 @@ class LiveConfig final : public webui::ConfigControl {
     void changed(const std::string& target, const std::string& text);
     // Index of the target in config.targets (case-insensitive name); npos when unknown.
     size_t target_index(const std::string& name) const;
+    // The target's index in config.targets and its node; {npos, nullptr} when either is missing.
+    struct FoundTarget {
+        size_t index;
+        iscsi::TargetNode* node;
+    };
+    FoundTarget find_target(const std::string& target) const;
+    static webui::ConfigAnswer unknown_target(const std::string& target);
     webui::ConfigAnswer chap_locked(const std::string& target) const;
     nlohmann::json acl_json(const TargetConfig& target) const;
     // The target's ACL and CHAP credentials for logins from now on.

@@ -157,6 +157,41 @@ TEST_F(LiveConfigUnit, ChangesAreEventsAndTheRunningConfigurationReadsBack) {
     EXPECT_EQ(config_events, 6U);  // add, grow, acl, chap, save, remove
 }
 
+// `config save` writes the fault rules as they are now: one added through the API (the engine),
+// one disabled there, none of those the daemon started with that were removed.
+TEST_F(LiveConfigUnit, SavedConfigurationHoldsTheFaultRulesOfNow) {
+    auto engine = std::make_shared<fault::Engine>();
+    fault::RuleSpec slow;
+    slow.name = "slow-heartbeats";
+    slow.action = fault::Action::delay;
+    slow.delay_ms = 900;
+    fault::RuleSpec gone = slow;
+    gone.name = "removed-rule";
+    std::string error;
+    const uint64_t slow_id = engine->add(slow, error);
+    const uint64_t gone_id = engine->add(gone, error);
+    ASSERT_TRUE(error.empty()) << error;
+    config.fault.enabled = true;
+    config.fault.rules = {slow, gone};
+    fault::RuleSpec busy;
+    busy.name = "busy-array";
+    busy.action = fault::Action::status;
+    ASSERT_NE(engine->add(busy, error), 0U) << error;
+    ASSERT_TRUE(engine->set_enabled(slow_id, false));
+    ASSERT_TRUE(engine->remove(gone_id));
+    live = std::make_unique<LiveConfig>(
+        LiveConfig::Context{config, state, factory, luns, events, engine});
+    ASSERT_EQ(live->save().status, 200U);
+    const DaemonConfig saved = load_config((dir / "atsarray.toml").string());
+    ASSERT_TRUE(saved.fault.enabled);
+    ASSERT_EQ(saved.fault.rules.size(), 2U);
+    EXPECT_EQ(saved.fault.rules[0].name, "slow-heartbeats");
+    EXPECT_FALSE(saved.fault.rules[0].enabled);
+    EXPECT_EQ(saved.fault.rules[0].delay_ms, 900U);
+    EXPECT_EQ(saved.fault.rules[1].name, "busy-array");
+    EXPECT_EQ(saved.fault.rules[1].action, fault::Action::status);
+}
+
 TEST(JsonToTomlTest, ValuesTheFileCannotHoldAreNamed) {
     toml::table out;
     std::string error;

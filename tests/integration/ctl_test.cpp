@@ -391,19 +391,43 @@ TEST_F(Ctl, TopInTmux) {
     for (int i = 0; i < 50 && slurp(dir / "stty.after").empty(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    ASSERT_FALSE(slurp(dir / "stty.before").empty());
     EXPECT_EQ(slurp(dir / "stty.after"), slurp(dir / "stty.before")) << "terminal not restored";
 
-    // Ctrl-C (SIGINT) restores the terminal too.
-    std::filesystem::remove(dir / "stty.after");
-    tmux.tmux("send-keys -t ctl 'clear; " + top + "; echo top-exit=$?; stty -g > " +
-              (dir / "stty.after").string() + "' Enter");
-    tmux.wait_for(std::regex("atsarrayctl top  LUN view"));
-    tmux.tmux("send-keys -t ctl C-c");
-    tmux.wait_for(std::regex("top-exit=0"));
-    for (int i = 0; i < 50 && slurp(dir / "stty.after").empty(); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // A smaller window (SIGWINCH): the view redraws to fit, dropping columns from the right and
+    // keeping the header; then Ctrl-C (SIGINT) and SIGTERM each restore the terminal.
+    const auto run_again = [&] {
+        std::filesystem::remove(dir / "stty.after");
+        tmux.tmux("send-keys -t ctl 'clear; " + top + "; echo top-exit=$?; stty -g > " +
+                  (dir / "stty.after").string() + "' Enter");
+        tmux.wait_for(std::regex("atsarrayctl top  LUN view"));
+    };
+    const auto restored = [&] {
+        tmux.wait_for(std::regex("top-exit=0"));
+        for (int i = 0; i < 50 && slurp(dir / "stty.after").empty(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        EXPECT_EQ(slurp(dir / "stty.after"), slurp(dir / "stty.before")) << "terminal not restored";
+    };
+    run_again();
+    tmux.tmux("resize-window -t ctl -x 60 -y 12");
+    s = tmux.wait_for(std::regex(R"(TARGET/LUN +ATS/s +ATSF/s +AAVG/suc +AAVG/f +MCR%)"));
+    std::istringstream narrow(s);
+    for (std::string line; std::getline(narrow, line);) {
+        EXPECT_LE(line.size(), 60U) << line;
     }
-    EXPECT_EQ(slurp(dir / "stty.after"), slurp(dir / "stty.before")) << "terminal not restored";
+    EXPECT_EQ(s.find("P99"), std::string::npos) << s;
+    tmux.tmux("send-keys -t ctl C-c");
+    restored();
+
+    run_again();
+    const std::string shell = tmux.tmux("display-message -p -t ctl '#{pane_pid}'");
+    std::string child;
+    run_command("pgrep -P " + shell.substr(0, shell.find('\n')), child);
+    const pid_t top_pid = static_cast<pid_t>(std::stol(child));
+    ASSERT_GT(top_pid, 0);
+    ::kill(top_pid, SIGTERM);
+    restored();
 }
 
 // --- the live-configuration commands against a fake console -------------------------------------

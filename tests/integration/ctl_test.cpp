@@ -182,7 +182,13 @@ TEST_F(Ctl, SessionsAtsAndPortals) {
         daemon_.portal(), target_name, "iqn.2026-11.org.atsarray:ctl-session", 0, 10, error);
     ASSERT_TRUE(session) << error;
     initiator::Task(iscsi_testunitready_sync(session.get(), 0));  // the power-on unit attention
-    const json sessions = api("/api/v1/sessions");
+    // The TEST UNIT READY leaves "in flight" just after its answer went out: wait for that.
+    json sessions = api("/api/v1/sessions");
+    for (int i = 0; i < 100 && sessions.size() == 1 && sessions[0]["commands_in_flight"] != 0;
+         ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        sessions = api("/api/v1/sessions");
+    }
     ASSERT_EQ(sessions.size(), 1U);
     EXPECT_EQ(run_json("sessions"), sessions);
     CtlRun r = run("sessions");

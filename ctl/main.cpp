@@ -31,7 +31,6 @@ constexpr const char* description =
 int main(int argc, char** argv) {
     using namespace atsarray::ctl;
     CLI::App app{description, "atsarrayctl"};
-    app.require_subcommand(1);
     app.fallthrough();  // --json and --url after the command, too
 
     std::string url = "http://127.0.0.1:8080";

@@ -1,6 +1,7 @@
 // luns [TARGET [ID]] (GET /api/v1/targets, /targets/{t}/luns/{id}) and luns add|grow|rm, the
 // live configuration of issue 19 (prompts/issue19-api.md: a LUN body has the keys of a
 // [[target.lun]] table of the config file).
+#include <algorithm>
 #include <ostream>
 
 #include "ctl/commands.hpp"
@@ -175,6 +176,59 @@ void print_lun_change(Context& c, const std::string& target, const json& lun,
 }
 
 }  // namespace
+
+json lun_spec_body(const std::string& spec) {
+    static const std::vector<std::string> text_keys = {"backend", "path",   "serial", "vendor",
+                                                       "product", "pool",   "image",  "ceph_conf",
+                                                       "client",  "keyring"};
+    static const std::vector<std::string> flag_keys = {"direct", "write_cache", "read_only",
+                                                       "removable", "create"};
+    static const std::vector<std::string> number_keys = {"id", "block_size", "read_delay_us",
+                                                         "write_delay_us", "timeout_s"};
+    const auto is_one_of = [](const std::vector<std::string>& keys, const std::string& key) {
+        return std::find(keys.begin(), keys.end(), key) != keys.end();
+    };
+    json body = json::object();
+    size_t at = 0;
+    while (at <= spec.size()) {
+        const size_t comma = std::min(spec.find(',', at), spec.size());
+        const std::string pair = spec.substr(at, comma - at);
+        at = comma + 1;
+        if (pair.empty()) {
+            continue;
+        }
+        const size_t eq = pair.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            throw UsageError("--lun: expected KEY=VALUE, got \"" + pair + "\"");
+        }
+        const std::string key = pair.substr(0, eq);
+        const std::string value = pair.substr(eq + 1);
+        const bool digits = !value.empty() && value.size() < 20 &&
+                            value.find_first_not_of("0123456789") == std::string::npos;
+        if (key == "size") {
+            body[key] = size_value(value);
+        } else if (is_one_of(text_keys, key)) {
+            body[key] = value;
+        } else if (is_one_of(flag_keys, key)) {
+            if (value != "true" && value != "false") {
+                throw UsageError("--lun: " + key + " is true or false, got \"" + value + "\"");
+            }
+            body[key] = value == "true";
+        } else if (is_one_of(number_keys, key)) {
+            if (!digits) {
+                throw UsageError("--lun: " + key + " is a number, got \"" + value + "\"");
+            }
+            body[key] = std::stoull(value);
+        } else {
+            throw UsageError("--lun: unknown key " + key +
+                             " (the keys of a [[target.lun]] table: id, backend, size, path, "
+                             "direct, block_size, serial, vendor, product, write_cache, "
+                             "read_only, removable, read_delay_us, write_delay_us, pool, image, "
+                             "ceph_conf, client, keyring, create, timeout_s)");
+        }
+    }
+    return body;
+}
 
 void add_lun_commands(CLI::App& app, Registry& registry) {
     auto list = std::make_shared<ListOptions>();

@@ -108,6 +108,7 @@ void add_targets(CLI::App& app, Registry& registry) {
         std::string name;
         std::string alias;
         std::vector<std::string> allowed;
+        std::vector<std::string> luns;
         Credentials chap;
         Credentials mutual;
         bool require_mutual = false;
@@ -118,6 +119,11 @@ void add_targets(CLI::App& app, Registry& registry) {
     add_cmd->add_option("--alias", add->alias, "TargetAlias");
     add_cmd->add_option("--allow", add->allowed,
                         "an initiator allowed to log in (repeat it; none: any initiator)");
+    add_cmd
+        ->add_option("--lun", add->luns,
+                     "a LUN as the keys of a [[target.lun]]: id=0,backend=memory,size=1GiB "
+                     "(repeat it; a target has at least one)")
+        ->required();
     add_credentials(add_cmd, add->chap, "chap-", "one-way CHAP");
     add_credentials(add_cmd, add->mutual, "mutual-", "mutual CHAP (the target's own)");
     add_cmd->add_flag("--require-mutual", add->require_mutual,
@@ -129,6 +135,10 @@ void add_targets(CLI::App& app, Registry& registry) {
         }
         if (!add->allowed.empty()) {
             body["allowed_initiators"] = add->allowed;
+        }
+        body["luns"] = json::array();
+        for (const std::string& spec : add->luns) {
+            body["luns"].push_back(lun_spec_body(spec));
         }
         if (!add->chap.user.empty()) {
             body["chap"] = add->chap.body();

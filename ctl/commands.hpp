@@ -53,6 +53,10 @@ void add_fault_commands(CLI::App& app, Registry& registry);   // faults
 void add_config_commands(CLI::App& app, Registry& registry);  // config, portals
 void add_top_command(CLI::App& app, Registry& registry);      // top
 
+// A LUN body (the keys of a [[target.lun]] table) from "id=0,backend=memory,size=1GiB", for
+// `targets add --lun`; throws UsageError for an unknown key or a value of the wrong kind.
+nlohmann::json lun_spec_body(const std::string& spec);
+
 // "?force=true" when `force`, for the DELETEs that take it (issue19-api.md).
 inline std::string force_query(bool force) {
     return force ? "?force=true" : "";

@@ -503,12 +503,21 @@ TEST(CtlContract, LiveConfigurationRequests) {
             "require_mutual":true})";
     const std::vector<Case> cases = {
         {"targets add iqn.2026-11.org.atsarray:new --alias lab --allow iqn.a:h1 --allow iqn.a:h2 "
-         "--chap-user u --chap-secret secret-123456",
+         "--chap-user u --chap-secret secret-123456 --lun id=0,backend=memory,size=1GiB "
+         "--lun id=1,backend=file,path=lun1.img,size=1048576,write_cache=false,serial=0042",
          "POST",
          "/api/v1/targets",
          {{"name", "iqn.2026-11.org.atsarray:new"},
           {"alias", "lab"},
           {"allowed_initiators", {"iqn.a:h1", "iqn.a:h2"}},
+          {"luns",
+           {{{"id", 0}, {"backend", "memory"}, {"size", "1GiB"}},
+            {{"id", 1},
+             {"backend", "file"},
+             {"path", "lun1.img"},
+             {"size", 1048576},
+             {"write_cache", false},
+             {"serial", "0042"}}}},
           {"chap", {{"user", "u"}, {"secret", "secret-123456"}}}},
          201,
          R"({"name":"iqn.2026-11.org.atsarray:new","alias":"lab","portal_group_tag":1,

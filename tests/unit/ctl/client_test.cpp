@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "ctl/client.hpp"
+#include "ctl/commands.hpp"
 #include "ctl/token.hpp"
 
 namespace atsarray::ctl {
@@ -60,6 +61,22 @@ TEST(TokenFile, OwnerOnly) {
     EXPECT_THROW(read_token_file(name), UsageError);
     ::unlink(name);
     EXPECT_THROW(read_token_file(name), UsageError);
+}
+
+TEST(LunSpec, KeysOfATargetLunTable) {
+    EXPECT_EQ(lun_spec_body("id=2,backend=file,path=a.img,size=16GiB,direct=true,serial=0042,"
+                            "block_size=4096"),
+              nlohmann::json({{"id", 2},
+                              {"backend", "file"},
+                              {"path", "a.img"},
+                              {"size", "16GiB"},
+                              {"direct", true},
+                              {"serial", "0042"},
+                              {"block_size", 4096}}));
+    EXPECT_EQ(lun_spec_body("id=0,backend=memory,size=1048576")["size"], 1048576);
+    for (const char* bad : {"id=x", "colour=red", "direct=yes", "backend", "=1"}) {
+        EXPECT_THROW(lun_spec_body(bad), UsageError) << bad;
+    }
 }
 
 }  // namespace

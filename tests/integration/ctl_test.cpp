@@ -111,6 +111,13 @@ class Ctl : public ::testing::Test {
             << out;
     }
 
+    // Until ats-counter's sessions are gone (their last commands counted): a bounded wait.
+    void settle() const {
+        for (int i = 0; i < 250 && !api("/api/v1/sessions").empty(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+
     uint16_t console_port_;
     DaemonProcess daemon_;
 };
@@ -182,9 +189,10 @@ TEST_F(Ctl, SessionsAtsAndPortals) {
         daemon_.portal(), target_name, "iqn.2026-11.org.atsarray:ctl-session", 0, 10, error);
     ASSERT_TRUE(session) << error;
     initiator::Task(iscsi_testunitready_sync(session.get(), 0));  // the power-on unit attention
-    // The TEST UNIT READY leaves "in flight" just after its answer went out: wait for that.
+    // ats-counter's sessions end a moment after it exits, and the TEST UNIT READY leaves "in
+    // flight" just after its answer went out: wait for both.
     json sessions = api("/api/v1/sessions");
-    for (int i = 0; i < 100 && sessions.size() == 1 && sessions[0]["commands_in_flight"] != 0;
+    for (int i = 0; i < 250 && (sessions.size() != 1 || sessions[0]["commands_in_flight"] != 0);
          ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         sessions = api("/api/v1/sessions");
@@ -367,6 +375,7 @@ TEST_F(Ctl, TopInTmux) {
     tmux.wait_for(std::regex("atsarrayctl top  LUN view"));
 
     ats_load(2000);
+    settle();
     const json overview = api("/api/v1/overview");
     const uint64_t ok = overview["ats"]["successes"].get<uint64_t>();
     const uint64_t miscompares = overview["ats"]["miscompares"].get<uint64_t>();

@@ -330,6 +330,72 @@ TEST_F(Ctl, ErrorPaths) {
         << r.err;
 }
 
+// The live-configuration commands against the daemon (issue 19). Skipped, on purpose, by a daemon
+// built without the live configuration (before the live-config branch is merged).
+TEST_F(Ctl, LiveConfigurationAgainstTheDaemon) {
+    const std::string auth = std::string("ATSARRAY_TOKEN=") + token;
+    CtlRun r = run("config show", auth);
+    if (r.status == 1 && r.err.find("no such API path") != std::string::npos) {
+        GTEST_SKIP() << "this daemon has no live configuration (GET /api/v1/config: 404)";
+    }
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(target_name), std::string::npos) << r.out;
+    const std::string t = target_name;
+    const std::string lun_path = "/api/v1/targets/" + t + "/luns/2";
+
+    r = run("luns add " + t + " 2 --backend memory --size 4MiB", auth);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("lun 2 added: 4.0 MiB, memory"), std::string::npos) << r.out;
+    EXPECT_EQ(run_json("luns " + t + " 2"), api(lun_path));
+    r = run("luns add " + t + " 2 --backend memory --size 4MiB", auth);
+    EXPECT_EQ(r.status, 1) << "an id that exists: 409";
+    ASSERT_EQ(run("luns grow " + t + " 2 8MiB", auth).status, 0);
+    EXPECT_EQ(api(lun_path)["size_bytes"], 8U << 20);
+    r = run("luns grow " + t + " 2 1MiB", auth);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("shrinking"), std::string::npos) << r.err;
+    ASSERT_EQ(run("luns rm " + t + " 2", auth).status, 0);
+    r = run("luns " + t + " 2");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("unknown LUN 2"), std::string::npos) << r.err;
+
+    ASSERT_EQ(run("acl add " + t + " iqn.2026-11.org.atsarray:ctl-host", auth).status, 0);
+    EXPECT_EQ(run_json("acl list " + t)["allowed_initiators"],
+              json::array({"iqn.2026-11.org.atsarray:ctl-host"}));
+    ASSERT_EQ(run("acl rm " + t + " iqn.2026-11.org.atsarray:ctl-host", auth).status, 0);
+    r = run("acl rm " + t + " iqn.2026-11.org.atsarray:ctl-host", auth);
+    EXPECT_EQ(r.status, 1) << "not in the list: 404";
+    EXPECT_EQ(api("/api/v1/targets/" + t + "/acl")["any_initiator"], true);
+
+    ASSERT_EQ(run("chap set " + t + " --user ctl-user --secret ctl-secret-0123", auth).status, 0);
+    EXPECT_EQ(api("/api/v1/targets/" + t + "/chap")["chap_user"], "ctl-user");
+    r = run("chap show " + t);
+    EXPECT_TRUE(has_row(r.out, {"chap_user", "ctl-user"})) << r.out;
+    EXPECT_EQ(r.out.find("ctl-secret-0123"), std::string::npos) << "a secret in an answer";
+    ASSERT_EQ(run("chap clear " + t, auth).status, 0);
+    EXPECT_TRUE(api("/api/v1/targets/" + t + "/chap")["chap_user"].is_null());
+
+    const std::string second = "iqn.2026-11.org.atsarray:ctl-second";
+    r = run("targets add " + second + " --lun id=0,backend=memory,size=1MiB", auth);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(has_row(run("targets").out, {second, "0"}));
+    ASSERT_EQ(run("targets rm " + second, auth).status, 0);
+    EXPECT_FALSE(has_row(run("targets").out, {second}));
+
+    const std::string portal = "127.0.0.1:" + std::to_string(free_port());
+    r = run("portals add " + portal, auth);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(has_row(run("portals list").out, {portal}));
+    ASSERT_EQ(run("portals rm " + portal, auth).status, 0);
+    EXPECT_FALSE(has_row(run("portals list").out, {portal}));
+
+    r = run("config save", auth);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const std::string path = std::filesystem::canonical(daemon_.dir() / "atsarray.toml").string();
+    EXPECT_NE(r.out.find(" bytes to " + path), std::string::npos) << r.out;
+    EXPECT_TRUE(std::filesystem::exists(path + ".bak"));
+}
+
 // --- top in tmux ---------------------------------------------------------------------------------
 
 class Tmux {

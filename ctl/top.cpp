@@ -7,13 +7,11 @@
 #include <optional>
 
 #include "ctl/commands.hpp"
-#include "ctl/table.hpp"
 #include "ctl/terminal.hpp"
 #include "ctl/top_model.hpp"
 
 namespace atsarray::ctl {
 
-using nlohmann::json;
 
 namespace {
 

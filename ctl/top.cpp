@@ -12,7 +12,6 @@
 
 namespace atsarray::ctl {
 
-
 namespace {
 
 struct ColumnSpec {

@@ -33,6 +33,11 @@ RULES = {
         ["target/fault/"],
         "fault rules know nothing above them",
     ),
+    "target/forensics": (
+        ["target/forensics/", "target/ats/"],
+        "host-log forensics read the array's events, nothing of iSCSI, SCSI, the daemon or the "
+        "console",
+    ),
     "target/net": (
         ["target/net/", "target/ats/rate_limit.hpp"],
         "the accept loops' backoff knows Asio and the log's rate limit, nothing of iSCSI or HTTP",

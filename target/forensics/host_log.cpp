@@ -1,0 +1,915 @@
+#include "target/forensics/host_log.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+namespace atsarray::forensics {
+namespace {
+
+using std::string_view;
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+bool is_space(char c) {
+    return c == ' ' || c == '\t';
+}
+
+string_view trim_left(string_view s) {
+    size_t i = 0;
+    while (i < s.size() && is_space(s[i])) {
+        ++i;
+    }
+    return s.substr(i);
+}
+
+string_view trim(string_view s) {
+    s = trim_left(s);
+    while (!s.empty() && (is_space(s.back()) || s.back() == '\r')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+// The next whitespace-separated token of `s`, which moves past it.
+string_view next_token(string_view& s) {
+    s = trim_left(s);
+    size_t end = 0;
+    while (end < s.size() && !is_space(s[end])) {
+        ++end;
+    }
+    const string_view token = s.substr(0, end);
+    s = s.substr(end);
+    return token;
+}
+
+// A token without the punctuation a sentence puts after it ("3735552,", "0x0.", "'ds1':").
+string_view strip_punctuation(string_view t) {
+    while (!t.empty() && (t.back() == ',' || t.back() == '.' || t.back() == ':' ||
+                          t.back() == ';' || t.back() == ')' || t.back() == ']')) {
+        t.remove_suffix(1);
+    }
+    return t;
+}
+
+// "3735552", "0x1aa23", "abcdef02" with base 16; the whole token must be the number.
+std::optional<uint64_t> to_number(string_view t, int base = 10) {
+    t = strip_punctuation(t);
+    if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+        t.remove_prefix(2);
+        base = 16;
+    }
+    if (t.empty()) {
+        return std::nullopt;
+    }
+    uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value, base);
+    if (ec != std::errc{} || end != t.data() + t.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<int64_t> to_signed(string_view t) {
+    t = strip_punctuation(t);
+    int64_t value = 0;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+    if (t.empty() || ec != std::errc{} || end != t.data() + t.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<double> to_double(string_view t) {
+    t = strip_punctuation(t);
+    double value = 0;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+    if (t.empty() || ec != std::errc{} || end != t.data() + t.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<uint8_t> to_byte(string_view t) {
+    const auto v = to_number(t, 16);
+    if (!v || *v > 0xff) {
+        return std::nullopt;
+    }
+    return static_cast<uint8_t>(*v);
+}
+
+// What follows the first `needle` in `hay`.
+std::optional<string_view> after(string_view hay, string_view needle) {
+    const size_t at = hay.find(needle);
+    if (at == string_view::npos) {
+        return std::nullopt;
+    }
+    return hay.substr(at + needle.size());
+}
+
+std::optional<uint64_t> number_after(string_view hay, string_view needle) {
+    auto rest = after(hay, needle);
+    if (!rest) {
+        return std::nullopt;
+    }
+    return to_number(next_token(*rest));
+}
+
+// "'ds1'" (quoted, may hold spaces) or the bare next token.
+std::string name_after(string_view hay, string_view needle) {
+    auto rest = after(hay, needle);
+    if (!rest) {
+        return {};
+    }
+    string_view s = trim_left(*rest);
+    if (!s.empty() && s[0] == '\'') {
+        const size_t close = s.find('\'', 1);
+        return std::string(s.substr(1, close == string_view::npos ? string_view::npos : close - 1));
+    }
+    return std::string(strip_punctuation(next_token(s)));
+}
+
+// The text between double quotes after `needle`: to dev "naa.6000...".
+std::string quoted_after(string_view hay, string_view needle) {
+    auto rest = after(hay, needle);
+    if (!rest) {
+        return {};
+    }
+    const size_t close = rest->find('"');
+    return std::string(rest->substr(0, close));
+}
+
+// A volume UUID as VMFS writes it: 5c9b8e69-3b5ad1e0-8d7e-005056aabb01 (hex and dashes).
+bool looks_like_uuid(string_view t) {
+    if (t.size() < 20 || t.find('-') == string_view::npos) {
+        return false;
+    }
+    return std::all_of(t.begin(), t.end(),
+                       [](char c) { return c == '-' || std::isxdigit(static_cast<uint8_t>(c)); });
+}
+
+// The bracketed tuple starting at `open` ('['), without its brackets; "<FB n>" holds no ']'.
+string_view bracket_body(string_view s, size_t open) {
+    const size_t close = s.find(']', open);
+    return s.substr(open + 1, close == string_view::npos ? string_view::npos : close - open - 1);
+}
+
+// "[HB state abcdef02 offset 3866624 gen 4923 stampUS 14806948640524 uuid ... jrnl <FB 41943053>
+// drv 24.82 lockImpl 3 ip 10.0.0.1]": known keys are read, the others skipped.
+std::optional<HeartbeatState> parse_heartbeat_tuple(string_view s) {
+    const size_t open = s.find("[HB state ");
+    if (open == string_view::npos) {
+        return std::nullopt;
+    }
+    string_view body = bracket_body(s, open);
+    next_token(body);  // "HB"
+    HeartbeatState hb;
+    bool have_state = false;
+    while (true) {
+        const string_view key = next_token(body);
+        if (key.empty()) {
+            break;
+        }
+        const string_view value = next_token(body);
+        if (key == "state") {
+            const auto v = to_number(value, 16);
+            have_state = v.has_value() && *v <= UINT32_MAX;
+            hb.state = have_state ? static_cast<uint32_t>(*v) : 0;
+        } else if (key == "offset") {
+            hb.offset = to_number(value).value_or(0);
+        } else if (key == "gen") {
+            hb.gen = to_number(value).value_or(0);
+        } else if (key == "stampUS") {
+            hb.stamp_us = to_number(value).value_or(0);
+        } else if (key == "uuid") {
+            hb.uuid = std::string(value);
+        } else if (key == "jrnl") {
+            // "<FB 41943053>": the value is "<FB", the number follows.
+            const string_view number = next_token(body);
+            string_view digits = number;
+            if (!digits.empty() && digits.back() == '>') {
+                digits.remove_suffix(1);
+            }
+            const auto v = to_number(digits);
+            hb.journal = v && *v <= UINT32_MAX ? static_cast<uint32_t>(*v) : 0;
+        } else if (key == "drv") {
+            hb.driver = std::string(value);
+        }
+    }
+    if (!have_state) {
+        return std::nullopt;
+    }
+    return hb;
+}
+
+// "[type 10c00001 offset 67555328 v 34, hb offset 3526656 gen 7154, mode 1, owner <uuid> mtime
+// 4089393 num 0 gblnum 0 ...]".
+std::optional<LockState> parse_lock_tuple(string_view s) {
+    const size_t open = s.find("[type ");
+    if (open == string_view::npos) {
+        return std::nullopt;
+    }
+    string_view body = bracket_body(s, open);
+    LockState lock;
+    bool have_type = false;
+    while (true) {
+        string_view key = strip_punctuation(next_token(body));
+        if (key.empty()) {
+            break;
+        }
+        if (key == "hb") {
+            key = strip_punctuation(next_token(body));  // "hb offset"
+            if (key == "offset") {
+                lock.hb_offset = to_number(next_token(body)).value_or(0);
+            }
+            continue;
+        }
+        const string_view value = strip_punctuation(next_token(body));
+        if (key == "type") {
+            const auto v = to_number(value, 16);
+            have_type = v.has_value() && *v <= UINT32_MAX;
+            lock.type = have_type ? static_cast<uint32_t>(*v) : 0;
+        } else if (key == "offset") {
+            lock.offset = to_number(value).value_or(0);
+        } else if (key == "v") {
+            lock.version = to_number(value).value_or(0);
+        } else if (key == "gen") {
+            lock.hb_gen = to_number(value).value_or(0);
+        } else if (key == "mode") {
+            lock.mode =
+                static_cast<uint32_t>(std::min<uint64_t>(to_number(value).value_or(0), UINT32_MAX));
+        } else if (key == "owner") {
+            lock.owner = std::string(value);
+        } else if (key == "mtime") {
+            lock.mtime = to_number(value).value_or(0);
+        }
+    }
+    if (!have_type) {
+        return std::nullopt;
+    }
+    return lock;
+}
+
+// ScsiDeviceIO: 'Cmd(0x43be1974bb80) 0x89, CmdSN 0x1aa23 from world 32814 to dev "naa..." failed
+// H:0x5 D:0x0 P:0x0 Valid sense data: 0xe 0x1d 0x0.'
+// NMP: 'nmp_ThrottleLogForDevice: Cmd 0x89 (0x45a2c0c7b9c0, 2097316) to dev "naa..." on path
+// "vmhba64:C0:T0:L0" Failed: H:0x0 D:0x2 P:0x0 Valid sense data: 0xe 0x1d 0x0. Act:NONE'
+std::optional<ScsiFailure> parse_scsi_failure(string_view body) {
+    const bool device_io = body.find("Cmd(") != string_view::npos;
+    const bool nmp = !device_io && body.find("Cmd 0x") != string_view::npos;
+    if ((!device_io && !nmp) || body.find("H:0x") == string_view::npos ||
+        (body.find("failed") == string_view::npos && body.find("Failed") == string_view::npos)) {
+        return std::nullopt;
+    }
+    ScsiFailure f;
+    string_view rest = device_io ? *after(body, "Cmd(") : *after(body, "Cmd ");
+    if (device_io) {
+        const size_t close = rest.find(')');
+        if (close == string_view::npos) {
+            return std::nullopt;
+        }
+        rest = rest.substr(close + 1);
+    }
+    const auto opcode = to_byte(next_token(rest));
+    if (!opcode) {
+        return std::nullopt;
+    }
+    f.opcode = *opcode;
+    f.cmd_sn = number_after(body, "CmdSN ");
+    f.world = number_after(body, "from world ");
+    f.device = quoted_after(body, "to dev \"");
+    f.path = quoted_after(body, "on path \"");
+    const auto status = [&](string_view key) -> uint8_t {
+        auto v = after(body, key);
+        if (!v) {
+            return 0;
+        }
+        string_view t = next_token(*v);
+        return to_byte(t).value_or(0);
+    };
+    f.host_status = status(" H:");
+    f.device_status = status(" D:");
+    f.plugin_status = status(" P:");
+    if (auto sense = after(body, "sense data: ")) {
+        f.sense_valid = body.find("Valid sense data") != string_view::npos;
+        string_view s = *sense;
+        f.sense_key = to_byte(next_token(s));
+        f.asc = to_byte(next_token(s));
+        f.ascq = to_byte(next_token(s));
+    }
+    if (auto act = after(body, "Act:")) {
+        f.action = std::string(strip_punctuation(next_token(*act)));
+    }
+    return f;
+}
+
+// Where the line came from and what is left to classify.
+struct LineHead {
+    std::optional<TimePoint> time;
+    LogFormat format = LogFormat::vmkernel;
+    std::string host;
+    std::string module;
+    string_view body;
+};
+
+// "In(182)", "Wa(180)", "Er(179)": the syslog severity tag ESXi 7+ writes before the program.
+bool is_severity_tag(string_view t) {
+    return t.size() >= 5 && std::isalpha(static_cast<uint8_t>(t[0])) &&
+           std::isalpha(static_cast<uint8_t>(t[1])) && t[2] == '(' && t.back() == ')' &&
+           std::all_of(t.begin() + 3, t.end() - 1, is_digit);
+}
+
+// "cpu12:2098765)" or "cpu3:2097594 opID=3e8c1d55)": the vmkernel line's CPU and world.
+std::optional<string_view> after_cpu_prefix(string_view s) {
+    if (!s.starts_with("cpu") || s.size() < 5 || !is_digit(s[3])) {
+        return std::nullopt;
+    }
+    const size_t close = s.find(')');
+    const size_t colon = s.find(':');
+    if (close == string_view::npos || colon == string_view::npos || colon > close || close > 80) {
+        return std::nullopt;
+    }
+    return s.substr(close + 1);
+}
+
+// "HBX: 2956: rest" -> module "HBX", rest; "WARNING: " in front is skipped.
+void split_module(string_view s, LineHead& head) {
+    s = trim_left(s);
+    for (string_view level : {"WARNING: ", "ALERT: "}) {
+        if (s.starts_with(level)) {
+            s.remove_prefix(level.size());
+        }
+    }
+    size_t end = 0;
+    while (end < s.size() && (std::isalnum(static_cast<uint8_t>(s[end])) || s[end] == '_')) {
+        ++end;
+    }
+    if (end > 0 && end + 1 < s.size() && s[end] == ':' && s[end + 1] == ' ') {
+        head.module = std::string(s.substr(0, end));
+        s = trim_left(s.substr(end + 1));
+        // The source line number vmkernel prints after the module ("HBX: 2956: ").
+        size_t digits = 0;
+        while (digits < s.size() && is_digit(s[digits])) {
+            ++digits;
+        }
+        if (digits > 0 && digits < s.size() && s[digits] == ':') {
+            s = trim_left(s.substr(digits + 1));
+        }
+    }
+    head.body = s;
+}
+
+// "vobd[2097878]:" -> "vobd"; "vmkernel:" -> "vmkernel"; empty when `t` is not a program.
+string_view program_name(string_view t) {
+    if (t.size() < 2 || t.back() != ':') {
+        return {};
+    }
+    t.remove_suffix(1);
+    if (const size_t bracket = t.find('['); bracket != string_view::npos) {
+        t = t.substr(0, bracket);
+    }
+    return t;
+}
+
+LineHead read_head(string_view line) {
+    LineHead head;
+    string_view s = line;
+    size_t used = 0;
+    head.time = parse_log_time(s, &used);
+    if (head.time) {
+        s = s.substr(used);
+        if (!s.empty() && s[0] == ':') {
+            s.remove_prefix(1);  // vobd.log: "2019-03-28T12:02:02.426Z: [vmfsCorrelator] ..."
+        }
+    }
+    s = trim_left(s);
+
+    // ESXi 7+ (and a syslog server's copy): "[HOST] In(182) vmkernel: cpu12:...)" or
+    // "In(14) vobd[2097878]: ...".
+    {
+        string_view probe = s;
+        string_view first = next_token(probe);
+        const string_view after_first = probe;
+        const string_view second = next_token(probe);
+        if (!is_severity_tag(first) && is_severity_tag(second)) {
+            head.host = std::string(first);
+            s = trim_left(after_first);
+        }
+        probe = s;
+        first = next_token(probe);
+        if (is_severity_tag(first)) {
+            const string_view program = program_name(next_token(probe));
+            s = trim_left(probe);
+            if (program == "vobd") {
+                head.format = LogFormat::vobd;
+                head.module = "vobd";
+                head.body = s;
+                return head;
+            }
+            if (!program.empty() && program != "vmkernel") {
+                head.module = std::string(program);
+                head.body = s;
+                return head;
+            }
+        }
+    }
+    if (auto rest = after_cpu_prefix(s)) {
+        head.format = LogFormat::vmkernel;
+        const string_view r = trim_left(*rest);
+        if (r.starts_with("[")) {
+            head.body = r;  // a continuation line: "cpu19:32872)  [HB state ...]"
+        } else {
+            split_module(r, head);
+        }
+        return head;
+    }
+    if (s.starts_with("[")) {
+        head.format = LogFormat::vobd;
+        head.module = "vobd";
+        head.body = s;
+        return head;
+    }
+    if (head.time) {
+        // esxi-sim (tools/esxi_sim/log.cpp): "TIME HOST MODULE: message".
+        string_view probe = s;
+        const string_view host = next_token(probe);
+        const string_view module = next_token(probe);
+        if (!host.empty() && module.size() >= 2 && module.back() == ':' &&
+            std::all_of(module.begin(), module.end() - 1,
+                        [](char c) { return std::isalnum(static_cast<uint8_t>(c)) || c == '_'; })) {
+            head.format = LogFormat::esxi_sim;
+            head.host = std::string(host);
+            head.module = std::string(module.substr(0, module.size() - 1));
+            head.body = trim_left(probe);
+            return head;
+        }
+    }
+    split_module(s, head);
+    return head;
+}
+
+// "Lost access to volume 5c9b8e69-... (datastore1) due to ..." / "... volume atsarray-lab due".
+void read_volume_words(string_view rest, HostEvent& e) {
+    const string_view first = strip_punctuation(next_token(rest));
+    if (looks_like_uuid(first)) {
+        e.volume_uuid = std::string(first);
+        string_view probe = rest;
+        string_view second = next_token(probe);
+        if (second.starts_with("(")) {
+            second.remove_prefix(1);
+            e.volume = std::string(strip_punctuation(second));
+        }
+    } else {
+        e.volume = std::string(first);
+    }
+}
+
+// Classifies the body; false when the parser does not know the line.
+bool classify(string_view body, HostEvent& e) {
+    if (body.find("ATS Miscompare detected") != string_view::npos) {
+        e.kind = HostEventKind::ats_miscompare;
+        e.offset = number_after(body, "at offset ");
+        e.volume = name_after(body, " on vol ");
+        e.subject = body.find("acquiring the HB slot") != string_view::npos ? "heartbeat acquire"
+                    : body.find("HB") != string_view::npos                  ? "heartbeat"
+                                                                            : "";
+        if (auto rest = after(body, "first differing byte ")) {
+            e.first_differing_byte = to_signed(next_token(*rest));
+        }
+        e.heartbeat = parse_heartbeat_tuple(body);
+        return true;
+    }
+    if (body.find("returned false for equality") != string_view::npos) {
+        // VMK_ATS_MISCOMPARE's text; esxi-sim's DLX line names the disk block.
+        e.kind = HostEventKind::ats_miscompare;
+        e.lba = number_after(body, "disk block ");
+        e.volume = name_after(body, " on vol ");
+        e.subject = "lock";
+        e.lock = parse_lock_tuple(body);
+        return true;
+    }
+    if (body.find("Waiting for timed out HB") != string_view::npos ||
+        (body.find("HB at offset ") != string_view::npos &&
+         body.find("ATS timed out after ") != string_view::npos)) {
+        e.kind = HostEventKind::hb_waiting_timed_out;
+        e.offset = number_after(body, "HB at offset ");
+        if (body.starts_with("'")) {
+            e.volume = name_after(body, "");  // "'ds1': HB at offset ..."
+        } else {
+            e.volume = name_after(body, " on vol ");
+        }
+        if (auto rest = after(body, "timed out after ")) {
+            e.timeout_seconds = to_double(next_token(*rest));
+        }
+        if (auto rest = after(body, " on path ")) {
+            e.path = std::string(strip_punctuation(next_token(*rest)));
+        }
+        e.heartbeat = parse_heartbeat_tuple(body);
+        return true;
+    }
+    if (body.find("heartbeat.timedout]") != string_view::npos) {
+        // "[esx.problem.vmfs.heartbeat.timedout] <volume UUID> <datastore>".
+        e.kind = HostEventKind::hb_timeout;
+        string_view rest = *after(body, "heartbeat.timedout]");
+        const string_view uuid = strip_punctuation(next_token(rest));
+        (looks_like_uuid(uuid) ? e.volume_uuid : e.volume) = std::string(uuid);
+        if (e.volume.empty()) {
+            e.volume = std::string(strip_punctuation(next_token(rest)));
+        }
+        return true;
+    }
+    if (auto rest = after(body, "Lost access to volume ")) {
+        e.kind = HostEventKind::hb_timeout;
+        read_volume_words(*rest, e);
+        return true;
+    }
+    if (body.find("heartbeat.recovered]") != string_view::npos) {
+        // "[vob.vmfs.heartbeat.recovered] Reclaimed heartbeat for volume <UUID> (<ds>): [Timeout]
+        // [HB state ...]" or "[esx.problem.vmfs.heartbeat.recovered] <UUID> <ds>".
+        e.kind = HostEventKind::hb_recovered;
+        if (auto words = after(body, "heartbeat for volume ")) {
+            read_volume_words(*words, e);
+            if (e.volume.empty()) {
+                string_view probe = *words;
+                next_token(probe);
+                const string_view ds = strip_punctuation(next_token(probe));
+                if (!ds.starts_with("[")) {
+                    e.volume = std::string(ds);
+                }
+            }
+        } else {
+            string_view rest = *after(body, "heartbeat.recovered]");
+            const string_view uuid = strip_punctuation(next_token(rest));
+            (looks_like_uuid(uuid) ? e.volume_uuid : e.volume) = std::string(uuid);
+            if (e.volume.empty()) {
+                e.volume = std::string(strip_punctuation(next_token(rest)));
+            }
+        }
+        e.heartbeat = parse_heartbeat_tuple(body);
+        return true;
+    }
+    if (auto rest = after(body, "Successfully restored access to volume ")) {
+        e.kind = HostEventKind::hb_recovered;
+        read_volume_words(*rest, e);
+        return true;
+    }
+    if (body.find("Reclaimed heartbeat") != string_view::npos &&
+        body.find("HB at offset ") != string_view::npos) {
+        // vmkernel: "'ds1': HB at offset 3801088 - Reclaimed heartbeat [Timeout]:".
+        e.kind = HostEventKind::hb_recovered;
+        e.offset = number_after(body, "HB at offset ");
+        if (body.starts_with("'")) {
+            e.volume = name_after(body, "");
+        }
+        e.heartbeat = parse_heartbeat_tuple(body);
+        return true;
+    }
+    if (auto failure = parse_scsi_failure(body)) {
+        e.kind = HostEventKind::scsi_cmd_failed;
+        e.path = failure->path;
+        e.scsi = std::move(*failure);
+        return true;
+    }
+    if (body.find("Checking if lock holders are live for lock ") != string_view::npos ||
+        body.find("Checking liveness") != string_view::npos || body.starts_with("Lock [type ")) {
+        // FS3's liveness check, DLX's "lock at N: ... Checking liveness:" (the tuple follows on
+        // the next line) and esxi-sim's "Lock [type ...] is not free / is stale".
+        e.kind = HostEventKind::lock_check;
+        e.lock = parse_lock_tuple(body);
+        e.heartbeat = parse_heartbeat_tuple(body);
+        e.offset = number_after(body, "lock at ");
+        std::string volume = name_after(body, " on volume ");
+        if (volume.empty()) {
+            volume = name_after(body, " on vol ");
+        }
+        if (volume.empty() && body.starts_with("vol '")) {
+            volume = name_after(body, "vol ");
+        }
+        e.volume = std::move(volume);
+        return true;
+    }
+    return false;
+}
+
+// Where an event sits on the volume once its tuples are known.
+void settle_offset(HostEvent& e) {
+    if (e.offset) {
+        return;
+    }
+    if (e.kind == HostEventKind::lock_check && e.lock) {
+        e.offset = e.lock->offset;
+    } else if (e.heartbeat && e.kind != HostEventKind::lock_check) {
+        e.offset = e.heartbeat->offset;
+    }
+}
+
+std::string hex(uint64_t v, bool prefix) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, prefix ? "0x%llx" : "%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+}  // namespace
+
+std::optional<TimePoint> parse_log_time(std::string_view text, size_t* used) {
+    using namespace std::chrono;
+    // YYYY-MM-DDTHH:MM:SS: 19 characters at fixed places.
+    if (text.size() < 19 || text[4] != '-' || text[7] != '-' ||
+        (text[10] != 'T' && text[10] != ' ') || text[13] != ':' || text[16] != ':') {
+        return std::nullopt;
+    }
+    const auto field = [&](size_t at, size_t n) -> std::optional<int> {
+        int v = 0;
+        for (size_t i = at; i < at + n; ++i) {
+            if (!is_digit(text[i])) {
+                return std::nullopt;
+            }
+            v = v * 10 + (text[i] - '0');
+        }
+        return v;
+    };
+    const auto y = field(0, 4);
+    const auto mo = field(5, 2);
+    const auto d = field(8, 2);
+    const auto h = field(11, 2);
+    const auto mi = field(14, 2);
+    const auto s = field(17, 2);
+    if (!y || !mo || !d || !h || !mi || !s || *h > 23 || *mi > 59 || *s > 60) {
+        return std::nullopt;
+    }
+    const year_month_day date{year{*y}, month{static_cast<unsigned>(*mo)},
+                              day{static_cast<unsigned>(*d)}};
+    if (!date.ok()) {
+        return std::nullopt;
+    }
+    size_t at = 19;
+    int millis = 0;
+    if (at < text.size() && text[at] == '.') {
+        ++at;
+        int digits = 0;
+        while (at < text.size() && is_digit(text[at])) {
+            if (digits < 3) {
+                millis = millis * 10 + (text[at] - '0');
+            }
+            ++digits;
+            ++at;
+        }
+        if (digits == 0 || digits > 9) {
+            return std::nullopt;
+        }
+        for (int i = digits; i < 3; ++i) {
+            millis *= 10;
+        }
+    }
+    minutes zone{0};
+    if (at < text.size() && text[at] == 'Z') {
+        ++at;
+    } else if (at + 6 <= text.size() && (text[at] == '+' || text[at] == '-') &&
+               text[at + 3] == ':') {
+        const auto zh = field(at + 1, 2);
+        const auto zm = field(at + 4, 2);
+        if (!zh || !zm || *zh > 23 || *zm > 59) {
+            return std::nullopt;
+        }
+        zone = hours{*zh} + minutes{*zm};
+        if (text[at] == '-') {
+            zone = -zone;
+        }
+        at += 6;
+    }
+    if (used != nullptr) {
+        *used = at;
+    }
+    const TimePoint local =
+        sys_days{date} + hours{*h} + minutes{*mi} + seconds{*s} + milliseconds{millis};
+    return local - zone;
+}
+
+std::string format_time(TimePoint t) {
+    using namespace std::chrono;
+    const auto day_start = floor<days>(t);
+    const year_month_day date{day_start};
+    const hh_mm_ss time{t - day_start};
+    char buf[40];
+    std::snprintf(
+        buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(date.year()),
+        static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+        static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
+        static_cast<int>(time.seconds().count()), static_cast<int>(time.subseconds().count()));
+    return buf;
+}
+
+std::string_view to_string(HostEventKind kind) {
+    switch (kind) {
+        case HostEventKind::ats_miscompare:
+            return "ats_miscompare";
+        case HostEventKind::hb_waiting_timed_out:
+            return "hb_waiting_timed_out";
+        case HostEventKind::hb_timeout:
+            return "hb_timeout";
+        case HostEventKind::hb_recovered:
+            return "hb_recovered";
+        case HostEventKind::scsi_cmd_failed:
+            return "scsi_cmd_failed";
+        case HostEventKind::lock_check:
+            return "lock_check";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(LogFormat format) {
+    switch (format) {
+        case LogFormat::vmkernel:
+            return "vmkernel";
+        case LogFormat::vobd:
+            return "vobd";
+        case LogFormat::esxi_sim:
+            return "esxi-sim";
+    }
+    return "unknown";
+}
+
+ParseResult parse_host_log(std::string_view text, const ParseOptions& options) {
+    const ParseLimits& limits = options.limits;
+    ParseResult result;
+    if (text.size() > limits.max_upload_bytes) {
+        result.error = "the upload is " + std::to_string(text.size()) + " bytes; the limit is " +
+                       std::to_string(limits.max_upload_bytes) + " bytes (max_upload_bytes)";
+        return result;
+    }
+    size_t number = 0;
+    size_t last_event_line = 0;  // the line of events.back(), for continuation lines
+    while (!text.empty()) {
+        const size_t newline = text.find('\n');
+        string_view line = text.substr(0, newline);
+        text = newline == string_view::npos ? string_view{} : text.substr(newline + 1);
+        ++number;
+        if (line.size() > limits.max_line_bytes) {
+            result = ParseResult{};
+            result.error = "line " + std::to_string(number) + " is " + std::to_string(line.size()) +
+                           " bytes long; the limit is " + std::to_string(limits.max_line_bytes) +
+                           " bytes per line (max_line_bytes)";
+            return result;
+        }
+        line = trim(line);
+        if (line.empty()) {
+            continue;
+        }
+        const LineHead head = read_head(line);
+        const string_view body = trim(head.body);
+
+        // "[HB state ...]" or "[type ...]" alone: the tuple of the event on the line above.
+        if (body.starts_with("[HB state ") || body.starts_with("[type ")) {
+            if (!result.events.empty() && last_event_line + 1 == number) {
+                HostEvent& previous = result.events.back();
+                if (!previous.heartbeat) {
+                    previous.heartbeat = parse_heartbeat_tuple(body);
+                }
+                if (!previous.lock) {
+                    previous.lock = parse_lock_tuple(body);
+                }
+                settle_offset(previous);
+                last_event_line = number;
+                ++result.continuation_lines;
+                continue;
+            }
+        }
+
+        HostEvent event;
+        if (!classify(body, event)) {
+            ++result.unknown_lines;
+            if (result.unknown_kept.size() < limits.max_unknown_kept) {
+                result.unknown_kept.push_back({number, std::string(line)});
+            }
+            continue;
+        }
+        if (result.events.size() >= limits.max_events) {
+            ++result.events_not_kept;
+            continue;
+        }
+        event.line = number;
+        event.time = head.time;
+        event.format = head.format;
+        event.host = head.host.empty() ? options.host : head.host;
+        event.module = head.module;
+        event.text = std::string(line);
+        settle_offset(event);
+        if (!event.time) {
+            ++result.untimed_events;
+        }
+        result.events.push_back(std::move(event));
+        last_event_line = number;
+    }
+    result.lines = number;
+    return result;
+}
+
+nlohmann::json to_json(const HeartbeatState& hb) {
+    return {{"state", hex(hb.state, false)},
+            {"offset", hb.offset},
+            {"gen", hb.gen},
+            {"stamp_us", hb.stamp_us},
+            {"uuid", hb.uuid},
+            {"journal", hb.journal},
+            {"driver", hb.driver}};
+}
+
+nlohmann::json to_json(const LockState& lock) {
+    return {{"type", hex(lock.type, false)}, {"offset", lock.offset}, {"v", lock.version},
+            {"hb_offset", lock.hb_offset},   {"hb_gen", lock.hb_gen}, {"mode", lock.mode},
+            {"owner", lock.owner},           {"mtime", lock.mtime}};
+}
+
+nlohmann::json to_json(const HostEvent& e) {
+    nlohmann::json j = {{"kind", to_string(e.kind)},
+                        {"line", e.line},
+                        {"time", e.time ? nlohmann::json(format_time(*e.time)) : nlohmann::json()},
+                        {"host", e.host},
+                        {"format", to_string(e.format)},
+                        {"module", e.module},
+                        {"text", e.text}};
+    if (!e.volume.empty()) {
+        j["volume"] = e.volume;
+    }
+    if (!e.volume_uuid.empty()) {
+        j["volume_uuid"] = e.volume_uuid;
+    }
+    if (e.offset) {
+        j["offset"] = *e.offset;
+    }
+    if (e.lba) {
+        j["lba"] = *e.lba;
+    }
+    if (!e.subject.empty()) {
+        j["subject"] = e.subject;
+    }
+    if (e.first_differing_byte) {
+        j["first_differing_byte"] = *e.first_differing_byte;
+    }
+    if (e.timeout_seconds) {
+        j["timeout_s"] = *e.timeout_seconds;
+    }
+    if (!e.path.empty()) {
+        j["path"] = e.path;
+    }
+    if (e.heartbeat) {
+        j["heartbeat"] = to_json(*e.heartbeat);
+    }
+    if (e.lock) {
+        j["lock"] = to_json(*e.lock);
+    }
+    if (e.scsi) {
+        const ScsiFailure& f = *e.scsi;
+        nlohmann::json s = {{"opcode", hex(f.opcode, true)},
+                            {"device", f.device},
+                            {"host_status", hex(f.host_status, true)},
+                            {"device_status", hex(f.device_status, true)},
+                            {"plugin_status", hex(f.plugin_status, true)},
+                            {"sense_valid", f.sense_valid},
+                            {"miscompare", f.miscompare()},
+                            {"aborted", f.aborted()},
+                            {"reset", f.reset()}};
+        if (f.cmd_sn) {
+            s["cmd_sn"] = hex(*f.cmd_sn, true);
+        }
+        if (f.world) {
+            s["world"] = *f.world;
+        }
+        if (f.sense_key && f.asc && f.ascq) {
+            s["sense"] = {hex(*f.sense_key, true), hex(*f.asc, true), hex(*f.ascq, true)};
+        }
+        if (!f.action.empty()) {
+            s["action"] = f.action;
+        }
+        j["scsi"] = std::move(s);
+    }
+    return j;
+}
+
+nlohmann::json to_json(const ParseResult& r) {
+    if (!r.ok()) {
+        return {{"error", r.error}};
+    }
+    nlohmann::json unknown = nlohmann::json::array();
+    for (const UnknownLine& u : r.unknown_kept) {
+        unknown.push_back({{"line", u.line}, {"text", u.text}});
+    }
+    nlohmann::json events = nlohmann::json::array();
+    for (const HostEvent& e : r.events) {
+        events.push_back(to_json(e));
+    }
+    return {{"lines", r.lines},
+            {"events", std::move(events)},
+            {"unknown_lines", r.unknown_lines},
+            {"unknown_kept", std::move(unknown)},
+            {"untimed_events", r.untimed_events},
+            {"events_not_kept", r.events_not_kept},
+            {"continuation_lines", r.continuation_lines}};
+}
+
+}  // namespace atsarray::forensics

@@ -616,6 +616,45 @@ std::string hex(uint64_t v, bool prefix) {
 
 }  // namespace
 
+std::string printable_utf8(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    size_t i = 0;
+    const auto continuation = [&](size_t at, uint8_t low, uint8_t high) {
+        return at < text.size() && static_cast<uint8_t>(text[at]) >= low &&
+               static_cast<uint8_t>(text[at]) <= high;
+    };
+    while (i < text.size()) {
+        const auto c = static_cast<uint8_t>(text[i]);
+        // RFC 3629 §4: the well-formed byte sequences (no overlongs, no surrogates).
+        size_t length = 0;
+        if (c < 0x80) {
+            length = (c < 0x20 && c != '\t') || c == 0x7f ? 0 : 1;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            length = continuation(i + 1, 0x80, 0xbf) ? 2 : 0;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            const uint8_t low = c == 0xe0 ? 0xa0 : 0x80;
+            const uint8_t high = c == 0xed ? 0x9f : 0xbf;
+            length = continuation(i + 1, low, high) && continuation(i + 2, 0x80, 0xbf) ? 3 : 0;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            const uint8_t low = c == 0xf0 ? 0x90 : 0x80;
+            const uint8_t high = c == 0xf4 ? 0x8f : 0xbf;
+            length = continuation(i + 1, low, high) && continuation(i + 2, 0x80, 0xbf) &&
+                             continuation(i + 3, 0x80, 0xbf)
+                         ? 4
+                         : 0;
+        }
+        if (length == 0) {
+            out += '?';
+            ++i;
+        } else {
+            out.append(text.substr(i, length));
+            i += length;
+        }
+    }
+    return out;
+}
+
 std::optional<TimePoint> parse_log_time(std::string_view text, size_t* used) {
     using namespace std::chrono;
     // YYYY-MM-DDTHH:MM:SS: 19 characters at fixed places.
@@ -756,7 +795,9 @@ ParseResult parse_host_log(std::string_view text, const ParseOptions& options) {
                            " bytes per line (max_line_bytes)";
             return result;
         }
-        line = trim(line);
+        // Everything kept from here on is printable UTF-8 (the console serves it as JSON).
+        const std::string printable = printable_utf8(trim(line));
+        line = printable;
         if (line.empty()) {
             continue;
         }

@@ -33,6 +33,10 @@ std::optional<TimePoint> parse_log_time(std::string_view text, size_t* used = nu
 // "2024-01-15T10:23:45.123Z".
 std::string format_time(TimePoint t);
 
+// `text` with every byte that is not valid UTF-8, and every control character but tab, replaced
+// by '?': what a JSON answer can carry (an upload may hold anything).
+std::string printable_utf8(std::string_view text);
+
 enum class HostEventKind {
     ats_miscompare,        // "ATS Miscompare detected between test and set HB images ..."
     hb_waiting_timed_out,  // "HB at offset X - Waiting for timed out HB" (esxi-sim: "ATS timed

@@ -721,12 +721,12 @@ ArrayEvent array_event_from(const ats::Event& event, uint32_t block_size, std::s
     ArrayEvent a;
     a.id = event.seq;
     a.time = std::chrono::floor<milliseconds>(event.time);
-    a.target = event.target;
+    a.target = printable_utf8(event.target);
     a.lun = event.lun;
     a.block_size = block_size;
-    a.initiator = event.initiator;
+    a.initiator = printable_utf8(event.initiator);
     a.device_naa = std::move(device_naa);
-    a.message = event.message;
+    a.message = printable_utf8(event.message);
     static const std::pair<string_view, ArrayEventKind> kinds[] = {
         {"miscompare", ArrayEventKind::miscompare}, {"abort", ArrayEventKind::abort},
         {"reset", ArrayEventKind::reset},           {"login", ArrayEventKind::login},

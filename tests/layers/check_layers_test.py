@@ -103,6 +103,14 @@ class CheckLayersTest(unittest.TestCase):
         self.assert_breach(result, "webui/server/metrics.cpp:1", "backend/block_store.hpp",
                            "the console reads stores only through the SCSI layer")
 
+    def test_forensics_naming_a_layer_above_fails(self):
+        result = self.check_tree({
+            "target/forensics/log_join.cpp": '#include "target/ats/event_log.hpp"\n'
+            '#include "target/scsi/lun.hpp"\n',
+        })
+        self.assert_breach(result, "target/forensics/log_join.cpp:2", "target/scsi/lun.hpp",
+                           "host-log forensics read the array's events")
+
     def test_commented_out_includes_are_ignored(self):
         result = self.check_tree({
             "target/iscsi/text.cpp": '// #include "backend/block_store.hpp"\n',

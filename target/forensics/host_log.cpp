@@ -504,7 +504,11 @@ bool classify(string_view body, HostEvent& e) {
             e.volume = name_after(body, " on vol ");
         }
         if (auto rest = after(body, "timed out after ")) {
-            e.timeout_seconds = to_double(next_token(*rest));
+            // A day at most: anything else is not a timeout an I/O path would use.
+            const auto seconds = to_double(next_token(*rest));
+            if (seconds && *seconds >= 0 && *seconds <= 86400) {
+                e.timeout_seconds = seconds;
+            }
         }
         if (auto rest = after(body, " on path ")) {
             e.path = std::string(strip_punctuation(next_token(*rest)));
@@ -678,7 +682,9 @@ std::optional<TimePoint> parse_log_time(std::string_view text, size_t* used) {
     const auto h = field(11, 2);
     const auto mi = field(14, 2);
     const auto s = field(17, 2);
-    if (!y || !mo || !d || !h || !mi || !s || *h > 23 || *mi > 59 || *s > 60) {
+    // Years 1-9998: a zone offset cannot move the time out of what format_time() writes.
+    if (!y || !mo || !d || !h || !mi || !s || *y < 1 || *y > 9998 || *h > 23 || *mi > 59 ||
+        *s > 60) {
         return std::nullopt;
     }
     const year_month_day date{year{*y}, month{static_cast<unsigned>(*mo)},

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <iterator>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -91,6 +92,16 @@ class Joiner {
         }
         for (auto& [key, list] : by_byte_) {
             std::stable_sort(list.begin(), list.end(), earlier);
+        }
+        for (size_t i = 0; i < r_.host_events.size(); ++i) {
+            const HostEvent& e = r_.host_events[i];
+            const bool heartbeat_line =
+                e.kind == HostEventKind::hb_waiting_timed_out ||
+                e.kind == HostEventKind::hb_recovered ||
+                (e.kind == HostEventKind::ats_miscompare && e.subject == "heartbeat");
+            if (heartbeat_line && e.offset) {
+                heartbeat_lines_[e.host].emplace_back(i, *e.offset);
+            }
         }
         host_entry_.resize(r_.host_events.size());
         array_matches_.resize(r_.array_events.size());
@@ -437,9 +448,11 @@ class Joiner {
     // answered it at once or only after the host gave up.
     void match_heartbeat_io_timeout(size_t i, TimePoint t) {
         const HostEvent& h = r_.host_events[i];
+        const bool named =
+            h.timeout_seconds && *h.timeout_seconds >= 0 && *h.timeout_seconds <= 86400;
         const milliseconds timeout =
-            h.timeout_seconds ? milliseconds(static_cast<int64_t>(*h.timeout_seconds * 1000))
-                              : o_.host_io_timeout;
+            named ? milliseconds(static_cast<int64_t>(*h.timeout_seconds * 1000))
+                  : o_.host_io_timeout;
         const TimePoint issued = t - timeout;
         const auto found =
             in_range(has_place(h) ? at_place(h) : by_time_, issued - o_.window,
@@ -490,23 +503,14 @@ class Joiner {
 
     // The host's heartbeat slot: the offset its heartbeat lines name, the nearest one before.
     std::optional<uint64_t> heartbeat_slot_of(size_t i) const {
-        const HostEvent& h = r_.host_events[i];
-        std::optional<uint64_t> slot;
-        for (size_t k = 0; k < r_.host_events.size(); ++k) {
-            const HostEvent& e = r_.host_events[k];
-            const bool heartbeat_line =
-                e.kind == HostEventKind::hb_waiting_timed_out ||
-                e.kind == HostEventKind::hb_recovered ||
-                (e.kind == HostEventKind::ats_miscompare && e.subject == "heartbeat");
-            if (e.host != h.host || !heartbeat_line || !e.offset) {
-                continue;
-            }
-            if (k > i && slot) {
-                break;
-            }
-            slot = e.offset;
+        auto it = heartbeat_lines_.find(r_.host_events[i].host);
+        if (it == heartbeat_lines_.end()) {
+            return std::nullopt;
         }
-        return slot;
+        const auto& lines = it->second;  // (index, offset) in line order
+        auto after = std::upper_bound(lines.begin(), lines.end(), i,
+                                      [](size_t k, const auto& line) { return k < line.first; });
+        return after == lines.begin() ? lines.front().second : std::prev(after)->second;
     }
 
     // Heartbeat lost: what did the array do with this host's heartbeat ATS in the seconds before?
@@ -671,6 +675,9 @@ class Joiner {
     std::unordered_map<uint64_t, std::vector<size_t>> by_lba_;
     std::unordered_map<uint64_t, std::vector<size_t>> by_byte_;
     bool have_ats_successes_ = false;
+    // Per host, its heartbeat lines (index, slot offset) in line order: the slot a "lost access"
+    // line is about.
+    std::map<std::string, std::vector<std::pair<size_t, uint64_t>>, std::less<>> heartbeat_lines_;
     std::vector<TimelineEntry> host_entry_;
     std::vector<TimelineEntry> array_entry_;
     std::vector<std::vector<size_t>> array_matches_;

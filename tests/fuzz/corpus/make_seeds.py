@@ -209,3 +209,42 @@ write("fuzz_console", "chunked", "\0" + "POST /api/v1/events HTTP/1.1\r\nHost: 1
       "Transfer-Encoding: chunked\r\n\r\n17\r\n{\"message\": \"chunked!\"}\r\n0\r\n\r\n")
 write("fuzz_console", "static_traversal", "\0" + http("GET", "/../../etc/passwd", auth=False) +
       http("GET", "/", auth=False))
+
+
+# fuzz_host_log: [control][an uploaded log excerpt]. control bit 0: the caller names the host;
+# bit 1: small limits (512-byte upload, 96-byte lines, 4 events); bits 2-5: the array's clock
+# behind by n x 250 ms; bit 6: array events on non-miscompare lines answer GOOD.
+VMKERNEL = """\
+2015-11-18T01:50:07.409Z cpu0:33226)HBX: 1936: ATS Miscompare detected between test and set HB images at offset 3735552 on vol 'datastore1'.
+2024-01-15T10:23:45.123Z cpu12:2098765)HBX: 2956: 'ds1': HB at offset 3735552 - Waiting for timed out HB:
+2024-01-15T10:23:45.123Z cpu12:2098765)  [HB state abcdef02 offset 3735552 gen 547 stampUS 1208427785706 uuid 58f6b785-5ad1e0c4-8d7e-005056aabb01 jrnl <FB 0> drv 14.73 lockImpl 4 ip 10.2.0.31]
+2024-01-15T10:23:45.200Z cpu20:2097261)ScsiDeviceIO: 2652: Cmd(0x43be1974bb80) 0x89, CmdSN 0x1aa23 from world 32814 to dev "naa.6001405f8b1e3e7c8e34b8b1c2d4e5f6" failed H:0x5 D:0x0 P:0x0
+2024-01-15T10:23:46.123Z cpu4:2098051)ScsiDeviceIO: 4124: Cmd(0x45b9d4d0c040) 0x89, CmdSN 0x1e5 from world 2098051 to dev "naa.6001405f8b1e3e7c8e34b8b1c2d4e5f6" failed H:0x0 D:0x2 P:0x0 Valid sense data: 0xe 0x1d 0x0.
+2024-01-15T10:23:47.000Z cpu9:2099001)FS3: 1974: Checking if lock holders are live for lock [type 10c00001 offset 67555328 v 34, hb offset 3526656 gen 7154, mode 1, owner 5a3c4e2b-1f2a3b4c-5d6e-005056aabb02 mtime 4089393 num 0 gblnum 0 gblgen 0 gblbrk 0]
+2024-01-15T10:23:48.000Z cpu1:1)NMP: nmp_ResetDeviceLogThrottling:3776: last error status from device naa.600a repeated 2 times
+"""
+VOBD = """\
+2019-03-28T12:02:02.426Z: [vmfsCorrelator] 3289578562us: [esx.problem.vmfs.heartbeat.timedout] 5c9b8e69-3b5ad1e0-8d7e-005056aabb01 datastore1
+2019-03-28T12:02:04.446Z: [vmfsCorrelator] 3289598433us: [vob.vmfs.heartbeat.recovered] Reclaimed heartbeat for volume 5c9b8e69-3b5ad1e0-8d7e-005056aabb01 (datastore1): [Timeout] [HB state abcdef02 offset 3866624 gen 4923 stampUS 14806948640524 uuid 5c9b8e69-1a2b3c4d-5e6f-005056aabb01 jrnl <FB 41943053> drv 24.82]
+2024-01-15T10:23:45.123Z In(14) vobd[2097878]:  [vmfsCorrelator] 3289578406us: [vob.vmfs.heartbeat.timedout] 5c9b8e69-3b5ad1e0-8d7e-005056aabb01 datastore1
+2024-01-15T10:23:46.000Z esx07.lab.local Wa(180) vmkernel: cpu3:2097594 opID=3e8c1d55)WARNING: HBX: 1936: ATS Miscompare detected between test and set HB images at offset 3866624 on vol 'ds1'.
+"""
+ESXI_SIM = """\
+2026-11-03T10:00:00.123Z esx-01-1 HBX: ATS Miscompare detected between test and set HB images at offset 3145728 on vol 'atsarray-lab' (first differing byte 20: stamp).
+2026-11-03T10:00:08.200Z esx-01-1 HBX: HB at offset 3145728 on vol 'atsarray-lab': ATS timed out after 8.0 s on path vmhba64:C0:T0:L0; aborted, reissuing
+2026-11-03T10:00:08.201Z esx-01-1 NMP: nmp_ThrottleLogForDevice: Cmd 0x89 (0x55d0c0a0b0c0) to dev "naa.6001405abcdef0123456789abcdef01" on path "vmhba64:C0:T0:L0" Failed: H:0x5 D:0x0 P:0x0 Possible sense data: 0x0 0x0 0x0. Act:EVAL
+2026-11-03T10:00:16.300Z esx-01-1 vobd: Lost access to volume atsarray-lab due to connectivity issues (no heartbeat for 16.2 s). Recovery attempt is in progress and outcome will be reported shortly.
+2026-11-03T10:00:18.000Z esx-01-1 vobd: Successfully restored access to volume atsarray-lab following connectivity issues (lost for 18.0 s).
+2026-11-03T10:00:19.000Z esx-01-2 DLX: atomic test and set of disk block 8200 returned false for equality (expected=1001, got=1002)
+2026-11-03T10:00:19.500Z esx-01-2 DLX: Lock [type 10c00001 offset 4198400 v 3, hb offset 3146240 gen 9, mode 1, owner 65a1b2c3-00000001-0001-005056aa0001 mtime 1700000000] is not free on volume 'atsarray-lab'
+2026-11-03T10:00:20.000Z esx-01-2 DLX: Checking liveness of [HB state abcdef02 offset 3145728 gen 7 stampUS 1208427785 uuid 65a1b2c3-00000001-0001-005056aa0001 jrnl <FB 3> drv 14.61] (node 1001)
+2026-11-03T10:00:21.000Z esx-01-1 HBX: Acquired heartbeat on vol 'atsarray-lab' [HB state abcdef02 offset 3145728 gen 8 stampUS 1208430000 uuid 65a1b2c3-00000001-0001-005056aa0001 jrnl <FB 3> drv 14.61]
+"""
+write("fuzz_host_log", "vmkernel", bytes([0x01]) + VMKERNEL.encode())
+write("fuzz_host_log", "vobd", bytes([0x05]) + VOBD.encode())
+write("fuzz_host_log", "esxi_sim", bytes([0x40]) + ESXI_SIM.encode())
+write("fuzz_host_log", "esxi_sim_skewed", bytes([0x10]) + ESXI_SIM.encode())
+write("fuzz_host_log", "small_limits", bytes([0x03]) + VMKERNEL.encode())
+write("fuzz_host_log", "untimed", bytes([0x01]) + b"cpu0:33226)HBX: 1936: ATS Miscompare detected "
+      b"between test and set HB images at offset 3735552 on vol 'ds1'.\r\n"
+      b"[esx.problem.vmfs.heartbeat.timedout] 5c9b8e69-3b5ad1e0-8d7e-005056aabb01 ds1\r\n")

@@ -44,9 +44,10 @@ TEST(LogTime, ReadsUtcWithMillisecondsAndOffsets) {
     size_t used = 0;
     ASSERT_TRUE(parse_log_time("2024-01-15T10:23:45.123Z: [vmfsCorrelator]", &used));
     EXPECT_EQ(used, 24U);
-    for (std::string_view bad : {"2024-02-30T10:00:00Z", "2024-01-15T24:00:00Z",
-                                 "2024-13-01T00:00:00Z", "cpu12:2098765)HBX", "2024-01-15T10:23",
-                                 "2024-01-15T10:23:45.Z", "2024-01-15T10:2x:45Z", ""}) {
+    for (std::string_view bad :
+         {"2024-02-30T10:00:00Z", "2024-01-15T24:00:00Z", "2024-13-01T00:00:00Z",
+          "cpu12:2098765)HBX", "2024-01-15T10:23", "2024-01-15T10:23:45.Z", "2024-01-15T10:2x:45Z",
+          "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", ""}) {
         EXPECT_FALSE(parse_log_time(bad)) << bad;
     }
 }

@@ -379,6 +379,14 @@ string_view program_name(string_view t) {
 LineHead read_head(string_view line) {
     LineHead head;
     string_view s = line;
+    // A syslog server's copy starts with the priority (RFC 5424 §6.2.1): "<166>".
+    if (s.starts_with("<")) {
+        const size_t close = s.find('>');
+        if (close != string_view::npos && close > 1 && close <= 4 &&
+            std::all_of(s.begin() + 1, s.begin() + static_cast<std::ptrdiff_t>(close), is_digit)) {
+            s = s.substr(close + 1);
+        }
+    }
     size_t used = 0;
     head.time = parse_log_time(s, &used);
     if (head.time) {
@@ -416,6 +424,24 @@ LineHead read_head(string_view line) {
                 head.body = s;
                 return head;
             }
+        }
+    }
+    // A syslog server's copy without a severity: "HOST vmkernel: cpu12:...)" or
+    // "HOST vobd: [vmfsCorrelator] ..." (esxi-sim's "HOST vobd: Lost access ..." stays its own).
+    {
+        string_view probe = s;
+        const string_view first = next_token(probe);
+        const string_view program = program_name(next_token(probe));
+        const string_view rest = trim_left(probe);
+        if (program == "vmkernel" && after_cpu_prefix(rest)) {
+            head.host = std::string(first);
+            s = rest;
+        } else if (program == "vobd" && rest.starts_with("[")) {
+            head.host = std::string(first);
+            head.format = LogFormat::vobd;
+            head.module = "vobd";
+            head.body = rest;
+            return head;
         }
     }
     if (auto rest = after_cpu_prefix(s)) {

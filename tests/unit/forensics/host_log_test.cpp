@@ -115,6 +115,26 @@ TEST(HostLog, NewerPrefixesWithAndWithoutAHostName) {
     EXPECT_EQ(r.events[1].module, "HBX");
 }
 
+// A syslog server's copy: the priority, the host's name, the program, no severity.
+TEST(HostLog, SyslogServerCopies) {
+    const auto r = parse(
+        "<166>2024-01-15T10:23:45.123Z esx03 vmkernel: cpu12:2098765)HBX: 2956: 'ds1': HB at "
+        "offset 3735552 - Waiting for timed out HB:\n"
+        "<14>2024-01-15T10:23:46.123Z esx03 vobd: [vmfsCorrelator] 3289578406us: "
+        "[esx.problem.vmfs.heartbeat.timedout] 5c9b8e69-3b5ad1e0-8d7e-005056aabb01 ds1\n");
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r.events.size(), 2U);
+    EXPECT_EQ(r.events[0].kind, HostEventKind::hb_waiting_timed_out);
+    EXPECT_EQ(r.events[0].format, LogFormat::vmkernel);
+    EXPECT_EQ(r.events[0].module, "HBX");
+    EXPECT_EQ(r.events[0].host, "esx03");
+    EXPECT_EQ(format_time(*r.events[0].time), "2024-01-15T10:23:45.123Z");
+    EXPECT_EQ(r.events[1].kind, HostEventKind::hb_timeout);
+    EXPECT_EQ(r.events[1].format, LogFormat::vobd);
+    EXPECT_EQ(r.events[1].host, "esx03");
+    EXPECT_EQ(r.events[1].volume, "ds1");
+}
+
 TEST(HostLog, ScsiDeviceIoAbortedAts) {
     const auto r = parse(
         "2024-01-15T10:23:45.123Z cpu20:2097261)ScsiDeviceIO: 2652: Cmd(0x43be1974bb80) 0x89, "
@@ -177,6 +197,26 @@ TEST(HostLog, Fs3LockCheck) {
     EXPECT_EQ(e.lock->owner, "5a3c4e2b-1f2a3b4c-5d6e-005056aabb02");
     EXPECT_EQ(e.lock->mtime, 4089393U);
     EXPECT_EQ(e.offset, 67555328U);  // the lock's own offset: what the join looks up
+}
+
+// DLX's liveness check names the lock's offset; the lock's tuple follows on the next line.
+TEST(HostLog, DlxLivenessCheckWithTheLockOnTheNextLine) {
+    const auto r = parse(
+        "2024-01-15T10:23:45.123Z cpu7:2098100)DLX: 4262: vol 'datastore1', lock at 184107008: "
+        "[Req mode 1] Checking liveness:\n"
+        "2024-01-15T10:23:45.123Z cpu7:2098100)[type 10c00001 offset 184107008 v 5, hb offset "
+        "3719168 gen 37, mode 1, owner 5a3c4e2b-1f2a3b4c-5d6e-005056aabb02 mtime 1020 num 0 "
+        "gblnum 0 gblgen 0 gblbrk 0]\n");
+    const HostEvent& e = only_event(r);
+    EXPECT_EQ(e.kind, HostEventKind::lock_check);
+    EXPECT_EQ(e.module, "DLX");
+    EXPECT_EQ(e.volume, "datastore1");
+    EXPECT_EQ(e.offset, 184107008U);
+    ASSERT_TRUE(e.lock);
+    EXPECT_EQ(e.lock->hb_offset, 3719168U);
+    EXPECT_EQ(e.lock->hb_gen, 37U);
+    EXPECT_EQ(e.lock->version, 5U);
+    EXPECT_EQ(r.continuation_lines, 1U);
 }
 
 // vobd.log, both generations: "TIME: [vmfsCorrelator] Nus: [...]" and "TIME In(14) vobd[pid]:".

@@ -282,6 +282,13 @@ std::optional<ScsiFailure> parse_scsi_failure(string_view body) {
     f.opcode = *opcode;
     f.cmd_sn = number_after(body, "CmdSN ");
     f.world = number_after(body, "from world ");
+    if (nmp) {
+        // "Cmd 0x89 (0x45a2c0c7b9c0, 2097316)": the command's address, then its world.
+        string_view probe = rest;
+        if (next_token(probe).starts_with("(")) {
+            f.world = to_number(next_token(probe));
+        }
+    }
     f.device = quoted_after(body, "to dev \"");
     f.path = quoted_after(body, "on path \"");
     const auto status = [&](string_view key) -> uint8_t {
@@ -517,6 +524,15 @@ bool classify(string_view body, HostEvent& e) {
         e.volume = name_after(body, " on vol ");
         e.subject = "lock";
         e.lock = parse_lock_tuple(body);
+        return true;
+    }
+    if (body.find("ATS miscompared") != string_view::npos) {
+        // esxi-sim's DLX: "releasing the lock at offset N on vol 'v': ATS miscompared although
+        // the block equals the test image (a false miscompare); retrying".
+        e.kind = HostEventKind::ats_miscompare;
+        e.offset = number_after(body, " at offset ");
+        e.volume = name_after(body, " on vol ");
+        e.subject = "lock";
         return true;
     }
     if (body.find("Waiting for timed out HB") != string_view::npos ||

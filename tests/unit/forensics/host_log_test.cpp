@@ -179,6 +179,22 @@ TEST(HostLog, ScsiDeviceIoMiscompareAndResetAndInvalidSense) {
     EXPECT_FALSE(reset.miscompare());
 }
 
+TEST(HostLog, NmpThrottledFailure) {
+    const auto r = parse(
+        "2024-01-15T10:23:45.123Z cpu2:2097316)NMP: nmp_ThrottleLogForDevice:3867: Cmd 0x89 "
+        "(0x45a2c0c7b9c0, 2097316) to dev \"naa.600a\" on path \"vmhba64:C0:T1:L0\" Failed: "
+        "H:0x0 D:0x2 P:0x0 Valid sense data: 0xe 0x1d 0x0. Act:NONE\n");
+    const HostEvent& e = only_event(r);
+    EXPECT_EQ(e.module, "NMP");
+    ASSERT_TRUE(e.scsi);
+    EXPECT_EQ(e.scsi->world, 2097316U);
+    EXPECT_EQ(e.scsi->path, "vmhba64:C0:T1:L0");
+    EXPECT_EQ(e.path, "vmhba64:C0:T1:L0");
+    EXPECT_TRUE(e.scsi->miscompare());
+    EXPECT_EQ(e.scsi->action, "NONE");
+    EXPECT_FALSE(e.scsi->cmd_sn);
+}
+
 TEST(HostLog, Fs3LockCheck) {
     const auto r = parse(
         "2024-01-15T10:23:45.123Z cpu9:2099001)FS3: 1974: Checking if lock holders are live for "
@@ -292,11 +308,15 @@ TEST(HostLog, EsxiSimLinesAsItsLogWritesThem) {
              "atsarray-lab");
     log.line("esx-01-2", "DLX", "Checking liveness of %s (node %u)", tuple, 1001U);
     log.line("esx-01-1", "HBX", "Acquired heartbeat on vol '%s' %s", "atsarray-lab", tuple);
+    log.line("esx-01-2", "DLX",
+             "releasing the lock at offset %llu on vol '%s': ATS miscompared although "
+             "the block equals the test image (a false miscompare); retrying",
+             4198400ULL, "atsarray-lab");
 
     const auto before = std::chrono::system_clock::now();
     const auto r = parse(log.text(), "ignored");
     ASSERT_TRUE(r.ok()) << r.error;
-    ASSERT_EQ(r.events.size(), 8U);
+    ASSERT_EQ(r.events.size(), 9U);
     for (const HostEvent& e : r.events) {
         EXPECT_EQ(e.format, LogFormat::esxi_sim);
         ASSERT_TRUE(e.time);
@@ -345,6 +365,11 @@ TEST(HostLog, EsxiSimLinesAsItsLogWritesThem) {
     EXPECT_EQ(liveness.kind, HostEventKind::lock_check);
     ASSERT_TRUE(liveness.heartbeat);
     EXPECT_EQ(liveness.heartbeat->offset, 3145728U);
+    const HostEvent& release = r.events[8];
+    EXPECT_EQ(release.kind, HostEventKind::ats_miscompare);
+    EXPECT_EQ(release.offset, 4198400U);
+    EXPECT_EQ(release.subject, "lock");
+    EXPECT_EQ(release.line, 10U);
     // "Acquired heartbeat ..." is not an event of the join: counted and kept as unknown.
     EXPECT_EQ(r.unknown_lines, 1U);
     ASSERT_EQ(r.unknown_kept.size(), 1U);

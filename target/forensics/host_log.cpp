@@ -572,6 +572,13 @@ bool classify(string_view body, HostEvent& e) {
     if (auto rest = after(body, "Lost access to volume ")) {
         e.kind = HostEventKind::hb_timeout;
         read_volume_words(*rest, e);
+        // esxi-sim: "(no heartbeat for 16.2 s)".
+        if (auto seconds = after(body, "no heartbeat for ")) {
+            const auto value = to_double(next_token(*seconds));
+            if (value && *value >= 0 && *value <= 86400) {
+                e.timeout_seconds = value;
+            }
+        }
         return true;
     }
     if (body.find("heartbeat.recovered]") != string_view::npos) {

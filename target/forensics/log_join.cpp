@@ -473,6 +473,23 @@ class Joiner {
                 best_distance = distance;
             }
         }
+        // A fault rule that hit an ATS on this slot while the host waited decides the case.
+        const auto faults = in_range(has_place(h) ? at_place(h) : by_time_, issued - o_.window, t,
+                                     [&](const ArrayEvent& a) {
+                                         return a.kind == ArrayEventKind::fault && a.lba &&
+                                                initiator_fits(h.host, a.initiator) != Fit::no;
+                                     });
+        if (auto fault = nearest(faults, issued)) {
+            matched(i, *fault);
+            if (best) {
+                matched(i, *best);
+            }
+            const ArrayEvent& a = r_.array_events[*fault];
+            host_entry_[i].explanation = "the array's fault injection hit an ATS on this slot at " +
+                                         clock(a.time) + " (" + a.message +
+                                         "): the delay was injected on the array";
+            return;
+        }
         if (!best) {
             host_entry_[i].explanation =
                 "the array logged no ATS on this slot from " + host_text(h) + " between " +
@@ -519,16 +536,40 @@ class Joiner {
         const std::optional<uint64_t> slot = heartbeat_slot_of(i);
         HostEvent probe;
         probe.offset = slot;
-        const auto found =
-            in_range(slot ? at_place(probe) : by_time_, t - o_.heartbeat_lost_after - o_.window,
-                     t + o_.window, [&](const ArrayEvent& a) {
-                         const Fit fit = initiator_fits(h.host, a.initiator);
-                         return a.is_ats() && fit != Fit::no && (slot || fit == Fit::yes);
-                     });
+        // esxi-sim's line says how long it went without a heartbeat; ESXi's is 16 s.
+        const bool named =
+            h.timeout_seconds && *h.timeout_seconds >= 0 && *h.timeout_seconds <= 86400;
+        const milliseconds lost_after =
+            named ? milliseconds(static_cast<int64_t>(*h.timeout_seconds * 1000))
+                  : o_.heartbeat_lost_after;
+        const auto in_lost_window = [&](auto keep) {
+            return in_range(slot ? at_place(probe) : by_time_, t - lost_after - o_.window,
+                            t + o_.window, [&](const ArrayEvent& a) {
+                                const Fit fit = initiator_fits(h.host, a.initiator);
+                                return keep(a) && fit != Fit::no && (slot || fit == Fit::yes);
+                            });
+        };
+        const auto found = in_lost_window([](const ArrayEvent& a) { return a.is_ats(); });
         const std::string where =
             slot ? "on this host's heartbeat slot (offset " + std::to_string(*slot) + ")"
                  : "from " + host_text(h);
-        const std::string span = std::to_string(o_.heartbeat_lost_after.count() / 1000) + " s";
+        char seconds[32];
+        std::snprintf(seconds, sizeof seconds, "%.1f s",
+                      static_cast<double>(lost_after.count()) / 1000.0);
+        const std::string span = seconds;
+        const auto faults = in_lost_window(
+            [](const ArrayEvent& a) { return a.kind == ArrayEventKind::fault && a.lba; });
+        if (!faults.empty()) {
+            for (size_t j : faults) {
+                matched(i, j);
+            }
+            const ArrayEvent& last = r_.array_events[faults.back()];
+            host_entry_[i].explanation =
+                "the array's fault injection hit " + std::to_string(faults.size()) + " ATS " +
+                where + " in the " + span + " before, the last at " + clock(last.time) + " (" +
+                last.message + "): the delay was injected on the array";
+            return;
+        }
         if (found.empty()) {
             host_entry_[i].explanation =
                 "the array logged no ATS " + where + " in the " + span + " before " + clock(t) +
@@ -753,6 +794,12 @@ ArrayEvent array_event_from(const ats::Event& event, uint32_t block_size, std::s
         }
         a.injected = event.message.find("injected by fault rule") != std::string::npos;
         a.status = "CHECK CONDITION MISCOMPARE (0e/1d/00)";
+    }
+    if (a.kind == ArrayEventKind::fault) {
+        // target/daemon: "rule 1 \"esxi-heartbeat-timeout\" (delay) hit ats lba 2048 from IQN";
+        // a rule added, changed or deleted names no block.
+        a.lba = number_after(event.message, " lba ");
+        a.injected = a.lba.has_value();
     }
     return a;
 }

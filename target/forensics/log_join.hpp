@@ -58,7 +58,9 @@ struct ArrayEvent {
 
 // An EventLog event: its kind, and for a miscompare the LBA its message carries ("ats miscompare
 // lun 0 lba 7296 initiator ... offset 20 expected=... got=...", target/scsi/lun.cpp) and whether
-// a fault rule injected it.
+// a fault rule injected it. The EventLog holds no ATS successes and logs at most 10 miscompares
+// a second per LUN (target/scsi/lun.hpp, miscompare_log_): in a flood, a host miscompare can be
+// "unmatched" only because its event was held back. The flight recorder's events have neither gap.
 ArrayEvent array_event_from(const ats::Event& event, uint32_t block_size,
                             std::string device_naa = {});
 

@@ -346,6 +346,7 @@ TEST(HostLog, EsxiSimLinesAsItsLogWritesThem) {
     EXPECT_EQ(failed.scsi->action, "EVAL");
     EXPECT_EQ(r.events[3].kind, HostEventKind::hb_timeout);
     EXPECT_EQ(r.events[3].volume, "atsarray-lab");
+    EXPECT_EQ(r.events[3].timeout_seconds, 16.2);
     EXPECT_EQ(r.events[4].kind, HostEventKind::hb_recovered);
     EXPECT_EQ(r.events[4].volume, "atsarray-lab");
     const HostEvent& dlx = r.events[5];

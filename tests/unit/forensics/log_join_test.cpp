@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <nlohmann/json.hpp>
 
 #include "tools/esxi_sim/log.hpp"
@@ -39,6 +42,10 @@ ArrayEvent array_ats(ArrayEventKind kind, const char* initiator, TimePoint t, ui
     a.lun = 0;
     a.ats_duration = duration;
     return a;
+}
+
+std::string iqn_of_test(const std::string& initiator) {
+    return initiator.substr(0, initiator.find(','));
 }
 
 const TimelineEntry& entry_of(const JoinResult& r, TimelineEntry::Side side, size_t index) {
@@ -88,6 +95,16 @@ TEST(ArrayEventFrom, ReadsTheLbaOfAMiscompareFromItsMessage) {
     EXPECT_EQ(injected.lba, 8U);
     EXPECT_EQ(injected.lun, 0U);
     EXPECT_EQ(injected.byte_offset(), 8U * 4096);
+
+    // A fault rule's hit names the block (target/daemon/daemon.cpp); its changes name none.
+    e.kind = "fault";
+    e.message = "rule 1 \"esxi-heartbeat-timeout\" (delay) hit ats lba 2048 from iqn.x";
+    const ArrayEvent hit = array_event_from(e, 512);
+    EXPECT_EQ(hit.kind, ArrayEventKind::fault);
+    EXPECT_EQ(hit.lba, 2048U);
+    EXPECT_TRUE(hit.injected);
+    e.message = "rule 1 deleted";
+    EXPECT_FALSE(array_event_from(e, 512).lba);
 
     e.kind = "abort";
     e.message = "ABORT TASK ITT 0x10 by iqn.x (in execution, answered when it ends)";
@@ -247,10 +264,11 @@ TEST(LogJoin, AHeartbeatLostWhileTheArrayAnsweredTheSlotInMilliseconds) {
     const TimelineEntry& e = host_entry(r, 1);
     EXPECT_EQ(e.state, "matched");
     EXPECT_EQ(e.matches, (std::vector<size_t>{0, 1}));
-    EXPECT_EQ(e.explanation,
-              "the array answered 2 ATS on this host's heartbeat slot (offset 3145728) in the 16 s "
-              "before, the slowest in 3 ms at 10:00:06.000: the delay is on the host or the "
-              "network, not the array");
+    EXPECT_EQ(
+        e.explanation,
+        "the array answered 2 ATS on this host's heartbeat slot (offset 3145728) in the 16.0 s "
+        "before, the slowest in 3 ms at 10:00:06.000: the delay is on the host or the "
+        "network, not the array");
 }
 
 TEST(LogJoin, AnArrayMiscompareTheHostNeverLoggedIsFlagged) {
@@ -418,6 +436,95 @@ TEST(LogJoin, AnEsxiSimLogJoinedWithTheEventLog) {
         }
     }
     EXPECT_TRUE(saw_match);
+}
+
+std::string read_data(const std::string& name) {
+    std::ifstream in(std::string(ATSARRAY_FORENSICS_DATA) + "/" + name, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// Recorded (tests/unit/forensics/data/): esxi-sim, 3 hosts for 30 s, I/O timeout 2 s, heartbeat
+// every 0.5 s, lost after 4 s, against a memory LUN with the esxi-heartbeat-timeout preset; the
+// daemon's events as GET /api/v1/events answered them. A line the array never saw is added.
+TEST(LogJoin, ARecordedEsxiSimLogWithTheHeartbeatTimeoutPreset) {
+    std::string log = read_data("esxi_sim_hb_timeout.log");
+    ASSERT_FALSE(log.empty());
+    log +=
+        "2026-12-07T13:01:39.000Z esx-01-2 HBX: ATS Miscompare detected between test and set HB "
+        "images at offset 1060864 on vol 'atsarray-lab' (first differing byte 0: state).\n";
+    const ParseResult parsed = parse_host_log(log);
+    ASSERT_TRUE(parsed.ok()) << parsed.error;
+    EXPECT_GT(parsed.unknown_lines, 0U);  // "Acquired heartbeat", "claimed by", ... are counted
+
+    const nlohmann::json recorded =
+        nlohmann::json::parse(read_data("esxi_sim_hb_timeout_events.json"));
+    std::vector<ArrayEvent> array;
+    for (const nlohmann::json& e : recorded["events"]) {
+        ats::Event event;
+        event.seq = e["seq"];
+        event.time = std::chrono::system_clock::time_point(
+            parse_log_time(e["time"].get<std::string>()).value().time_since_epoch());
+        event.kind = e["kind"];
+        event.message = e["message"];
+        event.target = e["target"];
+        if (!e["lun"].is_null()) {
+            event.lun = e["lun"].get<uint64_t>();
+        }
+        event.initiator = e["initiator"];
+        array.push_back(array_event_from(event, 512));
+    }
+    const JoinResult r = join_logs(parsed.events, array);
+    EXPECT_EQ(r.skew_source, "estimated");
+    EXPECT_GE(r.skew_pairs, 3U);
+    EXPECT_LT(std::chrono::abs(r.skew), milliseconds(50));  // one machine, one clock
+
+    size_t miscompare_lines = 0;
+    size_t timeouts = 0;
+    size_t aborts = 0;
+    for (size_t i = 0; i < r.host_events.size(); ++i) {
+        const HostEvent& h = r.host_events[i];
+        const TimelineEntry& e = host_entry(r, i);
+        if (h.kind == HostEventKind::ats_miscompare && h.offset != 1060864U) {
+            ++miscompare_lines;
+            EXPECT_EQ(e.state, "matched") << h.text;
+            ASSERT_EQ(e.matches.size(), 1U);
+            const ArrayEvent& a = r.array_events[e.matches[0]];
+            EXPECT_EQ(a.kind, ArrayEventKind::miscompare);
+            EXPECT_EQ(a.byte_offset(), h.offset);
+            EXPECT_EQ(iqn_of_test(a.initiator), "iqn.1998-01.com.vmware:" + h.host);
+        }
+        if (h.kind == HostEventKind::hb_waiting_timed_out) {
+            ++timeouts;
+            EXPECT_EQ(e.state, "matched") << h.text;
+            EXPECT_NE(e.explanation.find("the array's fault injection hit an ATS on this slot at "),
+                      std::string::npos)
+                << e.explanation;
+            EXPECT_NE(e.explanation.find("esxi-heartbeat-timeout"), std::string::npos);
+        }
+        if (h.kind == HostEventKind::scsi_cmd_failed) {
+            ++aborts;
+            EXPECT_TRUE(h.scsi->aborted());
+            ASSERT_EQ(e.matches.size(), 1U) << h.text;
+            EXPECT_EQ(r.array_events[e.matches[0]].kind, ArrayEventKind::abort);
+        }
+        if (h.kind == HostEventKind::hb_timeout) {
+            EXPECT_EQ(e.explanation.rfind("the array's fault injection hit ", 0), 0U)
+                << e.explanation;
+        }
+    }
+    EXPECT_EQ(miscompare_lines, 8U);
+    EXPECT_EQ(timeouts, 8U);
+    EXPECT_EQ(aborts, 14U);
+    const TimelineEntry& unseen = host_entry(r, r.host_events.size() - 1);
+    EXPECT_EQ(unseen.state, "unmatched");
+    EXPECT_EQ(unseen.explanation,
+              "the array answered no miscompare at offset 1060864 within ±2000 ms of 13:01:39.000: "
+              "it logged no miscompare there in that window (the array's side holds no ATS "
+              "successes to compare with)");
+    // Lock miscompares that esxi-sim logs in no miscompare line: flagged on the array's side.
+    EXPECT_EQ(r.array_unlogged_miscompares, 4U);
 }
 
 TEST(LogJoin, UntimedHostLinesAreListedNotMatched) {

@@ -248,3 +248,5 @@ write("fuzz_host_log", "small_limits", bytes([0x03]) + VMKERNEL.encode())
 write("fuzz_host_log", "untimed", bytes([0x01]) + b"cpu0:33226)HBX: 1936: ATS Miscompare detected "
       b"between test and set HB images at offset 3735552 on vol 'ds1'.\r\n"
       b"[esx.problem.vmfs.heartbeat.timedout] 5c9b8e69-3b5ad1e0-8d7e-005056aabb01 ds1\r\n")
+with open(os.path.join(ROOT, "tests/unit/forensics/data/esxi_sim_hb_timeout.log"), "rb") as f:
+    write("fuzz_host_log", "recorded_esxi_sim", bytes([0x40]) + f.read())

@@ -512,7 +512,7 @@ nlohmann::json to_json(const HostEvent& e) {
     return j;
 }
 
-nlohmann::json to_json(const ParseResult& r) {
+nlohmann::json to_json(const ParseResult& r, bool with_events) {
     if (!r.ok()) {
         return {{"error", r.error}};
     }
@@ -520,17 +520,21 @@ nlohmann::json to_json(const ParseResult& r) {
     for (const UnknownLine& u : r.unknown_kept) {
         unknown.push_back({{"line", u.line}, {"text", u.text}});
     }
-    nlohmann::json events = nlohmann::json::array();
-    for (const HostEvent& e : r.events) {
-        events.push_back(to_json(e));
+    nlohmann::json out = {{"lines", r.lines},
+                          {"event_count", r.events.size()},
+                          {"unknown_lines", r.unknown_lines},
+                          {"unknown_kept", std::move(unknown)},
+                          {"untimed_events", r.untimed_events},
+                          {"events_not_kept", r.events_not_kept},
+                          {"continuation_lines", r.continuation_lines}};
+    if (with_events) {
+        nlohmann::json events = nlohmann::json::array();
+        for (const HostEvent& e : r.events) {
+            events.push_back(to_json(e));
+        }
+        out["events"] = std::move(events);
     }
-    return {{"lines", r.lines},
-            {"events", std::move(events)},
-            {"unknown_lines", r.unknown_lines},
-            {"unknown_kept", std::move(unknown)},
-            {"untimed_events", r.untimed_events},
-            {"events_not_kept", r.events_not_kept},
-            {"continuation_lines", r.continuation_lines}};
+    return out;
 }
 
 }  // namespace atsarray::forensics

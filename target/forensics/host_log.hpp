@@ -156,7 +156,8 @@ ParseResult parse_host_log(std::string_view text, const ParseOptions& options = 
 nlohmann::json to_json(const HeartbeatState& hb);
 nlohmann::json to_json(const LockState& lock);
 nlohmann::json to_json(const HostEvent& event);
-// Counts, the unknown lines kept and every event.
-nlohmann::json to_json(const ParseResult& result);
+// Counts, the unknown lines kept and, with `with_events`, every event (a join's answer carries
+// the events in its timeline already).
+nlohmann::json to_json(const ParseResult& result, bool with_events = true);
 
 }  // namespace atsarray::forensics

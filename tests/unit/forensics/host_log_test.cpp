@@ -506,7 +506,11 @@ TEST(HostLog, JsonNamesEveryField) {
     EXPECT_EQ(e["scsi"]["sense"], nlohmann::json({"0xe", "0x1d", "0x0"}));
     EXPECT_EQ(e["scsi"]["miscompare"], true);
     EXPECT_EQ(j["lines"], 1);
+    EXPECT_EQ(j["event_count"], 1);
     EXPECT_EQ(j["unknown_lines"], 0);
+    const nlohmann::json summary = to_json(r, false);
+    EXPECT_FALSE(summary.contains("events"));
+    EXPECT_EQ(summary["event_count"], 1);
 }
 
 }  // namespace

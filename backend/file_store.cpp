@@ -271,9 +271,16 @@ std::unique_ptr<FileStore> FileStore::open(const std::string& path, uint64_t siz
     if (options.direct) {
         spdlog::info("image {}: O_DIRECT, offset alignment {} bytes, memory alignment {}", path,
                      direct_align, direct_mem_align);
-    } else if (const int e = ::posix_fadvise(store->fd_, 0, 0, POSIX_FADV_RANDOM); e != 0) {
-        // Only advice: readahead stays on (backend/page_cache_pieces.hpp).
-        spdlog::warn("image {}: posix_fadvise(RANDOM): {}", path, errno_text(e));
+    } else {
+        // The image's clean pages another process left in the page cache (a cp, a cat, a dd of
+        // the image) may sit in large folios: they go, as an array's cache starts cold, and this
+        // store's own I/O fills it in small ones (backend/page_cache_pieces.hpp). Only advice:
+        // dirty pages are never dropped, and where it fails nothing else changes.
+        for (const int advice : {POSIX_FADV_DONTNEED, POSIX_FADV_RANDOM}) {
+            if (const int e = ::posix_fadvise(store->fd_, 0, 0, advice); e != 0) {
+                spdlog::warn("image {}: posix_fadvise({}): {}", path, advice, errno_text(e));
+            }
+        }
     }
     return store;
 }

@@ -13,7 +13,10 @@
 //   write asks for one no larger than the write), at a measured cost of about 25% more CPU for a
 //   1 MiB host write (16 pwrites of 64 KiB) against 5-8x less for every 4 KiB write after it;
 // - opens the image with POSIX_FADV_RANDOM: no readahead, so a read of uncached blocks fills
-//   small folios, and reads only what the host asked for (the host runs its own readahead).
+//   small folios, and reads only what the host asked for (the host runs its own readahead);
+// - drops the image's clean cached pages when it opens it (POSIX_FADV_DONTNEED): what another
+//   process left there (a cp or cat of the image) may be large folios; the first reads after a
+//   start then come from the disk, as from a real array's cold cache.
 // O_DIRECT images have no page cache and write in one piece.
 
 #include <cstddef>

@@ -184,11 +184,11 @@ size_t LiveConfig::target_index(const std::string& name) const {
 
 LiveConfig::FoundTarget LiveConfig::find_target(const std::string& target) const {
     const size_t ti = target_index(target);
-    iscsi::TargetNode* node = c_.state.targets.node(target);
+    auto node = c_.state.targets.node(target);
     if (ti == std::string::npos || node == nullptr) {
         return {std::string::npos, nullptr};
     }
-    return {ti, node};
+    return {ti, std::move(node)};
 }
 
 ConfigAnswer LiveConfig::unknown_target(const std::string& target) {
@@ -205,7 +205,7 @@ void LiveConfig::reload() {
         return;
     }
     for (const TargetConfig& tc : fresh.targets) {
-        iscsi::TargetNode* node = c_.state.targets.node(tc.name);
+        const auto node = c_.state.targets.node(tc.name);
         const size_t ti = target_index(tc.name);
         if (node == nullptr || ti == std::string::npos) {
             spdlog::warn("reload: target {} is new: it needs a restart", tc.name);

@@ -95,7 +95,7 @@ class LiveConfig final : public webui::ConfigControl {
     // The target's index in config.targets and its node; {npos, nullptr} when either is missing.
     struct FoundTarget {
         size_t index;
-        iscsi::TargetNode* node;
+        std::shared_ptr<iscsi::TargetNode> node;
     };
     FoundTarget find_target(const std::string& target) const;
     static webui::ConfigAnswer unknown_target(const std::string& target);

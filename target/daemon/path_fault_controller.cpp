@@ -92,7 +92,7 @@ void PathFaultController::reconcile_alua(const std::vector<fault::RuleState>& ru
     }
 
     for (const auto& [key, w] : wanted) {
-        iscsi::TargetNode* node = state_.targets.node(key.first);
+        const auto node = state_.targets.node(key.first);
         scsi::TargetPortGroups& groups = node->device->port_groups();
         auto [it, fresh] = held_.try_emplace(key);
         Held& h = it->second;
@@ -125,7 +125,7 @@ void PathFaultController::reconcile_alua(const std::vector<fault::RuleState>& ru
             continue;
         }
         const auto& [target, group] = it->first;
-        if (iscsi::TargetNode* node = state_.targets.node(target)) {
+        if (const auto node = state_.targets.node(target)) {
             node->device->port_groups().change_state(group, it->second.baseline,
                                                      scsi::AluaStatus::altered_by_implicit_behavior,
                                                      std::chrono::milliseconds(0));

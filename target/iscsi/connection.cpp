@@ -471,7 +471,7 @@ void Connection::reset(const std::string& reason) {
 
 void Connection::post_abort_lun_tasks(const TargetNode* target, uint64_t lun) {
     asio::post(socket_.get_executor(), [self = shared_from_this(), target, lun] {
-        if (self->session_.target == target) {
+        if (self->session_.target.get() == target) {
             self->abort_lun_tasks(lun);
         }
     });

@@ -80,7 +80,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Read from any thread only after the login completed (immutable afterwards).
     const std::string& initiator_name() const { return session_.initiator_name; }
     const std::string& peer() const { return peer_; }
-    const TargetNode* target() const { return session_.target; }
+    const TargetNode* target() const { return session_.target.get(); }
     uint16_t tsih() const { return session_.tsih; }
     uint16_t cid() const { return session_.cid; }
     // From any thread, for a connection found in the session table (logged in to a target).
@@ -187,7 +187,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         uint16_t tsih = 0;
         uint16_t cid = 0;
         SessionType type = SessionType::normal;
-        const TargetNode* target = nullptr;
+        std::shared_ptr<const TargetNode> target;  // shared: the live configuration may remove it
         std::string initiator_name;
         scsi::Nexus nexus;
         bool registered = false;  // a nexus in the SCSI layer

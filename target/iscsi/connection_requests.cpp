@@ -143,7 +143,7 @@ std::vector<uint8_t> Connection::send_targets(std::string_view which) const {
                 continue;
             }
         } else if (which.empty()) {
-            if (node.get() != session_.target) {
+            if (node.get() != session_.target.get()) {
                 continue;
             }
         } else if (which != info.name) {

@@ -136,7 +136,7 @@ void Connection::handle_task_management(const PduView& pdu) {
                 // SPC-4 §7.5.8), so CLEAR TASK SET also ends other sessions' tasks on the LUN.
                 for (const auto& conn : state_.sessions.snapshot()) {
                     if (conn.get() != this) {
-                        conn->post_abort_lun_tasks(session_.target, lun);
+                        conn->post_abort_lun_tasks(session_.target.get(), lun);
                     }
                 }
             }
@@ -154,7 +154,7 @@ void Connection::handle_task_management(const PduView& pdu) {
             waiting = abort_tasks_where([lun](const Task& t) { return t.lun == lun; }, tmf_id);
             for (const auto& conn : state_.sessions.snapshot()) {
                 if (conn.get() != this) {
-                    conn->post_abort_lun_tasks(session_.target, lun);
+                    conn->post_abort_lun_tasks(session_.target.get(), lun);
                 }
             }
             session_.target->device->lun_reset(lun);
@@ -173,10 +173,10 @@ void Connection::handle_task_management(const PduView& pdu) {
                     continue;
                 }
                 for (uint64_t id : session_.target->device->lun_ids()) {
-                    conn->post_abort_lun_tasks(session_.target, id);
+                    conn->post_abort_lun_tasks(session_.target.get(), id);
                 }
                 if (function == TmfFunction::target_cold_reset &&
-                    conn->target() == session_.target) {
+                    conn->target() == session_.target.get()) {
                     // A cold reset ends every connection to the target (RFC 7143 §11.5.1).
                     conn->post_close("TARGET COLD RESET");
                 }

@@ -4,6 +4,7 @@
 // fields (ISID, TSIH, CID, sequence numbers) and session reinstatement belong to the caller.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,7 +41,8 @@ struct TargetInfo {
 class TargetDirectory {
   public:
     virtual ~TargetDirectory() = default;
-    virtual const TargetInfo* find(std::string_view name) const = 0;
+    // The target's ACL and credentials as of now; a login keeps what it got (shared).
+    virtual std::shared_ptr<const TargetInfo> find(std::string_view name) const = 0;
 };
 
 // Login Response Status-Class and Status-Detail (RFC 7143 §11.13.5).
@@ -110,7 +112,7 @@ class LoginNegotiation {
 
     // Valid once complete:
     SessionType session_type() const noexcept { return session_type_; }
-    const TargetInfo* target() const noexcept { return target_; }
+    const TargetInfo* target() const noexcept { return target_.get(); }
     const std::string& initiator_name() const noexcept { return initiator_name_; }
     const std::string& initiator_alias() const noexcept { return initiator_alias_; }
     const SessionParams& params() const noexcept { return params_; }
@@ -140,7 +142,7 @@ class LoginNegotiation {
     uint8_t stage_ = stage_security;
 
     SessionType session_type_ = SessionType::normal;
-    const TargetInfo* target_ = nullptr;
+    std::shared_ptr<const TargetInfo> target_;
     std::string initiator_name_;
     std::string initiator_alias_;
     std::string target_name_;

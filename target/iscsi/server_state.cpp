@@ -34,16 +34,14 @@ std::shared_ptr<TargetNode> TargetCatalog::remove(std::string_view name) {
         return nullptr;
     }
     auto node = e->node;
-    removed_.push_back(node);
-    old_access_.push_back(e->access);
     entries_.erase(entries_.begin() + (e - entries_.data()));
     return node;
 }
 
-const TargetInfo* TargetCatalog::find(std::string_view name) const {
+std::shared_ptr<const TargetInfo> TargetCatalog::find(std::string_view name) const {
     std::lock_guard lock(mu_);
     const Entry* e = entry_locked(name);
-    return e != nullptr ? e->access.get() : nullptr;
+    return e != nullptr ? e->access : nullptr;
 }
 
 std::shared_ptr<const TargetInfo> TargetCatalog::access(const TargetNode& node) const {
@@ -67,15 +65,14 @@ bool TargetCatalog::set_access(std::string_view name, const TargetInfo& info) {
     next->chap = info.chap;
     next->mutual_chap = info.mutual_chap;
     next->require_mutual = info.require_mutual;
-    old_access_.push_back(std::move(e->access));
     e->access = std::move(next);
     return true;
 }
 
-TargetNode* TargetCatalog::node(std::string_view name) const {
+std::shared_ptr<TargetNode> TargetCatalog::node(std::string_view name) const {
     std::lock_guard lock(mu_);
     const Entry* e = entry_locked(name);
-    return e != nullptr ? e->node.get() : nullptr;
+    return e != nullptr ? e->node : nullptr;
 }
 
 std::vector<std::shared_ptr<TargetNode>> TargetCatalog::nodes() const {

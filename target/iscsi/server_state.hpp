@@ -40,9 +40,9 @@ struct TargetNode {
 };
 
 // The targets, changed while the daemon runs (issue 19: the live configuration) and read by every
-// connection: a mutex around the list, and what a reader keeps beyond the call never freed while
-// the catalog lives: a removed node (sessions hold TargetNode pointers) and every ACL/CHAP
-// snapshot a login may still hold (changes are rare and small).
+// connection: a mutex around the list; what a reader keeps beyond the call it holds shared (a
+// session its TargetNode, a login its ACL/CHAP snapshot), so a removed target or a replaced
+// snapshot is freed when its last holder lets go.
 class TargetCatalog : public TargetDirectory {
   public:
     void add(TargetNode node);
@@ -50,12 +50,12 @@ class TargetCatalog : public TargetDirectory {
     // there is none.
     std::shared_ptr<TargetNode> remove(std::string_view name);
     // The target's ACL and CHAP credentials as of now: an immutable snapshot a login may keep.
-    const TargetInfo* find(std::string_view name) const override;
+    std::shared_ptr<const TargetInfo> find(std::string_view name) const override;
     std::shared_ptr<const TargetInfo> access(const TargetNode& node) const;
     // New logins see `info`'s allowed_initiators, chap, mutual_chap and require_mutual (its name,
     // alias and tag are the node's). False when there is no such target.
     bool set_access(std::string_view name, const TargetInfo& info);
-    TargetNode* node(std::string_view name) const;
+    std::shared_ptr<TargetNode> node(std::string_view name) const;
     std::vector<std::shared_ptr<TargetNode>> nodes() const;
 
   private:
@@ -67,8 +67,6 @@ class TargetCatalog : public TargetDirectory {
 
     mutable std::mutex mu_;
     std::vector<Entry> entries_;
-    std::vector<std::shared_ptr<TargetNode>> removed_;           // kept: sessions point to them
-    std::vector<std::shared_ptr<const TargetInfo>> old_access_;  // kept: logins point to them
 };
 
 // Live sessions. With MaxConnections=1 a session has exactly one connection, which owns the

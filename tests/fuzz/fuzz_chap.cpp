@@ -38,8 +38,11 @@ class FuzzDirectory : public TargetDirectory {
         chap_.mutual_chap = target_secret;
         chap_.allowed_initiators = {std::string(initiator_name)};
     }
-    const TargetInfo* find(std::string_view name) const override {
-        return name == chap_.name ? &chap_ : nullptr;
+    std::shared_ptr<const TargetInfo> find(std::string_view name) const override {
+        if (name != chap_.name) {
+            return nullptr;
+        }
+        return {std::shared_ptr<const TargetInfo>(), &chap_};  // not owned: the directory holds it
     }
 
   private:

@@ -26,12 +26,13 @@ class FuzzDirectory : public TargetDirectory {
         chap_.mutual_chap = ChapSecret{"target", "target-secret-x"};
         chap_.allowed_initiators = {"iqn.2024-01.fuzz:initiator"};
     }
-    const TargetInfo* find(std::string_view name) const override {
+    std::shared_ptr<const TargetInfo> find(std::string_view name) const override {
+        // Not owned: the directory holds both.
         if (name == open_.name) {
-            return &open_;
+            return {std::shared_ptr<const TargetInfo>(), &open_};
         }
         if (name == chap_.name) {
-            return &chap_;
+            return {std::shared_ptr<const TargetInfo>(), &chap_};
         }
         return nullptr;
     }

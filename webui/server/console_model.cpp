@@ -122,7 +122,7 @@ json targets(const ConsoleModel& m) {
 }
 
 std::optional<json> lun(const ConsoleModel& m, std::string_view target, uint64_t id) {
-    const iscsi::TargetNode* node = m.state.targets.node(target);
+    const auto node = m.state.targets.node(target);
     if (node == nullptr) {
         return std::nullopt;
     }

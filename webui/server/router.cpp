@@ -416,7 +416,7 @@ HttpResponse Router::port_groups(const HttpRequest& request,
                                  const std::vector<std::string>& parts) const {
     const std::string& method = request.method;
     const bool get = method == "GET" || method == "HEAD";
-    const iscsi::TargetNode* node = model_.state.targets.node(parts[1]);
+    const auto node = model_.state.targets.node(parts[1]);
     if (node == nullptr) {
         return error_response(404, "unknown target " + parts[1]);
     }

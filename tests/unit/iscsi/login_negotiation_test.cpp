@@ -33,10 +33,10 @@ class Directory : public TargetDirectory {
         targets_.push_back(TargetInfo{
             std::string(mutual_target), "", 1, {}, initiator_secret, target_secret, true});
     }
-    const TargetInfo* find(std::string_view name) const override {
+    std::shared_ptr<const TargetInfo> find(std::string_view name) const override {
         for (const TargetInfo& t : targets_) {
             if (t.name == name) {
-                return &t;
+                return {std::shared_ptr<const TargetInfo>(), &t};  // not owned: targets_ holds it
             }
         }
         return nullptr;

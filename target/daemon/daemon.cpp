@@ -86,6 +86,20 @@ std::string describe_groups(const scsi::AluaSnapshot& snapshot) {
     return out;
 }
 
+// Runs `context` until it runs out of work or is stopped. A handler that throws (a library's
+// exception nobody foresaw) is logged and the loop goes on: one request's failure must not end
+// the daemon, nor leave run() with its I/O threads running (std::terminate).
+void run_until_stopped(asio::io_context& context, const char* name) {
+    for (;;) {
+        try {
+            context.run();
+            return;
+        } catch (const std::exception& e) {
+            spdlog::error("{} thread: a handler failed: {} (the thread goes on)", name, e.what());
+        }
+    }
+}
+
 }  // namespace
 
 // This daemon as a gateway of a multi-gateway array ([[target_port_group]]s with remote_portals):
@@ -422,6 +436,11 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     for (unsigned i = 0; i < threads; ++i) {
         d.io_contexts.push_back(std::make_unique<asio::io_context>(1));
         d.guards.push_back(asio::make_work_guard(*d.io_contexts.back()));
+        // The context's reactor (an epoll, an eventfd, a timerfd) now, while descriptors are to
+        // be had: asio makes it with the context's first socket or timer, and a connection that
+        // came to a context without one while the daemon was out of descriptors threw EMFILE
+        // from the accept handler (and stopped the portal accepting).
+        const asio::steady_timer reactor_now(*d.io_contexts.back());
     }
     for (const PortalConfig& pc : config.portals) {
         const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(pc.address), pc.port);
@@ -479,7 +498,7 @@ Daemon::~Daemon() = default;
 int Daemon::run() {
     Impl& d = *impl_;
     for (auto& ctx : d.io_contexts) {
-        d.threads.emplace_back([&ctx] { ctx->run(); });
+        d.threads.emplace_back([&ctx] { run_until_stopped(*ctx, "iscsi I/O"); });
     }
     for (auto& portal : d.portals) {
         portal->start();
@@ -580,7 +599,7 @@ int Daemon::run() {
             d.shutdown(signal);
         }
     });
-    d.accept_context.run();
+    run_until_stopped(d.accept_context, "accept");
     d.shutdown = nullptr;
     // The other gateways see this one stop beating and report its group unavailable.
     for (auto& gateway : d.gateways) {

@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libiscsi-dev libiscsi-bin librocksdb-dev
   nlohmann-json3-dev python3-prometheus-client python3-jsonschema python3-websocket
   chromium
+  # atsarrayctl top is checked in a tmux pane (integration_ctl).
+  tmux
   # Ceph 16.2 for the rbd store (librbd, librados) and the loopback test cluster that
   # scripts/ceph-cluster starts for the tests and scripts/ceph-lab (monitor, OSD, the ceph and
   # rbd commands); no manager, no systemd units are used.

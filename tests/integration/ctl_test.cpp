@@ -330,14 +330,10 @@ TEST_F(Ctl, ErrorPaths) {
         << r.err;
 }
 
-// The live-configuration commands against the daemon (issue 19). Skipped, on purpose, by a daemon
-// built without the live configuration (before the live-config branch is merged).
+// The live-configuration commands against the daemon (issue 19).
 TEST_F(Ctl, LiveConfigurationAgainstTheDaemon) {
     const std::string auth = std::string("ATSARRAY_TOKEN=") + token;
     CtlRun r = run("config show", auth);
-    if (r.status == 1 && r.err.find("no such API path") != std::string::npos) {
-        GTEST_SKIP() << "this daemon has no live configuration (GET /api/v1/config: 404)";
-    }
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find(target_name), std::string::npos) << r.out;
     const std::string t = target_name;
@@ -429,7 +425,7 @@ class Tmux {
 TEST_F(Ctl, TopInTmux) {
     std::string out;
     if (run_command("tmux -V", out) != 0) {
-        GTEST_SKIP() << "tmux is not installed";
+        FAIL() << "tmux is not installed (scripts/test installs it: scripts/lib/common.sh)";
     }
     Tmux tmux;
     const auto dir = daemon_.dir();

@@ -80,10 +80,16 @@ bool wait_for(uint16_t port, const std::string& path, const std::function<bool(c
               json& last, std::chrono::seconds limit = std::chrono::seconds(60)) {
     const auto deadline = steady_clock::now() + limit;
     while (steady_clock::now() < deadline) {
-        const HttpAnswer answer = http_call(port, "GET", path);
-        last = answer.body;
-        if (answer.status == 200 && done(answer.body)) {
-            return true;
+        // The daemon listens on its portal before its console starts (Daemon::run): a first call
+        // may find no console yet (connection refused), which is "not yet", as a wrong answer is.
+        try {
+            const HttpAnswer answer = http_call(port, "GET", path);
+            last = answer.body;
+            if (answer.status == 200 && done(answer.body)) {
+                return true;
+            }
+        } catch (const boost::system::system_error& e) {
+            last = json{{"error", e.what()}};
         }
         std::this_thread::sleep_for(milliseconds(200));
     }

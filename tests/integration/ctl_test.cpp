@@ -43,22 +43,6 @@ std::string slurp(const std::filesystem::path& path) {
     return s.str();
 }
 
-// Runs a shell command: its exit status, its standard output in `output`.
-int run_command_stdout(const std::string& cmd, std::string& output) {
-    output.clear();
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (p == nullptr) {
-        return -1;
-    }
-    char buf[4096];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-        output.append(buf, n);
-    }
-    const int status = ::pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // Runs atsarrayctl with `args` (shell words), no token in its environment unless `env` sets one.
 CtlRun ctl(const std::string& url, const std::string& args, const std::string& env = "") {
     static TempDir scratch;

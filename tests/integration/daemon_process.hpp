@@ -268,10 +268,11 @@ class DaemonProcess {
     int exit_status_ = -1;
 };
 
-// Runs a shell command, returns its exit status and output.
-inline int run_command(const std::string& cmd, std::string& output) {
+// Runs a shell command: its exit status, its standard output in `output` (standard error goes
+// where the test's does).
+inline int run_command_stdout(const std::string& cmd, std::string& output) {
     output.clear();
-    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+    FILE* p = ::popen(cmd.c_str(), "r");
     if (p == nullptr) {
         return -1;
     }
@@ -282,6 +283,11 @@ inline int run_command(const std::string& cmd, std::string& output) {
     }
     const int status = ::pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Runs a shell command, returns its exit status and output (standard output and error).
+inline int run_command(const std::string& cmd, std::string& output) {
+    return run_command_stdout(cmd + " 2>&1", output);
 }
 
 // Removes a gateway test's rbd image (pool "rbd") and its records object ("atsarray.<image id>",

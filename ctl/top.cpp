@@ -34,9 +34,8 @@ const char* help_lines[] = {
     "  AAVG/suc  mean latency of the interval's successful ATS, ms",
     "  AAVG/f    mean latency of the interval's failed ATS, ms",
     "  MCR%      miscompares / ATS in the interval",
-    "  ACTV      commands in flight now (LUN view: its target's sessions)",
-    "  P99       initiator view: ATS p99 of the interval, ms (histogram bound);",
-    "            LUN view: ATS p99 since the start (no per-LUN histogram)",
+    "  ACTV      commands in flight now (received, not yet answered)",
+    "  P99       ATS p99 of the interval, ms (its histogram bucket's bound)",
     "",
     "  l  LUN view          i  initiator view",
     "  s  next sort column  <  >  sort column left / right",
@@ -134,6 +133,7 @@ class Top {
             s.ats = c_.client.get("/api/v1/ats");
             s.latency = c_.client.get("/api/v1/latency");
             s.sessions = c_.client.get("/api/v1/sessions");
+            s.targets = c_.client.get("/api/v1/targets");
             s.at = std::chrono::steady_clock::now();
             before_ = std::move(now_);
             now_ = std::move(s);

@@ -12,6 +12,16 @@ namespace {
 
 constexpr double unknown = std::numeric_limits<double>::quiet_NaN();
 
+std::map<double, double> bucket_map(const json& buckets) {
+    std::map<double, double> out;
+    for (const json& b : buckets) {
+        if (b.is_array() && b.size() == 2) {
+            out[b[0].get<double>()] += b[1].get<double>();
+        }
+    }
+    return out;
+}
+
 struct Counters {
     double successes = 0;
     double failures = 0;  // genuine and injected miscompares
@@ -19,7 +29,7 @@ struct Counters {
     double success_sum_us = 0;  // mean * count: sums add across entries and subtract across polls
     double failure_count = 0;
     double failure_sum_us = 0;
-    double p99_us = unknown;
+    std::map<double, double> buckets;  // every ATS's latency: upper bound (us) -> count
     double in_flight = 0;
 
     void add(const json& e) {
@@ -36,27 +46,23 @@ struct Counters {
 
 using Keyed = std::map<std::string, Counters>;
 
-std::string lun_key(const json& e) {
-    return e.value("target", "") + "/" + std::to_string(e.value("lun", uint64_t{0}));
+std::string lun_key(const json& target, const json& lun) {
+    return target.get<std::string>() + "/" + std::to_string(lun.get<uint64_t>());
 }
 
-// Per LUN: the /ats "luns" entries; ACTV sums the in-flight commands of the sessions logged in to
-// the LUN's target (the API counts them per session); P99 is the ATS p99 since the start (the API
-// keeps no per-LUN histogram to take an interval's from).
+// Per LUN: every LUN of GET /targets (an idle one too, as esxtop lists every device) with its
+// commands in flight, and the /ats "luns" counters with their latency buckets.
 Keyed by_lun(const Sample& s) {
     Keyed out;
+    for (const json& t : s.targets) {
+        for (const json& l : t.value("luns", json::array())) {
+            out[lun_key(t.at("name"), l.at("id"))].in_flight = l.value("commands_in_flight", 0.0);
+        }
+    }
     for (const json& e : s.ats.value("luns", json::array())) {
-        Counters& c = out[lun_key(e)];
+        Counters& c = out[lun_key(e.at("target"), e.at("lun"))];
         c.add(e);
-        const json& ok = e.value("latency_success", json::object());
-        if (ok.value("count", 0.0) > 0) {
-            c.p99_us = ok.value("p99_us", unknown);
-        }
-        for (const json& session : s.sessions) {
-            if (session.value("target", "") == e.value("target", "")) {
-                c.in_flight += session.value("commands_in_flight", 0.0);
-            }
-        }
+        c.buckets = bucket_map(e.value("latency_buckets", json::array()));
     }
     return out;
 }
@@ -117,16 +123,6 @@ double p99_of(const std::map<double, double>& before, const std::map<double, dou
     return delta.rbegin()->first;
 }
 
-std::map<double, double> bucket_map(const json& buckets) {
-    std::map<double, double> out;
-    for (const json& b : buckets) {
-        if (b.is_array() && b.size() == 2) {
-            out[b[0].get<double>()] += b[1].get<double>();
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 double top_value(const TopRow& row, int column) {
@@ -180,12 +176,9 @@ std::vector<TopRow> top_rows(const Sample* before, const Sample& now, View view)
             if (const double n = c.failure_count - p.failure_count; n > 0) {
                 row.aavg_f_us = (c.failure_sum_us - p.failure_sum_us) / n;
             }
-            if (view == View::initiators) {
-                row.p99_us = p99_of(ats_buckets(*before, name), ats_buckets(now, name));
-            }
-        }
-        if (view == View::luns) {
-            row.p99_us = c.p99_us;
+            row.p99_us = view == View::luns
+                             ? p99_of(p.buckets, c.buckets)
+                             : p99_of(ats_buckets(*before, name), ats_buckets(now, name));
         }
         rows.push_back(row);
     }

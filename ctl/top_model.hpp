@@ -11,11 +11,12 @@
 
 namespace atsarray::ctl {
 
-// One poll: GET /api/v1/ats, /api/v1/latency and /api/v1/sessions.
+// One poll: GET /api/v1/ats, /api/v1/latency, /api/v1/sessions and /api/v1/targets.
 struct Sample {
     nlohmann::json ats;
     nlohmann::json latency;
     nlohmann::json sessions;
+    nlohmann::json targets;
     std::chrono::steady_clock::time_point at;
 };
 

@@ -427,9 +427,6 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         }
     }
 
-    // The console's rbd view reads its LUNs from its own thread once started: LUNs added live
-    // are not registered there.
-    d.factory->rbd_console = nullptr;
     const unsigned threads = config.io_threads != 0
                                  ? config.io_threads
                                  : std::max(1U, std::thread::hardware_concurrency());

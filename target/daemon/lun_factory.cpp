@@ -97,9 +97,7 @@ std::shared_ptr<scsi::Lun> LunFactory::make(
     const TargetConfig& tc, const LunConfig& lc,
     std::shared_ptr<scsi::TargetPortGroups> port_groups) const {
     auto store = open_medium(config, tc, lc);
-    if (auto rbd = std::dynamic_pointer_cast<backend::RbdStore>(store); rbd && rbd_console) {
-        rbd_console->add_lun(tc.name, lc.id, std::move(rbd));
-    }
+    auto rbd = std::dynamic_pointer_cast<backend::RbdStore>(store);
     // A slow medium (SPDK's bdev_delay): the store behind a DelayStore.
     if (lc.read_delay_us != 0 || lc.write_delay_us != 0) {
         store = std::make_shared<backend::DelayStore>(std::move(store),
@@ -160,7 +158,16 @@ std::shared_ptr<scsi::Lun> LunFactory::make(
                           ": cannot read the persistent reservations kept in the cluster (see "
                           "the log)");
     }
+    if (rbd && rbd_console != nullptr) {
+        rbd_console->add_lun(tc.name, lc.id, std::move(rbd));
+    }
     return lun;
+}
+
+void LunFactory::forget(const std::string& target, uint64_t lun) const {
+    if (rbd_console != nullptr) {
+        rbd_console->remove_lun(target, lun);
+    }
 }
 
 void LunList::add(std::shared_ptr<scsi::Lun> lun) {

@@ -21,13 +21,17 @@ struct LunFactory {
     // target's port groups are given to make().
     scsi::LunServices services;
     scsi::Lun::SubmitBlocking submit;
-    // The console's view of rbd LUNs; nullptr: not registered there (a LUN added live).
+    // The console's view of rbd LUNs (nullptr: none): make() registers an rbd LUN there once it
+    // is made, forget() takes it out.
     RbdConsole* rbd_console = nullptr;
 
     // Throws ConfigError naming the LUN's key when the store cannot be opened, its size does not
     // fit the block size, or its identity or reservations cannot be read.
     std::shared_ptr<scsi::Lun> make(const TargetConfig& target, const LunConfig& lun,
                                     std::shared_ptr<scsi::TargetPortGroups> port_groups) const;
+    // A LUN made and then not served (a live change that failed after make()) or no longer
+    // served (removed live).
+    void forget(const std::string& target, uint64_t lun) const;
 };
 
 // Every LUN the daemon made and still serves (shutdown stops their sanitizes), changed by the

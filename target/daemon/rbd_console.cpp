@@ -1,6 +1,7 @@
 #include "target/daemon/rbd_console.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "backend/rados_records.hpp"
@@ -37,7 +38,41 @@ void RbdConsole::add_lun(const std::string& target, uint64_t lun,
     l.cluster = std::make_unique<backend::RbdClusterInfo>(
         rados_ioctx_get_cluster(store->io_context()), refresh_);
     l.store = std::move(store);
-    luns_.push_back(std::move(l));
+    std::optional<Lun> replaced;
+    {
+        std::lock_guard lock(mutex_);
+        if (started_) {
+            l.cluster->start();
+        }
+        const auto it = std::find_if(luns_.begin(), luns_.end(), [&](const Lun& e) {
+            return e.target == target && e.id == lun;
+        });
+        if (it != luns_.end()) {
+            replaced = std::move(*it);
+            *it = std::move(l);
+        } else {
+            luns_.push_back(std::move(l));
+        }
+    }
+    if (replaced) {
+        replaced->cluster->stop();
+    }
+}
+
+void RbdConsole::remove_lun(const std::string& target, uint64_t lun) {
+    std::optional<Lun> removed;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = std::find_if(luns_.begin(), luns_.end(), [&](const Lun& e) {
+            return e.target == target && e.id == lun;
+        });
+        if (it == luns_.end()) {
+            return;
+        }
+        removed = std::move(*it);
+        luns_.erase(it);
+    }
+    removed->cluster->stop();  // joins its thread: outside the lock, which view() takes
 }
 
 void RbdConsole::set_gateway(const std::string& target, const GatewayView* view,
@@ -47,18 +82,23 @@ void RbdConsole::set_gateway(const std::string& target, const GatewayView* view,
 }
 
 void RbdConsole::start() {
+    std::lock_guard lock(mutex_);
+    started_ = true;
     for (Lun& l : luns_) {
         l.cluster->start();
     }
 }
 
 void RbdConsole::stop() {
+    std::lock_guard lock(mutex_);
+    started_ = false;
     for (Lun& l : luns_) {
         l.cluster->stop();
     }
 }
 
 std::optional<webui::RbdLunView> RbdConsole::view(std::string_view target, uint64_t lun) const {
+    std::lock_guard lock(mutex_);
     const auto it = std::find_if(luns_.begin(), luns_.end(),
                                  [&](const Lun& l) { return l.target == target && l.id == lun; });
     if (it == luns_.end()) {

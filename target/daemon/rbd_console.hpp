@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,8 +37,11 @@ class RbdConsole {
     RbdConsole(const RbdConsole&) = delete;
     RbdConsole& operator=(const RbdConsole&) = delete;
 
-    // LUN `lun` of `target` is on `store`; its cluster is asked from start() on.
+    // LUN `lun` of `target` is on `store`; its cluster is asked from start() on, or at once once
+    // started (a LUN added live). Replaces an earlier entry of the same LUN.
     void add_lun(const std::string& target, uint64_t lun, std::shared_ptr<backend::RbdStore> store);
+    // The LUN is no longer served (removed live): its refresher stops and the store is let go.
+    void remove_lun(const std::string& target, uint64_t lun);
     // `target` is served by gateways sharing `view` (which outlives this object's use: stop()
     // first); `portals`: every group's portals, this gateway's and the others'.
     void set_gateway(const std::string& target, const GatewayView* view,
@@ -65,6 +69,10 @@ class RbdConsole {
     };
 
     std::chrono::milliseconds refresh_;
+    // add_lun and remove_lun (the live configuration) and view (the console) may run on different
+    // threads; the refreshers are started and stopped outside it.
+    mutable std::mutex mutex_;
+    bool started_ = false;
     std::vector<Lun> luns_;
     std::map<std::string, Gateway, std::less<>> gateways_;
 };

@@ -60,10 +60,12 @@ struct Lun::Run {
     CommandFaults faults;                   // what the fault hooks do to it (FaultHooks)
     std::vector<uint64_t> inventory;        // REPORT LUNS's list, kept while a fault delays it
     std::weak_ptr<Run> self;
+    std::atomic<uint32_t>* in_flight = nullptr;  // the LUN's count, until the status is sent
 };
 
 // The transport's completion, called once.
 void Lun::send_status(Run& run) {
+    run.in_flight->fetch_sub(1, std::memory_order_relaxed);
     const Completion done = std::move(run.done);
     done(run.cmd);
 }
@@ -231,6 +233,10 @@ void Lun::finish(Run& run, const CommandResult& executed) {
     // A delay before status is not part of the command's latency: the target answers late.
     if (faults_.delays_status(run.faults)) {
         if (auto keep = run.self.lock()) {
+            // The LUN outlives the held status: its in-flight count is decremented then.
+            if (!keep->keep_alive) {
+                keep->keep_alive = weak_from_this().lock();
+            }
             faults_.hold(keep->faults, [keep] { send_status(*keep); });
             return;
         }
@@ -318,6 +324,8 @@ void Lun::execute(Command& cmd, Completion done, std::span<const uint64_t> lun_i
     cmd.drop_connection = false;
     auto run = std::make_shared<Run>(cmd, std::move(done));
     run->self = run;
+    run->in_flight = &in_flight_;
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
 
     CommandResult lookup_error;
     const CommandDescriptor* descriptor = find_command(cmd.cdb, lookup_error);

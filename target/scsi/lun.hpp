@@ -187,6 +187,9 @@ class Lun : public std::enable_shared_from_this<Lun> {
     // Shrinking is refused: it would discard acknowledged data.
     [[nodiscard]] backend::Status grow(uint64_t new_block_count);
 
+    // Commands received and not yet answered (esxtop's ACTV for this device).
+    uint32_t commands_in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+
     // Makes all written data stable (shutdown, target flush).
     [[nodiscard]] backend::Status flush();
 
@@ -250,6 +253,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     SanitizeState sanitize_;
     std::atomic<bool> medium_present_{true};
     std::atomic<bool> retired_{false};
+    std::atomic<uint32_t> in_flight_{0};
 };
 
 // The NAA IEEE Registered Extended designator (NAA 6, SPC-4 §7.8.6.6.5) of a LUN: 16 bytes,

@@ -261,6 +261,52 @@ TEST_F(RbdConsoleTest, EachGatewaysConsoleShowsTheClusterBothGatewaysAndOsdLaten
         << lun.dump(2);
 }
 
+// An rbd LUN added through the live configuration (issue 19) gets the same panel as one in the
+// config file at start; once removed it has none, and its image's refresher is stopped.
+TEST_F(RbdConsoleTest, AnRbdLunAddedLiveIsShownAndLeavesWithItsRemoval) {
+    const uint16_t port = free_port();
+    const uint16_t console = free_port();
+    const std::string token = "rbd-console-token-0123456789";
+    const std::string name = image(conf_, "live");
+    const std::string config =
+        "[console]\naddress = \"127.0.0.1\"\nport = " + std::to_string(console) + "\ntoken = \"" +
+        token + "\"\n\n[[target]]\nname = \"" + target_name +
+        "\"\n\n[[target.lun]]\nid = 0\nbackend = \"memory\"\n"
+        "size = \"1MiB\"\n";
+    DaemonProcess* daemon = start(config, port);
+    ASSERT_NE(daemon, nullptr);
+    const std::string luns = std::string("/api/v1/targets/") + target_name + "/luns";
+    json lun;
+    ASSERT_TRUE(wait_for(
+        console, luns + "/0", [](const json& l) { return !l.contains("rbd"); }, lun))
+        << lun.dump(2);
+
+    const json body = {{"id", 1},         {"backend", "rbd"},   {"pool", "rbd"},
+                       {"image", name},   {"ceph_conf", conf_}, {"create", true},
+                       {"size", "16MiB"}, {"timeout_s", 20}};
+    const HttpAnswer added = http_call(console, "POST", luns, token, body.dump());
+    ASSERT_EQ(added.status, 201U) << added.body.dump() << "\n" << daemon->log();
+    ASSERT_TRUE(wait_for(
+        console, luns + "/1",
+        [](const json& l) { return l.contains("rbd") && l["rbd"]["cluster"]["state"] == "ok"; },
+        lun))
+        << lun.dump(2) << "\n"
+        << daemon->log();
+    EXPECT_EQ(lun["rbd"]["image"], name);
+    EXPECT_GE(lun["rbd"]["cluster"]["osds"]["up"].get<int>(), 1);
+
+    const HttpAnswer removed = http_call(console, "DELETE", luns + "/1", token);
+    ASSERT_EQ(removed.status, 200U) << removed.body.dump();
+    EXPECT_EQ(http_call(console, "GET", luns + "/1").status, 404U);
+    // Added again: a fresh panel, not the removed LUN's.
+    ASSERT_EQ(http_call(console, "POST", luns, token, body.dump()).status, 201U);
+    ASSERT_TRUE(wait_for(
+        console, luns + "/1",
+        [](const json& l) { return l.contains("rbd") && l["rbd"]["cluster"]["state"] == "ok"; },
+        lun))
+        << lun.dump(2);
+}
+
 // A standalone daemon on a cluster of its own (scripts/ceph-cluster) that then stops: the console
 // keeps answering, and says "unreachable: ..." once a query ran into timeout_s.
 TEST_F(RbdConsoleTest, AClusterThatStopsIsShownUnreachableAndTheConsoleStillAnswers) {

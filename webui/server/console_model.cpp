@@ -47,7 +47,8 @@ json lun_json(const ConsoleModel& m, std::string_view target, const scsi::Lun& l
            {"store", lun.store().kind()},
            {"allocated_bytes", lun.store().allocated_bytes()},
            {"write_cache", lun.mode().write_cache_enabled},
-           {"read_only", lun.write_protected()}};
+           {"read_only", lun.write_protected()},
+           {"commands_in_flight", lun.commands_in_flight()}};
     // An rbd LUN: its image, the cluster's health, OSD latency and the gateways (issue 15).
     if (m.rbd) {
         if (const auto view = m.rbd(target, s.id)) {
@@ -55,6 +56,18 @@ json lun_json(const ConsoleModel& m, std::string_view target, const scsi::Lun& l
         }
     }
     return j;
+}
+
+// A histogram's non-empty buckets, [[upper_bound_us, count]...]: a reader takes two polls'
+// difference for the percentiles of the interval between them.
+json buckets_json(const ats::Histogram& h) {
+    json buckets = json::array();
+    for (int b = 0; b < ats::Histogram::bucket_count; ++b) {
+        if (const uint64_t n = h.buckets()[static_cast<size_t>(b)]; n != 0) {
+            buckets.push_back({ats::Histogram::lower_bound(b + 1), n});
+        }
+    }
+    return buckets;
 }
 
 json ats_counters(const ats::AtsCounters& c) {
@@ -198,6 +211,10 @@ json ats(const ats::Snapshot& snap) {
         json j = ats_counters(c);
         j["target"] = key.first;
         j["lun"] = key.second;
+        // Every ATS's latency, success or not (esxtop's per-device view takes its p99 from it).
+        ats::Histogram all = c.latency_success;
+        all.merge(c.latency_failure);
+        j["latency_buckets"] = buckets_json(all);
         luns.push_back(std::move(j));
     }
     json initiators = json::array();
@@ -238,17 +255,11 @@ json latency(const ats::Snapshot& snap) {
         json ops = json::object();
         for (size_t op = 0; op < ats::op_count; ++op) {
             const ats::Histogram& h = io.latency[op];
-            json buckets = json::array();
-            for (int b = 0; b < ats::Histogram::bucket_count; ++b) {
-                if (const uint64_t n = h.buckets()[static_cast<size_t>(b)]; n != 0) {
-                    buckets.push_back({ats::Histogram::lower_bound(b + 1), n});
-                }
-            }
             ops[std::string(ats::to_string(static_cast<ats::Op>(op)))] = {
                 {"commands", io.commands[op]},
                 {"errors", io.errors[op]},
                 {"latency", latency_summary(h)},
-                {"buckets", std::move(buckets)}};
+                {"buckets", buckets_json(h)}};
         }
         const auto who = snap.initiators.find(port);
         out.push_back(

@@ -27,6 +27,7 @@ Sample sample(double seconds, uint64_t ok, uint64_t miscompares, uint64_t inject
     json lun = counters(ok, miscompares, injected, ok_mean_us, bad_mean_us);
     lun["target"] = "iqn.t";
     lun["lun"] = 0;
+    lun["latency_buckets"] = buckets;
     json initiator = counters(ok, miscompares, injected, ok_mean_us, bad_mean_us);
     initiator["target"] = "iqn.t";
     initiator["lun"] = 0;
@@ -37,6 +38,11 @@ Sample sample(double seconds, uint64_t ok, uint64_t miscompares, uint64_t inject
                   {"initiator_name", "iqn.host"},
                   {"ops", {{"ats", {{"buckets", std::move(buckets)}}}}}}};
     s.sessions = {{{"target", "iqn.t"}, {"initiator_name", "iqn.host"}, {"commands_in_flight", 3}}};
+    // LUN 0 has the ATS; LUN 1 none yet, and two commands in flight.
+    s.targets = {
+        {{"name", "iqn.t"},
+         {"luns",
+          {{{"id", 0}, {"commands_in_flight", 3}}, {{"id", 1}, {"commands_in_flight", 2}}}}}};
     s.at = std::chrono::steady_clock::time_point(
         std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
     return s;
@@ -50,7 +56,7 @@ TEST(TopModel, RatesAndMeansComeFromTheInterval) {
                               (1000 * 500.0 + 50 * 1000.0) / 1050, json::array());
     for (const View view : {View::luns, View::initiators}) {
         const std::vector<TopRow> rows = top_rows(&before, now, view);
-        ASSERT_EQ(rows.size(), 1U);
+        ASSERT_EQ(rows.size(), view == View::luns ? 2U : 1U);
         const TopRow& r = rows[0];
         EXPECT_EQ(r.name, view == View::luns ? "iqn.t/0" : "iqn.host");
         EXPECT_DOUBLE_EQ(r.ats_s, 100);
@@ -89,6 +95,18 @@ TEST(TopModel, P99OfTheIntervalFromBucketDeltas) {
     const Sample a = sample(1, 10000, 0, 0, 50, 0, before);
     const Sample b = sample(2, 10100, 0, 0, 50, 0, now);
     EXPECT_EQ(top_rows(&a, b, View::initiators).at(0).p99_us, 4096);
+    EXPECT_EQ(top_rows(&a, b, View::luns).at(0).p99_us, 4096);  // the LUN's own buckets
+}
+
+TEST(TopModel, EveryLunIsListedWithItsOwnCommandsInFlight) {
+    const Sample a = sample(1, 10, 0, 0, 50, 0, json::array());
+    const Sample b = sample(2, 10, 0, 0, 50, 0, json::array());
+    const std::vector<TopRow> rows = top_rows(&a, b, View::luns);
+    ASSERT_EQ(rows.size(), 2U);
+    EXPECT_EQ(rows[1].name, "iqn.t/1");  // no ATS ever: listed, idle
+    EXPECT_EQ(rows[1].actv, 2);
+    EXPECT_EQ(rows[1].ats_s, 0);
+    EXPECT_TRUE(std::isnan(rows[1].p99_us));
 }
 
 }  // namespace

@@ -183,6 +183,21 @@ TEST_F(LbaLocks, WriteWaitsForTheAtsOnItsBlockOnly) {
     EXPECT_EQ(store_->writes_at(10 * block_size), 2);
 }
 
+// The LUN's commands in flight (esxtop's ACTV, GET /targets): one inside the store and one
+// waiting for its block's lock both count until their status is sent.
+TEST_F(LbaLocks, CommandsInFlightCountUntilTheirStatus) {
+    EXPECT_EQ(lun_->commands_in_flight(), 0U);
+    store_->close_at(30 * block_size);
+    auto first = start(write16(30, 1), filled(1));
+    store_->wait_until_held();
+    auto second = start(write16(30, 1), filled(2));
+    EXPECT_EQ(lun_->commands_in_flight(), 2U);
+    store_->open();
+    EXPECT_EQ(first->wait(), Status::good);
+    EXPECT_EQ(second->wait(), Status::good);
+    EXPECT_EQ(lun_->commands_in_flight(), 0U);
+}
+
 // Two ATS with the same compare image: exactly one succeeds, the other miscompares.
 TEST_F(LbaLocks, SecondAtsWithTheSameImageMiscompares) {
     store_->close_at(20 * block_size);

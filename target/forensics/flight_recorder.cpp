@@ -1,0 +1,599 @@
+#include "target/forensics/flight_recorder.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <list>
+#include <set>
+#include <span>
+#include <unordered_set>
+
+#include "target/forensics/flight_recorder_causes.hpp"
+
+namespace atsarray::forensics {
+namespace {
+
+struct BlockKey {
+    uint64_t lun_key = 0;
+    uint64_t lba = 0;
+    bool operator==(const BlockKey&) const = default;
+};
+
+struct BlockKeyHash {
+    size_t operator()(const BlockKey& k) const {
+        return std::hash<uint64_t>{}(k.lun_key * 0x9e3779b97f4a7c15ULL ^ k.lba);
+    }
+};
+
+// What tracks() reads: per LUN, the tracked LBAs in order.
+using TrackedMap = std::unordered_map<uint64_t, std::vector<uint64_t>>;
+
+struct StoredImage {
+    std::vector<uint8_t> bytes;
+    uint64_t hash = 0;
+    size_t refs = 0;  // history entries' fields referring to it
+};
+
+struct Block {
+    std::string target;
+    uint64_t lun = 0;
+    uint64_t lba = 0;
+    uint32_t block_size = 512;
+    std::deque<HistoryEntry> entries;
+    bool truncated = false;
+    bool evicted_before = false;
+    uint64_t dropped_notes_at_start = 0;  // the queue's drop count when it became tracked
+    SystemTime last{};
+    std::list<BlockKey>::iterator lru;
+};
+
+uint64_t hash_bytes(std::span<const uint8_t> bytes) {
+    return std::hash<std::string_view>{}(
+        std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+bool is_miscompare(Outcome outcome) {
+    return outcome == Outcome::miscompare || outcome == Outcome::injected_miscompare;
+}
+
+}  // namespace
+
+std::string_view to_string(CommandKind kind) {
+    switch (kind) {
+        case CommandKind::read:
+            return "read";
+        case CommandKind::write:
+            return "write";
+        case CommandKind::write_same:
+            return "write_same";
+        case CommandKind::unmap:
+            return "unmap";
+        case CommandKind::xcopy:
+            return "xcopy";
+        case CommandKind::ats:
+            return "ats";
+        case CommandKind::other_write:
+            return "other_write";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(Outcome outcome) {
+    switch (outcome) {
+        case Outcome::good:
+            return "good";
+        case Outcome::miscompare:
+            return "miscompare";
+        case Outcome::injected_miscompare:
+            return "injected_miscompare";
+        case Outcome::error:
+            return "error";
+        case Outcome::aborted:
+            return "aborted";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(Cause cause) {
+    switch (cause) {
+        case Cause::none:
+            return "none";
+        case Cause::injected:
+            return "injected";
+        case Cause::late_retry:
+            return "late_retry";
+        case Cause::failover:
+            return "failover";
+        case Cause::contention:
+            return "contention";
+        case Cause::stale_read:
+            return "stale_read";
+        case Cause::unknown:
+            return "unknown";
+    }
+    return "unknown";
+}
+
+struct FlightRecorder::State {
+    explicit State(const RecorderSettings& s) : settings(s) {}
+    const RecorderSettings& settings;
+
+    // The hand-over from the I/O threads (queue_mutex, held only to move a note in or a batch
+    // out).
+    std::mutex queue_mutex;
+    std::condition_variable queue_ready;  // a note arrived, or stopping
+    std::condition_variable folded_in;    // a batch was folded in
+    std::deque<CommandNote> queue;
+    uint64_t queued = 0;  // notes accepted, ever
+    uint64_t folded = 0;  // of those, folded in
+    bool stopping = false;
+    std::atomic<uint64_t> dropped_notes{0};
+
+    // Replaced whole, never changed in place: tracks() reads it without a lock.
+    std::atomic<std::shared_ptr<const TrackedMap>> tracked{std::make_shared<const TrackedMap>()};
+
+    std::mutex callback_mutex;
+    std::function<void(const Explained&)> on_explained;
+
+    // The recorder thread's (state_mutex; queries copy under it).
+    mutable std::mutex state_mutex;
+    std::unordered_map<BlockKey, Block, BlockKeyHash> blocks;
+    std::list<BlockKey> lru;                              // most recently touched first
+    std::map<uint64_t, std::set<uint64_t>> tracked_lbas;  // what `tracked` publishes
+    bool tracked_changed = false;
+    std::unordered_set<BlockKey, BlockKeyHash> evicted;  // bounded: see evict()
+    std::unordered_map<ImageId, StoredImage> images;
+    std::unordered_multimap<uint64_t, ImageId> images_by_hash;
+    ImageId next_image = 1;
+    uint64_t next_seq = 1;
+    RecorderStats counters;  // notes, evictions, drops, causes, image bytes
+
+    // --- images ---
+    ImageId intern(std::span<const uint8_t> bytes) {
+        if (bytes.empty()) {
+            return 0;
+        }
+        const uint64_t hash = hash_bytes(bytes);
+        const auto [first, last] = images_by_hash.equal_range(hash);
+        for (auto it = first; it != last; ++it) {
+            StoredImage& image = images.at(it->second);
+            if (std::equal(image.bytes.begin(), image.bytes.end(), bytes.begin(), bytes.end())) {
+                ++image.refs;
+                return it->second;
+            }
+        }
+        const ImageId id = next_image++;
+        images.emplace(id, StoredImage{{bytes.begin(), bytes.end()}, hash, 1});
+        images_by_hash.emplace(hash, id);
+        counters.image_bytes += bytes.size();
+        return id;
+    }
+
+    void release(ImageId id) {
+        if (id == 0) {
+            return;
+        }
+        const auto it = images.find(id);
+        if (it == images.end() || --it->second.refs > 0) {
+            return;
+        }
+        const auto [first, last] = images_by_hash.equal_range(it->second.hash);
+        for (auto h = first; h != last; ++h) {
+            if (h->second == id) {
+                images_by_hash.erase(h);
+                break;
+            }
+        }
+        counters.image_bytes -= it->second.bytes.size();
+        images.erase(it);
+    }
+
+    void release(const HistoryEntry& e) {
+        release(e.compare);
+        release(e.on_disk);
+        release(e.set);
+    }
+
+    std::span<const uint8_t> image_bytes(ImageId id) const {
+        const auto it = images.find(id);
+        if (it == images.end()) {
+            return {};
+        }
+        return it->second.bytes;
+    }
+
+    // --- blocks ---
+    void evict(const BlockKey& key) {
+        const auto it = blocks.find(key);
+        for (const HistoryEntry& e : it->second.entries) {
+            release(e);
+        }
+        lru.erase(it->second.lru);
+        blocks.erase(it);
+        auto lun = tracked_lbas.find(key.lun_key);
+        lun->second.erase(key.lba);
+        if (lun->second.empty()) {
+            tracked_lbas.erase(lun);
+        }
+        tracked_changed = true;
+        ++counters.evicted_blocks;
+        // Only to say "evicted" in a later explanation: bounded, forgetting all at once is fine.
+        if (evicted.size() >= 4 * settings.max_blocks + 64) {
+            evicted.clear();
+        }
+        evicted.insert(key);
+    }
+
+    Block& track(const CommandNote& note) {
+        const BlockKey key{note.lun_key, note.lba};
+        if (auto it = blocks.find(key); it != blocks.end()) {
+            return it->second;
+        }
+        while (!lru.empty() && blocks.size() >= std::max<size_t>(settings.max_blocks, 1)) {
+            evict(lru.back());
+        }
+        Block& b = blocks[key];
+        b.target = note.target;
+        b.lun = note.lun;
+        b.lba = note.lba;
+        b.block_size = note.block_size;
+        b.evicted_before = evicted.erase(key) > 0;
+        b.dropped_notes_at_start = dropped_notes.load(std::memory_order_relaxed);
+        lru.push_front(key);
+        b.lru = lru.begin();
+        tracked_lbas[key.lun_key].insert(key.lba);
+        tracked_changed = true;
+        return b;
+    }
+
+    // Appends `e` (its images already interned) to the block's history within the bounds.
+    HistoryEntry& append(const BlockKey& key, Block& b, HistoryEntry e) {
+        e.seq = next_seq++;
+        b.last = e.answered;
+        b.entries.push_back(std::move(e));
+        while (b.entries.size() > std::max<size_t>(settings.entries_per_block, 1)) {
+            release(b.entries.front());
+            b.entries.pop_front();
+            b.truncated = true;
+            ++counters.dropped_entries;
+        }
+        lru.splice(lru.begin(), lru, b.lru);
+        // The least recently touched blocks go until the images fit; the block just touched
+        // stays (it is at the front).
+        while (counters.image_bytes > settings.max_image_bytes && lru.size() > 1) {
+            evict(lru.back());
+        }
+        (void)key;
+        return b.entries.back();
+    }
+
+    void publish() {
+        auto map = std::make_shared<TrackedMap>();
+        for (const auto& [lun_key, lbas] : tracked_lbas) {
+            (*map)[lun_key].assign(lbas.begin(), lbas.end());
+        }
+        tracked.store(std::move(map), std::memory_order_release);
+        tracked_changed = false;
+    }
+
+    static HistoryEntry entry_of(const CommandNote& note) {
+        HistoryEntry e;
+        e.kind = note.kind;
+        e.origin = note.origin;
+        e.itt = note.itt;
+        e.cmd_sn = note.cmd_sn;
+        e.lba = note.lba;
+        e.blocks = note.blocks;
+        e.arrived = note.arrived;
+        e.started = note.started;
+        e.answered = note.answered;
+        e.outcome = note.outcome;
+        e.miscompare_offset = note.miscompare_offset;
+        e.fault_rule = note.fault_rule;
+        e.lock_wait_us = note.lock_wait_us;
+        e.status_seen = note.status_seen;
+        return e;
+    }
+
+    static std::span<const uint8_t> first_block(const std::vector<uint8_t>& v, uint32_t bs) {
+        return std::span<const uint8_t>(v).first(std::min<size_t>(v.size(), bs));
+    }
+
+    void fold_ats(const CommandNote& note, std::vector<Explained>& explained) {
+        Block& b = track(note);
+        HistoryEntry e = entry_of(note);
+        e.compare = intern(first_block(note.compare, note.block_size));
+        e.on_disk = intern(first_block(note.on_disk, note.block_size));
+        e.set = intern(first_block(note.set, note.block_size));
+        const BlockKey key{note.lun_key, note.lba};
+        HistoryEntry& m = append(key, b, std::move(e));
+        if (!is_miscompare(m.outcome)) {
+            return;
+        }
+        const CauseContext context{
+            b.entries,
+            b.truncated,
+            settings.entries_per_block,
+            b.evicted_before,
+            dropped_notes.load(std::memory_order_relaxed) - b.dropped_notes_at_start,
+            [this](ImageId id) { return image_bytes(id); }};
+        CauseFinding finding = explain_miscompare(context);
+        m.cause = finding.cause;
+        m.explanation = std::move(finding.explanation);
+        m.culprit_seq = finding.culprit_seq;
+        ++counters.causes[m.cause];
+        explained.push_back(explain(b, m));
+    }
+
+    // The new image of block `lba + offset` of a command that is not an ATS (0: unknown).
+    ImageId image_of(const CommandNote& note, uint64_t offset, bool first_tracked) {
+        const size_t bs = note.block_size;
+        const std::span<const uint8_t> data(note.data);
+        const bool sliced = data.size() >= (offset + 1) * bs;
+        switch (note.kind) {
+            case CommandKind::write:
+            case CommandKind::other_write:
+                return sliced ? intern(data.subspan(offset * bs, bs)) : 0;
+            case CommandKind::write_same:
+                return data.size() >= bs ? intern(data.first(bs)) : 0;
+            case CommandKind::unmap: {
+                // The blocks read zeros afterwards (LBPRZ; SBC-4 §4.7.4.5).
+                const std::vector<uint8_t> zeros(bs, 0);
+                return intern(zeros);
+            }
+            case CommandKind::read:
+                if (sliced) {
+                    return intern(data.subspan(offset * bs, bs));
+                }
+                return first_tracked ? intern(first_block(note.on_disk, note.block_size)) : 0;
+            case CommandKind::xcopy:
+            case CommandKind::ats:
+                break;
+        }
+        return 0;
+    }
+
+    void fold_other(const CommandNote& note) {
+        const auto lun = tracked_lbas.find(note.lun_key);
+        if (lun == tracked_lbas.end() || note.blocks == 0) {
+            return;
+        }
+        // Copied first: an eviction while appending may change the set.
+        std::vector<uint64_t> lbas;
+        for (auto it = lun->second.lower_bound(note.lba);
+             it != lun->second.end() && *it - note.lba < note.blocks; ++it) {
+            lbas.push_back(*it);
+        }
+        bool first = true;
+        for (const uint64_t lba : lbas) {
+            const BlockKey key{note.lun_key, lba};
+            const auto it = blocks.find(key);
+            if (it == blocks.end()) {
+                continue;
+            }
+            HistoryEntry e = entry_of(note);
+            const ImageId image = image_of(note, lba - note.lba, first);
+            first = false;
+            if (note.kind == CommandKind::read) {
+                e.on_disk = image;
+            } else {
+                e.set = image;
+            }
+            append(key, it->second, std::move(e));
+        }
+    }
+
+    Explained explain(const Block& b, const HistoryEntry& m) const {
+        Explained x{b.target, b.lun, b.lba, m, std::nullopt};
+        if (m.culprit_seq) {
+            for (const HistoryEntry& e : b.entries) {
+                if (e.seq == *m.culprit_seq) {
+                    x.culprit = e;
+                }
+            }
+        }
+        return x;
+    }
+
+    void fold(const CommandNote& note, std::vector<Explained>& explained) {
+        ++counters.notes;
+        if (note.kind == CommandKind::ats) {
+            fold_ats(note, explained);
+        } else {
+            fold_other(note);
+        }
+    }
+
+    void run() {
+        while (true) {
+            std::deque<CommandNote> batch;
+            {
+                std::unique_lock lock(queue_mutex);
+                queue_ready.wait(lock, [this] { return stopping || !queue.empty(); });
+                if (queue.empty()) {
+                    return;  // stopping, and everything queued is folded in
+                }
+                batch.swap(queue);
+            }
+            std::vector<Explained> explained;
+            {
+                std::lock_guard lock(state_mutex);
+                for (const CommandNote& note : batch) {
+                    fold(note, explained);
+                }
+                // Once per batch: tracks() readers copy nothing, the thread builds one map.
+                if (tracked_changed) {
+                    publish();
+                }
+            }
+            if (!explained.empty()) {
+                std::function<void(const Explained&)> callback;
+                {
+                    std::lock_guard lock(callback_mutex);
+                    callback = on_explained;
+                }
+                if (callback) {
+                    for (const Explained& x : explained) {
+                        callback(x);
+                    }
+                }
+            }
+            {
+                std::lock_guard lock(queue_mutex);
+                folded += batch.size();
+            }
+            folded_in.notify_all();
+        }
+    }
+};
+
+FlightRecorder::FlightRecorder(RecorderSettings settings)
+    : settings_(std::move(settings)), state_(std::make_unique<State>(settings_)) {
+    if (settings_.enabled) {
+        thread_ = std::thread([this] { run(); });
+    }
+}
+
+FlightRecorder::~FlightRecorder() {
+    {
+        std::lock_guard lock(state_->queue_mutex);
+        state_->stopping = true;
+    }
+    state_->queue_ready.notify_one();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+bool FlightRecorder::tracks(uint64_t lun_key, uint64_t lba, uint64_t blocks) const {
+    if (!settings_.enabled || blocks == 0) {
+        return false;
+    }
+    const std::shared_ptr<const TrackedMap> map = state_->tracked.load(std::memory_order_acquire);
+    const auto lun = map->find(lun_key);
+    if (lun == map->end()) {
+        return false;
+    }
+    const auto it = std::lower_bound(lun->second.begin(), lun->second.end(), lba);
+    // Written as a difference: lba + blocks may overflow at the top of a 64-bit LBA space.
+    return it != lun->second.end() && *it - lba < blocks;
+}
+
+void FlightRecorder::note(CommandNote note) {
+    if (!settings_.enabled) {
+        return;
+    }
+    {
+        std::lock_guard lock(state_->queue_mutex);
+        if (state_->queue.size() >= settings_.queue_notes) {
+            state_->dropped_notes.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        state_->queue.push_back(std::move(note));
+        ++state_->queued;
+    }
+    state_->queue_ready.notify_one();
+}
+
+void FlightRecorder::on_explained(std::function<void(const Explained&)> callback) {
+    std::lock_guard lock(state_->callback_mutex);
+    state_->on_explained = std::move(callback);
+}
+
+void FlightRecorder::settle() {
+    if (!settings_.enabled) {
+        return;
+    }
+    std::unique_lock lock(state_->queue_mutex);
+    const uint64_t target = state_->queued;
+    state_->folded_in.wait(lock, [&] { return state_->folded >= target; });
+}
+
+std::optional<BlockHistory> FlightRecorder::history(std::string_view target, uint64_t lun,
+                                                    uint64_t lba) const {
+    std::lock_guard lock(state_->state_mutex);
+    for (const auto& [lun_key, lbas] : state_->tracked_lbas) {
+        if (!lbas.contains(lba)) {
+            continue;
+        }
+        const Block& b = state_->blocks.at(BlockKey{lun_key, lba});
+        if (b.target != target || b.lun != lun) {
+            continue;
+        }
+        BlockHistory h{b.target, b.lun, b.lba, b.block_size, {}, b.truncated};
+        h.entries.assign(b.entries.begin(), b.entries.end());
+        return h;
+    }
+    return std::nullopt;
+}
+
+std::vector<FlightRecorder::BlockSummary> FlightRecorder::blocks(std::string_view target,
+                                                                 size_t limit) const {
+    std::vector<BlockSummary> out;
+    std::lock_guard lock(state_->state_mutex);
+    for (const BlockKey& key : state_->lru) {
+        if (out.size() >= limit) {
+            break;
+        }
+        const Block& b = state_->blocks.at(key);
+        if (!target.empty() && b.target != target) {
+            continue;
+        }
+        BlockSummary s{b.target, b.lun, b.lba, b.entries.size(), 0, 0, b.last};
+        for (const HistoryEntry& e : b.entries) {
+            s.ats += e.kind == CommandKind::ats ? 1 : 0;
+            s.miscompares += is_miscompare(e.outcome) ? 1 : 0;
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::vector<Explained> FlightRecorder::miscompares(size_t limit) const {
+    std::vector<Explained> out;
+    std::lock_guard lock(state_->state_mutex);
+    std::vector<std::pair<uint64_t, std::pair<const Block*, const HistoryEntry*>>> found;
+    for (const auto& [key, b] : state_->blocks) {
+        for (const HistoryEntry& e : b.entries) {
+            if (e.kind == CommandKind::ats && is_miscompare(e.outcome)) {
+                found.push_back({e.seq, {&b, &e}});
+            }
+        }
+    }
+    std::sort(found.begin(), found.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (size_t i = 0; i < found.size() && i < limit; ++i) {
+        out.push_back(state_->explain(*found[i].second.first, *found[i].second.second));
+    }
+    return out;
+}
+
+std::optional<std::vector<uint8_t>> FlightRecorder::image(ImageId id) const {
+    std::lock_guard lock(state_->state_mutex);
+    const auto it = state_->images.find(id);
+    if (it == state_->images.end()) {
+        return std::nullopt;
+    }
+    return it->second.bytes;
+}
+
+RecorderStats FlightRecorder::stats() const {
+    RecorderStats s;
+    {
+        std::lock_guard lock(state_->state_mutex);
+        s = state_->counters;
+        s.blocks = state_->blocks.size();
+        s.entries = 0;
+        for (const auto& [key, b] : state_->blocks) {
+            s.entries += b.entries.size();
+        }
+        s.images = state_->images.size();
+    }
+    s.dropped_notes = state_->dropped_notes.load(std::memory_order_relaxed);
+    return s;
+}
+
+void FlightRecorder::run() {
+    state_->run();
+}
+
+}  // namespace atsarray::forensics

@@ -202,7 +202,8 @@ struct FlightRecorder::State {
     }
 
     // --- blocks ---
-    void evict(const BlockKey& key) {
+    // By value: callers pass lru.back(), which the erase below frees.
+    void evict(const BlockKey key) {
         const auto it = blocks.find(key);
         for (const HistoryEntry& e : it->second.entries) {
             release(e);
@@ -246,7 +247,7 @@ struct FlightRecorder::State {
     }
 
     // Appends `e` (its images already interned) to the block's history within the bounds.
-    HistoryEntry& append(const BlockKey& key, Block& b, HistoryEntry e) {
+    HistoryEntry& append(Block& b, HistoryEntry e) {
         e.seq = next_seq++;
         b.last = e.answered;
         b.entries.push_back(std::move(e));
@@ -258,11 +259,16 @@ struct FlightRecorder::State {
         }
         lru.splice(lru.begin(), lru, b.lru);
         // The least recently touched blocks go until the images fit; the block just touched
-        // stays (it is at the front).
+        // stays (it is at the front), losing its own oldest entries when it alone is too big.
         while (counters.image_bytes > settings.max_image_bytes && lru.size() > 1) {
             evict(lru.back());
         }
-        (void)key;
+        while (counters.image_bytes > settings.max_image_bytes && b.entries.size() > 1) {
+            release(b.entries.front());
+            b.entries.pop_front();
+            b.truncated = true;
+            ++counters.dropped_entries;
+        }
         return b.entries.back();
     }
 
@@ -304,8 +310,7 @@ struct FlightRecorder::State {
         e.compare = intern(first_block(note.compare, note.block_size));
         e.on_disk = intern(first_block(note.on_disk, note.block_size));
         e.set = intern(first_block(note.set, note.block_size));
-        const BlockKey key{note.lun_key, note.lba};
-        HistoryEntry& m = append(key, b, std::move(e));
+        HistoryEntry& m = append(b, std::move(e));
         if (!is_miscompare(m.outcome)) {
             return;
         }
@@ -378,7 +383,7 @@ struct FlightRecorder::State {
             } else {
                 e.set = image;
             }
-            append(key, it->second, std::move(e));
+            append(it->second, std::move(e));
         }
     }
 

@@ -261,6 +261,21 @@ TEST(FlightRecorderCause, UnknownWhenTheComparedImageWasNeverSeen) {
         << m.explanation;
 }
 
+// A read a fault rule served shows nothing about the medium: the image it returned was never
+// on the block, so no write replaced it.
+TEST(FlightRecorderCause, UnknownWhenOnlyAFaultRuleServedTheComparedImage) {
+    FlightRecorder r;
+    r.note(ats(esx1, t0, 0x10, v0, v0, v1));
+    r.note(read(esx1, t0 + 1s, 0x11, filled(9), "corrupt-read"));
+    r.note(ats(esx2, t0 + 2s, 0x2a, v1, v1, cleared));
+    r.note(ats(esx1, t0 + 3s, 0x12, filled(9), cleared, v2, Outcome::miscompare));
+    r.settle();
+    const HistoryEntry m = last_entry(r);
+    EXPECT_EQ(m.cause, Cause::unknown) << m.explanation;
+    EXPECT_NE(m.explanation.find("never seen on this block"), std::string::npos) << m.explanation;
+    EXPECT_NE(m.explanation.find("compared image #"), std::string::npos) << m.explanation;
+}
+
 // max_blocks: the least recently touched block goes, and a read touches a block.
 TEST(FlightRecorderBounds, MaxBlocksEvictsTheLeastRecentlyTouched) {
     FlightRecorder r({.max_blocks = 3});
@@ -330,6 +345,21 @@ TEST(FlightRecorderBounds, ImageBytesEvictTheLeastRecentlyTouchedBlock) {
     EXPECT_EQ(s.image_bytes, 2u * 512);
     EXPECT_FALSE(r.tracks(lun_key, 10, 1));
     EXPECT_TRUE(r.tracks(lun_key, 20, 1));
+}
+
+// One block alone over the byte bound loses its own oldest entries.
+TEST(FlightRecorderBounds, ImageBytesTruncateALoneBlock) {
+    FlightRecorder r({.max_image_bytes = 3 * 512});
+    r.note(ats(esx1, t0, 1, filled(1), filled(1), filled(2)));
+    r.note(ats(esx1, t0 + 1s, 2, filled(3), filled(3), filled(4)));
+    r.settle();
+    const auto h = r.history("iqn.2026-01.org.atsarray:ds1", 0, slot_lba);
+    ASSERT_TRUE(h.has_value());
+    ASSERT_EQ(h->entries.size(), 1u);
+    EXPECT_EQ(h->entries[0].itt, 2u);
+    EXPECT_TRUE(h->truncated);
+    EXPECT_EQ(r.stats().image_bytes, 2u * 512);
+    EXPECT_EQ(r.stats().evicted_blocks, 0u);
 }
 
 // The recorder thread is held in a callback: note() keeps returning, queue_notes are kept and the

@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <list>
+#include <mutex>
 #include <set>
 #include <span>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "target/forensics/flight_recorder_causes.hpp"
@@ -341,7 +345,8 @@ struct FlightRecorder::State {
             case CommandKind::write_same:
                 return data.size() >= bs ? intern(data.first(bs)) : 0;
             case CommandKind::unmap: {
-                // The blocks read zeros afterwards (LBPRZ; SBC-4 §4.7.4.5).
+                // The blocks read zeros afterwards: the array reports LBPRZ (READ CAPACITY(16),
+                // target/scsi/sbc.cpp) and BlockStore::unmap guarantees it.
                 const std::vector<uint8_t> zeros(bs, 0);
                 return intern(zeros);
             }

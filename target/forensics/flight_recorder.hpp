@@ -28,18 +28,14 @@
 //               explanation says which.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 namespace atsarray::forensics {
@@ -141,8 +137,9 @@ struct HistoryEntry {
     // This block's images: ATS compare / on-disk / set; a write's new image is `set`; a read's
     // returned image is `on_disk`.
     ImageId compare = 0, on_disk = 0, set = 0;
-    // A miscompare's cause, its sentence, and the entry that changed the block (contention,
-    // failover, late_retry's earlier ATS), when there is one.
+    // A miscompare's cause, its sentence, and the entry that explains it when there is one: the
+    // write that changed the block (contention, failover), late_retry's earlier ATS, stale_read's
+    // stale read.
     Cause cause = Cause::none;
     std::string explanation;
     std::optional<uint64_t> culprit_seq;

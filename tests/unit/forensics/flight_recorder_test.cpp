@@ -462,6 +462,19 @@ TEST(FlightRecorder, WriteSameUnmapAndXcopyImages) {
     EXPECT_EQ(h->entries[4].kind, CommandKind::xcopy);
 }
 
+// on_explained runs outside the state lock: the daemon's callback may query the recorder.
+TEST(FlightRecorder, CallbackMayQueryTheRecorder) {
+    FlightRecorder r;
+    std::optional<BlockHistory> seen;
+    r.on_explained([&](const Explained& x) { seen = r.history(x.target, x.lun, x.lba); });
+    CommandNote n = ats(esx1, t0, 0x10, v0, v0, v1, Outcome::injected_miscompare);
+    n.fault_rule = "r1";
+    r.note(n);
+    r.settle();
+    ASSERT_TRUE(seen.has_value());
+    EXPECT_EQ(seen->entries.back().cause, Cause::injected);
+}
+
 TEST(FlightRecorder, SettleWaitsForEverythingQueuedBefore) {
     FlightRecorder r;
     for (uint32_t i = 0; i < 2000; ++i) {

@@ -169,8 +169,11 @@ CauseFinding explain_miscompare(const CauseContext& c) {
     // never saw, so the ATS landed late and the host's retry compares against its own write.
     for (size_t i = n; m.on_disk != 0 && i-- > 0;) {
         const HistoryEntry& e = entries[i];
+        // An ATS that miscompared or failed wrote nothing, whatever its status became.
+        const bool may_have_landed =
+            (e.outcome == Outcome::good && !e.status_seen) || e.outcome == Outcome::aborted;
         if (e.kind == CommandKind::ats && e.origin.initiator_name == me && e.set == m.on_disk &&
-            (!e.status_seen || e.outcome == Outcome::aborted)) {
+            may_have_landed) {
             return {Cause::late_retry,
                     "late_retry: the block holds the set image of an earlier ATS (ITT " +
                         hex(e.itt) + ", arrived at " + rfc3339_ms(e.arrived) + ") from " +
@@ -263,7 +266,14 @@ CauseFinding explain_miscompare(const CauseContext& c) {
                     ", so its " + command(m) + " " + images(c, m),
                 r.seq};
     }
-    return unknown(c, m, "the write that replaced the compared image came from this same path");
+    if (writer.origin.initiator_name == me) {
+        return unknown(c, m,
+                       "the write that replaced the compared image came from this initiator on "
+                       "this same path");
+    }
+    return unknown(c, m,
+                   "the times of the write that replaced the compared image and of this "
+                   "initiator's last read do not tell which came first");
 }
 
 }  // namespace atsarray::forensics

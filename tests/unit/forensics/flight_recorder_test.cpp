@@ -185,6 +185,22 @@ TEST(FlightRecorderCause, LateRetryOfAnAbortedAts) {
     EXPECT_NE(m.explanation.find("(aborted)"), std::string::npos) << m.explanation;
 }
 
+// An ATS that miscompared wrote nothing, even if its status was lost: the block holding its set
+// image is another host's doing, not a late retry.
+TEST(FlightRecorderCause, AMiscomparedAtsWhoseStatusWasLostIsNoLateRetry) {
+    FlightRecorder r;
+    r.note(ats(esx1, t0, 0x10, v0, v0, v1));
+    r.note(write(esx2, t0 + 1s, 0x2a, v2));
+    CommandNote lost = ats(esx1, t0 + 3s, 0x11, v1, v2, v2, Outcome::miscompare);
+    lost.status_seen = false;
+    r.note(lost);
+    r.note(ats(esx1, t0 + 11s, 0x12, v1, v2, v2, Outcome::miscompare));
+    r.settle();
+    const HistoryEntry m = last_entry(r);
+    EXPECT_EQ(m.cause, Cause::contention) << m.explanation;
+    EXPECT_NE(m.explanation.find("WRITE (ITT 0x2a)"), std::string::npos) << m.explanation;
+}
+
 // A read served the old image (a stale_read fault rule) after esx-02 had replaced it.
 TEST(FlightRecorderCause, StaleReadNamesTheFaultRule) {
     FlightRecorder r;

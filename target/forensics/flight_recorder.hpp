@@ -195,7 +195,8 @@ class FlightRecorder {
     // makes an event of it). Set before the first note.
     void on_explained(std::function<void(const Explained&)> callback);
 
-    // Waits until every note queued before the call is folded in (tests, exports).
+    // Waits until every note queued before the call is folded in (tests, exports), their
+    // on_explained calls included; so never from on_explained itself, which would wait for itself.
     void settle();
 
     std::optional<BlockHistory> history(std::string_view target, uint64_t lun, uint64_t lba) const;

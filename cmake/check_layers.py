@@ -15,7 +15,7 @@ import re
 import sys
 
 # The folders of the project root whose headers an include can name.
-PROJECT_FOLDERS = ("backend", "target", "webui", "tools", "bench", "tests", "configs")
+PROJECT_FOLDERS = ("backend", "formats", "target", "webui", "tools", "bench", "tests", "configs")
 
 # Per folder: the include paths (prefixes from the project root) it may use, and why. The
 # longest folder that contains a file decides. Folders not listed (tests/, docker/, scripts/)
@@ -24,6 +24,10 @@ RULES = {
     "backend": (
         ["backend/"],
         "stores know nothing above them",
+    ),
+    "formats": (
+        ["formats/"],
+        "formats both sides know (VMFS records) include nothing of either side",
     ),
     "target/ats": (
         ["target/ats/"],
@@ -34,17 +38,18 @@ RULES = {
         "fault rules know nothing above them",
     ),
     "target/forensics": (
-        ["target/forensics/", "target/ats/"],
-        "host-log forensics read the array's events, nothing of iSCSI, SCSI, the daemon or the "
-        "console",
+        ["target/forensics/", "target/ats/", "formats/"],
+        "the flight recorder and host-log forensics read notes and the array's events, nothing "
+        "of iSCSI, SCSI, the daemon or the console",
     ),
     "target/net": (
         ["target/net/", "target/ats/rate_limit.hpp"],
         "the accept loops' backoff knows Asio and the log's rate limit, nothing of iSCSI or HTTP",
     ),
     "target/scsi": (
-        ["target/scsi/", "target/ats/", "target/fault/", "backend/"],
-        "SCSI never names iSCSI or the console",
+        ["target/scsi/", "target/ats/", "target/fault/", "backend/",
+         "target/forensics/flight_recorder.hpp"],
+        "SCSI never names iSCSI or the console; it tells the flight recorder what it did",
     ),
     "target/iscsi": (
         [
@@ -70,6 +75,7 @@ RULES = {
             "target/ats/",
             "target/fault/",
             "target/net/",
+            "target/forensics/",
         ],
         "the console reads stores only through the SCSI layer and never names the daemon",
     ),
@@ -78,7 +84,7 @@ RULES = {
         "the daemon assembles the layers but never names tools, benchmarks or tests",
     ),
     "tools": (
-        ["tools/"],
+        ["tools/", "formats/"],
         "initiator-side tools know nothing of the target",
     ),
     "bench": (

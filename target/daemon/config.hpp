@@ -177,6 +177,13 @@ struct AtsConfig {
     // Stripes of the LBA lock table shared by every LUN (a power of two): more stripes, fewer
     // unrelated blocks that wait for each other; each costs 64 bytes.
     uint32_t lock_stripes = 4096;
+    // The flight recorder (target/forensics/flight_recorder.hpp): per block an ATS touched, the
+    // history of the commands on it and each miscompare's cause. Bounded by blocks, entries per
+    // block and the bytes of distinct images.
+    bool recorder = true;
+    uint32_t recorder_blocks = 4096;
+    uint32_t recorder_entries = 64;
+    uint32_t recorder_image_mib = 64;
 };
 
 struct DaemonConfig {

@@ -182,7 +182,11 @@ toml::table config_table(const DaemonConfig& c) {
         rocksdb.insert("block_cache", as_int(c.rocksdb.block_cache_bytes));
     }
     root.insert("rocksdb", std::move(rocksdb));
-    root.insert("ats", toml::table{{"lock_stripes", as_int(c.ats.lock_stripes)}});
+    root.insert("ats", toml::table{{"lock_stripes", as_int(c.ats.lock_stripes)},
+                                   {"recorder", c.ats.recorder},
+                                   {"recorder_blocks", as_int(c.ats.recorder_blocks)},
+                                   {"recorder_entries", as_int(c.ats.recorder_entries)},
+                                   {"recorder_image_mib", as_int(c.ats.recorder_image_mib)}});
     if (c.console.enabled) {
         toml::table console{{"enabled", true},
                             {"address", c.console.address},

@@ -14,6 +14,7 @@
 
 #include "backend/io_pool.hpp"
 #include "backend/shared_records.hpp"
+#include "target/ats/rate_limit.hpp"
 #include "target/daemon/gateway_view.hpp"
 #include "target/daemon/live_config.hpp"
 #include "target/daemon/live_config_support.hpp"
@@ -22,6 +23,7 @@
 #include "target/daemon/rbd_console.hpp"
 #include "target/daemon/start_checks.hpp"
 #include "target/fault/fault.hpp"
+#include "target/forensics/flight_recorder.hpp"
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/portal.hpp"
 #include "target/iscsi/server_state.hpp"
@@ -129,8 +131,9 @@ struct Daemon::Impl {
     std::shared_ptr<ats::LockTable> locks;
     std::shared_ptr<ats::Registry> accounting = std::make_shared<ats::Registry>();
     std::shared_ptr<ats::EventLog> events = std::make_shared<ats::EventLog>();
-    std::shared_ptr<fault::Engine> faults;             // only when [fault] enabled
-    std::unique_ptr<PathFaultController> path_faults;  // with faults: path rules applied
+    std::shared_ptr<forensics::FlightRecorder> recorder;  // unless [ats] recorder = false
+    std::shared_ptr<fault::Engine> faults;                // only when [fault] enabled
+    std::unique_ptr<PathFaultController> path_faults;     // with faults: path rules applied
     std::unique_ptr<webui::ConsoleModel> console_model;
     std::unique_ptr<webui::ConsoleServer> console;
     std::function<void(int)> shutdown;  // set while run() runs
@@ -365,7 +368,31 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         spdlog::warn("fault injection is ON with {} rule(s): this array lies on purpose",
                      config.fault.rules.size());
     }
+    if (config.ats.recorder) {
+        forensics::RecorderSettings rs;
+        rs.max_blocks = config.ats.recorder_blocks;
+        rs.entries_per_block = config.ats.recorder_entries;
+        rs.max_image_bytes = size_t{config.ats.recorder_image_mib} << 20;
+        d.recorder = std::make_shared<forensics::FlightRecorder>(rs);
+        // Each miscompare's cause: a log line and an event (as many a second as the miscompare
+        // lines themselves, target/scsi/lun.cpp), on the recorder's thread.
+        d.recorder->on_explained([events = d.events,
+                                  limit = std::make_shared<ats::RateLimit>(10.0, 20.0)](
+                                     const forensics::Explained& e) {
+            const auto held_back = limit->admit();
+            if (!held_back) {
+                return;
+            }
+            const std::string line =
+                fmt::format("ats miscompare lun {} lba {} initiator {}: {}", e.lun, e.lba,
+                            e.entry.origin.initiator_name, e.entry.explanation);
+            spdlog::warn("{} (target {}){}", line, e.target,
+                         *held_back != 0 ? fmt::format(" ({} more not logged)", *held_back) : "");
+            events->add("miscompare_cause", line, e.target, e.lun, e.entry.origin.initiator_port);
+        });
+    }
     scsi::LunServices services{d.locks, d.accounting, d.events, d.faults, nullptr};
+    services.recorder = d.recorder;
     services.schedule_after = [&d](std::chrono::milliseconds delay, std::function<void()> job) {
         d.schedule_after(delay, std::move(job));
     };
@@ -476,6 +503,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
             return d.rbd_console.view(target, lun);
         };
         d.console_model->config = d.live.get();
+        d.console_model->recorder = d.recorder.get();
         webui::ConsoleSettings cs;
         cs.address = config.console.address;
         cs.port = config.console.port;

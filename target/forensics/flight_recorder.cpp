@@ -134,6 +134,9 @@ struct FlightRecorder::State {
 
     // Replaced whole, never changed in place: tracks() reads it without a lock.
     std::atomic<std::shared_ptr<const TrackedMap>> tracked{std::make_shared<const TrackedMap>()};
+    // False while no block is tracked: tracks() answers without touching `tracked` (whose load
+    // takes the shared_ptr's lock and reference count), so an array without ATS pays nothing.
+    std::atomic<bool> any_tracked{false};
 
     std::mutex callback_mutex;
     std::function<void(const Explained&)> on_explained;
@@ -281,6 +284,7 @@ struct FlightRecorder::State {
         for (const auto& [lun_key, lbas] : tracked_lbas) {
             (*map)[lun_key].assign(lbas.begin(), lbas.end());
         }
+        any_tracked.store(!map->empty(), std::memory_order_release);
         tracked.store(std::move(map), std::memory_order_release);
         tracked_changed = false;
     }
@@ -478,6 +482,9 @@ bool FlightRecorder::tracks(uint64_t lun_key, uint64_t lba, uint64_t blocks) con
     if (!settings_.enabled || blocks == 0) {
         return false;
     }
+    if (!state_->any_tracked.load(std::memory_order_acquire)) {
+        return false;
+    }
     const std::shared_ptr<const TrackedMap> map = state_->tracked.load(std::memory_order_acquire);
     const auto lun = map->find(lun_key);
     if (lun == map->end()) {
@@ -492,16 +499,22 @@ void FlightRecorder::note(CommandNote note) {
     if (!settings_.enabled) {
         return;
     }
+    bool was_empty = false;
     {
         std::lock_guard lock(state_->queue_mutex);
         if (state_->queue.size() >= settings_.queue_notes) {
             state_->dropped_notes.fetch_add(1, std::memory_order_relaxed);
             return;
         }
+        was_empty = state_->queue.empty();
         state_->queue.push_back(std::move(note));
         ++state_->queued;
     }
-    state_->queue_ready.notify_one();
+    // The thread takes the whole queue at once: only a note that finds it empty needs to wake it
+    // (one futex call per batch, not per command).
+    if (was_empty) {
+        state_->queue_ready.notify_one();
+    }
 }
 
 void FlightRecorder::on_explained(std::function<void(const Explained&)> callback) {

@@ -72,7 +72,7 @@ std::string image_text(const CauseContext& c, ImageId id) {
     if (auto text = describe_vmfs_image(c.image(id))) {
         return *text;
     }
-    return "image #" + std::to_string(id) + " (no VMFS record)";
+    return "image #" + std::to_string(id);
 }
 
 // "compared [HB state ...] but the block held [HB state ...]".

@@ -2,32 +2,13 @@
 
 #include <cstdio>
 
+#include "formats/vmfs_layout.hpp"
+
 namespace atsarray::forensics {
 namespace {
 
-// Field offsets (VMFS-ATS.md, "Slot layout" and "On-disk lock").
-namespace hb {
-constexpr size_t state = 0x00;
-constexpr size_t addr = 0x04;
-constexpr size_t gen = 0x0c;
-constexpr size_t stamp = 0x14;
-constexpr size_t owner = 0x1c;
-constexpr size_t journal = 0x2c;
-constexpr size_t driver_major = 0x30;
-constexpr size_t driver_minor = 0x34;
-}  // namespace hb
-namespace lk {
-constexpr size_t type = 0x00;
-constexpr size_t addr = 0x04;
-constexpr size_t hb_addr = 0x0c;
-constexpr size_t hb_gen = 0x14;
-constexpr size_t token = 0x1c;
-constexpr size_t mode = 0x24;
-constexpr size_t owner = 0x28;
-constexpr size_t mtime = 0x38;
-constexpr size_t holders = 0x40;
-}  // namespace lk
-constexpr uint32_t last_lock_mode = 3;  // multi-writer
+namespace hb = vmfs::hb;
+namespace lk = vmfs::lock;
 
 uint32_t le32(std::span<const uint8_t> p, size_t at) {
     return static_cast<uint32_t>(p[at]) | static_cast<uint32_t>(p[at + 1]) << 8 |
@@ -53,12 +34,12 @@ std::string vmfs_uuid_string(std::span<const uint8_t, 16> u) {
 }
 
 std::optional<HeartbeatState> decode_heartbeat_slot(std::span<const uint8_t> image) {
-    if (image.size() < vmfs_record_bytes) {
+    if (image.size() < vmfs::record_bytes) {
         return std::nullopt;
     }
     HeartbeatState slot;
     slot.state = le32(image, hb::state);
-    if (slot.state != vmfs_heartbeat_free && slot.state != vmfs_heartbeat_in_use) {
+    if (slot.state != vmfs::heartbeat_free && slot.state != vmfs::heartbeat_in_use) {
         return std::nullopt;
     }
     slot.offset = le64(image, hb::addr);
@@ -73,15 +54,15 @@ std::optional<HeartbeatState> decode_heartbeat_slot(std::span<const uint8_t> ima
 }
 
 std::optional<VmfsLock> decode_lock_record(std::span<const uint8_t> image) {
-    if (image.size() < vmfs_record_bytes) {
+    if (image.size() < vmfs::record_bytes) {
         return std::nullopt;
     }
     VmfsLock lock;
     LockState& s = lock.state;
     s.type = le32(image, lk::type);
     s.mode = le32(image, lk::mode);
-    if (s.type < vmfs_lock_file_descriptor || s.type > vmfs_lock_last_type ||
-        s.mode > last_lock_mode) {
+    if (s.type < vmfs::lock_type_file_descriptor || s.type > vmfs::lock_type_last ||
+        s.mode > vmfs::lock_mode_last) {
         return std::nullopt;
     }
     s.offset = le64(image, lk::addr);

@@ -13,16 +13,10 @@
 #include <span>
 #include <string>
 
+#include "formats/vmfs_layout.hpp"
 #include "target/forensics/host_log.hpp"
 
 namespace atsarray::forensics {
-
-constexpr uint32_t vmfs_heartbeat_free = 0xabcdef01;
-constexpr uint32_t vmfs_heartbeat_in_use = 0xabcdef02;
-constexpr uint32_t vmfs_lock_file_descriptor = 0x10c00001;
-constexpr uint32_t vmfs_lock_last_type = 0x10c00005;
-// Both records fit in the first 512 bytes of a block.
-constexpr size_t vmfs_record_bytes = 512;
 
 // An on-disk lock with what the log tuple prints past LockState: "num", its holder count.
 struct VmfsLock {

@@ -36,6 +36,8 @@ void Connection::execute(Task* task) {
     cmd.cdb = {task->cdb.data(), task->cdb_length};
     cmd.lun = task->lun;
     cmd.nexus = &session_.nexus;
+    cmd.itt = task->itt;
+    cmd.cmd_sn = task->cmd_sn;
     cmd.expected_transfer_length = task->expected_length;
     cmd.direction = task->write  ? scsi::DataDirection::to_device
                     : task->read ? scsi::DataDirection::from_device

@@ -47,6 +47,8 @@ struct Command {
     std::span<const uint8_t> cdb;  // 6..260 bytes
     uint64_t lun = 0;              // the LUN as a number (SAM-5 single level, 0..16383)
     const Nexus* nexus = nullptr;
+    uint32_t itt = 0;     // the transport's task tag (iSCSI Initiator Task Tag), for the records
+    uint32_t cmd_sn = 0;  // and its command number (CmdSN)
     uint32_t expected_transfer_length = 0;          // iSCSI Expected Data Transfer Length
     DataDirection direction = DataDirection::none;  // what the transport's R/W flags said
     std::span<const uint8_t> data_out;              // all Data-Out the transport received (writes)

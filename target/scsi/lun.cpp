@@ -9,12 +9,11 @@
 #include <spdlog/spdlog.h>
 
 #include "target/scsi/lun_limits.hpp"
+#include "target/scsi/lun_run.hpp"
 
 namespace atsarray::scsi {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::atomic<uint64_t> next_lock_key{1};
 
@@ -35,33 +34,6 @@ uint64_t le_value_at(std::span<const uint8_t> image, size_t offset) {
 }
 
 }  // namespace
-
-// One command past its descriptor lookup: what it needs from its checks to its completion,
-// shared by the lock grant, the worker job and the abort hook.
-struct Lun::Run {
-    Run(Command& c, Completion d) : cmd(c), done(std::move(d)) {}
-
-    Command& cmd;
-    Completion done;
-    Clock::time_point started = Clock::now();
-    const CommandDescriptor* descriptor = nullptr;
-    std::optional<CommandContext> ctx;
-    bool blocks = false;  // runs on the blocking-work hook
-    bool async = false;   // a single-operation command on a store that completes_async()
-    Clock::time_point lock_requested{};
-    uint64_t lock_wait_us = 0;
-    std::atomic<bool> aborted{false};
-    // A fault's stale write (stale_write_after_failover): executes even once aborted, as the
-    // in-flight write of a failed controller lands whatever the host did meanwhile.
-    bool lands_late = false;
-    ats::LockGuard locks;
-    std::vector<uint8_t> miscompare_image;  // COMPARE AND WRITE: the medium's block
-    std::shared_ptr<Lun> keep_alive;        // while a grant or a worker job is pending
-    CommandFaults faults;                   // what the fault hooks do to it (FaultHooks)
-    std::vector<uint64_t> inventory;        // REPORT LUNS's list, kept while a fault delays it
-    std::weak_ptr<Run> self;
-    std::atomic<uint32_t>* in_flight = nullptr;  // the LUN's count, until the status is sent
-};
 
 // The transport's completion, called once.
 void Lun::send_status(Run& run) {
@@ -93,6 +65,7 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
       lock_key_(next_lock_key.fetch_add(1)),
       accounting_(std::move(services.accounting)),
       events_(std::move(services.events)),
+      recorder_(std::move(services.recorder)),
       faults_(std::move(services.faults), std::move(services.schedule_after)),
       store_async_(store_ != nullptr && store_->completes_async()),
       sanitize_(settings_.sanitize_state_path) {
@@ -229,6 +202,9 @@ void Lun::finish(Run& run, const CommandResult& executed) {
         faults_.before_status(run.faults, run.cmd, executed, sense_format());
     if (accounting_) {
         account(run, result);
+    }
+    if (recorder_) {
+        note_forensics(run, result);
     }
     // A delay before status is not part of the command's latency: the target answers late.
     if (faults_.delays_status(run.faults)) {

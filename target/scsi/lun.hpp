@@ -29,6 +29,10 @@
 #include "target/scsi/sense.hpp"
 #include "target/scsi/unit_attention.hpp"
 
+namespace atsarray::forensics {
+class FlightRecorder;
+}
+
 namespace atsarray::scsi {
 
 // A value that one thread may change while others read it (the block count of a LUN grown at run
@@ -108,6 +112,9 @@ struct LunServices {
     // The target port groups of the target (SPC-4 §5.16), shared by its LUNs; nullptr: a model
     // of its own with today's single implicit group (single_group_config()).
     std::shared_ptr<TargetPortGroups> port_groups;
+    // The ATS flight recorder (issue 16): every ATS and every command on a block one touched;
+    // nullptr: none.
+    std::shared_ptr<forensics::FlightRecorder> recorder;
 };
 
 class Lun : public std::enable_shared_from_this<Lun> {
@@ -219,6 +226,8 @@ class Lun : public std::enable_shared_from_this<Lun> {
     void finish(Run& run, const CommandResult& result);
     static void send_status(Run& run);
     void account(const Run& run, const CommandResult& result);
+    // The flight recorder's note of a finished command (lun_forensics.cpp).
+    void note_forensics(const Run& run, const CommandResult& result);
 
     LunSettings settings_;
     std::shared_ptr<backend::BlockStore> store_;
@@ -232,6 +241,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     uint64_t lock_key_;
     std::shared_ptr<ats::Registry> accounting_;
     std::shared_ptr<ats::EventLog> events_;
+    std::shared_ptr<forensics::FlightRecorder> recorder_;
     FaultHooks faults_;
     ats::RateLimit miscompare_log_{10.0, 20.0};  // lines per second, burst
     mutable std::mutex mode_mutex_;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "formats/vmfs_layout.hpp"
 #include "tools/libiscsi_handles.hpp"
 
 namespace atsarray::sim {
@@ -12,28 +13,8 @@ namespace {
 using initiator::load_le64;
 using initiator::store_le64;
 
-// Field offsets (VMFS-ATS.md, "Slot layout" and "On-disk lock").
-namespace hb {
-constexpr size_t state = 0x00;
-constexpr size_t addr = 0x04;
-constexpr size_t gen = 0x0c;
-constexpr size_t stamp = 0x14;
-constexpr size_t owner = 0x1c;
-constexpr size_t journal = 0x2c;
-constexpr size_t driver_major = 0x30;
-constexpr size_t driver_minor = 0x34;
-}  // namespace hb
-namespace lk {
-constexpr size_t type = 0x00;
-constexpr size_t addr = 0x04;
-constexpr size_t hb_addr = 0x0c;
-constexpr size_t hb_gen = 0x14;
-constexpr size_t token = 0x1c;
-constexpr size_t mode = 0x24;
-constexpr size_t owner = 0x28;
-constexpr size_t mtime = 0x38;
-constexpr size_t holders = 0x40;
-}  // namespace lk
+namespace hb = vmfs::hb;
+namespace lk = vmfs::lock;
 
 uint32_t load_le32(const uint8_t* p) {
     return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
@@ -46,7 +27,7 @@ void store_le32(uint8_t* p, uint32_t v) {
 }
 
 // The records fit in 512 bytes; a 4096-byte block carries zeros after them.
-constexpr size_t record_bytes = 512;
+constexpr size_t record_bytes = vmfs::record_bytes;
 
 }  // namespace
 

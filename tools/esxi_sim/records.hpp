@@ -7,13 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "formats/vmfs_layout.hpp"
+
 namespace atsarray::sim {
 
-// Heartbeat slot states.
-constexpr uint32_t heartbeat_free = 0xabcdef01;
-constexpr uint32_t heartbeat_in_use = 0xabcdef02;
-// On-disk lock types: a file descriptor's lock (0x10c00002-05 are bitmap clusters).
-constexpr uint32_t lock_type_file_descriptor = 0x10c00001;
+using vmfs::heartbeat_free;
+using vmfs::heartbeat_in_use;
+using vmfs::lock_type_file_descriptor;
 // VMFS5 driver version written in a heartbeat (14.x is VMFS5).
 constexpr uint32_t vmfs_driver_major = 14;
 constexpr uint8_t vmfs_driver_minor = 60;

@@ -81,6 +81,8 @@ json ats_counters(const ats::AtsCounters& c) {
             {"lock_wait", latency_summary(c.lock_wait)}};
 }
 
+}  // namespace
+
 std::string hex(const std::vector<uint8_t>& bytes) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string out;
@@ -91,8 +93,6 @@ std::string hex(const std::vector<uint8_t>& bytes) {
     }
     return out;
 }
-
-}  // namespace
 
 json overview(const ConsoleModel& m, const ats::Snapshot& snap) {
     size_t luns = 0;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,9 @@
 
 namespace atsarray::iscsi {
 struct ServerState;
+}
+namespace atsarray::forensics {
+class FlightRecorder;
 }
 
 namespace atsarray::webui {
@@ -43,6 +47,8 @@ struct ConsoleModel {
     // The live configuration (targets, LUNs, ACLs, CHAP, portals changed through the API, and
     // `config save`); nullptr: those requests answer 501.
     ConfigControl* config = nullptr;
+    // The ATS flight recorder (issue 16); nullptr: off ([ats] recorder = false).
+    const forensics::FlightRecorder* recorder = nullptr;
 };
 
 namespace api {
@@ -54,6 +60,8 @@ std::string rfc3339(std::chrono::system_clock::time_point t);
 // path) need not be UTF-8, and json::dump() throws on those: on the console's thread that ends
 // the daemon. Invalid bytes become U+FFFD instead.
 std::string dump(const json& j);
+// Lower-case hex, two digits a byte (block images).
+std::string hex(const std::vector<uint8_t>& bytes);
 // {"count", "mean_us", "p50_us", "p99_us", "p999_us", "max_us"}
 json latency_summary(const ats::Histogram& h);
 

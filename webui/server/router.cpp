@@ -22,11 +22,11 @@ HttpResponse error_response(unsigned status, std::string message) {
             api::dump(json{{"error", {{"status", status}, {"message", std::move(message)}}}})};
 }
 
-namespace {
-
-HttpResponse ok(const json& j, unsigned status = 200) {
+HttpResponse ok(const json& j, unsigned status) {
     return {status, "application/json", api::dump(j)};
 }
+
+namespace {
 
 // A fault rule as JSON with `status`; 404 when it is gone, as a DELETE from another console may
 // remove it between this request's change and its answer.
@@ -198,6 +198,9 @@ HttpResponse Router::api(const HttpRequest& request, std::string_view path,
     }
     const std::string& what = parts[0];
     if (auto answer = live_config(request, parts, query)) {
+        return *answer;
+    }
+    if (auto answer = forensics(request, parts, query)) {
         return *answer;
     }
     if (parts.size() == 1 && what == "session-token") {

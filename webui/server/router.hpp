@@ -56,6 +56,10 @@ class Router {
     std::optional<HttpResponse> live_config(const HttpRequest& request,
                                             const std::vector<std::string>& parts,
                                             std::string_view query) const;
+    // The flight recorder (forensics_routes.cpp, issue 16): nullopt for a path it does not own.
+    std::optional<HttpResponse> forensics(const HttpRequest& request,
+                                          const std::vector<std::string>& parts,
+                                          std::string_view query) const;
 
     ConsoleModel& model_;
     AccessPolicy policy_;
@@ -69,6 +73,8 @@ bool parse_u64(std::string_view s, uint64_t& out);
 
 // {"error": {"status": N, "message": "..."}}
 HttpResponse error_response(unsigned status, std::string message);
+// A JSON answer.
+HttpResponse ok(const nlohmann::json& j, unsigned status = 200);
 
 // /metrics: Prometheus text exposition format 0.0.4.
 std::string render_metrics(const ConsoleModel& model, const ats::Snapshot& snap);

@@ -105,7 +105,7 @@ std::string path_segment(const std::string& text) {
 }
 
 Response Client::request(const std::string& method, const std::string& path,
-                         const std::string& body, bool with_token) {
+                         const std::string& body, bool with_token, const char* content_type) {
     net::io_context ioc;
     beast::tcp_stream stream(ioc);
     Response answer;
@@ -125,7 +125,7 @@ Response Client::request(const std::string& method, const std::string& path,
             req.set(http::field::authorization, "Bearer " + token());
         }
         if (!body.empty()) {
-            req.set(http::field::content_type, "application/json");
+            req.set(http::field::content_type, content_type);
             req.body() = body;
         }
         req.prepare_payload();
@@ -205,7 +205,14 @@ std::string Client::get_text(const std::string& path) {
 }
 
 json Client::send(const std::string& method, const std::string& path, const json& body) {
-    const Response r = request(method, path, body.is_null() ? "" : body.dump(), true);
+    return json_of(method, path, request(method, path, body.is_null() ? "" : body.dump(), true));
+}
+
+json Client::post_text(const std::string& path, const std::string& text) {
+    return json_of("POST", path, request("POST", path, text, true, "text/plain; charset=utf-8"));
+}
+
+json Client::json_of(const std::string& method, const std::string& path, const Response& r) const {
     check(method, path, r);
     if (r.body.empty()) {
         return json::object();

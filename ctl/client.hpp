@@ -59,16 +59,21 @@ class Client {
     // POST/PUT/PATCH/DELETE with the token; `body` null sends none.
     nlohmann::json send(const std::string& method, const std::string& path,
                         const nlohmann::json& body = nullptr);
+    // POST of a text body (a host log upload) with the token, answered as JSON.
+    nlohmann::json post_text(const std::string& path, const std::string& text);
 
     const Url& url() const { return url_; }
 
   private:
     Response request(const std::string& method, const std::string& path, const std::string& body,
-                     bool with_token);
+                     bool with_token, const char* content_type = "application/json");
     // The token for a request that needs one: the user's, else the loopback console's.
     const std::string& token();
     // Throws ApiError when `r` is not 2xx.
     void check(const std::string& method, const std::string& path, const Response& r) const;
+    // `r`'s JSON body (an empty one: {}); throws ApiError when `r` is not 2xx or not JSON.
+    nlohmann::json json_of(const std::string& method, const std::string& path,
+                           const Response& r) const;
 
     Url url_;
     std::string token_;

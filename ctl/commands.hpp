@@ -44,14 +44,15 @@ class Registry {
     Action chosen_;
 };
 
-void add_status_commands(CLI::App& app, Registry& registry);  // status, sessions
-void add_target_commands(CLI::App& app, Registry& registry);  // targets, acl, chap
-void add_lun_commands(CLI::App& app, Registry& registry);     // luns
-void add_ats_commands(CLI::App& app, Registry& registry);     // ats
-void add_event_commands(CLI::App& app, Registry& registry);   // events, notes
-void add_fault_commands(CLI::App& app, Registry& registry);   // faults
-void add_config_commands(CLI::App& app, Registry& registry);  // config, portals
-void add_top_command(CLI::App& app, Registry& registry);      // top
+void add_status_commands(CLI::App& app, Registry& registry);     // status, sessions
+void add_target_commands(CLI::App& app, Registry& registry);     // targets, acl, chap
+void add_lun_commands(CLI::App& app, Registry& registry);        // luns
+void add_ats_commands(CLI::App& app, Registry& registry);        // ats
+void add_event_commands(CLI::App& app, Registry& registry);      // events, notes
+void add_fault_commands(CLI::App& app, Registry& registry);      // faults
+void add_config_commands(CLI::App& app, Registry& registry);     // config, portals
+void add_top_command(CLI::App& app, Registry& registry);         // top
+void add_forensics_commands(CLI::App& app, Registry& registry);  // forensics
 
 // A LUN body (the keys of a [[target.lun]] table) from "id=0,backend=memory,size=1GiB", for
 // `targets add --lun`; throws UsageError for an unknown key or a value of the wrong kind.

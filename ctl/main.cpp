@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
     add_fault_commands(app, registry);
     add_config_commands(app, registry);
     add_top_command(app, registry);
+    add_forensics_commands(app, registry);
 
     try {
         app.parse(argc, argv);

@@ -16,6 +16,13 @@
 namespace atsarray::forensics {
 namespace {
 
+// How long a miscompare waits for the notes of the commands that reached the medium before it:
+// a command's note is taken when it finishes (before any status delay a fault adds), and one that
+// released its LBA locks first may finish after a later one on another thread, by microseconds
+// to a few milliseconds. On a busy block a miscompare is explained sooner, once half a history of
+// newer entries followed it, so that the entries before it are still there.
+constexpr std::chrono::milliseconds explain_after{20};
+
 struct BlockKey {
     uint64_t lun_key = 0;
     uint64_t lba = 0;
@@ -48,6 +55,7 @@ struct Block {
     uint64_t dropped_notes_at_start = 0;  // the queue's drop count when it became tracked
     SystemTime last{};
     std::list<BlockKey>::iterator lru;
+    std::vector<uint64_t> waiting;  // seqs of its miscompares not yet explained
 };
 
 uint64_t hash_bytes(std::span<const uint8_t> bytes) {
@@ -130,6 +138,9 @@ struct FlightRecorder::State {
     uint64_t queued = 0;  // notes accepted, ever
     uint64_t folded = 0;  // of those, folded in
     bool stopping = false;
+    // settle()'s requests to explain every miscompare still waiting, and how many were served.
+    uint64_t explain_requests = 0;
+    uint64_t explain_served = 0;
     std::atomic<uint64_t> dropped_notes{0};
 
     // Replaced whole, never changed in place: tracks() reads it without a lock.
@@ -152,7 +163,16 @@ struct FlightRecorder::State {
     std::unordered_multimap<uint64_t, ImageId> images_by_hash;
     ImageId next_image = 1;
     uint64_t next_seq = 1;
-    RecorderStats counters;  // notes, evictions, drops, causes, image bytes
+    // Miscompares folded in and not yet explained: the notes of commands that reached the medium
+    // before them may still be on their way (CommandNote::order).
+    struct Waiting {
+        BlockKey key;
+        uint64_t seq = 0;
+        std::chrono::steady_clock::time_point noted;
+    };
+    std::deque<Waiting> waiting;
+    std::vector<Explained> explained;  // for on_explained, outside the lock
+    RecorderStats counters;            // notes, evictions, drops, causes, image bytes
 
     // --- images ---
     ImageId intern(std::span<const uint8_t> bytes) {
@@ -212,6 +232,7 @@ struct FlightRecorder::State {
     // By value: callers pass lru.back(), which the erase below frees.
     void evict(const BlockKey key) {
         const auto it = blocks.find(key);
+        explain_leaving(it->second, it->second.entries.end());
         for (const HistoryEntry& e : it->second.entries) {
             release(e);
         }
@@ -253,12 +274,22 @@ struct FlightRecorder::State {
         return b;
     }
 
-    // Appends `e` (its images already interned) to the block's history within the bounds.
-    HistoryEntry& append(Block& b, HistoryEntry e) {
+    // Adds `e` (its images already interned) to the block's history, in medium order, within the
+    // bounds; returns its seq.
+    uint64_t append(Block& b, HistoryEntry e) {
         e.seq = next_seq++;
-        b.last = e.answered;
-        b.entries.push_back(std::move(e));
+        const uint64_t seq = e.seq;
+        b.last = std::max(b.last, e.answered);
+        auto at = b.entries.end();
+        if (e.order != 0) {
+            while (at != b.entries.begin() && std::prev(at)->order > e.order) {
+                --at;
+            }
+        }
+        b.entries.insert(at, std::move(e));
+        explain_crowded(b);
         while (b.entries.size() > std::max<size_t>(settings.entries_per_block, 1)) {
+            explain_leaving(b, std::next(b.entries.begin()));
             release(b.entries.front());
             b.entries.pop_front();
             b.truncated = true;
@@ -271,12 +302,13 @@ struct FlightRecorder::State {
             evict(lru.back());
         }
         while (counters.image_bytes > settings.max_image_bytes && b.entries.size() > 1) {
+            explain_leaving(b, std::next(b.entries.begin()));
             release(b.entries.front());
             b.entries.pop_front();
             b.truncated = true;
             ++counters.dropped_entries;
         }
-        return b.entries.back();
+        return seq;
     }
 
     void publish() {
@@ -304,6 +336,7 @@ struct FlightRecorder::State {
         e.miscompare_offset = note.miscompare_offset;
         e.fault_rule = note.fault_rule;
         e.lock_wait_us = note.lock_wait_us;
+        e.order = note.order;
         e.status_seen = note.status_seen;
         return e;
     }
@@ -312,29 +345,87 @@ struct FlightRecorder::State {
         return std::span<const uint8_t>(v).first(std::min<size_t>(v.size(), bs));
     }
 
-    void fold_ats(const CommandNote& note, std::vector<Explained>& explained) {
+    void fold_ats(const CommandNote& note) {
         Block& b = track(note);
         HistoryEntry e = entry_of(note);
         e.compare = intern(first_block(note.compare, note.block_size));
         e.on_disk = intern(first_block(note.on_disk, note.block_size));
         e.set = intern(first_block(note.set, note.block_size));
-        HistoryEntry& m = append(b, std::move(e));
-        if (!is_miscompare(m.outcome)) {
-            return;
+        const uint64_t seq = append(b, std::move(e));
+        if (is_miscompare(note.outcome)) {
+            waiting.push_back(
+                {BlockKey{note.lun_key, note.lba}, seq, std::chrono::steady_clock::now()});
+            blocks.at(BlockKey{note.lun_key, note.lba}).waiting.push_back(seq);
         }
+    }
+
+    static bool unexplained(const HistoryEntry& e) {
+        return e.kind == CommandKind::ats && is_miscompare(e.outcome) && e.cause == Cause::none;
+    }
+
+    // Explains miscompare `m` from its block's history up to it; `explained` takes the answer
+    // for on_explained.
+    void explain_entry(Block& b, std::deque<HistoryEntry>::iterator m) {
+        const std::deque<HistoryEntry> before(b.entries.begin(), std::next(m));
         const CauseContext context{
-            b.entries,
+            before,
             b.truncated,
             settings.entries_per_block,
             b.evicted_before,
             dropped_notes.load(std::memory_order_relaxed) - b.dropped_notes_at_start,
             [this](ImageId id) { return image_bytes(id); }};
         CauseFinding finding = explain_miscompare(context);
-        m.cause = finding.cause;
-        m.explanation = std::move(finding.explanation);
-        m.culprit_seq = finding.culprit_seq;
-        ++counters.causes[m.cause];
-        explained.push_back(explain(b, m));
+        m->cause = finding.cause;
+        m->explanation = std::move(finding.explanation);
+        m->culprit_seq = finding.culprit_seq;
+        ++counters.causes[m->cause];
+        explained.push_back(explain(b, *m));
+        std::erase(b.waiting, m->seq);
+    }
+
+    // The block's waiting miscompares that half a history of newer entries followed.
+    void explain_crowded(Block& b) {
+        const size_t half = std::max<size_t>(settings.entries_per_block / 2, 1);
+        const std::vector<uint64_t> seqs = b.waiting;
+        for (const uint64_t seq : seqs) {
+            const auto m = std::find_if(b.entries.begin(), b.entries.end(),
+                                        [&](const HistoryEntry& e) { return e.seq == seq; });
+            if (m == b.entries.end() || !unexplained(*m)) {
+                std::erase(b.waiting, seq);
+            } else if (static_cast<size_t>(std::distance(m, b.entries.end())) > half) {
+                explain_entry(b, m);
+            }
+        }
+    }
+
+    // Entries [begin, end) of `b` are about to leave (entries_per_block, image bytes, eviction):
+    // a miscompare among them still waiting is explained now, from what the history holds.
+    void explain_leaving(Block& b, std::deque<HistoryEntry>::iterator end) {
+        for (auto it = b.entries.begin(); it != end; ++it) {
+            if (unexplained(*it)) {
+                explain_entry(b, it);
+            }
+        }
+    }
+
+    // The miscompares that waited long enough for the notes before them (all of them with
+    // `all`), each explained from its block's history up to it.
+    void explain_waiting(bool all) {
+        const auto now = std::chrono::steady_clock::now();
+        while (!waiting.empty() && (all || now - waiting.front().noted >= explain_after)) {
+            const Waiting w = waiting.front();
+            waiting.pop_front();
+            const auto block = blocks.find(w.key);
+            if (block == blocks.end()) {
+                continue;  // evicted meanwhile, and explained then
+            }
+            Block& b = block->second;
+            const auto m = std::find_if(b.entries.begin(), b.entries.end(),
+                                        [&](const HistoryEntry& e) { return e.seq == w.seq; });
+            if (m != b.entries.end() && unexplained(*m)) {
+                explain_entry(b, m);
+            }
+        }
     }
 
     // The new image of block `lba + offset` of a command that is not an ATS (0: unknown).
@@ -408,45 +499,60 @@ struct FlightRecorder::State {
         return x;
     }
 
-    void fold(const CommandNote& note, std::vector<Explained>& explained) {
+    void fold(const CommandNote& note) {
         ++counters.notes;
         if (note.kind == CommandKind::ats) {
-            fold_ats(note, explained);
+            fold_ats(note);
         } else {
             fold_other(note);
         }
     }
 
     void run() {
+        bool has_waiting = false;
         while (true) {
             std::deque<CommandNote> batch;
+            bool all = false;
+            uint64_t serving = 0;
             {
                 std::unique_lock lock(queue_mutex);
-                queue_ready.wait(lock, [this] { return stopping || !queue.empty(); });
-                if (queue.empty()) {
-                    return;  // stopping, and everything queued is folded in
+                const auto ready = [this] {
+                    return stopping || !queue.empty() || explain_requests > explain_served;
+                };
+                if (has_waiting) {
+                    queue_ready.wait_for(lock, explain_after / 4, ready);
+                } else {
+                    queue_ready.wait(lock, ready);
+                }
+                if (queue.empty() && stopping && !has_waiting) {
+                    return;  // everything queued is folded in and explained
                 }
                 batch.swap(queue);
+                serving = explain_requests;
+                all = stopping || serving > explain_served;
             }
-            std::vector<Explained> explained;
+            std::vector<Explained> ready;
             {
                 std::lock_guard lock(state_mutex);
                 for (const CommandNote& note : batch) {
-                    fold(note, explained);
+                    fold(note);
                 }
+                explain_waiting(all);
+                ready.swap(explained);
+                has_waiting = !waiting.empty();
                 // Once per batch: tracks() readers copy nothing, the thread builds one map.
                 if (tracked_changed) {
                     publish();
                 }
             }
-            if (!explained.empty()) {
+            if (!ready.empty()) {
                 std::function<void(const Explained&)> callback;
                 {
                     std::lock_guard lock(callback_mutex);
                     callback = on_explained;
                 }
                 if (callback) {
-                    for (const Explained& x : explained) {
+                    for (const Explained& x : ready) {
                         callback(x);
                     }
                 }
@@ -454,6 +560,7 @@ struct FlightRecorder::State {
             {
                 std::lock_guard lock(queue_mutex);
                 folded += batch.size();
+                explain_served = std::max(explain_served, serving);
             }
             folded_in.notify_all();
         }
@@ -528,7 +635,10 @@ void FlightRecorder::settle() {
     }
     std::unique_lock lock(state_->queue_mutex);
     const uint64_t target = state_->queued;
-    state_->folded_in.wait(lock, [&] { return state_->folded >= target; });
+    const uint64_t request = ++state_->explain_requests;
+    state_->queue_ready.notify_one();
+    state_->folded_in.wait(
+        lock, [&] { return state_->folded >= target && state_->explain_served >= request; });
 }
 
 std::optional<BlockHistory> FlightRecorder::history(std::string_view target, uint64_t lun,
@@ -577,7 +687,8 @@ std::vector<Explained> FlightRecorder::miscompares(size_t limit) const {
     std::vector<std::pair<uint64_t, std::pair<const Block*, const HistoryEntry*>>> found;
     for (const auto& [key, b] : state_->blocks) {
         for (const HistoryEntry& e : b.entries) {
-            if (e.kind == CommandKind::ats && is_miscompare(e.outcome)) {
+            // Explained ones only: a miscompare waits a moment for the notes before it.
+            if (e.kind == CommandKind::ats && is_miscompare(e.outcome) && e.cause != Cause::none) {
                 found.push_back({e.seq, {&b, &e}});
             }
         }

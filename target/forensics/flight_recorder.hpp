@@ -94,6 +94,11 @@ struct CommandNote {
     uint32_t miscompare_offset = 0;  // genuine miscompare: the first differing byte
     std::string fault_rule;          // the fault rule that acted on it, when one did
     uint64_t lock_wait_us = 0;
+    // The order the command reached the medium in, stamped when it got its LBA locks (increasing
+    // over the process; 0: none). Notes are handed over at status time, and a command's status
+    // may come after that of a later command on the same block: histories are kept in this
+    // order, and a miscompare is explained once the notes of the commands before it are in.
+    uint64_t order = 0;
     // False when the initiator never got the status: dropped by a fault, aborted, or its
     // connection closed first.
     bool status_seen = true;
@@ -121,7 +126,8 @@ using ImageId = uint64_t;  // 0: none
 
 // One command in a block's history.
 struct HistoryEntry {
-    uint64_t seq = 0;  // the recorder's, increasing
+    uint64_t seq = 0;    // the recorder's, in the order the notes came in
+    uint64_t order = 0;  // CommandNote::order: the history is sorted by it
     CommandKind kind = CommandKind::read;
     Origin origin;
     uint32_t itt = 0;

@@ -14,9 +14,13 @@ bool installs(const HistoryEntry& e) {
     return e.outcome == Outcome::good && e.kind != CommandKind::read;
 }
 
-// `a` reached the initiator after `b` did: status times, the recorder's order on a tie (notes
-// from two I/O threads may arrive in either order, so the time decides).
+// `a` came after `b`: in the order they reached the medium when both have one (their LBA locks
+// order them), else by status times, the recorder's order on a tie (notes from two I/O threads
+// may arrive in either order, so the time decides).
 bool answered_after(const HistoryEntry& a, const HistoryEntry& b) {
+    if (a.order != 0 && b.order != 0) {
+        return a.order > b.order;
+    }
     if (a.answered != b.answered) {
         return a.answered > b.answered;
     }

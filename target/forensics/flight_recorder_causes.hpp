@@ -15,7 +15,8 @@
 namespace atsarray::forensics {
 
 struct CauseContext {
-    // The block's history, oldest first; the miscompare is its last entry.
+    // The block's history up to the miscompare, in medium order; the miscompare is its last
+    // entry.
     const std::deque<HistoryEntry>& entries;
     // Why the history may not reach back far enough.
     bool truncated = false;        // entries_per_block dropped older entries

@@ -16,6 +16,9 @@ namespace atsarray::scsi {
 namespace {
 
 std::atomic<uint64_t> next_lock_key{1};
+// The order commands got their LBA locks in, over every LUN (forensics::CommandNote::order):
+// stamped only while a flight recorder listens.
+std::atomic<uint64_t> next_medium_order{1};
 
 uint64_t micros(Clock::duration d) {
     return static_cast<uint64_t>(
@@ -499,6 +502,9 @@ void Lun::lock_and_run(const std::shared_ptr<Run>& run) {
         // worker rather than run it there (and chain grant after grant down one stack).
         const bool waited = guard.waited();
         run->locks = std::move(guard);
+        if (recorder_) {
+            run->medium_order = next_medium_order.fetch_add(1, std::memory_order_relaxed);
+        }
         run_step(run, !waited);
     };
     if (shared) {

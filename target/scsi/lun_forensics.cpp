@@ -129,6 +129,7 @@ void Lun::note_forensics(const Run& run, const CommandResult& result) {
         note.fault_rule = run.faults.decision().rule_name;
     }
     note.lock_wait_us = run.lock_wait_us;
+    note.order = run.medium_order;
     note.status_seen =
         !cmd.drop_status && !cmd.drop_connection && note.outcome != forensics::Outcome::aborted;
 

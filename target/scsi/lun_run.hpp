@@ -39,6 +39,7 @@ struct Lun::Run {
     std::vector<uint64_t> inventory;        // REPORT LUNS's list, kept while a fault delays it
     std::weak_ptr<Run> self;
     std::atomic<uint32_t>* in_flight = nullptr;  // the LUN's count, until the status is sent
+    uint64_t medium_order = 0;  // when it got its LBA locks (the flight recorder's order)
 };
 
 }  // namespace atsarray::scsi

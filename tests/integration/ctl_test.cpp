@@ -223,6 +223,61 @@ TEST_F(Ctl, SessionsAtsAndPortals) {
     EXPECT_TRUE(has_row(r.out, {daemon_.portal()})) << r.out;
 }
 
+// The flight recorder (issue 16): the miscompares ats-counter's contention made, with their
+// causes, one block's history, and a host log joined with them.
+TEST_F(Ctl, ForensicsMiscomparesBlocksAndAHostLogJoin) {
+    ats_load(200);
+    settle();
+    json answer;
+    for (int i = 0; i < 250; ++i) {
+        answer = api("/api/v1/forensics");
+        if (!answer["miscompares"].empty()) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_FALSE(answer["miscompares"].empty()) << answer.dump(2);
+    EXPECT_EQ(run_json("forensics")["miscompares"], answer["miscompares"]);
+    const json& m = answer["miscompares"][0];
+    CtlRun r = run("forensics");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(has_row(r.out, {m["answered"].get<std::string>(), std::string(target_name) + "/0",
+                                "100", m["cause"].get<std::string>()}))
+        << r.out;
+    EXPECT_NE(r.out.find(m["explanation"].get<std::string>()), std::string::npos) << r.out;
+    r = run("forensics --cause injected");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("no miscompare in the recorder's histories with cause injected"),
+              std::string::npos)
+        << r.out;
+
+    r = run(std::string("forensics block ") + target_name + " 0 100");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(has_row(r.out, {m["seq"].dump(), m["answered"].get<std::string>(), "ats"}))
+        << r.out;
+    r = run(std::string("forensics block ") + target_name + " 0 5555");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("no history of LBA 5555"), std::string::npos) << r.err;
+
+    // The miscompared host's vmkernel line at the array's time, offset = LBA x 512.
+    const std::string initiator = m["origin"]["initiator_name"].get<std::string>();
+    const std::string host = initiator.substr(initiator.rfind(':') + 1);
+    TempDir dir;
+    const auto log = dir.path() / "vmkernel.log";
+    std::ofstream(log) << m["answered"].get<std::string>()
+                       << " cpu3:2098765)HBX: 1936: ATS Miscompare detected between test and set "
+                          "HB images at offset 51200 on vol 'ds1'.\n";
+    const json joined = run_json("forensics join " + log.string() + " --host " + host);
+    EXPECT_EQ(joined["counts"]["host_matched"], 1) << joined.dump(2);
+    r = run("forensics join " + log.string() + " --host " + host);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("host events: 1, 1 matched, 0 with no array counterpart"),
+              std::string::npos)
+        << r.out;
+    r = run("forensics join /nonexistent/vmkernel.log");
+    EXPECT_EQ(r.status, 2) << r.err;
+}
+
 TEST_F(Ctl, NotesAndEvents) {
     CtlRun r = run("notes add 'ctl test: a lab note'", std::string("ATSARRAY_TOKEN=") + token);
     ASSERT_EQ(r.status, 0) << r.err;

@@ -35,6 +35,28 @@ std::string config() {
            "\"\n[[target.lun]]\nid = 0\nbackend = \"memory\"\nsize = \"16MiB\"\n";
 }
 
+// The status a POST of a host log declared one byte over the upload limit gets: only its header is
+// sent (the console answers from the Content-Length, before any of the body).
+unsigned declared_too_big(uint16_t port, const std::string& token) {
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    boost::asio::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    stream.connect(
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+    const std::string header =
+        "POST /api/v1/forensics/host-log HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Authorization: Bearer " +
+        token +
+        "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string((16 << 20) + 1) +
+        "\r\n\r\n";
+    boost::asio::write(stream, boost::asio::buffer(header));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    return res.result_int();
+}
+
 class Forensics : public ::testing::Test {
   protected:
     Forensics() : d(config()) {}
@@ -256,6 +278,55 @@ TEST_F(Forensics, AFalseMiscompareRuleIsInjectedNamingTheRule) {
     EXPECT_TRUE(event);
     const json stats = http_call(port(), "GET", "/api/v1/forensics").body["stats"];
     EXPECT_EQ(stats["causes"]["injected"], 1) << stats.dump();
+}
+
+// A host's vmkernel.log excerpt uploaded and joined with the array's events (issue 16): its ATS
+// miscompare line matches the miscompare the recorder explained, a line about a block the array
+// never saw an ATS on is flagged, and a line the parser does not know is counted.
+TEST_F(Forensics, AHostLogIsJoinedWithTheRecordersMiscompares) {
+    Context a = connect("iqn.2026-12.org.atsarray:host-a");
+    Context b = connect("iqn.2026-12.org.atsarray:host-b");
+    ASSERT_EQ(ats(a.get(), 10, 0, 0), SCSI_STATUS_GOOD);
+    wait_tracked(10);
+    read_block(a.get(), 10);
+    ASSERT_EQ(ats(b.get(), 10, 0, 0xB), SCSI_STATUS_GOOD);
+    ASSERT_EQ(ats(a.get(), 10, 0, 0xA), 0x0E);
+    const std::string at = miscompare_of(10)["answered"].get<std::string>();
+
+    const std::string log =
+        at + " cpu3:2098765)HBX: 1936: ATS Miscompare detected between test and set HB images " +
+        "at offset 5120 on vol 'ds1'.\n" + at +
+        " cpu3:2098765)HBX: 1936: ATS Miscompare detected between test and set HB images at " +
+        "offset 397824 on vol 'ds1'.\n" + "this line is no log line at all\n";
+    const HttpAnswer joined = http_call(port(), "POST", "/api/v1/forensics/host-log?host=host-a",
+                                        token(), log, "text/plain");
+    ASSERT_EQ(joined.status, 200U) << joined.body.dump(2);
+    const json& counts = joined.body["counts"];
+    EXPECT_EQ(counts["host_events"], 2) << joined.body.dump(2);
+    EXPECT_EQ(counts["host_matched"], 1) << joined.body.dump(2);
+    EXPECT_EQ(counts["host_unmatched"], 1) << joined.body.dump(2);
+    EXPECT_EQ(joined.body["parse"]["unknown_lines"], 1);
+    bool flagged = false;
+    for (const json& e : joined.body["timeline"]) {
+        if (e["side"] == "host" && e["state"] == "unmatched") {
+            flagged = e.contains("explanation");
+        }
+        if (e["side"] == "host" && e["state"] == "matched") {
+            ASSERT_EQ(e["matches"].size(), 1U) << e.dump(2);
+        }
+    }
+    EXPECT_TRUE(flagged) << joined.body["timeline"].dump(2);
+
+    // Refused: without the token, as JSON, and over the upload limit (16 MiB).
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/forensics/host-log", "", log, "text/plain").status,
+              401U);
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/forensics/host-log", token(), "{}").status, 415U);
+    EXPECT_EQ(declared_too_big(port(), token()), 413U);
+    EXPECT_EQ(http_call(port(), "GET", "/api/v1/forensics/host-log").status, 405U);
+    EXPECT_EQ(http_call(port(), "POST", "/api/v1/forensics/host-log?window_ms=0", token(), log,
+                        "text/plain")
+                  .status,
+              400U);
 }
 
 TEST_F(Forensics, BadRequestsGetClearErrors) {

@@ -18,7 +18,8 @@ struct HttpAnswer {
 };
 
 inline HttpAnswer http_call(uint16_t port, const std::string& method, const std::string& target,
-                            const std::string& token = "", const std::string& body = "") {
+                            const std::string& token = "", const std::string& body = "",
+                            const std::string& content_type = "application/json") {
     namespace beast = boost::beast;
     namespace http = beast::http;
     boost::asio::io_context ioc;
@@ -31,7 +32,7 @@ inline HttpAnswer http_call(uint16_t port, const std::string& method, const std:
         req.set(http::field::authorization, "Bearer " + token);
     }
     if (!body.empty()) {
-        req.set(http::field::content_type, "application/json");
+        req.set(http::field::content_type, content_type);
         req.body() = body;
     }
     req.prepare_payload();

@@ -109,7 +109,7 @@ class CheckLayersTest(unittest.TestCase):
             '#include "target/scsi/lun.hpp"\n',
         })
         self.assert_breach(result, "target/forensics/log_join.cpp:2", "target/scsi/lun.hpp",
-                           "host-log forensics read the array's events")
+                           "host-log forensics read notes and the array's events")
 
     def test_commented_out_includes_are_ignored(self):
         result = self.check_tree({

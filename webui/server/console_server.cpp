@@ -30,6 +30,11 @@ namespace {
 
 constexpr size_t max_header_bytes = 8 * 1024;
 constexpr size_t max_body_bytes = 64 * 1024;
+// A host log upload (POST /api/v1/forensics/host-log): the parser's own bound
+// (forensics::ParseLimits), one upload at a time, so an upload's memory is bounded whatever the
+// number of clients; its token is checked before its body is read.
+constexpr size_t max_upload_bytes = 16 * 1024 * 1024;
+constexpr std::string_view upload_path = "/api/v1/forensics/host-log";
 constexpr size_t max_queued_ticks = 8;  // a client that reads slower than this loses ticks
 constexpr std::string_view websocket_protocol = "atsarray.v1";
 constexpr std::string_view bearer_protocol = "atsarray.bearer.";
@@ -90,6 +95,7 @@ struct ConsoleServer::Impl {
     std::vector<std::weak_ptr<WsSession>> streams;
     std::thread thread;
     bool loopback = true;
+    bool upload_in_progress = false;  // the console's one thread reads and sets it
 
     void accept();
     void tick();
@@ -170,6 +176,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   public:
     HttpSession(net::ip::tcp::socket socket, ConsoleServer::Impl& server)
         : stream_(std::move(socket)), server_(server) {}
+    ~HttpSession() { end_upload(); }
 
     void run() { read(); }
 
@@ -179,12 +186,66 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         parser_->header_limit(max_header_bytes);
         parser_->body_limit(max_body_bytes);
         stream_.expires_after(std::chrono::seconds(30));
+        http::async_read_header(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+    }
+
+    // The header decides the body's limit: a host log upload may be larger than any other
+    // request, once its token is known good and no other upload is being read.
+    void on_header(beast::error_code ec) {
+        if (ec) {
+            on_read(ec);
+            return;
+        }
+        const auto& h = parser_->get();
+        const std::string_view target(h.target().data(), h.target().size());
+        if (h.method() == http::verb::post && target.substr(0, upload_path.size()) == upload_path) {
+            const std::string_view auth = h[http::field::authorization];
+            if (!server_.router->authorized(auth)) {
+                reply(error_response(401,
+                                     "an upload needs the console's access token "
+                                     "(Authorization: Bearer)"),
+                      h.version(), false);
+                return;
+            }
+            if (server_.upload_in_progress) {
+                reply(error_response(429,
+                                     "another host log is being uploaded; try again when it "
+                                     "is done"),
+                      h.version(), false);
+                return;
+            }
+            server_.upload_in_progress = true;
+            uploading_ = true;
+            parser_->body_limit(max_upload_bytes);
+            stream_.expires_after(std::chrono::seconds(120));
+            // curl asks before it sends a large body (RFC 9110 §10.1.1): answer at once rather than
+            // have it wait a second for nothing. A few bytes to a fresh connection: never blocks.
+            if (beast::iequals(h[http::field::expect], "100-continue")) {
+                http::response<http::empty_body> go_on{http::status::continue_, h.version()};
+                beast::error_code ignored;
+                http::write(stream_.socket(), go_on, ignored);
+            }
+        }
         http::async_read(
             stream_, buffer_, *parser_,
             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
     }
 
+    void end_upload() {
+        if (uploading_) {
+            uploading_ = false;
+            server_.upload_in_progress = false;
+        }
+    }
+
     void on_read(beast::error_code ec) {
+        // Whatever happens next, this connection's upload (if any) is no longer being read.
+        struct EndUpload {
+            HttpSession& s;
+            ~EndUpload() { s.end_upload(); }
+        } end_upload_at_exit{*this};
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
             ec == net::error::connection_reset || ec == net::error::operation_aborted) {
             close();
@@ -264,6 +325,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     ConsoleServer::Impl& server_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    bool uploading_ = false;  // holds the console's one upload slot
 };
 
 bool ConsoleServer::Impl::stream_allowed(const http::request<http::string_body>& req) const {

@@ -2,9 +2,9 @@
 // arrives as a WebSocket tick; the page never polls. The few GETs after start-up are the
 // engineer's own (histogram refresh), the gap after a reconnect, and the hot blocks' images
 // when a tick reports new miscompares (ticks carry counters, not images), at most every 3 s.
-// Two exceptions: the fault rules' hit counts (not in ticks) are polled every 2 s while the
+// Three exceptions: the fault rules' hit counts (not in ticks) are polled every 2 s while the
 // config has injection on (faults.js), and so are the rbd LUNs' cluster views while the daemon
-// has any (rbd.js).
+// has any (rbd.js), and the flight recorder's histories every 3 s (forensics.js).
 import { Api, Stream } from './api.js';
 import { setText } from './dom.js';
 import { fmtCount, fmtDuration, fmtRate, fmtRatio, fmtTime } from './format.js';
@@ -17,6 +17,7 @@ import { FaultsPanel } from './faults.js';
 import { PathsPanel } from './paths.js';
 import { RbdPanel } from './rbd.js';
 import { ConfigPanel } from './config.js';
+import { ForensicsPanel } from './forensics.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -28,10 +29,11 @@ const events = new EventsPanel(api);
 const faults = new FaultsPanel(api);
 const paths = new PathsPanel(api);
 const rbd = new RbdPanel(api);
+const forensics = new ForensicsPanel(api);
 const config = new ConfigPanel(api, () => refreshTargets());
 let lastTickTime = 0;
 // For the browser tests: the charts' data (the ATS history) and panels, read only.
-window.atsarrayConsole = { atsHistory, ats, latency };
+window.atsarrayConsole = { atsHistory, ats, latency, forensics };
 
 function renderOverview(o) {
     if (!o) {
@@ -216,6 +218,7 @@ async function start() {
         },
     });
     stream.start();
+    forensics.start();
     window.addEventListener('pagehide', () => stream.stop());
     document.addEventListener('visibilitychange', () => {
         if (!document.hidden) {

@@ -244,6 +244,7 @@ export class ForensicsPanel {
         this.api = api;
         this.timer = null;
         this.busy = false;
+        this.polls = 0;           // polls done (the browser test waits on it)
         this.report = null;       // GET /forensics
         this.blocks = [];         // GET /forensics/blocks
         this.selected = null;     // {target, lun, lba}
@@ -272,9 +273,7 @@ export class ForensicsPanel {
         $('#forensics-timeline tbody').addEventListener('click', (ev) => {
             const tr = ev.target.closest('tr[data-key]');
             if (tr) {
-                this.rowSeq = Number(tr.dataset.key);
-                this.renderTravel();
-                $('#forensics-travel').focus({ preventScroll: true });
+                this.goTo(Number(tr.dataset.key));
             }
         });
         $('#forensics-travel').addEventListener('keydown', (ev) => {
@@ -328,6 +327,7 @@ export class ForensicsPanel {
                 await this.loadBlock();
             }
         } finally {
+            this.polls++;
             this.busy = false;
         }
     }
@@ -435,6 +435,7 @@ export class ForensicsPanel {
         this.renderLists();
         this.renderTravel();
         await this.loadBlock();
+        this.revealRow();
         $('#forensics-travel').focus({ preventScroll: true });
     }
 
@@ -498,13 +499,31 @@ export class ForensicsPanel {
     step(delta) {
         const entries = this.entries();
         const i = stepIndex(this.rowIndex(), delta, entries.length);
-        if (i < 0) {
+        if (i >= 0) {
+            this.goTo(entries[i].seq);
+        }
+    }
+
+    // Selects the timeline row of entry `seq` and scrolls the timeline (not the page) to it.
+    goTo(seq) {
+        this.rowSeq = seq;
+        this.renderTravel();
+        this.revealRow();
+        $('#forensics-travel').focus({ preventScroll: true });
+    }
+
+    revealRow() {
+        const tr = $('#forensics-timeline tbody tr.selected');
+        const box = tr?.closest('.timeline-box');
+        if (!box) {
             return;
         }
-        this.rowSeq = entries[i].seq;
-        this.renderTravel();
-        const tr = $(`#forensics-timeline tbody tr[data-key="${entries[i].seq}"]`);
-        tr?.scrollIntoView({ block: 'nearest' });
+        const top = tr.offsetTop - box.querySelector('thead').offsetHeight;
+        if (top < box.scrollTop) {
+            box.scrollTop = top;
+        } else if (tr.offsetTop + tr.offsetHeight > box.scrollTop + box.clientHeight) {
+            box.scrollTop = tr.offsetTop + tr.offsetHeight - box.clientHeight;
+        }
     }
 
     image(id) {
@@ -589,7 +608,8 @@ export class ForensicsPanel {
                     + (e.miscompare_offset !== undefined && e.miscompare_offset !== null ? ` · first differing byte 0x${Number(e.miscompare_offset).toString(16)}` : '')
                     + (e.fault_rule ? ` · fault rule ${e.fault_rule}` : ''))),
             e.explanation ? h('p', { class: 'verdict explanation' }, e.explanation) : null,
-            culprit ? h('p', { class: 'muted' }, `culprit: row ${entries.indexOf(culprit) + 1} (${(culprit.command ?? '').toUpperCase()} ${fmtItt(culprit.itt)})`) : null,
+            culprit ? h('p', { class: 'muted' }, 'culprit: ', h('button', { type: 'button', class: 'link culprit-row', onclick: () => this.goTo(culprit.seq) },
+                `row ${entries.indexOf(culprit) + 1} (${(culprit.command ?? '').toUpperCase()} ${fmtItt(culprit.itt)} from ${shortInitiator(culprit.origin?.initiator_name ?? '')})`)) : null,
             steps.length ? null : h('p', { class: 'muted' }, 'this command names no image'),
             h('p', { class: 'muted legend' }, before ? `before this command the block held image #${before}` : 'no earlier version in the history'),
             h('div', { class: 'versions' }, ...boxes)].filter((n) => n));
@@ -614,7 +634,7 @@ export class ForensicsPanel {
         } else if (!prev) {
             change = `image #${st.prev} before it is not in the answer`;
         } else {
-            change = `${diff.changed} byte${diff.changed === 1 ? '' : 's'} differ from image #${st.prev}${fields.length ? ` (${fields.join(', ')})` : ''}`;
+            change = `${diff.changed} byte${diff.changed === 1 ? ' differs' : 's differ'} from image #${st.prev}${fields.length ? ` (${fields.join(', ')})` : ''}`;
         }
         return h('div', { class: 'version', dataset: { role: st.role, image: st.id } },
             h('div', { class: 'dump-title' }, h('strong', {}, `${role} #${st.id}`), ' ', h('span', { class: 'muted' }, what.label)),

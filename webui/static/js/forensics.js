@@ -286,6 +286,7 @@ export class ForensicsPanel {
             ev.preventDefault();
             this.step(ev.key === 'ArrowRight' ? 1 : -1);
         });
+        this.renderTravel();
     }
 
     start() {

@@ -378,6 +378,15 @@ struct FlightRecorder::State {
         m->cause = finding.cause;
         m->explanation = std::move(finding.explanation);
         m->culprit_seq = finding.culprit_seq;
+        if (finding.culprit_seq) {
+            for (const HistoryEntry& e : before) {
+                if (e.seq == *finding.culprit_seq) {
+                    auto copy = std::make_shared<HistoryEntry>(e);
+                    copy->culprit.reset();  // one level: no chain of entries kept alive
+                    m->culprit = std::move(copy);
+                }
+            }
+        }
         ++counters.causes[m->cause];
         explained.push_back(explain(b, *m));
         std::erase(b.waiting, m->seq);
@@ -489,7 +498,9 @@ struct FlightRecorder::State {
 
     Explained explain(const Block& b, const HistoryEntry& m) const {
         Explained x{b.target, b.lun, b.lba, m, std::nullopt};
-        if (m.culprit_seq) {
+        if (m.culprit) {
+            x.culprit = *m.culprit;
+        } else if (m.culprit_seq) {
             for (const HistoryEntry& e : b.entries) {
                 if (e.seq == *m.culprit_seq) {
                     x.culprit = e;

@@ -149,6 +149,9 @@ struct HistoryEntry {
     Cause cause = Cause::none;
     std::string explanation;
     std::optional<uint64_t> culprit_seq;
+    // That entry as it was when the miscompare was explained: on a busy block it leaves the
+    // history before the miscompare does.
+    std::shared_ptr<const HistoryEntry> culprit;
 };
 
 struct BlockHistory {

@@ -480,7 +480,10 @@ export class ForensicsPanel {
             }
         }
         if (this.rowSeq !== null) {
-            const i = entries.findIndex((e) => e.seq >= this.rowSeq);
+            // The same entry; when it was dropped, the first one that came in after it (rows are
+            // in the order the commands reached the medium, seqs in the order their notes came).
+            const same = entries.findIndex((e) => e.seq === this.rowSeq);
+            const i = same >= 0 ? same : entries.findIndex((e) => e.seq >= this.rowSeq);
             if (i >= 0) {
                 this.rowSeq = entries[i].seq;
                 return i;

@@ -108,11 +108,11 @@ awk -v rows="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1 | tr '\n' ' ')" '
       if (eq > 0) { kv[substr($i, 1, eq - 1)] = substr($i, eq + 1) }
     }
     k = kv["row"] SUBSEP kv["label"]
-    if (kv["status"] == "ok") { v[k, ++n[k]] = kv["iops"] + 0 } else { bad[k] = 1 }
+    if (kv["status"] == "ok") { v[k, ++n[k]] = kv["iops"] + 0 } else { bad[k] = kv["status"] }
   }
   function median(k,   a, i, j, t, m) {
     m = n[k]
-    if (m == 0 || bad[k]) { return -1 }
+    if (m == 0 || (k in bad)) { return -1 }
     for (i = 1; i <= m; ++i) { a[i] = v[k, i] }
     for (i = 1; i <= m; ++i) for (j = i + 1; j <= m; ++j) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
@@ -126,7 +126,7 @@ awk -v rows="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1 | tr '\n' ' ')" '
       ratio = (on > 0 && off > 0) ? on / off : -1
       printf "%-14s %10s %10s %10s %9s %9s  %s\n", r[i],
              on < 0 ? "failed" : sprintf("%.0f", on), off < 0 ? "failed" : sprintf("%.0f", off),
-             tgt < 0 ? "failed" : sprintf("%.0f", tgt),
+             tgt < 0 ? (bad[r[i] SUBSEP "tgt"] == "not-supported" ? "no ATS" : "failed") : sprintf("%.0f", tgt),
              ratio < 0 ? "-" : sprintf("%.2fx", ratio),
              (on > 0 && tgt > 0) ? sprintf("%.2fx", on / tgt) : "-",
              ratio < 0 ? "-" : (ratio >= 0.9 ? "met" : "MISSED")

@@ -22,6 +22,8 @@ namespace {
 // to a few milliseconds. On a busy block a miscompare is explained sooner, once half a history of
 // newer entries followed it, so that the entries before it are still there.
 constexpr std::chrono::milliseconds explain_after{20};
+// How often the recorder thread takes the notes while they come.
+constexpr std::chrono::milliseconds poll_interval{5};
 
 struct BlockKey {
     uint64_t lun_key = 0;
@@ -138,6 +140,7 @@ struct FlightRecorder::State {
     uint64_t queued = 0;  // notes accepted, ever
     uint64_t folded = 0;  // of those, folded in
     bool stopping = false;
+    bool sleeping = false;  // the thread waits for a note, not for its next poll
     // settle()'s requests to explain every miscompare still waiting, and how many were served.
     uint64_t explain_requests = 0;
     uint64_t explain_served = 0;
@@ -521,20 +524,27 @@ struct FlightRecorder::State {
 
     void run() {
         bool has_waiting = false;
+        bool idle = false;  // the last poll found nothing
         while (true) {
             std::deque<CommandNote> batch;
             bool all = false;
             uint64_t serving = 0;
             {
                 std::unique_lock lock(queue_mutex);
-                const auto ready = [this] {
-                    return stopping || !queue.empty() || explain_requests > explain_served;
-                };
-                if (has_waiting) {
-                    queue_ready.wait_for(lock, explain_after / 4, ready);
-                } else {
-                    queue_ready.wait(lock, ready);
+                const auto ready = [this] { return stopping || explain_requests > explain_served; };
+                // While notes come, the thread looks every poll_interval and no I/O thread wakes
+                // it (a wake-up per note cost a futex call and a context switch per ATS: a tenth
+                // of the daemon's CPU). Idle, it sleeps until a note wakes it.
+                if (idle && !has_waiting && queue.empty()) {
+                    sleeping = true;
+                    queue_ready.wait(lock, [&] { return ready() || !queue.empty(); });
+                    sleeping = false;
+                } else if (!ready()) {
+                    queue_ready.wait_for(lock, poll_interval, [&] {
+                        return ready() || queue.size() >= settings.queue_notes / 2;
+                    });
                 }
+                idle = queue.empty();
                 if (queue.empty() && stopping && !has_waiting) {
                     return;  // everything queued is folded in and explained
                 }
@@ -617,20 +627,20 @@ void FlightRecorder::note(CommandNote note) {
     if (!settings_.enabled) {
         return;
     }
-    bool was_empty = false;
+    bool wake = false;
     {
         std::lock_guard lock(state_->queue_mutex);
         if (state_->queue.size() >= settings_.queue_notes) {
             state_->dropped_notes.fetch_add(1, std::memory_order_relaxed);
             return;
         }
-        was_empty = state_->queue.empty();
         state_->queue.push_back(std::move(note));
         ++state_->queued;
+        // The thread polls while notes come: wake it only from its idle sleep, or when the queue
+        // fills up faster than it looks.
+        wake = state_->sleeping || state_->queue.size() == settings_.queue_notes / 2;
     }
-    // The thread takes the whole queue at once: only a note that finds it empty needs to wake it
-    // (one futex call per batch, not per command).
-    if (was_empty) {
+    if (wake) {
         state_->queue_ready.notify_one();
     }
 }

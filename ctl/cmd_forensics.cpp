@@ -176,8 +176,9 @@ int join(Context& c, const Options& o) {
 void add_forensics_commands(CLI::App& app, Registry& registry) {
     auto o = std::make_shared<Options>();
     auto* sub = app.add_subcommand(
-        "forensics", "the ATS flight recorder: miscompares with their causes, block histories, "
-                     "host logs joined with the array's events");
+        "forensics",
+        "the ATS flight recorder: miscompares with their causes, block histories, "
+        "host logs joined with the array's events");
     sub->add_option("--cause", o->cause,
                     "only this cause: contention, late_retry, stale_read, failover, injected, "
                     "unknown");
@@ -192,8 +193,9 @@ void add_forensics_commands(CLI::App& app, Registry& registry) {
     registry.on(b, [o](Context& c) { return block(c, *o); });
 
     auto* j = sub->add_subcommand(
-        "join", "upload a vmkernel.log / vobd.log excerpt or an esxi-sim log and join it with the "
-                "array's events");
+        "join",
+        "upload a vmkernel.log / vobd.log excerpt or an esxi-sim log and join it with the "
+        "array's events");
     j->add_option("file", o->file, "the log file")->required();
     j->add_option("--host", o->host, "the host's name, for logs whose lines carry none");
     j->add_option("--volume-base", o->volume_base,

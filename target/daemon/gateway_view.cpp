@@ -165,11 +165,18 @@ void GatewayView::note_beat(std::chrono::steady_clock::time_point at,
     if (written) {
         own_beat_at_ = at + took;
     }
+    // The round is counted with its beat: a reader between the beat and the round's end must not
+    // see more beats than rounds.
+    ++rounds_;
+    beat_in_round_ = true;
 }
 
 void GatewayView::note_round(bool ok) {
     std::lock_guard lock(mutex_);
-    ++rounds_;
+    if (!beat_in_round_) {
+        ++rounds_;  // a round that ended before its beat
+    }
+    beat_in_round_ = false;
     failed_rounds_ += ok ? 0 : 1;
 }
 

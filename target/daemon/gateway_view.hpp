@@ -145,6 +145,7 @@ class GatewayView {
     std::optional<std::chrono::steady_clock::time_point> own_beat_at_;
     uint64_t rounds_ = 0;
     uint64_t failed_rounds_ = 0;
+    bool beat_in_round_ = false;  // the round in progress was counted with its beat
     std::thread thread_;
 };
 

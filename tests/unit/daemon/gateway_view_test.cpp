@@ -5,7 +5,10 @@
 // clock is the test's, round() is called by hand.
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -285,6 +288,38 @@ TEST(GatewayViewLatency, BeatWritesAreTimedOverTheLastMinute) {
     EXPECT_EQ(view[0].description, "gw1");
     EXPECT_EQ(*view[1].beat_age, milliseconds(1300));
     EXPECT_EQ(view[1].description, "gw2");
+}
+
+// Records that let a reader look at the gateway's beat figures while its round lists the other
+// gateways' records: after the round's beat, before its end, as the console may at any moment.
+class PeekingRecords : public test::MemoryRecords {
+  public:
+    backend::Status list(const std::string& prefix,
+                         std::map<std::string, std::string>& out) override {
+        if (peek) {
+            seen = peek();
+        }
+        return MemoryRecords::list(prefix, out);
+    }
+    std::function<GatewayView::BeatLatency()> peek;
+    std::optional<GatewayView::BeatLatency> seen;
+};
+
+// The rbd console test saw 11 beats in 10 rounds: a round was counted at its end, its beat before.
+TEST(GatewayViewLatency, AReaderMidRoundNeverSeesMoreBeatsThanRounds) {
+    const std::chrono::steady_clock::time_point start{std::chrono::seconds(1000)};
+    std::chrono::steady_clock::time_point now = start;
+    PeekingRecords records;
+    Gateway a{1, records, now};
+    records.peek = [&a] { return a.view->beat_latency(); };
+    for (uint64_t i = 1; i <= 3; ++i) {
+        now = start + std::chrono::seconds(i);
+        ASSERT_TRUE(a.view->round());
+        ASSERT_TRUE(records.seen);
+        EXPECT_EQ(records.seen->samples, i);
+        EXPECT_EQ(records.seen->rounds, i);
+    }
+    EXPECT_EQ(a.view->beat_latency().rounds, 3u);
 }
 
 }  // namespace

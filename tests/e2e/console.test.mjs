@@ -378,8 +378,13 @@ if (FAKE) {
     // Issue 19: the Overview's configuration actions against the contract (lib/fake_config.mjs).
     const LAB = 'iqn.2026-11.org.atsarray:lab';
     const configError = () => text('#config-error');
+    // The error shown may still be the previous action's (two refusals in a row): wait for the
+    // one expected, then check it.
     async function expectError(re) {
         await page.locator('#config-error').waitFor({ state: 'visible', ...WAIT });
+        await page.waitForFunction(([source, flags]) => new RegExp(source, flags)
+            .test(document.querySelector('#config-error')?.textContent ?? ''), [re.source, re.flags], WAIT)
+            .catch(() => {});
         assert.match(await configError(), re);
     }
 

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchChromium, openPage, webuiDir } from './lib/browser.mjs';
-import { children, startDaemonWith, startProcess, stopProcess } from './lib/processes.mjs';
+import { endRun, startDaemonWith, startProcess } from './lib/processes.mjs';
 
 const ARTIFACTS = process.env.E2E_ARTIFACTS ?? process.cwd();
 const SHOT = path.join(ARTIFACTS, 'faults-e2e.png');
@@ -91,20 +91,7 @@ before(async () => {
     page = await openPage(browser, pageErrors);
 }, { timeout: 120_000 });
 
-after(async () => {
-    if (browser) {
-        await browser.close();
-    }
-    for (const c of children) {
-        await stopProcess(c);
-    }
-    if (daemon) {
-        fs.writeFileSync(path.join(ARTIFACTS, 'faults-e2e-daemon.log'), daemon.output);
-    }
-    if (tmp) {
-        fs.rmSync(tmp, { recursive: true, force: true });
-    }
-});
+after(() => endRun({ browser, daemon, tmp, artifacts: ARTIFACTS, logName: 'faults-e2e-daemon.log' }));
 
 test('with injection on in the config the panel offers its form, the presets and no rules', TEST, async () => {
     await page.goto(base + '/');

@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchChromium, openPage, webuiDir } from './lib/browser.mjs';
-import { children, freePort, startDaemonWith, startProcess, stopProcess } from './lib/processes.mjs';
+import { endRun, freePort, startDaemonWith, startProcess, stopProcess } from './lib/processes.mjs';
 
 const ARTIFACTS = process.env.E2E_ARTIFACTS ?? process.cwd();
 const SHOT = path.join(ARTIFACTS, 'paths-e2e.png');
@@ -111,20 +111,7 @@ before(async () => {
     page = await openPage(browser, pageErrors);
 }, { timeout: 120_000 });
 
-after(async () => {
-    if (browser) {
-        await browser.close();
-    }
-    for (const c of children) {
-        await stopProcess(c);
-    }
-    if (daemon) {
-        fs.writeFileSync(path.join(ARTIFACTS, 'paths-e2e-daemon.log'), daemon.output);
-    }
-    if (tmp) {
-        fs.rmSync(tmp, { recursive: true, force: true });
-    }
-});
+after(() => endRun({ browser, daemon, tmp, artifacts: ARTIFACTS, logName: 'paths-e2e-daemon.log' }));
 
 test('the Paths view shows both target port groups with their states and portals', TEST, async () => {
     await page.goto(base + '/');

@@ -104,3 +104,20 @@ ${rest.replaceAll('@PORTAL@', String(portal))}`);
     await waitListening(consolePort, daemon, 'atsarray console');
     return { daemon, portal, consolePort, token };
 }
+
+// The end of a browser test against the daemon: the browser closed, every child stopped, the
+// daemon's log kept in `artifacts` as `logName`, its scratch folder removed.
+export async function endRun({ browser, daemon, tmp, artifacts, logName }) {
+    if (browser) {
+        await browser.close();
+    }
+    for (const c of children) {
+        await stopProcess(c);
+    }
+    if (daemon) {
+        fs.writeFileSync(path.join(artifacts, logName), daemon.output);
+    }
+    if (tmp) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
+}

@@ -13,6 +13,8 @@ packages=(
   chromium
   # atsarrayctl top is checked in a tmux pane (integration_ctl).
   tmux
+  # Wireshark's iSCSI dissector reads the trace's pcapng export back (unit_formats).
+  tshark
   # Ceph 16.2 for the rbd store (librbd, librados) and the loopback test cluster that
   # scripts/ceph-cluster starts for the tests and scripts/ceph-lab (monitor, OSD, the ceph and
   # rbd commands); no manager, no systemd units are used.

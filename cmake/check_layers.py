@@ -48,7 +48,7 @@ RULES = {
     ),
     "target/scsi": (
         ["target/scsi/", "target/ats/", "target/fault/", "backend/",
-         "target/forensics/flight_recorder.hpp"],
+         "target/forensics/flight_recorder.hpp", "target/forensics/capture.hpp", "formats/trace.hpp"],
         "SCSI never names iSCSI or the console; it tells the flight recorder what it did",
     ),
     "target/iscsi": (
@@ -76,6 +76,8 @@ RULES = {
             "target/fault/",
             "target/net/",
             "target/forensics/",
+            "formats/trace",
+            "formats/pcapng",
         ],
         "the console reads stores only through the SCSI layer and never names the daemon",
     ),

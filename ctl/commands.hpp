@@ -53,6 +53,7 @@ void add_fault_commands(CLI::App& app, Registry& registry);      // faults
 void add_config_commands(CLI::App& app, Registry& registry);     // config, portals
 void add_top_command(CLI::App& app, Registry& registry);         // top
 void add_forensics_commands(CLI::App& app, Registry& registry);  // forensics
+void add_capture_commands(CLI::App& app, Registry& registry);    // capture
 
 // A LUN body (the keys of a [[target.lun]] table) from "id=0,backend=memory,size=1GiB", for
 // `targets add --lun`; throws UsageError for an unknown key or a value of the wrong kind.

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     add_config_commands(app, registry);
     add_top_command(app, registry);
     add_forensics_commands(app, registry);
+    add_capture_commands(app, registry);
 
     try {
         app.parse(argc, argv);

@@ -80,8 +80,7 @@ struct Trace {
     std::string target;
     std::optional<uint64_t> lun;
     std::string initiator;
-    std::string stop_reason;  // "stopped", "max_commands", "max_bytes", "max_seconds", "running"
-    uint64_t dropped_commands = 0;  // seen after max_commands
+    std::string stop_reason;  // "running", "stopped", "max_commands", "max_seconds"
     std::vector<Lun> luns;
     std::vector<Session> sessions;
     std::vector<Command> commands;  // in the order they were answered

@@ -363,7 +363,6 @@ void read_header(const Object& o, Trace& t) {
     }
     t.initiator = o.string("initiator");
     t.stop_reason = o.string("stop_reason");
-    t.dropped_commands = o.unsigned_number<uint64_t>("dropped_commands");
 }
 
 Trace read_trace(const Json& root) {
@@ -402,7 +401,6 @@ std::string to_json(const Trace& trace) {
     }
     j["initiator"] = trace.initiator;
     j["stop_reason"] = trace.stop_reason;
-    j["dropped_commands"] = trace.dropped_commands;
     j["luns"] = OrderedJson::array();
     for (const Lun& l : trace.luns) {
         j["luns"].push_back(lun_json(l));

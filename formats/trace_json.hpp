@@ -2,7 +2,7 @@
 // A command trace (trace.hpp) as JSON, the form the array exports and the replayer reads.
 //
 // {"format": "atsarray-trace", "version": 1, "id", "started_unix_us", "ended_unix_us", "target",
-//  "lun" (absent: all), "initiator", "stop_reason", "dropped_commands",
+//  "lun" (absent: all), "initiator", "stop_reason",
 //  "luns": [{"target", "lun", "block_size", "blocks"}],
 //  "sessions": [{"initiator_name", "isid" ("0x" + 12 hex digits), "address", "portal", "target",
 //                "relative_target_port"}],

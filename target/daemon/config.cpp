@@ -72,7 +72,7 @@ class Parser : public TomlReader {
         if (const auto* ats = get_table(root, "", "ats")) {
             check_keys(*ats, "ats",
                        {"lock_stripes", "recorder", "recorder_blocks", "recorder_entries",
-                        "recorder_image_mib"});
+                        "recorder_image_mib", "recorder_persist"});
             config.ats.recorder = get_bool(*ats, "ats", "recorder", config.ats.recorder);
             config.ats.recorder_blocks = static_cast<uint32_t>(
                 get_uint(*ats, "ats", "recorder_blocks", 1, 1u << 20, config.ats.recorder_blocks));
@@ -80,6 +80,8 @@ class Parser : public TomlReader {
                 get_uint(*ats, "ats", "recorder_entries", 2, 4096, config.ats.recorder_entries));
             config.ats.recorder_image_mib = static_cast<uint32_t>(get_uint(
                 *ats, "ats", "recorder_image_mib", 1, 4096, config.ats.recorder_image_mib));
+            config.ats.recorder_persist =
+                get_bool(*ats, "ats", "recorder_persist", config.ats.recorder_persist);
             const uint64_t stripes =
                 get_uint(*ats, "ats", "lock_stripes", 1, 1u << 20, config.ats.lock_stripes);
             if (!std::has_single_bit(stripes)) {

@@ -184,6 +184,9 @@ struct AtsConfig {
     uint32_t recorder_blocks = 4096;
     uint32_t recorder_entries = 64;
     uint32_t recorder_image_mib = 64;
+    // Keep each file or rocksdb LUN's histories next to its data across restarts
+    // (<data>.forensics, written when the LUN closes, read when it opens).
+    bool recorder_persist = false;
 };
 
 struct DaemonConfig {

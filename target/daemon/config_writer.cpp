@@ -186,7 +186,8 @@ toml::table config_table(const DaemonConfig& c) {
                                    {"recorder", c.ats.recorder},
                                    {"recorder_blocks", as_int(c.ats.recorder_blocks)},
                                    {"recorder_entries", as_int(c.ats.recorder_entries)},
-                                   {"recorder_image_mib", as_int(c.ats.recorder_image_mib)}});
+                                   {"recorder_image_mib", as_int(c.ats.recorder_image_mib)},
+                                   {"recorder_persist", c.ats.recorder_persist}});
     if (c.console.enabled) {
         toml::table console{{"enabled", true},
                             {"address", c.console.address},

@@ -23,6 +23,7 @@
 #include "target/daemon/rbd_console.hpp"
 #include "target/daemon/start_checks.hpp"
 #include "target/fault/fault.hpp"
+#include "target/forensics/capture.hpp"
 #include "target/forensics/flight_recorder.hpp"
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/portal.hpp"
@@ -132,8 +133,10 @@ struct Daemon::Impl {
     std::shared_ptr<ats::Registry> accounting = std::make_shared<ats::Registry>();
     std::shared_ptr<ats::EventLog> events = std::make_shared<ats::EventLog>();
     std::shared_ptr<forensics::FlightRecorder> recorder;  // unless [ats] recorder = false
-    std::shared_ptr<fault::Engine> faults;                // only when [fault] enabled
-    std::unique_ptr<PathFaultController> path_faults;     // with faults: path rules applied
+    // Captures started through the console (issue 16); the LUNs check active() per command.
+    std::shared_ptr<forensics::Captures> captures = std::make_shared<forensics::Captures>();
+    std::shared_ptr<fault::Engine> faults;             // only when [fault] enabled
+    std::unique_ptr<PathFaultController> path_faults;  // with faults: path rules applied
     std::unique_ptr<webui::ConsoleModel> console_model;
     std::unique_ptr<webui::ConsoleServer> console;
     std::function<void(int)> shutdown;  // set while run() runs
@@ -204,6 +207,11 @@ struct Daemon::Impl {
             faults->on_change(nullptr);
         }
         stop_sanitizing();
+        if (factory) {
+            for (const auto& lun : luns.snapshot()) {
+                factory->keep_forensics(*lun);  // [ats] recorder_persist
+            }
+        }
         for (const auto& [groups, token] : port_group_listeners) {
             groups->unsubscribe(token);
         }
@@ -393,6 +401,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
     }
     scsi::LunServices services{d.locks, d.accounting, d.events, d.faults, nullptr};
     services.recorder = d.recorder;
+    services.captures = d.captures;
     services.schedule_after = [&d](std::chrono::milliseconds delay, std::function<void()> job) {
         d.schedule_after(delay, std::move(job));
     };
@@ -504,6 +513,7 @@ Daemon::Daemon(const DaemonConfig& config) : impl_(std::make_unique<Impl>(config
         };
         d.console_model->config = d.live.get();
         d.console_model->recorder = d.recorder.get();
+        d.console_model->captures = d.captures.get();
         webui::ConsoleSettings cs;
         cs.address = config.console.address;
         cs.port = config.console.port;

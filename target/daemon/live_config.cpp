@@ -412,7 +412,7 @@ ConfigAnswer LiveConfig::remove_lun(const std::string& target, uint64_t id, bool
     const auto removed = node->device->remove_lun(id);
     if (removed) {
         c_.luns.remove(removed.get());
-        c_.factory.forget(name, id);
+        c_.factory.forget(*removed);
     }
     c_.config.targets = std::move(candidate.targets);
     changed(name, "target " + name + " lun " + std::to_string(id) + " removed (" +

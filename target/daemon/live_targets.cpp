@@ -136,7 +136,7 @@ ConfigAnswer LiveConfig::add_target(const json& body) {
         }
     } catch (const ConfigError& e) {
         for (const auto& lun : made) {
-            c_.factory.forget(tc.name, lun->id());
+            c_.factory.forget(*lun);
         }
         std::string text = message(e, "target[" + std::to_string(ti) + "]", "target");
         if (text.rfind("target.lun", 0) == 0) {
@@ -201,7 +201,7 @@ ConfigAnswer LiveConfig::remove_target(const std::string& target, bool force) {
     for (const uint64_t id : removed->device->lun_ids()) {
         if (auto lun = removed->device->remove_lun(id)) {
             c_.luns.remove(lun.get());
-            c_.factory.forget(name, id);
+            c_.factory.forget(*lun);
         }
     }
     c_.config.targets = std::move(candidate.targets);

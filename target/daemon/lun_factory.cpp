@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <utility>
 
@@ -14,6 +17,7 @@
 #include "backend/shared_records.hpp"
 #include "target/daemon/lun_identity.hpp"
 #include "target/daemon/rbd_console.hpp"
+#include "target/forensics/flight_recorder.hpp"
 
 namespace atsarray::daemon {
 
@@ -75,6 +79,26 @@ std::shared_ptr<backend::BlockStore> open_medium(const DaemonConfig& config,
 
 // Where a LUN keeps what outlives the daemon next to its data (persistent reservations, its
 // identity): beside the image or the database; a memory LUN has nothing that survives a restart.
+// The LUN's flight recorder histories kept from its last run ([ats] recorder_persist), put back.
+// A file that cannot be read is logged and left alone: the LUN starts without them.
+void restore_forensics(forensics::FlightRecorder& recorder, const scsi::Lun& lun) {
+    const std::string& path = lun.settings().forensics_path;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return;  // none kept yet
+    }
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    try {
+        const size_t blocks = recorder.restore(lun.lock_key(), text);
+        spdlog::info(
+            "target {} lun {}: the flight recorder's histories of {} blocks restored from {}",
+            lun.settings().target_name, lun.id(), blocks, path);
+    } catch (const std::invalid_argument& e) {
+        spdlog::warn("target {} lun {}: {} not restored: {}", lun.settings().target_name, lun.id(),
+                     path, e.what());
+    }
+}
+
 std::string kept_with_data(const TargetConfig& target, const LunConfig& lun) {
     switch (lun.backend) {
         case BackendKind::file: {
@@ -126,6 +150,9 @@ std::shared_ptr<scsi::Lun> LunFactory::make(
     const std::string kept = kept_with_data(tc, lc);
     ls.state_path = kept.empty() ? std::string() : kept + ".pr";
     ls.sanitize_state_path = kept.empty() ? std::string() : kept + ".sanitize";
+    if (config.ats.recorder_persist && services.recorder && !kept.empty()) {
+        ls.forensics_path = kept + ".forensics";
+    }
     backend::SharedRecords* records = store->shared_records();
     if (records != nullptr) {
         const LunIdentity identity =
@@ -158,15 +185,49 @@ std::shared_ptr<scsi::Lun> LunFactory::make(
                           ": cannot read the persistent reservations kept in the cluster (see "
                           "the log)");
     }
+    if (!ls.forensics_path.empty()) {
+        restore_forensics(*services.recorder, *lun);
+    }
     if (rbd && rbd_console != nullptr) {
         rbd_console->add_lun(tc.name, lc.id, std::move(rbd));
     }
     return lun;
 }
 
-void LunFactory::forget(const std::string& target, uint64_t lun) const {
+void LunFactory::forget(const scsi::Lun& lun) const {
     if (rbd_console != nullptr) {
-        rbd_console->remove_lun(target, lun);
+        rbd_console->remove_lun(lun.settings().target_name, lun.id());
+    }
+    keep_forensics(lun);
+    if (services.recorder) {
+        services.recorder->forget(lun.lock_key());
+    }
+}
+
+void LunFactory::keep_forensics(const scsi::Lun& lun) const {
+    const std::string& path = lun.settings().forensics_path;
+    if (path.empty() || !services.recorder) {
+        return;
+    }
+    services.recorder->settle();
+    const std::string text = services.recorder->save(lun.lock_key());
+    // Written aside and renamed: a crash while writing leaves the last complete file.
+    const std::string aside = path + ".new";
+    {
+        std::ofstream out(aside, std::ios::binary | std::ios::trunc);
+        out.write(text.data(), static_cast<std::streamsize>(text.size()));
+        out.flush();
+        if (!out) {
+            spdlog::warn(
+                "target {} lun {}: cannot write {}: the flight recorder's histories are "
+                "not kept",
+                lun.settings().target_name, lun.id(), aside);
+            return;
+        }
+    }
+    if (std::rename(aside.c_str(), path.c_str()) != 0) {
+        spdlog::warn("target {} lun {}: cannot rename {} to {}", lun.settings().target_name,
+                     lun.id(), aside, path);
     }
 }
 

@@ -30,8 +30,12 @@ struct LunFactory {
     std::shared_ptr<scsi::Lun> make(const TargetConfig& target, const LunConfig& lun,
                                     std::shared_ptr<scsi::TargetPortGroups> port_groups) const;
     // A LUN made and then not served (a live change that failed after make()) or no longer
-    // served (removed live).
-    void forget(const std::string& target, uint64_t lun) const;
+    // served (removed live): out of the rbd panel, its flight recorder histories kept with its
+    // data ([ats] recorder_persist) and dropped from the recorder.
+    void forget(const scsi::Lun& lun) const;
+    // Writes the LUN's flight recorder histories next to its data ([ats] recorder_persist; make()
+    // reads them back): at a live removal and at shutdown.
+    void keep_forensics(const scsi::Lun& lun) const;
 };
 
 // Every LUN the daemon made and still serves (shutdown stops their sanitizes), changed by the

@@ -83,7 +83,6 @@ struct CaptureInfo {
     std::string stop_reason;                                   // trace::Trace::stop_reason
     std::chrono::system_clock::time_point started{}, ended{};  // ended: when stopped
     uint64_t commands = 0;                                     // kept
-    uint64_t dropped_commands = 0;                             // seen after max_commands
     uint64_t data_bytes = 0;                                   // data kept
     uint64_t data_not_kept = 0;  // commands whose data went past max_bytes
     size_t sessions = 0;
@@ -98,7 +97,8 @@ struct TraceWindow {
 
 class Captures {
   public:
-    explicit Captures(size_t max_captures = 4) : max_captures_(max_captures) {}
+    explicit Captures(size_t max_captures = 4);
+    ~Captures();
     Captures(const Captures&) = delete;
     Captures& operator=(const Captures&) = delete;
 
@@ -123,10 +123,11 @@ class Captures {
 
   private:
     struct Capture;  // capture.cpp
-    void expire(Capture& c, std::chrono::system_clock::time_point now);
+    // A running capture past its max_seconds stops ("max_seconds"); called under mutex_.
+    void expire(Capture& c, std::chrono::system_clock::time_point now) const;
 
     const size_t max_captures_;
-    std::atomic<int> running_{0};
+    mutable std::atomic<int> running_{0};  // captures running (expire() stops them)
     mutable std::mutex mutex_;
     uint64_t next_id_ = 1;
     std::map<std::string, std::unique_ptr<Capture>, std::less<>> captures_;

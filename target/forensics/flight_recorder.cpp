@@ -71,62 +71,6 @@ bool is_miscompare(Outcome outcome) {
 
 }  // namespace
 
-std::string_view to_string(CommandKind kind) {
-    switch (kind) {
-        case CommandKind::read:
-            return "read";
-        case CommandKind::write:
-            return "write";
-        case CommandKind::write_same:
-            return "write_same";
-        case CommandKind::unmap:
-            return "unmap";
-        case CommandKind::xcopy:
-            return "xcopy";
-        case CommandKind::ats:
-            return "ats";
-        case CommandKind::other_write:
-            return "other_write";
-    }
-    return "unknown";
-}
-
-std::string_view to_string(Outcome outcome) {
-    switch (outcome) {
-        case Outcome::good:
-            return "good";
-        case Outcome::miscompare:
-            return "miscompare";
-        case Outcome::injected_miscompare:
-            return "injected_miscompare";
-        case Outcome::error:
-            return "error";
-        case Outcome::aborted:
-            return "aborted";
-    }
-    return "unknown";
-}
-
-std::string_view to_string(Cause cause) {
-    switch (cause) {
-        case Cause::none:
-            return "none";
-        case Cause::injected:
-            return "injected";
-        case Cause::late_retry:
-            return "late_retry";
-        case Cause::failover:
-            return "failover";
-        case Cause::contention:
-            return "contention";
-        case Cause::stale_read:
-            return "stale_read";
-        case Cause::unknown:
-            return "unknown";
-    }
-    return "unknown";
-}
-
 struct FlightRecorder::State {
     explicit State(const RecorderSettings& s) : settings(s) {}
     const RecorderSettings& settings;
@@ -749,6 +693,89 @@ RecorderStats FlightRecorder::stats() const {
 
 void FlightRecorder::run() {
     state_->run();
+}
+
+std::vector<FlightRecorder::SavedBlock> FlightRecorder::copy_blocks(uint64_t lun_key) const {
+    std::vector<SavedBlock> out;
+    std::lock_guard lock(state_->state_mutex);
+    for (const auto& [key, b] : state_->blocks) {
+        if (key.lun_key != lun_key) {
+            continue;
+        }
+        SavedBlock saved{{b.target, b.lun, b.lba, b.block_size, {}, b.truncated}, {}};
+        saved.history.entries.assign(b.entries.begin(), b.entries.end());
+        for (const HistoryEntry& e : b.entries) {
+            for (const ImageId id : {e.compare, e.on_disk, e.set}) {
+                if (const auto bytes = state_->image_bytes(id); !bytes.empty()) {
+                    saved.images.emplace(id, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+                }
+            }
+        }
+        out.push_back(std::move(saved));
+    }
+    return out;
+}
+
+size_t FlightRecorder::put_back(uint64_t lun_key, std::vector<SavedBlock> saved) {
+    std::lock_guard lock(state_->state_mutex);
+    size_t restored = 0;
+    for (SavedBlock& s : saved) {
+        const BlockHistory& h = s.history;
+        if (state_->blocks.contains(BlockKey{lun_key, h.lba})) {
+            continue;  // already noted in this process: its history is newer
+        }
+        CommandNote where;
+        where.lun_key = lun_key;
+        where.target = h.target;
+        where.lun = h.lun;
+        where.lba = h.lba;
+        where.block_size = h.block_size;
+        Block& b = state_->track(where);
+        b.truncated = h.truncated;
+        const auto image = [&](ImageId id) -> ImageId {
+            const auto it = s.images.find(id);
+            return it == s.images.end() ? 0 : state_->intern(it->second);
+        };
+        std::map<uint64_t, uint64_t> seq_of;  // saved seq -> this process's
+        for (HistoryEntry e : h.entries) {
+            const uint64_t saved_seq = e.seq;
+            e.order = 0;  // before every command of this process (their orders start at 1)
+            e.compare = image(e.compare);
+            e.on_disk = image(e.on_disk);
+            e.set = image(e.set);
+            seq_of[saved_seq] = state_->append(b, std::move(e));
+        }
+        // Culprits by this process's seqs; a culprit's own copy refers to no stored image
+        // (its ids would outlive the images they named).
+        for (HistoryEntry& e : b.entries) {
+            if (e.culprit_seq) {
+                const auto it = seq_of.find(*e.culprit_seq);
+                e.culprit_seq = it == seq_of.end() ? std::nullopt : std::optional(it->second);
+            }
+            if (e.culprit) {
+                auto copy = std::make_shared<HistoryEntry>(*e.culprit);
+                copy->seq = e.culprit_seq.value_or(0);
+                copy->compare = copy->on_disk = copy->set = 0;
+                e.culprit = std::move(copy);
+            }
+        }
+        ++restored;
+    }
+    state_->publish();
+    return restored;
+}
+
+void FlightRecorder::forget(uint64_t lun_key) {
+    std::lock_guard lock(state_->state_mutex);
+    const auto lun = state_->tracked_lbas.find(lun_key);
+    if (lun == state_->tracked_lbas.end()) {
+        return;
+    }
+    const std::vector<uint64_t> lbas(lun->second.begin(), lun->second.end());
+    for (const uint64_t lba : lbas) {
+        state_->evict(BlockKey{lun_key, lba});
+    }
+    state_->publish();
 }
 
 }  // namespace atsarray::forensics

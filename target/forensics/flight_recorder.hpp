@@ -225,9 +225,28 @@ class FlightRecorder {
     std::optional<std::vector<uint8_t>> image(ImageId id) const;
     RecorderStats stats() const;
 
+    // Persistence ([ats] recorder_persist, issue 16's "optionally persisted with the LUN's data"):
+    // a LUN's histories and their images as JSON (flight_recorder_persist.cpp), written next to
+    // its data when it closes and read when it opens. save() takes what is folded in (settle()
+    // first for the latest notes). restore() puts them back under the key of the LUN that now
+    // serves the data, before any entry of this process, within the bounds (the least recently
+    // touched blocks go first); it returns the blocks restored and throws std::invalid_argument
+    // naming what is wrong with `saved`.
+    std::string save(uint64_t lun_key) const;
+    size_t restore(uint64_t lun_key, std::string_view saved);
+    // Drops a LUN's histories (a LUN no longer served).
+    void forget(uint64_t lun_key);
+
   private:
     struct State;  // flight_recorder.cpp: the histories, the images, the tracked set
     void run();
+    // A block's history and the bytes of every image it refers to (save() and restore()).
+    struct SavedBlock {
+        BlockHistory history;
+        std::map<ImageId, std::vector<uint8_t>> images;
+    };
+    std::vector<SavedBlock> copy_blocks(uint64_t lun_key) const;
+    size_t put_back(uint64_t lun_key, std::vector<SavedBlock> saved);
 
     const RecorderSettings settings_;
     std::unique_ptr<State> state_;

@@ -51,6 +51,7 @@ Connection::Connection(asio::ip::tcp::socket socket, ServerState& state,
         if (local.address().is_v6()) {
             local_ip_ = std::string("[").append(local_ip_).append("]");
         }
+        local_address_ = local_ip_ + ":" + std::to_string(local.port());
     }
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
     rx_.limits.max_data_segment_length = login_max_data_segment_length;
@@ -212,6 +213,8 @@ void Connection::finish_login() {
         session_.nexus.initiator_port =
             session_.initiator_name + ",i,0x" + fmt::format("{:012x}", session_.isid);
         session_.nexus.peer_address = peer_;
+        session_.nexus.local_address = local_address_;
+        session_.nexus.isid = session_.isid;
         // SPC-4 §5.16: the target port this session came in through decides its ALUA state.
         session_.nexus.relative_target_port = portal_.relative_target_port();
         session_.login_time = std::chrono::system_clock::now();

@@ -147,8 +147,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     boost::asio::ip::tcp::socket socket_;
     ServerState& state_;
     std::string peer_;
-    std::string local_ip_;  // the address the peer reached ("[v6]" bracketed)
-    PortalInfo portal_;     // the portal it came in on
+    std::string local_ip_;       // the address the peer reached ("[v6]" bracketed)
+    std::string local_address_;  // and its port: "ip:port"
+    PortalInfo portal_;          // the portal it came in on
     // For SessionInfo (read from the console's thread): commands ended, and those not GOOD.
     std::atomic<uint64_t> commands_done_{0};
     std::atomic<uint64_t> command_errors_{0};

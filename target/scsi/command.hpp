@@ -33,6 +33,8 @@ struct Nexus {
     std::string initiator_port;  // "iqn...,i,0x<ISID>" (RFC 7143's iSCSI initiator port name)
     std::string peer_address;    // "ip:port", for logs and the console
     uint16_t relative_target_port = 1;
+    std::string local_address;  // the target's "ip:port" the session reached (its portal)
+    uint64_t isid = 0;          // the initiator's ISID (48 bits)
 };
 
 // Sense data as built by sense.hpp; at most 252 bytes (SPC-4 §4.5.1).

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "target/forensics/capture.hpp"
 #include "target/scsi/lun_limits.hpp"
 #include "target/scsi/lun_run.hpp"
 
@@ -69,6 +70,7 @@ Lun::Lun(LunSettings settings, std::shared_ptr<backend::BlockStore> store,
       accounting_(std::move(services.accounting)),
       events_(std::move(services.events)),
       recorder_(std::move(services.recorder)),
+      captures_(std::move(services.captures)),
       faults_(std::move(services.faults), std::move(services.schedule_after)),
       store_async_(store_ != nullptr && store_->completes_async()),
       sanitize_(settings_.sanitize_state_path) {
@@ -208,6 +210,9 @@ void Lun::finish(Run& run, const CommandResult& executed) {
     }
     if (recorder_) {
         note_forensics(run, result);
+    }
+    if (captures_ && captures_->active()) {
+        note_capture(run, result);
     }
     // A delay before status is not part of the command's latency: the target answers late.
     if (faults_.delays_status(run.faults)) {

@@ -31,7 +31,8 @@
 
 namespace atsarray::forensics {
 class FlightRecorder;
-}
+class Captures;
+}  // namespace atsarray::forensics
 
 namespace atsarray::scsi {
 
@@ -83,6 +84,9 @@ struct LunSettings {
     // Where an unfinished or failed SANITIZE is kept (SanitizeState); empty: not kept (a memory
     // LUN, whose data does not outlive the process either).
     std::string sanitize_state_path;
+    // Where the flight recorder's histories of this LUN are kept across restarts ([ats]
+    // recorder_persist; the daemon reads and writes them); empty: not kept.
+    std::string forensics_path;
     // SANITIZE OVERWRITE pace (sanitize.cpp): it shares the worker pool and the store with
     // every other LUN's I/O; 0 = as fast as the store goes.
     uint64_t sanitize_overwrite_bytes_per_second = 8u << 20;
@@ -115,6 +119,8 @@ struct LunServices {
     // The ATS flight recorder (issue 16): every ATS and every command on a block one touched;
     // nullptr: none.
     std::shared_ptr<forensics::FlightRecorder> recorder;
+    // Captures of whole commands for a trace export (issue 16); nullptr: none, ever.
+    std::shared_ptr<forensics::Captures> captures;
 };
 
 class Lun : public std::enable_shared_from_this<Lun> {
@@ -228,6 +234,8 @@ class Lun : public std::enable_shared_from_this<Lun> {
     void account(const Run& run, const CommandResult& result);
     // The flight recorder's note of a finished command (lun_forensics.cpp).
     void note_forensics(const Run& run, const CommandResult& result);
+    // A running capture's copy of a finished command (lun_forensics.cpp).
+    void note_capture(const Run& run, const CommandResult& result);
 
     LunSettings settings_;
     std::shared_ptr<backend::BlockStore> store_;
@@ -242,6 +250,7 @@ class Lun : public std::enable_shared_from_this<Lun> {
     std::shared_ptr<ats::Registry> accounting_;
     std::shared_ptr<ats::EventLog> events_;
     std::shared_ptr<forensics::FlightRecorder> recorder_;
+    std::shared_ptr<forensics::Captures> captures_;
     FaultHooks faults_;
     ats::RateLimit miscompare_log_{10.0, 20.0};  // lines per second, burst
     mutable std::mutex mode_mutex_;

@@ -2,10 +2,12 @@
 // command: every COMPARE AND WRITE, and every read or write of a block an ATS touched. Runs at
 // status time on the command's thread; the copies are made only for the commands the recorder
 // keeps, so a LUN no ATS ever touched pays one lock-free lookup per medium command.
+// And what it tells a running capture (target/forensics/capture.hpp): every command, whole.
 
 #include <algorithm>
 #include <chrono>
 
+#include "target/forensics/capture.hpp"
 #include "target/forensics/flight_recorder.hpp"
 #include "target/scsi/lun.hpp"
 #include "target/scsi/lun_run.hpp"
@@ -68,6 +70,32 @@ std::vector<uint8_t> slice(std::span<const uint8_t> bytes, size_t offset, size_t
     }
     const auto from = bytes.subspan(offset, std::min(length, bytes.size() - offset));
     return {from.begin(), from.end()};
+}
+
+// A trace's outcome: the flight recorder's, with the status named for the others.
+std::string_view capture_outcome(bool aborted, bool injected, Status s,
+                                 const CommandResult& result) {
+    if (aborted || result.reason == SenseReason::task_aborted) {
+        return "aborted";
+    }
+    if (result.reason == SenseReason::miscompare) {
+        return injected ? "injected_miscompare" : "miscompare";
+    }
+    switch (s) {
+        case Status::good:
+        case Status::condition_met:
+            return "good";
+        case Status::check_condition:
+            return "check_condition";
+        case Status::busy:
+            return "busy";
+        case Status::reservation_conflict:
+            return "reservation_conflict";
+        case Status::task_set_full:
+            return "task_set_full";
+        default:
+            return "error";
+    }
 }
 
 }  // namespace
@@ -188,6 +216,50 @@ void Lun::note_forensics(const Run& run, const CommandResult& result) {
             return;
         }
     }
+}
+
+void Lun::note_capture(const Run& run, const CommandResult& result) {
+    const Command& cmd = run.cmd;
+    forensics::CaptureNote note;
+    note.target = settings_.target_name;
+    note.lun = settings_.id;
+    note.block_size = settings_.block_size;
+    note.capacity_blocks = settings_.block_count;
+    if (cmd.nexus != nullptr) {
+        note.nexus_id = cmd.nexus->id;
+        note.initiator_name = cmd.nexus->initiator_name;
+        note.isid = cmd.nexus->isid;
+        note.address = cmd.nexus->peer_address;
+        note.portal = cmd.nexus->local_address;
+        note.relative_target_port = cmd.nexus->relative_target_port;
+    }
+    note.itt = cmd.itt;
+    note.cmd_sn = cmd.cmd_sn;
+    note.cdb = cmd.cdb;
+    note.direction = cmd.direction == DataDirection::to_device     ? trace::Direction::write
+                     : cmd.direction == DataDirection::from_device ? trace::Direction::read
+                                                                   : trace::Direction::none;
+    note.expected_transfer_length = cmd.expected_transfer_length;
+    note.arrived = system_time_of(run.started);
+    note.answered = std::chrono::system_clock::now();
+    note.medium_order = run.medium_order;
+    note.status = static_cast<uint8_t>(cmd.status);
+    note.sense = cmd.sense.view();
+    note.data_out = cmd.data_out;
+    if (cmd.data_in != nullptr && cmd.status == Status::good) {
+        note.data_in = *cmd.data_in;
+    }
+    if (result.reason == SenseReason::miscompare && !run.miscompare_image.empty()) {
+        note.medium_image =
+            std::span<const uint8_t>(run.miscompare_image)
+                .first(std::min<size_t>(run.miscompare_image.size(), settings_.block_size));
+    }
+    note.outcome = capture_outcome(run.aborted.load(), run.faults.injected(), cmd.status, result);
+    if (run.faults.decision()) {
+        note.fault_rule = run.faults.decision().rule_name;
+    }
+    note.status_seen = !cmd.drop_status && !cmd.drop_connection && note.outcome != "aborted";
+    captures_->record(note);
 }
 
 }  // namespace atsarray::scsi

@@ -283,6 +283,59 @@ TEST_F(Ctl, ForensicsMiscomparesBlocksAndAHostLogJoin) {
     EXPECT_EQ(r.status, 2) << r.err;
 }
 
+// Captures (issue 16): started, listed, stopped, exported as JSON and pcapng, deleted, with
+// atsarrayctl, against what the API says of them.
+TEST_F(Ctl, CaptureStartListStopExportDelete) {
+    const std::string auth = std::string("ATSARRAY_TOKEN=") + token;
+    CtlRun r = run("capture start iqn.2026-11.org.atsarray:nosuch", auth);
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("unknown target iqn.2026-11.org.atsarray:nosuch"), std::string::npos)
+        << r.err;
+    r = run(std::string("capture start ") + target_name + " --lun 0 --max-mib 1", auth);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const std::regex started("capture (c[0-9]+) started on ");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, started)) << r.out;
+    const std::string id = m[1];
+    ats_load(20);
+    settle();
+    r = run("capture stop " + id, auth);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const json info = api("/api/v1/captures/" + id);
+    EXPECT_FALSE(info["running"].get<bool>());
+    // ats-counter's three sessions each read and compare-and-write block 100, 20 times at least
+    // (its setup and check sessions come on top).
+    EXPECT_GE(info["commands"].get<uint64_t>(), 60U) << info.dump();
+    EXPECT_GE(info["sessions"].get<uint64_t>(), 3U) << info.dump();
+    EXPECT_EQ(run_json("capture list")["captures"][0], info);
+    r = run("capture list");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(has_row(r.out, {id, target_name, "0", "any", "stopped", "(stopped)",
+                                info["commands"].dump(), info["sessions"].dump()}))
+        << r.out;
+
+    TempDir dir;
+    const auto trace = dir.path() / "trace.json";
+    r = run("capture export " + id + " --out " + trace.string());
+    ASSERT_EQ(r.status, 0) << r.err;
+    const json t = json::parse(slurp(trace));
+    EXPECT_EQ(t["format"], "atsarray-trace");
+    EXPECT_EQ(t["commands"].size(), info["commands"].get<size_t>());
+    EXPECT_EQ(t["sessions"].size(), info["sessions"].get<size_t>());
+    const auto pcapng = dir.path() / "trace.pcapng";
+    r = run("capture export " + id + " --format pcapng --out " + pcapng.string());
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(slurp(pcapng).substr(0, 4), std::string("\x0a\x0d\x0d\x0a", 4));
+
+    r = run("capture delete " + id, auth);
+    ASSERT_EQ(r.status, 0) << r.err;
+    r = run("capture list");
+    EXPECT_NE(r.out.find("no capture"), std::string::npos) << r.out;
+    r = run("capture export " + id + " --out " + trace.string());
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("no capture " + id), std::string::npos) << r.err;
+}
+
 TEST_F(Ctl, NotesAndEvents) {
     CtlRun r = run("notes add 'ctl test: a lab note'", std::string("ATSARRAY_TOKEN=") + token);
     ASSERT_EQ(r.status, 0) << r.err;

@@ -279,6 +279,42 @@ TEST(EsxiSim, HeartbeatTimeoutPresetAgreesBetweenHostsAndConsole) {
         timeouts += c.ats_timeouts;
     }
     EXPECT_GT(timeouts, 0U) << log.text();
+
+    // The hosts' log joined with the array's events (issue 16): every miscompare a host logged is
+    // matched with the ATS the array answered, and a line about a slot the array never saw an
+    // ATS on (added here, at the time of the first line) is flagged.
+    const std::string text = log.text();
+    const std::string first_line = text.substr(0, text.find('\n'));
+    const std::string stamp = first_line.substr(0, first_line.find(' '));
+    const std::string fabricated =
+        stamp + " esx-01 HBX: ATS Miscompare detected between test and set HB images at offset " +
+        "15728640 on vol 'atsarray-lab' (first differing byte 0: state).\n";
+    const HttpAnswer joined =
+        http_call(d.daemon().console_port(), "POST", "/api/v1/forensics/host-log",
+                  d.daemon().console_token(), text + fabricated, "text/plain");
+    ASSERT_EQ(joined.status, 200U) << joined.body.dump(2);
+    size_t host_miscompares = 0;
+    size_t flagged = 0;
+    for (const nlohmann::json& e : joined.body["timeline"]) {
+        if (e["side"] != "host" || e["event"]["kind"] != "ats_miscompare") {
+            continue;
+        }
+        if (e["event"]["offset"] == 15728640) {
+            EXPECT_EQ(e["state"], "unmatched") << e.dump(2);
+            EXPECT_TRUE(e.contains("explanation")) << e.dump(2);
+            ++flagged;
+            continue;
+        }
+        ++host_miscompares;
+        EXPECT_EQ(e["state"], "matched") << e.dump(2);
+    }
+    EXPECT_EQ(flagged, 1U) << joined.body["timeline"].dump(2);
+    size_t logged = 0;  // the hosts' miscompare lines: heartbeats, slots and locks
+    for (size_t at = text.find("ATS Miscompare detected"); at != std::string::npos;
+         at = text.find("ATS Miscompare detected", at + 1)) {
+        ++logged;
+    }
+    EXPECT_EQ(host_miscompares, logged) << text;
 }
 
 }  // namespace

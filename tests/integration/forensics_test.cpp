@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,15 +63,19 @@ class Forensics : public ::testing::Test {
     Forensics() : d(config()) {}
 
     // A session of initiator `name` with its own ISID (`isid`: two sessions of one initiator
-    // are two I_T nexuses, two paths).
+    // are two I_T nexuses, two paths), to the fixture's daemon or to `portal`.
     Context connect(const std::string& name, uint32_t isid = 1) {
+        return connect_to(d.portal(), name, isid);
+    }
+    static Context connect_to(const std::string& portal, const std::string& name,
+                              uint32_t isid = 1) {
         Context ctx = initiator::create_context(name);
         iscsi_set_targetname(ctx.get(), target_name);
         iscsi_set_session_type(ctx.get(), ISCSI_SESSION_NORMAL);
         iscsi_set_noautoreconnect(ctx.get(), 1);
         iscsi_set_isid_random(ctx.get(), isid, 0);
         iscsi_set_timeout(ctx.get(), 10);
-        if (iscsi_full_connect_sync(ctx.get(), d.portal().c_str(), 0) != 0) {
+        if (iscsi_full_connect_sync(ctx.get(), portal.c_str(), 0) != 0) {
             ADD_FAILURE() << name << ": " << iscsi_get_error(ctx.get());
             return nullptr;
         }
@@ -327,6 +332,67 @@ TEST_F(Forensics, AHostLogIsJoinedWithTheRecordersMiscompares) {
                         "text/plain")
                   .status,
               400U);
+}
+
+// [ats] recorder_persist: a file LUN's histories are written next to its image when the daemon
+// stops and read back when it starts again: the miscompare, its cause and its culprit survive the
+// restart, and the block's history goes on from there.
+TEST_F(Forensics, PersistedHistoriesSurviveARestart) {
+    TempDir dir;
+    const std::string image = (dir.path() / "lun0.img").string();
+    const auto body = [&] {
+        return std::string("[console]\nport = ") + std::to_string(free_port()) +
+               "\n[ats]\nrecorder_persist = true\n[[target]]\nname = \"" + target_name +
+               "\"\n[[target.lun]]\nid = 0\nbackend = \"file\"\npath = \"" + image +
+               "\"\nsize = \"16MiB\"\n";
+    };
+    const auto explained = [](InProcessDaemon& daemon) {
+        for (int i = 0; i < 500; ++i) {
+            const HttpAnswer a =
+                http_call(daemon.daemon().console_port(), "GET", "/api/v1/forensics");
+            if (!a.body["miscompares"].empty()) {
+                return a.body["miscompares"][0];
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return json();
+    };
+    json before;
+    {
+        InProcessDaemon first(body());
+        Context a = connect_to(first.portal(), "iqn.2026-12.org.atsarray:host-a");
+        Context b = connect_to(first.portal(), "iqn.2026-12.org.atsarray:host-b");
+        ASSERT_EQ(ats(a.get(), 10, 0, 0), SCSI_STATUS_GOOD);
+        ASSERT_EQ(ats(b.get(), 10, 0, 0xB), SCSI_STATUS_GOOD);
+        ASSERT_EQ(ats(a.get(), 10, 0, 0xA), 0x0E);
+        before = explained(first);
+        ASSERT_TRUE(before.is_object());
+        EXPECT_EQ(before["cause"], "contention") << before.dump(2);
+    }
+    ASSERT_TRUE(std::filesystem::exists(image + ".forensics"));
+    InProcessDaemon second(body());
+    const json after = explained(second);
+    ASSERT_TRUE(after.is_object()) << "nothing restored";
+    for (const char* field : {"cause", "explanation", "answered", "itt", "origin", "block"}) {
+        EXPECT_EQ(after[field], before[field]) << field;
+    }
+    ASSERT_TRUE(after["culprit"].is_object());
+    EXPECT_EQ(after["culprit"]["origin"]["initiator_name"], "iqn.2026-12.org.atsarray:host-b");
+    // The block is tracked again: a read now joins its history after the restored entries.
+    Context c = connect_to(second.portal(), "iqn.2026-12.org.atsarray:host-c");
+    Task t(iscsi_read16_sync(c.get(), 0, 10, block_size, block_size, 0, 0, 0, 0, 0));
+    ASSERT_TRUE(t && t->status == SCSI_STATUS_GOOD);
+    json history;
+    for (int i = 0; i < 500; ++i) {
+        history = http_call(second.daemon().console_port(), "GET", history_path(10)).body;
+        if (history["entries"].size() == 4) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(history["entries"].size(), 4U) << history.dump(2);
+    EXPECT_EQ(history["entries"][3]["command"], "read");
+    EXPECT_EQ(history["entries"][3]["origin"]["initiator_name"], "iqn.2026-12.org.atsarray:host-c");
 }
 
 TEST_F(Forensics, BadRequestsGetClearErrors) {

@@ -26,7 +26,8 @@ struct ServerState;
 }
 namespace atsarray::forensics {
 class FlightRecorder;
-}
+class Captures;
+}  // namespace atsarray::forensics
 
 namespace atsarray::webui {
 
@@ -49,6 +50,8 @@ struct ConsoleModel {
     ConfigControl* config = nullptr;
     // The ATS flight recorder (issue 16); nullptr: off ([ats] recorder = false).
     const forensics::FlightRecorder* recorder = nullptr;
+    // Captures of whole commands for trace exports (issue 16); nullptr: none.
+    forensics::Captures* captures = nullptr;
 };
 
 namespace api {

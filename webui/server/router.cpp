@@ -203,6 +203,9 @@ HttpResponse Router::api(const HttpRequest& request, std::string_view path,
     if (auto answer = forensics(request, parts, query)) {
         return *answer;
     }
+    if (auto answer = captures(request, parts, query)) {
+        return *answer;
+    }
     if (parts.size() == 1 && what == "session-token") {
         if (!get) {
             return not_allowed();

@@ -60,6 +60,11 @@ class Router {
     std::optional<HttpResponse> forensics(const HttpRequest& request,
                                           const std::vector<std::string>& parts,
                                           std::string_view query) const;
+    // Captures and their trace exports (capture_routes.cpp, issue 16): nullopt for a path they
+    // do not own.
+    std::optional<HttpResponse> captures(const HttpRequest& request,
+                                         const std::vector<std::string>& parts,
+                                         std::string_view query) const;
 
     ConsoleModel& model_;
     AccessPolicy policy_;

@@ -603,5 +603,92 @@ TEST(FlightRecorder, ThreadsNoteWhileAnotherQueries) {
     EXPECT_EQ(explained, uint64_t{writers} * 1000);
 }
 
+// [ats] recorder_persist: a LUN's histories saved and restored under another LUN key (the next
+// run's) come back whole: entries in order, images, causes, explanations and culprits; what the
+// new run notes on the block follows them.
+TEST(FlightRecorderPersist, SavedHistoriesComeBackWholeBeforeTheNewRunsEntries) {
+    std::string saved;
+    std::vector<HistoryEntry> before;
+    {
+        FlightRecorder r;
+        r.note(ats(esx1, t0, 0x10, v0, v0, v1));
+        r.note(read(esx1, t0 + 1s, 0x11, v1));
+        r.note(ats(esx2, t0 + 2s, 0x2a, v1, v1, cleared));
+        r.note(ats(esx1, t0 + 3s, 0x12, v1, cleared, v2, Outcome::miscompare));
+        CommandNote other = ats(esx1, t0, 0x13, v0, v0, v1, Outcome::good, 99);
+        other.lun_key = lun_key + 1;  // another LUN: not saved with this one
+        r.note(other);
+        r.settle();
+        before = r.history("iqn.2026-01.org.atsarray:ds1", 0, slot_lba)->entries;
+        saved = r.save(lun_key);
+    }
+    FlightRecorder next;
+    constexpr uint64_t next_key = 42;
+    EXPECT_EQ(next.restore(next_key, saved), 1u);
+    EXPECT_TRUE(next.tracks(next_key, slot_lba, 1));
+    EXPECT_FALSE(next.tracks(next_key, 99, 1));
+    const auto h = next.history("iqn.2026-01.org.atsarray:ds1", 0, slot_lba);
+    ASSERT_TRUE(h);
+    ASSERT_EQ(h->entries.size(), before.size());
+    for (size_t i = 0; i < before.size(); ++i) {
+        const HistoryEntry& a = before[i];
+        const HistoryEntry& b = h->entries[i];
+        EXPECT_EQ(b.kind, a.kind) << i;
+        EXPECT_EQ(b.itt, a.itt) << i;
+        EXPECT_EQ(b.origin.initiator_port, a.origin.initiator_port) << i;
+        EXPECT_EQ(b.answered, a.answered) << i;
+        EXPECT_EQ(b.outcome, a.outcome) << i;
+        EXPECT_EQ(b.cause, a.cause) << i;
+        EXPECT_EQ(b.explanation, a.explanation) << i;
+        EXPECT_EQ(b.compare != 0, a.compare != 0) << i;
+        EXPECT_EQ(b.on_disk != 0, a.on_disk != 0) << i;
+        EXPECT_EQ(b.set != 0, a.set != 0) << i;
+    }
+    // The images are the ones noted, and the culprit is the restored esx-02 ATS.
+    const HistoryEntry& m = h->entries.back();
+    EXPECT_EQ(m.cause, Cause::contention);
+    EXPECT_EQ(next.image(m.compare), v1);
+    EXPECT_EQ(next.image(m.on_disk), cleared);
+    EXPECT_EQ(next.image(m.set), v2);
+    ASSERT_TRUE(m.culprit_seq);
+    ASSERT_TRUE(m.culprit);
+    EXPECT_EQ(m.culprit->origin.initiator_name, esx2.initiator_name);
+    EXPECT_EQ(h->entries[2].seq, *m.culprit_seq);
+    const auto miscompares = next.miscompares();
+    ASSERT_EQ(miscompares.size(), 1u);
+    ASSERT_TRUE(miscompares[0].culprit);
+    EXPECT_EQ(miscompares[0].culprit->itt, 0x2au);
+
+    // The new run's commands (their orders start again at 1) come after the restored ones.
+    CommandNote now = write(esx2, t0 + 60s, 0x30, v0);
+    now.lun_key = next_key;
+    now.order = 1;
+    next.note(now);
+    next.settle();
+    const auto after = next.history("iqn.2026-01.org.atsarray:ds1", 0, slot_lba);
+    ASSERT_EQ(after->entries.size(), before.size() + 1);
+    EXPECT_EQ(after->entries.back().itt, 0x30u);
+
+    next.forget(next_key);
+    EXPECT_FALSE(next.history("iqn.2026-01.org.atsarray:ds1", 0, slot_lba));
+    EXPECT_FALSE(next.tracks(next_key, slot_lba, 1));
+}
+
+TEST(FlightRecorderPersist, ASavedFileThatIsNotOneIsRefusedNamingWhy) {
+    FlightRecorder r;
+    EXPECT_THROW(r.restore(1, "not json"), std::invalid_argument);
+    EXPECT_THROW(r.restore(1, R"({"format": "atsarray-flight-recorder", "version": 9})"),
+                 std::invalid_argument);
+    try {
+        r.restore(1, R"({"format": "atsarray-flight-recorder", "version": 1, "images": {},
+                         "blocks": [{"target": "t", "lun": 0, "lba": 1, "block_size": 512,
+                                     "truncated": false, "entries": [{"seq": 1}]}]})");
+        ADD_FAILURE() << "restored an entry without its fields";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("kind"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(r.blocks().empty());
+}
+
 }  // namespace
 }  // namespace atsarray::forensics

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include "target/forensics/capture.hpp"
 #include "target/iscsi/server_state.hpp"
+#include "target/scsi/target_device.hpp"
 
 namespace atsarray::webui {
 namespace {
@@ -136,6 +138,78 @@ TEST_F(RouterTest, BytesThatAreNotUtf8AreAnsweredAsJson) {
     EXPECT_EQ(listed.status, 200U);
     EXPECT_NE(nlohmann::json::parse(listed.body).dump().find("\xef\xbf\xbd("), std::string::npos)
         << listed.body;
+}
+
+// Captures through the API: each refusal names its field, the bounds hold, and a capture's
+// life (start, list, stop, export, delete) reads back what the registry keeps.
+TEST_F(RouterTest, CapturesAreStartedStoppedExportedAndDeleted) {
+    const Router r(model, AccessPolicy{test_token, true, {"127.0.0.1:8080"}}, "");
+    EXPECT_EQ(send(r, "GET", "/api/v1/captures").status, 501U);  // this model keeps none
+    forensics::Captures captures(2);
+    model.captures = &captures;
+    iscsi::TargetNode node;
+    node.info.name = "iqn.2026-12.org.atsarray:cap";
+    node.device = std::make_shared<scsi::TargetDevice>();
+    state.targets.add(std::move(node));
+
+    const auto refusal = [&](const std::string& body) {
+        const HttpResponse a = send(r, "POST", "/api/v1/captures", body);
+        return std::to_string(a.status) + " " +
+               nlohmann::json::parse(a.body)["error"]["message"].get<std::string>();
+    };
+    EXPECT_EQ(refusal("[1]").substr(0, 3), "400");
+    EXPECT_EQ(refusal(R"({"lun": 0})").substr(0, 11), "400 target:");
+    EXPECT_EQ(refusal(R"({"target": "iqn.nope"})"), "404 unknown target iqn.nope");
+    EXPECT_EQ(refusal(R"({"target": "iqn.2026-12.org.atsarray:cap", "lun": 3})").substr(0, 15),
+              "404 unknown LUN");
+    EXPECT_EQ(
+        refusal(R"({"target": "iqn.2026-12.org.atsarray:cap", "max_mib": 4096})").substr(0, 12),
+        "400 max_mib:");
+    EXPECT_EQ(
+        refusal(R"({"target": "iqn.2026-12.org.atsarray:cap", "max_commands": -1})").substr(0, 17),
+        "400 max_commands:");
+    EXPECT_EQ(
+        refusal(R"({"target": "iqn.2026-12.org.atsarray:cap", "maxcommands": 5})").substr(0, 31),
+        "400 unknown field \"maxcommands\"");
+
+    HttpRequest no_token;
+    no_token.method = "POST";
+    no_token.target = "/api/v1/captures";
+    no_token.body = R"({"target": "iqn.2026-12.org.atsarray:cap"})";
+    EXPECT_EQ(r.handle(no_token).status, 401U);
+
+    const std::string body = R"({"target": "iqn.2026-12.org.atsarray:cap", "max_seconds": 30})";
+    const HttpResponse started = send(r, "POST", "/api/v1/captures", body);
+    ASSERT_EQ(started.status, 201U) << started.body;
+    const auto info = nlohmann::json::parse(started.body);
+    const std::string id = info["id"];
+    EXPECT_TRUE(info["running"].get<bool>());
+    EXPECT_EQ(info["max_seconds"], 30);
+    EXPECT_TRUE(info["lun"].is_null());
+    EXPECT_TRUE(captures.active());
+    ASSERT_EQ(send(r, "POST", "/api/v1/captures", body).status, 201U);
+    EXPECT_EQ(send(r, "POST", "/api/v1/captures", body).status, 409U);  // two kept already
+    EXPECT_EQ(nlohmann::json::parse(send(r, "GET", "/api/v1/captures").body)["captures"].size(),
+              2U);
+
+    const std::string path = "/api/v1/captures/" + id;
+    const HttpResponse stopped = send(r, "POST", path + "/stop");
+    ASSERT_EQ(stopped.status, 200U);
+    EXPECT_EQ(nlohmann::json::parse(stopped.body)["stop_reason"], "stopped");
+    EXPECT_EQ(send(r, "GET", path + "/trace?format=xml").status, 400U);
+    EXPECT_EQ(send(r, "GET", path + "/trace?from_us=soon").status, 400U);
+    const HttpResponse json_trace = send(r, "GET", path + "/trace");
+    ASSERT_EQ(json_trace.status, 200U);
+    EXPECT_EQ(nlohmann::json::parse(json_trace.body)["format"], "atsarray-trace");
+    const HttpResponse pcapng = send(r, "GET", path + "/trace?format=pcapng");
+    ASSERT_EQ(pcapng.status, 200U);
+    EXPECT_EQ(pcapng.content_type, "application/x-pcapng");
+    EXPECT_EQ(pcapng.body.substr(0, 4), std::string("\x0a\x0d\x0d\x0a", 4));  // Section Header
+    EXPECT_EQ(send(r, "PUT", path).status, 405U);
+    EXPECT_EQ(send(r, "DELETE", path).status, 204U);
+    EXPECT_EQ(send(r, "GET", path).status, 404U);
+    EXPECT_EQ(send(r, "GET", path + "/trace").status, 404U);
+    EXPECT_EQ(send(r, "POST", "/api/v1/captures", body).status, 201U);  // room again
 }
 
 }  // namespace

@@ -157,7 +157,8 @@ std::string Captures::start(CaptureRequest request) {
                                 " captures are kept already: delete one first");
     }
     auto c = std::make_unique<Capture>();
-    c->info.id = "c" + std::to_string(next_id_++);
+    // Appended: `"c" + std::string&&` makes g++ 12 -O3 warn falsely (-Wrestrict, GCC bug 105329).
+    c->info.id = std::string("c").append(std::to_string(next_id_++));
     c->info.request = std::move(request);
     c->info.running = true;
     c->info.stop_reason = "running";

@@ -840,8 +840,11 @@ JoinResult join_logs(std::vector<HostEvent> host, std::vector<ArrayEvent> array,
 }
 
 nlohmann::json to_json(const JoinResult& r) {
+    // Appended rather than `"h" + std::string&&`, on which g++ 12 -O3 warns falsely (-Wrestrict,
+    // GCC bug 105329).
     const auto ref = [](TimelineEntry::Side side, size_t index) {
-        return (side == TimelineEntry::Side::host ? "h" : "a") + std::to_string(index);
+        return std::string(side == TimelineEntry::Side::host ? "h" : "a")
+            .append(std::to_string(index));
     };
     nlohmann::json timeline = nlohmann::json::array();
     for (const TimelineEntry& e : r.timeline) {

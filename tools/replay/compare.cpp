@@ -147,7 +147,11 @@ bool replayable(const trace::Command& recorded) {
 }
 
 bool comparable(const trace::Command& recorded) {
-    return recorded.status_seen && recorded.outcome != "aborted";
+    constexpr uint8_t unit_attention = 0x06;
+    const std::optional<Sense> s =
+        recorded.status == status_check_condition ? parse_sense(recorded.sense) : std::nullopt;
+    return recorded.status_seen && recorded.outcome != "aborted" &&
+           !(s && s->key == unit_attention);
 }
 
 Comparison compare(const trace::Command& recorded, const Outcome& replayed) {

@@ -50,7 +50,9 @@ struct Comparison {
 // can carry its CDB.
 bool replayable(const trace::Command& recorded);
 // A recorded command whose recorded outcome says nothing to compare with: the initiator never
-// saw its status, or it was aborted.
+// saw its status, it was aborted, or it was answered with a UNIT ATTENTION (SAM-5 §5.14: the
+// target's news for that I_T nexus, a power on, a reset, a changed ALUA state or capacity, not
+// the command's outcome; the replay's sessions have their own, cleared before it starts).
 bool comparable(const trace::Command& recorded);
 
 // Compares `replayed` with `recorded` (which must be replayable and comparable).

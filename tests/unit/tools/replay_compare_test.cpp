@@ -161,6 +161,15 @@ TEST(ReplayCompare, WhatIsReplayedAndCompared) {
     c.status_seen = true;
     c.outcome = "aborted";
     EXPECT_FALSE(comparable(c));
+    // A UNIT ATTENTION (power on, reset: 29h/00h) is the recorded session's news, not the
+    // command's outcome.
+    trace::Command ua = command(rw16(0x88, 0, 1));
+    ua.status = status_check_condition;
+    ua.outcome = "check_condition";
+    ua.sense = {0x70, 0, 0x06, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x29, 0x00, 0, 0, 0, 0};
+    EXPECT_FALSE(comparable(ua));
+    ua.sense[2] = 0x05;  // ILLEGAL REQUEST is the command's own
+    EXPECT_TRUE(comparable(ua));
 }
 
 }  // namespace

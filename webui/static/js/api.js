@@ -70,6 +70,31 @@ export class Api {
         }
     }
 
+    // A file to save (a capture's trace) as a Blob. A link cannot carry the Authorization header
+    // a console bound beyond loopback wants on every GET: the page fetches it with the token it
+    // has (once more after a 401, as change() does) and saves it itself.
+    async blob(path) {
+        const get = () => fetch(this.base + path, {
+            headers: this.token ? { Authorization: `Bearer ${this.token}` } : {},
+            cache: 'no-store',
+            credentials: 'omit',
+        });
+        let res = await get();
+        if (res.status === 401 && (await this.fetchToken().catch(() => null))) {
+            res = await get();
+        }
+        if (!res.ok) {
+            let msg = `${res.status} ${res.statusText}`;
+            try {
+                msg = (await res.json())?.error?.message ?? msg;
+            } catch {
+                // not JSON: the status line says it
+            }
+            throw new ApiError(res.status, msg);
+        }
+        return res.blob();
+    }
+
     // The loopback console hands its token to a page it served itself (API.md "Auth").
     async fetchToken() {
         const t = await this.get('/api/v1/session-token');

@@ -6,7 +6,8 @@
 // the rows. Data: GET /api/v1/forensics, /forensics/blocks and /forensics/blocks/{t}/{lun}/{lba}
 // (webui/API.md "ATS forensics"), polled every POLL_MS like the fault and Ceph panels (the
 // stream's ticks carry no histories). The pure functions at the top have no DOM
-// (tests/e2e/unit/forensics.test.mjs); everything from the network is inserted as text.
+// (tests/e2e/unit/forensics.test.mjs); everything from the network is inserted as text. The
+// Captures section (captures.js) is read on the same timer, recorder on or off.
 import { h, setText, updateRows } from './dom.js';
 import { fmtBytes, fmtCount, fmtTime, fmtUs } from './format.js';
 import { lunLabel, shortInitiator } from './labels.js';
@@ -240,8 +241,9 @@ function initiatorCell(origin) {
 }
 
 export class ForensicsPanel {
-    constructor(api) {
+    constructor(api, captures = null) {
         this.api = api;
+        this.captures = captures;  // a CapturesPanel (captures.js), loaded with each poll
         this.timer = null;
         this.busy = false;
         this.polls = 0;           // polls done (the browser test waits on it)
@@ -308,7 +310,8 @@ export class ForensicsPanel {
         try {
             const [report, blocks] = await Promise.allSettled([
                 this.api.get(`/api/v1/forensics?limit=${MISCOMPARE_LIMIT}`),
-                this.api.get(`/api/v1/forensics/blocks?limit=${MISCOMPARE_LIMIT}`)]);
+                this.api.get(`/api/v1/forensics/blocks?limit=${MISCOMPARE_LIMIT}`),
+                this.captures?.load()]);
             if (report.status === 'rejected' && report.reason?.status === 404) {
                 this.setOff(report.reason.message);
                 return;

@@ -4,7 +4,8 @@
 // when a tick reports new miscompares (ticks carry counters, not images), at most every 3 s.
 // Three exceptions: the fault rules' hit counts (not in ticks) are polled every 2 s while the
 // config has injection on (faults.js), and so are the rbd LUNs' cluster views while the daemon
-// has any (rbd.js), and the flight recorder's histories every 3 s (forensics.js).
+// has any (rbd.js), and the flight recorder's histories and the captures every 3 s (forensics.js,
+// captures.js).
 import { Api, Stream } from './api.js';
 import { setText } from './dom.js';
 import { fmtCount, fmtDuration, fmtRate, fmtRatio, fmtTime } from './format.js';
@@ -18,6 +19,7 @@ import { PathsPanel } from './paths.js';
 import { RbdPanel } from './rbd.js';
 import { ConfigPanel } from './config.js';
 import { ForensicsPanel } from './forensics.js';
+import { CapturesPanel } from './captures.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -29,11 +31,12 @@ const events = new EventsPanel(api);
 const faults = new FaultsPanel(api);
 const paths = new PathsPanel(api);
 const rbd = new RbdPanel(api);
-const forensics = new ForensicsPanel(api);
+const captures = new CapturesPanel(api);
+const forensics = new ForensicsPanel(api, captures);
 const config = new ConfigPanel(api, () => refreshTargets());
 let lastTickTime = 0;
 // For the browser tests: the charts' data (the ATS history) and panels, read only.
-window.atsarrayConsole = { atsHistory, ats, latency, forensics };
+window.atsarrayConsole = { atsHistory, ats, latency, forensics, captures };
 
 function renderOverview(o) {
     if (!o) {
@@ -132,6 +135,7 @@ function setTargets(targets, portals) {
     renderTargets(targets, portals);
     ats.setTargets(targets);
     faults.setTargets(targets);
+    captures.setTargets(targets);
     rbd.setTargets(targets);
     config.setTargets(targets, portals);
 }

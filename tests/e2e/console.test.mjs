@@ -5,9 +5,9 @@
 //     the page: sessions, the miscompare counter, latency figures, hot blocks, all updated live
 //     over the WebSocket stream; then posts a lab note and finds it in the event log.
 //   --fake: the same against tests/e2e/fake_server.mjs (webui/API.md with made-up data), plus the
-//     VMFS decoding of hot blocks, the stream's reconnect, an initiator's reconnects and the
-//     Overview's configuration actions (issue 19: LUNs, targets, ACLs with and without force,
-//     CHAP, portals with and without target port groups, save).
+//     VMFS decoding of hot blocks, the Captures section's sample row, the stream's reconnect, an
+//     initiator's reconnects and the Overview's configuration actions (issue 19: LUNs, targets,
+//     ACLs with and without force, CHAP, portals with and without target port groups, save).
 // Both: a page opened on a LUN with ATS in its totals charts no rate above what was done (issue
 // 19: the first tick's totals over no interval made a spike of ~200,000 ATS/s).
 // Waits for DOM changes with generous timeouts and never asserts timings. Saves a full-page
@@ -321,6 +321,25 @@ if (FAKE) {
         assert.match(await text('#rbd-luns .rbd-cluster-error'), /unreachable: the monitors did not answer within 30 s/);
         await fetch(`${base}/__fake/ceph?health=HEALTH_OK&gateway_b=alive`, { method: 'POST' });
         await page.locator('#rbd-luns .tag.health[data-health="HEALTH_OK"]').waitFor(WAIT);
+    });
+
+    // Issue 16: the fake keeps no forensics (the panel says the recorder is off) and lists one
+    // stopped capture; the Captures section shows it all the same.
+    test('the Captures section lists the sample capture', TEST, async () => {
+        await page.locator('#forensics-off').waitFor({ state: 'visible', ...WAIT });
+        const row = page.locator('#captures-table tbody tr.capture-row[data-id="c1"]');
+        await row.waitFor(WAIT);
+        const cells = await row.evaluate((tr) => Object.fromEntries([...tr.children].map((td) => [td.className.split(' ').find((c) => c !== 'num' && c !== 'mono'), td.textContent])));
+        assert.deepEqual({ target: cells.target, lun: cells.lun, initiator: cells.initiator, state: cells.state, commands: cells.commands, data: cells.data, sessions: cells.sessions },
+                         { target: 'vmfs', lun: 'all', initiator: 'any', state: 'stopped (max commands reached)', commands: '1,000', data: '500 KiB', sessions: '2' });
+        // A stopped capture: no Stop; its trace links and Delete.
+        assert.equal(await row.locator('button.stop').isVisible(), false);
+        assert.equal(await row.locator('a.download[data-format="json"]').getAttribute('href'), '/api/v1/captures/c1/trace?format=json');
+        assert.equal(await row.locator('a.download[data-format="pcapng"]').getAttribute('href'), '/api/v1/captures/c1/trace?format=pcapng');
+        assert.equal(await row.locator('button.delete').isVisible(), true);
+        assert.equal(await text('#captures-count'), '1 of 4');
+        // The form offers the targets.
+        await page.locator('#capture-target option[value="iqn.2026-11.org.atsarray:vmfs"]').waitFor({ state: 'attached', ...WAIT });
     });
 
     // An older daemon's first tick: the totals as d_*, interval_ms 0. The page makes no rate of it.

@@ -17,6 +17,8 @@
 // older daemon sent (the totals as deltas, interval_ms 0); POST /__fake/reconnect?name=IQN logs
 // that initiator out and in again with a new ISID (a new initiator port), and ticks list an
 // ended port for --keep-ended-s (keep_ended_sessions_s) only, as the daemon does.
+// GET /api/v1/captures lists one stopped sample capture (issue 16) and nothing more: no trace,
+// no starting or stopping one.
 //
 //   node tests/e2e/fake_server.mjs [--port 8091] [--static webui/static] [--interval-ms 1000]
 //                                  [--faults on|off] [--keep-ended-s 60]
@@ -221,6 +223,13 @@ esxB.c.miscompares = 1;
 luns[1].c.successes = 196;
 esxA.c.successes = 98;
 esxB.c.successes = 98;
+
+// A capture of the VMFS target's hosts that stopped at its max_commands (webui/API.md "Captures").
+const sampleCapture = {
+    id: 'c1', target: VMFS_TARGET, lun: null, initiator: '', max_commands: 1000, max_mib: 64, max_seconds: 600,
+    running: false, stop_reason: 'max_commands', started: new Date(started.getTime() - 120_000).toISOString(),
+    ended: new Date(started.getTime() - 60_000).toISOString(), commands: 1000, data_bytes: 512000, data_not_kept: 0, sessions: 2,
+};
 
 let counter = 0n;
 function startWorkload(sessions = 4, writers = 1) {
@@ -675,6 +684,9 @@ async function api(req, res, url) {
     }
     if (p === '/api/v1/latency') {
         return send(res, 200, latencyOut());
+    }
+    if (p === '/api/v1/captures') {
+        return send(res, 200, { captures: [sampleCapture] });
     }
     if (p === '/api/v1/events') {
         const since = Number(url.searchParams.get('since') ?? 0);

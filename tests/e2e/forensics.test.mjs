@@ -8,6 +8,10 @@
 //   command, initiator and path, ITT, outcome and cause; the arrow keys step through the rows and
 //   the decoded images and byte diffs change with them; a refresh keeps the selected row;
 // - the cause and initiator filters hide rows;
+// - the Captures section (issue 16, capture and replay): a capture started from its form while
+//   ats-counter runs, stopped from the page with its commands counted, its trace downloaded
+//   through the page as JSON (as many commands as the row says) and as pcapng, a bad form
+//   answered with the API's message, the capture deleted;
 // - a daemon with [ats] recorder = false gets a sentence saying the recorder is off.
 // Waits for DOM changes with generous timeouts and never asserts timings. Saves a screenshot of
 // the panel (forensics-e2e.png) in $E2E_ARTIFACTS or the working directory.
@@ -32,6 +36,8 @@ let daemon = null;
 let browser = null;
 let page = null;
 let base = '';
+let portal = 0;
+let token = '';
 const pageErrors = [];
 
 function lunConfig(extra = '') {
@@ -65,6 +71,8 @@ async function startDaemon() {
     });
     daemon = started.daemon;
     base = `http://127.0.0.1:${started.consolePort}`;
+    portal = started.portal;
+    token = started.token;
     // Three initiators incrementing one block: each reads it, then ATS; one wins each round and
     // the others miscompare (contention), the winner named as the culprit.
     const run = startProcess(counter, ['--portal', `127.0.0.1:${started.portal}`, '--target', TARGET, '--lba', String(LBA),
@@ -229,6 +237,90 @@ test('the cause and initiator filters hide rows', TEST, async () => {
     await page.fill('#forensics-filter-minutes', '60');
     assert.equal(await page.locator('#forensics-miscompares tbody tr[data-key]').count(), all);
     await page.fill('#forensics-filter-minutes', '');
+    assert.deepEqual(pageErrors, []);
+});
+
+// A capture of the whole target while a little load runs: the form, the row, Stop, the two
+// downloads (followed by the page with the token, saved from a Blob), a refused form, Delete.
+test('a capture started, stopped, downloaded and deleted from the page', TEST, async () => {
+    const { counter } = binaries();
+    const traceRequests = [];
+    page.on('request', (r) => {
+        if (r.url().includes('/trace?')) {
+            traceRequests.push(r);
+        }
+    });
+    await page.locator('#captures-on').waitFor({ state: 'visible', ...WAIT });
+    await page.locator(`#capture-target option[value="${TARGET}"]`).waitFor({ state: 'attached', ...WAIT });
+    assert.equal(await page.locator('#captures-table tbody tr.capture-row').count(), 0);
+    await page.selectOption('#capture-target', TARGET);
+    await page.fill('#capture-max-seconds', '300');
+    await page.click('#capture-start');
+    await page.waitForFunction(() => /^started capture c\d+ of e2e-forensics$/.test(document.querySelector('#capture-form-status').textContent), null, WAIT);
+    const id = /c\d+/.exec(await page.locator('#capture-form-status').textContent())[0];
+    const row = page.locator(`#captures-table tbody tr.capture-row[data-id="${id}"]`);
+    const cell = (name) => row.locator(`td.${name}`).textContent();
+    await row.locator('td.state', { hasText: /^running$/ }).waitFor(WAIT);
+    assert.deepEqual([await cell('target'), await cell('lun'), await cell('initiator')], ['e2e-forensics', 'all', 'any']);
+    assert.equal(await page.locator('#capture-form-error').isVisible(), false);
+
+    // A little load on another block: two sessions incrementing it.
+    const run = startProcess(counter, ['--portal', `127.0.0.1:${portal}`, '--target', TARGET, '--lba', String(LBA + 1000),
+                                       '--sessions', '2', '--writers', '0', '--increments', '10', '--initiator-prefix', 'iqn.2026-11.org.atsarray:e2e-capture-host']);
+    assert.equal(await run.exited, 0, `ats-counter failed:\n${run.output}`);
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.textContent.replace(/,/g, '')) > 0,
+                               `#captures-table tr.capture-row[data-id="${id}"] td.commands`, WAIT);
+
+    // Stopped from the page: the row says so and counts its commands, as the API does.
+    await row.locator('button.stop').click();
+    await row.locator('td.state', { hasText: /^stopped \(by request\)$/ }).waitFor(WAIT);
+    assert.equal(await row.locator('button.stop').isVisible(), false);
+    const commands = Number((await cell('commands')).replace(/,/g, ''));
+    assert.ok(commands > 0);
+    const info = await api(`/api/v1/captures/${id}`);
+    assert.equal(info.running, false);
+    assert.equal(info.commands, commands);
+    assert.ok(info.sessions >= 2, JSON.stringify(info));
+
+    // The JSON trace through the page: as many commands as the row says.
+    const [json] = await Promise.all([page.waitForEvent('download', WAIT), row.locator('a.download[data-format="json"]').click()]);
+    assert.equal(json.suggestedFilename(), `atsarray-${id}-e2e-forensics.trace.json`);
+    const trace = JSON.parse(fs.readFileSync(await json.path(), 'utf8'));
+    assert.equal(trace.format, 'atsarray-trace');
+    assert.equal(trace.id, id);
+    assert.equal(trace.target, TARGET);
+    assert.equal(trace.commands.length, commands);
+    // The pcapng: a Section Header Block first.
+    const [pcap] = await Promise.all([page.waitForEvent('download', WAIT), row.locator('a.download[data-format="pcapng"]').click()]);
+    assert.equal(pcap.suggestedFilename(), `atsarray-${id}-e2e-forensics.pcapng`);
+    assert.deepEqual([...fs.readFileSync(await pcap.path()).subarray(0, 4)], [0x0a, 0x0d, 0x0d, 0x0a]);
+    // Both went out with the token as a header, never in the URL.
+    assert.equal(traceRequests.length, 2);
+    for (const r of traceRequests) {
+        assert.equal((await r.allHeaders()).authorization, `Bearer ${token}`);
+        assert.ok(!r.url().includes(token), r.url());
+    }
+
+    // A bad form: the API's message next to it, no capture added.
+    await page.fill('#capture-max-mib', '5000');
+    await page.click('#capture-start');
+    await page.locator('#capture-form-error').waitFor({ state: 'visible', ...WAIT });
+    const refused = await fetch(`${base}/api/v1/captures`, {
+        method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ target: TARGET, max_mib: 5000, max_seconds: 300 }) });
+    assert.equal(refused.status, 400);
+    const { error } = await refused.json();
+    assert.match(error.message, /^max_mib: /);
+    assert.equal(await page.locator('#capture-form-error').textContent(), `capture not started (400): ${error.message}`);
+    assert.equal((await api('/api/v1/captures')).captures.length, 1);
+    await page.fill('#capture-max-mib', '');
+
+    // Deleted: the row goes, and so does the capture.
+    await row.locator('button.delete').click();
+    await row.waitFor({ state: 'detached', ...WAIT });
+    assert.deepEqual((await api('/api/v1/captures')).captures, []);
+    await page.locator('#captures-table tbody tr.empty').waitFor(WAIT);
+    assert.equal(await page.locator('#captures-count').textContent(), '0 of 4');
     assert.deepEqual(pageErrors, []);
 });
 

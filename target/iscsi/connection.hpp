@@ -127,6 +127,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     // Sending, timers, the end (connection.cpp).
     void write_more();
+    // The part of a gathered write the socket did not take at once, written asynchronously.
+    void write_rest(const std::vector<boost::asio::const_buffer>& buffers, size_t skip);
     void on_written(const boost::system::error_code& ec);
     // Executes what the task manager admitted now that room was made.
     void admit_waiting();
@@ -173,6 +175,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     TransferTags tags_;
     SendQueue tx_;
     bool close_after_write_ = false;
+    bool in_write_more_ = false;  // write_more() is on the stack: a nested call only asks again
+    bool write_again_ = false;
     // A path_blackhole holds the connection: nothing is read, processed or written, and its
     // timers close nothing, until the fault ends.
     bool blackholed_ = false;

@@ -113,12 +113,26 @@ void Connection::on_read(const boost::system::error_code& ec, size_t n) {
 }
 
 void Connection::process_received() {
+    // What the requests of one read cause goes out in one write after them: the answers of the
+    // commands a store completed at once (finish_inline()), R2Ts, NOP-Ins. At one command in
+    // flight no handler is posted at all between the request and its answer (issue 17).
+    hold_writes_ = true;
+    const bool read_on = process_pdus();
+    hold_writes_ = false;
+    finish_inline();
+    write_more();
+    if (read_on) {
+        read_more();
+    }
+}
+
+bool Connection::process_pdus() {
     while (phase_ != Phase::closed && !session_.awaiting_old_session && !blackholed_) {
         if (tx_.bytes() >= state_.settings.connection_buffer_bytes) {
             // Back-pressure: a peer that does not read its responses gets no more requests read
             // until they are written (and, past send_timeout_s without progress, is closed).
             rx_.paused = true;
-            return;
+            return false;
         }
         PduView pdu;
         std::error_code frame_ec;
@@ -130,23 +144,21 @@ void Connection::process_received() {
             if (frame_ec == Errc::pdu_data_too_long && phase_ == Phase::full_feature) {
                 send_reject(Bhs(rx_.buffer.data() + rx_.begin), RejectReason::protocol_error);
                 close_after_write_ = true;
+                hold_writes_ = false;
                 write_more();
             }
             close(frame_ec.message());
-            return;
+            return false;
         }
         if (used == 0) {
             break;
         }
         rx_.begin += used;
         if (!dispatch(pdu)) {
-            return;
+            return false;
         }
     }
-    if (session_.awaiting_old_session) {
-        return;  // old_session_ended() reads on
-    }
-    read_more();
+    return !session_.awaiting_old_session;  // else old_session_ended() reads on
 }
 
 bool Connection::dispatch(const PduView& pdu) {
@@ -486,6 +498,9 @@ void Connection::post_abort_lun_tasks(const TargetNode* target, uint64_t lun) {
 // Sending
 
 void Connection::write_more() {
+    if (hold_writes_) {
+        return;  // process_received() or finish_inline() writes once it is done
+    }
     if (in_write_more_) {
         write_again_ = true;  // on_written() below us: the loop of the outer call writes it
         return;

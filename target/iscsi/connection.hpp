@@ -94,6 +94,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void on_read(const boost::system::error_code& ec, size_t n);
     // Handles the complete PDUs received, then reads on unless back-pressure holds it.
     void process_received();
+    bool process_pdus();  // false: no more reading for now (closed, paused, reinstating)
     // Path faults (post_apply_path_faults): true when the connection was reset.
     bool apply_path_faults();
     void reset(const std::string& reason);  // an abortive close: TCP RST, no FIN
@@ -108,6 +109,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void handle_data_out(const PduView& pdu);
     void execute(Task* task);
     void on_command_done(Task* task);
+    void finish_inline();
     void handle_nop_out(const PduView& pdu);
     void handle_text(const PduView& pdu);
     void handle_logout(const PduView& pdu);
@@ -177,6 +179,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool close_after_write_ = false;
     bool in_write_more_ = false;  // write_more() is on the stack: a nested call only asks again
     bool write_again_ = false;
+    bool hold_writes_ = false;  // write_more() waits for the end of what is being processed
+    // Commands the SCSI layer completed inside execute(), on this thread: finish_inline() takes
+    // them up once execute() has returned (no SCSI lock held), without a posted handler.
+    std::vector<Task*> done_inline_;
     // A path_blackhole holds the connection: nothing is read, processed or written, and its
     // timers close nothing, until the fault ends.
     bool blackholed_ = false;

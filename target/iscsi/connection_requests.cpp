@@ -13,6 +13,14 @@
 
 namespace atsarray::iscsi {
 
+namespace {
+
+// The connection whose execute() is on this thread's stack: a completion called from inside it
+// is the store answering at once (Connection::execute).
+thread_local Connection* executing_here = nullptr;
+
+}  // namespace
+
 namespace asio = boost::asio;
 
 // ---------------------------------------------------------------------------------------------
@@ -44,9 +52,40 @@ void Connection::execute(Task* task) {
                                  : scsi::DataDirection::none;
     cmd.data_out = {task->data_out.data(), task->received};
     cmd.data_in = &task->data_in;
+    Connection* const outer = executing_here;
+    executing_here = this;
     session_.target->device->execute(cmd, [self = shared_from_this(), task](scsi::Command&) {
+        // Completed inside execute() on this thread (a store that answered from memory): taken
+        // up once execute() returns, which may still hold SCSI locks now. From any other thread,
+        // or later: posted to the connection's thread.
+        if (executing_here == self.get()) {
+            self->done_inline_.push_back(task);
+            return;
+        }
         asio::post(self->socket_.get_executor(), [self, task] { self->on_command_done(task); });
     });
+    executing_here = outer;
+    if (!hold_writes_) {
+        finish_inline();  // not inside process_received(), which does it once it is done
+    }
+}
+
+void Connection::finish_inline() {
+    if (done_inline_.empty()) {
+        return;
+    }
+    // Their answers go out in one write, after all of them.
+    const bool held = hold_writes_;
+    hold_writes_ = true;
+    while (!done_inline_.empty()) {
+        std::vector<Task*> done;
+        done.swap(done_inline_);
+        for (Task* task : done) {
+            on_command_done(task);
+        }
+    }
+    hold_writes_ = held;
+    write_more();
 }
 
 void Connection::on_command_done(Task* task) {

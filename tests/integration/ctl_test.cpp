@@ -229,7 +229,7 @@ TEST_F(Ctl, SessionsAtsAndPortals) {
 // The flight recorder (issue 16): the miscompares ats-counter's contention made, with their
 // causes, one block's history, and a host log joined with them.
 TEST_F(Ctl, ForensicsMiscomparesBlocksAndAHostLogJoin) {
-    ats_load(200);
+    ats_load(80);
     settle();
     // Until the recorder has explained everything (two polls 100 ms apart agree).
     json answer;

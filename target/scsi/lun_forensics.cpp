@@ -73,18 +73,12 @@ std::vector<uint8_t> slice(std::span<const uint8_t> bytes, size_t offset, size_t
 }
 
 // A trace's outcome: the flight recorder's, with the status named for the others.
-std::string_view capture_outcome(bool aborted, bool injected, Status s,
-                                 const CommandResult& result) {
-    if (aborted || result.reason == SenseReason::task_aborted) {
-        return "aborted";
-    }
-    if (result.reason == SenseReason::miscompare) {
-        return injected ? "injected_miscompare" : "miscompare";
+// A trace's outcome: the flight recorder's, with an error named by its status.
+std::string_view capture_outcome(forensics::Outcome outcome, Status s) {
+    if (outcome != forensics::Outcome::error) {
+        return forensics::to_string(outcome);
     }
     switch (s) {
-        case Status::good:
-        case Status::condition_met:
-            return "good";
         case Status::check_condition:
             return "check_condition";
         case Status::busy:
@@ -254,11 +248,14 @@ void Lun::note_capture(const Run& run, const CommandResult& result) {
             std::span<const uint8_t>(run.miscompare_image)
                 .first(std::min<size_t>(run.miscompare_image.size(), settings_.block_size));
     }
-    note.outcome = capture_outcome(run.aborted.load(), run.faults.injected(), cmd.status, result);
+    const forensics::Outcome outcome =
+        outcome_of(run.aborted.load(), run.faults.injected(), cmd.status, result);
+    note.outcome = capture_outcome(outcome, cmd.status);
     if (run.faults.decision()) {
         note.fault_rule = run.faults.decision().rule_name;
     }
-    note.status_seen = !cmd.drop_status && !cmd.drop_connection && note.outcome != "aborted";
+    note.status_seen =
+        !cmd.drop_status && !cmd.drop_connection && outcome != forensics::Outcome::aborted;
     captures_->record(note);
 }
 

@@ -133,10 +133,12 @@ class Forensics : public ::testing::Test {
         return std::string("/api/v1/forensics/blocks/") + target_name + "/0/" + std::to_string(lba);
     }
 
-    // The explained miscompare of `lba` (waits for the recorder's thread).
-    json miscompare_of(uint64_t lba) {
+    // The explained miscompare of `lba` (waits for the recorder's thread), from the fixture's
+    // daemon or the one whose console listens on `console`.
+    json miscompare_of(uint64_t lba) { return miscompare_of(lba, port()); }
+    static json miscompare_of(uint64_t lba, uint16_t console) {
         for (int i = 0; i < 500; ++i) {
-            const HttpAnswer a = http_call(port(), "GET", "/api/v1/forensics");
+            const HttpAnswer a = http_call(console, "GET", "/api/v1/forensics");
             EXPECT_EQ(a.status, 200U) << a.body.dump();
             for (const json& m : a.body["miscompares"]) {
                 if (m["block"] == lba) {
@@ -346,17 +348,6 @@ TEST_F(Forensics, PersistedHistoriesSurviveARestart) {
                "\"\n[[target.lun]]\nid = 0\nbackend = \"file\"\npath = \"" + image +
                "\"\nsize = \"16MiB\"\n";
     };
-    const auto explained = [](InProcessDaemon& daemon) {
-        for (int i = 0; i < 500; ++i) {
-            const HttpAnswer a =
-                http_call(daemon.daemon().console_port(), "GET", "/api/v1/forensics");
-            if (!a.body["miscompares"].empty()) {
-                return a.body["miscompares"][0];
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        return json();
-    };
     json before;
     {
         InProcessDaemon first(body());
@@ -365,13 +356,13 @@ TEST_F(Forensics, PersistedHistoriesSurviveARestart) {
         ASSERT_EQ(ats(a.get(), 10, 0, 0), SCSI_STATUS_GOOD);
         ASSERT_EQ(ats(b.get(), 10, 0, 0xB), SCSI_STATUS_GOOD);
         ASSERT_EQ(ats(a.get(), 10, 0, 0xA), 0x0E);
-        before = explained(first);
+        before = miscompare_of(10, first.daemon().console_port());
         ASSERT_TRUE(before.is_object());
         EXPECT_EQ(before["cause"], "contention") << before.dump(2);
     }
     ASSERT_TRUE(std::filesystem::exists(image + ".forensics"));
     InProcessDaemon second(body());
-    const json after = explained(second);
+    const json after = miscompare_of(10, second.daemon().console_port());
     ASSERT_TRUE(after.is_object()) << "nothing restored";
     for (const char* field : {"cause", "explanation", "answered", "itt", "origin", "block"}) {
         EXPECT_EQ(after[field], before[field]) << field;

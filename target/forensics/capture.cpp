@@ -39,12 +39,20 @@ void check_request(const CaptureRequest& r) {
 }  // namespace
 
 struct Captures::Capture {
-    CaptureInfo info;
+    CaptureInfo info;  // its commands and sessions counts: counted()
     // One session per I_T nexus seen, in the order first seen.
     std::unordered_map<uint64_t, uint32_t> session_of_nexus;
     std::vector<trace::Session> sessions;
     std::vector<trace::Lun> luns;
     std::vector<trace::Command> commands;
+
+    // Its info with the counts its lists give.
+    CaptureInfo counted() const {
+        CaptureInfo i = info;
+        i.commands = commands.size();
+        i.sessions = sessions.size();
+        return i;
+    }
 
     bool matches(const CaptureNote& n) const {
         const CaptureRequest& r = info.request;
@@ -59,7 +67,6 @@ struct Captures::Capture {
             sessions.push_back({std::string(n.initiator_name), n.isid, std::string(n.address),
                                 std::string(n.portal), std::string(n.target),
                                 n.relative_target_port});
-            info.sessions = sessions.size();
         }
         return it->second;
     }
@@ -115,7 +122,6 @@ struct Captures::Capture {
         c.fault_rule = n.fault_rule;
         c.status_seen = n.status_seen;
         commands.push_back(std::move(c));
-        info.commands = commands.size();
     }
 };
 
@@ -205,7 +211,7 @@ std::vector<CaptureInfo> Captures::list() const {
     const auto now = SystemClock::now();
     for (const auto& [id, c] : captures_) {
         expire(*c, now);
-        out.push_back(c->info);
+        out.push_back(c->counted());
     }
     std::sort(out.begin(), out.end(),
               [](const CaptureInfo& a, const CaptureInfo& b) { return a.started < b.started; });
@@ -219,7 +225,7 @@ std::optional<CaptureInfo> Captures::info(std::string_view id) const {
         return std::nullopt;
     }
     expire(*it->second, SystemClock::now());
-    return it->second->info;
+    return it->second->counted();
 }
 
 std::optional<trace::Trace> Captures::trace(std::string_view id, const TraceWindow& window) const {

@@ -113,6 +113,14 @@ void LoadSession::run(Clock::time_point deadline, int depth, Workload& w, LoadRe
         if (in_flight_ == 0 && !open) {
             break;
         }
+        // The commands just queued are written at once: a socket's send buffer is almost never
+        // full, and polling for POLLOUT first would cost every command a poll() for nothing. What
+        // the socket does not take stays queued in libiscsi, and the poll below asks for POLLOUT.
+        if ((iscsi_which_events(ctx_.get()) & POLLOUT) != 0 &&
+            iscsi_service(ctx_.get(), POLLOUT) < 0) {
+            fail(iscsi_get_error(ctx_.get()));
+            break;
+        }
         pollfd p{iscsi_get_fd(ctx_.get()), static_cast<short>(iscsi_which_events(ctx_.get())), 0};
         if (::poll(&p, 1, 100) < 0) {
             continue;

@@ -76,11 +76,11 @@ for region in $regions; do
 done
 
 # The file LUNs (tgt's and atsarray's file store): 1 GiB sparse files holding the seed data in the
-# regions above, written, synced and dropped from the page cache. Each side then reads its regions
-# back once through its own target (read_back): what the page cache holds, and in which folio
-# sizes, is what that target's own reads leave (on ext4 with large folios a 4 KiB write into a
-# large folio costs several times more than into a small one: backend/page_cache_pieces.hpp; tgt
-# reads with readahead, atsarray's file store without).
+# regions above, written, synced and dropped from the page cache. At the start of every round each
+# side reads its regions back through its own target (read_back): what the page cache holds, and
+# in which folio sizes, is what that target's own reads leave (on ext4 with large folios a 4 KiB
+# write into a large folio costs several times more than into a small one:
+# backend/page_cache_pieces.hpp; tgt reads with readahead, atsarray's file store without).
 prefill_image() {  # path
   truncate -s 1G "$1"
   for region in $regions; do
@@ -126,7 +126,6 @@ if [ "$tgt_iscsi" = matched ]; then
       --name "${key%%=*}" --value "${key#*=}"
   done
 fi
-read_back tgt
 
 # One daemon per store, each with its own data_dir (a second daemon on one is refused) and the
 # shipped defaults for threads, iSCSI keys and [rocksdb] (no overrides: the rocksdb LUN is what a
@@ -183,11 +182,10 @@ for store in $stores; do
   if [ "$store" = rocksdb ]; then
     # The prefill leaves RocksDB flushing memtables and compacting L0 for a while: wait until the
     # daemon is quiet (at most 60 s) so that the first rows measure the store, not a flush in
-    # progress; the read-back then leaves in the block cache (an eighth of memory by default) what
-    # a reader of the regions would have left in it.
+    # progress; each round's read-back then leaves in the block cache (an eighth of memory by
+    # default) what a reader of the regions would have left in it.
     echo "   rocksdb quiet after prefill in $(bench_wait_quiet 60 "${pid[rocksdb]}") s" >&2
   fi
-  read_back "$store"
 done
 rm -f "$work"/seed-*
 atsarray_pid_list=()
@@ -213,16 +211,33 @@ echo "== atsarray stores vs tgt: ${per_run} s per workload, side and round, $rou
   "session per run, $(nproc) cores, loopback, LUNs in $work ($(df -T "$work" | awk 'NR == 2 { print $2 }'))"
 echo "   atsarray $("$atsarray_bin" --version 2>/dev/null || true); tgt $(tgtd -V 2>/dev/null || true);" \
   "tgt iSCSI keys: $tgt_iscsi; sides: ${sides[*]}"
-for ((round = 1; round <= rounds; ++round)); do
-  # The raw TCP round trip of the queue-depth-1 shapes, once per round.
-  if out=$("$rtt_bin" --seconds "$per_run"); then
-    :
-  else
+# The raw TCP round trip of a queue-depth-1 shape, half a run long, kept as a "tcp" line of the
+# row and side it is measured next to.
+rtt() {  # round row side shape when
+  local out line
+  if ! out=$("$rtt_bin" --shape "$4" --seconds "$(awk -v s="$per_run" 'BEGIN { print s / 2 }')"); then
     status=1
   fi
   while read -r line; do
-    echo "round=$round row=tcp $line"
+    echo "round=$1 row=tcp qd1_row=$2 side=$3 when=$5 $line"
   done <<<"$out" | tee -a "$raw" | sed 's/^/   /' >&2
+}
+
+# The page cache's share of a file LUN's first 256 MiB (fincore), for the log.
+residency() {  # image
+  fincore --bytes --noheadings --output RES "$1" 2>/dev/null | awk '{ printf "%.0f MiB", $1 / 1048576 }'
+}
+
+for ((round = 1; round <= rounds; ++round)); do
+  # Every side's regions read back once more through its own target: the kernel may have dropped
+  # page-cache pages since the last round (a VM's proactive reclaim, such as DAMON's pageout of
+  # page cache unused for a minute, does), and a QD1 read that waits for the disk measures the disk.
+  cached="tgt image $(residency "$work/tgt-lun.img")"
+  [ ! -f "$work/file-lun.img" ] || cached+=", file image $(residency "$work/file-lun.img")"
+  echo "   round $round: the page cache holds, before the read-back: $cached" >&2
+  for side in "${sides[@]}"; do
+    read_back "$side"
+  done
   # Odd rounds run the sides in the order tgt, file, rocksdb, memory; even rounds the reverse, so
   # that no side always runs right after the same one.
   order=("${sides[@]}")
@@ -234,12 +249,20 @@ for ((round = 1; round <= rounds; ++round)); do
   fi
   for entry in "${workloads[@]}"; do
     IFS='|' read -r name workload bytes depth offset_mib region_mib _ <<<"$entry"
+    # The queue-depth-1 rows are held to the raw TCP round trip of their shape, measured right
+    # before and right after each side's run: loopback's speed in a VM drifts by 10-20 % within a
+    # minute, so a reference taken at the round's start would judge a run by another minute's.
+    shape=
+    if [ "$depth" = 1 ] && [ "$bytes" = 4096 ]; then
+      shape=${workload#rand}
+    fi
     # The sides one after the other for each workload, so that all see the same load from the rest
     # of the machine; each run starts once the atsarray daemons are quiet (what a RocksDB LUN
     # flushes and compacts after a write row is charged to that row's run only while it runs, not
     # to the next side's).
     for side in "${order[@]}"; do
       waited=$(bench_wait_quiet "$quiet_wait" "${atsarray_pid_list[@]}")
+      [ -z "$shape" ] || rtt "$round" "$name" "$side" "$shape" before
       if line=$("$bench_bin" --portal "127.0.0.1:${port[$side]}" --target "${iqn[$side]}" \
         --lun "${lun[$side]}" --daemon-pid "${pid[$side]}" --label "$side" --workload "$workload" \
         --bs "$bytes" --qd "$depth" --seconds "$per_run" --offset $((offset_mib << 20)) \
@@ -250,6 +273,7 @@ for ((round = 1; round <= rounds; ++round)); do
         [ -n "$line" ] || line="io_bench label=$side status=error error=\"io_bench failed\""
       fi
       echo "round=$round row=$name $line quiet_wait_s=$waited" | tee -a "$raw" | sed 's/^/   /' >&2
+      [ -z "$shape" ] || rtt "$round" "$name" "$side" "$shape" after
     done
   done
 done
@@ -273,11 +297,15 @@ awk -v units="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1,7 | tr '\n' ' ')
     }
     if (kv["row"] == "tcp") {
       k = kv["shape"]
-      if (kv["status"] != "ok") { tcp_bad[k] = 1; next }
+      if (kv["status"] != "ok") { tcp_bad[kv["side"] SUBSEP k] = 1; next }
       add("tcp_us" SUBSEP k, 1e6 / kv["rate"]); add("tcp_p50" SUBSEP k, kv["p50_us"])
       add("tcp_p99" SUBSEP k, kv["p99_us"])
+      # The reference of one side'"'"'s run: the round trips before and after it.
+      ref = kv["round"] SUBSEP kv["side"] SUBSEP k
+      ref_sum[ref] += 1e6 / kv["rate"]; ref_n[ref]++
       next
     }
+    if (kv["status"] == "ok") { round_iops[kv["round"] SUBSEP kv["row"] SUBSEP kv["label"]] = kv["iops"] }
     k = kv["row"] SUBSEP kv["label"]
     if (!(kv["row"] in seen)) { seen[kv["row"]] = 1; order[++rows] = kv["row"] }
     if (kv["status"] == "not-supported") { unsupported[k] = 1 }
@@ -328,16 +356,27 @@ awk -v units="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1,7 | tr '\n' ' ')
     x = ratio(row, side)
     goal(text, x == "-" ? "-" : x "x tgt", verdict(x, times))
   }
-  # 4 KiB queue-depth-1 time per command (1e6 / IOPS) against the TCP round trip of that shape.
-  # tgt has no such goal: its line is a reference ("tgt:"), with no verdict.
-  function vs_tcp(side, row, shape,   us, tcp, x, text) {
+  # 4 KiB queue-depth-1 time per command (1e6 / IOPS) against the TCP round trip of that shape
+  # measured right before and after the same run (their mean): one ratio per round, and the goal
+  # judges the median of the rounds'"'"' ratios. tgt has no such goal: its line is a reference
+  # ("tgt:"), with no verdict.
+  function vs_tcp(side, row, shape,   r, k, ref, us, x, text) {
     text = sprintf("%s: 4 KiB QD1 %s <= 1.3x raw TCP round trip", side, shape)
     if (side == "tgt") { text = sprintf("(reference) tgt: 4 KiB QD1 %s vs raw TCP round trip", shape) }
     if (!has(side)) { goal(text, "(not run)", "n/a"); return }
-    tcp = median("tcp_us" SUBSEP shape)
-    if (!ok(row, side) || tcp == "" || (shape in tcp_bad)) { goal(text, "-", "n/a"); return }
-    us = 1e6 / value(row, side); x = sprintf("%.2f", us / tcp)
-    goal(text, sprintf("%.0f/%.0f us = %sx", us, tcp, x),
+    if (!ok(row, side) || ((side SUBSEP shape) in tcp_bad)) { goal(text, "-", "n/a"); return }
+    for (r = 1; r <= rounds; ++r) {
+      k = r SUBSEP row SUBSEP side; ref = r SUBSEP side SUBSEP shape
+      if (!(k in round_iops) || !(ref in ref_n) || round_iops[k] == 0) { continue }
+      us = 1e6 / round_iops[k]; ref = ref_sum[ref] / ref_n[ref]
+      add("qd1_us" SUBSEP side SUBSEP shape, us); add("qd1_ref" SUBSEP side SUBSEP shape, ref)
+      add("qd1_x" SUBSEP side SUBSEP shape, us / ref)
+    }
+    x = median("qd1_x" SUBSEP side SUBSEP shape)
+    if (x == "") { goal(text, "-", "n/a"); return }
+    x = sprintf("%.2f", x)
+    goal(text, sprintf("%.0f/%.0f us = %sx", median("qd1_us" SUBSEP side SUBSEP shape),
+                       median("qd1_ref" SUBSEP side SUBSEP shape), x),
          side == "tgt" ? "" : x + 0 <= 1.3 ? "met" : "MISSED")
   }
   function ats_vs_write(side,   x, text) {
@@ -374,7 +413,7 @@ awk -v units="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1,7 | tr '\n' ' ')
     for (i = 1; i <= 2; ++i) {
       shape = i == 1 ? "write" : "read"
       if (median("tcp_us" SUBSEP shape) == "") { printf "raw TCP %s: ERROR\n", shape; continue }
-      printf "raw TCP round trip, %s shape (%s): %.1f us per round trip (1e6 / rate), p50/p99 %.0f/%.0f us\n",
+      printf "raw TCP round trip, %s shape (%s): %.1f us per round trip (1e6 / rate; median of\n   every measurement), p50/p99 %.0f/%.0f us\n",
              shape, shape == "write" ? "4096+48 bytes out, 48 back" : "48 out, 48+4096 back",
              median("tcp_us" SUBSEP shape), median("tcp_p50" SUBSEP shape), median("tcp_p99" SUBSEP shape)
     }
@@ -393,7 +432,9 @@ awk -v units="$(printf '%s\n' "${workloads[@]}" | cut -d'|' -f1,7 | tr '\n' ' ')
     }
     for (i = 2; i <= ns; ++i) { ats_vs_write(s[i]) }
     printf "(QD1 latency = 1e6 / IOPS, the time per command at one in flight, against 1e6 / rate of\n"
-    printf "tcp_rtt; ATS: tgt has no COMPARE AND WRITE, so each store is held to its own writes.)\n"
+    printf "tcp_rtt right before and after the same run; x = the median of the rounds'"'"' ratios, shown\n"
+    printf "with the median latency and round trip. ATS: tgt has no COMPARE AND WRITE, so each store\n"
+    printf "is held to its own writes.)\n"
   }' "$raw"
 echo
 echo "whole run: $(($(date +%s) - started)) s"

@@ -44,16 +44,18 @@ class Parser : public TomlReader {
     DaemonConfig parse(const toml::table& root) {
         DaemonConfig config;
         config.source_path = origin();
-        check_keys(
-            root, "",
-            {"log_level", "io_threads", "worker_threads", "data_dir", "umask", "rocksdb", "ats",
-             "console", "fault", "portal", "target_port_group", "alua", "iscsi", "target"});
+        check_keys(root, "",
+                   {"log_level", "io_threads", "io_poll_us", "worker_threads", "data_dir", "umask",
+                    "rocksdb", "ats", "console", "fault", "portal", "target_port_group", "alua",
+                    "iscsi", "target"});
 
         if (auto level = get_string(root, "", "log_level")) {
             config.log_level = get_choice(*level, "log_level", log_levels);
         }
         config.io_threads =
             static_cast<uint32_t>(get_uint(root, "", "io_threads", 0, 1024, config.io_threads));
+        config.io_poll_us =
+            static_cast<uint32_t>(get_uint(root, "", "io_poll_us", 0, 10000, config.io_poll_us));
         config.worker_threads = static_cast<uint32_t>(
             get_uint(root, "", "worker_threads", 1, 1024, config.worker_threads));
         const auto data_dir = get_string(root, "", "data_dir").value_or("data");

@@ -170,6 +170,7 @@ toml::table target_table(const TargetConfig& target, bool groups) {
 toml::table config_table(const DaemonConfig& c) {
     toml::table root{{"log_level", std::string(to_string(c.log_level))},
                      {"io_threads", as_int(c.io_threads)},
+                     {"io_poll_us", as_int(c.io_poll_us)},
                      {"worker_threads", as_int(c.worker_threads)},
                      {"data_dir", c.data_dir},
                      {"umask", umask_text(c.umask)}};

@@ -28,6 +28,7 @@
 #include "target/iscsi/connection.hpp"
 #include "target/iscsi/portal.hpp"
 #include "target/iscsi/server_state.hpp"
+#include "target/net/io_loop.hpp"
 #include "target/scsi/lun.hpp"
 #include "target/scsi/target_device.hpp"
 #include "webui/server/console_server.hpp"
@@ -533,7 +534,9 @@ Daemon::~Daemon() = default;
 int Daemon::run() {
     Impl& d = *impl_;
     for (auto& ctx : d.io_contexts) {
-        d.threads.emplace_back([&ctx] { run_until_stopped(*ctx, "iscsi I/O"); });
+        d.threads.emplace_back([&ctx, poll = std::chrono::microseconds(d.config.io_poll_us)] {
+            net::run_io_loop(*ctx, poll, "iscsi I/O");
+        });
     }
     for (auto& portal : d.portals) {
         portal->start();

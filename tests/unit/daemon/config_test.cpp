@@ -17,6 +17,7 @@ TEST(ConfigTest, FullConfigParses) {
     const std::string text = R"(
 log_level = "debug"
 io_threads = 2
+io_poll_us = 0
 worker_threads = 8
 
 [[portal]]
@@ -86,6 +87,7 @@ size = "4 KiB"
     EXPECT_EQ(c.source_path, "t.toml");
     EXPECT_EQ(c.log_level, LogLevel::debug);
     EXPECT_EQ(c.io_threads, 2u);
+    EXPECT_EQ(c.io_poll_us, 0u);
     EXPECT_EQ(c.worker_threads, 8u);
 
     ASSERT_EQ(c.portals.size(), 2u);
@@ -161,6 +163,7 @@ TEST(ConfigTest, DefaultsForAMinimalConfig) {
     const DaemonConfig c = parse(minimal);
     EXPECT_EQ(c.log_level, LogLevel::info);
     EXPECT_EQ(c.io_threads, 0u);
+    EXPECT_EQ(c.io_poll_us, 50u);
     EXPECT_EQ(c.worker_threads, 4u);
     ASSERT_EQ(c.portals.size(), 1u);  // no [[portal]]: 0.0.0.0:3260
     EXPECT_EQ(c.portals[0].address, "0.0.0.0");
@@ -216,8 +219,8 @@ TEST(ConfigTest, SyntaxErrorNamesLineAndColumn) {
 TEST(ConfigTest, UnknownKeysAreRejectedWithTheAllowedList) {
     EXPECT_CONFIG_ERROR("log_levle = \"info\"\n" + minimal,
                         "t.toml: log_levle: unknown key; allowed keys: log_level, io_threads, "
-                        "worker_threads, data_dir, umask, rocksdb, ats, console, fault, portal, "
-                        "target_port_group, alua, iscsi, target");
+                        "io_poll_us, worker_threads, data_dir, umask, rocksdb, ats, console, "
+                        "fault, portal, target_port_group, alua, iscsi, target");
     EXPECT_CONFIG_ERROR("[[portal]]\nadress = \"0.0.0.0\"\n" + minimal,
                         "t.toml: portal[0].adress: unknown key; allowed keys: address, port");
     EXPECT_CONFIG_ERROR(target_with("", memory_lun("blocksize = 4096")),
@@ -258,6 +261,8 @@ TEST(ConfigTest, WrongTypes) {
                         "got an integer");
     EXPECT_CONFIG_ERROR("io_threads = -1\n" + minimal,
                         "t.toml: io_threads: must be between 0 and 1024, got -1");
+    EXPECT_CONFIG_ERROR("io_poll_us = 20000\n" + minimal,
+                        "t.toml: io_poll_us: must be between 0 and 10000, got 20000");
     EXPECT_CONFIG_ERROR("worker_threads = 0\n" + minimal,
                         "t.toml: worker_threads: must be between 1 and 1024, got 0");
 }

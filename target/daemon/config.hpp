@@ -195,7 +195,7 @@ struct DaemonConfig {
     uint32_t io_threads = 0;  // iSCSI io_contexts; 0 = one per core
     // How long at most an I/O thread that ran out of work polls before it sleeps, in
     // microseconds; 0 = it sleeps at once (target/net/io_loop.hpp).
-    uint32_t io_poll_us = 50;
+    uint32_t io_poll_us = 200;
     uint32_t worker_threads = 4;  // blocking backend calls
     // Where state that outlives the daemon lives: the RocksDB database (data_dir/rocksdb) and
     // its LUNs' persistent reservations. Resolved like LUN paths; default "data".

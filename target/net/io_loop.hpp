@@ -15,7 +15,9 @@
 // - an idle time (poll and sleep) no longer than `max` opens the window to `max`: a poll would
 //   have caught it. (Opening only to the gap seen, plus a margin, kept missing: a gap that ends
 //   in a sleep looks longer by the wake-up itself. Measured on a memory LUN at QD1, one I/O
-//   thread: io_poll_us 50 catches 86 % of the gaps, 100 nearly all.)
+//   thread: io_poll_us 50 catches 86 % of the gaps, 100 nearly all. The default, 200, is KVM's
+//   halt_poll_ns default: in this VM's slow phases the gap between an answer and the next
+//   command grows past 50 us, and a 50 us cap then closed the window for a whole bench row.)
 // - an idle time longer than `max` halves the window, and below 2 us it is 0: a thread whose
 //   connections pause longer than `max`, or that has none, sleeps at once and costs nothing.
 // A thread under load (queue depth > 1) rarely runs out of work, so it rarely polls. A thread that

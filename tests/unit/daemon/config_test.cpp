@@ -163,7 +163,7 @@ TEST(ConfigTest, DefaultsForAMinimalConfig) {
     const DaemonConfig c = parse(minimal);
     EXPECT_EQ(c.log_level, LogLevel::info);
     EXPECT_EQ(c.io_threads, 0u);
-    EXPECT_EQ(c.io_poll_us, 50u);
+    EXPECT_EQ(c.io_poll_us, 200u);
     EXPECT_EQ(c.worker_threads, 4u);
     ASSERT_EQ(c.portals.size(), 1u);  // no [[portal]]: 0.0.0.0:3260
     EXPECT_EQ(c.portals[0].address, "0.0.0.0");

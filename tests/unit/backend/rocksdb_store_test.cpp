@@ -268,12 +268,17 @@ TEST(RocksDbStoreTest, ReadNowaitAnswersFromTheMemtable) {
     ASSERT_NE(store, nullptr);
     EXPECT_TRUE(store->reads_without_waiting());
     ASSERT_TRUE(store->write(chunk, data, false).ok());
-    ASSERT_TRUE(store->read_nowait(chunk, out).ok());
-    EXPECT_EQ(out, data);
-    ASSERT_TRUE(store->read_nowait(chunk + 7, std::span(out).first(chunk)).ok());
-    EXPECT_TRUE(std::equal(out.begin(), out.begin() + chunk, data.begin() + 7));
-    ASSERT_TRUE(store->read_nowait(4 * chunk, out).ok());  // never written: zeros
-    EXPECT_TRUE(all_zero(out));
+    ASSERT_TRUE(store->read_nowait(chunk, std::span(out).first(chunk)).ok());
+    EXPECT_TRUE(std::equal(out.begin(), out.begin() + chunk, data.begin()));
+    ASSERT_TRUE(store->read_nowait(2 * chunk + 7, std::span(out).first(chunk - 7)).ok());
+    EXPECT_TRUE(std::equal(out.begin(), out.begin() + chunk - 7, data.begin() + chunk + 7));
+    ASSERT_TRUE(store->read_nowait(4 * chunk, std::span(out).first(chunk)).ok());  // a hole
+    EXPECT_TRUE(std::all_of(out.begin(), out.begin() + chunk, [](uint8_t b) { return b == 0; }));
+    // Several chunks never read memory-only (RocksDB 7.8's MultiGet answered wrongly: see
+    // rocksdb_store.cpp): a worker reads them.
+    EXPECT_EQ(store->read_nowait(chunk, out).code, StoreErrc::would_block);
+    EXPECT_EQ(store->read_nowait(chunk + 7, std::span(out).first(chunk)).code,
+              StoreErrc::would_block);
     EXPECT_EQ(store->read_nowait(2 * mib - 512, out).code, StoreErrc::out_of_range);
 }
 
@@ -343,9 +348,10 @@ TEST(RocksDbStoreTest, LongReadMixesChunksAndHoles) {
     EXPECT_EQ(read_back(*store, 0, expected.size()), expected);
     const auto middle = read_back(*store, 700, 40 * chunk + 5);
     EXPECT_TRUE(std::equal(middle.begin(), middle.end(), expected.begin() + 700));
+    // Several chunks never read memory-only (RocksDB 7.8's MultiGet, rocksdb_store.cpp): a
+    // worker reads them.
     std::vector<uint8_t> out(expected.size());
-    ASSERT_TRUE(store->read_nowait(0, out).ok());  // all in the memtable
-    EXPECT_EQ(out, expected);
+    EXPECT_EQ(store->read_nowait(0, out).code, StoreErrc::would_block);
 }
 
 TEST(RocksDbStoreTest, ReopenWithSmallerSizeIsRefused) {

@@ -92,15 +92,16 @@ prefill_image() {  # path
 
 # Every region read once through the side's target, 128 KiB READs at queue depth 16, one pass.
 read_back() {  # side
-  local region
+  local region line
   for region in $regions; do
-    "$bench_bin" --portal "127.0.0.1:${port[$1]}" --target "${iqn[$1]}" --lun "${lun[$1]}" \
-      --label "read-back-$1" --workload seqread --bs 131072 --qd 16 --passes 1 --seconds 600 \
-      --offset $((${region%%:*} << 20)) --region $((${region#*:} << 20)) \
-      --initiator-prefix "$iqn_prefix-read-back" >/dev/null || {
-      echo "$bench_name: reading the $1 LUN back failed" >&2
+    if ! line=$("$bench_bin" --portal "127.0.0.1:${port[$1]}" --target "${iqn[$1]}" \
+      --lun "${lun[$1]}" --label "read-back-$1" --workload seqread --bs 131072 --qd 16 \
+      --passes 1 --seconds 600 --offset $((${region%%:*} << 20)) \
+      --region $((${region#*:} << 20)) --initiator-prefix "$iqn_prefix-read-back"); then
+      echo "$bench_name: reading the $1 LUN back failed: $line" >&2
+      [ "$1" = tgt ] || tail -n 20 "$work/$1.log" >&2
       exit 2
-    }
+    fi
   done
 }
 
@@ -235,6 +236,7 @@ for ((round = 1; round <= rounds; ++round)); do
   cached="tgt image $(residency "$work/tgt-lun.img")"
   [ ! -f "$work/file-lun.img" ] || cached+=", file image $(residency "$work/file-lun.img")"
   echo "   round $round: the page cache holds, before the read-back: $cached" >&2
+  bench_wait_quiet "$quiet_wait" "${atsarray_pid_list[@]}" >/dev/null
   for side in "${sides[@]}"; do
     read_back "$side"
   done

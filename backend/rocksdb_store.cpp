@@ -58,6 +58,13 @@ ChunkKey chunk_key(uint64_t index) {
     return key;
 }
 
+// Whether a Get answered a chunk RocksDB could not read without I/O: Incomplete, or, from a
+// memory-only read (kBlockCacheTier), OK with a value of the wrong size. Debian's RocksDB 7.8.3
+// answers some memory-only reads that way (read_from() says when); the worker reads again.
+bool not_in_memory(const rocksdb::Status& s, bool cached_only, size_t got, size_t chunk_bytes) {
+    return s.IsIncomplete() || (cached_only && s.ok() && got != chunk_bytes);
+}
+
 rocksdb::Slice slice(const ChunkKey& key) {
     return rocksdb::Slice(key.data(), key.size());
 }
@@ -306,8 +313,8 @@ Status RocksDbStore::load_chunk(uint64_t index, std::span<uint8_t> chunk, bool& 
         std::memset(chunk.data(), 0, chunk.size());
         return Status::success();
     }
-    if (s.IsIncomplete() || (cached_only && s.ok() && value.size() != chunk.size())) {
-        return Status::error(StoreErrc::would_block);  // see read_from() on the second case
+    if (not_in_memory(s, cached_only, value.size(), chunk.size())) {
+        return Status::error(StoreErrc::would_block);
     }
     if (!s.ok()) {
         return failed("read", s);
@@ -363,9 +370,9 @@ Status RocksDbStore::read_from(uint64_t offset, std::span<uint8_t> out, bool cac
     // memory-only read now and then came back OK with an empty value (bench/run_vs_tgt.sh's
     // read-back of a rocksdb LUN failed with "chunk of wrong size" in two runs of two; RocksDB
     // fixed such cases later: #12443, and a swallowed Incomplete in TableCache::MultiGet noted on
-    // #12462). So a memory-only read takes a wrong-sized answer for Incomplete (the worker reads
-    // again, with I/O), and a read of several chunks, whose MultiGet is where the answer was
-    // wrong, never runs memory-only: it goes to a worker.
+    // #12462). So a memory-only read takes a wrong-sized answer for Incomplete (not_in_memory(),
+    // the worker reads again, with I/O), and a read of several chunks, whose MultiGet is where the
+    // answer was wrong, never runs memory-only: it goes to a worker.
     if (cached_only && first != last) {
         return Status::error(StoreErrc::would_block);
     }
@@ -377,7 +384,7 @@ Status RocksDbStore::read_from(uint64_t offset, std::span<uint8_t> out, bool cac
             place(first, nullptr);
             return Status::success();
         }
-        if (s.IsIncomplete() || (cached_only && s.ok() && value.size() != chunk_bytes_)) {
+        if (not_in_memory(s, cached_only, value.size(), chunk_bytes_)) {
             return Status::error(StoreErrc::would_block);
         }
         if (!s.ok()) {

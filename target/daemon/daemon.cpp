@@ -90,20 +90,6 @@ std::string describe_groups(const scsi::AluaSnapshot& snapshot) {
     return out;
 }
 
-// Runs `context` until it runs out of work or is stopped. A handler that throws (a library's
-// exception nobody foresaw) is logged and the loop goes on: one request's failure must not end
-// the daemon, nor leave run() with its I/O threads running (std::terminate).
-void run_until_stopped(asio::io_context& context, const char* name) {
-    for (;;) {
-        try {
-            context.run();
-            return;
-        } catch (const std::exception& e) {
-            spdlog::error("{} thread: a handler failed: {} (the thread goes on)", name, e.what());
-        }
-    }
-}
-
 }  // namespace
 
 // This daemon as a gateway of a multi-gateway array ([[target_port_group]]s with remote_portals):
@@ -637,7 +623,7 @@ int Daemon::run() {
             d.shutdown(signal);
         }
     });
-    run_until_stopped(d.accept_context, "accept");
+    net::run_io_loop(d.accept_context, std::chrono::microseconds(0), "accept");
     d.shutdown = nullptr;
     // The other gateways see this one stop beating and report its group unavailable.
     for (auto& gateway : d.gateways) {

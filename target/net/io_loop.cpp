@@ -23,7 +23,6 @@ void poll_then_sleep(boost::asio::io_context& context, PollWindow& window, IoLoo
     while (!context.stopped()) {
         if (context.poll() > 0) {
             if (idle) {
-                window.caught();
                 ++counts.caught;
                 idle = false;
             }

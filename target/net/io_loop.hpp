@@ -37,12 +37,10 @@ class PollWindow {
   public:
     explicit PollWindow(std::chrono::nanoseconds max) : max_(max) {}
 
-    // How long the thread polls at the start of its next idle time.
+    // How long the thread polls at the start of its next idle time. An idle time that a poll
+    // ended leaves it as it is.
     std::chrono::nanoseconds window() const { return window_; }
-    std::chrono::nanoseconds max() const { return max_; }
 
-    // An idle time ended with work that a poll caught.
-    void caught() {}
     // An idle time ended with work that woke the thread: it polled `polled`, then slept `slept`.
     void woken(std::chrono::nanoseconds polled, std::chrono::nanoseconds slept);
 
@@ -59,7 +57,8 @@ struct IoLoopCounts {
 
 // Runs `context` like io_context::run() (until stopped or out of work), polling as described
 // above for at most `max_poll` (0: run() itself). A handler that throws is logged with `name` and
-// the loop goes on: one request's failure must not end the daemon's I/O thread.
+// the loop goes on: one request's failure must not end the thread. The daemon runs every one of
+// its io_contexts with it (the accept loop's with 0).
 IoLoopCounts run_io_loop(boost::asio::io_context& context, std::chrono::microseconds max_poll,
                          const char* name);
 

@@ -72,7 +72,6 @@ std::vector<uint8_t> slice(std::span<const uint8_t> bytes, size_t offset, size_t
     return {from.begin(), from.end()};
 }
 
-// A trace's outcome: the flight recorder's, with the status named for the others.
 // A trace's outcome: the flight recorder's, with an error named by its status.
 std::string_view capture_outcome(forensics::Outcome outcome, Status s) {
     if (outcome != forensics::Outcome::error) {

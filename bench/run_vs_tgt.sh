@@ -212,11 +212,12 @@ echo "== atsarray stores vs tgt: ${per_run} s per workload, side and round, $rou
   "session per run, $(nproc) cores, loopback, LUNs in $work ($(df -T "$work" | awk 'NR == 2 { print $2 }'))"
 echo "   atsarray $("$atsarray_bin" --version 2>/dev/null || true); tgt $(tgtd -V 2>/dev/null || true);" \
   "tgt iSCSI keys: $tgt_iscsi; sides: ${sides[*]}"
+rtt_seconds=$(awk -v s="$per_run" 'BEGIN { print s / 2 }')
 # The raw TCP round trip of a queue-depth-1 shape, half a run long, kept as a "tcp" line of the
 # row and side it is measured next to.
 rtt() {  # round row side shape when
   local out line
-  if ! out=$("$rtt_bin" --shape "$4" --seconds "$(awk -v s="$per_run" 'BEGIN { print s / 2 }')"); then
+  if ! out=$("$rtt_bin" --shape "$4" --seconds "$rtt_seconds"); then
     status=1
   fi
   while read -r line; do
